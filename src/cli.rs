@@ -1,0 +1,414 @@
+//! The command line: what the user typed, checked for form, nothing more.
+//!
+//! Parsing never touches the system (no stat, no open); that is `spec`'s
+//! job. Values with a syntax of their own (sizes, cpu counts, `--bind`
+//! triples, `UID[:GID]`) are decoded here so every bad value is reported
+//! with the option that carried it.
+
+use crate::error::{Error, Result};
+use lexopt::prelude::*;
+use std::ffi::OsString;
+
+pub const USAGE: &str = "\
+cella: a small container runtime in one static binary
+
+Usage: cella run [OPTIONS] [--] COMMAND [ARG...]
+       cella --help | --version
+
+Commands:
+  run       run COMMAND in a new container and wait for it
+
+Run 'cella run --help' for the options of run.
+";
+
+pub const RUN_USAGE: &str = "\
+Usage: cella run [OPTIONS] [--] COMMAND [ARG...]
+
+Runs COMMAND as PID 1 of new UTS, PID, mount, IPC, network and cgroup
+namespaces, in its own cgroup, and exits with its status.
+
+Options:
+  --rootfs DIR          root file system (default: the host's / read-only,
+                        with a private /proc, /dev and /tmp)
+  --name NAME           container name; also the cgroup name (default: generated)
+  --hostname NAME       hostname inside (default: the container name)
+  --net host|none       'none' (default): own network namespace with lo only;
+                        'host': share the host's network
+  --memory SIZE         memory limit, bytes or with k, m, g suffix
+  --pids N              maximum number of processes
+  --cpus N.NN           CPU time limit in CPUs (quota over a 100ms period)
+  --cpu-weight N        relative CPU weight, 1-10000
+  --io-weight N         relative block I/O weight, 1-10000
+  --init                run a tiny init as PID 1 that reaps zombies and
+                        forwards signals to COMMAND
+  -e, --env K=V         set an environment variable (K alone: copy from here)
+  -w, --workdir DIR     working directory inside
+  -u, --user UID[:GID]  run COMMAND as this numeric user and group
+  --read-only           mount the root file system read-only
+  --bind SRC:DST[:ro]   bind-mount host SRC at DST inside
+  --tmpfs DST           mount a fresh tmpfs at DST inside
+  -h, --help            show this help
+
+Exit status: COMMAND's; 128+N if it was killed by signal N; 126 if it could
+not be executed; 127 if it was not found; 125 if cella itself failed.
+";
+
+/// What `main` should do.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Help,
+    RunHelp,
+    Version,
+    Run(RunArgs),
+}
+
+#[derive(Debug, PartialEq, Clone, Copy, Default)]
+pub enum Net {
+    /// A new network namespace holding only `lo`.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+#[derive(Debug, PartialEq, Clone)]
+pub struct Bind {
+    pub source: OsString,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// The options of `cella run`, decoded but not checked against the system.
+#[derive(Debug, PartialEq, Default)]
+pub struct RunArgs {
+    pub rootfs: Option<OsString>,
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    pub net: Net,
+    pub memory: Option<u64>,
+    pub pids: Option<u64>,
+    /// CPU quota in microseconds per 100 000 µs period.
+    pub cpu_quota: Option<u64>,
+    pub cpu_weight: Option<u64>,
+    pub io_weight: Option<u64>,
+    pub init: bool,
+    pub env: Vec<OsString>,
+    pub workdir: Option<String>,
+    pub user: Option<(u32, Option<u32>)>,
+    pub read_only: bool,
+    pub binds: Vec<Bind>,
+    pub tmpfs: Vec<String>,
+    pub command: Vec<OsString>,
+}
+
+/// Parse the whole command line (without argv[0]).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
+    let mut p = lexopt::Parser::from_args(args);
+    match p.next().map_err(lex)? {
+        Some(Short('h') | Long("help")) => Ok(Command::Help),
+        Some(Short('V') | Long("version")) => Ok(Command::Version),
+        Some(Value(cmd)) if cmd == "run" => parse_run(&mut p),
+        Some(Value(cmd)) if cmd == "help" => Ok(Command::Help),
+        Some(Value(cmd)) => Err(Error::usage(format!(
+            "unknown command '{}' (see 'cella --help')",
+            cmd.to_string_lossy()
+        ))),
+        Some(arg) => Err(lex(arg.unexpected())),
+        None => Err(Error::usage("no command given (see 'cella --help')")),
+    }
+}
+
+fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
+    let mut a = RunArgs::default();
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::RunHelp),
+            Long("rootfs") => a.rootfs = Some(value(p)?),
+            Long("name") => a.name = Some(name(&text(p, "--name")?)?),
+            Long("hostname") => a.hostname = Some(hostname(&text(p, "--hostname")?)?),
+            Long("net") => {
+                a.net = match text(p, "--net")?.as_str() {
+                    "host" => Net::Host,
+                    "none" => Net::None,
+                    v => return Err(bad("--net", v, "expected 'host' or 'none'")),
+                }
+            }
+            Long("memory") => {
+                let v = text(p, "--memory")?;
+                a.memory = Some(size(&v).ok_or_else(|| bad("--memory", &v, "expected a size such as 64m"))?);
+            }
+            Long("pids") => a.pids = Some(number(p, "--pids", 1, u32::MAX as u64)?),
+            Long("cpus") => {
+                let v = text(p, "--cpus")?;
+                a.cpu_quota = Some(cpus(&v).ok_or_else(|| bad("--cpus", &v, "expected a CPU count such as 0.5"))?);
+            }
+            Long("cpu-weight") => a.cpu_weight = Some(number(p, "--cpu-weight", 1, 10_000)?),
+            Long("io-weight") => a.io_weight = Some(number(p, "--io-weight", 1, 10_000)?),
+            Long("init") => a.init = true,
+            Short('e') | Long("env") => {
+                let v = value(p)?;
+                if v.is_empty() || v.as_encoded_bytes().starts_with(b"=") {
+                    return Err(bad("--env", &v.to_string_lossy(), "expected K=V"));
+                }
+                a.env.push(v)
+            }
+            Short('w') | Long("workdir") => {
+                let v = text(p, "--workdir")?;
+                a.workdir = Some(absolute("--workdir", v)?);
+            }
+            Short('u') | Long("user") => a.user = Some(user(&text(p, "--user")?)?),
+            Long("read-only") => a.read_only = true,
+            Long("bind") => a.binds.push(bind(&text(p, "--bind")?)?),
+            Long("tmpfs") => {
+                let v = text(p, "--tmpfs")?;
+                a.tmpfs.push(absolute("--tmpfs", v)?)
+            }
+            Value(cmd) => {
+                a.command.push(cmd);
+                a.command.extend(p.raw_args().map_err(lex)?);
+                return Ok(Command::Run(a));
+            }
+            _ => return Err(lex(arg.unexpected())),
+        }
+    }
+    Err(Error::usage("run: no command given (see 'cella run --help')"))
+}
+
+fn lex(e: lexopt::Error) -> Error {
+    Error::usage(e.to_string())
+}
+
+fn bad(option: &str, value: &str, why: &str) -> Error {
+    Error::usage(format!("invalid value '{value}' for {option}: {why}"))
+}
+
+fn value(p: &mut lexopt::Parser) -> Result<OsString> {
+    p.value().map_err(lex)
+}
+
+fn text(p: &mut lexopt::Parser, option: &str) -> Result<String> {
+    value(p)?
+        .into_string()
+        .map_err(|v| bad(option, &v.to_string_lossy(), "not valid UTF-8"))
+}
+
+fn number(p: &mut lexopt::Parser, option: &str, min: u64, max: u64) -> Result<u64> {
+    let v = text(p, option)?;
+    match decimal(&v) {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(bad(option, &v, &format!("expected a whole number from {min} to {max}"))),
+    }
+}
+
+/// Plain decimal digits, no sign, no overflow.
+fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+}
+
+/// `1234`, `512k`, `64m`, `1g` (binary multiples, case-insensitive, optional
+/// trailing `b`), at least one page.
+pub fn size(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let t = lower.strip_suffix('b').unwrap_or(&lower);
+    let (digits, shift) = match t.as_bytes().last()? {
+        b'k' => (&t[..t.len() - 1], 10),
+        b'm' => (&t[..t.len() - 1], 20),
+        b'g' => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n = decimal(digits)?.checked_mul(1u64 << shift)?;
+    (n >= 4096 && n <= i64::MAX as u64).then_some(n)
+}
+
+/// A CPU count with up to five decimals, as a quota in µs per 100 ms period.
+pub fn cpus(s: &str) -> Option<u64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 5 || (whole.is_empty() && frac.is_empty()) {
+        return None;
+    }
+    let whole = if whole.is_empty() { 0 } else { decimal(whole)? };
+    let frac_digits = if frac.is_empty() { 0 } else { decimal(frac)? };
+    let frac_us = frac_digits * 10u64.pow(5 - frac.len() as u32);
+    let quota = whole.checked_mul(100_000)?.checked_add(frac_us)?;
+    // The kernel refuses quotas under 1 ms.
+    (1_000..=1_024 * 100_000).contains(&quota).then_some(quota)
+}
+
+/// Container names become cgroup directory names: no slashes, no dots alone.
+fn name(s: &str) -> Result<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(bad("--name", s, "use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"))
+    }
+}
+
+/// The kernel takes at most 64 bytes (HOST_NAME_MAX).
+fn hostname(s: &str) -> Result<String> {
+    if s.is_empty() || s.len() > 64 || s.contains('\0') {
+        return Err(bad("--hostname", s, "must be 1 to 64 bytes"));
+    }
+    Ok(s.to_owned())
+}
+
+fn absolute(option: &str, v: String) -> Result<String> {
+    if v.starts_with('/') {
+        Ok(v)
+    } else {
+        Err(bad(option, &v, "must be an absolute path"))
+    }
+}
+
+/// `UID` or `UID:GID`, numeric (cella does not read the container's passwd).
+pub fn user(s: &str) -> Result<(u32, Option<u32>)> {
+    let id = |t: &str| decimal(t).filter(|&n| n < u64::from(u32::MAX)).map(|n| n as u32);
+    let parsed = match s.split_once(':') {
+        None => id(s).map(|u| (u, None)),
+        Some((u, g)) => id(u).zip(id(g)).map(|(u, g)| (u, Some(g))),
+    };
+    parsed.ok_or_else(|| bad("--user", s, "expected numeric UID or UID:GID"))
+}
+
+/// `SRC:DST` or `SRC:DST:ro` / `SRC:DST:rw`.
+fn bind(s: &str) -> Result<Bind> {
+    let mut parts = s.split(':');
+    let (source, target, mode) = (parts.next(), parts.next(), parts.next());
+    let read_only = match mode {
+        None | Some("rw") => false,
+        Some("ro") => true,
+        Some(_) => return Err(bad("--bind", s, "the mode after DST must be 'ro' or 'rw'")),
+    };
+    match (source, target, parts.next()) {
+        (Some(src), Some(dst), None) if !src.is_empty() && dst.starts_with('/') => {
+            Ok(Bind { source: src.into(), target: dst.to_owned(), read_only })
+        }
+        _ => Err(bad("--bind", s, "expected SRC:DST[:ro] with an absolute DST")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Command> {
+        parse(std::iter::once("run").chain(args.iter().copied()).map(OsString::from))
+    }
+
+    fn run_ok(args: &[&str]) -> RunArgs {
+        match run(args) {
+            Ok(Command::Run(a)) => a,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn top_level() {
+        let p = |v: &[&str]| parse(v.iter().map(OsString::from));
+        assert_eq!(p(&["--help"]), Ok(Command::Help));
+        assert_eq!(p(&["-V"]), Ok(Command::Version));
+        assert_eq!(run(&["--help"]), Ok(Command::RunHelp));
+        assert!(p(&[]).is_err());
+        assert!(p(&["frobnicate"]).unwrap_err().to_string().contains("unknown command 'frobnicate'"));
+        assert!(p(&["--bogus"]).unwrap_err().to_string().contains("--bogus"));
+    }
+
+    #[test]
+    fn command_is_taken_verbatim_after_first_positional() {
+        let a = run_ok(&["--pids", "5", "sh", "-c", "--memory", "--", "x"]);
+        assert_eq!(a.pids, Some(5));
+        assert_eq!(a.memory, None);
+        assert_eq!(a.command, ["sh", "-c", "--memory", "--", "x"]);
+        let b = run_ok(&["--init", "--", "--weird-name"]);
+        assert!(b.init);
+        assert_eq!(b.command, ["--weird-name"]);
+    }
+
+    #[test]
+    fn all_options_decode() {
+        let a = run_ok(&[
+            "--rootfs", "/r", "--name", "web-1", "--hostname", "box", "--net", "host", "--memory", "16m",
+            "--pids", "20", "--cpus", "1.5", "--cpu-weight", "200", "--io-weight", "300", "-e", "A=1",
+            "--env=B", "-w", "/srv", "-u", "1000:100", "--read-only", "--bind", "/a:/b:ro", "--bind",
+            "rel:/c", "--tmpfs", "/t", "true",
+        ]);
+        assert_eq!(a.rootfs.as_deref(), Some("/r".as_ref()));
+        assert_eq!(a.name.as_deref(), Some("web-1"));
+        assert_eq!(a.hostname.as_deref(), Some("box"));
+        assert_eq!(a.net, Net::Host);
+        assert_eq!(a.memory, Some(16 << 20));
+        assert_eq!(a.pids, Some(20));
+        assert_eq!(a.cpu_quota, Some(150_000));
+        assert_eq!((a.cpu_weight, a.io_weight), (Some(200), Some(300)));
+        assert_eq!(a.env, ["A=1", "B"]);
+        assert_eq!(a.workdir.as_deref(), Some("/srv"));
+        assert_eq!(a.user, Some((1000, Some(100))));
+        assert!(a.read_only);
+        assert_eq!(a.binds[0], Bind { source: "/a".into(), target: "/b".into(), read_only: true });
+        assert_eq!(a.binds[1], Bind { source: "rel".into(), target: "/c".into(), read_only: false });
+        assert_eq!(a.tmpfs, ["/t"]);
+        assert_eq!(a.command, ["true"]);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size("4096"), Some(4096));
+        assert_eq!(size("256k"), Some(256 << 10));
+        assert_eq!(size("16M"), Some(16 << 20));
+        assert_eq!(size("2g"), Some(2 << 30));
+        assert_eq!(size("64mb"), Some(64 << 20));
+        for bad in ["abc", "", "m", "-1", "1.5m", "100", "99999999999999999999g", "16 m"] {
+            assert_eq!(size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cpu_counts() {
+        assert_eq!(cpus("1"), Some(100_000));
+        assert_eq!(cpus("0.5"), Some(50_000));
+        assert_eq!(cpus(".25"), Some(25_000));
+        assert_eq!(cpus("2.00001"), Some(200_001));
+        for bad in ["0", "0.001", "abc", "1.2.3", "-1", "", ".", "1.000001", "2000"] {
+            assert_eq!(cpus(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        for (args, needle) in [
+            (&["--memory", "abc", "true"][..], "--memory"),
+            (&["--pids", "-1", "true"], "--pids"),
+            (&["--pids", "0", "true"], "--pids"),
+            (&["--cpu-weight", "0", "true"], "--cpu-weight"),
+            (&["--io-weight", "10001", "true"], "--io-weight"),
+            (&["--hostname", &"h".repeat(65), "true"], "--hostname"),
+            (&["--name", "../etc", "true"], "--name"),
+            (&["--name", "", "true"], "--name"),
+            (&["--net", "bridge", "true"], "--net"),
+            (&["--bind", "/a", "true"], "--bind"),
+            (&["--bind", "/a:rel", "true"], "--bind"),
+            (&["--bind", "/a:/b:rx", "true"], "--bind"),
+            (&["--tmpfs", "tmp", "true"], "--tmpfs"),
+            (&["-u", "root", "true"], "--user"),
+            (&["-u", "1:", "true"], "--user"),
+            (&["-e", "=x", "true"], "--env"),
+            (&["--frobnicate", "true"], "--frobnicate"),
+            (&["--memory"], "--memory"),
+            (&["--pids", "5"], "no command"),
+        ] {
+            let msg = run(args).unwrap_err().to_string();
+            assert!(msg.contains(needle), "{args:?}: {msg}");
+        }
+    }
+
+    #[test]
+    fn hostname_of_64_bytes_is_accepted() {
+        assert_eq!(run_ok(&["--hostname", &"h".repeat(64), "x"]).hostname.unwrap().len(), 64);
+    }
+}

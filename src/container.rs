@@ -1,0 +1,235 @@
+//! `cella run`, top to bottom: the parent's steps, the child's steps, and
+//! the wait. Each side is one straight list that reads like the README's
+//! numbered setup sequence; each step is one call with its reason.
+
+use crate::cgroup::{self, Cgroup};
+use crate::cli::Net;
+use crate::error::{Ctx, Error, Result, Step};
+use crate::mount::{self, MountOp};
+use crate::process;
+use crate::spec::Spec;
+use crate::sync::{self, Failure};
+use crate::sys::{self, signal, signal::SigSet, Fork};
+use linux_raw_sys::general::{
+    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
+};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitOptions};
+use std::ffi::CString;
+use std::path::Path;
+
+/// Signals sent to cella that reach the payload.
+pub const FORWARDED: SigSet = SigSet::empty()
+    .with(Signal::INT)
+    .with(Signal::TERM)
+    .with(Signal::HUP)
+    .with(Signal::QUIT)
+    .with(Signal::USR1)
+    .with(Signal::USR2)
+    .with(Signal::WINCH);
+
+/// How the container ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit status to return: the payload's, or 128+signal.
+    pub code: u8,
+    /// The kernel's OOM killer fired in the container's memory cgroup.
+    pub oom_killed: bool,
+    /// Cleanup that failed after the payload ended (reported, not fatal).
+    pub cleanup: Option<Error>,
+}
+
+/// Run the container described by `spec` and wait for it.
+pub fn run(spec: &Spec) -> Result<Outcome> {
+    // Everything the child needs is built now: it must not allocate.
+    let ops = mount::plan(spec);
+    let root_source = mount::root_source(spec);
+    let waited = FORWARDED.with(Signal::CHILD);
+
+    // 1. Block the forwarded signals and SIGCHLD before the child exists, so
+    //    none is lost; the parent takes them one at a time, the child
+    //    restores the old mask just before exec.
+    let old_mask = signal::block(waited).ctx(Step::SignalMask)?;
+    // 2. Create the cgroup and write every limit before the payload exists.
+    let cgroup = Cgroup::create(Path::new(cgroup::ROOT), &spec.name, &spec.limits)?;
+    // 3. The child's failure channel.
+    let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
+    // 4. Fork straight into the new namespaces (and, on v2, the cgroup). The
+    //    cgroup namespace comes later, from inside the cgroup.
+    let mut flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
+    if spec.net == Net::None {
+        flags |= CLONE_NEWNET;
+    }
+    match sys::fork_into(u64::from(flags), cgroup.clone_target()).ctx(Step::Clone)? {
+        Fork::Child { into_cgroup } => {
+            sys::mark_child();
+            drop(rx);
+            let failure = child(spec, &ops, &root_source, &cgroup, into_cgroup, old_mask, tx, waited);
+            // Only reached on failure; `tx` was moved into `child`, which
+            // reported already. Never return into the parent's code.
+            let _ = failure;
+            sys::exit_group(125)
+        }
+        Fork::Parent { child, .. } => {
+            drop(tx);
+            parent(spec, &ops, cgroup, child, rx, waited)
+        }
+    }
+}
+
+/// The parent after the clone: learn whether setup worked, then forward
+/// signals until the container's PID 1 exits.
+fn parent(spec: &Spec, ops: &[MountOp], cgroup: Cgroup, child: Pid, rx: OwnedFd, waited: SigSet) -> Result<Outcome> {
+    // 5. Wait for the child's verdict: end-of-file means exec happened.
+    let verdict = sync::receive(&rx);
+    drop(rx);
+    let failure = match verdict {
+        Ok(None) => None,
+        Ok(Some(f)) => Some(describe(spec, ops, f)),
+        Err(e) => Some(Error::new(Step::SyncPipe, e)),
+    };
+    if let Some(error) = failure {
+        // Nothing may be left behind: the child is reaped (its namespaces and
+        // mounts die with it) and dropping the cgroup removes it.
+        let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
+        drop(cgroup);
+        return Err(error);
+    }
+    // 6. Forward signals and wait for the payload's PID 1.
+    let status = loop {
+        let sig = match signal::wait(waited) {
+            Ok(sig) => sig,
+            Err(e) => {
+                let _ = rustix::process::kill_process(child, Signal::KILL);
+                let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
+                return Err(Error::new(Step::Wait, e));
+            }
+        };
+        if sig == Signal::CHILD.as_raw() {
+            match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
+                Ok(Some((_, status))) => break status,
+                Ok(None) | Err(Errno::INTR) => continue,
+                Err(e) => return Err(Error::new(Step::Wait, e)),
+            }
+        } else if let Some(s) = Signal::from_named_raw(sig) {
+            // The child is unreaped, so its pid cannot have been reused.
+            let _ = rustix::process::kill_process(child, s);
+        }
+    };
+    // 7. Report an OOM kill, then remove the cgroup.
+    let code = process::exit_code(status);
+    let oom_killed = spec.limits.memory.is_some() && code == 137 && cgroup.oom_killed();
+    let cleanup = cgroup.remove().err();
+    Ok(Outcome { code, oom_killed, cleanup })
+}
+
+/// The child: PID 1 of the new namespaces. Runs each step in order and
+/// either execs the payload or reports the failed step and returns.
+#[allow(clippy::too_many_arguments)]
+fn child(
+    spec: &Spec,
+    ops: &[MountOp],
+    root_source: &CString,
+    cgroup: &Cgroup,
+    into_cgroup: bool,
+    old_mask: SigSet,
+    tx: OwnedFd,
+    waited: SigSet,
+) {
+    match setup(spec, ops, root_source, cgroup, into_cgroup) {
+        Ok(()) => {}
+        Err(f) => return sync::send(&tx, f),
+    }
+    let exec = &spec.exec;
+    let payload = move || {
+        // 15. Restore the caller's signal mask and default SIGPIPE (Rust
+        //     ignores it, and "ignored" survives exec), then exec.
+        if let Err(e) = signal::set_mask(old_mask).and_then(|()| signal::set_default(Signal::PIPE)) {
+            return (Step::SignalMask, e);
+        }
+        (Step::Exec, process::exec(exec))
+    };
+    if exec.init {
+        // 16. With --init, PID 1 stays ours: fork the payload and supervise.
+        crate::init::run(tx, waited, payload);
+    }
+    let (step, errno) = payload();
+    sync::send(&tx, Failure { step, errno: errno.raw_os_error(), index: 0 });
+}
+
+fn fail(step: Step) -> impl Fn(Errno) -> Failure {
+    move |e| Failure { step, errno: e.raw_os_error(), index: 0 }
+}
+
+/// Steps 8-14 of the child, up to (not including) exec.
+fn setup(spec: &Spec, ops: &[MountOp], root_source: &CString, cgroup: &Cgroup, into_cgroup: bool) -> std::result::Result<(), Failure> {
+    use rustix::mount::{mount_change, MountPropagationFlags};
+    // 8. Die with cella: if the runtime is killed, the container goes too.
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(fail(Step::Clone))?;
+    // 9. Our own hostname, in our own UTS namespace.
+    rustix::system::sethostname(spec.hostname.as_bytes()).map_err(fail(Step::SetHostname))?;
+    // 10. Make every mount private before mounting anything, so no mount of
+    //     ours propagates to the host (and none of the host's reaches us).
+    mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+        .map_err(fail(Step::MakeRootPrivate))?;
+    // 11. A new network namespace starts with lo down.
+    if spec.net == Net::None {
+        sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
+    }
+    // 12. The new root: cloned, attached, entered; then /proc, /sys, /dev,
+    //     tmpfs and binds inside it; then pivot_root and detach the old root.
+    let tree = mount::enter_root(spec, root_source).map_err(from_error)?;
+    mount::apply(tree.as_fd(), ops).map_err(|(i, e)| Failure { index: i as u16, ..from_error(e) })?;
+    mount::switch_root(tree.as_fd(), spec.root.read_only && !spec.root.is_host).map_err(from_error)?;
+    drop(tree);
+    // 13. Join the cgroup as late as possible (what the runtime did so far
+    //     is not charged to the container), then take a cgroup namespace
+    //     rooted there, so the container sees its cgroup as `/`.
+    if !into_cgroup {
+        cgroup.join().map_err(fail(Step::CgroupJoin))?;
+    }
+    sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
+    // 14. Working directory, then drop to the requested user (last, since
+    //     everything before needs root).
+    if let Some(dir) = &spec.exec.workdir {
+        rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
+    }
+    if let Some((uid, gid)) = spec.exec.user {
+        use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+        let (uid, gid) = (rustix::process::Uid::from_raw(uid), rustix::process::Gid::from_raw(gid));
+        set_thread_groups(&[]).map_err(fail(Step::SetUser))?;
+        set_thread_res_gid(gid, gid, gid).map_err(fail(Step::SetUser))?;
+        set_thread_res_uid(uid, uid, uid).map_err(fail(Step::SetUser))?;
+    }
+    Ok(())
+}
+
+fn from_error(e: Error) -> Failure {
+    Failure { step: e.step, errno: e.errno.map_or(0, |e| e.raw_os_error()), index: 0 }
+}
+
+/// Turn the child's record into a full error, naming the path or value the
+/// step was working on (the child cannot format strings).
+fn describe(spec: &Spec, ops: &[MountOp], f: Failure) -> Error {
+    let errno = Errno::from_raw_os_error(f.errno);
+    let mut error = if f.errno == 0 { Error::invalid(f.step, "") } else { Error::new(f.step, errno) };
+    let op_target = ops.get(usize::from(f.index)).map(|op| format!("/{}", op.target));
+    let what: Option<String> = match f.step {
+        Step::SetHostname => Some(spec.hostname.clone()),
+        Step::CloneRoot | Step::AttachRoot | Step::EnterRoot | Step::PivotRoot | Step::DetachOldRoot
+        | Step::Chroot | Step::ReadOnlyRoot => Some(spec.root.source.display().to_string()),
+        Step::MakeMountpoint | Step::MountProc | Step::MountSys | Step::MountDev | Step::MakeDevice
+        | Step::MountDevPts | Step::MountShm | Step::MountMqueue | Step::MountTmpfs => op_target,
+        Step::BindMount => ops.get(usize::from(f.index)).map(|op| match &op.kind {
+            mount::Kind::Bind { source, .. } => format!("{} on /{}", source.to_string_lossy(), op.target),
+            _ => format!("/{}", op.target),
+        }),
+        Step::Workdir => spec.exec.workdir.as_ref().map(|w| w.to_string_lossy().into_owned()),
+        Step::Exec => spec.exec.argv.strings().first().map(|a| a.to_string_lossy().into_owned()),
+        Step::SetUser => spec.exec.user.map(|(u, g)| format!("{u}:{g}")),
+        _ => None,
+    };
+    error.what = what.map(Into::into);
+    error
+}

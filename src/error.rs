@@ -1,0 +1,291 @@
+//! cella's one error type: the step that failed, the errno, and the object
+//! (path or value) it failed on.
+//!
+//! [`Step`] lists every setup step in the order cella performs them; it is
+//! also the code the child sends to the parent over the sync pipe, and the
+//! word that starts each message. Only `main` prints an [`Error`].
+
+use rustix::io::Errno;
+use std::fmt;
+
+/// Every step of `cella run`, in order. The discriminant is the wire code.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// The command line itself (the message says what was wrong).
+    Usage = 1,
+    Rootfs,
+    CgroupSetup,
+    CgroupCreate,
+    CgroupLimit,
+    SyncPipe,
+    Clone,
+    // ---- in the child, in order ----
+    SetHostname,
+    MakeRootPrivate,
+    LoopbackUp,
+    CgroupNamespace,
+    CloneRoot,
+    AttachRoot,
+    EnterRoot,
+    MakeMountpoint,
+    ReadOnlyRoot,
+    MountProc,
+    MountSys,
+    MountDev,
+    MakeDevice,
+    MountDevPts,
+    MountShm,
+    MountMqueue,
+    MountTmpfs,
+    BindMount,
+    PivotRoot,
+    DetachOldRoot,
+    Chroot,
+    CgroupJoin,
+    Workdir,
+    SetUser,
+    SignalMask,
+    ForkPayload,
+    Exec,
+    // ---- back in the parent ----
+    Wait,
+    CgroupRemove,
+}
+
+impl Step {
+    /// All steps, indexable by `code - 1`.
+    const ALL: [Step; 36] = [
+        Step::Usage, Step::Rootfs, Step::CgroupSetup, Step::CgroupCreate, Step::CgroupLimit,
+        Step::SyncPipe, Step::Clone, Step::SetHostname, Step::MakeRootPrivate, Step::LoopbackUp,
+        Step::CgroupNamespace, Step::CloneRoot, Step::AttachRoot, Step::EnterRoot,
+        Step::MakeMountpoint, Step::ReadOnlyRoot, Step::MountProc, Step::MountSys, Step::MountDev,
+        Step::MakeDevice, Step::MountDevPts, Step::MountShm, Step::MountMqueue, Step::MountTmpfs,
+        Step::BindMount, Step::PivotRoot, Step::DetachOldRoot, Step::Chroot, Step::CgroupJoin,
+        Step::Workdir, Step::SetUser, Step::SignalMask, Step::ForkPayload, Step::Exec, Step::Wait,
+        Step::CgroupRemove,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Step> {
+        Step::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
+    /// The word(s) a message starts with: the operation that failed.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Usage => "usage",
+            Step::Rootfs => "rootfs",
+            Step::CgroupSetup => "cgroup",
+            Step::CgroupCreate => "create cgroup",
+            Step::CgroupLimit => "set cgroup limit",
+            Step::SyncPipe => "pipe",
+            Step::Clone => "clone3",
+            Step::SetHostname => "sethostname",
+            Step::MakeRootPrivate => "make / private",
+            Step::LoopbackUp => "bring up lo",
+            Step::CgroupNamespace => "unshare cgroup namespace",
+            Step::CloneRoot => "open_tree",
+            Step::AttachRoot => "move_mount",
+            Step::EnterRoot => "enter new root",
+            Step::MakeMountpoint => "create mount point",
+            Step::ReadOnlyRoot => "make root read-only",
+            Step::MountProc => "mount proc",
+            Step::MountSys => "mount sysfs",
+            Step::MountDev => "mount /dev",
+            Step::MakeDevice => "create device",
+            Step::MountDevPts => "mount devpts",
+            Step::MountShm => "mount /dev/shm",
+            Step::MountMqueue => "mount mqueue",
+            Step::MountTmpfs => "mount tmpfs",
+            Step::BindMount => "bind mount",
+            Step::PivotRoot => "pivot_root",
+            Step::DetachOldRoot => "detach old root",
+            Step::Chroot => "chroot",
+            Step::CgroupJoin => "join cgroup",
+            Step::Workdir => "chdir",
+            Step::SetUser => "set user",
+            Step::SignalMask => "restore signal mask",
+            Step::ForkPayload => "fork payload",
+            Step::Exec => "exec",
+            Step::Wait => "wait",
+            Step::CgroupRemove => "remove cgroup",
+        }
+    }
+}
+
+/// A failure of cella itself (never of the payload).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    pub step: Step,
+    pub errno: Option<Errno>,
+    /// The path or value the step failed on, or for `Usage` the whole message.
+    pub what: Option<Box<str>>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(step: Step, errno: Errno) -> Self {
+        Error { step, errno: Some(errno), what: None }
+    }
+
+    /// A command-line or configuration error; `msg` is the whole message.
+    pub fn usage(msg: impl Into<Box<str>>) -> Self {
+        Error { step: Step::Usage, errno: None, what: Some(msg.into()) }
+    }
+
+    /// A step that failed on `what` without an errno (a refused value).
+    pub fn invalid(step: Step, what: impl Into<Box<str>>) -> Self {
+        Error { step, errno: None, what: Some(what.into()) }
+    }
+
+    pub fn at(mut self, what: impl Into<Box<str>>) -> Self {
+        self.what = Some(what.into());
+        self
+    }
+
+    /// The exit status `cella run` reports for this error: 127 when the
+    /// command was not found, 126 when it could not be executed, else 125.
+    pub fn exit_code(&self) -> u8 {
+        match (self.step, self.errno) {
+            (Step::Exec, Some(Errno::NOENT)) => 127,
+            (Step::Exec, Some(_)) => 126,
+            _ => 125,
+        }
+    }
+}
+
+/// Attach a step to a rustix result at the call site: `op().ctx(Step::X)?`.
+pub trait Ctx<T> {
+    fn ctx(self, step: Step) -> Result<T>;
+    fn ctx_at(self, step: Step, what: &str) -> Result<T>;
+}
+
+impl<T> Ctx<T> for rustix::io::Result<T> {
+    fn ctx(self, step: Step) -> Result<T> {
+        self.map_err(|e| Error::new(step, e))
+    }
+    fn ctx_at(self, step: Step, what: &str) -> Result<T> {
+        self.map_err(|e| Error::new(step, e).at(what))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.step != Step::Usage {
+            f.write_str(self.step.name())?;
+            if self.what.is_some() {
+                f.write_str(" ")?;
+            }
+        }
+        if let Some(what) = &self.what {
+            f.write_str(what)?;
+        }
+        if let Some(e) = self.errno {
+            write!(f, ": {}", strerror(e))?;
+            if let Some(hint) = hint(self.step, e) {
+                write!(f, " ({hint})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// Debug is Display: one readable line, and no derived Debug code in the binary.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A short explanation for the failures people actually hit.
+fn hint(step: Step, e: Errno) -> Option<&'static str> {
+    match (step, e) {
+        (Step::Clone, Errno::PERM) => Some("cella run needs root"),
+        (Step::CgroupCreate, Errno::EXIST) => Some("a container with this name is running"),
+        (Step::CgroupLimit, Errno::BUSY) => Some("the limit is below current usage"),
+        (Step::PivotRoot | Step::Chroot, Errno::INVAL) => Some("the new root must be a directory on a mountable file system"),
+        (_, Errno::NOSPC) if matches!(step, Step::MountTmpfs | Step::BindMount | Step::MountProc) => {
+            Some("the mount table is full (fs.mount-max)")
+        }
+        _ => None,
+    }
+}
+
+/// The C library's message for an errno, for the ones cella can meet;
+/// rustix's Display would add "(os error N)".
+pub fn strerror(e: Errno) -> &'static str {
+    match e {
+        Errno::PERM => "Operation not permitted",
+        Errno::NOENT => "No such file or directory",
+        Errno::SRCH => "No such process",
+        Errno::INTR => "Interrupted system call",
+        Errno::IO => "I/O error",
+        Errno::TOOBIG => "Argument list too long",
+        Errno::NOEXEC => "Exec format error",
+        Errno::BADF => "Bad file descriptor",
+        Errno::CHILD => "No child processes",
+        Errno::AGAIN => "Resource temporarily unavailable",
+        Errno::NOMEM => "Out of memory",
+        Errno::ACCESS => "Permission denied",
+        Errno::FAULT => "Bad address",
+        Errno::BUSY => "Device or resource busy",
+        Errno::EXIST => "File exists",
+        Errno::XDEV => "Invalid cross-device link",
+        Errno::NODEV => "No such device",
+        Errno::NOTDIR => "Not a directory",
+        Errno::ISDIR => "Is a directory",
+        Errno::INVAL => "Invalid argument",
+        Errno::NFILE => "Too many open files in system",
+        Errno::MFILE => "Too many open files",
+        Errno::TXTBSY => "Text file busy",
+        Errno::FBIG => "File too large",
+        Errno::NOSPC => "No space left on device",
+        Errno::ROFS => "Read-only file system",
+        Errno::MLINK => "Too many links",
+        Errno::RANGE => "Result not representable",
+        Errno::NAMETOOLONG => "File name too long",
+        Errno::NOSYS => "Function not implemented",
+        Errno::NOTEMPTY => "Directory not empty",
+        Errno::LOOP => "Too many levels of symbolic links",
+        Errno::OPNOTSUPP => "Operation not supported",
+        _ => "Unknown error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_step_path_and_errno() {
+        let e = Error::new(Step::PivotRoot, Errno::INVAL).at("/srv/rootfs");
+        assert_eq!(
+            e.to_string(),
+            "pivot_root /srv/rootfs: Invalid argument (the new root must be a directory on a mountable file system)"
+        );
+        assert_eq!(Error::usage("unknown option '--x'").to_string(), "unknown option '--x'");
+        assert_eq!(Error::new(Step::SetHostname, Errno::PERM).to_string(), "sethostname: Operation not permitted");
+    }
+
+    #[test]
+    fn step_codes_round_trip() {
+        for (i, s) in Step::ALL.iter().enumerate() {
+            assert_eq!(s.code() as usize, i + 1, "{}", s.name());
+            assert_eq!(Step::from_code(s.code()), Some(*s));
+        }
+        assert_eq!(Step::from_code(0), None);
+        assert_eq!(Step::from_code(200), None);
+    }
+
+    #[test]
+    fn exec_failures_map_to_126_and_127() {
+        assert_eq!(Error::new(Step::Exec, Errno::NOENT).exit_code(), 127);
+        assert_eq!(Error::new(Step::Exec, Errno::ACCESS).exit_code(), 126);
+        assert_eq!(Error::new(Step::MountProc, Errno::NOENT).exit_code(), 125);
+    }
+}

@@ -1,0 +1,17 @@
+//! cella: a small Linux container runtime in one static binary.
+//!
+//! `main` parses with [`cli`], validates into a [`spec::Spec`], and hands it
+//! to [`container::run`], which forks straight into new namespaces and
+//! execs the payload: cella itself never runs inside a container. Raw
+//! syscalls and every `unsafe` block live in [`sys`].
+
+pub mod cgroup;
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod init;
+pub mod mount;
+pub mod process;
+pub mod spec;
+pub mod sync;
+pub mod sys;

@@ -1,0 +1,52 @@
+//! The payload's side of things: exec with cella's own PATH search, and the
+//! mapping from a wait status to an exit code.
+
+use crate::spec::Exec;
+use crate::sys;
+use rustix::io::Errno;
+use rustix::process::WaitStatus;
+
+/// Try each candidate path like execvp does: a missing file or directory
+/// moves on, a permission error is remembered (and wins over "not found"),
+/// anything else stops. Returns only on failure.
+pub fn exec(e: &Exec) -> Errno {
+    let mut result = Errno::NOENT;
+    for path in &e.candidates {
+        match sys::execve(path, &e.argv, &e.envp) {
+            Errno::NOENT | Errno::NOTDIR => continue,
+            Errno::ACCESS => result = Errno::ACCESS,
+            other => return other,
+        }
+    }
+    result
+}
+
+/// The shell's convention: the exit code, or 128+N when killed by signal N.
+pub fn exit_code(status: WaitStatus) -> u8 {
+    code_of_raw(status.as_raw())
+}
+
+/// [`exit_code`] on a raw `wait` status (exit code in bits 8-15, the
+/// terminating signal in bits 0-6).
+pub fn code_of_raw(raw: i32) -> u8 {
+    match raw & 0x7f {
+        0 => ((raw >> 8) & 0xff) as u8,
+        0x7f => 125, // stopped, not ended: never passed here
+        sig => (128 + sig) as u8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        // Raw wait statuses: exit code in bits 8-15, signal in bits 0-6.
+        assert_eq!(code_of_raw(3 << 8), 3);
+        assert_eq!(code_of_raw(0), 0);
+        assert_eq!(code_of_raw(255 << 8), 255);
+        assert_eq!(code_of_raw(9), 137);
+        assert_eq!(code_of_raw(15 | 0x80), 143, "core dump bit is ignored");
+    }
+}

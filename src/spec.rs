@@ -1,0 +1,279 @@
+//! From decoded arguments to a validated container description.
+//!
+//! `spec` may look at the system (it checks that the rootfs and bind sources
+//! exist, reads cella's own environment for `-e K`, draws a random name) but
+//! never changes it. Every string the forked child needs (argv, envp, the
+//! candidate paths of the command, hostname bytes) is built here, before the
+//! clone, so the child never allocates or parses.
+
+use crate::cli::{Net, RunArgs};
+use crate::error::{Ctx, Error, Result, Step};
+use crate::sys::CStrArray;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything `container::run` needs, validated.
+#[derive(Debug)]
+pub struct Spec {
+    pub name: String,
+    pub hostname: String,
+    pub root: Root,
+    pub net: Net,
+    pub limits: Limits,
+    pub tmpfs: Vec<String>,
+    pub binds: Vec<BindMount>,
+    pub exec: Exec,
+}
+
+/// The container's root file system.
+#[derive(Debug)]
+pub struct Root {
+    /// Absolute, symlink-free path of the rootfs, or `/` for the host's root.
+    pub source: PathBuf,
+    /// No `--rootfs`: the host's `/`, recursively read-only, with private
+    /// `/proc`, `/dev` and `/tmp`.
+    pub is_host: bool,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Limits {
+    pub memory: Option<u64>,
+    pub pids: Option<u64>,
+    pub cpu_quota: Option<u64>,
+    pub cpu_weight: Option<u64>,
+    pub io_weight: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindMount {
+    /// Absolute host path, symlinks resolved.
+    pub source: PathBuf,
+    /// Path inside the container, without the leading `/`.
+    pub target: String,
+    pub read_only: bool,
+    /// Whether the source is a directory (the mount point must match).
+    pub is_dir: bool,
+}
+
+#[derive(Debug)]
+pub struct Exec {
+    /// Paths to try, in order: the command itself when it contains a `/`,
+    /// else one per `$PATH` entry (searched inside the container, after the
+    /// root has changed).
+    pub candidates: Vec<CString>,
+    pub argv: CStrArray,
+    pub envp: CStrArray,
+    pub workdir: Option<CString>,
+    /// (uid, gid) to switch to before exec.
+    pub user: Option<(u32, u32)>,
+    /// Run cella's tiny init as PID 1 and the command as its child.
+    pub init: bool,
+}
+
+/// Validate `args` against the system and build the spec.
+pub fn build(args: RunArgs) -> Result<Spec> {
+    let name = match args.name {
+        Some(n) => n,
+        None => generated_name()?,
+    };
+    let hostname = args.hostname.unwrap_or_else(|| name.clone());
+    let root = match &args.rootfs {
+        Some(dir) => Root { source: rootfs(dir)?, is_host: false, read_only: args.read_only },
+        None => Root { source: PathBuf::from("/"), is_host: true, read_only: true },
+    };
+    let binds = args.binds.iter().map(bind).collect::<Result<Vec<_>>>()?;
+    let tmpfs = args.tmpfs.iter().map(|t| relative(t)).collect();
+    let uid = args.user.map_or(0, |(u, _)| u);
+    let envp = environment(&args.env, &hostname, uid, |k| std::env::var_os(k))?;
+    let exec = Exec {
+        candidates: candidates(&args.command[0], &envp)?,
+        argv: CStrArray::new(args.command.into_iter().map(cstring).collect::<Result<_>>()?),
+        envp: CStrArray::new(envp.into_iter().map(cstring).collect::<Result<_>>()?),
+        workdir: args.workdir.map(cstring).transpose()?,
+        user: args.user.map(|(u, g)| (u, g.unwrap_or(u))),
+        init: args.init,
+    };
+    let limits = Limits {
+        memory: args.memory,
+        pids: args.pids,
+        cpu_quota: args.cpu_quota,
+        cpu_weight: args.cpu_weight,
+        io_weight: args.io_weight,
+    };
+    Ok(Spec { name, hostname, root, net: args.net, limits, tmpfs, binds, exec })
+}
+
+/// `cella-` and 12 random hex digits.
+fn generated_name() -> Result<String> {
+    let mut bytes = [0u8; 6];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).ctx(Step::Usage)?;
+    let mut name = String::from("cella-");
+    for b in bytes {
+        for nibble in [b >> 4, b & 15] {
+            name.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    Ok(name)
+}
+
+/// The rootfs must be a directory whose `/proc`, `/sys` and `/dev` are not
+/// symlinks: a symlinked `/proc` would redirect cella's procfs mount (and
+/// later writes) to wherever the image points (CVE-2019-19921 class).
+fn rootfs(dir: &OsStr) -> Result<PathBuf> {
+    let shown = dir.to_string_lossy();
+    let path = std::fs::canonicalize(dir).map_err(|e| io(Step::Rootfs, e).at(&*shown))?;
+    let meta = std::fs::metadata(&path).map_err(|e| io(Step::Rootfs, e).at(&*shown))?;
+    if !meta.is_dir() {
+        return Err(Error::new(Step::Rootfs, rustix::io::Errno::NOTDIR).at(&*shown));
+    }
+    for special in ["proc", "sys", "dev"] {
+        if let Ok(m) = std::fs::symlink_metadata(path.join(special)) {
+            if m.file_type().is_symlink() {
+                return Err(Error::invalid(
+                    Step::Rootfs,
+                    format!("{shown}: /{special} is a symlink, refusing to mount over it"),
+                ));
+            }
+        }
+    }
+    Ok(path)
+}
+
+fn bind(b: &crate::cli::Bind) -> Result<BindMount> {
+    let shown = b.source.to_string_lossy();
+    let source = std::fs::canonicalize(&b.source).map_err(|e| io(Step::BindMount, e).at(&*shown))?;
+    let is_dir = std::fs::metadata(&source).map_err(|e| io(Step::BindMount, e).at(&*shown))?.is_dir();
+    Ok(BindMount { source, target: relative(&b.target), read_only: b.read_only, is_dir })
+}
+
+/// `/a//b/` → `a/b`: mount targets are resolved relative to the new root.
+pub fn relative(path: &str) -> String {
+    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
+}
+
+/// The payload's environment: what docker gives (PATH, HOSTNAME, HOME), then
+/// `-e` entries in order, a later key replacing an earlier one. `-e K` copies
+/// K from cella's own environment, or sets nothing when K is unset.
+fn environment(
+    entries: &[OsString],
+    hostname: &str,
+    uid: u32,
+    lookup: impl Fn(&OsStr) -> Option<OsString>,
+) -> Result<Vec<OsString>> {
+    let mut env: Vec<OsString> = vec![
+        format!("PATH={DEFAULT_PATH}").into(),
+        format!("HOSTNAME={hostname}").into(),
+        if uid == 0 { "HOME=/root".into() } else { "HOME=/".into() },
+    ];
+    for entry in entries {
+        let bytes = entry.as_bytes();
+        let full = match bytes.iter().position(|&b| b == b'=') {
+            Some(_) => entry.clone(),
+            None => match lookup(entry) {
+                Some(v) => {
+                    let mut kv = entry.clone();
+                    kv.push("=");
+                    kv.push(v);
+                    kv
+                }
+                None => continue,
+            },
+        };
+        let key_len = full.as_bytes().iter().position(|&b| b == b'=').unwrap_or(0);
+        let key = &full.as_bytes()[..=key_len];
+        env.retain(|e| !e.as_bytes().starts_with(key));
+        env.push(full);
+    }
+    Ok(env)
+}
+
+/// Where to look for the command, like execvp but decided before the clone:
+/// a name with a `/` is used as it is; otherwise each `$PATH` entry of the
+/// container's environment, in order.
+fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
+    let cmd = command.as_bytes();
+    if cmd.is_empty() {
+        return Err(Error::usage("run: the command is empty"));
+    }
+    if cmd.contains(&b'/') {
+        return Ok(vec![cstring(command.to_owned())?]);
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
+        .unwrap_or(DEFAULT_PATH.as_bytes());
+    path.split(|&b| b == b':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| {
+            let mut full = dir.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(cmd);
+            cstring(OsString::from_vec(full))
+        })
+        .collect()
+}
+
+fn cstring(s: impl Into<OsString>) -> Result<CString> {
+    let s: OsString = s.into();
+    CString::new(s.into_vec()).map_err(|_| Error::usage("arguments must not contain NUL bytes"))
+}
+
+fn io(step: Step, e: std::io::Error) -> Error {
+    let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
+    Error::new(step, errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(entries: &[&str], lookup: &[(&str, &str)]) -> Vec<String> {
+        let entries: Vec<OsString> = entries.iter().map(OsString::from).collect();
+        environment(&entries, "box", 0, |k| {
+            lookup.iter().find(|(n, _)| OsStr::new(n) == k).map(|(_, v)| OsString::from(v))
+        })
+        .unwrap()
+        .into_iter()
+        .map(|e| e.into_string().unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn default_environment_and_overrides() {
+        assert_eq!(env(&[], &[]), [&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=box", "HOME=/root"]);
+        let e = env(&["PATH=/x", "A=1", "A=2", "FROM_HOST", "UNSET"], &[("FROM_HOST", "v")]);
+        assert_eq!(e, ["HOSTNAME=box", "HOME=/root", "PATH=/x", "A=2", "FROM_HOST=v"]);
+        // A key that is a prefix of another is not confused with it.
+        let e = env(&["HOME2=x"], &[]);
+        assert!(e.contains(&"HOME=/root".to_string()) && e.contains(&"HOME2=x".to_string()));
+    }
+
+    #[test]
+    fn command_candidates_follow_container_path() {
+        let env = [OsString::from("PATH=/bin::/usr/bin")];
+        let c = candidates(OsStr::new("ls"), &env).unwrap();
+        assert_eq!(c, [c"/bin/ls".to_owned(), c"/usr/bin/ls".to_owned()]);
+        let c = candidates(OsStr::new("./run.sh"), &env).unwrap();
+        assert_eq!(c, [c"./run.sh".to_owned()]);
+        assert!(candidates(OsStr::new(""), &env).is_err());
+    }
+
+    #[test]
+    fn targets_become_relative() {
+        assert_eq!(relative("/a//b/./c/"), "a/b/c");
+        assert_eq!(relative("/"), "");
+    }
+
+    #[test]
+    fn generated_names_are_valid_and_distinct() {
+        let (a, b) = (generated_name().unwrap(), generated_name().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 18);
+        assert!(a.starts_with("cella-"));
+    }
+}

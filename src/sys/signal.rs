@@ -1,0 +1,107 @@
+//! Signal masks and synchronous signal waiting, with raw syscalls.
+//!
+//! cella never installs a signal handler: the parent and the `--init`
+//! process block the signals they forward and take them with
+//! `rt_sigtimedwait`, one at a time, in their main loop. The kernel sigset is
+//! 64 bits wide (`sigsetsize` 8) on every architecture cella supports.
+#![allow(unsafe_code)]
+
+use super::syscall::{check, syscall6};
+use linux_raw_sys::general::{
+    __NR_rt_sigaction, __NR_rt_sigprocmask, __NR_rt_sigtimedwait, SIG_BLOCK, SIG_SETMASK,
+};
+use rustix::io::Result;
+use rustix::process::Signal;
+
+/// A kernel signal set (bit `n - 1` for signal `n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SigSet(u64);
+
+impl SigSet {
+    pub const fn empty() -> Self {
+        SigSet(0)
+    }
+    pub const fn with(self, sig: Signal) -> Self {
+        SigSet(self.0 | 1 << (sig.as_raw() - 1))
+    }
+    pub fn contains(self, signo: i32) -> bool {
+        (1..=64).contains(&signo) && self.0 & (1 << (signo - 1)) != 0
+    }
+}
+
+/// `rt_sigprocmask(SIG_BLOCK, set, &old)`—Block `set`; returns the previous mask.
+pub fn block(set: SigSet) -> Result<SigSet> {
+    let mut old = 0u64;
+    // SAFETY: rt_sigprocmask(2) reads 8 bytes from `set` and writes 8 bytes to
+    // `old`, both live locals of that size.
+    let ret = unsafe {
+        syscall6(
+            __NR_rt_sigprocmask,
+            [SIG_BLOCK as usize, &set.0 as *const u64 as usize, &mut old as *mut u64 as usize, 8, 0, 0],
+        )
+    };
+    check(ret).map(|_| SigSet(old))
+}
+
+/// `rt_sigprocmask(SIG_SETMASK, mask, NULL)`—Restore a mask saved by [`block`].
+pub fn set_mask(mask: SigSet) -> Result<()> {
+    // SAFETY: as in `block`; the old-mask pointer is null, so nothing is written.
+    let ret = unsafe {
+        syscall6(
+            __NR_rt_sigprocmask,
+            [SIG_SETMASK as usize, &mask.0 as *const u64 as usize, 0, 8, 0, 0],
+        )
+    };
+    check(ret).map(|_| ())
+}
+
+/// `rt_sigtimedwait(set, NULL, NULL)`—Wait for one signal of `set` (which
+/// must be blocked) and take it; returns its number.
+pub fn wait(set: SigSet) -> Result<i32> {
+    loop {
+        // SAFETY: rt_sigtimedwait(2) reads 8 bytes from `set`; the siginfo and
+        // timeout pointers are null, which the kernel accepts (no info wanted,
+        // wait forever).
+        let ret = unsafe {
+            syscall6(__NR_rt_sigtimedwait, [&set.0 as *const u64 as usize, 0, 0, 8, 0, 0])
+        };
+        match check(ret) {
+            Ok(sig) => return Ok(sig as i32),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `rt_sigaction(sig, {SIG_DFL}, NULL)`—Restore the default disposition.
+///
+/// Rust's runtime sets SIGPIPE to SIG_IGN at startup, and SIG_IGN survives
+/// execve, so the payload would otherwise inherit it.
+pub fn set_default(sig: Signal) -> Result<()> {
+    // The kernel's `struct sigaction` is {handler, flags, restorer, mask}
+    // with per-architecture widths; SIG_DFL is 0, so an all-zero buffer at
+    // least as large as the biggest layout (32 bytes on x86_64) is a valid
+    // "default, no flags, empty mask" on every architecture.
+    let act = [0u64; 4];
+    // SAFETY: rt_sigaction(2) reads one `struct sigaction` (at most 32 bytes)
+    // from `act` and 8 bytes of mask size; the old-action pointer is null.
+    let ret = unsafe {
+        syscall6(__NR_rt_sigaction, [sig.as_raw() as usize, act.as_ptr() as usize, 0, 8, 0, 0])
+    };
+    check(ret).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigset_bits_match_kernel_numbering() {
+        let s = SigSet::empty().with(Signal::HUP).with(Signal::CHILD);
+        assert!(s.contains(1));
+        assert!(s.contains(17));
+        assert!(!s.contains(2));
+        assert!(!s.contains(0));
+        assert!(!s.contains(65));
+    }
+}
