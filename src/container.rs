@@ -141,6 +141,10 @@ fn child(
         Ok(()) => {}
         Err(f) => return sync::send(&tx, f),
     }
+    // Only stdio and the failure pipe may remain; the pipe is close-on-exec.
+    if let Err(e) = sys::close_fds_except(&tx) {
+        return sync::send(&tx, fail(Step::CloseFds)(e));
+    }
     let exec = &spec.exec;
     let payload = move || {
         // 15. Restore the caller's signal mask and default SIGPIPE (Rust
@@ -167,6 +171,11 @@ fn setup(spec: &Spec, ops: &[MountOp], root_source: &CString, cgroup: &Cgroup, i
     use rustix::mount::{mount_change, MountPropagationFlags};
     // 8. Die with cella: if the runtime is killed, the container goes too.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(fail(Step::Clone))?;
+    //    Not dumpable while cella's code runs inside: the container's root
+    //    cannot ptrace us or open our /proc/PID/exe (the host binary) or fds.
+    //    execve makes the payload dumpable again; an --init PID 1 stays not.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(fail(Step::Clone))?;
     // 9. Our own hostname, in our own UTS namespace.
     rustix::system::sethostname(spec.hostname.as_bytes()).map_err(fail(Step::SetHostname))?;
     // 10. Make every mount private before mounting anything, so no mount of

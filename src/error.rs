@@ -45,6 +45,7 @@ pub enum Step {
     CgroupJoin,
     Workdir,
     SetUser,
+    CloseFds,
     SignalMask,
     ForkPayload,
     Exec,
@@ -55,14 +56,14 @@ pub enum Step {
 
 impl Step {
     /// All steps, indexable by `code - 1`.
-    const ALL: [Step; 36] = [
+    const ALL: [Step; 37] = [
         Step::Usage, Step::Rootfs, Step::CgroupSetup, Step::CgroupCreate, Step::CgroupLimit,
         Step::SyncPipe, Step::Clone, Step::SetHostname, Step::MakeRootPrivate, Step::LoopbackUp,
         Step::CgroupNamespace, Step::CloneRoot, Step::AttachRoot, Step::EnterRoot,
         Step::MakeMountpoint, Step::ReadOnlyRoot, Step::MountProc, Step::MountSys, Step::MountDev,
         Step::MakeDevice, Step::MountDevPts, Step::MountShm, Step::MountMqueue, Step::MountTmpfs,
         Step::BindMount, Step::PivotRoot, Step::DetachOldRoot, Step::Chroot, Step::CgroupJoin,
-        Step::Workdir, Step::SetUser, Step::SignalMask, Step::ForkPayload, Step::Exec, Step::Wait,
+        Step::Workdir, Step::SetUser, Step::CloseFds, Step::SignalMask, Step::ForkPayload, Step::Exec, Step::Wait,
         Step::CgroupRemove,
     ];
 
@@ -108,6 +109,7 @@ impl Step {
             Step::CgroupJoin => "join cgroup",
             Step::Workdir => "chdir",
             Step::SetUser => "set user",
+            Step::CloseFds => "close file descriptors",
             Step::SignalMask => "restore signal mask",
             Step::ForkPayload => "fork payload",
             Step::Exec => "exec",

@@ -13,7 +13,7 @@ mod syscall;
 pub use clone::{fork, fork_into, Fork};
 
 use core::sync::atomic::{AtomicBool, Ordering};
-use linux_raw_sys::general::{__NR_execve, __NR_exit_group, __NR_mount_setattr, mount_attr};
+use linux_raw_sys::general::{__NR_close_range, __NR_execve, __NR_exit_group, __NR_mount_setattr, mount_attr};
 use rustix::fd::{AsFd, AsRawFd};
 use rustix::io::{Errno, Result};
 use std::ffi::{CStr, CString};
@@ -175,5 +175,36 @@ pub fn loopback_up() -> Result<()> {
     req.ifr_ifru.ifru_flags = flags | net_device_flags::IFF_UP as core::ffi::c_short;
     // SAFETY: SIOCSIFFLAGS reads the same `ifreq`, which we still own.
     check(unsafe { syscall6(__NR_ioctl, [fd, SIOCSIFFLAGS as usize, &req as *const ifreq as usize, 0, 0, 0]) })?;
+    Ok(())
+}
+
+/// Close every descriptor from 3 up, except `keep`: whatever cella or its
+/// caller held (cgroup files, the rootfs tree, inherited fds) must not reach
+/// the payload. `close_range(2)` (Linux 5.9), with a plain loop before that.
+pub fn close_fds_except(keep: impl AsFd) -> Result<()> {
+    let keep = keep.as_fd().as_raw_fd() as usize;
+    let close_range = |first: usize, last: usize| {
+        // SAFETY: close_range(2) closes descriptors only; the caller (the
+        // forked child) owns every descriptor in the range and never uses
+        // the closed ones again, it execs or exits.
+        check(unsafe { syscall6(__NR_close_range, [first, last, 0, 0, 0, 0]) })
+    };
+    let ranges = [(3, keep.wrapping_sub(1)), (keep + 1, u32::MAX as usize)];
+    for (first, last) in ranges {
+        if first > last {
+            continue;
+        }
+        match close_range(first, last) {
+            Ok(_) => {}
+            Err(Errno::NOSYS) => {
+                for fd in first..=last.min(4096) {
+                    // SAFETY: as above; close(2) of a descriptor we own (or
+                    // EBADF for one that is not open).
+                    unsafe { syscall6(linux_raw_sys::general::__NR_close, [fd, 0, 0, 0, 0, 0]) };
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
