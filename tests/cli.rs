@@ -1,0 +1,47 @@
+//! The command line as a user meets it: help, version, and refusals. These
+//! need no privileges and start no container.
+
+use std::process::Command;
+
+fn cella(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cella")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn help_and_version() {
+    let (code, out, err) = cella(&["--help"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.contains("Usage: cella run [OPTIONS] [--] COMMAND [ARG...]"), "{out}");
+    let (code, out, _) = cella(&["run", "--help"]);
+    assert_eq!(code, 0);
+    for option in ["--rootfs", "--name", "--hostname", "--net", "--memory", "--pids", "--cpus", "--cpu-weight",
+        "--io-weight", "--init", "--env", "--workdir", "--user", "--read-only", "--bind", "--tmpfs"] {
+        assert!(out.contains(option), "run --help lacks {option}");
+    }
+    let (code, out, _) = cella(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("cella {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn usage_errors_are_one_line_and_exit_125() {
+    for (args, needle) in [
+        (&[][..], "no command given"),
+        (&["bogus"], "unknown command 'bogus'"),
+        (&["--bogus"], "--bogus"),
+        (&["run", "--memory", "12q", "true"], "--memory"),
+        (&["run", "--cpus", "0", "true"], "--cpus"),
+        (&["run", "--user", "nobody", "true"], "--user"),
+    ] {
+        let (code, out, err) = cella(args);
+        assert_eq!(code, 125, "{args:?}");
+        assert_eq!(out, "");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("cella: ") && err.contains(needle), "{args:?}: {err}");
+    }
+}
