@@ -404,7 +404,7 @@ mod tests {
                 ("cpu.cfs_period_us", "100000"),
                 ("cpu.cfs_quota_us", "50000"),
                 ("cpu.shares", "2597"),
-                ("blkio.weight", "54"),
+                ("blkio.weight", "59"),
             ]
         );
     }

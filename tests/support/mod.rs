@@ -140,7 +140,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(child) = self.0.take() {
             // Kill the container's PID 1 first so cella can still clean up.
             for pid in children(child.id()) {
                 let _ = rustix::process::kill_process(
