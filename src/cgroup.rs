@@ -172,7 +172,7 @@ impl Cgroup {
                 }
             }
             Layout::V2 => {
-                let available = std::fs::read_to_string(self.root.join("cgroup.controllers")).unwrap_or_default();
+                let available = read_small(&self.root.join("cgroup.controllers"));
                 let mut enable = Vec::new();
                 for &(controller, option) in wanted {
                     if available.split_whitespace().any(|c| c == controller) {
@@ -229,13 +229,10 @@ impl Cgroup {
         }
         match w.option {
             None => Ok(()),
-            Some(opt) => {
-                let files: Vec<&str> = w.choices.iter().map(|(f, _)| *f).collect();
-                Err(Error::invalid(
-                    Step::CgroupLimit,
-                    format!("{opt}: this host's {} controller cannot enforce it (no {})", w.controller, files.join(" or ")),
-                ))
-            }
+            Some(opt) => Err(Error::invalid(
+                Step::CgroupLimit,
+                format!("{opt}: this host's {} controller cannot enforce it (no {})", w.controller, w.choices[0].0),
+            )),
         }
     }
 
@@ -260,7 +257,7 @@ impl Cgroup {
             Layout::V1 => ("memory.oom_control", self.leaves.iter().find(|(c, _)| *c == "memory")),
         };
         let Some((_, dir)) = dir else { return false };
-        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        let text = read_small(&dir.join(file));
         text.lines()
             .filter_map(|l| l.strip_prefix("oom_kill "))
             .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
@@ -288,7 +285,7 @@ impl Cgroup {
                 match rustix::fs::rmdir(&leaf) {
                     Err(Errno::BUSY) if tries < 200 => {
                         tries += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        let _ = rustix::thread::nanosleep(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 5_000_000 });
                     }
                     Err(Errno::NOENT) => break Ok(()),
                     other => break other,
@@ -353,6 +350,16 @@ fn mkdir_parent(parent: &Path) -> Result<()> {
         Ok(()) | Err(Errno::EXIST) => Ok(()),
         Err(e) => Err(Error::new(Step::CgroupCreate, e).at(parent.display().to_string())),
     }
+}
+
+/// A cgroup interface file's text (they are small); empty if unreadable.
+fn read_small(path: &Path) -> String {
+    let mut buf = [0u8; 4096];
+    let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return String::new();
+    };
+    let n = rustix::io::read(&fd, &mut buf).unwrap_or(0);
+    core::str::from_utf8(&buf[..n]).unwrap_or_default().to_owned()
 }
 
 fn write_file(path: &Path, value: &str) -> Result<()> {

@@ -121,83 +121,96 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
 fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
     let mut a = RunArgs::default();
     while let Some(arg) = p.next().map_err(lex)? {
-        match arg {
+        let name = match arg {
             Short('h') | Long("help") => return Ok(Command::RunHelp),
-            Long("rootfs") => a.rootfs = Some(value(p)?),
-            Long("name") => a.name = Some(name(&text(p, "--name")?)?),
-            Long("hostname") => a.hostname = Some(hostname(&text(p, "--hostname")?)?),
-            Long("net") => {
-                a.net = match text(p, "--net")?.as_str() {
-                    "host" => Net::Host,
-                    "none" => Net::None,
-                    v => return Err(bad("--net", v, "expected 'host' or 'none'")),
-                }
+            Long("init") => {
+                a.init = true;
+                continue;
             }
-            Long("memory") => {
-                let v = text(p, "--memory")?;
-                a.memory = Some(size(&v).ok_or_else(|| bad("--memory", &v, "expected a size such as 64m"))?);
-            }
-            Long("pids") => a.pids = Some(number(p, "--pids", 1, u32::MAX as u64)?),
-            Long("cpus") => {
-                let v = text(p, "--cpus")?;
-                a.cpu_quota = Some(cpus(&v).ok_or_else(|| bad("--cpus", &v, "expected a CPU count such as 0.5"))?);
-            }
-            Long("cpu-weight") => a.cpu_weight = Some(number(p, "--cpu-weight", 1, 10_000)?),
-            Long("io-weight") => a.io_weight = Some(number(p, "--io-weight", 1, 10_000)?),
-            Long("init") => a.init = true,
-            Short('e') | Long("env") => {
-                let v = value(p)?;
-                if v.is_empty() || v.as_encoded_bytes().starts_with(b"=") {
-                    return Err(bad("--env", &v.to_string_lossy(), "expected K=V"));
-                }
-                a.env.push(v)
-            }
-            Short('w') | Long("workdir") => {
-                let v = text(p, "--workdir")?;
-                a.workdir = Some(absolute("--workdir", v)?);
-            }
-            Short('u') | Long("user") => a.user = Some(user(&text(p, "--user")?)?),
-            Long("read-only") => a.read_only = true,
-            Long("bind") => a.binds.push(bind(&text(p, "--bind")?)?),
-            Long("tmpfs") => {
-                let v = text(p, "--tmpfs")?;
-                a.tmpfs.push(absolute("--tmpfs", v)?)
+            Long("read-only") => {
+                a.read_only = true;
+                continue;
             }
             Value(cmd) => {
                 a.command.push(cmd);
                 a.command.extend(p.raw_args().map_err(lex)?);
                 return Ok(Command::Run(a));
             }
+            Short('e') => "env",
+            Short('w') => "workdir",
+            Short('u') => "user",
+            Long(long) => match VALUED.iter().find(|n| **n == long) {
+                Some(known) => known,
+                None => return Err(lex(arg.unexpected())),
+            },
             _ => return Err(lex(arg.unexpected())),
-        }
+        };
+        // One place decodes every value, so each refusal has the same shape.
+        let value = p.value().map_err(lex)?;
+        set(&mut a, name, value)?;
     }
     Err(Error::usage("run: no command given (see 'cella run --help')"))
 }
+
+/// The long options of `run` that take a value.
+const VALUED: [&str; 14] = [
+    "rootfs", "name", "hostname", "net", "memory", "pids", "cpus", "cpu-weight", "io-weight", "env",
+    "workdir", "user", "bind", "tmpfs",
+];
+
+fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
+    let shown = value.to_string_lossy().into_owned();
+    let bad = |why: &str| Error::usage(format!("invalid value '{shown}' for --{name}: {why}"));
+    match name {
+        "rootfs" => a.rootfs = Some(value),
+        "env" => {
+            if value.is_empty() || value.as_encoded_bytes().starts_with(b"=") {
+                return Err(bad("expected K=V"));
+            }
+            a.env.push(value)
+        }
+        _ => {
+            let v = value.to_str().ok_or_else(|| bad("not valid UTF-8"))?;
+            match name {
+                "name" => a.name = Some(valid_name(v).ok_or_else(|| bad(NAME_RULE))?),
+                "hostname" => {
+                    if v.is_empty() || v.len() > 64 || v.contains('\0') {
+                        return Err(bad("must be 1 to 64 bytes"));
+                    }
+                    a.hostname = Some(v.to_owned())
+                }
+                "net" => {
+                    a.net = match v {
+                        "host" => Net::Host,
+                        "none" => Net::None,
+                        _ => return Err(bad("expected 'host' or 'none'")),
+                    }
+                }
+                "memory" => a.memory = Some(size(v).ok_or_else(|| bad("expected a size such as 64m"))?),
+                "pids" => a.pids = Some(ranged(v, u32::MAX as u64).ok_or_else(|| bad("expected a whole number from 1 to 4294967295"))?),
+                "cpus" => a.cpu_quota = Some(cpus(v).ok_or_else(|| bad("expected a CPU count such as 0.5"))?),
+                "cpu-weight" => a.cpu_weight = Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?),
+                "io-weight" => a.io_weight = Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?),
+                "workdir" => a.workdir = Some(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
+                "tmpfs" => a.tmpfs.push(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
+                "user" => a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?),
+                "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
+                _ => return Err(Error::usage(format!("--{name}: not handled"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+const NAME_RULE: &str = "use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit";
+const BIND_RULE: &str = "expected SRC:DST[:ro|rw] with an absolute DST";
 
 fn lex(e: lexopt::Error) -> Error {
     Error::usage(e.to_string())
 }
 
-fn bad(option: &str, value: &str, why: &str) -> Error {
-    Error::usage(format!("invalid value '{value}' for {option}: {why}"))
-}
-
-fn value(p: &mut lexopt::Parser) -> Result<OsString> {
-    p.value().map_err(lex)
-}
-
-fn text(p: &mut lexopt::Parser, option: &str) -> Result<String> {
-    value(p)?
-        .into_string()
-        .map_err(|v| bad(option, &v.to_string_lossy(), "not valid UTF-8"))
-}
-
-fn number(p: &mut lexopt::Parser, option: &str, min: u64, max: u64) -> Result<u64> {
-    let v = text(p, option)?;
-    match decimal(&v) {
-        Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(bad(option, &v, &format!("expected a whole number from {min} to {max}"))),
-    }
+fn ranged(s: &str, max: u64) -> Option<u64> {
+    decimal(s).filter(|n| (1..=max).contains(n))
 }
 
 /// Plain decimal digits, no sign, no overflow.
@@ -238,59 +251,38 @@ pub fn cpus(s: &str) -> Option<u64> {
 }
 
 /// Container names become cgroup directory names: no slashes, no dots alone.
-fn name(s: &str) -> Result<String> {
+fn valid_name(s: &str) -> Option<String> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(bad("--name", s, "use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"))
-    }
+    ok.then(|| s.to_owned())
 }
 
-/// The kernel takes at most 64 bytes (HOST_NAME_MAX).
-fn hostname(s: &str) -> Result<String> {
-    if s.is_empty() || s.len() > 64 || s.contains('\0') {
-        return Err(bad("--hostname", s, "must be 1 to 64 bytes"));
-    }
-    Ok(s.to_owned())
-}
-
-fn absolute(option: &str, v: String) -> Result<String> {
-    if v.starts_with('/') {
-        Ok(v)
-    } else {
-        Err(bad(option, &v, "must be an absolute path"))
-    }
+fn absolute(v: &str) -> Option<String> {
+    v.starts_with('/').then(|| v.to_owned())
 }
 
 /// `UID` or `UID:GID`, numeric (cella does not read the container's passwd).
-pub fn user(s: &str) -> Result<(u32, Option<u32>)> {
+pub fn user(s: &str) -> Option<(u32, Option<u32>)> {
     let id = |t: &str| decimal(t).filter(|&n| n < u64::from(u32::MAX)).map(|n| n as u32);
-    let parsed = match s.split_once(':') {
+    match s.split_once(':') {
         None => id(s).map(|u| (u, None)),
         Some((u, g)) => id(u).zip(id(g)).map(|(u, g)| (u, Some(g))),
-    };
-    parsed.ok_or_else(|| bad("--user", s, "expected numeric UID or UID:GID"))
+    }
 }
 
 /// `SRC:DST` or `SRC:DST:ro` / `SRC:DST:rw`.
-fn bind(s: &str) -> Result<Bind> {
+fn bind(s: &str) -> Option<Bind> {
     let mut parts = s.split(':');
-    let (source, target, mode) = (parts.next(), parts.next(), parts.next());
+    let (source, target, mode) = (parts.next()?, parts.next()?, parts.next());
     let read_only = match mode {
         None | Some("rw") => false,
         Some("ro") => true,
-        Some(_) => return Err(bad("--bind", s, "the mode after DST must be 'ro' or 'rw'")),
+        Some(_) => return None,
     };
-    match (source, target, parts.next()) {
-        (Some(src), Some(dst), None) if !src.is_empty() && dst.starts_with('/') => {
-            Ok(Bind { source: src.into(), target: dst.to_owned(), read_only })
-        }
-        _ => Err(bad("--bind", s, "expected SRC:DST[:ro] with an absolute DST")),
-    }
+    (parts.next().is_none() && !source.is_empty() && target.starts_with('/'))
+        .then(|| Bind { source: source.into(), target: target.to_owned(), read_only })
 }
 
 #[cfg(test)]
@@ -397,6 +389,7 @@ mod tests {
             (&["--tmpfs", "tmp", "true"], "--tmpfs"),
             (&["-u", "root", "true"], "--user"),
             (&["-u", "1:", "true"], "--user"),
+            (&["--user", "1:2:3", "true"], "--user"),
             (&["-e", "=x", "true"], "--env"),
             (&["--frobnicate", "true"], "--frobnicate"),
             (&["--memory"], "--memory"),

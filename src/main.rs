@@ -3,7 +3,6 @@
 
 use cella::cli::{self, Command};
 use cella::{container, spec, sys};
-use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -25,20 +24,35 @@ fn main() -> ExitCode {
     };
     if outcome.oom_killed {
         let shown = limit.map(|b| format!(" of {} bytes", b)).unwrap_or_default();
-        eprintln!("cella: container killed by the OOM killer: memory limit{shown} reached");
+        report(&format!("cella: container killed by the OOM killer: memory limit{shown} reached\n"));
     }
     if let Some(e) = &outcome.cleanup {
-        eprintln!("cella: {e}");
+        report(&format!("cella: {e}\n"));
     }
     ExitCode::from(outcome.code)
 }
 
 fn print(text: &str) -> ExitCode {
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    write_all(rustix::stdio::stdout(), text.as_bytes());
     ExitCode::SUCCESS
 }
 
 fn fail(e: &cella::error::Error) -> ExitCode {
-    eprintln!("cella: {e}");
+    report(&format!("cella: {e}\n"));
     ExitCode::from(e.exit_code())
+}
+
+/// One message, one write(2): lines from concurrent containers never mix.
+fn report(line: &str) {
+    write_all(rustix::stdio::stderr(), line.as_bytes());
+}
+
+fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
 }

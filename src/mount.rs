@@ -255,7 +255,10 @@ fn make_file(root: BorrowedFd<'_>, path: &str) -> rustix::io::Result<OwnedFd> {
 }
 
 fn split(path: &str) -> (&str, &str) {
-    path.rsplit_once('/').unwrap_or(("", path))
+    match path.bytes().rposition(|b| b == b'/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
+    }
 }
 
 /// Make the current directory (the new root) `/` and detach the old root,

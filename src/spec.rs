@@ -126,13 +126,13 @@ fn generated_name() -> Result<String> {
 fn rootfs(dir: &OsStr) -> Result<PathBuf> {
     let shown = dir.to_string_lossy();
     let path = std::fs::canonicalize(dir).map_err(|e| io(Step::Rootfs, e).at(&*shown))?;
-    let meta = std::fs::metadata(&path).map_err(|e| io(Step::Rootfs, e).at(&*shown))?;
-    if !meta.is_dir() {
+    let meta = rustix::fs::stat(&path).map_err(|e| Error::new(Step::Rootfs, e).at(&*shown))?;
+    if rustix::fs::FileType::from_raw_mode(meta.st_mode) != rustix::fs::FileType::Directory {
         return Err(Error::new(Step::Rootfs, rustix::io::Errno::NOTDIR).at(&*shown));
     }
     for special in ["proc", "sys", "dev"] {
-        if let Ok(m) = std::fs::symlink_metadata(path.join(special)) {
-            if m.file_type().is_symlink() {
+        if let Ok(m) = rustix::fs::lstat(path.join(special)) {
+            if rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Symlink {
                 return Err(Error::invalid(
                     Step::Rootfs,
                     format!("{shown}: /{special} is a symlink, refusing to mount over it"),
@@ -146,13 +146,21 @@ fn rootfs(dir: &OsStr) -> Result<PathBuf> {
 fn bind(b: &crate::cli::Bind) -> Result<BindMount> {
     let shown = b.source.to_string_lossy();
     let source = std::fs::canonicalize(&b.source).map_err(|e| io(Step::BindMount, e).at(&*shown))?;
-    let is_dir = std::fs::metadata(&source).map_err(|e| io(Step::BindMount, e).at(&*shown))?.is_dir();
+    let meta = rustix::fs::stat(&source).map_err(|e| Error::new(Step::BindMount, e).at(&*shown))?;
+    let is_dir = rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
     Ok(BindMount { source, target: relative(&b.target), read_only: b.read_only, is_dir })
 }
 
 /// `/a//b/` → `a/b`: mount targets are resolved relative to the new root.
 pub fn relative(path: &str) -> String {
-    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/")
+    let mut out = String::with_capacity(path.len());
+    for part in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 /// The payload's environment: what docker gives (PATH, HOSTNAME, HOME), then
