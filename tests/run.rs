@@ -494,3 +494,22 @@ fn cella_itself_is_not_inside_the_container() {
     let bin = std::fs::canonicalize(cella_bin()).unwrap();
     assert_eq!(code(&run_in(&root, &[], &["test", "-e", bin.to_str().unwrap()])), 1);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_clone3_cella_falls_back_to_clone() {
+    let _g = serial();
+    let root = rootfs("noclone3");
+    let name = format!("noclone3-{}", std::process::id());
+    let probe = probe_bin();
+    let out = std::process::Command::new(&probe)
+        .args(["no-clone3", cella_bin(), "run", "--rootfs", root.to_str().unwrap(), "--name", &name])
+        .args(["--pids", "10", "--memory", "32m", "--", "sh", "-c", "echo $$; hostname; ls /sys/class/net"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clone3 blocked with ENOSYS"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("1\n{name}\nlo\n"), "{err}");
+    assert!(out.status.success());
+    assert!(!cgroup_parent("pids").join(&name).exists());
+}

@@ -7,6 +7,9 @@
 //!   path) is then visible, else `CONTAINED` and what `/` holds.
 //! - `probe hog MIB`: allocate and touch MIB mebibytes, then print `SURVIVED`.
 //! - `probe fds`: list this process's open descriptors.
+//! - `probe no-clone3 CMD...` (x86_64, run on the host): install a seccomp
+//!   filter that makes clone3 fail with ENOSYS, as Docker's default profile
+//!   and qemu-user do, check that it does, then exec CMD.
 
 use std::os::unix::fs::chroot;
 use std::path::Path;
@@ -24,8 +27,10 @@ fn main() {
             fds.sort();
             println!("{}", fds.join(" "));
         }
+        #[cfg(target_arch = "x86_64")]
+        Some("no-clone3") => no_clone3(&args[2..]),
         _ => {
-            eprintln!("usage: probe escape MARKER | hog MIB | fds");
+            eprintln!("usage: probe escape MARKER | hog MIB | fds | no-clone3 CMD...");
             std::process::exit(2);
         }
     }
@@ -62,4 +67,58 @@ fn hog(mib: usize) {
         chunks.push(v);
     }
     println!("SURVIVED {}", chunks.len());
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn no_clone3(cmd: &[String]) {
+    use std::os::unix::process::CommandExt;
+
+    #[repr(C)]
+    struct SockFilter {
+        code: u16,
+        jt: u8,
+        jf: u8,
+        k: u32,
+    }
+    #[repr(C)]
+    struct SockFprog {
+        len: u16,
+        filter: *const SockFilter,
+    }
+    const LD_ABS_W: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const NR_CLONE3: u32 = 435;
+    const NR_SECCOMP: usize = 317;
+    const RET_ERRNO_ENOSYS: u32 = 0x0005_0000 | 38;
+    const RET_ALLOW: u32 = 0x7fff_0000;
+    let filter = [
+        SockFilter { code: LD_ABS_W, jt: 0, jf: 0, k: 4 }, // seccomp_data.arch
+        SockFilter { code: JEQ_K, jt: 0, jf: 3, k: AUDIT_ARCH_X86_64 },
+        SockFilter { code: LD_ABS_W, jt: 0, jf: 0, k: 0 }, // seccomp_data.nr
+        SockFilter { code: JEQ_K, jt: 0, jf: 1, k: NR_CLONE3 },
+        SockFilter { code: RET_K, jt: 0, jf: 0, k: RET_ERRNO_ENOSYS },
+        SockFilter { code: RET_K, jt: 0, jf: 0, k: RET_ALLOW },
+    ];
+    let prog = SockFprog { len: filter.len() as u16, filter: filter.as_ptr() };
+    rustix::thread::set_no_new_privs(true).expect("no_new_privs");
+    let syscall3 = |nr: usize, a: usize, b: usize, c: usize| -> isize {
+        let ret: isize;
+        // SAFETY: the x86_64 syscall ABI; the arguments are plain integers or
+        // point to `prog`/`filter`, which outlive the call.
+        unsafe {
+            std::arch::asm!("syscall", inlateout("rax") nr as isize => ret, in("rdi") a, in("rsi") b,
+                in("rdx") c, lateout("rcx") _, lateout("r11") _, options(nostack));
+        }
+        ret
+    };
+    // seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)
+    assert_eq!(syscall3(NR_SECCOMP, 1, 0, &prog as *const SockFprog as usize), 0, "seccomp");
+    // clone3 with a zero size would be EINVAL; the filter answers first.
+    assert_eq!(syscall3(NR_CLONE3 as usize, 0, 0, 0), -38, "clone3 must now fail with ENOSYS");
+    eprintln!("probe: clone3 blocked with ENOSYS");
+    let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
+    panic!("exec {}: {err}", cmd[0]);
 }
