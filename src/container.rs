@@ -65,10 +65,9 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
         Fork::Child { into_cgroup } => {
             sys::mark_child();
             drop(rx);
-            let failure = child(spec, &ops, &root_source, &cgroup, into_cgroup, old_mask, tx, waited);
-            // Only reached on failure; `tx` was moved into `child`, which
-            // reported already. Never return into the parent's code.
-            let _ = failure;
+            child(spec, &ops, &root_source, &cgroup, into_cgroup, old_mask, tx, waited);
+            // Only reached when a step failed and was reported: never return
+            // into the parent's code (and never drop the parent's cgroup).
             sys::exit_group(125)
         }
         Fork::Parent { child, .. } => {
@@ -81,7 +80,7 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
 /// The parent after the clone: learn whether setup worked, then forward
 /// signals until the container's PID 1 exits.
 fn parent(spec: &Spec, ops: &[MountOp], cgroup: Cgroup, child: Pid, rx: OwnedFd, waited: SigSet) -> Result<Outcome> {
-    // 5. Wait for the child's verdict: end-of-file means exec happened.
+    // 16. Wait for the child's verdict: end-of-file means exec happened.
     let verdict = sync::receive(&rx);
     drop(rx);
     let failure = match verdict {
@@ -96,7 +95,7 @@ fn parent(spec: &Spec, ops: &[MountOp], cgroup: Cgroup, child: Pid, rx: OwnedFd,
         drop(cgroup);
         return Err(error);
     }
-    // 6. Forward signals and wait for the payload's PID 1.
+    // 17. Forward signals until the container's PID 1 exits.
     let status = loop {
         let sig = match signal::wait(waited) {
             Ok(sig) => sig,
@@ -117,7 +116,7 @@ fn parent(spec: &Spec, ops: &[MountOp], cgroup: Cgroup, child: Pid, rx: OwnedFd,
             let _ = rustix::process::kill_process(child, s);
         }
     };
-    // 7. Report an OOM kill, then remove the cgroup.
+    // 18. Report an OOM kill, then remove the cgroup.
     let code = process::exit_code(status);
     let oom_killed = spec.limits.memory.is_some() && code == 137 && cgroup.oom_killed();
     let cleanup = cgroup.remove().err();
@@ -141,21 +140,22 @@ fn child(
         Ok(()) => {}
         Err(f) => return sync::send(&tx, f),
     }
-    // Only stdio and the failure pipe may remain; the pipe is close-on-exec.
+    // 14. Only stdio and the failure pipe may remain; the pipe is close-on-exec.
     if let Err(e) = sys::close_fds_except(&tx) {
         return sync::send(&tx, fail(Step::CloseFds)(e));
     }
     let exec = &spec.exec;
     let payload = move || {
         // 15. Restore the caller's signal mask and default SIGPIPE (Rust
-        //     ignores it, and "ignored" survives exec), then exec.
+        //     ignores it, and "ignored" survives exec), then exec, searching
+        //     the container's PATH.
         if let Err(e) = signal::set_mask(old_mask).and_then(|()| signal::set_default(Signal::PIPE)) {
             return (Step::SignalMask, e);
         }
         (Step::Exec, process::exec(exec))
     };
     if exec.init {
-        // 16. With --init, PID 1 stays ours: fork the payload and supervise.
+        //     With --init, PID 1 stays ours: it forks the payload and supervises.
         crate::init::run(tx, waited, payload);
     }
     let (step, errno) = payload();
@@ -166,40 +166,43 @@ fn fail(step: Step) -> impl Fn(Errno) -> Failure {
     move |e| Failure { step, errno: e.raw_os_error(), index: 0 }
 }
 
-/// Steps 8-14 of the child, up to (not including) exec.
+/// Steps 5-13: the child's setup, up to (not including) exec.
 fn setup(spec: &Spec, ops: &[MountOp], root_source: &CString, cgroup: &Cgroup, into_cgroup: bool) -> std::result::Result<(), Failure> {
     use rustix::mount::{mount_change, MountPropagationFlags};
-    // 8. Die with cella: if the runtime is killed, the container goes too.
+    // 5. Die with cella: if the runtime is killed, the container goes too.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(fail(Step::Clone))?;
     //    Not dumpable while cella's code runs inside: the container's root
     //    cannot ptrace us or open our /proc/PID/exe (the host binary) or fds.
     //    execve makes the payload dumpable again; an --init PID 1 stays not.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(fail(Step::Clone))?;
-    // 9. Our own hostname, in our own UTS namespace.
+    // 6. Our own hostname, in our own UTS namespace.
     rustix::system::sethostname(spec.hostname.as_bytes()).map_err(fail(Step::SetHostname))?;
-    // 10. Make every mount private before mounting anything, so no mount of
-    //     ours propagates to the host (and none of the host's reaches us).
+    // 7. Make every mount private before mounting anything, so no mount of
+    //    ours propagates to the host (and none of the host's reaches us).
     mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
         .map_err(fail(Step::MakeRootPrivate))?;
-    // 11. A new network namespace starts with lo down.
+    // 8. A new network namespace starts with lo down.
     if spec.net == Net::None {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }
-    // 12. The new root: cloned, attached, entered; then /proc, /sys, /dev,
-    //     tmpfs and binds inside it; then pivot_root and detach the old root.
+    // 9. The new root: the rootfs (or the host's / read-only) cloned as a
+    //    mount tree, attached over itself and entered.
     let tree = mount::enter_root(spec, root_source).map_err(from_error)?;
+    // 10. /proc, /sys, /dev and its nodes, tmpfs and binds inside it, each
+    //     target resolved inside the new root and mounted by fd.
     mount::apply(tree.as_fd(), ops).map_err(|(i, e)| Failure { index: i as u16, ..from_error(e) })?;
+    // 11. pivot_root into it and detach the old root (read-only first if asked).
     mount::switch_root(tree.as_fd(), spec.root.read_only && !spec.root.is_host).map_err(from_error)?;
     drop(tree);
-    // 13. Join the cgroup as late as possible (what the runtime did so far
+    // 12. Join the cgroup as late as possible (what the runtime did so far
     //     is not charged to the container), then take a cgroup namespace
     //     rooted there, so the container sees its cgroup as `/`.
     if !into_cgroup {
         cgroup.join().map_err(fail(Step::CgroupJoin))?;
     }
     sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
-    // 14. Working directory, then drop to the requested user (last, since
+    // 13. Working directory, then drop to the requested user (last, since
     //     everything before needs root).
     if let Some(dir) = &spec.exec.workdir {
         rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
