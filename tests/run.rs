@@ -217,7 +217,7 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
     let before = cella_cgroups();
     let child = spawn(&[
         "run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--memory", "16m", "--pids", "20",
-        "--cpus", "0.5", "--cpu-weight", "512", "--", "sh", "-c",
+        "--cpus", "0.5", "--cpu-weight", "512", "--io-weight", "500", "--", "sh", "-c",
         "cat /proc/self/cgroup > /tmp/cg; touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done",
     ]);
     wait_for(&root.join("tmp/ready"), Duration::from_secs(20));
@@ -234,6 +234,13 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
         assert_eq!(read("cpu", "cpu.cfs_quota_us", ""), "50000");
         assert_eq!(read("cpu", "cpu.cfs_period_us", ""), "100000");
         assert_eq!(read("cpu", "cpu.shares", ""), (2 + 511 * 262_142 / 9_999).to_string());
+        // blkio.weight (CFQ) or blkio.bfq.weight (BFQ), whichever the kernel has.
+        let dir = cgroup_parent("blkio").join(&name);
+        let weight = ["blkio.weight", "blkio.bfq.weight"]
+            .iter()
+            .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .expect("an I/O weight file");
+        assert_eq!(weight.lines().next().unwrap().trim_start_matches("default ").trim(), (10 + 499 * 990 / 9_999).to_string());
     }
     // From outside: the payload is in the container's cgroup.
     let procs = read("pids", "cgroup.procs", "cgroup.procs");
@@ -512,4 +519,35 @@ fn without_clone3_cella_falls_back_to_clone() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("1\n{name}\nlo\n"), "{err}");
     assert!(out.status.success());
     assert!(!cgroup_parent("pids").join(&name).exists());
+}
+
+#[test]
+fn a_limit_the_host_cannot_enforce_is_an_error() {
+    let _g = serial();
+    let root = rootfs("nopids");
+    // A private mount namespace whose /sys/fs/cgroup has the memory
+    // hierarchy but no pids controller: a host without it, for real.
+    let script = r#"mount -t tmpfs none /sys/fs/cgroup && mkdir /sys/fs/cgroup/memory \
+        && mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory && exec "$@""#;
+    let run = |extra: &[&str]| {
+        let name = format!("nopids-{}", std::process::id());
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh", cella_bin(), "run"])
+            .args(["--rootfs", root.to_str().unwrap(), "--name", &name])
+            .args(extra)
+            .args(["--", "sh", "-c", "cat /proc/self/cgroup | grep -c memory:/"])
+            .output()
+            .unwrap();
+        assert!(!cgroup_parent("memory").join(&name).exists(), "nothing left in the real hierarchy");
+        out
+    };
+    let before = cella_cgroups();
+    let out = run(&["--pids", "5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert_eq!(err, "cella: cgroup --pids: the pids cgroup controller is not available on this host\n");
+    // Without the limit the same host runs the container, in its memory cgroup.
+    let out = run(&["--memory", "32m"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cella_cgroups(), before);
 }
