@@ -140,7 +140,12 @@ impl Cgroup {
         let layout = match detect(root) {
             Some(layout) => layout,
             None if *limits == Limits::default() => return Ok(Cgroup::none(root)),
-            None => return Err(Error::invalid(Step::CgroupSetup, format!("{}: no cgroup file system mounted", root.display()))),
+            None => {
+                return Err(Error::invalid(
+                    Step::CgroupSetup,
+                    format!("{}: no cgroup file system mounted", root.display()),
+                ));
+            }
         };
         let writes = plan(layout, limits);
         let mut cg = Cgroup { layout, root: root.to_owned(), leaves: Vec::new(), join_fds: Vec::new(), dir_fd: None };
@@ -264,9 +269,7 @@ impl Cgroup {
         };
         let Some((_, dir)) = dir else { return false };
         let text = read_small(&dir.join(file));
-        text.lines()
-            .filter_map(|l| l.strip_prefix("oom_kill "))
-            .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+        text.lines().filter_map(|l| l.strip_prefix("oom_kill ")).any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
     }
 
     /// The leaf directories, for messages and tests.
@@ -380,7 +383,13 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        Limits { memory: Some(16 << 20), pids: Some(20), cpu_quota: Some(50_000), cpu_weight: Some(100), io_weight: Some(500) }
+        Limits {
+            memory: Some(16 << 20),
+            pids: Some(20),
+            cpu_quota: Some(50_000),
+            cpu_weight: Some(100),
+            io_weight: Some(500),
+        }
     }
 
     fn files(ws: &[Write]) -> Vec<(&str, &str)> {

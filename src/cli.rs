@@ -54,6 +54,7 @@ not be executed; 127 if it was not found; 125 if cella itself failed.
 ";
 
 /// What `main` should do.
+#[allow(clippy::large_enum_variant)] // made once per process
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Help,
@@ -109,10 +110,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         Some(Short('V') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) if cmd == "run" => parse_run(&mut p),
         Some(Value(cmd)) if cmd == "help" => Ok(Command::Help),
-        Some(Value(cmd)) => Err(Error::usage(format!(
-            "unknown command '{}' (see 'cella --help')",
-            cmd.to_string_lossy()
-        ))),
+        Some(Value(cmd)) => {
+            Err(Error::usage(format!("unknown command '{}' (see 'cella --help')", cmd.to_string_lossy())))
+        }
         Some(arg) => Err(lex(arg.unexpected())),
         None => Err(Error::usage("no command given (see 'cella --help')")),
     }
@@ -154,8 +154,20 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
 
 /// The long options of `run` that take a value.
 const VALUED: [&str; 14] = [
-    "rootfs", "name", "hostname", "net", "memory", "pids", "cpus", "cpu-weight", "io-weight", "env",
-    "workdir", "user", "bind", "tmpfs",
+    "rootfs",
+    "name",
+    "hostname",
+    "net",
+    "memory",
+    "pids",
+    "cpus",
+    "cpu-weight",
+    "io-weight",
+    "env",
+    "workdir",
+    "user",
+    "bind",
+    "tmpfs",
 ];
 
 fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
@@ -187,10 +199,20 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                     }
                 }
                 "memory" => a.memory = Some(size(v).ok_or_else(|| bad("expected a size such as 64m"))?),
-                "pids" => a.pids = Some(ranged(v, u32::MAX as u64).ok_or_else(|| bad("expected a whole number from 1 to 4294967295"))?),
+                "pids" => {
+                    a.pids = Some(
+                        ranged(v, u32::MAX as u64)
+                            .ok_or_else(|| bad("expected a whole number from 1 to 4294967295"))?,
+                    )
+                }
                 "cpus" => a.cpu_quota = Some(cpus(v).ok_or_else(|| bad("expected a CPU count such as 0.5"))?),
-                "cpu-weight" => a.cpu_weight = Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?),
-                "io-weight" => a.io_weight = Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?),
+                "cpu-weight" => {
+                    a.cpu_weight =
+                        Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?)
+                }
+                "io-weight" => {
+                    a.io_weight = Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?)
+                }
                 "workdir" => a.workdir = Some(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
                 "tmpfs" => a.tmpfs.push(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
                 "user" => a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?),
@@ -281,8 +303,11 @@ fn bind(s: &str) -> Option<Bind> {
         Some("ro") => true,
         Some(_) => return None,
     };
-    (parts.next().is_none() && !source.is_empty() && target.starts_with('/'))
-        .then(|| Bind { source: source.into(), target: target.to_owned(), read_only })
+    (parts.next().is_none() && !source.is_empty() && target.starts_with('/')).then(|| Bind {
+        source: source.into(),
+        target: target.to_owned(),
+        read_only,
+    })
 }
 
 #[cfg(test)]
@@ -325,10 +350,39 @@ mod tests {
     #[test]
     fn all_options_decode() {
         let a = run_ok(&[
-            "--rootfs", "/r", "--name", "web-1", "--hostname", "box", "--net", "host", "--memory", "16m",
-            "--pids", "20", "--cpus", "1.5", "--cpu-weight", "200", "--io-weight", "300", "-e", "A=1",
-            "--env=B", "-w", "/srv", "-u", "1000:100", "--read-only", "--bind", "/a:/b:ro", "--bind",
-            "rel:/c", "--tmpfs", "/t", "true",
+            "--rootfs",
+            "/r",
+            "--name",
+            "web-1",
+            "--hostname",
+            "box",
+            "--net",
+            "host",
+            "--memory",
+            "16m",
+            "--pids",
+            "20",
+            "--cpus",
+            "1.5",
+            "--cpu-weight",
+            "200",
+            "--io-weight",
+            "300",
+            "-e",
+            "A=1",
+            "--env=B",
+            "-w",
+            "/srv",
+            "-u",
+            "1000:100",
+            "--read-only",
+            "--bind",
+            "/a:/b:ro",
+            "--bind",
+            "rel:/c",
+            "--tmpfs",
+            "/t",
+            "true",
         ]);
         assert_eq!(a.rootfs.as_deref(), Some("/r".as_ref()));
         assert_eq!(a.name.as_deref(), Some("web-1"));

@@ -9,10 +9,8 @@ use crate::mount::{self, MountOp};
 use crate::process;
 use crate::spec::Spec;
 use crate::sync::{self, Failure};
-use crate::sys::{self, signal, signal::SigSet, Fork};
-use linux_raw_sys::general::{
-    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
-};
+use crate::sys::{self, Fork, signal, signal::SigSet};
+use linux_raw_sys::general::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
@@ -167,8 +165,14 @@ fn fail(step: Step) -> impl Fn(Errno) -> Failure {
 }
 
 /// Steps 5-13: the child's setup, up to (not including) exec.
-fn setup(spec: &Spec, ops: &[MountOp], root_source: &CString, cgroup: &Cgroup, into_cgroup: bool) -> std::result::Result<(), Failure> {
-    use rustix::mount::{mount_change, MountPropagationFlags};
+fn setup(
+    spec: &Spec,
+    ops: &[MountOp],
+    root_source: &CString,
+    cgroup: &Cgroup,
+    into_cgroup: bool,
+) -> std::result::Result<(), Failure> {
+    use rustix::mount::{MountPropagationFlags, mount_change};
     // 5. Die with cella: if the runtime is killed, the container goes too.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(fail(Step::Clone))?;
     //    Not dumpable while cella's code runs inside: the container's root
@@ -229,10 +233,22 @@ fn describe(spec: &Spec, ops: &[MountOp], f: Failure) -> Error {
     let op_target = ops.get(usize::from(f.index)).map(|op| format!("/{}", op.target));
     let what: Option<String> = match f.step {
         Step::SetHostname => Some(spec.hostname.clone()),
-        Step::CloneRoot | Step::AttachRoot | Step::EnterRoot | Step::PivotRoot | Step::DetachOldRoot
-        | Step::Chroot | Step::ReadOnlyRoot => Some(spec.root.source.display().to_string()),
-        Step::MakeMountpoint | Step::MountProc | Step::MountSys | Step::MountDev | Step::MakeDevice
-        | Step::MountDevPts | Step::MountShm | Step::MountMqueue | Step::MountTmpfs => op_target,
+        Step::CloneRoot
+        | Step::AttachRoot
+        | Step::EnterRoot
+        | Step::PivotRoot
+        | Step::DetachOldRoot
+        | Step::Chroot
+        | Step::ReadOnlyRoot => Some(spec.root.source.display().to_string()),
+        Step::MakeMountpoint
+        | Step::MountProc
+        | Step::MountSys
+        | Step::MountDev
+        | Step::MakeDevice
+        | Step::MountDevPts
+        | Step::MountShm
+        | Step::MountMqueue
+        | Step::MountTmpfs => op_target,
         Step::BindMount => ops.get(usize::from(f.index)).map(|op| match &op.kind {
             mount::Kind::Bind { source, .. } => format!("{} on /{}", source.to_string_lossy(), op.target),
             _ => format!("/{}", op.target),

@@ -57,13 +57,42 @@ pub enum Step {
 impl Step {
     /// All steps, indexable by `code - 1`.
     const ALL: [Step; 37] = [
-        Step::Usage, Step::Rootfs, Step::CgroupSetup, Step::CgroupCreate, Step::CgroupLimit,
-        Step::SyncPipe, Step::Clone, Step::SetHostname, Step::MakeRootPrivate, Step::LoopbackUp,
-        Step::CgroupNamespace, Step::CloneRoot, Step::AttachRoot, Step::EnterRoot,
-        Step::MakeMountpoint, Step::ReadOnlyRoot, Step::MountProc, Step::MountSys, Step::MountDev,
-        Step::MakeDevice, Step::MountDevPts, Step::MountShm, Step::MountMqueue, Step::MountTmpfs,
-        Step::BindMount, Step::PivotRoot, Step::DetachOldRoot, Step::Chroot, Step::CgroupJoin,
-        Step::Workdir, Step::SetUser, Step::CloseFds, Step::SignalMask, Step::ForkPayload, Step::Exec, Step::Wait,
+        Step::Usage,
+        Step::Rootfs,
+        Step::CgroupSetup,
+        Step::CgroupCreate,
+        Step::CgroupLimit,
+        Step::SyncPipe,
+        Step::Clone,
+        Step::SetHostname,
+        Step::MakeRootPrivate,
+        Step::LoopbackUp,
+        Step::CgroupNamespace,
+        Step::CloneRoot,
+        Step::AttachRoot,
+        Step::EnterRoot,
+        Step::MakeMountpoint,
+        Step::ReadOnlyRoot,
+        Step::MountProc,
+        Step::MountSys,
+        Step::MountDev,
+        Step::MakeDevice,
+        Step::MountDevPts,
+        Step::MountShm,
+        Step::MountMqueue,
+        Step::MountTmpfs,
+        Step::BindMount,
+        Step::PivotRoot,
+        Step::DetachOldRoot,
+        Step::Chroot,
+        Step::CgroupJoin,
+        Step::Workdir,
+        Step::SetUser,
+        Step::CloseFds,
+        Step::SignalMask,
+        Step::ForkPayload,
+        Step::Exec,
+        Step::Wait,
         Step::CgroupRemove,
     ];
 
@@ -210,7 +239,9 @@ fn hint(step: Step, e: Errno) -> Option<&'static str> {
         (Step::Clone, Errno::PERM) => Some("cella run needs root"),
         (Step::CgroupCreate, Errno::EXIST) => Some("a container with this name is running"),
         (Step::CgroupLimit, Errno::BUSY) => Some("the limit is below current usage"),
-        (Step::PivotRoot | Step::Chroot, Errno::INVAL) => Some("the new root must be a directory on a mountable file system"),
+        (Step::PivotRoot | Step::Chroot, Errno::INVAL) => {
+            Some("the new root must be a directory on a mountable file system")
+        }
         (_, Errno::NOSPC) if matches!(step, Step::MountTmpfs | Step::BindMount | Step::MountProc) => {
             Some("the mount table is full (fs.mount-max)")
         }

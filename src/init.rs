@@ -10,10 +10,10 @@
 use crate::error::Step;
 use crate::process;
 use crate::sync::{self, Failure};
-use crate::sys::{self, signal::SigSet, Fork};
+use crate::sys::{self, Fork, signal::SigSet};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
-use rustix::process::{kill_process, Pid, Signal, WaitOptions};
+use rustix::process::{Pid, Signal, WaitOptions, kill_process};
 
 /// Fork `payload` (which execs, or returns the failed step and errno) and
 /// supervise it. `signals` are already blocked and include SIGCHLD.

@@ -12,11 +12,11 @@ use crate::error::{Ctx, Error, Result, Step};
 use crate::spec::Spec;
 use crate::sys;
 use rustix::fd::{BorrowedFd, OwnedFd};
-use rustix::fs::{self, FileType, Mode, OFlags, ResolveFlags, CWD};
+use rustix::fs::{self, CWD, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags, fsconfig_create, fsconfig_set_flag,
+    fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
 };
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -63,11 +63,7 @@ fn fs(step: Step, target: &str, fstype: &'static str, options: &[(&'static str, 
     MountOp {
         step,
         target: target.to_owned(),
-        kind: Kind::Fs {
-            fstype,
-            options: options.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
-            attrs,
-        },
+        kind: Kind::Fs { fstype, options: options.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), attrs },
     }
 }
 
@@ -125,8 +121,7 @@ pub fn enter_root(spec: &Spec, source: &CString) -> Result<OwnedFd> {
         // cella's mounts, made later, are not affected.
         sys::mount_setattr(&tree, RDONLY, true).ctx(Step::ReadOnlyRoot)?;
     }
-    move_mount(&tree, c"", CWD, source.as_c_str(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
-        .ctx(Step::AttachRoot)?;
+    move_mount(&tree, c"", CWD, source.as_c_str(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH).ctx(Step::AttachRoot)?;
     rustix::process::fchdir(&tree).ctx(Step::EnterRoot)?;
     Ok(tree)
 }
@@ -194,26 +189,14 @@ fn make_devices(dev: &OwnedFd) -> rustix::io::Result<()> {
 }
 
 fn attach(mnt: &OwnedFd, target: &OwnedFd) -> rustix::io::Result<()> {
-    move_mount(
-        mnt,
-        c"",
-        target,
-        c"",
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
-    )
+    move_mount(mnt, c"", target, c"", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH)
 }
 
 /// Open `path` under `root` as if `root` were `/`: `..` and absolute
 /// symlinks cannot leave it, and magic links (`/proc/*/fd`) are refused.
 fn resolve(root: BorrowedFd<'_>, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     let path = if path.is_empty() { "." } else { path };
-    fs::openat2(
-        root,
-        path,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
+    fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
 }
 
 /// `mkdir -p` inside `root`, then an `O_PATH` fd of the directory.

@@ -131,13 +131,13 @@ fn rootfs(dir: &OsStr) -> Result<PathBuf> {
         return Err(Error::new(Step::Rootfs, rustix::io::Errno::NOTDIR).at(&*shown));
     }
     for special in ["proc", "sys", "dev"] {
-        if let Ok(m) = rustix::fs::lstat(path.join(special)) {
-            if rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Symlink {
-                return Err(Error::invalid(
-                    Step::Rootfs,
-                    format!("{shown}: /{special} is a symlink, refusing to mount over it"),
-                ));
-            }
+        let is_symlink = rustix::fs::lstat(path.join(special))
+            .is_ok_and(|m| rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Symlink);
+        if is_symlink {
+            return Err(Error::invalid(
+                Step::Rootfs,
+                format!("{shown}: /{special} is a symlink, refusing to mount over it"),
+            ));
         }
     }
     Ok(path)
@@ -210,11 +210,7 @@ fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
     if cmd.contains(&b'/') {
         return Ok(vec![cstring(command.to_owned())?]);
     }
-    let path = env
-        .iter()
-        .rev()
-        .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
-        .unwrap_or(DEFAULT_PATH.as_bytes());
+    let path = env.iter().rev().find_map(|e| e.as_bytes().strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH.as_bytes());
     path.split(|&b| b == b':')
         .filter(|dir| !dir.is_empty())
         .map(|dir| {

@@ -5,11 +5,7 @@ use std::process::Command;
 
 fn cella(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cella")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 #[test]
@@ -19,8 +15,24 @@ fn help_and_version() {
     assert!(out.contains("Usage: cella run [OPTIONS] [--] COMMAND [ARG...]"), "{out}");
     let (code, out, _) = cella(&["run", "--help"]);
     assert_eq!(code, 0);
-    for option in ["--rootfs", "--name", "--hostname", "--net", "--memory", "--pids", "--cpus", "--cpu-weight",
-        "--io-weight", "--init", "--env", "--workdir", "--user", "--read-only", "--bind", "--tmpfs"] {
+    for option in [
+        "--rootfs",
+        "--name",
+        "--hostname",
+        "--net",
+        "--memory",
+        "--pids",
+        "--cpus",
+        "--cpu-weight",
+        "--io-weight",
+        "--init",
+        "--env",
+        "--workdir",
+        "--user",
+        "--read-only",
+        "--bind",
+        "--tmpfs",
+    ] {
         assert!(out.contains(option), "run --help lacks {option}");
     }
     let (code, out, _) = cella(&["--version"]);

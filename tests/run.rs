@@ -99,8 +99,9 @@ fn new_network_namespace_has_only_lo_and_it_is_up() {
     let flags = ok(run_in(&root, &[], &["cat", "/sys/class/net/lo/flags"]));
     let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
     assert_eq!(flags & 1, 1, "IFF_UP");
-    assert_eq!(ok(run_in(&root, &[], &["ping", "-c1", "-W2", "127.0.0.1"])).contains("1 packets received"), true);
-    let host: Vec<String> = std::fs::read_dir("/sys/class/net").unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(ok(run_in(&root, &[], &["ping", "-c1", "-W2", "127.0.0.1"])).contains("1 packets received"));
+    let host: Vec<String> =
+        std::fs::read_dir("/sys/class/net").unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert!(host.len() > 1, "the host has more than lo");
     let inside = ok(run_in(&root, &["--net", "host"], &["ls", "/sys/class/net"]));
     assert_eq!(inside.lines().count(), host.len());
@@ -138,8 +139,17 @@ fn host_mount_table_is_identical_before_during_and_after() {
     let before = host_mounts();
     let bind = format!("{}:/data", data.display());
     let child = spawn(&[
-        "run", "--rootfs", root.to_str().unwrap(), "--tmpfs", "/scratch", "--bind", &bind, "--",
-        "sh", "-c", "mount | wc -l > /data/count; touch /data/ready; sleep 2",
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--tmpfs",
+        "/scratch",
+        "--bind",
+        &bind,
+        "--",
+        "sh",
+        "-c",
+        "mount | wc -l > /data/count; touch /data/ready; sleep 2",
     ]);
     wait_for(&data.join("ready"), Duration::from_secs(20));
     let during = host_mounts();
@@ -158,7 +168,10 @@ fn dev_sys_and_proc_are_set_up() {
     let root = rootfs("dev");
     let listing = ok(run_in(&root, &[], &["ls", "/dev"]));
     let names: Vec<&str> = listing.lines().collect();
-    for n in ["fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"] {
+    for n in [
+        "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom",
+        "zero",
+    ] {
         assert!(names.contains(&n), "/dev/{n} missing: {names:?}");
     }
     let script = "echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 8 /dev/urandom | wc -c \
@@ -168,8 +181,18 @@ fn dev_sys_and_proc_are_set_up() {
     let out = ok(sh(&root, &[], script));
     assert_eq!(out, "4\n8\nfull-refuses\nptmx\nshm-ok\nsys-ro\n/proc/self/fd/1\n");
     let mounts = ok(run_in(&root, &[], &["cat", "/proc/mounts"]));
-    for (target, fstype) in [("/proc", "proc"), ("/sys", "sysfs"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue")] {
-        assert!(mounts.lines().any(|l| l.split(' ').nth(1) == Some(target) && l.split(' ').nth(2) == Some(fstype)), "{target} {fstype}:\n{mounts}");
+    for (target, fstype) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev", "tmpfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+        ("/dev/mqueue", "mqueue"),
+    ] {
+        assert!(
+            mounts.lines().any(|l| l.split(' ').nth(1) == Some(target) && l.split(' ').nth(2) == Some(fstype)),
+            "{target} {fstype}:\n{mounts}"
+        );
     }
     assert!(mounts.lines().any(|l| l.contains(" /sys sysfs ro,")), "{mounts}");
 }
@@ -194,8 +217,14 @@ fn without_rootfs_the_host_root_is_read_only_with_private_proc_dev_and_tmp() {
     let _g = serial();
     let marker = Path::new("/tmp").join(format!("cella-host-tmp-{}", std::process::id()));
     std::fs::write(&marker, "").unwrap();
-    let out = ok(cella(&["run", "--", "/bin/busybox", "sh", "-c",
-        "ls /; (touch /etc/cella-x 2>/dev/null && echo etc-rw || echo etc-ro); ls -A /tmp | wc -l; touch /tmp/y && echo tmp-rw; echo $$; ls /dev/null"]));
+    let out = ok(cella(&[
+        "run",
+        "--",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "ls /; (touch /etc/cella-x 2>/dev/null && echo etc-rw || echo etc-ro); ls -A /tmp | wc -l; touch /tmp/y && echo tmp-rw; echo $$; ls /dev/null",
+    ]));
     let lines: Vec<&str> = out.lines().collect();
     let mut host_root: Vec<String> = std::fs::read_dir("/")
         .unwrap()
@@ -216,8 +245,24 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
     let name = format!("limits-{}", std::process::id());
     let before = cella_cgroups();
     let child = spawn(&[
-        "run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--memory", "16m", "--pids", "20",
-        "--cpus", "0.5", "--cpu-weight", "512", "--io-weight", "500", "--", "sh", "-c",
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--memory",
+        "16m",
+        "--pids",
+        "20",
+        "--cpus",
+        "0.5",
+        "--cpu-weight",
+        "512",
+        "--io-weight",
+        "500",
+        "--",
+        "sh",
+        "-c",
         "cat /proc/self/cgroup > /tmp/cg; touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done",
     ]);
     wait_for(&root.join("tmp/ready"), Duration::from_secs(20));
@@ -240,7 +285,10 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
             .iter()
             .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
             .expect("an I/O weight file");
-        assert_eq!(weight.lines().next().unwrap().trim_start_matches("default ").trim(), (10 + 499 * 990 / 9_999).to_string());
+        assert_eq!(
+            weight.lines().next().unwrap().trim_start_matches("default ").trim(),
+            (10 + 499 * 990 / 9_999).to_string()
+        );
     }
     // From outside: the payload is in the container's cgroup.
     let procs = read("pids", "cgroup.procs", "cgroup.procs");
@@ -263,7 +311,16 @@ fn fork_bomb_under_pids_20_never_exceeds_20() {
     let root = rootfs("forkbomb");
     let name = format!("bomb-{}", std::process::id());
     let child = spawn(&[
-        "run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--pids", "20", "--", "sh", "-c",
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--pids",
+        "20",
+        "--",
+        "sh",
+        "-c",
         "touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; b() { b | b & }; b; sleep 30",
     ]);
     wait_for(&root.join("tmp/ready"), Duration::from_secs(20));
@@ -368,7 +425,16 @@ fn init_reaps_zombies_forwards_signals_and_returns_the_status() {
     assert_eq!(out.trim(), "0", "zombies left: {out}");
     // SIGTERM to cella reaches a payload that has no handler: 128+15.
     let ready = root.join("tmp/ready");
-    let child = spawn(&["run", "--rootfs", root.to_str().unwrap(), "--init", "--", "sh", "-c", "touch /tmp/ready; exec sleep 30"]);
+    let child = spawn(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--init",
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; exec sleep 30",
+    ]);
     wait_for(&ready, Duration::from_secs(20));
     kill(child.id(), Signal::TERM);
     let out = child.output(Duration::from_secs(20));
@@ -394,9 +460,15 @@ fn env_workdir_user_read_only_bind_and_tmpfs() {
     let out = ok(wait_output(child, Duration::from_secs(30)));
     let mut env: Vec<&str> = out.lines().collect();
     env.sort();
-    assert!(env.contains(&"FOO=bar") && env.contains(&"CELLA_TEST_FROM_HOST=copied") && env.contains(&"PATH=/bin"), "{env:?}");
+    assert!(
+        env.contains(&"FOO=bar") && env.contains(&"CELLA_TEST_FROM_HOST=copied") && env.contains(&"PATH=/bin"),
+        "{env:?}"
+    );
     assert!(env.iter().any(|e| e.starts_with("HOSTNAME=")) && env.contains(&"HOME=/root"));
-    assert!(!env.iter().any(|e| e.starts_with("CARGO") || e.starts_with("UNSET_ON_HOST")), "the host environment does not leak: {env:?}");
+    assert!(
+        !env.iter().any(|e| e.starts_with("CARGO") || e.starts_with("UNSET_ON_HOST")),
+        "the host environment does not leak: {env:?}"
+    );
 
     std::fs::create_dir_all(root.join("srv/app")).unwrap();
     assert_eq!(ok(run_in(&root, &["-w", "/srv/app"], &["pwd"])), "/srv/app\n");
@@ -405,9 +477,13 @@ fn env_workdir_user_read_only_bind_and_tmpfs() {
     assert!(stderr(&out).contains("chdir /missing: No such file or directory"), "{}", stderr(&out));
 
     assert_eq!(ok(sh(&root, &["-u", "1000:1001"], "id -u; id -g; id -G")), "1000\n1001\n1001\n");
-    assert_eq!(ok(sh(&root, &["-u", "1000:1001"], "cat /proc/self/status | grep ^CapEff")).trim(), "CapEff:\t0000000000000000");
+    assert_eq!(
+        ok(sh(&root, &["-u", "1000:1001"], "cat /proc/self/status | grep ^CapEff")).trim(),
+        "CapEff:\t0000000000000000"
+    );
 
-    let out = ok(sh(&root, &["--read-only"], "touch /x 2>/dev/null && echo rw || echo ro; touch /dev/shm/x && echo shm-rw"));
+    let out =
+        ok(sh(&root, &["--read-only"], "touch /x 2>/dev/null && echo rw || echo ro; touch /dev/shm/x && echo shm-rw"));
     assert_eq!(out, "ro\nshm-rw\n");
     assert!(!root.join("x").exists());
 
@@ -423,7 +499,11 @@ fn env_workdir_user_read_only_bind_and_tmpfs() {
     let file_bind = format!("{}:/etc/bound-file", data.join("in").display());
     assert_eq!(ok(run_in(&root, &["--bind", &file_bind], &["cat", "/etc/bound-file"])), "from host");
 
-    let out = ok(sh(&root, &["--tmpfs", "/scratch"], "grep ' /scratch ' /proc/mounts | cut -d' ' -f3; touch /scratch/f && echo ok"));
+    let out = ok(sh(
+        &root,
+        &["--tmpfs", "/scratch"],
+        "grep ' /scratch ' /proc/mounts | cut -d' ' -f3; touch /scratch/f && echo ok",
+    ));
     assert_eq!(out, "tmpfs\nok\n");
     assert!(!root.join("scratch/f").exists());
     std::fs::remove_dir_all(&data).unwrap();
@@ -443,7 +523,17 @@ fn a_running_name_cannot_be_reused_and_is_left_alone() {
     let root = rootfs("dupname");
     let name = format!("dup-{}", std::process::id());
     let ready = root.join("tmp/ready");
-    let first = spawn(&["run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--", "sh", "-c", "touch /tmp/ready; sleep 2"]);
+    let first = spawn(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; sleep 2",
+    ]);
     wait_for(&ready, Duration::from_secs(20));
     let out = run_in(&root, &["--name", &name], &["true"]);
     assert_eq!(code(&out), 125);
@@ -461,14 +551,26 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
     let r = root.to_str().unwrap();
     let long = "h".repeat(65);
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
-        (vec!["run", "--rootfs", "/nonexistent-rootfs", "true"], 125, "rootfs /nonexistent-rootfs: No such file or directory"),
+        (
+            vec!["run", "--rootfs", "/nonexistent-rootfs", "true"],
+            125,
+            "rootfs /nonexistent-rootfs: No such file or directory",
+        ),
         (vec!["run", "--rootfs", file.to_str().unwrap(), "true"], 125, "Not a directory"),
         (vec!["run", "--frobnicate", "true"], 125, "--frobnicate"),
         (vec!["run", "--rootfs", r, "--memory", "abc", "true"], 125, "invalid value 'abc' for --memory"),
         (vec!["run", "--rootfs", r, "--pids", "-1", "true"], 125, "invalid value '-1' for --pids"),
         (vec!["run", "--rootfs", r, "--hostname", &long, "true"], 125, "--hostname: must be 1 to 64 bytes"),
-        (vec!["run", "--rootfs", r, "--bind", "/nonexistent-src:/x", "true"], 125, "bind mount /nonexistent-src: No such file or directory"),
-        (vec!["run", "--rootfs", r, "--memory", "16m", "--pids", "5", "/bin/missing"], 127, "exec /bin/missing: No such file or directory"),
+        (
+            vec!["run", "--rootfs", r, "--bind", "/nonexistent-src:/x", "true"],
+            125,
+            "bind mount /nonexistent-src: No such file or directory",
+        ),
+        (
+            vec!["run", "--rootfs", r, "--memory", "16m", "--pids", "5", "/bin/missing"],
+            127,
+            "exec /bin/missing: No such file or directory",
+        ),
         (vec!["run", "--rootfs", r, "--memory", "16m", "-w", "/nowhere", "true"], 125, "chdir /nowhere"),
         (vec!["frobnicate"], 125, "unknown command 'frobnicate'"),
         (vec!["run"], 125, "no command given"),

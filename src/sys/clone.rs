@@ -11,7 +11,7 @@
 #![allow(unsafe_code)]
 
 use super::syscall::{check, syscall6};
-use linux_raw_sys::general::{__NR_clone, __NR_clone3, clone_args, CLONE_INTO_CGROUP, SIGCHLD};
+use linux_raw_sys::general::{__NR_clone, __NR_clone3, CLONE_INTO_CGROUP, SIGCHLD, clone_args};
 use rustix::fd::{AsRawFd, BorrowedFd};
 use rustix::io::{Errno, Result};
 use rustix::process::Pid;
@@ -51,7 +51,7 @@ pub fn fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Fork> {
         cgroup: 0,
     };
     if let Some(fd) = cgroup {
-        args.flags |= u64::from(CLONE_INTO_CGROUP);
+        args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;
     }
     let into_cgroup = cgroup.is_some();
@@ -61,10 +61,7 @@ pub fn fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Fork> {
     // copy-on-write address space, exactly like fork(2). The module-level
     // child contract covers what the child may do afterwards.
     let ret = unsafe {
-        syscall6(
-            __NR_clone3,
-            [&args as *const clone_args as usize, core::mem::size_of::<clone_args>(), 0, 0, 0, 0],
-        )
+        syscall6(__NR_clone3, [&args as *const clone_args as usize, core::mem::size_of::<clone_args>(), 0, 0, 0, 0])
     };
     match check(ret) {
         Ok(0) => return Ok(Fork::Child { into_cgroup }),

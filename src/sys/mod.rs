@@ -10,7 +10,7 @@ mod clone;
 pub mod signal;
 mod syscall;
 
-pub use clone::{fork, fork_into, Fork};
+pub use clone::{Fork, fork, fork_into};
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use linux_raw_sys::general::{__NR_close_range, __NR_execve, __NR_exit_group, __NR_mount_setattr, mount_attr};
@@ -61,14 +61,7 @@ pub fn execve(path: &CStr, argv: &CStrArray, envp: &CStrArray) -> Errno {
     let ret = unsafe {
         syscall6(
             __NR_execve,
-            [
-                path.as_ptr() as usize,
-                argv.pointers.as_ptr() as usize,
-                envp.pointers.as_ptr() as usize,
-                0,
-                0,
-                0,
-            ],
+            [path.as_ptr() as usize, argv.pointers.as_ptr() as usize, envp.pointers.as_ptr() as usize, 0, 0, 0],
         )
     };
     match check(ret) {
@@ -156,16 +149,14 @@ pub fn loopback_up() -> Result<()> {
     use linux_raw_sys::general::__NR_ioctl;
     use linux_raw_sys::ioctl::{SIOCGIFFLAGS, SIOCSIFFLAGS};
     use linux_raw_sys::net::{ifreq, ifreq__bindgen_ty_1, ifreq__bindgen_ty_2, net_device_flags};
-    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socket_with};
 
     let sock = socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)?;
     let mut name = [0 as core::ffi::c_char; 16];
     name[0] = b'l' as _;
     name[1] = b'o' as _;
-    let mut req = ifreq {
-        ifr_ifrn: ifreq__bindgen_ty_1 { ifrn_name: name },
-        ifr_ifru: ifreq__bindgen_ty_2 { ifru_flags: 0 },
-    };
+    let mut req =
+        ifreq { ifr_ifrn: ifreq__bindgen_ty_1 { ifrn_name: name }, ifr_ifru: ifreq__bindgen_ty_2 { ifru_flags: 0 } };
     let fd = sock.as_raw_fd() as usize;
     // SAFETY: SIOCGIFFLAGS reads the interface name from and writes the flags
     // into the `ifreq` we own, which is the size the kernel expects.

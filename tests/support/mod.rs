@@ -31,10 +31,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 /// These tests need root (CI is root). Fail loudly rather than pass.
 pub fn require_root() {
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "the end-to-end tests need root: run them as root (CI does)"
-    );
+    assert!(rustix::process::geteuid().is_root(), "the end-to-end tests need root: run them as root (CI does)");
 }
 
 fn scratch_dir() -> PathBuf {
@@ -45,10 +42,7 @@ fn scratch_dir() -> PathBuf {
 
 /// A fresh busybox rootfs (each test may change its own).
 pub fn rootfs(tag: &str) -> PathBuf {
-    assert!(
-        Path::new(BUSYBOX).exists(),
-        "{BUSYBOX} is missing: install Debian's busybox-static (.ci/run does)"
-    );
+    assert!(Path::new(BUSYBOX).exists(), "{BUSYBOX} is missing: install Debian's busybox-static (.ci/run does)");
     let root = scratch_dir().join(tag);
     if root.exists() {
         std::fs::remove_dir_all(&root).unwrap();
@@ -96,7 +90,7 @@ pub fn cella(args: &[&str]) -> Output {
 pub fn wait_output(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();
     loop {
-        if let Some(_) = child.try_wait().unwrap() {
+        if child.try_wait().unwrap().is_some() {
             break;
         }
         if start.elapsed() > limit {
