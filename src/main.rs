@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     if outcome.oom_killed {
-        let shown = limit.map(|b| format!(" of {} bytes", b)).unwrap_or_default();
+        let shown = limit.map(|b| format!(" ({})", human(b))).unwrap_or_default();
         report(&format!("cella: container killed by the OOM killer: memory limit{shown} reached\n"));
     }
     if let Some(e) = &outcome.cleanup {
@@ -55,4 +55,14 @@ fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) {
             Err(_) => return,
         }
     }
+}
+
+/// A byte count the way `--memory` takes it: `16m` rather than `16777216`.
+fn human(bytes: u64) -> String {
+    for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] {
+        if bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
 }
