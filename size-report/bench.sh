@@ -164,6 +164,10 @@ echo "cella --pids 1 /bin/true: $pids1"
     echo
     cat "$WORK/times.md"
     echo
+    echo "| median [ms] | $(printf '%s | ' "${ORDER[@]}")"
+    echo "|---|$(printf -- '---:|%.0s' "${ORDER[@]}")"
+    echo "| | $(for name in "${ORDER[@]}"; do printf '%s | ' "$(median "$name")"; done)"
+    echo
     echo "cella's median is **${vs_crun}x crun's** (goal at most 0.4x: $(meets "$vs_crun" 0.4)) and"
     echo "**${vs_unshare}x unshare+chroot's** (goal at most 1.0x: $(meets "$vs_unshare" 1.0))."
     echo
