@@ -41,8 +41,16 @@ pub struct Write {
     pub option: Option<&'static str>,
 }
 
-fn write(controller: &'static str, option: Option<&'static str>, choices: &[(&'static str, String)]) -> Write {
-    Write { controller, choices: choices.to_vec(), option }
+fn write(
+    controller: &'static str,
+    option: Option<&'static str>,
+    choices: &[(&'static str, String)],
+) -> Write {
+    Write {
+        controller,
+        choices: choices.to_vec(),
+        option,
+    }
 }
 
 /// The writes that enforce `limits` on `layout`, in order.
@@ -51,45 +59,92 @@ pub fn plan(layout: Layout, l: &Limits) -> Vec<Write> {
     match layout {
         Layout::V2 => {
             if let Some(m) = l.memory {
-                w.push(write("memory", Some("--memory"), &[("memory.max", m.to_string())]));
+                w.push(write(
+                    "memory",
+                    Some("--memory"),
+                    &[("memory.max", m.to_string())],
+                ));
                 // Without this the limit would only push the container into swap.
                 w.push(write("memory", None, &[("memory.swap.max", "0".into())]));
             }
             if let Some(p) = l.pids {
-                w.push(write("pids", Some("--pids"), &[("pids.max", p.to_string())]));
+                w.push(write(
+                    "pids",
+                    Some("--pids"),
+                    &[("pids.max", p.to_string())],
+                ));
             }
             if let Some(q) = l.cpu_quota {
-                w.push(write("cpu", Some("--cpus"), &[("cpu.max", format!("{q} {PERIOD_US}"))]));
+                w.push(write(
+                    "cpu",
+                    Some("--cpus"),
+                    &[("cpu.max", format!("{q} {PERIOD_US}"))],
+                ));
             }
             if let Some(weight) = l.cpu_weight {
-                w.push(write("cpu", Some("--cpu-weight"), &[("cpu.weight", weight.to_string())]));
+                w.push(write(
+                    "cpu",
+                    Some("--cpu-weight"),
+                    &[("cpu.weight", weight.to_string())],
+                ));
             }
             if let Some(weight) = l.io_weight {
                 w.push(write(
                     "io",
                     Some("--io-weight"),
-                    &[("io.weight", format!("default {weight}")), ("io.bfq.weight", v1_io_weight(weight).to_string())],
+                    &[
+                        ("io.weight", format!("default {weight}")),
+                        ("io.bfq.weight", v1_io_weight(weight).to_string()),
+                    ],
                 ));
             }
         }
         Layout::V1 => {
             if let Some(m) = l.memory {
-                w.push(write("memory", Some("--memory"), &[("memory.limit_in_bytes", m.to_string())]));
-                w.push(write("memory", None, &[("memory.memsw.limit_in_bytes", m.to_string())]));
+                w.push(write(
+                    "memory",
+                    Some("--memory"),
+                    &[("memory.limit_in_bytes", m.to_string())],
+                ));
+                w.push(write(
+                    "memory",
+                    None,
+                    &[("memory.memsw.limit_in_bytes", m.to_string())],
+                ));
             }
             if let Some(p) = l.pids {
-                w.push(write("pids", Some("--pids"), &[("pids.max", p.to_string())]));
+                w.push(write(
+                    "pids",
+                    Some("--pids"),
+                    &[("pids.max", p.to_string())],
+                ));
             }
             if let Some(q) = l.cpu_quota {
-                w.push(write("cpu", Some("--cpus"), &[("cpu.cfs_period_us", PERIOD_US.to_string())]));
-                w.push(write("cpu", Some("--cpus"), &[("cpu.cfs_quota_us", q.to_string())]));
+                w.push(write(
+                    "cpu",
+                    Some("--cpus"),
+                    &[("cpu.cfs_period_us", PERIOD_US.to_string())],
+                ));
+                w.push(write(
+                    "cpu",
+                    Some("--cpus"),
+                    &[("cpu.cfs_quota_us", q.to_string())],
+                ));
             }
             if let Some(weight) = l.cpu_weight {
-                w.push(write("cpu", Some("--cpu-weight"), &[("cpu.shares", cpu_shares(weight).to_string())]));
+                w.push(write(
+                    "cpu",
+                    Some("--cpu-weight"),
+                    &[("cpu.shares", cpu_shares(weight).to_string())],
+                ));
             }
             if let Some(weight) = l.io_weight {
                 let v = v1_io_weight(weight).to_string();
-                w.push(write("blkio", Some("--io-weight"), &[("blkio.weight", v.clone()), ("blkio.bfq.weight", v)]));
+                w.push(write(
+                    "blkio",
+                    Some("--io-weight"),
+                    &[("blkio.weight", v.clone()), ("blkio.bfq.weight", v)],
+                ));
             }
         }
     }
@@ -148,7 +203,13 @@ impl Cgroup {
             }
         };
         let writes = plan(layout, limits);
-        let mut cg = Cgroup { layout, root: root.to_owned(), leaves: Vec::new(), join_fds: Vec::new(), dir_fd: None };
+        let mut cg = Cgroup {
+            layout,
+            root: root.to_owned(),
+            leaves: Vec::new(),
+            join_fds: Vec::new(),
+            dir_fd: None,
+        };
         cg.make_dirs(name, &controllers(&writes))?;
         for w in &writes {
             cg.apply(w)?;
@@ -158,10 +219,20 @@ impl Cgroup {
     }
 
     fn none(root: &Path) -> Cgroup {
-        Cgroup { layout: Layout::V1, root: root.to_owned(), leaves: Vec::new(), join_fds: Vec::new(), dir_fd: None }
+        Cgroup {
+            layout: Layout::V1,
+            root: root.to_owned(),
+            leaves: Vec::new(),
+            join_fds: Vec::new(),
+            dir_fd: None,
+        }
     }
 
-    fn make_dirs(&mut self, name: &str, wanted: &[(&'static str, Option<&'static str>)]) -> Result<()> {
+    fn make_dirs(
+        &mut self,
+        name: &str,
+        wanted: &[(&'static str, Option<&'static str>)],
+    ) -> Result<()> {
         match self.layout {
             Layout::V1 => {
                 for &(controller, option) in wanted {
@@ -193,7 +264,8 @@ impl Cgroup {
                     }
                     for c in &enable {
                         let file = dir.join("cgroup.subtree_control");
-                        write_file(&file, &format!("+{c}")).map_err(|e| e.at(file.display().to_string()))?;
+                        write_file(&file, &format!("+{c}"))
+                            .map_err(|e| e.at(file.display().to_string()))?;
                     }
                 }
                 let leaf = make_leaf(&self.root, name)?;
@@ -211,15 +283,23 @@ impl Cgroup {
             // threadgroup lock, whose RCU grace period made a `cgroup.procs`
             // write cost about 8 ms here. v2 has no `tasks`; it joins at
             // clone time when it can.
-            let file = if self.layout == Layout::V1 { "tasks" } else { "cgroup.procs" };
+            let file = if self.layout == Layout::V1 {
+                "tasks"
+            } else {
+                "cgroup.procs"
+            };
             let procs = leaf.join(file);
             let fd = rustix::fs::open(&procs, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
                 .map_err(|e| Error::new(Step::CgroupCreate, e).at(procs.display().to_string()))?;
             self.join_fds.push(fd);
         }
         if let (Layout::V2, Some((_, leaf))) = (self.layout, self.leaves.first()) {
-            let fd = rustix::fs::open(leaf, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::new(Step::CgroupCreate, e).at(leaf.display().to_string()))?;
+            let fd = rustix::fs::open(
+                leaf,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::new(Step::CgroupCreate, e).at(leaf.display().to_string()))?;
             self.dir_fd = Some(fd);
         }
         Ok(())
@@ -228,7 +308,11 @@ impl Cgroup {
     fn apply(&self, w: &Write) -> Result<()> {
         let leaf = match self.layout {
             Layout::V2 => self.leaves.first().map(|(_, l)| l),
-            Layout::V1 => self.leaves.iter().find(|(c, _)| *c == w.controller).map(|(_, l)| l),
+            Layout::V1 => self
+                .leaves
+                .iter()
+                .find(|(c, _)| *c == w.controller)
+                .map(|(_, l)| l),
         };
         let Some(leaf) = leaf else { return Ok(()) };
         for (file, value) in &w.choices {
@@ -236,13 +320,17 @@ impl Cgroup {
             if !path.exists() {
                 continue;
             }
-            return write_file(&path, value).map_err(|e| e.at(format!("{} = {value}", path.display())));
+            return write_file(&path, value)
+                .map_err(|e| e.at(format!("{} = {value}", path.display())));
         }
         match w.option {
             None => Ok(()),
             Some(opt) => Err(Error::invalid(
                 Step::CgroupLimit,
-                format!("{opt}: this host's {} controller cannot enforce it (no {})", w.controller, w.choices[0].0),
+                format!(
+                    "{opt}: this host's {} controller cannot enforce it (no {})",
+                    w.controller, w.choices[0].0
+                ),
             )),
         }
     }
@@ -265,11 +353,16 @@ impl Cgroup {
     pub fn oom_killed(&self) -> bool {
         let (file, dir) = match self.layout {
             Layout::V2 => ("memory.events", self.leaves.first()),
-            Layout::V1 => ("memory.oom_control", self.leaves.iter().find(|(c, _)| *c == "memory")),
+            Layout::V1 => (
+                "memory.oom_control",
+                self.leaves.iter().find(|(c, _)| *c == "memory"),
+            ),
         };
         let Some((_, dir)) = dir else { return false };
         let text = read_small(&dir.join(file));
-        text.lines().filter_map(|l| l.strip_prefix("oom_kill ")).any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+        text.lines()
+            .filter_map(|l| l.strip_prefix("oom_kill "))
+            .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
     }
 
     /// The leaf directories, for messages and tests.
@@ -294,14 +387,19 @@ impl Cgroup {
                 match rustix::fs::rmdir(&leaf) {
                     Err(Errno::BUSY) if tries < 200 => {
                         tries += 1;
-                        let _ = rustix::thread::nanosleep(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 5_000_000 });
+                        let _ = rustix::thread::nanosleep(&rustix::time::Timespec {
+                            tv_sec: 0,
+                            tv_nsec: 5_000_000,
+                        });
                     }
                     Err(Errno::NOENT) => break Ok(()),
                     other => break other,
                 }
             };
             if let Err(e) = result {
-                first_error.get_or_insert(Error::new(Step::CgroupRemove, e).at(leaf.display().to_string()));
+                first_error.get_or_insert(
+                    Error::new(Step::CgroupRemove, e).at(leaf.display().to_string()),
+                );
             }
             if let Some(parent) = leaf.parent() {
                 // Shared by all containers: only the last one out removes it.
@@ -324,7 +422,10 @@ pub fn detect(root: &Path) -> Option<Layout> {
     let st = rustix::fs::statfs(root).ok()?;
     if st.f_type as i64 == CGROUP2_SUPER_MAGIC {
         Some(Layout::V2)
-    } else if root.join("pids").exists() || root.join("memory").exists() || root.join("cpu").exists() {
+    } else if root.join("pids").exists()
+        || root.join("memory").exists()
+        || root.join("cpu").exists()
+    {
         Some(Layout::V1)
     } else {
         None
@@ -368,7 +469,9 @@ fn read_small(path: &Path) -> String {
         return String::new();
     };
     let n = rustix::io::read(&fd, &mut buf).unwrap_or(0);
-    core::str::from_utf8(&buf[..n]).unwrap_or_default().to_owned()
+    core::str::from_utf8(&buf[..n])
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn write_file(path: &Path, value: &str) -> Result<()> {
@@ -393,7 +496,9 @@ mod tests {
     }
 
     fn files(ws: &[Write]) -> Vec<(&str, &str)> {
-        ws.iter().map(|w| (w.choices[0].0, w.choices[0].1.as_str())).collect()
+        ws.iter()
+            .map(|w| (w.choices[0].0, w.choices[0].1.as_str()))
+            .collect()
     }
 
     #[test]
@@ -436,8 +541,22 @@ mod tests {
         let ws = plan(Layout::V1, &Limits::default());
         assert!(ws.is_empty());
         assert_eq!(controllers(&ws), [("memory", None), ("pids", None)]);
-        let ws = plan(Layout::V1, &Limits { cpu_weight: Some(1), memory: Some(1 << 20), ..Limits::default() });
-        assert_eq!(controllers(&ws), [("memory", Some("--memory")), ("pids", None), ("cpu", Some("--cpu-weight"))]);
+        let ws = plan(
+            Layout::V1,
+            &Limits {
+                cpu_weight: Some(1),
+                memory: Some(1 << 20),
+                ..Limits::default()
+            },
+        );
+        assert_eq!(
+            controllers(&ws),
+            [
+                ("memory", Some("--memory")),
+                ("pids", None),
+                ("cpu", Some("--cpu-weight"))
+            ]
+        );
     }
 
     #[test]
@@ -456,13 +575,28 @@ mod tests {
             std::fs::create_dir_all(root.join(c)).unwrap();
             std::fs::write(root.join(c).join("cgroup.procs"), "").unwrap();
         }
-        let err = Cgroup::create(&root, "c1", &Limits { pids: Some(5), ..Limits::default() }).err().unwrap();
-        assert!(err.to_string().contains("--pids: this host's pids controller cannot enforce it"), "{err}");
+        let err = Cgroup::create(
+            &root,
+            "c1",
+            &Limits {
+                pids: Some(5),
+                ..Limits::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .contains("--pids: this host's pids controller cannot enforce it"),
+            "{err}"
+        );
         assert!(!root.join("pids/cella").exists() && !root.join("memory/cella").exists());
         // A name in use is refused; the existing cgroup is left alone and the
         // half-made one is removed.
         std::fs::create_dir_all(root.join("pids/cella/c1")).unwrap();
-        let err = Cgroup::create(&root, "c1", &Limits::default()).err().unwrap();
+        let err = Cgroup::create(&root, "c1", &Limits::default())
+            .err()
+            .unwrap();
         assert_eq!(err.errno, Some(Errno::EXIST), "{err}");
         assert!(root.join("pids/cella/c1").is_dir());
         assert!(!root.join("memory/cella").exists());
@@ -474,8 +608,21 @@ mod tests {
         let root = std::env::temp_dir().join(format!("cella-cg-test2-{}", std::process::id()));
         std::fs::create_dir_all(root.join("memory")).unwrap();
         std::fs::write(root.join("memory/cgroup.procs"), "").unwrap();
-        let err = Cgroup::create(&root, "c", &Limits { pids: Some(5), ..Limits::default() }).err().unwrap();
-        assert!(err.to_string().contains("--pids: the pids cgroup controller is not available"), "{err}");
+        let err = Cgroup::create(
+            &root,
+            "c",
+            &Limits {
+                pids: Some(5),
+                ..Limits::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.to_string()
+                .contains("--pids: the pids cgroup controller is not available"),
+            "{err}"
+        );
         assert!(!root.join("memory/cella").exists());
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -110,9 +110,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         Some(Short('V') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) if cmd == "run" => parse_run(&mut p),
         Some(Value(cmd)) if cmd == "help" => Ok(Command::Help),
-        Some(Value(cmd)) => {
-            Err(Error::usage(format!("unknown command '{}' (see 'cella --help')", cmd.to_string_lossy())))
-        }
+        Some(Value(cmd)) => Err(Error::usage(format!(
+            "unknown command '{}' (see 'cella --help')",
+            cmd.to_string_lossy()
+        ))),
         Some(arg) => Err(lex(arg.unexpected())),
         None => Err(Error::usage("no command given (see 'cella --help')")),
     }
@@ -149,7 +150,9 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
         let value = p.value().map_err(lex)?;
         set(&mut a, name, value)?;
     }
-    Err(Error::usage("run: no command given (see 'cella run --help')"))
+    Err(Error::usage(
+        "run: no command given (see 'cella run --help')",
+    ))
 }
 
 /// The long options of `run` that take a value.
@@ -198,24 +201,40 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                         _ => return Err(bad("expected 'host' or 'none'")),
                     }
                 }
-                "memory" => a.memory = Some(size(v).ok_or_else(|| bad("expected a size such as 64m"))?),
+                "memory" => {
+                    a.memory = Some(size(v).ok_or_else(|| bad("expected a size such as 64m"))?)
+                }
                 "pids" => {
                     a.pids = Some(
                         ranged(v, u32::MAX as u64)
                             .ok_or_else(|| bad("expected a whole number from 1 to 4294967295"))?,
                     )
                 }
-                "cpus" => a.cpu_quota = Some(cpus(v).ok_or_else(|| bad("expected a CPU count such as 0.5"))?),
+                "cpus" => {
+                    a.cpu_quota =
+                        Some(cpus(v).ok_or_else(|| bad("expected a CPU count such as 0.5"))?)
+                }
                 "cpu-weight" => {
-                    a.cpu_weight =
-                        Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?)
+                    a.cpu_weight = Some(
+                        ranged(v, 10_000)
+                            .ok_or_else(|| bad("expected a whole number from 1 to 10000"))?,
+                    )
                 }
                 "io-weight" => {
-                    a.io_weight = Some(ranged(v, 10_000).ok_or_else(|| bad("expected a whole number from 1 to 10000"))?)
+                    a.io_weight = Some(
+                        ranged(v, 10_000)
+                            .ok_or_else(|| bad("expected a whole number from 1 to 10000"))?,
+                    )
                 }
-                "workdir" => a.workdir = Some(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
-                "tmpfs" => a.tmpfs.push(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
-                "user" => a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?),
+                "workdir" => {
+                    a.workdir = Some(absolute(v).ok_or_else(|| bad("must be an absolute path"))?)
+                }
+                "tmpfs" => a
+                    .tmpfs
+                    .push(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
+                "user" => {
+                    a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?)
+                }
                 "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
                 _ => return Err(Error::usage(format!("--{name}: not handled"))),
             }
@@ -240,7 +259,9 @@ fn decimal(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.bytes().try_fold(0u64, |n, b| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+    s.bytes().try_fold(0u64, |n, b| {
+        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
 }
 
 /// `1234`, `512k`, `64m`, `1g` (binary multiples, case-insensitive, optional
@@ -277,7 +298,8 @@ fn valid_name(s: &str) -> Option<String> {
     let ok = !s.is_empty()
         && s.len() <= 64
         && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     ok.then(|| s.to_owned())
 }
 
@@ -287,7 +309,11 @@ fn absolute(v: &str) -> Option<String> {
 
 /// `UID` or `UID:GID`, numeric (cella does not read the container's passwd).
 pub fn user(s: &str) -> Option<(u32, Option<u32>)> {
-    let id = |t: &str| decimal(t).filter(|&n| n < u64::from(u32::MAX)).map(|n| n as u32);
+    let id = |t: &str| {
+        decimal(t)
+            .filter(|&n| n < u64::from(u32::MAX))
+            .map(|n| n as u32)
+    };
     match s.split_once(':') {
         None => id(s).map(|u| (u, None)),
         Some((u, g)) => id(u).zip(id(g)).map(|(u, g)| (u, Some(g))),
@@ -315,7 +341,11 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Command> {
-        parse(std::iter::once("run").chain(args.iter().copied()).map(OsString::from))
+        parse(
+            std::iter::once("run")
+                .chain(args.iter().copied())
+                .map(OsString::from),
+        )
     }
 
     fn run_ok(args: &[&str]) -> RunArgs {
@@ -332,7 +362,12 @@ mod tests {
         assert_eq!(p(&["-V"]), Ok(Command::Version));
         assert_eq!(run(&["--help"]), Ok(Command::RunHelp));
         assert!(p(&[]).is_err());
-        assert!(p(&["frobnicate"]).unwrap_err().to_string().contains("unknown command 'frobnicate'"));
+        assert!(
+            p(&["frobnicate"])
+                .unwrap_err()
+                .to_string()
+                .contains("unknown command 'frobnicate'")
+        );
         assert!(p(&["--bogus"]).unwrap_err().to_string().contains("--bogus"));
     }
 
@@ -396,8 +431,22 @@ mod tests {
         assert_eq!(a.workdir.as_deref(), Some("/srv"));
         assert_eq!(a.user, Some((1000, Some(100))));
         assert!(a.read_only);
-        assert_eq!(a.binds[0], Bind { source: "/a".into(), target: "/b".into(), read_only: true });
-        assert_eq!(a.binds[1], Bind { source: "rel".into(), target: "/c".into(), read_only: false });
+        assert_eq!(
+            a.binds[0],
+            Bind {
+                source: "/a".into(),
+                target: "/b".into(),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            a.binds[1],
+            Bind {
+                source: "rel".into(),
+                target: "/c".into(),
+                read_only: false
+            }
+        );
         assert_eq!(a.tmpfs, ["/t"]);
         assert_eq!(a.command, ["true"]);
     }
@@ -409,7 +458,16 @@ mod tests {
         assert_eq!(size("16M"), Some(16 << 20));
         assert_eq!(size("2g"), Some(2 << 30));
         assert_eq!(size("64mb"), Some(64 << 20));
-        for bad in ["abc", "", "m", "-1", "1.5m", "100", "99999999999999999999g", "16 m"] {
+        for bad in [
+            "abc",
+            "",
+            "m",
+            "-1",
+            "1.5m",
+            "100",
+            "99999999999999999999g",
+            "16 m",
+        ] {
             assert_eq!(size(bad), None, "{bad}");
         }
     }
@@ -420,7 +478,9 @@ mod tests {
         assert_eq!(cpus("0.5"), Some(50_000));
         assert_eq!(cpus(".25"), Some(25_000));
         assert_eq!(cpus("2.00001"), Some(200_001));
-        for bad in ["0", "0.001", "abc", "1.2.3", "-1", "", ".", "1.000001", "2000"] {
+        for bad in [
+            "0", "0.001", "abc", "1.2.3", "-1", "", ".", "1.000001", "2000",
+        ] {
             assert_eq!(cpus(bad), None, "{bad}");
         }
     }
@@ -456,6 +516,12 @@ mod tests {
 
     #[test]
     fn hostname_of_64_bytes_is_accepted() {
-        assert_eq!(run_ok(&["--hostname", &"h".repeat(64), "x"]).hostname.unwrap().len(), 64);
+        assert_eq!(
+            run_ok(&["--hostname", &"h".repeat(64), "x"])
+                .hostname
+                .unwrap()
+                .len(),
+            64
+        );
     }
 }

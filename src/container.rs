@@ -63,7 +63,16 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
         Fork::Child { into_cgroup } => {
             sys::mark_child();
             drop(rx);
-            child(spec, &ops, &root_source, &cgroup, into_cgroup, old_mask, tx, waited);
+            child(
+                spec,
+                &ops,
+                &root_source,
+                &cgroup,
+                into_cgroup,
+                old_mask,
+                tx,
+                waited,
+            );
             // Only reached when a step failed and was reported: never return
             // into the parent's code (and never drop the parent's cgroup).
             sys::exit_group(125)
@@ -77,7 +86,14 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
 
 /// The parent after the clone: learn whether setup worked, then forward
 /// signals until the container's PID 1 exits.
-fn parent(spec: &Spec, ops: &[MountOp], cgroup: Cgroup, child: Pid, rx: OwnedFd, waited: SigSet) -> Result<Outcome> {
+fn parent(
+    spec: &Spec,
+    ops: &[MountOp],
+    cgroup: Cgroup,
+    child: Pid,
+    rx: OwnedFd,
+    waited: SigSet,
+) -> Result<Outcome> {
     // 16. Wait for the child's verdict: end-of-file means exec happened.
     let verdict = sync::receive(&rx);
     drop(rx);
@@ -118,7 +134,11 @@ fn parent(spec: &Spec, ops: &[MountOp], cgroup: Cgroup, child: Pid, rx: OwnedFd,
     let code = process::exit_code(status);
     let oom_killed = spec.limits.memory.is_some() && code == 137 && cgroup.oom_killed();
     let cleanup = cgroup.remove().err();
-    Ok(Outcome { code, oom_killed, cleanup })
+    Ok(Outcome {
+        code,
+        oom_killed,
+        cleanup,
+    })
 }
 
 /// The child: PID 1 of the new namespaces. Runs each step in order and
@@ -147,7 +167,8 @@ fn child(
         // 15. Restore the caller's signal mask and default SIGPIPE (Rust
         //     ignores it, and "ignored" survives exec), then exec, searching
         //     the container's PATH.
-        if let Err(e) = signal::set_mask(old_mask).and_then(|()| signal::set_default(Signal::PIPE)) {
+        if let Err(e) = signal::set_mask(old_mask).and_then(|()| signal::set_default(Signal::PIPE))
+        {
             return (Step::SignalMask, e);
         }
         (Step::Exec, process::exec(exec))
@@ -157,11 +178,22 @@ fn child(
         crate::init::run(tx, waited, payload);
     }
     let (step, errno) = payload();
-    sync::send(&tx, Failure { step, errno: errno.raw_os_error(), index: 0 });
+    sync::send(
+        &tx,
+        Failure {
+            step,
+            errno: errno.raw_os_error(),
+            index: 0,
+        },
+    );
 }
 
 fn fail(step: Step) -> impl Fn(Errno) -> Failure {
-    move |e| Failure { step, errno: e.raw_os_error(), index: 0 }
+    move |e| Failure {
+        step,
+        errno: e.raw_os_error(),
+        index: 0,
+    }
 }
 
 /// Steps 5-13: the child's setup, up to (not including) exec.
@@ -174,7 +206,8 @@ fn setup(
 ) -> std::result::Result<(), Failure> {
     use rustix::mount::{MountPropagationFlags, mount_change};
     // 5. Die with cella: if the runtime is killed, the container goes too.
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).map_err(fail(Step::Clone))?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(fail(Step::Clone))?;
     //    Not dumpable while cella's code runs inside: the container's root
     //    cannot ptrace us or open our /proc/PID/exe (the host binary) or fds.
     //    execve makes the payload dumpable again; an --init PID 1 stays not.
@@ -184,8 +217,11 @@ fn setup(
     rustix::system::sethostname(spec.hostname.as_bytes()).map_err(fail(Step::SetHostname))?;
     // 7. Make every mount private before mounting anything, so no mount of
     //    ours propagates to the host (and none of the host's reaches us).
-    mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-        .map_err(fail(Step::MakeRootPrivate))?;
+    mount_change(
+        c"/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(fail(Step::MakeRootPrivate))?;
     // 8. A new network namespace starts with lo down.
     if spec.net == Net::None {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
@@ -195,9 +231,13 @@ fn setup(
     let tree = mount::enter_root(spec, root_source).map_err(from_error)?;
     // 10. /proc, /sys, /dev and its nodes, tmpfs and binds inside it, each
     //     target resolved inside the new root and mounted by fd.
-    mount::apply(tree.as_fd(), ops).map_err(|(i, e)| Failure { index: i as u16, ..from_error(e) })?;
+    mount::apply(tree.as_fd(), ops).map_err(|(i, e)| Failure {
+        index: i as u16,
+        ..from_error(e)
+    })?;
     // 11. pivot_root into it and detach the old root (read-only first if asked).
-    mount::switch_root(tree.as_fd(), spec.root.read_only && !spec.root.is_host).map_err(from_error)?;
+    mount::switch_root(tree.as_fd(), spec.root.read_only && !spec.root.is_host)
+        .map_err(from_error)?;
     drop(tree);
     // 12. Join the cgroup as late as possible (what the runtime did so far
     //     is not charged to the container), then take a cgroup namespace
@@ -213,7 +253,10 @@ fn setup(
     }
     if let Some((uid, gid)) = spec.exec.user {
         use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
-        let (uid, gid) = (rustix::process::Uid::from_raw(uid), rustix::process::Gid::from_raw(gid));
+        let (uid, gid) = (
+            rustix::process::Uid::from_raw(uid),
+            rustix::process::Gid::from_raw(gid),
+        );
         set_thread_groups(&[]).map_err(fail(Step::SetUser))?;
         set_thread_res_gid(gid, gid, gid).map_err(fail(Step::SetUser))?;
         set_thread_res_uid(uid, uid, uid).map_err(fail(Step::SetUser))?;
@@ -222,15 +265,25 @@ fn setup(
 }
 
 fn from_error(e: Error) -> Failure {
-    Failure { step: e.step, errno: e.errno.map_or(0, |e| e.raw_os_error()), index: 0 }
+    Failure {
+        step: e.step,
+        errno: e.errno.map_or(0, |e| e.raw_os_error()),
+        index: 0,
+    }
 }
 
 /// Turn the child's record into a full error, naming the path or value the
 /// step was working on (the child cannot format strings).
 fn describe(spec: &Spec, ops: &[MountOp], f: Failure) -> Error {
     let errno = Errno::from_raw_os_error(f.errno);
-    let mut error = if f.errno == 0 { Error::invalid(f.step, "") } else { Error::new(f.step, errno) };
-    let op_target = ops.get(usize::from(f.index)).map(|op| format!("/{}", op.target));
+    let mut error = if f.errno == 0 {
+        Error::invalid(f.step, "")
+    } else {
+        Error::new(f.step, errno)
+    };
+    let op_target = ops
+        .get(usize::from(f.index))
+        .map(|op| format!("/{}", op.target));
     let what: Option<String> = match f.step {
         Step::SetHostname => Some(spec.hostname.clone()),
         Step::CloneRoot
@@ -250,11 +303,22 @@ fn describe(spec: &Spec, ops: &[MountOp], f: Failure) -> Error {
         | Step::MountMqueue
         | Step::MountTmpfs => op_target,
         Step::BindMount => ops.get(usize::from(f.index)).map(|op| match &op.kind {
-            mount::Kind::Bind { source, .. } => format!("{} on /{}", source.to_string_lossy(), op.target),
+            mount::Kind::Bind { source, .. } => {
+                format!("{} on /{}", source.to_string_lossy(), op.target)
+            }
             _ => format!("/{}", op.target),
         }),
-        Step::Workdir => spec.exec.workdir.as_ref().map(|w| w.to_string_lossy().into_owned()),
-        Step::Exec => spec.exec.argv.strings().first().map(|a| a.to_string_lossy().into_owned()),
+        Step::Workdir => spec
+            .exec
+            .workdir
+            .as_ref()
+            .map(|w| w.to_string_lossy().into_owned()),
+        Step::Exec => spec
+            .exec
+            .argv
+            .strings()
+            .first()
+            .map(|a| a.to_string_lossy().into_owned()),
         Step::SetUser => spec.exec.user.map(|(u, g)| format!("{u}:{g}")),
         _ => None,
     };

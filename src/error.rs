@@ -161,17 +161,29 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(step: Step, errno: Errno) -> Self {
-        Error { step, errno: Some(errno), what: None }
+        Error {
+            step,
+            errno: Some(errno),
+            what: None,
+        }
     }
 
     /// A command-line or configuration error; `msg` is the whole message.
     pub fn usage(msg: impl Into<Box<str>>) -> Self {
-        Error { step: Step::Usage, errno: None, what: Some(msg.into()) }
+        Error {
+            step: Step::Usage,
+            errno: None,
+            what: Some(msg.into()),
+        }
     }
 
     /// A step that failed on `what` without an errno (a refused value).
     pub fn invalid(step: Step, what: impl Into<Box<str>>) -> Self {
-        Error { step, errno: None, what: Some(what.into()) }
+        Error {
+            step,
+            errno: None,
+            what: Some(what.into()),
+        }
     }
 
     pub fn at(mut self, what: impl Into<Box<str>>) -> Self {
@@ -242,7 +254,9 @@ fn hint(step: Step, e: Errno) -> Option<&'static str> {
         (Step::PivotRoot | Step::Chroot, Errno::INVAL) => {
             Some("the new root must be a directory on a mountable file system")
         }
-        (_, Errno::NOSPC) if matches!(step, Step::MountTmpfs | Step::BindMount | Step::MountProc) => {
+        (_, Errno::NOSPC)
+            if matches!(step, Step::MountTmpfs | Step::BindMount | Step::MountProc) =>
+        {
             Some("the mount table is full (fs.mount-max)")
         }
         _ => None,
@@ -301,8 +315,14 @@ mod tests {
             e.to_string(),
             "pivot_root /srv/rootfs: Invalid argument (the new root must be a directory on a mountable file system)"
         );
-        assert_eq!(Error::usage("unknown option '--x'").to_string(), "unknown option '--x'");
-        assert_eq!(Error::new(Step::SetHostname, Errno::PERM).to_string(), "sethostname: Operation not permitted");
+        assert_eq!(
+            Error::usage("unknown option '--x'").to_string(),
+            "unknown option '--x'"
+        );
+        assert_eq!(
+            Error::new(Step::SetHostname, Errno::PERM).to_string(),
+            "sethostname: Operation not permitted"
+        );
     }
 
     #[test]

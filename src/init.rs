@@ -21,12 +21,26 @@ pub fn run(tx: OwnedFd, signals: SigSet, payload: impl FnOnce() -> (Step, Errno)
     let child = match sys::fork() {
         Ok(Fork::Child { .. }) => {
             let (step, errno) = payload();
-            sync::send(&tx, Failure { step, errno: errno.raw_os_error(), index: 0 });
+            sync::send(
+                &tx,
+                Failure {
+                    step,
+                    errno: errno.raw_os_error(),
+                    index: 0,
+                },
+            );
             sys::exit_group(if errno == Errno::NOENT { 127 } else { 126 });
         }
         Ok(Fork::Parent { child, .. }) => child,
         Err(e) => {
-            sync::send(&tx, Failure { step: Step::ForkPayload, errno: e.raw_os_error(), index: 0 });
+            sync::send(
+                &tx,
+                Failure {
+                    step: Step::ForkPayload,
+                    errno: e.raw_os_error(),
+                    index: 0,
+                },
+            );
             sys::exit_group(125);
         }
     };
@@ -38,7 +52,9 @@ pub fn run(tx: OwnedFd, signals: SigSet, payload: impl FnOnce() -> (Step, Errno)
 
 fn supervise(payload: Pid, signals: SigSet) -> i32 {
     loop {
-        let Ok(sig) = sys::signal::wait(signals) else { continue };
+        let Ok(sig) = sys::signal::wait(signals) else {
+            continue;
+        };
         if sig == Signal::CHILD.as_raw() {
             if let Some(code) = reap(payload) {
                 return i32::from(code);

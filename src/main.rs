@@ -23,8 +23,12 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     if outcome.oom_killed {
-        let shown = limit.map(|b| format!(" ({})", human(b))).unwrap_or_default();
-        report(&format!("cella: container killed by the OOM killer: memory limit{shown} reached\n"));
+        let shown = limit
+            .map(|b| format!(" ({})", human(b)))
+            .unwrap_or_default();
+        report(&format!(
+            "cella: container killed by the OOM killer: memory limit{shown} reached\n"
+        ));
     }
     if let Some(e) = &outcome.cleanup {
         report(&format!("cella: {e}\n"));

@@ -15,8 +15,8 @@ use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{self, CWD, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags, fsconfig_create, fsconfig_set_flag,
-    fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags, fsconfig_create,
+    fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
 };
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -39,16 +39,30 @@ pub struct MountOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     /// A fresh file system instance: type, `fsconfig` options, mount attributes.
-    Fs { fstype: &'static str, options: Vec<(&'static str, String)>, attrs: u64 },
+    Fs {
+        fstype: &'static str,
+        options: Vec<(&'static str, String)>,
+        attrs: u64,
+    },
     /// A bind of a host path (recursive), optionally read-only.
-    Bind { source: CString, read_only: bool, is_dir: bool },
+    Bind {
+        source: CString,
+        read_only: bool,
+        is_dir: bool,
+    },
     /// The device nodes and symlinks of a minimal `/dev` (the target is `dev`).
     DevNodes,
 }
 
 /// Character devices of the minimal `/dev`: name, major, minor.
-pub const DEVICES: [(&str, u32, u32); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+pub const DEVICES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// Symlinks of the minimal `/dev`: name, target.
 pub const DEV_LINKS: [(&str, &str); 5] = [
@@ -59,11 +73,21 @@ pub const DEV_LINKS: [(&str, &str); 5] = [
     ("ptmx", "pts/ptmx"),
 ];
 
-fn fs(step: Step, target: &str, fstype: &'static str, options: &[(&'static str, &str)], attrs: u64) -> MountOp {
+fn fs(
+    step: Step,
+    target: &str,
+    fstype: &'static str,
+    options: &[(&'static str, &str)],
+    attrs: u64,
+) -> MountOp {
     MountOp {
         step,
         target: target.to_owned(),
-        kind: Kind::Fs { fstype, options: options.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(), attrs },
+        kind: Kind::Fs {
+            fstype,
+            options: options.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            attrs,
+        },
     }
 }
 
@@ -72,32 +96,87 @@ fn fs(step: Step, target: &str, fstype: &'static str, options: &[(&'static str, 
 /// can shadow them (as with docker's `-v`).
 pub fn plan(spec: &Spec) -> Vec<MountOp> {
     let mut ops = vec![
-        fs(Step::MountProc, "proc", "proc", &[], NOSUID | NODEV | NOEXEC),
-        fs(Step::MountSys, "sys", "sysfs", &[], RDONLY | NOSUID | NODEV | NOEXEC),
-        fs(Step::MountDev, "dev", "tmpfs", &[("mode", "755"), ("size", "65536k")], NOSUID | NOEXEC),
-        MountOp { step: Step::MakeDevice, target: "dev".into(), kind: Kind::DevNodes },
+        fs(
+            Step::MountProc,
+            "proc",
+            "proc",
+            &[],
+            NOSUID | NODEV | NOEXEC,
+        ),
+        fs(
+            Step::MountSys,
+            "sys",
+            "sysfs",
+            &[],
+            RDONLY | NOSUID | NODEV | NOEXEC,
+        ),
+        fs(
+            Step::MountDev,
+            "dev",
+            "tmpfs",
+            &[("mode", "755"), ("size", "65536k")],
+            NOSUID | NOEXEC,
+        ),
+        MountOp {
+            step: Step::MakeDevice,
+            target: "dev".into(),
+            kind: Kind::DevNodes,
+        },
         fs(
             Step::MountDevPts,
             "dev/pts",
             "devpts",
-            &[("newinstance", ""), ("ptmxmode", "0666"), ("mode", "0620"), ("gid", "5")],
+            &[
+                ("newinstance", ""),
+                ("ptmxmode", "0666"),
+                ("mode", "0620"),
+                ("gid", "5"),
+            ],
             NOSUID | NOEXEC,
         ),
-        fs(Step::MountShm, "dev/shm", "tmpfs", &[("mode", "1777"), ("size", "65536k")], NOSUID | NODEV | NOEXEC),
-        fs(Step::MountMqueue, "dev/mqueue", "mqueue", &[], NOSUID | NODEV | NOEXEC),
+        fs(
+            Step::MountShm,
+            "dev/shm",
+            "tmpfs",
+            &[("mode", "1777"), ("size", "65536k")],
+            NOSUID | NODEV | NOEXEC,
+        ),
+        fs(
+            Step::MountMqueue,
+            "dev/mqueue",
+            "mqueue",
+            &[],
+            NOSUID | NODEV | NOEXEC,
+        ),
     ];
     if spec.root.is_host {
-        ops.push(fs(Step::MountTmpfs, "tmp", "tmpfs", &[("mode", "1777")], NOSUID | NODEV));
+        ops.push(fs(
+            Step::MountTmpfs,
+            "tmp",
+            "tmpfs",
+            &[("mode", "1777")],
+            NOSUID | NODEV,
+        ));
     }
     for t in &spec.tmpfs {
-        ops.push(fs(Step::MountTmpfs, t, "tmpfs", &[("mode", "1777")], NOSUID | NODEV));
+        ops.push(fs(
+            Step::MountTmpfs,
+            t,
+            "tmpfs",
+            &[("mode", "1777")],
+            NOSUID | NODEV,
+        ));
     }
     for b in &spec.binds {
         let source = CString::new(b.source.as_os_str().as_bytes()).unwrap_or_default();
         ops.push(MountOp {
             step: Step::BindMount,
             target: b.target.clone(),
-            kind: Kind::Bind { source, read_only: b.read_only, is_dir: b.is_dir },
+            kind: Kind::Bind {
+                source,
+                read_only: b.read_only,
+                is_dir: b.is_dir,
+            },
         });
     }
     ops
@@ -113,7 +192,9 @@ pub fn enter_root(spec: &Spec, source: &CString) -> Result<OwnedFd> {
     let tree = open_tree(
         CWD,
         source.as_c_str(),
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::AT_RECURSIVE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::AT_RECURSIVE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )
     .ctx(Step::CloneRoot)?;
     if spec.root.is_host {
@@ -121,7 +202,14 @@ pub fn enter_root(spec: &Spec, source: &CString) -> Result<OwnedFd> {
         // cella's mounts, made later, are not affected.
         sys::mount_setattr(&tree, RDONLY, true).ctx(Step::ReadOnlyRoot)?;
     }
-    move_mount(&tree, c"", CWD, source.as_c_str(), MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH).ctx(Step::AttachRoot)?;
+    move_mount(
+        &tree,
+        c"",
+        CWD,
+        source.as_c_str(),
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .ctx(Step::AttachRoot)?;
     rustix::process::fchdir(&tree).ctx(Step::EnterRoot)?;
     Ok(tree)
 }
@@ -137,7 +225,11 @@ pub fn apply(root: BorrowedFd<'_>, ops: &[MountOp]) -> std::result::Result<(), (
 
 fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
     match &op.kind {
-        Kind::Fs { fstype, options, attrs } => {
+        Kind::Fs {
+            fstype,
+            options,
+            attrs,
+        } => {
             let target = make_dir(root, &op.target).ctx(Step::MakeMountpoint)?;
             let fsfd = fsopen(*fstype, FsOpenFlags::FSOPEN_CLOEXEC).ctx(op.step)?;
             for (key, value) in options {
@@ -148,17 +240,31 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
                 }
             }
             fsconfig_create(&fsfd).ctx(op.step)?;
-            let mnt = fsmount(&fsfd, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::from_bits_retain(*attrs as u32))
-                .ctx(op.step)?;
+            let mnt = fsmount(
+                &fsfd,
+                FsMountFlags::FSMOUNT_CLOEXEC,
+                MountAttrFlags::from_bits_retain(*attrs as u32),
+            )
+            .ctx(op.step)?;
             attach(&mnt, &target).ctx(op.step)
         }
-        Kind::Bind { source, read_only, is_dir } => {
-            let target = if *is_dir { make_dir(root, &op.target) } else { make_file(root, &op.target) }
-                .ctx(Step::MakeMountpoint)?;
+        Kind::Bind {
+            source,
+            read_only,
+            is_dir,
+        } => {
+            let target = if *is_dir {
+                make_dir(root, &op.target)
+            } else {
+                make_file(root, &op.target)
+            }
+            .ctx(Step::MakeMountpoint)?;
             let tree = open_tree(
                 CWD,
                 source.as_c_str(),
-                OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::AT_RECURSIVE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::AT_RECURSIVE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC,
             )
             .ctx(op.step)?;
             if *read_only {
@@ -180,7 +286,13 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
 fn make_devices(dev: &OwnedFd) -> rustix::io::Result<()> {
     let mode = Mode::from_raw_mode(0o666);
     for (name, major, minor) in DEVICES {
-        fs::mknodat(dev, name, FileType::CharacterDevice, mode, fs::makedev(major, minor))?;
+        fs::mknodat(
+            dev,
+            name,
+            FileType::CharacterDevice,
+            mode,
+            fs::makedev(major, minor),
+        )?;
     }
     for (name, target) in DEV_LINKS {
         fs::symlinkat(target, dev, name)?;
@@ -189,14 +301,26 @@ fn make_devices(dev: &OwnedFd) -> rustix::io::Result<()> {
 }
 
 fn attach(mnt: &OwnedFd, target: &OwnedFd) -> rustix::io::Result<()> {
-    move_mount(mnt, c"", target, c"", MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH)
+    move_mount(
+        mnt,
+        c"",
+        target,
+        c"",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )
 }
 
 /// Open `path` under `root` as if `root` were `/`: `..` and absolute
 /// symlinks cannot leave it, and magic links (`/proc/*/fd`) are refused.
 fn resolve(root: BorrowedFd<'_>, path: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     let path = if path.is_empty() { "." } else { path };
-    fs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS)
+    fs::openat2(
+        root,
+        path,
+        flags | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
 }
 
 /// `mkdir -p` inside `root`, then an `O_PATH` fd of the directory.
@@ -256,7 +380,8 @@ pub fn switch_root(tree: BorrowedFd<'_>, read_only: bool) -> Result<()> {
     }
     match rustix::process::pivot_root(c".", c".") {
         Ok(()) => {
-            rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH).ctx(Step::DetachOldRoot)?;
+            rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH)
+                .ctx(Step::DetachOldRoot)?;
         }
         Err(Errno::INVAL) => {
             rustix::mount::mount_move(c".", c"/").ctx(Step::Chroot)?;
@@ -284,11 +409,20 @@ mod tests {
         Spec {
             name: "t".into(),
             hostname: "t".into(),
-            root: Root { source: PathBuf::from("/r"), is_host, read_only: false },
+            root: Root {
+                source: PathBuf::from("/r"),
+                is_host,
+                read_only: false,
+            },
             net: Net::None,
             limits: Limits::default(),
             tmpfs: vec!["run".into()],
-            binds: vec![BindMount { source: "/data".into(), target: "srv/data".into(), read_only: true, is_dir: true }],
+            binds: vec![BindMount {
+                source: "/data".into(),
+                target: "srv/data".into(),
+                read_only: true,
+                is_dir: true,
+            }],
             exec: Exec {
                 candidates: vec![],
                 argv: CStrArray::new(vec![]),
@@ -304,9 +438,29 @@ mod tests {
     fn dev_comes_before_what_lives_in_it_and_user_mounts_come_last() {
         let ops = plan(&spec(false));
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
-        assert_eq!(targets, ["proc", "sys", "dev", "dev", "dev/pts", "dev/shm", "dev/mqueue", "run", "srv/data"]);
+        assert_eq!(
+            targets,
+            [
+                "proc",
+                "sys",
+                "dev",
+                "dev",
+                "dev/pts",
+                "dev/shm",
+                "dev/mqueue",
+                "run",
+                "srv/data"
+            ]
+        );
         assert_eq!(ops[3].kind, Kind::DevNodes);
-        assert!(matches!(&ops[8].kind, Kind::Bind { read_only: true, is_dir: true, .. }));
+        assert!(matches!(
+            &ops[8].kind,
+            Kind::Bind {
+                read_only: true,
+                is_dir: true,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -325,7 +479,11 @@ mod tests {
     fn devpts_is_a_new_instance() {
         let ops = plan(&spec(false));
         match &ops[4].kind {
-            Kind::Fs { fstype: "devpts", options, .. } => assert!(options.contains(&("newinstance", String::new()))),
+            Kind::Fs {
+                fstype: "devpts",
+                options,
+                ..
+            } => assert!(options.contains(&("newinstance", String::new()))),
             other => panic!("{other:?}"),
         }
     }
@@ -333,7 +491,10 @@ mod tests {
     #[test]
     fn host_root_gets_a_private_tmp() {
         let host = plan(&spec(true));
-        assert!(host.iter().any(|o| o.target == "tmp" && o.step == Step::MountTmpfs));
+        assert!(
+            host.iter()
+                .any(|o| o.target == "tmp" && o.step == Step::MountTmpfs)
+        );
         assert!(!plan(&spec(false)).iter().any(|o| o.target == "tmp"));
     }
 

@@ -82,8 +82,16 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     };
     let hostname = args.hostname.unwrap_or_else(|| name.clone());
     let root = match &args.rootfs {
-        Some(dir) => Root { source: rootfs(dir)?, is_host: false, read_only: args.read_only },
-        None => Root { source: PathBuf::from("/"), is_host: true, read_only: true },
+        Some(dir) => Root {
+            source: rootfs(dir)?,
+            is_host: false,
+            read_only: args.read_only,
+        },
+        None => Root {
+            source: PathBuf::from("/"),
+            is_host: true,
+            read_only: true,
+        },
     };
     let binds = args.binds.iter().map(bind).collect::<Result<Vec<_>>>()?;
     let tmpfs = args.tmpfs.iter().map(|t| relative(t)).collect();
@@ -91,7 +99,12 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     let envp = environment(&args.env, &hostname, uid, |k| std::env::var_os(k))?;
     let exec = Exec {
         candidates: candidates(&args.command[0], &envp)?,
-        argv: CStrArray::new(args.command.into_iter().map(cstring).collect::<Result<_>>()?),
+        argv: CStrArray::new(
+            args.command
+                .into_iter()
+                .map(cstring)
+                .collect::<Result<_>>()?,
+        ),
         envp: CStrArray::new(envp.into_iter().map(cstring).collect::<Result<_>>()?),
         workdir: args.workdir.map(cstring).transpose()?,
         user: args.user.map(|(u, g)| (u, g.unwrap_or(u))),
@@ -104,7 +117,16 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         cpu_weight: args.cpu_weight,
         io_weight: args.io_weight,
     };
-    Ok(Spec { name, hostname, root, net: args.net, limits, tmpfs, binds, exec })
+    Ok(Spec {
+        name,
+        hostname,
+        root,
+        net: args.net,
+        limits,
+        tmpfs,
+        binds,
+        exec,
+    })
 }
 
 /// `cella-` and 12 random hex digits.
@@ -131,8 +153,9 @@ fn rootfs(dir: &OsStr) -> Result<PathBuf> {
         return Err(Error::new(Step::Rootfs, rustix::io::Errno::NOTDIR).at(&*shown));
     }
     for special in ["proc", "sys", "dev"] {
-        let is_symlink = rustix::fs::lstat(path.join(special))
-            .is_ok_and(|m| rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Symlink);
+        let is_symlink = rustix::fs::lstat(path.join(special)).is_ok_and(|m| {
+            rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Symlink
+        });
         if is_symlink {
             return Err(Error::invalid(
                 Step::Rootfs,
@@ -145,10 +168,17 @@ fn rootfs(dir: &OsStr) -> Result<PathBuf> {
 
 fn bind(b: &crate::cli::Bind) -> Result<BindMount> {
     let shown = b.source.to_string_lossy();
-    let source = std::fs::canonicalize(&b.source).map_err(|e| io(Step::BindMount, e).at(&*shown))?;
+    let source =
+        std::fs::canonicalize(&b.source).map_err(|e| io(Step::BindMount, e).at(&*shown))?;
     let meta = rustix::fs::stat(&source).map_err(|e| Error::new(Step::BindMount, e).at(&*shown))?;
-    let is_dir = rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
-    Ok(BindMount { source, target: relative(&b.target), read_only: b.read_only, is_dir })
+    let is_dir =
+        rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
+    Ok(BindMount {
+        source,
+        target: relative(&b.target),
+        read_only: b.read_only,
+        is_dir,
+    })
 }
 
 /// `/a//b/` → `a/b`: mount targets are resolved relative to the new root.
@@ -175,7 +205,11 @@ fn environment(
     let mut env: Vec<OsString> = vec![
         format!("PATH={DEFAULT_PATH}").into(),
         format!("HOSTNAME={hostname}").into(),
-        if uid == 0 { "HOME=/root".into() } else { "HOME=/".into() },
+        if uid == 0 {
+            "HOME=/root".into()
+        } else {
+            "HOME=/".into()
+        },
     ];
     for entry in entries {
         let bytes = entry.as_bytes();
@@ -210,7 +244,11 @@ fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
     if cmd.contains(&b'/') {
         return Ok(vec![cstring(command.to_owned())?]);
     }
-    let path = env.iter().rev().find_map(|e| e.as_bytes().strip_prefix(b"PATH=")).unwrap_or(DEFAULT_PATH.as_bytes());
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
+        .unwrap_or(DEFAULT_PATH.as_bytes());
     path.split(|&b| b == b':')
         .filter(|dir| !dir.is_empty())
         .map(|dir| {
@@ -239,7 +277,10 @@ mod tests {
     fn env(entries: &[&str], lookup: &[(&str, &str)]) -> Vec<String> {
         let entries: Vec<OsString> = entries.iter().map(OsString::from).collect();
         environment(&entries, "box", 0, |k| {
-            lookup.iter().find(|(n, _)| OsStr::new(n) == k).map(|(_, v)| OsString::from(v))
+            lookup
+                .iter()
+                .find(|(n, _)| OsStr::new(n) == k)
+                .map(|(_, v)| OsString::from(v))
         })
         .unwrap()
         .into_iter()
@@ -249,9 +290,28 @@ mod tests {
 
     #[test]
     fn default_environment_and_overrides() {
-        assert_eq!(env(&[], &[]), [&format!("PATH={DEFAULT_PATH}"), "HOSTNAME=box", "HOME=/root"]);
-        let e = env(&["PATH=/x", "A=1", "A=2", "FROM_HOST", "UNSET"], &[("FROM_HOST", "v")]);
-        assert_eq!(e, ["HOSTNAME=box", "HOME=/root", "PATH=/x", "A=2", "FROM_HOST=v"]);
+        assert_eq!(
+            env(&[], &[]),
+            [
+                &format!("PATH={DEFAULT_PATH}"),
+                "HOSTNAME=box",
+                "HOME=/root"
+            ]
+        );
+        let e = env(
+            &["PATH=/x", "A=1", "A=2", "FROM_HOST", "UNSET"],
+            &[("FROM_HOST", "v")],
+        );
+        assert_eq!(
+            e,
+            [
+                "HOSTNAME=box",
+                "HOME=/root",
+                "PATH=/x",
+                "A=2",
+                "FROM_HOST=v"
+            ]
+        );
         // A key that is a prefix of another is not confused with it.
         let e = env(&["HOME2=x"], &[]);
         assert!(e.contains(&"HOME=/root".to_string()) && e.contains(&"HOME2=x".to_string()));

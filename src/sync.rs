@@ -71,7 +71,11 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let f = Failure { step: Step::PivotRoot, errno: 22, index: 513 };
+        let f = Failure {
+            step: Step::PivotRoot,
+            errno: 22,
+            index: 513,
+        };
         assert_eq!(Failure::decode(f.encode()), Some(f));
         assert_eq!(Failure::decode([0; RECORD]), None);
         assert_eq!(Failure::decode([FAILED, 0, 0, 0, 0, 0, 0, 0]), None);
@@ -80,7 +84,11 @@ mod tests {
     #[test]
     fn through_a_real_pipe() {
         let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
-        let f = Failure { step: Step::Exec, errno: 2, index: 0 };
+        let f = Failure {
+            step: Step::Exec,
+            errno: 2,
+            index: 0,
+        };
         send(&tx, f);
         drop(tx);
         assert_eq!(receive(&rx), Ok(Some(f)));

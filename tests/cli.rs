@@ -4,15 +4,25 @@
 use std::process::Command;
 
 fn cella(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cella")).args(args).output().unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    let out = Command::new(env!("CARGO_BIN_EXE_cella"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
 
 #[test]
 fn help_and_version() {
     let (code, out, err) = cella(&["--help"]);
     assert_eq!((code, err.as_str()), (0, ""));
-    assert!(out.contains("Usage: cella run [OPTIONS] [--] COMMAND [ARG...]"), "{out}");
+    assert!(
+        out.contains("Usage: cella run [OPTIONS] [--] COMMAND [ARG...]"),
+        "{out}"
+    );
     let (code, out, _) = cella(&["run", "--help"]);
     assert_eq!(code, 0);
     for option in [
@@ -54,6 +64,9 @@ fn usage_errors_are_one_line_and_exit_125() {
         assert_eq!(code, 125, "{args:?}");
         assert_eq!(out, "");
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.starts_with("cella: ") && err.contains(needle), "{args:?}: {err}");
+        assert!(
+            err.starts_with("cella: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
     }
 }

@@ -61,11 +61,26 @@ pub fn fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Fork> {
     // copy-on-write address space, exactly like fork(2). The module-level
     // child contract covers what the child may do afterwards.
     let ret = unsafe {
-        syscall6(__NR_clone3, [&args as *const clone_args as usize, core::mem::size_of::<clone_args>(), 0, 0, 0, 0])
+        syscall6(
+            __NR_clone3,
+            [
+                &args as *const clone_args as usize,
+                core::mem::size_of::<clone_args>(),
+                0,
+                0,
+                0,
+                0,
+            ],
+        )
     };
     match check(ret) {
         Ok(0) => return Ok(Fork::Child { into_cgroup }),
-        Ok(pid) => return Ok(Fork::Parent { child: to_pid(pid)?, into_cgroup }),
+        Ok(pid) => {
+            return Ok(Fork::Parent {
+                child: to_pid(pid)?,
+                into_cgroup,
+            });
+        }
         Err(Errno::NOSYS) => {}
         Err(Errno::INVAL | Errno::TOOBIG) if into_cgroup => {}
         Err(e) => return Err(e),
@@ -82,7 +97,10 @@ fn legacy_fork(flags: u64) -> Result<Fork> {
     let ret = unsafe { syscall6(__NR_clone, [flags, 0, 0, 0, 0, 0]) };
     match check(ret)? {
         0 => Ok(Fork::Child { into_cgroup: false }),
-        pid => Ok(Fork::Parent { child: to_pid(pid)?, into_cgroup: false }),
+        pid => Ok(Fork::Parent {
+            child: to_pid(pid)?,
+            into_cgroup: false,
+        }),
     }
 }
 

@@ -13,7 +13,9 @@ mod syscall;
 pub use clone::{Fork, fork, fork_into};
 
 use core::sync::atomic::{AtomicBool, Ordering};
-use linux_raw_sys::general::{__NR_close_range, __NR_execve, __NR_exit_group, __NR_mount_setattr, mount_attr};
+use linux_raw_sys::general::{
+    __NR_close_range, __NR_execve, __NR_exit_group, __NR_mount_setattr, mount_attr,
+};
 use rustix::fd::{AsFd, AsRawFd};
 use rustix::io::{Errno, Result};
 use std::ffi::{CStr, CString};
@@ -61,7 +63,14 @@ pub fn execve(path: &CStr, argv: &CStrArray, envp: &CStrArray) -> Errno {
     let ret = unsafe {
         syscall6(
             __NR_execve,
-            [path.as_ptr() as usize, argv.pointers.as_ptr() as usize, envp.pointers.as_ptr() as usize, 0, 0, 0],
+            [
+                path.as_ptr() as usize,
+                argv.pointers.as_ptr() as usize,
+                envp.pointers.as_ptr() as usize,
+                0,
+                0,
+                0,
+            ],
         )
     };
     match check(ret) {
@@ -88,7 +97,12 @@ pub fn exit_group(code: i32) -> ! {
 /// # References
 ///  - <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
 pub fn mount_setattr(fd: impl AsFd, attr_set: u64, recursive: bool) -> Result<()> {
-    let attr = mount_attr { attr_set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let attr = mount_attr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let mut flags = linux_raw_sys::general::AT_EMPTY_PATH as usize;
     if recursive {
         flags |= linux_raw_sys::general::AT_RECURSIVE as usize;
@@ -151,21 +165,52 @@ pub fn loopback_up() -> Result<()> {
     use linux_raw_sys::net::{ifreq, ifreq__bindgen_ty_1, ifreq__bindgen_ty_2, net_device_flags};
     use rustix::net::{AddressFamily, SocketFlags, SocketType, socket_with};
 
-    let sock = socket_with(AddressFamily::INET, SocketType::DGRAM, SocketFlags::CLOEXEC, None)?;
+    let sock = socket_with(
+        AddressFamily::INET,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
     let mut name = [0 as core::ffi::c_char; 16];
     name[0] = b'l' as _;
     name[1] = b'o' as _;
-    let mut req =
-        ifreq { ifr_ifrn: ifreq__bindgen_ty_1 { ifrn_name: name }, ifr_ifru: ifreq__bindgen_ty_2 { ifru_flags: 0 } };
+    let mut req = ifreq {
+        ifr_ifrn: ifreq__bindgen_ty_1 { ifrn_name: name },
+        ifr_ifru: ifreq__bindgen_ty_2 { ifru_flags: 0 },
+    };
     let fd = sock.as_raw_fd() as usize;
     // SAFETY: SIOCGIFFLAGS reads the interface name from and writes the flags
     // into the `ifreq` we own, which is the size the kernel expects.
-    check(unsafe { syscall6(__NR_ioctl, [fd, SIOCGIFFLAGS as usize, &mut req as *mut ifreq as usize, 0, 0, 0]) })?;
+    check(unsafe {
+        syscall6(
+            __NR_ioctl,
+            [
+                fd,
+                SIOCGIFFLAGS as usize,
+                &mut req as *mut ifreq as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    })?;
     // SAFETY: the kernel just filled `ifru_flags`, the member SIOCGIFFLAGS sets.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
     req.ifr_ifru.ifru_flags = flags | net_device_flags::IFF_UP as core::ffi::c_short;
     // SAFETY: SIOCSIFFLAGS reads the same `ifreq`, which we still own.
-    check(unsafe { syscall6(__NR_ioctl, [fd, SIOCSIFFLAGS as usize, &req as *const ifreq as usize, 0, 0, 0]) })?;
+    check(unsafe {
+        syscall6(
+            __NR_ioctl,
+            [
+                fd,
+                SIOCSIFFLAGS as usize,
+                &req as *const ifreq as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    })?;
     Ok(())
 }
 

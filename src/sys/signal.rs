@@ -7,7 +7,9 @@
 #![allow(unsafe_code)]
 
 use super::syscall::{check, syscall6};
-use linux_raw_sys::general::{__NR_rt_sigaction, __NR_rt_sigprocmask, __NR_rt_sigtimedwait, SIG_BLOCK, SIG_SETMASK};
+use linux_raw_sys::general::{
+    __NR_rt_sigaction, __NR_rt_sigprocmask, __NR_rt_sigtimedwait, SIG_BLOCK, SIG_SETMASK,
+};
 use rustix::io::Result;
 use rustix::process::Signal;
 
@@ -35,7 +37,14 @@ pub fn block(set: SigSet) -> Result<SigSet> {
     let ret = unsafe {
         syscall6(
             __NR_rt_sigprocmask,
-            [SIG_BLOCK as usize, &set.0 as *const u64 as usize, &mut old as *mut u64 as usize, 8, 0, 0],
+            [
+                SIG_BLOCK as usize,
+                &set.0 as *const u64 as usize,
+                &mut old as *mut u64 as usize,
+                8,
+                0,
+                0,
+            ],
         )
     };
     check(ret).map(|_| SigSet(old))
@@ -44,8 +53,19 @@ pub fn block(set: SigSet) -> Result<SigSet> {
 /// `rt_sigprocmask(SIG_SETMASK, mask, NULL)`—Restore a mask saved by [`block`].
 pub fn set_mask(mask: SigSet) -> Result<()> {
     // SAFETY: as in `block`; the old-mask pointer is null, so nothing is written.
-    let ret =
-        unsafe { syscall6(__NR_rt_sigprocmask, [SIG_SETMASK as usize, &mask.0 as *const u64 as usize, 0, 8, 0, 0]) };
+    let ret = unsafe {
+        syscall6(
+            __NR_rt_sigprocmask,
+            [
+                SIG_SETMASK as usize,
+                &mask.0 as *const u64 as usize,
+                0,
+                8,
+                0,
+                0,
+            ],
+        )
+    };
     check(ret).map(|_| ())
 }
 
@@ -56,7 +76,12 @@ pub fn wait(set: SigSet) -> Result<i32> {
         // SAFETY: rt_sigtimedwait(2) reads 8 bytes from `set`; the siginfo and
         // timeout pointers are null, which the kernel accepts (no info wanted,
         // wait forever).
-        let ret = unsafe { syscall6(__NR_rt_sigtimedwait, [&set.0 as *const u64 as usize, 0, 0, 8, 0, 0]) };
+        let ret = unsafe {
+            syscall6(
+                __NR_rt_sigtimedwait,
+                [&set.0 as *const u64 as usize, 0, 0, 8, 0, 0],
+            )
+        };
         match check(ret) {
             Ok(sig) => return Ok(sig as i32),
             Err(rustix::io::Errno::INTR) => continue,
@@ -77,7 +102,12 @@ pub fn set_default(sig: Signal) -> Result<()> {
     let act = [0u64; 4];
     // SAFETY: rt_sigaction(2) reads one `struct sigaction` (at most 32 bytes)
     // from `act` and 8 bytes of mask size; the old-action pointer is null.
-    let ret = unsafe { syscall6(__NR_rt_sigaction, [sig.as_raw() as usize, act.as_ptr() as usize, 0, 8, 0, 0]) };
+    let ret = unsafe {
+        syscall6(
+            __NR_rt_sigaction,
+            [sig.as_raw() as usize, act.as_ptr() as usize, 0, 8, 0, 0],
+        )
+    };
     check(ret).map(|_| ())
 }
 

@@ -85,5 +85,9 @@ pub unsafe fn syscall6(nr: u32, a: [usize; 6]) -> isize {
 
 /// Turns a raw result into `Ok(value)` or the kernel's errno.
 pub fn check(ret: isize) -> rustix::io::Result<usize> {
-    if (-4095..0).contains(&ret) { Err(rustix::io::Errno::from_raw_os_error(-ret as i32)) } else { Ok(ret as usize) }
+    if (-4095..0).contains(&ret) {
+        Err(rustix::io::Errno::from_raw_os_error(-ret as i32))
+    } else {
+        Ok(ret as usize)
+    }
 }

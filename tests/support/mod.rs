@@ -19,7 +19,10 @@ pub fn cella_bin() -> &'static str {
 }
 
 pub fn probe_bin() -> PathBuf {
-    Path::new(cella_bin()).parent().unwrap().join("examples/probe")
+    Path::new(cella_bin())
+        .parent()
+        .unwrap()
+        .join("examples/probe")
 }
 
 /// Serialise every test that starts a container or looks at host-wide state.
@@ -31,7 +34,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 /// These tests need root (CI is root). Fail loudly rather than pass.
 pub fn require_root() {
-    assert!(rustix::process::geteuid().is_root(), "the end-to-end tests need root: run them as root (CI does)");
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "the end-to-end tests need root: run them as root (CI does)"
+    );
 }
 
 fn scratch_dir() -> PathBuf {
@@ -42,7 +48,10 @@ fn scratch_dir() -> PathBuf {
 
 /// A fresh busybox rootfs (each test may change its own).
 pub fn rootfs(tag: &str) -> PathBuf {
-    assert!(Path::new(BUSYBOX).exists(), "{BUSYBOX} is missing: install Debian's busybox-static (.ci/run does)");
+    assert!(
+        Path::new(BUSYBOX).exists(),
+        "{BUSYBOX} is missing: install Debian's busybox-static (.ci/run does)"
+    );
     let root = scratch_dir().join(tag);
     if root.exists() {
         std::fs::remove_dir_all(&root).unwrap();
@@ -66,7 +75,11 @@ fn applets() -> &'static [String] {
     static LIST: OnceLock<Vec<String>> = OnceLock::new();
     LIST.get_or_init(|| {
         let out = Command::new(BUSYBOX).arg("--list").output().unwrap();
-        String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect()
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     })
 }
 
@@ -112,7 +125,11 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
     child.stdout.take().map(|mut s| s.read_to_end(&mut stdout));
     child.stderr.take().map(|mut s| s.read_to_end(&mut stderr));
     let status = child.wait().unwrap();
-    Output { status, stdout, stderr }
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 /// A cella started in the background; killed (with its container) if the
@@ -167,12 +184,20 @@ pub fn stderr(o: &Output) -> String {
 }
 
 pub fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or_else(|| panic!("cella was killed: {:?}", o.status))
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("cella was killed: {:?}", o.status))
 }
 
 /// Assert success and return stdout.
 pub fn ok(o: Output) -> String {
-    assert_eq!(code(&o), 0, "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
+    assert_eq!(
+        code(&o),
+        0,
+        "stdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
     stdout(&o)
 }
 
@@ -204,7 +229,10 @@ pub fn cella_cgroups() -> Vec<PathBuf> {
     let roots: Vec<PathBuf> = if cgroup_v2() {
         vec![PathBuf::from("/sys/fs/cgroup")]
     } else {
-        std::fs::read_dir("/sys/fs/cgroup").unwrap().map(|e| e.unwrap().path()).collect()
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
     };
     for root in roots {
         let parent = root.join("cella");
@@ -237,7 +265,11 @@ pub fn cella_processes() -> Vec<u32> {
 pub fn wait_for(path: &Path, limit: Duration) {
     let start = Instant::now();
     while !path.exists() {
-        assert!(start.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        assert!(
+            start.elapsed() < limit,
+            "{} did not appear within {limit:?}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -252,5 +284,6 @@ pub fn children(pid: u32) -> Vec<u32> {
 }
 
 pub fn kill(pid: u32, sig: rustix::process::Signal) {
-    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), sig).unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), sig)
+        .unwrap();
 }

@@ -50,7 +50,10 @@ fn escape(marker: &str) {
         println!("ESCAPED");
     } else {
         let mut names: Vec<String> = std::fs::read_dir("/")
-            .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         println!("CONTAINED {}", names.join(","));
@@ -95,14 +98,47 @@ fn no_clone3(cmd: &[String]) {
     const RET_ERRNO_ENOSYS: u32 = 0x0005_0000 | 38;
     const RET_ALLOW: u32 = 0x7fff_0000;
     let filter = [
-        SockFilter { code: LD_ABS_W, jt: 0, jf: 0, k: 4 }, // seccomp_data.arch
-        SockFilter { code: JEQ_K, jt: 0, jf: 3, k: AUDIT_ARCH_X86_64 },
-        SockFilter { code: LD_ABS_W, jt: 0, jf: 0, k: 0 }, // seccomp_data.nr
-        SockFilter { code: JEQ_K, jt: 0, jf: 1, k: NR_CLONE3 },
-        SockFilter { code: RET_K, jt: 0, jf: 0, k: RET_ERRNO_ENOSYS },
-        SockFilter { code: RET_K, jt: 0, jf: 0, k: RET_ALLOW },
+        SockFilter {
+            code: LD_ABS_W,
+            jt: 0,
+            jf: 0,
+            k: 4,
+        }, // seccomp_data.arch
+        SockFilter {
+            code: JEQ_K,
+            jt: 0,
+            jf: 3,
+            k: AUDIT_ARCH_X86_64,
+        },
+        SockFilter {
+            code: LD_ABS_W,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }, // seccomp_data.nr
+        SockFilter {
+            code: JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: NR_CLONE3,
+        },
+        SockFilter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: RET_ERRNO_ENOSYS,
+        },
+        SockFilter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: RET_ALLOW,
+        },
     ];
-    let prog = SockFprog { len: filter.len() as u16, filter: filter.as_ptr() };
+    let prog = SockFprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr(),
+    };
     rustix::thread::set_no_new_privs(true).expect("no_new_privs");
     let syscall3 = |nr: usize, a: usize, b: usize, c: usize| -> isize {
         let ret: isize;
@@ -115,9 +151,17 @@ fn no_clone3(cmd: &[String]) {
         ret
     };
     // seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)
-    assert_eq!(syscall3(NR_SECCOMP, 1, 0, &prog as *const SockFprog as usize), 0, "seccomp");
+    assert_eq!(
+        syscall3(NR_SECCOMP, 1, 0, &prog as *const SockFprog as usize),
+        0,
+        "seccomp"
+    );
     // clone3 with a zero size would be EINVAL; the filter answers first.
-    assert_eq!(syscall3(NR_CLONE3 as usize, 0, 0, 0), -38, "clone3 must now fail with ENOSYS");
+    assert_eq!(
+        syscall3(NR_CLONE3 as usize, 0, 0, 0),
+        -38,
+        "clone3 must now fail with ENOSYS"
+    );
     eprintln!("probe: clone3 blocked with ENOSYS");
     let err = std::process::Command::new(&cmd[0]).args(&cmd[1..]).exec();
     panic!("exec {}: {err}", cmd[0]);
