@@ -64,7 +64,7 @@ fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) {
 /// A byte count the way `--memory` takes it: `16m` rather than `16777216`.
 fn human(bytes: u64) -> String {
     for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] {
-        if bytes % (1 << shift) == 0 {
+        if bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
