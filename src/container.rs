@@ -236,8 +236,12 @@ fn setup(
         ..from_error(e)
     })?;
     // 11. pivot_root into it and detach the old root (read-only first if asked).
-    mount::switch_root(tree.as_fd(), spec.root.read_only && !spec.root.is_host)
-        .map_err(from_error)?;
+    mount::switch_root(
+        tree.as_fd(),
+        spec.root.read_only && !spec.root.is_host,
+        spec.root.is_host,
+    )
+    .map_err(from_error)?;
     drop(tree);
     // 12. Join the cgroup as late as possible (what the runtime did so far
     //     is not charged to the container), then take a cgroup namespace

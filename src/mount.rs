@@ -373,7 +373,10 @@ fn split(path: &str) -> (&str, &str) {
 /// sequence runc and crun use). Where pivot_root is impossible (the old root
 /// is the initramfs, which has no parent mount: EINVAL), move the new root
 /// over `/` and chroot into it instead, as switch_root does.
-pub fn switch_root(tree: BorrowedFd<'_>, read_only: bool) -> Result<()> {
+///
+/// `on_slash` says the tree is already attached over `/` (the host-root
+/// default), so the fallback has nothing to move.
+pub fn switch_root(tree: BorrowedFd<'_>, read_only: bool, on_slash: bool) -> Result<()> {
     if read_only {
         // Only the root mount itself: /proc, /dev, tmpfs and binds keep theirs.
         sys::mount_setattr(tree, RDONLY, false).ctx(Step::ReadOnlyRoot)?;
@@ -384,7 +387,9 @@ pub fn switch_root(tree: BorrowedFd<'_>, read_only: bool) -> Result<()> {
                 .ctx(Step::DetachOldRoot)?;
         }
         Err(Errno::INVAL) => {
-            rustix::mount::mount_move(c".", c"/").ctx(Step::Chroot)?;
+            if !on_slash {
+                rustix::mount::mount_move(c".", c"/").ctx(Step::Chroot)?;
+            }
             rustix::process::chroot(c".").ctx(Step::Chroot)?;
         }
         Err(e) => return Err(Error::new(Step::PivotRoot, e)),
