@@ -1,0 +1,288 @@
+//! Booting real kernels under QEMU with a test initramfs: Debian's kernel
+//! and busybox-static for the guest architecture (downloaded with apt and
+//! cached under the target directory), a newc cpio written here, and the
+//! serial console captured until the guest powers off.
+//!
+//! The build hosts' cgroups are v1; these guests are where cgroup v2 runs.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Arch {
+    pub rust_target: &'static str,
+    pub deb_arch: &'static str,
+    kernel_flavour: &'static str,
+    qemu: &'static str,
+    machine: &'static str,
+    cpu: Option<&'static str>,
+    console: &'static str,
+}
+
+pub const X86_64: Arch = Arch {
+    rust_target: "x86_64-unknown-linux-musl",
+    deb_arch: "amd64",
+    kernel_flavour: "amd64",
+    qemu: "qemu-system-x86_64",
+    machine: "pc",
+    cpu: None,
+    console: "ttyS0",
+};
+
+pub const AARCH64: Arch = Arch {
+    rust_target: "aarch64-unknown-linux-musl",
+    deb_arch: "arm64",
+    kernel_flavour: "arm64",
+    qemu: "qemu-system-aarch64",
+    machine: "virt",
+    cpu: Some("cortex-a57"),
+    console: "ttyAMA0",
+};
+
+fn cache() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `apt-get download PKG:ARCH` into the cache once, unpacked; returns the dir.
+fn debian_package(name: &str, arch: &str) -> PathBuf {
+    let dir = cache().join(format!("{name}_{arch}"));
+    if dir.join(".done").exists() {
+        return dir;
+    }
+    let dl = cache().join(format!("dl-{name}-{arch}"));
+    let _ = std::fs::remove_dir_all(&dl);
+    std::fs::create_dir_all(&dl).unwrap();
+    // apt's sandbox user must be able to write there.
+    run(Command::new("chmod").args(["777", dl.to_str().unwrap()]));
+    run(Command::new("apt-get").current_dir(&dl).args([
+        "download",
+        "-qq",
+        &format!("{name}:{arch}"),
+    ]));
+    let deb = std::fs::read_dir(&dl)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let _ = std::fs::remove_dir_all(&dir);
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir));
+    std::fs::remove_dir_all(&dl).unwrap();
+    std::fs::write(dir.join(".done"), "").unwrap();
+    dir
+}
+
+/// The current Debian kernel image for `arch`.
+pub fn kernel(arch: &Arch) -> PathBuf {
+    let meta = format!("linux-image-{}:{}", arch.kernel_flavour, arch.deb_arch);
+    let deps = run(Command::new("apt-cache").args(["depends", &meta]));
+    let pkg = deps
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Depends: "))
+        .map(|p| p.split(':').next().unwrap().trim().to_owned())
+        .unwrap_or_else(|| {
+            panic!(
+                "no kernel package behind {meta}: is dpkg architecture {} added?",
+                arch.deb_arch
+            )
+        });
+    let dir = debian_package(&pkg, arch.deb_arch);
+    std::fs::read_dir(dir.join("boot"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("vmlinuz-")
+        })
+        .expect("vmlinuz in the kernel package")
+}
+
+pub fn busybox(arch: &Arch) -> PathBuf {
+    debian_package("busybox-static", arch.deb_arch).join("bin/busybox")
+}
+
+/// Build the release cella and the probe for `arch` (its own target dir, so
+/// the test's cargo lock is not needed).
+pub fn build_for(arch: &Arch) -> (PathBuf, PathBuf) {
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-build");
+    run(Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--bin",
+            "cella",
+            "--example",
+            "probe",
+            "--target",
+        ])
+        .arg(arch.rust_target)
+        .arg("--target-dir")
+        .arg(&target_dir));
+    let out = target_dir.join(arch.rust_target).join("release");
+    (out.join("cella"), out.join("examples/probe"))
+}
+
+/// A newc ("070701") cpio archive, the format the kernel unpacks as initramfs.
+#[derive(Default)]
+pub struct Cpio {
+    data: Vec<u8>,
+    ino: u32,
+}
+
+impl Cpio {
+    fn entry(&mut self, name: &str, mode: u32, body: &[u8], rdev: (u32, u32)) {
+        self.ino += 1;
+        let name = name.trim_start_matches('/');
+        let header = format!(
+            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            body.len(),
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() + 1,
+            0
+        );
+        self.data.extend_from_slice(header.as_bytes());
+        self.data.extend_from_slice(name.as_bytes());
+        self.data.push(0);
+        self.pad();
+        self.data.extend_from_slice(body);
+        self.pad();
+    }
+    fn pad(&mut self) {
+        while !self.data.len().is_multiple_of(4) {
+            self.data.push(0);
+        }
+    }
+    pub fn dir(&mut self, name: &str) {
+        self.entry(name, 0o040755, &[], (0, 0));
+    }
+    pub fn file(&mut self, name: &str, body: &[u8], exec: bool) {
+        self.entry(name, if exec { 0o100755 } else { 0o100644 }, body, (0, 0));
+    }
+    pub fn symlink(&mut self, name: &str, target: &str) {
+        self.entry(name, 0o120777, target.as_bytes(), (0, 0));
+    }
+    pub fn char_dev(&mut self, name: &str, major: u32, minor: u32) {
+        self.entry(name, 0o020600, &[], (major, minor));
+    }
+    pub fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, &[], (0, 0));
+        self.data
+    }
+}
+
+/// A busybox rootfs at `prefix` inside the archive (applets as symlinks).
+pub fn add_busybox_root(cpio: &mut Cpio, prefix: &str, busybox: &[u8], applets: &[&str]) {
+    for d in [
+        "", "/bin", "/proc", "/sys", "/dev", "/tmp", "/etc", "/root", "/run", "/mnt",
+    ] {
+        cpio.dir(&format!("{prefix}{d}"));
+    }
+    cpio.file(&format!("{prefix}/bin/busybox"), busybox, true);
+    for a in applets {
+        cpio.symlink(&format!("{prefix}/bin/{a}"), "busybox");
+    }
+}
+
+/// Boot `arch` with `initramfs`; return the console output once the guest
+/// powers off (QEMU exits), or panic after `limit`.
+pub fn boot(arch: &Arch, initramfs: &[u8], limit: Duration) -> String {
+    let initrd = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "initramfs-{}-{}.cpio",
+        arch.deb_arch,
+        std::process::id()
+    ));
+    std::fs::write(&initrd, initramfs).unwrap();
+    let mut cmd = Command::new(arch.qemu);
+    cmd.args([
+        "-M",
+        arch.machine,
+        "-m",
+        "512",
+        "-smp",
+        "1",
+        "-nodefaults",
+        "-no-user-config",
+    ])
+    .args([
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-accel",
+        "tcg",
+    ])
+    .arg("-kernel")
+    .arg(kernel(arch))
+    .arg("-initrd")
+    .arg(&initrd)
+    .args([
+        "-append",
+        &format!("console={} panic=-1 rdinit=/init quiet", arch.console),
+    ]);
+    if let Some(cpu) = arch.cpu {
+        cmd.args(["-cpu", cpu]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (.ci/run installs QEMU)", arch.qemu));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+            panic!(
+                "{} guest did not power off within {limit:?}:\n{out}",
+                arch.deb_arch
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    let _ = std::fs::remove_file(&initrd);
+    assert!(status.success(), "qemu failed: {status:?}\n{out}");
+    out
+}
