@@ -289,3 +289,17 @@ pub fn kill(pid: u32, sig: rustix::process::Signal) {
     rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), sig)
         .unwrap();
 }
+
+/// `cella run --rootfs ROOT EXTRA... -- CMD...` with the default time limit.
+pub fn run_in(root: &Path, extra: &[&str], cmd: &[&str]) -> Output {
+    let mut args = vec!["run", "--rootfs", root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(cmd);
+    cella(&args)
+}
+
+/// [`run_in`] with `sh -c SCRIPT`.
+pub fn sh(root: &Path, extra: &[&str], script: &str) -> Output {
+    run_in(root, extra, &["sh", "-c", script])
+}

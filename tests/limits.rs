@@ -1,0 +1,261 @@
+//! `cella run` end to end, cgroups: limits written before the payload runs
+//! and seen from outside, a fork bomb and a memory hog contained, tiny limits
+//! that still work, names that clash, and hosts that cannot enforce a limit.
+
+mod support;
+
+use rustix::process::Signal;
+use std::time::{Duration, Instant};
+use support::*;
+
+#[test]
+fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
+    let _g = serial();
+    let root = rootfs("limits");
+    let name = format!("limits-{}", std::process::id());
+    let before = cella_cgroups();
+    let child = spawn(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--memory",
+        "16m",
+        "--pids",
+        "20",
+        "--cpus",
+        "0.5",
+        "--cpu-weight",
+        "512",
+        "--io-weight",
+        "500",
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup > /tmp/cg; touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done",
+    ]);
+    wait_for(&root.join("tmp/ready"), Duration::from_secs(20));
+    let read = |controller: &str, v1: &str, v2: &str| {
+        let dir = cgroup_parent(controller).join(&name);
+        std::fs::read_to_string(dir.join(if cgroup_v2() { v2 } else { v1 }))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        read("memory", "memory.limit_in_bytes", "memory.max"),
+        "16777216"
+    );
+    assert_eq!(read("pids", "pids.max", "pids.max"), "20");
+    if cgroup_v2() {
+        assert_eq!(read("cpu", "", "cpu.max"), "50000 100000");
+        assert_eq!(read("cpu", "", "cpu.weight"), "512");
+    } else {
+        assert_eq!(read("cpu", "cpu.cfs_quota_us", ""), "50000");
+        assert_eq!(read("cpu", "cpu.cfs_period_us", ""), "100000");
+        assert_eq!(
+            read("cpu", "cpu.shares", ""),
+            (2 + 511 * 262_142 / 9_999).to_string()
+        );
+        // blkio.weight (CFQ) or blkio.bfq.weight (BFQ), whichever the kernel has.
+        let dir = cgroup_parent("blkio").join(&name);
+        let weight = ["blkio.weight", "blkio.bfq.weight"]
+            .iter()
+            .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
+            .expect("an I/O weight file");
+        assert_eq!(
+            weight
+                .lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("default ")
+                .trim(),
+            (10 + 499 * 990 / 9_999).to_string()
+        );
+    }
+    // From outside: the payload is in the container's cgroup.
+    let procs = read("pids", "cgroup.procs", "cgroup.procs");
+    let pid1 = children(child.id());
+    assert_eq!(pid1.len(), 1);
+    assert!(
+        procs.lines().any(|p| p == pid1[0].to_string()),
+        "{procs} lacks {pid1:?}"
+    );
+    let host_view = std::fs::read_to_string(format!("/proc/{}/cgroup", pid1[0])).unwrap();
+    assert!(host_view.contains(&format!("/cella/{name}")), "{host_view}");
+    // From inside: a cgroup namespace rooted at it.
+    let inside = std::fs::read_to_string(root.join("tmp/cg")).unwrap();
+    assert!(inside.lines().all(|l| l.ends_with(":/")), "{inside}");
+    std::fs::write(root.join("tmp/go"), "").unwrap();
+    assert!(child.wait().success());
+    assert_eq!(cella_cgroups(), before, "the cgroup is removed");
+}
+
+#[test]
+fn fork_bomb_under_pids_20_never_exceeds_20() {
+    let _g = serial();
+    let root = rootfs("forkbomb");
+    let name = format!("bomb-{}", std::process::id());
+    let child = spawn(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--pids",
+        "20",
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; b() { b | b & }; b; sleep 30",
+    ]);
+    wait_for(&root.join("tmp/ready"), Duration::from_secs(20));
+    let dir = cgroup_parent("pids").join(&name);
+    // The limit is there before the bomb goes off.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "20"
+    );
+    std::fs::write(root.join("tmp/go"), "").unwrap();
+    let (mut peak, start) = (0u32, Instant::now());
+    while start.elapsed() < Duration::from_secs(3) {
+        if let Ok(s) = std::fs::read_to_string(dir.join("pids.current")) {
+            peak = peak.max(s.trim().parse().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The bomb really ran into the limit...
+    assert!(peak >= 15, "the bomb did not go off (peak {peak})");
+    assert!(peak <= 20, "pids.current reached {peak}");
+    let events = std::fs::read_to_string(dir.join("pids.events")).unwrap_or_default();
+    // ...and the host is still usable.
+    assert!(
+        std::process::Command::new("true")
+            .status()
+            .unwrap()
+            .success()
+    );
+    // End it: killing the container's PID 1 tears down its pid namespace.
+    for pid in children(child.id()) {
+        kill(pid, Signal::KILL);
+    }
+    let status = child.wait();
+    assert_eq!(status.code(), Some(137), "{events}");
+    assert!(!dir.exists(), "the cgroup is removed");
+}
+
+#[test]
+fn memory_hog_is_oom_killed_with_137_and_a_message() {
+    let _g = serial();
+    let root = rootfs("oom");
+    let before = cella_cgroups();
+    let out = run_in(&root, &["--memory", "16m"], &["/bin/probe", "hog", "64"]);
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    assert!(!stdout(&out).contains("SURVIVED"));
+    assert!(stderr(&out).contains("memory limit"), "{}", stderr(&out));
+    // The same hog with room to spare survives: the limit did the killing.
+    assert!(
+        ok(run_in(
+            &root,
+            &["--memory", "128m"],
+            &["/bin/probe", "hog", "64"]
+        ))
+        .contains("SURVIVED 64")
+    );
+    assert_eq!(cella_cgroups(), before);
+}
+
+#[test]
+fn tiny_limits_still_run_true() {
+    let _g = serial();
+    let root = rootfs("tiny");
+    ok(run_in(&root, &["--pids", "1"], &["/bin/true"]));
+    // One more process is refused under --pids 1.
+    let out = sh(&root, &["--pids", "1"], "/bin/true && echo forked");
+    assert!(!stdout(&out).contains("forked"));
+    ok(run_in(&root, &["--memory", "1m"], &["/bin/true"]));
+}
+
+#[test]
+fn a_running_name_cannot_be_reused_and_is_left_alone() {
+    let _g = serial();
+    let root = rootfs("dupname");
+    let name = format!("dup-{}", std::process::id());
+    let ready = root.join("tmp/ready");
+    let first = spawn(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; sleep 2",
+    ]);
+    wait_for(&ready, Duration::from_secs(20));
+    let out = run_in(&root, &["--name", &name], &["true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("File exists"), "{}", stderr(&out));
+    assert!(
+        cgroup_parent("pids").join(&name).exists(),
+        "the running container's cgroup is intact"
+    );
+    assert!(first.wait().success());
+    assert!(!cgroup_parent("pids").join(&name).exists());
+}
+
+#[test]
+fn a_limit_the_host_cannot_enforce_is_an_error() {
+    let _g = serial();
+    let root = rootfs("nopids");
+    // A private mount namespace whose /sys/fs/cgroup has the memory
+    // hierarchy but no pids controller: a host without it, for real.
+    let script = r#"mount -t tmpfs none /sys/fs/cgroup && mkdir /sys/fs/cgroup/memory \
+        && mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory && exec "$@""#;
+    let run = |extra: &[&str]| {
+        let name = format!("nopids-{}", std::process::id());
+        let out = std::process::Command::new("unshare")
+            .args([
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                cella_bin(),
+                "run",
+            ])
+            .args(["--rootfs", root.to_str().unwrap(), "--name", &name])
+            .args(extra)
+            .args(["--", "sh", "-c", "cat /proc/self/cgroup | grep -c memory:/"])
+            .output()
+            .unwrap();
+        assert!(
+            !cgroup_parent("memory").join(&name).exists(),
+            "nothing left in the real hierarchy"
+        );
+        out
+    };
+    let before = cella_cgroups();
+    let out = run(&["--pids", "5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert_eq!(
+        err,
+        "cella: cgroup --pids: the pids cgroup controller is not available on this host\n"
+    );
+    // Without the limit the same host runs the container, in its memory cgroup.
+    let out = run(&["--memory", "32m"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(cella_cgroups(), before);
+}

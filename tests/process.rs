@@ -1,0 +1,359 @@
+//! `cella run` end to end, the process: exit codes, signal forwarding,
+//! `--init`, the options that shape the payload (env, workdir, user, mounts),
+//! bad input that must leave nothing behind, and the clone fallback.
+
+mod support;
+
+use rustix::process::Signal;
+use std::path::Path;
+use std::time::Duration;
+use support::*;
+
+#[test]
+fn exit_codes() {
+    let _g = serial();
+    let root = rootfs("codes");
+    std::fs::write(root.join("not-executable"), "#!/bin/sh\n").unwrap();
+    assert_eq!(code(&run_in(&root, &[], &["true"])), 0);
+    assert_eq!(code(&sh(&root, &[], "exit 3")), 3);
+    let out = run_in(&root, &[], &["/not-executable"]);
+    assert_eq!(code(&out), 126);
+    assert!(
+        stderr(&out).contains("exec /not-executable: Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&run_in(&root, &[], &["/etc"])), 126);
+    let out = run_in(&root, &[], &["no-such-command"]);
+    assert_eq!(code(&out), 127);
+    assert_eq!(
+        stderr(&out),
+        "cella: exec no-such-command: No such file or directory\n"
+    );
+    // 137: the payload killed by SIGKILL (PID 2 under --init; PID 1 cannot
+    // be killed from inside its own namespace).
+    assert_eq!(code(&sh(&root, &["--init"], "kill -KILL $$")), 137);
+    assert_eq!(code(&sh(&root, &["--init"], "kill -TERM $$")), 143);
+    assert_eq!(code(&run_in(&root, &["--pids", "abc"], &["true"])), 125);
+}
+
+#[test]
+fn signals_sent_to_cella_reach_the_payload() {
+    let _g = serial();
+    let root = rootfs("signals");
+    for sig in [
+        Signal::INT,
+        Signal::TERM,
+        Signal::HUP,
+        Signal::QUIT,
+        Signal::USR1,
+        Signal::USR2,
+        Signal::WINCH,
+    ] {
+        let n = sig.as_raw();
+        let ready = root.join("tmp/ready");
+        let _ = std::fs::remove_file(&ready);
+        let script = format!(
+            "trap 'echo got {n}; exit 9' {n}; touch /tmp/ready; while :; do sleep 0.02; done"
+        );
+        let child = spawn(&[
+            "run",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        wait_for(&ready, Duration::from_secs(20));
+        kill(child.id(), sig);
+        let out = child.output(Duration::from_secs(20));
+        assert_eq!(stdout(&out), format!("got {n}\n"));
+        assert_eq!(code(&out), 9);
+    }
+}
+
+#[test]
+fn init_reaps_zombies_forwards_signals_and_returns_the_status() {
+    let _g = serial();
+    let root = rootfs("init");
+    // PID 1 is the init, the payload is PID 2.
+    assert_eq!(ok(sh(&root, &["--init"], "echo $$")), "2\n");
+    // An orphan's zombie is reaped by the init.
+    let out = ok(sh(
+        &root,
+        &["--init"],
+        "sh -c 'sleep 0.2 & exit 0'; sleep 1; ps -o stat,comm | grep -c '^Z' || true",
+    ));
+    assert_eq!(out.trim(), "0", "zombies left: {out}");
+    // SIGTERM to cella reaches a payload that has no handler: 128+15.
+    let ready = root.join("tmp/ready");
+    let child = spawn(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--init",
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; exec sleep 30",
+    ]);
+    wait_for(&ready, Duration::from_secs(20));
+    kill(child.id(), Signal::TERM);
+    let out = child.output(Duration::from_secs(20));
+    assert_eq!(code(&out), 143);
+    // The exit status passes through.
+    assert_eq!(code(&sh(&root, &["--init"], "exit 42")), 42);
+    assert_eq!(code(&run_in(&root, &["--init"], &["nope"])), 127);
+}
+
+#[test]
+fn env_workdir_user_read_only_bind_and_tmpfs() {
+    let _g = serial();
+    let root = rootfs("options");
+    let child = std::process::Command::new(cella_bin())
+        .args([
+            "run",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "-e",
+            "FOO=bar",
+            "--env",
+            "CELLA_TEST_FROM_HOST",
+        ])
+        .args(["-e", "UNSET_ON_HOST", "-e", "PATH=/bin", "env"])
+        .env("CELLA_TEST_FROM_HOST", "copied")
+        .env_remove("UNSET_ON_HOST")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = ok(wait_output(child, Duration::from_secs(30)));
+    let mut env: Vec<&str> = out.lines().collect();
+    env.sort();
+    assert!(
+        env.contains(&"FOO=bar")
+            && env.contains(&"CELLA_TEST_FROM_HOST=copied")
+            && env.contains(&"PATH=/bin"),
+        "{env:?}"
+    );
+    assert!(env.iter().any(|e| e.starts_with("HOSTNAME=")) && env.contains(&"HOME=/root"));
+    assert!(
+        !env.iter()
+            .any(|e| e.starts_with("CARGO") || e.starts_with("UNSET_ON_HOST")),
+        "the host environment does not leak: {env:?}"
+    );
+
+    std::fs::create_dir_all(root.join("srv/app")).unwrap();
+    assert_eq!(
+        ok(run_in(&root, &["-w", "/srv/app"], &["pwd"])),
+        "/srv/app\n"
+    );
+    let out = run_in(&root, &["-w", "/missing"], &["pwd"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("chdir /missing: No such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+
+    assert_eq!(
+        ok(sh(&root, &["-u", "1000:1001"], "id -u; id -g; id -G")),
+        "1000\n1001\n1001\n"
+    );
+    assert_eq!(
+        ok(sh(
+            &root,
+            &["-u", "1000:1001"],
+            "cat /proc/self/status | grep ^CapEff"
+        ))
+        .trim(),
+        "CapEff:\t0000000000000000"
+    );
+
+    let out = ok(sh(
+        &root,
+        &["--read-only"],
+        "touch /x 2>/dev/null && echo rw || echo ro; touch /dev/shm/x && echo shm-rw",
+    ));
+    assert_eq!(out, "ro\nshm-rw\n");
+    assert!(!root.join("x").exists());
+
+    let data = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bind-{}", std::process::id()));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("in"), "from host").unwrap();
+    let rw = format!("{}:/mnt/data", data.display());
+    assert_eq!(
+        ok(sh(
+            &root,
+            &["--bind", &rw],
+            "cat /mnt/data/in; echo back > /mnt/data/out"
+        )),
+        "from host"
+    );
+    assert_eq!(std::fs::read_to_string(data.join("out")).unwrap(), "back\n");
+    let ro = format!("{}:/mnt/ro:ro", data.display());
+    assert_eq!(
+        ok(sh(
+            &root,
+            &["--bind", &ro],
+            "echo x > /mnt/ro/out2 2>/dev/null && echo rw || echo ro"
+        )),
+        "ro\n"
+    );
+    assert!(!data.join("out2").exists());
+    let file_bind = format!("{}:/etc/bound-file", data.join("in").display());
+    assert_eq!(
+        ok(run_in(
+            &root,
+            &["--bind", &file_bind],
+            &["cat", "/etc/bound-file"]
+        )),
+        "from host"
+    );
+
+    let out = ok(sh(
+        &root,
+        &["--tmpfs", "/scratch"],
+        "grep ' /scratch ' /proc/mounts | cut -d' ' -f3; touch /scratch/f && echo ok",
+    ));
+    assert_eq!(out, "tmpfs\nok\n");
+    assert!(!root.join("scratch/f").exists());
+    std::fs::remove_dir_all(&data).unwrap();
+}
+
+#[test]
+fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
+    let _g = serial();
+    let root = rootfs("bad");
+    let file = root.join("etc/passwd");
+    let r = root.to_str().unwrap();
+    let long = "h".repeat(65);
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["run", "--rootfs", "/nonexistent-rootfs", "true"],
+            125,
+            "rootfs /nonexistent-rootfs: No such file or directory",
+        ),
+        (
+            vec!["run", "--rootfs", file.to_str().unwrap(), "true"],
+            125,
+            "Not a directory",
+        ),
+        (vec!["run", "--frobnicate", "true"], 125, "--frobnicate"),
+        (
+            vec!["run", "--rootfs", r, "--memory", "abc", "true"],
+            125,
+            "invalid value 'abc' for --memory",
+        ),
+        (
+            vec!["run", "--rootfs", r, "--pids", "-1", "true"],
+            125,
+            "invalid value '-1' for --pids",
+        ),
+        (
+            vec!["run", "--rootfs", r, "--hostname", &long, "true"],
+            125,
+            "--hostname: must be 1 to 64 bytes",
+        ),
+        (
+            vec![
+                "run",
+                "--rootfs",
+                r,
+                "--bind",
+                "/nonexistent-src:/x",
+                "true",
+            ],
+            125,
+            "bind mount /nonexistent-src: No such file or directory",
+        ),
+        (
+            vec![
+                "run",
+                "--rootfs",
+                r,
+                "--memory",
+                "16m",
+                "--pids",
+                "5",
+                "/bin/missing",
+            ],
+            127,
+            "exec /bin/missing: No such file or directory",
+        ),
+        (
+            vec![
+                "run", "--rootfs", r, "--memory", "16m", "-w", "/nowhere", "true",
+            ],
+            125,
+            "chdir /nowhere",
+        ),
+        (vec!["frobnicate"], 125, "unknown command 'frobnicate'"),
+        (vec!["run"], 125, "no command given"),
+    ];
+    let (mounts, cgroups) = (host_mounts(), cella_cgroups());
+    for (args, want, needle) in cases {
+        let out = cella(&args);
+        let err = stderr(&out);
+        assert_eq!(code(&out), want, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.starts_with("cella: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+        assert_eq!(cella_cgroups(), cgroups, "{args:?} left a cgroup");
+        assert_eq!(host_mounts(), mounts, "{args:?} left a mount");
+        let left: Vec<String> = cella_processes()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{p}: {}",
+                    std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default()
+                )
+            })
+            .collect();
+        assert!(left.is_empty(), "{args:?} left a process: {left:?}");
+    }
+    assert!(!root.join("x").exists());
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_clone3_cella_falls_back_to_clone() {
+    let _g = serial();
+    let root = rootfs("noclone3");
+    let name = format!("noclone3-{}", std::process::id());
+    let probe = probe_bin();
+    let out = std::process::Command::new(&probe)
+        .args([
+            "no-clone3",
+            cella_bin(),
+            "run",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--name",
+            &name,
+        ])
+        .args([
+            "--pids",
+            "10",
+            "--memory",
+            "32m",
+            "--",
+            "sh",
+            "-c",
+            "echo $$; hostname; ls /sys/class/net",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clone3 blocked with ENOSYS"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("1\n{name}\nlo\n"),
+        "{err}"
+    );
+    assert!(out.status.success());
+    assert!(!cgroup_parent("pids").join(&name).exists());
+}
