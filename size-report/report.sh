@@ -1,96 +1,187 @@
 #!/usr/bin/env bash
-# Build cella's release binaries, record their sizes, and fail over budget.
+# Build cella's release binaries, measure their stripped sizes, write
+# size-report/sizes.md, append to size-report/history.csv, and fail when a
+# binary is over its budget (size-report/budget.txt).
 #
-#   size-report/report.sh            build, print, write sizes.md, check budgets
-#   RECORD=1 size-report/report.sh   also append the figures to history.csv
+#   size-report/report.sh                       from any directory
+#   NO_HISTORY=1 size-report/report.sh          do not append to history.csv (trial runs)
+#   CARGO_TARGET_DIR=/elsewhere size-report/report.sh   build somewhere else
+#   BUDGETS=/tmp/b.txt size-report/report.sh            check against other budgets
 #
-# Builds: the stable release for each musl target that is installed
-# (x86_64 must build), and the smallest build the toolchain allows (nightly
-# -Zbuild-std with immediate-abort, size.md's N6) when nightly is present.
-# Binaries are already stripped by the release profile; sizes are bytes on disk.
+# Builds (budget keys in brackets):
+#   x86_64-unknown-linux-musl, stable   [x86_64-stable]       must build, or the script fails
+#   aarch64-unknown-linux-musl, stable  [aarch64-stable]      "not installed" if rustup lacks the target
+#   armv7-unknown-linux-musleabihf      [armv7-stable]        "target unavailable" if rustup can't add it
+#   x86_64 musl, nightly, std rebuilt   [x86_64-nightly-min]  the smallest build the toolchain allows
+#                                                             (size.md's N6); "nightly unavailable" if
+#                                                             there is no usable nightly
+# Linker and per-target flags come from .cargo/config.toml, the profile from Cargo.toml.
+#
+# Exit status: 0 when every binary that was built is within budget; 1 when one
+# is over budget, when x86_64 stable does not build, or when a stable build for
+# an installed target fails (that is a real portability bug, not a missing tool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-budget_of() { awk -v k="$1" '$1 == k { print $2 }' size-report/budget.txt; }
-stable=$(rustc -V)
-rows=()
-over=0
+# Cargo honours CARGO_TARGET_DIR itself; we only need to know where the binaries land.
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BUDGETS=${BUDGETS:-size-report/budget.txt}   # override to try other budgets
+SIZES=size-report/sizes.md
+HISTORY=size-report/history.csv
 
-record() { # key target toolchain build file
-    local key=$1 target=$2 toolchain=$3 build=$4 file=$5 bytes budget status
-    bytes=$(stat -c %s "$file")
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# Mark the revision dirty when the sources differ from HEAD, so that a size is
+# never attributed to a commit it was not built from.
+REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git diff --quiet HEAD -- src Cargo.toml Cargo.lock .cargo 2>/dev/null; then REV="$REV-dirty"; fi
+
+SCRATCH=$(mktemp -d /tmp/cella-size.XXXXXX)
+trap 'rm -rf "$SCRATCH"' EXIT
+
+rows=()      # markdown table rows
+notes=()     # how each size was obtained
+problems=()  # reasons to exit non-zero
+
+budget_of() { awk -v k="$1" '$1 == k { print $2 }' "$BUDGETS"; }
+
+# A strip tool that understands the binary's architecture. GNU strip only
+# knows the host's; llvm-strip (apt llvm) and rustup's rust-objcopy (llvm-tools)
+# know every architecture.
+strip_tool_for() { # target
+    local target=$1 gnu candidates=()
+    case $target in
+        x86_64-*)  gnu=strip ;;
+        aarch64-*) gnu=aarch64-linux-gnu-strip ;;
+        armv7-*)   gnu=arm-linux-gnueabihf-strip ;;
+    esac
+    candidates=("$gnu" llvm-strip)
+    local t
+    for t in "${candidates[@]}"; do
+        if command -v "$t" >/dev/null; then echo "$t"; return; fi
+    done
+    local objcopy
+    objcopy="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | awk '/^host:/ {print $2}')/bin/rust-objcopy"
+    if [ -x "$objcopy" ]; then echo "$objcopy --strip-all"; fi
+}
+
+# Strip a copy (the original stays as cargo left it), then compare with the budget.
+record() { # key target toolchain build binary
+    local key=$1 target=$2 toolchain=$3 build=$4 bin=$5
+    local copy="$SCRATCH/$key" tool built bytes budget status how
+    cp "$bin" "$copy"
+    built=$(stat -c %s "$bin")
+    tool=$(strip_tool_for "$target")
+    if [ -n "$tool" ] && $tool "$copy"; then
+        how="stripped with \`${tool##*/}\`"
+    else
+        # The release profile has strip=true, so the binary is already stripped.
+        how="not re-stripped (no strip tool for $target; the profile already strips)"
+    fi
+    bytes=$(stat -c %s "$copy")
     budget=$(budget_of "$key")
     status=ok
-    if [ -n "$budget" ] && [ "$bytes" -gt "$budget" ]; then
-        status="OVER BUDGET"
-        over=1
+    if [ -z "$budget" ]; then
+        status="no budget ($key)"
+    elif [ "$bytes" -gt "$budget" ]; then
+        status="OVER BUDGET by $((bytes - budget))"
+        problems+=("$key: $bytes bytes > budget $budget")
     fi
-    printf '%-36s %-28s %9s bytes (budget %s) %s\n' "$target $build" "$toolchain" "$bytes" "${budget:--}" "$status"
-    rows+=("| $target | $build | $toolchain | $bytes | ${budget:--} | $status |")
-    if [ "${RECORD:-0}" = 1 ]; then
-        echo "$(date -u +%F),$(git rev-parse --short HEAD),$target,$toolchain,$build,$bytes" >> size-report/history.csv
+    printf '%-32s %-22s %9s bytes  budget %-8s %s\n' "$target" "$build" "$bytes" "${budget:--}" "$status"
+    rows+=("| $target | $toolchain | $build | $bytes | ${budget:--} | $status |")
+    notes+=("- $target $build: $built bytes as built, $bytes after copy was $how.")
+    if [ "${NO_HISTORY:-0}" != 1 ]; then
+        [ -s "$HISTORY" ] || echo "date,git-rev,target,toolchain,build,bytes" > "$HISTORY"
+        echo "$NOW,$REV,$target,${toolchain//,/;},$build,$bytes" >> "$HISTORY"
     fi
 }
 
-missing() { # target build why
-    printf '%-36s %s\n' "$1 $2" "$3"
-    rows+=("| $1 | $2 | - | - | - | $3 |")
+not_built() { # target toolchain build why
+    printf '%-32s %-22s %s\n' "$1" "$3" "$4"
+    rows+=("| $1 | $2 | $3 | - | - | $4 |")
 }
 
-installed=$(rustup target list --installed 2>/dev/null || true)
+# --- stable release builds -------------------------------------------------
+STABLE=$(rustc +stable -V)
+installed=$(rustup target list --installed --toolchain stable)
 
-# Stable release builds, with the settings of Cargo.toml and .cargo/config.toml.
-for pair in x86_64:x86_64-unknown-linux-musl aarch64:aarch64-unknown-linux-musl armv7:armv7-unknown-linux-musleabihf; do
-    arch=${pair%%:*}
-    target=${pair#*:}
+stable_build() { # arch target what-to-say-when-missing
+    local arch=$1 target=$2 missing=$3
     if ! grep -qx "$target" <<<"$installed"; then
-        missing "$target" "stable release" "target not installable here"
-        if [ "$arch" = x86_64 ]; then
-            # Still report a figure: the static glibc build the tests then use
-            # (no budget applies; it is not the shipped binary).
-            echo "WARNING: x86_64 musl unavailable; measuring the static glibc build instead"
-            cargo build --quiet --release --target x86_64-unknown-linux-gnu
-            record x86_64-gnu x86_64-unknown-linux-gnu "$stable" "stable release, static glibc" \
-                target/x86_64-unknown-linux-gnu/release/cella
+        # Try once; armv7 musl is a 404 on rustup's servers for 1.95, for example.
+        if ! rustup target add --toolchain stable "$target" >"$SCRATCH/rustup.log" 2>&1; then
+            if [ "$arch" = x86_64 ]; then
+                cat "$SCRATCH/rustup.log" >&2
+                echo "size-report: $target is required and could not be installed" >&2
+                exit 1
+            fi
+            not_built "$target" "$STABLE" "stable release" "$missing"
+            return
         fi
-        continue
     fi
-    cargo build --quiet --release --target "$target"
-    record "$arch-stable" "$target" "$stable" "stable release" "target/$target/release/cella"
-done
-
-# The smallest build: nightly std rebuilt for size, panics as a trap
-# instruction, no location strings, non-PIE (see ../shared/reference/size.md).
-if rustup toolchain list | grep -q '^nightly'; then
-    rustup component add rust-src --toolchain nightly >/dev/null 2>&1 || true
-    rustup target add --toolchain nightly x86_64-unknown-linux-musl >/dev/null 2>&1 || true
-    nightly=$(rustc +nightly -V)
-    if RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -C relocation-model=static -C target-feature=+crt-static -C link-arg=--icf=all" \
-        cargo +nightly build --quiet --release --target x86_64-unknown-linux-musl \
-        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
-        --target-dir target/size-nightly; then
-        record x86_64-nightly-min x86_64-unknown-linux-musl "$nightly" "nightly minimal (N6)" \
-            target/size-nightly/x86_64-unknown-linux-musl/release/cella
+    if cargo +stable build --quiet --release --target "$target"; then
+        record "$arch-stable" "$target" "$STABLE" "stable release" "$TARGET_DIR/$target/release/cella"
     else
-        missing x86_64-unknown-linux-musl "nightly minimal (N6)" "nightly build failed"
+        [ "$arch" = x86_64 ] && { echo "size-report: the x86_64 stable build failed" >&2; exit 1; }
+        not_built "$target" "$STABLE" "stable release" "BUILD FAILED"
+        problems+=("$target: stable build failed")
+    fi
+}
+
+stable_build x86_64  x86_64-unknown-linux-musl      "not installed"
+stable_build aarch64 aarch64-unknown-linux-musl     "not installed"
+stable_build armv7   armv7-unknown-linux-musleabihf "target unavailable"
+
+# --- the smallest build (nightly) ------------------------------------------
+# build-std recompiles std optimised for size; immediate-abort drops the panic
+# machinery (a panic becomes a trap instruction, printing nothing);
+# location-detail=none drops file:line strings; relocation-model=static makes
+# a non-PIE binary. See ../shared/reference/size.md.
+# The flags go through --config rather than RUSTFLAGS: RUSTFLAGS would replace
+# .cargo/config.toml's target rustflags (+crt-static, --icf=all), while --config
+# arrays are appended to them.
+NIGHTLY_BUILD="nightly minimal"
+MIN_FLAGS='["-Zunstable-options", "-Cpanic=immediate-abort", "-Zlocation-detail=none", "-Crelocation-model=static"]'
+if rustup toolchain list | grep '^nightly' >/dev/null &&   # not -q: an early exit would SIGPIPE rustup under pipefail
+    rustup component add rust-src --toolchain nightly >"$SCRATCH/rustup.log" 2>&1 &&
+    rustup target add --toolchain nightly x86_64-unknown-linux-musl >>"$SCRATCH/rustup.log" 2>&1; then
+    NIGHTLY=$(rustc +nightly -V)
+    if cargo +nightly build --quiet --release --target x86_64-unknown-linux-musl \
+        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
+        --config "target.x86_64-unknown-linux-musl.rustflags=$MIN_FLAGS" \
+        --target-dir "$TARGET_DIR/size-nightly"; then
+        record x86_64-nightly-min x86_64-unknown-linux-musl "$NIGHTLY" "$NIGHTLY_BUILD" \
+            "$TARGET_DIR/size-nightly/x86_64-unknown-linux-musl/release/cella"
+    else
+        # Nightly moves under our feet; its breakage is reported, not fatal.
+        echo "size-report: WARNING: the nightly build failed" >&2
+        not_built x86_64-unknown-linux-musl "$NIGHTLY" "$NIGHTLY_BUILD" "nightly build failed"
     fi
 else
-    missing x86_64-unknown-linux-musl "nightly minimal (N6)" "no nightly toolchain"
+    not_built x86_64-unknown-linux-musl "-" "$NIGHTLY_BUILD" "nightly unavailable"
 fi
 
+# --- report ----------------------------------------------------------------
 {
     echo "# cella binary sizes"
     echo
-    echo "Written by \`size-report/report.sh\` on $(date -u +%F) at $(git rev-parse --short HEAD)."
-    echo "Static, stripped, bytes on disk. Budgets: \`size-report/budget.txt\`."
+    echo "Written by \`size-report/report.sh\` on $NOW at $REV. Static musl binaries,"
+    echo "release profile, sizes in bytes of a stripped copy. Budgets: \`size-report/budget.txt\`;"
+    echo "every run is appended to \`size-report/history.csv\`."
     echo
-    echo "| target | build | toolchain | bytes | budget | status |"
+    echo "| target | toolchain | build | bytes | budget | status |"
     echo "|---|---|---|---:|---:|---|"
     printf '%s\n' "${rows[@]}"
-} > size-report/sizes.md
+    echo
+    echo "\"$NIGHTLY_BUILD\": nightly with \`-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size\`"
+    echo "and \`-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -C relocation-model=static\`"
+    echo "(panics abort silently with SIGILL)."
+    echo
+    printf '%s\n' "${notes[@]}"
+} > "$SIZES"
+echo "size-report: wrote $SIZES"
 
-if [ "$over" = 1 ]; then
-    echo "size-report: a binary is over its budget (size-report/budget.txt)"
+if [ ${#problems[@]} -gt 0 ]; then
+    printf 'size-report: FAILED: %s\n' "${problems[@]}" >&2
     exit 1
 fi
-echo "size-report: all binaries within budget"
+echo "size-report: every binary built is within budget"
