@@ -134,6 +134,19 @@ stable_build x86_64  x86_64-unknown-linux-musl      "not installed"
 stable_build aarch64 aarch64-unknown-linux-musl     "not installed"
 stable_build armv7   armv7-unknown-linux-musleabihf "target unavailable"
 
+# --- armv7 without a rustup std --------------------------------------------
+# rustup has no std for armv7 musl on this toolchain: build-armv7.sh rebuilds
+# std with nightly against Debian's musl for armhf (the N6 flags). It is held
+# to the same budget as a stable build.
+if ! grep -qx armv7-unknown-linux-musleabihf <<<"$installed"; then
+    if rustup toolchain list | grep '^nightly' >/dev/null && size-report/build-armv7.sh "$TARGET_DIR"; then
+        record armv7-stable armv7-unknown-linux-musleabihf "$(rustc +nightly -V)" "nightly build-std (N6)" \
+            "$TARGET_DIR/armv7-unknown-linux-musleabihf/release/cella"
+    else
+        not_built armv7-unknown-linux-musleabihf "-" "nightly build-std (N6)" "no nightly or no musl-dev:armhf"
+    fi
+fi
+
 # --- the smallest build (nightly) ------------------------------------------
 # build-std recompiles std optimised for size; immediate-abort drops the panic
 # machinery (a panic becomes a trap instruction, printing nothing);
