@@ -9,6 +9,8 @@
 mod clone;
 pub mod signal;
 mod syscall;
+#[cfg(all(panic = "abort", target_env = "musl"))]
+mod unwind;
 
 pub use clone::{Fork, fork, fork_into};
 
