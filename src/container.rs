@@ -11,9 +11,9 @@ use crate::spec::Spec;
 use crate::sync::{self, Failure};
 use crate::sys::{self, Fork, signal, signal::SigSet};
 use linux_raw_sys::general::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS};
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 use std::ffi::CString;
 use std::path::Path;
 
@@ -38,78 +38,48 @@ pub struct Outcome {
     pub cleanup: Option<Error>,
 }
 
-/// Run the container described by `spec` and wait for it.
-pub fn run(spec: &Spec) -> Result<Outcome> {
-    // Everything the child needs is built now: it must not allocate.
-    let ops = mount::plan(spec);
-    let root_source = mount::root_source(spec);
-    let waited = FORWARDED.with(Signal::CHILD);
+/// Where the payload's standard streams go; `None` passes cella's own
+/// through untouched.
+#[derive(Clone, Copy, Default)]
+pub struct Stdio<'a> {
+    pub stdin: Option<BorrowedFd<'a>>,
+    pub stdout: Option<BorrowedFd<'a>>,
+    pub stderr: Option<BorrowedFd<'a>>,
+}
 
-    // 1. Block the forwarded signals and SIGCHLD before the child exists, so
-    //    none is lost; the parent takes them one at a time, the child
-    //    restores the old mask just before exec.
-    let old_mask = signal::block(waited).ctx(Step::SignalMask)?;
-    // 2. Create the cgroup and write every limit before the payload exists.
-    let cgroup = Cgroup::create(Path::new(cgroup::ROOT), &spec.name, &spec.limits)?;
-    // 3. The child's failure channel.
-    let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
-    // 4. Fork straight into the new namespaces (and, on v2, the cgroup). The
-    //    cgroup namespace comes later, from inside the cgroup.
-    let mut flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
-    if spec.net == Net::None {
-        flags |= CLONE_NEWNET;
-    }
-    match sys::fork_into(u64::from(flags), cgroup.clone_target()).ctx(Step::Clone)? {
-        Fork::Child { into_cgroup } => {
-            sys::mark_child();
-            drop(rx);
-            child(
-                spec,
-                &ops,
-                &root_source,
-                &cgroup,
-                into_cgroup,
-                old_mask,
-                tx,
-                waited,
-            );
-            // Only reached when a step failed and was reported: never return
-            // into the parent's code (and never drop the parent's cgroup).
-            sys::exit_group(125)
-        }
-        Fork::Parent { child, .. } => {
-            drop(tx);
-            parent(spec, &ops, cgroup, child, rx, waited)
+/// A container whose payload has been exec'd: its PID 1 (a child of this
+/// process) and its cgroup, removed by [`Running::finish`] (or on drop).
+pub struct Running {
+    pub pid: Pid,
+    cgroup: Cgroup,
+    memory_limited: bool,
+}
+
+impl Running {
+    /// After PID 1 was reaped with `status`: report an OOM kill, remove the
+    /// cgroup (step 18).
+    pub fn finish(self, status: WaitStatus) -> Outcome {
+        let code = process::exit_code(status);
+        let oom_killed = self.memory_limited && code == 137 && self.cgroup.oom_killed();
+        let cleanup = self.cgroup.remove().err();
+        Outcome {
+            code,
+            oom_killed,
+            cleanup,
         }
     }
 }
 
-/// The parent after the clone: learn whether setup worked, then forward
-/// signals until the container's PID 1 exits.
-fn parent(
-    spec: &Spec,
-    ops: &[MountOp],
-    cgroup: Cgroup,
-    child: Pid,
-    rx: OwnedFd,
-    waited: SigSet,
-) -> Result<Outcome> {
-    // 16. Wait for the child's verdict: end-of-file means exec happened.
-    let verdict = sync::receive(&rx);
-    drop(rx);
-    let failure = match verdict {
-        Ok(None) => None,
-        Ok(Some(f)) => Some(describe(spec, ops, f)),
-        Err(e) => Some(Error::new(Step::SyncPipe, e)),
-    };
-    if let Some(error) = failure {
-        // Nothing may be left behind: the child is reaped (its namespaces and
-        // mounts die with it) and dropping the cgroup removes it.
-        let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
-        drop(cgroup);
-        return Err(error);
-    }
+/// Run the container described by `spec` and wait for it: `cella run`.
+pub fn run(spec: &Spec) -> Result<Outcome> {
+    // 1. Block the forwarded signals and SIGCHLD before the child exists, so
+    //    none is lost; the parent takes them one at a time, the child
+    //    restores the old mask just before exec.
+    let waited = FORWARDED.with(Signal::CHILD);
+    let old_mask = signal::block(waited).ctx(Step::SignalMask)?;
+    let container = start(spec, Stdio::default(), old_mask)?;
     // 17. Forward signals until the container's PID 1 exits.
+    let child = container.pid;
     let status = loop {
         let sig = match signal::wait(waited) {
             Ok(sig) => sig,
@@ -130,44 +100,106 @@ fn parent(
             let _ = rustix::process::kill_process(child, s);
         }
     };
-    // 18. Report an OOM kill, then remove the cgroup.
-    let code = process::exit_code(status);
-    let oom_killed = spec.limits.memory.is_some() && code == 137 && cgroup.oom_killed();
-    let cleanup = cgroup.remove().err();
-    Ok(Outcome {
-        code,
-        oom_killed,
-        cleanup,
+    Ok(container.finish(status))
+}
+
+/// Steps 2-16: create the container and exec its payload, returning once
+/// the exec happened (or with the failed step, leaving nothing behind).
+/// `child_mask` is the signal mask the payload gets.
+pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running> {
+    // Everything the child needs is built now: it must not allocate.
+    let ops = mount::plan(spec);
+    let root_source = mount::root_source(spec);
+    // 2. Create the cgroup and write every limit before the payload exists.
+    let cgroup = Cgroup::create(Path::new(cgroup::ROOT), &spec.name, &spec.limits)?;
+    // 3. The child's failure channel.
+    let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
+    // 4. Fork straight into the new namespaces (and, on v2, the cgroup). The
+    //    cgroup namespace comes later, from inside the cgroup.
+    let mut flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
+    if spec.net == Net::None {
+        flags |= CLONE_NEWNET;
+    }
+    let child = match sys::fork_into(u64::from(flags), cgroup.clone_target()).ctx(Step::Clone)? {
+        Fork::Child { into_cgroup } => {
+            sys::mark_child();
+            drop(rx);
+            let ctx = ChildContext {
+                spec,
+                ops: &ops,
+                root_source: &root_source,
+                cgroup: &cgroup,
+                into_cgroup,
+            };
+            child(ctx, stdio, child_mask, tx);
+            // Only reached when a step failed and was reported: never return
+            // into the parent's code (and never drop the parent's cgroup).
+            sys::exit_group(125)
+        }
+        Fork::Parent { child, .. } => child,
+    };
+    drop(tx);
+    // 16. Wait for the child's verdict: end-of-file means exec happened.
+    let verdict = sync::receive(&rx);
+    drop(rx);
+    let failure = match verdict {
+        Ok(None) => None,
+        Ok(Some(f)) => Some(describe(spec, &ops, f)),
+        Err(e) => Some(Error::new(Step::SyncPipe, e)),
+    };
+    if let Some(error) = failure {
+        // Nothing may be left behind: the child is reaped (its namespaces and
+        // mounts die with it) and dropping the cgroup removes it.
+        let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
+        drop(cgroup);
+        return Err(error);
+    }
+    Ok(Running {
+        pid: child,
+        cgroup,
+        memory_limited: spec.limits.memory.is_some(),
     })
+}
+
+/// What the child's setup reads, all prepared before the clone.
+struct ChildContext<'a> {
+    spec: &'a Spec,
+    ops: &'a [MountOp],
+    root_source: &'a CString,
+    cgroup: &'a Cgroup,
+    into_cgroup: bool,
 }
 
 /// The child: PID 1 of the new namespaces. Runs each step in order and
 /// either execs the payload or reports the failed step and returns.
-#[allow(clippy::too_many_arguments)]
-fn child(
-    spec: &Spec,
-    ops: &[MountOp],
-    root_source: &CString,
-    cgroup: &Cgroup,
-    into_cgroup: bool,
-    old_mask: SigSet,
-    tx: OwnedFd,
-    waited: SigSet,
-) {
-    match setup(spec, ops, root_source, cgroup, into_cgroup) {
-        Ok(()) => {}
-        Err(f) => return sync::send(&tx, f),
+fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedFd) {
+    // The signals an --init PID 1 takes; blocked here whatever the caller
+    // had blocked, and restored to `child_mask` for the payload.
+    let waited = FORWARDED.with(Signal::CHILD);
+    if let Err(e) = signal::block(waited) {
+        return sync::send(&tx, fail(Step::SignalMask)(e));
     }
-    // 14. Only stdio and the failure pipe may remain; the pipe is close-on-exec.
-    if let Err(e) = sys::close_fds_except(&tx) {
+    if let Err(f) = setup(
+        ctx.spec,
+        ctx.ops,
+        ctx.root_source,
+        ctx.cgroup,
+        ctx.into_cgroup,
+    ) {
+        return sync::send(&tx, f);
+    }
+    // 14. The requested stdio on 0-2; then only those and the failure pipe
+    //     may remain (the pipe is close-on-exec).
+    if let Err(e) = redirect(stdio).and_then(|()| sys::close_fds_except(&tx)) {
         return sync::send(&tx, fail(Step::CloseFds)(e));
     }
-    let exec = &spec.exec;
+    let exec = &ctx.spec.exec;
     let payload = move || {
         // 15. Restore the caller's signal mask and default SIGPIPE (Rust
         //     ignores it, and "ignored" survives exec), then exec, searching
         //     the container's PATH.
-        if let Err(e) = signal::set_mask(old_mask).and_then(|()| signal::set_default(Signal::PIPE))
+        if let Err(e) =
+            signal::set_mask(child_mask).and_then(|()| signal::set_default(Signal::PIPE))
         {
             return (Step::SignalMask, e);
         }
@@ -186,6 +218,20 @@ fn child(
             index: 0,
         },
     );
+}
+
+/// `dup2` the requested descriptors onto 0, 1 and 2.
+fn redirect(stdio: Stdio<'_>) -> rustix::io::Result<()> {
+    if let Some(fd) = stdio.stdin {
+        rustix::stdio::dup2_stdin(fd)?;
+    }
+    if let Some(fd) = stdio.stdout {
+        rustix::stdio::dup2_stdout(fd)?;
+    }
+    if let Some(fd) = stdio.stderr {
+        rustix::stdio::dup2_stderr(fd)?;
+    }
+    Ok(())
 }
 
 fn fail(step: Step) -> impl Fn(Errno) -> Failure {
