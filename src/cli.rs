@@ -173,6 +173,27 @@ const VALUED: [&str; 14] = [
     "tmpfs",
 ];
 
+/// Set `run` option `--name` (a long option taking a value, or one of the
+/// flags `init` and `read-only`) from text, as the init configuration does.
+pub fn set_option(a: &mut RunArgs, name: &str, value: &str) -> Result<()> {
+    let flag = || match value {
+        "" | "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(Error::usage(format!(
+            "invalid value '{value}' for {name}: expected yes or no"
+        ))),
+    };
+    match name {
+        "init" => a.init = flag()?,
+        "read-only" => a.read_only = flag()?,
+        _ => match VALUED.iter().find(|n| **n == name) {
+            Some(known) => set(a, known, value.into())?,
+            None => return Err(Error::usage(format!("unknown option '{name}'"))),
+        },
+    }
+    Ok(())
+}
+
 fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
     let shown = value.to_string_lossy().into_owned();
     let bad = |why: &str| Error::usage(format!("invalid value '{shown}' for --{name}: {why}"));

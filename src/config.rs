@@ -1,0 +1,424 @@
+//! The init configuration: a small file a person writes by hand, describing
+//! the containers `cella init` starts, in order.
+//!
+//! ```text
+//! # /etc/cella/init.conf
+//! hostname   edge-1        # the machine's hostname
+//! on-exit    poweroff      # poweroff | reboot, once every container has ended for good
+//! grace      5             # seconds between SIGTERM and SIGKILL when stopping
+//! emergency  /bin/sh       # a shell for the console if something is wrong
+//!
+//! [container web]
+//! rootfs     /srv/web
+//! command    /bin/httpd -f -p 8080
+//! restart    on-failure    # no | on-failure | always (with backoff)
+//! log        console       # console, with a "[web] " prefix | /path/to/file
+//! memory     32m           # and every other `cella run` option, by its long name
+//! pids       64
+//! ```
+//!
+//! One `key value` per line; `#` starts a comment. A container key is
+//! either one of `command`, `restart`, `log`, or a `cella run` option
+//! (`rootfs`, `hostname`, `net`, `memory`, `pids`, `cpus`, `cpu-weight`,
+//! `io-weight`, `env`, `workdir`, `user`, `bind`, `tmpfs`, `init`,
+//! `read-only`), checked exactly as on the command line. The kernel command
+//! line can select the file (`cella.conf=PATH`) and override the global
+//! keys (`cella.hostname=`, `cella.on-exit=`, `cella.grace=`, `cella.emergency=`).
+//! Parsing is pure: no file system access.
+
+use crate::cli::{self, RunArgs};
+use crate::error::{Error, Result};
+
+pub const DEFAULT_PATH: &str = "/etc/cella/init.conf";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnExit {
+    #[default]
+    PowerOff,
+    Reboot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    #[default]
+    No,
+    OnFailure,
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Log {
+    /// To the console, each line prefixed with `[name] `.
+    #[default]
+    Console,
+    /// Appended to this file.
+    File(String),
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Container {
+    pub args: RunArgs,
+    pub restart: Restart,
+    pub log: Log,
+}
+
+impl Container {
+    pub fn name(&self) -> &str {
+        self.args.name.as_deref().unwrap_or("")
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Config {
+    pub hostname: Option<String>,
+    pub on_exit: OnExit,
+    pub grace_secs: u64,
+    pub emergency: Option<String>,
+    pub containers: Vec<Container>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            hostname: None,
+            on_exit: OnExit::PowerOff,
+            grace_secs: 5,
+            emergency: None,
+            containers: Vec::new(),
+        }
+    }
+}
+
+/// What the kernel command line says to cella.
+#[derive(Debug, Default, PartialEq)]
+pub struct Cmdline {
+    pub config: Option<String>,
+    overrides: Vec<(String, String)>,
+}
+
+/// Pick `cella.*` words out of `/proc/cmdline`.
+pub fn cmdline(text: &str) -> Cmdline {
+    let mut c = Cmdline::default();
+    for word in text.split_whitespace() {
+        let Some((key, value)) = word.strip_prefix("cella.").and_then(|w| w.split_once('=')) else {
+            continue;
+        };
+        match key {
+            "conf" => c.config = Some(value.to_owned()),
+            _ => c.overrides.push((key.to_owned(), value.to_owned())),
+        }
+    }
+    c
+}
+
+/// Parse a configuration file's text; `origin` names it in messages.
+pub fn parse(text: &str, origin: &str) -> Result<Config> {
+    let mut config = Config::default();
+    let mut current: Option<Container> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let at = |msg: String| Error::usage(format!("{origin}:{}: {msg}", i + 1));
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[') {
+            let name = section
+                .strip_suffix(']')
+                .and_then(|s| s.trim().strip_prefix("container "))
+                .map(str::trim)
+                .ok_or_else(|| at(format!("expected [container NAME], found '{line}'")))?;
+            if let Some(done) = current.take() {
+                finish(done, &mut config).map_err(|e| at(e.to_string()))?;
+            }
+            if config.containers.iter().any(|c| c.name() == name) {
+                return Err(at(format!("container '{name}' is defined twice")));
+            }
+            let mut args = RunArgs::default();
+            cli::set_option(&mut args, "name", name).map_err(|e| at(e.to_string()))?;
+            current = Some(Container {
+                args,
+                restart: Restart::No,
+                log: Log::Console,
+            });
+            continue;
+        }
+        let (key, value) = match line.split_once(char::is_whitespace) {
+            Some((k, v)) => (k, v.trim()),
+            None => (line, ""),
+        };
+        let result = match current.as_mut() {
+            None => set_global(&mut config, key, value),
+            Some(c) => set_container(c, key, value),
+        };
+        result.map_err(|e| at(e.to_string()))?;
+    }
+    if let Some(done) = current.take() {
+        finish(done, &mut config).map_err(|e| Error::usage(format!("{origin}: {e}")))?;
+    }
+    if config.containers.is_empty() {
+        return Err(Error::usage(format!(
+            "{origin}: no [container NAME] section"
+        )));
+    }
+    Ok(config)
+}
+
+/// Apply the kernel command line's overrides of the global keys.
+pub fn apply_overrides(config: &mut Config, cmdline: &Cmdline) -> Result<()> {
+    for (key, value) in &cmdline.overrides {
+        set_global(config, key, value)
+            .map_err(|e| Error::usage(format!("kernel command line: cella.{key}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn finish(c: Container, config: &mut Config) -> Result<()> {
+    if c.args.command.is_empty() {
+        return Err(Error::usage(format!(
+            "container '{}' has no command",
+            c.name()
+        )));
+    }
+    config.containers.push(c);
+    Ok(())
+}
+
+fn set_global(config: &mut Config, key: &str, value: &str) -> Result<()> {
+    match key {
+        "hostname" => {
+            if value.is_empty() || value.len() > 64 {
+                return Err(Error::usage("hostname must be 1 to 64 bytes"));
+            }
+            config.hostname = Some(value.to_owned())
+        }
+        "on-exit" => {
+            config.on_exit = match value {
+                "poweroff" => OnExit::PowerOff,
+                "reboot" => OnExit::Reboot,
+                _ => {
+                    return Err(Error::usage(format!(
+                        "on-exit must be poweroff or reboot, not '{value}'"
+                    )));
+                }
+            }
+        }
+        "grace" => {
+            config.grace_secs = value.parse().ok().filter(|s| *s <= 3600).ok_or_else(|| {
+                Error::usage(format!(
+                    "grace must be whole seconds (0-3600), not '{value}'"
+                ))
+            })?
+        }
+        "emergency" => config.emergency = Some(value.to_owned()).filter(|v| v.starts_with('/')),
+        _ => {
+            return Err(Error::usage(format!(
+                "unknown key '{key}' (container keys go after [container NAME])"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn set_container(c: &mut Container, key: &str, value: &str) -> Result<()> {
+    match key {
+        "command" => c.args.command = words(value)?.into_iter().map(Into::into).collect(),
+        "restart" => {
+            c.restart = match value {
+                "no" => Restart::No,
+                "on-failure" => Restart::OnFailure,
+                "always" => Restart::Always,
+                _ => {
+                    return Err(Error::usage(format!(
+                        "restart must be no, on-failure or always, not '{value}'"
+                    )));
+                }
+            }
+        }
+        "log" => {
+            c.log = match value {
+                "console" => Log::Console,
+                path if path.starts_with('/') => Log::File(path.to_owned()),
+                _ => {
+                    return Err(Error::usage(format!(
+                        "log must be console or an absolute path, not '{value}'"
+                    )));
+                }
+            }
+        }
+        "name" => return Err(Error::usage("the name is the section's: [container NAME]")),
+        _ => cli::set_option(&mut c.args, key, value)?,
+    }
+    Ok(())
+}
+
+/// Split a command into words: blanks separate, '…' and "…" group.
+pub fn words(text: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    for ch in text.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(ch);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if quote.is_some() {
+        return Err(Error::usage("unterminated quote in command"));
+    }
+    if in_word {
+        out.push(word);
+    }
+    if out.is_empty() {
+        return Err(Error::usage("empty command"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "
+# the machine
+hostname edge-1
+on-exit reboot
+grace 3
+emergency /bin/sh
+
+[container web]
+rootfs /srv/web   # comment after a value
+command /bin/httpd -f -p 8080
+restart on-failure
+memory 32m
+pids 64
+env MODE=prod
+read-only
+
+[container job]
+command sh -c 'echo \"one two\"; exit 3'
+log /var/log/job.log
+restart always
+init yes
+";
+
+    #[test]
+    fn sample_parses() {
+        let c = parse(SAMPLE, "init.conf").unwrap();
+        assert_eq!(c.hostname.as_deref(), Some("edge-1"));
+        assert_eq!(
+            (c.on_exit, c.grace_secs, c.emergency.as_deref()),
+            (OnExit::Reboot, 3, Some("/bin/sh"))
+        );
+        assert_eq!(c.containers.len(), 2);
+        let web = &c.containers[0];
+        assert_eq!(web.name(), "web");
+        assert_eq!(web.args.rootfs.as_deref(), Some("/srv/web".as_ref()));
+        assert_eq!(web.args.command, ["/bin/httpd", "-f", "-p", "8080"]);
+        assert_eq!((web.restart, &web.log), (Restart::OnFailure, &Log::Console));
+        assert_eq!((web.args.memory, web.args.pids), (Some(32 << 20), Some(64)));
+        assert_eq!(web.args.env, ["MODE=prod"]);
+        assert!(web.args.read_only);
+        let job = &c.containers[1];
+        assert_eq!(job.args.command, ["sh", "-c", "echo \"one two\"; exit 3"]);
+        assert_eq!(
+            (job.restart, &job.log),
+            (Restart::Always, &Log::File("/var/log/job.log".into()))
+        );
+        assert!(job.args.init);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_problem() {
+        for (text, needle) in [
+            (
+                "[container a]\ncommand x\nfrobnicate 1",
+                "f:3: unknown option 'frobnicate'",
+            ),
+            (
+                "[container a]\ncommand x\nmemory abc",
+                "f:3: invalid value 'abc' for --memory",
+            ),
+            ("[container a]\n", "container 'a' has no command"),
+            ("hostname x\n", "no [container NAME] section"),
+            (
+                "memory 1m\n[container a]\ncommand x",
+                "f:1: unknown key 'memory'",
+            ),
+            (
+                "[container a]\ncommand x\n[container a]\ncommand y",
+                "f:3: container 'a' is defined twice",
+            ),
+            (
+                "[container ../x]\ncommand x",
+                "f:1: invalid value '../x' for --name",
+            ),
+            ("[web]\n", "f:1: expected [container NAME]"),
+            ("[container a]\ncommand 'x", "f:2: unterminated quote"),
+            (
+                "[container a]\ncommand x\nrestart sometimes",
+                "restart must be no, on-failure or always",
+            ),
+            (
+                "[container a]\ncommand x\nlog relative.log",
+                "log must be console or an absolute path",
+            ),
+            (
+                "on-exit halt\n[container a]\ncommand x",
+                "f:1: on-exit must be poweroff or reboot",
+            ),
+            (
+                "[container a]\ncommand x\nread-only maybe",
+                "expected yes or no",
+            ),
+        ] {
+            let err = parse(text, "f").unwrap_err().to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn kernel_command_line_selects_and_overrides() {
+        let c = cmdline(
+            "console=ttyS0 quiet cella.conf=/etc/other.conf cella.hostname=box cella.on-exit=reboot",
+        );
+        assert_eq!(c.config.as_deref(), Some("/etc/other.conf"));
+        let mut config = parse("[container a]\ncommand x", "f").unwrap();
+        apply_overrides(&mut config, &c).unwrap();
+        assert_eq!(
+            (config.hostname.as_deref(), config.on_exit),
+            (Some("box"), OnExit::Reboot)
+        );
+        let bad = cmdline("cella.grace=forever");
+        assert!(
+            apply_overrides(&mut config, &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("cella.grace")
+        );
+    }
+
+    #[test]
+    fn words_split_like_a_shell_without_expansion() {
+        assert_eq!(
+            words("a  b\t'c d' \"e'f\" g\"h i\"").unwrap(),
+            ["a", "b", "c d", "e'f", "gh i"]
+        );
+        assert_eq!(words("''").unwrap(), [""]);
+        assert!(words("   ").is_err());
+    }
+}
