@@ -13,10 +13,14 @@ pub const USAGE: &str = "\
 cella: a small container runtime in one static binary
 
 Usage: cella run [OPTIONS] [--] COMMAND [ARG...]
+       cella init [--config FILE]
        cella --help | --version
 
 Commands:
   run       run COMMAND in a new container and wait for it
+  init      start and supervise the containers of FILE (default
+            /etc/cella/init.conf, or cella.conf= on the kernel command
+            line); as PID 1, also set up the machine and power it off
 
 Run 'cella run --help' for the options of run.
 ";
@@ -61,6 +65,10 @@ pub enum Command {
     RunHelp,
     Version,
     Run(RunArgs),
+    /// `cella init [--config FILE]`: supervise the configured containers.
+    Init {
+        config: Option<String>,
+    },
 }
 
 #[derive(Debug, PartialEq, Clone, Copy, Default)]
@@ -80,7 +88,7 @@ pub struct Bind {
 }
 
 /// The options of `cella run`, decoded but not checked against the system.
-#[derive(Debug, PartialEq, Default)]
+#[derive(Debug, PartialEq, Default, Clone)]
 pub struct RunArgs {
     pub rootfs: Option<OsString>,
     pub name: Option<String>,
@@ -109,6 +117,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         Some(Short('h') | Long("help")) => Ok(Command::Help),
         Some(Short('V') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) if cmd == "run" => parse_run(&mut p),
+        Some(Value(cmd)) if cmd == "init" => parse_init(&mut p),
         Some(Value(cmd)) if cmd == "help" => Ok(Command::Help),
         Some(Value(cmd)) => Err(Error::usage(format!(
             "unknown command '{}' (see 'cella --help')",
@@ -153,6 +162,24 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
     Err(Error::usage(
         "run: no command given (see 'cella run --help')",
     ))
+}
+
+fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
+    let mut config = None;
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Long("config") => {
+                let v = p.value().map_err(lex)?;
+                config = Some(
+                    v.into_string()
+                        .map_err(|_| Error::usage("--config: not valid UTF-8"))?,
+                );
+            }
+            _ => return Err(lex(arg.unexpected())),
+        }
+    }
+    Ok(Command::Init { config })
 }
 
 /// The long options of `run` that take a value.

@@ -96,6 +96,18 @@ pub struct Cmdline {
     overrides: Vec<(String, String)>,
 }
 
+impl Cmdline {
+    /// The value of `cella.KEY=` (the last one wins), for keys read before
+    /// the configuration (`emergency`).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.overrides
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// Pick `cella.*` words out of `/proc/cmdline`.
 pub fn cmdline(text: &str) -> Cmdline {
     let mut c = Cmdline::default();

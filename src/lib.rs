@@ -16,3 +16,4 @@ pub mod process;
 pub mod spec;
 pub mod sync;
 pub mod sys;
+pub mod system;

@@ -2,12 +2,22 @@
 //! outcome into an exit status. The only place that prints.
 
 use cella::cli::{self, Command};
-use cella::{container, spec, sys};
+use cella::{container, spec, sys, system};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     sys::install_panic_guard();
-    let command = match cli::parse(std::env::args_os().skip(1)) {
+    let parsed = cli::parse(std::env::args_os().skip(1));
+    // As the machine's first process (an initramfs /init) cella is the init,
+    // whatever arguments the kernel passed along (`init --config` is honoured).
+    if rustix::process::getpid().is_init() {
+        let config = match &parsed {
+            Ok(Command::Init { config }) => config.clone(),
+            _ => None,
+        };
+        return ExitCode::from(system::run(config));
+    }
+    let command = match parsed {
         Ok(c) => c,
         Err(e) => return fail(&e),
     };
@@ -16,6 +26,7 @@ fn main() -> ExitCode {
         Command::RunHelp => return print(cli::RUN_USAGE),
         Command::Version => return print(concat!("cella ", env!("CARGO_PKG_VERSION"), "\n")),
         Command::Run(args) => args,
+        Command::Init { config } => return ExitCode::from(system::run(config)),
     };
     let limit = args.memory;
     let outcome = match spec::build(args).and_then(|spec| container::run(&spec)) {

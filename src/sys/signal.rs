@@ -90,6 +90,42 @@ pub fn wait(set: SigSet) -> Result<i32> {
     }
 }
 
+/// `signalfd4(-1, set, 8, SFD_CLOEXEC | SFD_NONBLOCK)`—A descriptor that
+/// becomes readable when a signal of `set` (which must be blocked) is pending.
+pub fn signalfd(set: SigSet) -> Result<rustix::fd::OwnedFd> {
+    use linux_raw_sys::general::{__NR_signalfd4, O_CLOEXEC, O_NONBLOCK};
+    // SAFETY: signalfd4(2) with fd -1 creates a new descriptor; it reads 8
+    // bytes of mask from `set`. SFD_CLOEXEC and SFD_NONBLOCK equal O_CLOEXEC
+    // and O_NONBLOCK (linux-raw-sys has no SFD_* constants).
+    let ret = unsafe {
+        syscall6(
+            __NR_signalfd4,
+            [
+                usize::MAX,
+                &set.0 as *const u64 as usize,
+                8,
+                (O_CLOEXEC | O_NONBLOCK) as usize,
+                0,
+                0,
+            ],
+        )
+    };
+    let fd = check(ret)? as i32;
+    // SAFETY: the kernel just returned this new descriptor; nothing else owns it.
+    Ok(unsafe { <rustix::fd::OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Read one pending signal from a [`signalfd`]: its number, or `None` when
+/// none is pending.
+pub fn read_signalfd(fd: impl rustix::fd::AsFd) -> Option<i32> {
+    // struct signalfd_siginfo is 128 bytes; ssi_signo is its first u32.
+    let mut info = [0u8; 128];
+    match rustix::io::read(fd, &mut info) {
+        Ok(128) => Some(i32::from_ne_bytes([info[0], info[1], info[2], info[3]])),
+        _ => None,
+    }
+}
+
 /// `rt_sigaction(sig, {SIG_DFL}, NULL)`—Restore the default disposition.
 ///
 /// Rust's runtime sets SIGPIPE to SIG_IGN at startup, and SIG_IGN survives

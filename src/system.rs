@@ -1,0 +1,570 @@
+//! `cella init`: cella as the machine's PID 1 (an initramfs `/init`), or as
+//! a supervisor of the containers a configuration file describes.
+//!
+//! The order, one step per function: block the signals it handles; mount
+//! `/proc`, `/sys`, `/dev`, `/run` and cgroup2 with every controller
+//! enabled; bring `lo` up and set the hostname; read the configuration;
+//! start the containers in file order; then one loop over a signalfd and the
+//! containers' output pipes: reap every child (orphans included), restart by
+//! policy with exponential backoff, and on SIGTERM, SIGINT (ctrl-alt-del) or
+//! SIGPWR, or once nothing is left to run, stop the containers (SIGTERM, a
+//! grace period, SIGKILL), unmount, sync, and power off or reboot.
+//!
+//! PID 1 must never exit (the kernel panics): every failure ends in the
+//! emergency shell, if one is configured, and then in a power-off.
+
+use crate::config::{self, Config, Log, OnExit, Restart};
+use crate::container::{self, Running, Stdio};
+use crate::error::{Error, Result};
+use crate::spec;
+use crate::sys::{self, signal, signal::SigSet};
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::time::{ClockId, Timespec, clock_gettime};
+
+/// Signals PID 1 handles; everything else keeps its default (and the kernel
+/// never delivers a default-action signal to PID 1).
+const HANDLED: SigSet = SigSet::empty()
+    .with(Signal::CHILD)
+    .with(Signal::TERM)
+    .with(Signal::INT)
+    .with(Signal::POWER)
+    .with(Signal::USR1)
+    .with(Signal::USR2);
+
+/// A run this long proves the container works: its backoff starts over.
+const HEALTHY_SECS: u64 = 10;
+const MAX_BACKOFF_SECS: u64 = 30;
+
+/// Run the init. Returns only when cella is not PID 1 (a supervisor in a
+/// normal system or in a test), with the status to exit with.
+pub fn run(config_path: Option<String>) -> u8 {
+    let pid1 = rustix::process::getpid().is_init();
+    if signal::block(HANDLED).is_err() {
+        say("cella: cannot block signals");
+    }
+    let mut init = Init {
+        pid1,
+        mounted: Vec::new(),
+        action: OnExit::PowerOff,
+    };
+    if pid1 {
+        // ctrl-alt-del becomes SIGINT to us instead of an instant reboot.
+        let _ = rustix::system::reboot(rustix::system::RebootCommand::CadOff);
+        init.mount_system();
+    } else {
+        // Orphans of the containers' runtimes come to us, not to our parent.
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    }
+    let cmdline = read_small("/proc/cmdline");
+    let cmdline = config::cmdline(&cmdline);
+    let path = config_path
+        .or(cmdline.config.clone())
+        .unwrap_or_else(|| config::DEFAULT_PATH.to_owned());
+    let config = std::fs::read_to_string(&path)
+        .map_err(|e| Error::usage(format!("{path}: {e}")))
+        .and_then(|text| config::parse(&text, &path))
+        .and_then(|mut c| config::apply_overrides(&mut c, &cmdline).map(|()| c));
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!("cella: {e}"));
+            return init.fail(cmdline.get("emergency"));
+        }
+    };
+    init.action = config.on_exit;
+    init.network_and_hostname(&config);
+    let code = Supervisor::new(&config).run();
+    init.shut_down(code)
+}
+
+/// The machine-level state PID 1 owns.
+struct Init {
+    pid1: bool,
+    /// What this init mounted, to unmount at the end (in reverse).
+    mounted: Vec<&'static str>,
+    action: OnExit,
+}
+
+impl Init {
+    /// `/proc`, `/sys`, `/dev`, `/run`, and cgroup2 at `/sys/fs/cgroup`, each
+    /// unless something is mounted there already (an initramfs may have done it).
+    fn mount_system(&mut self) {
+        let mounts: [(&'static str, &'static str, Option<&std::ffi::CStr>); 5] = [
+            ("/proc", "proc", None),
+            ("/sys", "sysfs", None),
+            ("/dev", "devtmpfs", Some(c"mode=755")),
+            ("/run", "tmpfs", Some(c"mode=755")),
+            ("/sys/fs/cgroup", "cgroup2", None),
+        ];
+        for (target, fstype, data) in mounts {
+            let _ = rustix::fs::mkdir(target, Mode::from_raw_mode(0o755));
+            if is_mount_point(target) {
+                continue;
+            }
+            let flags = rustix::mount::MountFlags::NOSUID;
+            match rustix::mount::mount(fstype, target, fstype, flags, data) {
+                Ok(()) => self.mounted.push(target),
+                Err(e) => say(&format!(
+                    "cella: mount {fstype} on {target}: {}",
+                    crate::error::strerror(e)
+                )),
+            }
+        }
+        // Let containers have every controller the kernel offers.
+        let available = read_small("/sys/fs/cgroup/cgroup.controllers");
+        for controller in available.split_whitespace() {
+            let _ = write_file(
+                "/sys/fs/cgroup/cgroup.subtree_control",
+                &format!("+{controller}"),
+            );
+        }
+    }
+
+    fn network_and_hostname(&self, config: &Config) {
+        if !self.pid1 {
+            return;
+        }
+        if let Err(e) = sys::loopback_up() {
+            say(&format!(
+                "cella: bring up lo: {}",
+                crate::error::strerror(e)
+            ));
+        }
+        let hostname = config.hostname.as_deref().unwrap_or("cella");
+        if let Err(e) = rustix::system::sethostname(hostname.as_bytes()) {
+            say(&format!(
+                "cella: sethostname {hostname}: {}",
+                crate::error::strerror(e)
+            ));
+        }
+    }
+
+    /// Bad configuration: the emergency shell if one is configured, then the
+    /// configured end (power off by default).
+    fn fail(self, emergency: Option<&str>) -> u8 {
+        if let Some(shell) = emergency {
+            say(&format!("cella: starting emergency shell {shell}"));
+            run_shell(shell);
+        }
+        self.shut_down(125)
+    }
+
+    /// Unmount what we mounted, sync, and power off or reboot. As PID 1
+    /// this does not return.
+    fn shut_down(self, code: u8) -> u8 {
+        if !self.pid1 {
+            return code;
+        }
+        for target in self.mounted.iter().rev() {
+            let _ = rustix::mount::unmount(*target, rustix::mount::UnmountFlags::DETACH);
+        }
+        rustix::fs::sync();
+        let command = match self.action {
+            OnExit::PowerOff => rustix::system::RebootCommand::PowerOff,
+            OnExit::Reboot => rustix::system::RebootCommand::Restart,
+        };
+        say(match self.action {
+            OnExit::PowerOff => "cella: powering off",
+            OnExit::Reboot => "cella: rebooting",
+        });
+        loop {
+            let _ = rustix::system::reboot(command);
+            // Only reached without CAP_SYS_BOOT: PID 1 still must not exit.
+            let _ = rustix::thread::nanosleep(&Timespec {
+                tv_sec: 3600,
+                tv_nsec: 0,
+            });
+        }
+    }
+}
+
+/// One configured container and its life so far.
+struct Slot<'c> {
+    config: &'c config::Container,
+    running: Option<Running>,
+    /// When a restart is due (monotonic seconds).
+    restart_at: Option<u64>,
+    started_at: u64,
+    failures: u32,
+    /// The read end of the console relay, and the partial line it holds.
+    relay: Option<OwnedFd>,
+    pending: Vec<u8>,
+}
+
+struct Supervisor<'c> {
+    slots: Vec<Slot<'c>>,
+    grace_secs: u64,
+    /// Set once stopping began: when SIGKILL is due.
+    kill_at: Option<u64>,
+    /// The first container's failure code, as this init's exit status.
+    code: u8,
+}
+
+impl<'c> Supervisor<'c> {
+    fn new(config: &'c Config) -> Self {
+        let slots = config
+            .containers
+            .iter()
+            .map(|c| Slot {
+                config: c,
+                running: None,
+                restart_at: Some(0),
+                started_at: 0,
+                failures: 0,
+                relay: None,
+                pending: Vec::new(),
+            })
+            .collect();
+        Supervisor {
+            slots,
+            grace_secs: config.grace_secs,
+            kill_at: None,
+            code: 0,
+        }
+    }
+
+    /// Start everything, then serve signals, output and timers until every
+    /// container has ended for good. Returns the exit status.
+    fn run(mut self) -> u8 {
+        let sigfd = match signal::signalfd(HANDLED) {
+            Ok(fd) => fd,
+            Err(e) => {
+                say(&format!("cella: signalfd: {}", crate::error::strerror(e)));
+                return 125;
+            }
+        };
+        loop {
+            let now = now_secs();
+            if self.kill_at.is_none() {
+                for i in 0..self.slots.len() {
+                    if self.slots[i].restart_at.is_some_and(|t| t <= now) {
+                        self.start(i, now);
+                    }
+                }
+            }
+            let running = self.slots.iter().any(|s| s.running.is_some());
+            let relaying = self.slots.iter().any(|s| s.relay.is_some());
+            let waiting =
+                self.kill_at.is_none() && self.slots.iter().any(|s| s.restart_at.is_some());
+            // Done when nothing runs or will, and all output is on the console.
+            if !running && !waiting && !relaying {
+                return self.code;
+            }
+            if self.kill_at.is_some_and(|at| now >= at) {
+                self.signal_all(Signal::KILL);
+            }
+            self.wait_for_events(&sigfd, now);
+        }
+    }
+
+    /// Poll the signalfd and the relays, no longer than the next timer.
+    fn wait_for_events(&mut self, sigfd: &OwnedFd, now: u64) {
+        let next_timer = self
+            .slots
+            .iter()
+            .filter_map(|s| s.restart_at)
+            .chain(self.kill_at)
+            .map(|t| t.saturating_sub(now))
+            .min();
+        let timeout = next_timer.map(|secs| Timespec {
+            tv_sec: secs.max(1) as i64,
+            tv_nsec: 0,
+        });
+        let mut fds = vec![PollFd::new(sigfd, PollFlags::IN)];
+        let mut owners = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some(relay) = &slot.relay {
+                fds.push(PollFd::new(relay, PollFlags::IN));
+                owners.push(i);
+            }
+        }
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => say(&format!("cella: poll: {}", crate::error::strerror(e))),
+        }
+        let ready: Vec<(usize, bool)> = fds[1..]
+            .iter()
+            .zip(&owners)
+            .filter(|(fd, _)| !fd.revents().is_empty())
+            .map(|(fd, &i)| (i, fd.revents().intersects(PollFlags::HUP | PollFlags::ERR)))
+            .collect();
+        let signals_ready = !fds[0].revents().is_empty();
+        drop(fds);
+        for (i, hangup) in ready {
+            self.relay_output(i, hangup);
+        }
+        if signals_ready {
+            while let Some(sig) = signal::read_signalfd(sigfd) {
+                self.handle_signal(sig);
+            }
+        }
+    }
+
+    fn handle_signal(&mut self, sig: i32) {
+        if sig == Signal::CHILD.as_raw() {
+            self.reap();
+        } else if self.kill_at.is_none() {
+            say("cella: stopping the containers");
+            self.kill_at = Some(now_secs() + self.grace_secs);
+            for slot in &mut self.slots {
+                slot.restart_at = None;
+            }
+            self.signal_all(Signal::TERM);
+        }
+    }
+
+    fn signal_all(&self, sig: Signal) {
+        for slot in &self.slots {
+            if let Some(r) = &slot.running {
+                let _ = rustix::process::kill_process(r.pid, sig);
+            }
+        }
+    }
+
+    fn start(&mut self, i: usize, now: u64) {
+        let slot = &mut self.slots[i];
+        slot.restart_at = None;
+        let name = slot.config.name().to_owned();
+        match start_container(slot.config) {
+            Ok((running, relay)) => {
+                say(&format!("cella: {name}: started"));
+                slot.running = Some(running);
+                slot.relay = relay;
+                slot.started_at = now;
+            }
+            Err(e) => {
+                // A container that cannot even start will not start later:
+                // no restart, whatever the policy.
+                say(&format!("cella: {name}: {e}"));
+                if self.code == 0 {
+                    self.code = e.exit_code();
+                }
+            }
+        }
+    }
+
+    /// Reap every exited child; containers get their outcome and policy.
+    fn reap(&mut self) {
+        // wait4(-1): orphans re-parented to PID 1 are reaped here too.
+        while let Ok(Some((pid, status))) = rustix::process::wait(WaitOptions::NOHANG) {
+            if let Some(i) = self.slot_of(pid) {
+                let slot = &mut self.slots[i];
+                let Some(running) = slot.running.take() else {
+                    continue;
+                };
+                let outcome = running.finish(status);
+                let name = slot.config.name();
+                if outcome.oom_killed {
+                    say(&format!(
+                        "cella: {name}: killed by the OOM killer: memory limit reached"
+                    ));
+                }
+                say(&format!(
+                    "cella: {name}: exited with status {}",
+                    outcome.code
+                ));
+                if let Some(e) = outcome.cleanup {
+                    say(&format!("cella: {name}: {e}"));
+                }
+                if outcome.code != 0 && self.code == 0 {
+                    self.code = outcome.code;
+                }
+                self.schedule_restart(i, outcome.code);
+            }
+        }
+    }
+
+    fn slot_of(&self, pid: Pid) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.running.as_ref().is_some_and(|r| r.pid == pid))
+    }
+
+    fn schedule_restart(&mut self, i: usize, code: u8) {
+        if self.kill_at.is_some() {
+            return;
+        }
+        let now = now_secs();
+        let slot = &mut self.slots[i];
+        let again = match slot.config.restart {
+            Restart::No => false,
+            Restart::OnFailure => code != 0,
+            Restart::Always => true,
+        };
+        if !again {
+            return;
+        }
+        if now.saturating_sub(slot.started_at) >= HEALTHY_SECS {
+            slot.failures = 0;
+        }
+        let delay = backoff(slot.failures);
+        slot.failures += 1;
+        say(&format!(
+            "cella: {}: restarting in {delay}s",
+            slot.config.name()
+        ));
+        slot.restart_at = Some(now + delay);
+    }
+
+    /// Copy a container's output to the console, a `[name] ` prefix per line.
+    fn relay_output(&mut self, i: usize, hangup: bool) {
+        let slot = &mut self.slots[i];
+        let Some(relay) = &slot.relay else { return };
+        let mut buf = [0u8; 4096];
+        let closed = match rustix::io::read(relay, &mut buf) {
+            Ok(0) => true,
+            Ok(n) => {
+                slot.pending.extend_from_slice(&buf[..n]);
+                false
+            }
+            Err(Errno::AGAIN | Errno::INTR) => hangup,
+            Err(_) => true,
+        };
+        let prefix = format!("[{}] ", slot.config.name());
+        let mut out = Vec::new();
+        while let Some(end) = slot.pending.iter().position(|&b| b == b'\n') {
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend(slot.pending.drain(..=end));
+        }
+        if (closed || slot.pending.len() >= buf.len()) && !slot.pending.is_empty() {
+            out.extend_from_slice(prefix.as_bytes());
+            out.append(&mut slot.pending);
+            out.push(b'\n');
+        }
+        write_all(rustix::stdio::stdout(), &out);
+        if closed {
+            slot.relay = None;
+        }
+    }
+}
+
+/// Build the container's spec and start it, with its output going to a
+/// console relay pipe or its log file; stdin is /dev/null.
+fn start_container(c: &config::Container) -> Result<(Running, Option<OwnedFd>)> {
+    use crate::error::{Ctx, Step};
+    let spec = spec::build(c.args.clone())?;
+    let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .ctx_at(Step::Usage, "/dev/null")?;
+    let (out, relay) = match &c.log {
+        Log::Console => {
+            let (rx, tx) =
+                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
+            rustix::fs::fcntl_setfl(&rx, OFlags::NONBLOCK).ctx(Step::SyncPipe)?;
+            (tx, Some(rx))
+        }
+        Log::File(path) => {
+            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::CLOEXEC;
+            let fd = rustix::fs::open(path.as_str(), flags, Mode::from_raw_mode(0o644))
+                .ctx_at(Step::Usage, path)?;
+            (fd, None)
+        }
+    };
+    let stdio = Stdio {
+        stdin: Some(null.as_fd()),
+        stdout: Some(out.as_fd()),
+        stderr: Some(out.as_fd()),
+    };
+    // The payload gets an empty signal mask, as PID 1 itself started with.
+    let running = container::start(&spec, stdio, SigSet::empty())?;
+    Ok((running, relay))
+}
+
+/// Seconds before restart number `failures + 1`: 1, 2, 4, ... up to 30.
+pub fn backoff(failures: u32) -> u64 {
+    (1u64 << failures.min(5)).min(MAX_BACKOFF_SECS)
+}
+
+/// Run the emergency shell on the console and wait for it.
+fn run_shell(shell: &str) {
+    let Ok(path) = std::ffi::CString::new(shell) else {
+        return;
+    };
+    let argv = sys::CStrArray::new(vec![path.clone()]);
+    let envp = sys::CStrArray::new(vec![c"PATH=/usr/sbin:/usr/bin:/sbin:/bin".to_owned()]);
+    match sys::fork() {
+        Ok(sys::Fork::Child { .. }) => {
+            sys::mark_child();
+            let _ = signal::set_mask(SigSet::empty());
+            let _ = rustix::process::setsid();
+            let e = sys::execve(&path, &argv, &envp);
+            let _ = rustix::io::write(
+                rustix::stdio::stderr(),
+                crate::error::strerror(e).as_bytes(),
+            );
+            sys::exit_group(127);
+        }
+        Ok(sys::Fork::Parent { child, .. }) => {
+            // Reap everything until the shell itself is gone.
+            while let Ok(Some((pid, _))) = rustix::process::wait(WaitOptions::empty()) {
+                if pid == child {
+                    break;
+                }
+            }
+        }
+        Err(e) => say(&format!("cella: fork: {}", crate::error::strerror(e))),
+    }
+}
+
+fn is_mount_point(path: &str) -> bool {
+    // A mount point's device differs from its parent's (or it is `/`).
+    let parent = match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => return false,
+    };
+    match (rustix::fs::stat(path), rustix::fs::stat(parent)) {
+        (Ok(a), Ok(b)) => a.st_dev != b.st_dev,
+        _ => false,
+    }
+}
+
+fn now_secs() -> u64 {
+    clock_gettime(ClockId::Monotonic).tv_sec as u64
+}
+
+fn read_small(path: &str) -> String {
+    let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return String::new();
+    };
+    let mut buf = [0u8; 4096];
+    let n = rustix::io::read(&fd, &mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+fn write_file(path: &str, value: &str) -> rustix::io::Result<()> {
+    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&fd, value.as_bytes()).map(|_| ())
+}
+
+/// One line to the console (PID 1's stdout), in one write.
+fn say(line: &str) {
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    text.push('\n');
+    write_all(rustix::stdio::stdout(), text.as_bytes());
+}
+
+fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let delays: Vec<u64> = (0..8).map(backoff).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+}

@@ -1,0 +1,319 @@
+//! `cella init` on the build host: run as PID 1 of a new PID, mount and UTS
+//! namespace (`unshare`), so it takes the same path as on a real machine
+//! (system mounts it finds in place are kept, `reboot()` ends the namespace
+//! with SIGINT instead of powering the host off). Checks order, console
+//! prefixes, log files, restart policies with backoff, the stop sequence on
+//! SIGTERM, SIGINT and SIGPWR, and refusal of bad configuration.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use support::*;
+
+struct Init {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+/// `cella init --config FILE` as PID 1 of new PID, mount and UTS namespaces.
+fn start_init(config: &Path) -> Init {
+    let mut child = Command::new("unshare")
+        .args([
+            "--fork",
+            "--pid",
+            "--mount",
+            "--uts",
+            "--propagation",
+            "private",
+            cella_bin(),
+        ])
+        .args(["init", "--config", config.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    Init {
+        child,
+        lines,
+        seen: Vec::new(),
+    }
+}
+
+impl Init {
+    /// Collect console lines until one contains `needle`.
+    fn expect(&mut self, needle: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.seen.iter().any(|l| l.contains(needle)) {
+            let left = limit.checked_sub(start.elapsed()).unwrap_or_default();
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no line with {needle:?} within {limit:?}; console:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// Wait for the end; return (how unshare ended, whole console). unshare
+    /// re-raises its child's terminating signal, so a powered-off namespace
+    /// shows as unshare killed by SIGINT.
+    fn finish(mut self, limit: Duration) -> (Ended, Vec<String>) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "init did not end within {limit:?}:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(line);
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let ended = match (status.code(), status.signal()) {
+            (Some(130), _) | (_, Some(2)) => Ended::PoweredOff,
+            (code, signal) => Ended::Other(code, signal),
+        };
+        (ended, self.seen)
+    }
+
+    /// The host pid of the namespace's PID 1 (cella).
+    fn pid1(&self) -> u32 {
+        let start = Instant::now();
+        loop {
+            if let Some(&pid) = children(self.child.id()).first() {
+                return pid;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "unshare has no child"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn write_config(tag: &str, text: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("system-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("init.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `reboot(POWER_OFF)` from PID 1 of a PID namespace kills it with SIGINT.
+#[derive(Debug, PartialEq)]
+enum Ended {
+    PoweredOff,
+    Other(Option<i32>, Option<i32>),
+}
+const POWERED_OFF: Ended = Ended::PoweredOff;
+
+#[test]
+fn containers_start_in_order_restart_by_policy_log_and_power_off() {
+    let _g = serial();
+    let root = rootfs("system-order");
+    let cgroups = cella_cgroups();
+    let host = host_hostname();
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("system-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = root.display();
+    let d = dir.display();
+    let config = write_config(
+        "order",
+        &format!(
+            "hostname sys-test\ngrace 1\n\
+             [container hello]\nrootfs {r}\ncommand sh -c 'echo pid=$$ host=$(hostname); echo partial line | tr -d \"\\n\"'\n\
+             [container flaky]\nrootfs {r}\nbind {d}:/state\nrestart on-failure\n\
+             command sh -c 'n=$(cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/n; echo attempt $n; [ $n -ge 3 ]'\n\
+             [container job]\nrootfs {r}\nlog {d}/job.log\ncommand sh -c 'echo to the log; echo and stderr >&2'\n\
+             [container done]\nrootfs {r}\nrestart on-failure\ncommand true\n"
+        ),
+    );
+    let init = start_init(&config);
+    let (code, console) = init.finish(Duration::from_secs(60));
+    let text = console.join("\n");
+    assert_eq!(code, POWERED_OFF, "{text}");
+    let started: Vec<&String> = console
+        .iter()
+        .filter(|l| l.ends_with(": started"))
+        .collect();
+    assert_eq!(
+        started[..4],
+        [
+            "cella: hello: started",
+            "cella: flaky: started",
+            "cella: job: started",
+            "cella: done: started"
+        ]
+    );
+    assert!(
+        console.contains(&"[hello] pid=1 host=hello".to_owned()),
+        "{text}"
+    );
+    assert!(
+        console.contains(&"[hello] partial line".to_owned()),
+        "a last line without newline is kept: {text}"
+    );
+    for n in 1..=3 {
+        assert!(console.contains(&format!("[flaky] attempt {n}")), "{text}");
+    }
+    assert!(!text.contains("attempt 4"), "{text}");
+    assert!(
+        text.contains("cella: flaky: restarting in 1s")
+            && text.contains("cella: flaky: restarting in 2s"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("done: restarting"),
+        "on-failure does not restart a success: {text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("job.log")).unwrap(),
+        "to the log\nand stderr\n"
+    );
+    assert!(!text.contains("[job]"), "{text}");
+    assert_eq!(
+        console.last().map(String::as_str),
+        Some("cella: powering off"),
+        "{text}"
+    );
+    assert_eq!(
+        host_hostname(),
+        host,
+        "the init's hostname stays in its UTS namespace"
+    );
+    assert_eq!(cella_cgroups(), cgroups);
+}
+
+#[test]
+fn sigterm_sigint_and_sigpwr_stop_the_containers_then_power_off() {
+    let _g = serial();
+    let root = rootfs("system-stop");
+    let r = root.display();
+    for sig in [
+        rustix::process::Signal::TERM,
+        rustix::process::Signal::INT,
+        rustix::process::Signal::POWER,
+    ] {
+        let config = write_config(
+            "stop",
+            &format!(
+                "grace 1\n\
+                 [container stubborn]\nrootfs {r}\nrestart always\ncommand sleep 1000\n\
+                 [container polite]\nrootfs {r}\ninit yes\ncommand sleep 1000\n"
+            ),
+        );
+        let mut init = start_init(&config);
+        init.expect("cella: polite: started", Duration::from_secs(20));
+        let sent = Instant::now();
+        kill(init.pid1(), sig);
+        let (code, console) = init.finish(Duration::from_secs(30));
+        let text = console.join("\n");
+        assert_eq!(code, POWERED_OFF, "{sig:?}: {text}");
+        assert!(text.contains("cella: stopping the containers"), "{text}");
+        // The payload behind --init takes SIGTERM; the bare PID 1 ignores
+        // it and is killed after the grace period; nothing restarts.
+        assert!(
+            text.contains("cella: polite: exited with status 143"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cella: stubborn: exited with status 137"),
+            "{text}"
+        );
+        assert!(!text.contains("restarting"), "{text}");
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "{sig:?} took {:?}",
+            sent.elapsed()
+        );
+    }
+}
+
+#[test]
+fn bad_configuration_is_reported_on_the_console_and_nothing_runs() {
+    let _g = serial();
+    let root = rootfs("system-bad");
+    let config = write_config(
+        "bad",
+        &format!(
+            "[container a]\nrootfs {}\ncommand true\nfrobnicate yes\n",
+            root.display()
+        ),
+    );
+    let (code, console) = start_init(&config).finish(Duration::from_secs(20));
+    let text = console.join("\n");
+    assert_eq!(code, POWERED_OFF, "{text}");
+    assert!(
+        text.contains(&format!(
+            "cella: {}:4: unknown option 'frobnicate'",
+            config.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("started"), "{text}");
+    let missing = write_config("missing", "");
+    std::fs::remove_file(&missing).unwrap();
+    let (code, console) = start_init(&missing).finish(Duration::from_secs(20));
+    assert_eq!(code, POWERED_OFF);
+    assert!(
+        console.join("\n").contains("No such file or directory"),
+        "{console:?}"
+    );
+}
+
+#[test]
+fn a_container_that_cannot_start_is_reported_once_and_the_others_run() {
+    let _g = serial();
+    let root = rootfs("system-broken");
+    let config = write_config(
+        "broken",
+        &format!(
+            "[container broken]\nrootfs /nonexistent-rootfs\nrestart always\ncommand true\n\
+             [container fine]\nrootfs {}\ncommand echo fine\n",
+            root.display()
+        ),
+    );
+    let (code, console) = start_init(&config).finish(Duration::from_secs(20));
+    let text = console.join("\n");
+    assert_eq!(code, POWERED_OFF, "{text}");
+    assert_eq!(
+        console
+            .iter()
+            .filter(|l| l.contains("cella: broken: rootfs /nonexistent-rootfs"))
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(console.contains(&"[fine] fine".to_owned()), "{text}");
+}
