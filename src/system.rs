@@ -65,7 +65,10 @@ pub fn run(config_path: Option<String>) -> u8 {
         .or(cmdline.config.clone())
         .unwrap_or_else(|| config::DEFAULT_PATH.to_owned());
     let config = std::fs::read_to_string(&path)
-        .map_err(|e| Error::usage(format!("{path}: {e}")))
+        .map_err(|e| {
+            let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+            Error::usage(format!("{path}: {}", crate::error::strerror(errno)))
+        })
         .and_then(|text| config::parse(&text, &path))
         .and_then(|mut c| config::apply_overrides(&mut c, &cmdline).map(|()| c));
     let config = match config {

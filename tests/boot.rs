@@ -44,6 +44,21 @@ rootfs /rootfs
 command echo still up
 "#;
 
+/// Selected with `cella.conf=` on the kernel command line: containers that
+/// run until the machine is told to stop.
+const LONG_CONFIG: &str = r#"grace 2
+
+[container server]
+rootfs /rootfs
+init yes
+command sh -c 'echo ready; exec sleep 1000'
+
+[container stubborn]
+rootfs /rootfs
+restart always
+command sleep 1000
+"#;
+
 fn initramfs(arch: &Arch) -> Vec<u8> {
     let (cella, probe) = guest::build_for(arch);
     let busybox = std::fs::read(guest::busybox(arch)).unwrap();
@@ -54,6 +69,11 @@ fn initramfs(arch: &Arch) -> Vec<u8> {
     cpio.char_dev("dev/console", 5, 1);
     cpio.file("init", &std::fs::read(cella).unwrap(), true);
     cpio.file("etc/cella/init.conf", CONFIG.as_bytes(), false);
+    cpio.file("etc/cella/long.conf", LONG_CONFIG.as_bytes(), false);
+    // A shell for the emergency test: busybox at /bin of the initramfs.
+    cpio.dir("bin");
+    cpio.file("bin/busybox", &busybox, true);
+    cpio.symlink("bin/sh", "busybox");
     cpio.file("initramfs-marker", b"only in the initramfs\n", false);
     guest::add_busybox_root(&mut cpio, "/rootfs", &busybox, APPLETS);
     cpio.file("rootfs/bin/probe", &std::fs::read(probe).unwrap(), true);
@@ -64,25 +84,50 @@ fn boot_and_check(arch: &Arch) {
     support::require_root();
     let console = guest::boot(arch, &initramfs(arch), Duration::from_secs(600));
     let has = |needle: &str| console.lines().any(|l| l.contains(needle));
-    let line = |prefix: &str| console.lines().find(|l| l.starts_with(prefix)).unwrap_or("").to_owned();
+    let line = |prefix: &str| {
+        console
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or("")
+            .to_owned()
+    };
     let hello = line("[hello] pid=");
-    assert!(hello.starts_with("[hello] pid=1 host=hello uptime="), "{console}");
-    assert!(line("[hello] ").contains("CONTAINED") || has("[hello] CONTAINED"), "{console}");
+    assert!(
+        hello.starts_with("[hello] pid=1 host=hello uptime="),
+        "{console}"
+    );
+    assert!(
+        line("[hello] ").contains("CONTAINED") || has("[hello] CONTAINED"),
+        "{console}"
+    );
     assert!(!has("ESCAPED"), "{console}");
     assert!(has("[bomb] pids.max=20"), "{console}");
     let after_bomb = line("[bomb] after the bomb: ");
-    let refused: u64 = after_bomb.rsplit(' ').next().unwrap_or("").parse().unwrap_or(0);
+    let refused: u64 = after_bomb
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .unwrap_or(0);
     assert!(refused > 0, "the bomb must have hit pids.max: {console}");
     assert!(has("cella: hog: killed by the OOM killer"), "{console}");
     assert!(has("cella: hog: exited with status 137"), "{console}");
     assert!(!has("[hog] SURVIVED"), "{console}");
-    assert!(has("[flaky] attempt 1") && has("cella: flaky: restarting in 1s") && has("[flaky] attempt 2"), "{console}");
+    assert!(
+        has("[flaky] attempt 1")
+            && has("cella: flaky: restarting in 1s")
+            && has("[flaky] attempt 2"),
+        "{console}"
+    );
     assert!(has("[after] still up"), "{console}");
     assert!(has("cella: powering off"), "{console}");
     assert!(!has("Kernel panic"), "{console}");
     // The figure the README reports.
     let uptime = hello.rsplit('=').next().unwrap_or("?");
-    eprintln!("{}: boot to first container output: {uptime} s (TCG emulation)", arch.deb_arch);
+    eprintln!(
+        "{}: boot to first container output: {uptime} s (TCG emulation)",
+        arch.deb_arch
+    );
     if std::env::var_os("CELLA_SHOW_CONSOLE").is_some() {
         eprintln!("{console}");
     }
@@ -100,10 +145,78 @@ fn cella_as_init_on_aarch64() {
 
 #[test]
 fn cella_as_init_on_armv7() {
-    let toolchains = std::process::Command::new("rustup").args(["toolchain", "list"]).output();
+    let toolchains = std::process::Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output();
     if !toolchains.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly")) {
         eprintln!("SKIP: the armv7 guest needs a nightly toolchain with rust-src to build cella");
         return;
     }
     boot_and_check(&guest::ARMV7);
+}
+
+#[test]
+fn ctrl_alt_del_stops_the_containers_and_powers_off() {
+    support::require_root();
+    let arch = &guest::X86_64;
+    // The PC keyboard turns ctrl-alt-del into SIGINT for PID 1 (cella turns
+    // the kernel's own reboot off). The configuration is chosen on the
+    // kernel command line.
+    let console = guest::boot_with(
+        arch,
+        &initramfs(arch),
+        "cella.conf=/etc/cella/long.conf",
+        Duration::from_secs(300),
+        Some((
+            "[server] ready",
+            guest::Act::Monitor("sendkey ctrl-alt-delete"),
+        )),
+    );
+    let has = |needle: &str| console.lines().any(|l| l.contains(needle));
+    assert!(has("cella: stopping the containers"), "{console}");
+    assert!(
+        has("cella: server: exited with status 143"),
+        "SIGTERM reached the payload: {console}"
+    );
+    assert!(
+        has("cella: stubborn: exited with status 137"),
+        "SIGKILL after the grace period: {console}"
+    );
+    assert!(!has("restarting"), "{console}");
+    assert!(
+        has("cella: powering off") && !has("Kernel panic"),
+        "{console}"
+    );
+}
+
+#[test]
+fn bad_configuration_gives_the_emergency_shell_then_powers_off() {
+    support::require_root();
+    let arch = &guest::X86_64;
+    // The shell gets the console: the test types a command and `exit`.
+    let console = guest::boot_with(
+        arch,
+        &initramfs(arch),
+        "cella.conf=/etc/cella/missing.conf cella.emergency=/bin/sh",
+        Duration::from_secs(300),
+        Some((
+            "starting emergency shell",
+            guest::Act::Type("echo in the shell $$\nexit\n"),
+        )),
+    );
+    let has = |needle: &str| console.lines().any(|l| l.contains(needle));
+    assert!(
+        has("cella: /etc/cella/missing.conf: No such file or directory"),
+        "{console}"
+    );
+    assert!(has("cella: starting emergency shell /bin/sh"), "{console}");
+    assert!(
+        has("in the shell "),
+        "the shell ran commands typed on the console: {console}"
+    );
+    assert!(
+        has("cella: powering off") && !has("Kernel panic"),
+        "{console}"
+    );
+    assert!(!has("started"), "{console}");
 }

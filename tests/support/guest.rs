@@ -6,7 +6,6 @@
 //! The build hosts' cgroups are v1; these guests are where cgroup v2 runs.
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -237,11 +236,32 @@ pub fn add_busybox_root(cpio: &mut Cpio, prefix: &str, busybox: &[u8], applets: 
 /// Boot `arch` with `initramfs`; return the console output once the guest
 /// powers off (QEMU exits), or panic after `limit`.
 pub fn boot(arch: &Arch, initramfs: &[u8], limit: Duration) -> String {
-    let initrd = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "initramfs-{}-{}.cpio",
-        arch.deb_arch,
-        std::process::id()
-    ));
+    boot_with(arch, initramfs, "", limit, None)
+}
+
+/// Something the test does to a running guest.
+pub enum Act<'a> {
+    /// A QEMU human-monitor command (`sendkey ctrl-alt-delete`).
+    Monitor(&'a str),
+    /// Text typed on the serial console.
+    Type(&'a str),
+}
+
+/// [`boot`] with extra kernel command line words, and optionally a QEMU
+/// monitor command (`sendkey ctrl-alt-delete`, say) sent once a console line
+/// contains the trigger text.
+pub fn boot_with(
+    arch: &Arch,
+    initramfs: &[u8],
+    append: &str,
+    limit: Duration,
+    on_line: Option<(&str, Act<'_>)>,
+) -> String {
+    let tag = format!("{}-{}-{}", arch.deb_arch, std::process::id(), append.len());
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let initrd = tmp.join(format!("initramfs-{tag}.cpio"));
+    let monitor = tmp.join(format!("monitor-{tag}.sock"));
+    let _ = std::fs::remove_file(&monitor);
     std::fs::write(&initrd, initramfs).unwrap();
     let mut cmd = Command::new(arch.qemu);
     cmd.args([
@@ -257,35 +277,59 @@ pub fn boot(arch: &Arch, initramfs: &[u8], limit: Duration) -> String {
     .args([
         "-display",
         "none",
-        "-monitor",
-        "none",
         "-serial",
         "stdio",
         "-no-reboot",
         "-accel",
         "tcg",
+        "-monitor",
     ])
+    .arg(format!("unix:{},server=on,wait=off", monitor.display()))
     .arg("-kernel")
     .arg(kernel(arch))
     .arg("-initrd")
     .arg(&initrd)
-    .args([
-        "-append",
-        &format!("console={} panic=-1 rdinit=/init quiet", arch.console),
-    ]);
+    .arg("-append")
+    .arg(format!(
+        "console={} panic=-1 rdinit=/init quiet {append}",
+        arch.console
+    ));
     if let Some(cpu) = arch.cpu {
         cmd.args(["-cpu", cpu]);
     }
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e} (.ci/run installs QEMU)", arch.qemu));
-    let mut stdout = child.stdout.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut console_in = child.stdin.take().unwrap();
+    let trigger = on_line.map(|(t, act)| match act {
+        Act::Monitor(c) => (t.to_owned(), true, c.to_owned()),
+        Act::Type(c) => (t.to_owned(), false, c.to_owned()),
+    });
+    let monitor_path = monitor.clone();
     let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = stdout.read_to_end(&mut out);
+        use std::io::BufRead;
+        let mut out = String::new();
+        let mut pending = trigger;
+        for line in std::io::BufReader::new(stdout).split(b'\n') {
+            let line = String::from_utf8_lossy(&line.unwrap_or_default()).into_owned();
+            if let Some((t, to_monitor, c)) = &pending {
+                if line.contains(t.as_str()) {
+                    if *to_monitor {
+                        monitor_command(&monitor_path, c);
+                    } else {
+                        use std::io::Write;
+                        let _ = console_in.write_all(c.as_bytes());
+                    }
+                    pending = None;
+                }
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
         out
     });
     let start = Instant::now();
@@ -296,7 +340,7 @@ pub fn boot(arch: &Arch, initramfs: &[u8], limit: Duration) -> String {
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+            let out = reader.join().unwrap();
             panic!(
                 "{} guest did not power off within {limit:?}:\n{out}",
                 arch.deb_arch
@@ -304,8 +348,18 @@ pub fn boot(arch: &Arch, initramfs: &[u8], limit: Duration) -> String {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let out = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    let out = reader.join().unwrap();
     let _ = std::fs::remove_file(&initrd);
+    let _ = std::fs::remove_file(&monitor);
     assert!(status.success(), "qemu failed: {status:?}\n{out}");
     out
+}
+
+/// Send one command to QEMU's human monitor.
+fn monitor_command(socket: &Path, command: &str) {
+    use std::io::Write;
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("QEMU monitor socket");
+    stream.write_all(format!("{command}\n").as_bytes()).unwrap();
+    // Give QEMU time to read it before the socket closes.
+    std::thread::sleep(Duration::from_millis(300));
 }
