@@ -230,11 +230,15 @@ fn sigterm_sigint_and_sigpwr_stop_the_containers_then_power_off() {
             &format!(
                 "grace 1\n\
                  [container stubborn]\nrootfs {r}\nrestart always\ncommand sleep 1000\n\
-                 [container polite]\nrootfs {r}\ninit yes\ncommand sleep 1000\n"
+                 [container polite]\nrootfs {r}\ninit yes\ncommand sleep 1000\n\
+                 [container repeat]\nrootfs {r}\nrestart always\ncommand echo tick\n"
             ),
         );
         let mut init = start_init(&config);
         init.expect("cella: polite: started", Duration::from_secs(20));
+        // `always` restarts a container that succeeded, after the backoff.
+        init.expect("cella: repeat: restarting in 2s", Duration::from_secs(20));
+        assert!(init.seen.iter().filter(|l| *l == "[repeat] tick").count() >= 2, "{:?}", init.seen);
         let sent = Instant::now();
         kill(init.pid1(), sig);
         let (code, console) = init.finish(Duration::from_secs(30));

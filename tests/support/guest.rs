@@ -316,16 +316,17 @@ pub fn boot_with(
         let mut pending = trigger;
         for line in std::io::BufReader::new(stdout).split(b'\n') {
             let line = String::from_utf8_lossy(&line.unwrap_or_default()).into_owned();
-            if let Some((t, to_monitor, c)) = &pending {
-                if line.contains(t.as_str()) {
-                    if *to_monitor {
-                        monitor_command(&monitor_path, c);
-                    } else {
-                        use std::io::Write;
-                        let _ = console_in.write_all(c.as_bytes());
-                    }
-                    pending = None;
+            if let Some((_, to_monitor, c)) = pending
+                .as_ref()
+                .filter(|(t, _, _)| line.contains(t.as_str()))
+            {
+                if *to_monitor {
+                    monitor_command(&monitor_path, c);
+                } else {
+                    use std::io::Write;
+                    let _ = console_in.write_all(c.as_bytes());
                 }
+                pending = None;
             }
             out.push_str(&line);
             out.push('\n');
