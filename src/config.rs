@@ -175,6 +175,20 @@ pub fn parse(text: &str, origin: &str) -> Result<Config> {
     Ok(config)
 }
 
+/// The global `emergency` shell of a file that may not parse: the emergency
+/// path must work precisely when the rest is broken.
+pub fn emergency_line(text: &str) -> Option<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| {
+            l.strip_prefix("emergency")?
+                .trim()
+                .strip_prefix('/')
+                .map(|p| format!("/{p}"))
+        })
+}
+
 /// Apply the kernel command line's overrides of the global keys.
 pub fn apply_overrides(config: &mut Config, cmdline: &Cmdline) -> Result<()> {
     for (key, value) in &cmdline.overrides {
@@ -422,6 +436,16 @@ init yes
                 .to_string()
                 .contains("cella.grace")
         );
+    }
+
+    #[test]
+    fn emergency_shell_is_found_in_a_broken_file() {
+        assert_eq!(
+            emergency_line("emergency /bin/sh\n[container a]\nbogus").as_deref(),
+            Some("/bin/sh")
+        );
+        assert_eq!(emergency_line("[container a]\nemergency /bin/sh"), None);
+        assert_eq!(emergency_line("emergency sh"), None);
     }
 
     #[test]

@@ -64,18 +64,23 @@ pub fn run(config_path: Option<String>) -> u8 {
     let path = config_path
         .or(cmdline.config.clone())
         .unwrap_or_else(|| config::DEFAULT_PATH.to_owned());
-    let config = std::fs::read_to_string(&path)
-        .map_err(|e| {
-            let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-            Error::usage(format!("{path}: {}", crate::error::strerror(errno)))
-        })
-        .and_then(|text| config::parse(&text, &path))
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+        Error::usage(format!("{path}: {}", crate::error::strerror(errno)))
+    });
+    let config = text
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|text| config::parse(text, &path))
         .and_then(|mut c| config::apply_overrides(&mut c, &cmdline).map(|()| c));
     let config = match config {
         Ok(c) => c,
         Err(e) => {
             say(&format!("cella: {e}"));
-            return init.fail(cmdline.get("emergency"));
+            // The kernel command line wins; else the broken file's own
+            // `emergency` line, if it has one.
+            let from_file = text.as_deref().ok().and_then(config::emergency_line);
+            return init.fail(cmdline.get("emergency").or(from_file.as_deref()));
         }
     };
     init.action = config.on_exit;

@@ -238,7 +238,11 @@ fn sigterm_sigint_and_sigpwr_stop_the_containers_then_power_off() {
         init.expect("cella: polite: started", Duration::from_secs(20));
         // `always` restarts a container that succeeded, after the backoff.
         init.expect("cella: repeat: restarting in 2s", Duration::from_secs(20));
-        assert!(init.seen.iter().filter(|l| *l == "[repeat] tick").count() >= 2, "{:?}", init.seen);
+        assert!(
+            init.seen.iter().filter(|l| *l == "[repeat] tick").count() >= 2,
+            "{:?}",
+            init.seen
+        );
         let sent = Instant::now();
         kill(init.pid1(), sig);
         let (code, console) = init.finish(Duration::from_secs(30));
@@ -256,7 +260,10 @@ fn sigterm_sigint_and_sigpwr_stop_the_containers_then_power_off() {
             "{text}"
         );
         let after_stop = &text[text.find("stopping the containers").unwrap()..];
-        assert!(!after_stop.contains("restarting") && !after_stop.contains("started"), "{text}");
+        assert!(
+            !after_stop.contains("restarting") && !after_stop.contains("started"),
+            "{text}"
+        );
         assert!(
             sent.elapsed() < Duration::from_secs(10),
             "{sig:?} took {:?}",
@@ -321,4 +328,56 @@ fn a_container_that_cannot_start_is_reported_once_and_the_others_run() {
         "{text}"
     );
     assert!(console.contains(&"[fine] fine".to_owned()), "{text}");
+}
+
+#[test]
+fn orphans_in_the_init_namespace_are_reaped() {
+    let _g = serial();
+    let root = rootfs("system-orphans");
+    let config = write_config(
+        "orphans",
+        &format!(
+            "grace 1\n[container c]\nrootfs {}\ncommand sleep 1000\n",
+            root.display()
+        ),
+    );
+    let mut init = start_init(&config);
+    init.expect("cella: c: started", Duration::from_secs(20));
+    let pid1 = init.pid1();
+    let before = children(pid1);
+    // A shell entering the init's PID namespace leaves two sleeps behind:
+    // they are orphans, re-parented to the namespace's PID 1, cella.
+    let out = Command::new("nsenter")
+        .args([
+            "-t",
+            &pid1.to_string(),
+            "-p",
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "sleep 1 & sleep 1 & exit 0",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let adopted: Vec<u32> = children(pid1)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert_eq!(
+        adopted.len(),
+        2,
+        "the orphans were re-parented to PID 1: {adopted:?}"
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    // A zombie stays its parent's child until reaped.
+    let left: Vec<u32> = children(pid1)
+        .into_iter()
+        .filter(|p| adopted.contains(p))
+        .collect();
+    assert!(left.is_empty(), "orphans not reaped: {left:?}");
+    kill(pid1, rustix::process::Signal::TERM);
+    let (code, console) = init.finish(Duration::from_secs(20));
+    assert_eq!(code, POWERED_OFF, "{console:?}");
 }
