@@ -8,7 +8,8 @@
 # -Zbuild-std (rust-src) and linked with rust-lld against Debian's musl for
 # armhf (musl-dev:armhf) instead of rustup's self-contained copy. Panics are
 # a trap instruction (immediate-abort), which needs no unwinder: the empty
-# libunwind.a only satisfies std's `-lunwind`. These are the flags of
+# libunwind.a only satisfies std's `-lunwind`. 32-bit ARM Linux has 4 KiB
+# pages, so segments need not be padded to lld's default 64 KiB. These are the flags of
 # size.md's smallest build (N6), so the result is that build for armv7.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ trap 'rm -rf "$STUBS"' EXIT
 ar rc "$STUBS/libunwind.a"
 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -C relocation-model=static \
 -C target-feature=+crt-static -C link-self-contained=no -L $MUSL -L $STUBS \
--C link-arg=$MUSL/crt1.o -C link-arg=$MUSL/crti.o -C link-arg=$MUSL/crtn.o -C link-arg=--icf=all" \
+-C link-arg=$MUSL/crt1.o -C link-arg=$MUSL/crti.o -C link-arg=$MUSL/crtn.o -C link-arg=--icf=all \
+-C link-arg=-zmax-page-size=4096" \
     cargo +nightly build --quiet --release --target armv7-unknown-linux-musleabihf \
     -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
     --bin cella --example probe --target-dir "$TARGET_DIR"
