@@ -75,6 +75,7 @@ check memory-floor-256k $? 0
 cella run --rootfs /rootfs --pids 1 /bin/true
 check pids-1 $? 0
 
+check clone-fallback "$(/rootfs/bin/probe no-clone3 cella run --rootfs /rootfs -- sh -c 'echo $$' 2>/dev/null)" 1
 check initramfs-escape "$(cella run --rootfs /rootfs -- /bin/probe escape /initramfs-marker | cut -c1-9)" CONTAINED
 check initramfs-host-root "$(cella run --memory 4m -- /bin/busybox echo hi)" hi
 echo "GUEST DONE"
@@ -82,7 +83,7 @@ sync
 poweroff -f
 "#;
 
-const CHECKS: usize = 21;
+const CHECKS: usize = 22;
 
 fn initramfs(arch: &Arch) -> Vec<u8> {
     let (cella, probe) = guest::build_for(arch);

@@ -318,7 +318,6 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
     assert!(!root.join("x").exists());
 }
 
-#[cfg(target_arch = "x86_64")]
 #[test]
 fn without_clone3_cella_falls_back_to_clone() {
     let _g = serial();

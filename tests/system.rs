@@ -54,6 +54,27 @@ fn start_init(config: &Path) -> Init {
     }
 }
 
+impl Drop for Init {
+    /// A failed test must not leave an init and its containers running:
+    /// stop it the way a machine is stopped, then make sure.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        if let Some(&pid1) = children(self.child.id()).first() {
+            kill(pid1, rustix::process::Signal::TERM);
+        }
+        let start = Instant::now();
+        while self.child.try_wait().ok().flatten().is_none() {
+            if start.elapsed() > Duration::from_secs(15) {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Init {
     /// Collect console lines until one contains `needle`.
     fn expect(&mut self, needle: &str, limit: Duration) {
@@ -77,6 +98,11 @@ impl Init {
     /// re-raises its child's terminating signal, so a powered-off namespace
     /// shows as unshare killed by SIGINT.
     fn finish(mut self, limit: Duration) -> (Ended, Vec<String>) {
+        let seen = self.wait_end(limit);
+        (seen.0, seen.1)
+    }
+
+    fn wait_end(&mut self, limit: Duration) -> (Ended, Vec<String>) {
         let start = Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -97,9 +123,10 @@ impl Init {
         use std::os::unix::process::ExitStatusExt;
         let ended = match (status.code(), status.signal()) {
             (Some(130), _) | (_, Some(2)) => Ended::PoweredOff,
+            (Some(129), _) | (_, Some(1)) => Ended::Rebooted,
             (code, signal) => Ended::Other(code, signal),
         };
-        (ended, self.seen)
+        (ended, std::mem::take(&mut self.seen))
     }
 
     /// The host pid of the namespace's PID 1 (cella).
@@ -128,10 +155,12 @@ fn write_config(tag: &str, text: &str) -> PathBuf {
     path
 }
 
-/// `reboot(POWER_OFF)` from PID 1 of a PID namespace kills it with SIGINT.
+/// `reboot(POWER_OFF)` from PID 1 of a PID namespace kills it with SIGINT,
+/// `reboot(RESTART)` with SIGHUP.
 #[derive(Debug, PartialEq)]
 enum Ended {
     PoweredOff,
+    Rebooted,
     Other(Option<i32>, Option<i32>),
 }
 const POWERED_OFF: Ended = Ended::PoweredOff;
@@ -347,7 +376,8 @@ fn orphans_in_the_init_namespace_are_reaped() {
     let before = children(pid1);
     // A shell entering the init's PID namespace leaves two sleeps behind:
     // they are orphans, re-parented to the namespace's PID 1, cella.
-    let out = Command::new("nsenter")
+    // Not .output(): the sleeps would hold its pipes open until they end.
+    let status = Command::new("nsenter")
         .args([
             "-t",
             &pid1.to_string(),
@@ -356,28 +386,54 @@ fn orphans_in_the_init_namespace_are_reaped() {
             "/bin/busybox",
             "sh",
             "-c",
-            "sleep 1 & sleep 1 & exit 0",
+            "sleep 2 & sleep 2 & exit 0",
         ])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
         .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let adopted: Vec<u32> = children(pid1)
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    assert!(status.success());
+    let adopted =
+        |pids: Vec<u32>| -> Vec<u32> { pids.into_iter().filter(|p| !before.contains(p)).collect() };
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while seen.len() < 2 && start.elapsed() < Duration::from_secs(2) {
+        seen = adopted(children(pid1));
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(
-        adopted.len(),
+        seen.len(),
         2,
-        "the orphans were re-parented to PID 1: {adopted:?}"
+        "the orphans were re-parented to PID 1: {seen:?}"
     );
-    std::thread::sleep(Duration::from_millis(2000));
-    // A zombie stays its parent's child until reaped.
-    let left: Vec<u32> = children(pid1)
-        .into_iter()
-        .filter(|p| adopted.contains(p))
-        .collect();
-    assert!(left.is_empty(), "orphans not reaped: {left:?}");
+    // A zombie stays its parent's child until reaped: once the sleeps end,
+    // they must disappear from PID 1's children.
+    let start = Instant::now();
+    while !adopted(children(pid1)).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(6),
+            "orphans not reaped: {:?}",
+            adopted(children(pid1))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     kill(pid1, rustix::process::Signal::TERM);
     let (code, console) = init.finish(Duration::from_secs(20));
     assert_eq!(code, POWERED_OFF, "{console:?}");
+}
+
+#[test]
+fn on_exit_reboot_reboots() {
+    let _g = serial();
+    let root = rootfs("system-reboot");
+    let config = write_config(
+        "reboot",
+        &format!(
+            "on-exit reboot\n[container c]\nrootfs {}\ncommand true\n",
+            root.display()
+        ),
+    );
+    let (ended, console) = start_init(&config).finish(Duration::from_secs(20));
+    assert_eq!(ended, Ended::Rebooted, "{console:?}");
+    assert_eq!(console.last().map(String::as_str), Some("cella: rebooting"));
 }

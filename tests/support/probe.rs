@@ -7,7 +7,7 @@
 //!   path) is then visible, else `CONTAINED` and what `/` holds.
 //! - `probe hog MIB`: allocate and touch MIB mebibytes, then print `SURVIVED`.
 //! - `probe fds`: list this process's open descriptors.
-//! - `probe no-clone3 CMD...` (x86_64, run on the host): install a seccomp
+//! - `probe no-clone3 CMD...` (run outside containers): install a seccomp
 //!   filter that makes clone3 fail with ENOSYS, as Docker's default profile
 //!   and qemu-user do, check that it does, then exec CMD.
 
@@ -27,7 +27,6 @@ fn main() {
             fds.sort();
             println!("{}", fds.join(" "));
         }
-        #[cfg(target_arch = "x86_64")]
         Some("no-clone3") => no_clone3(&args[2..]),
         _ => {
             eprintln!("usage: probe escape MARKER | hog MIB | fds | no-clone3 CMD...");
@@ -72,8 +71,40 @@ fn hog(mib: usize) {
     println!("SURVIVED {}", chunks.len());
 }
 
+/// This architecture's seccomp audit value and `seccomp` syscall number.
 #[cfg(target_arch = "x86_64")]
+const ARCH: (u32, usize) = (0xc000_003e, 317);
+#[cfg(target_arch = "aarch64")]
+const ARCH: (u32, usize) = (0xc000_00b7, 277);
+#[cfg(target_arch = "arm")]
+const ARCH: (u32, usize) = (0x4000_0028, 383);
+
+/// A raw three-argument system call; returns the kernel's value (-errno on error).
 #[allow(unsafe_code)]
+fn syscall3(nr: usize, a: usize, b: usize, c: usize) -> isize {
+    let ret: isize;
+    // SAFETY: each architecture's syscall ABI; the arguments are plain
+    // integers or point to data that outlives the call.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!("syscall", inlateout("rax") nr as isize => ret, in("rdi") a, in("rsi") b,
+            in("rdx") c, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    // SAFETY: as above.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!("svc 0", in("x8") nr, inlateout("x0") a as isize => ret, in("x1") b, in("x2") c,
+            options(nostack));
+    }
+    // SAFETY: as above; r7 is saved around the call (frame pointer in Thumb code).
+    #[cfg(target_arch = "arm")]
+    unsafe {
+        std::arch::asm!("mov {saved}, r7", "mov r7, {nr}", "svc 0", "mov r7, {saved}", nr = in(reg) nr,
+            saved = out(reg) _, inlateout("r0") a as isize => ret, in("r1") b, in("r2") c, options(nostack));
+    }
+    ret
+}
+
 fn no_clone3(cmd: &[String]) {
     use std::os::unix::process::CommandExt;
 
@@ -92,9 +123,7 @@ fn no_clone3(cmd: &[String]) {
     const LD_ABS_W: u16 = 0x20;
     const JEQ_K: u16 = 0x15;
     const RET_K: u16 = 0x06;
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-    const NR_CLONE3: u32 = 435;
-    const NR_SECCOMP: usize = 317;
+    const NR_CLONE3: u32 = 435; // the same on every architecture
     const RET_ERRNO_ENOSYS: u32 = 0x0005_0000 | 38;
     const RET_ALLOW: u32 = 0x7fff_0000;
     let filter = [
@@ -108,7 +137,7 @@ fn no_clone3(cmd: &[String]) {
             code: JEQ_K,
             jt: 0,
             jf: 3,
-            k: AUDIT_ARCH_X86_64,
+            k: ARCH.0,
         },
         SockFilter {
             code: LD_ABS_W,
@@ -140,19 +169,9 @@ fn no_clone3(cmd: &[String]) {
         filter: filter.as_ptr(),
     };
     rustix::thread::set_no_new_privs(true).expect("no_new_privs");
-    let syscall3 = |nr: usize, a: usize, b: usize, c: usize| -> isize {
-        let ret: isize;
-        // SAFETY: the x86_64 syscall ABI; the arguments are plain integers or
-        // point to `prog`/`filter`, which outlive the call.
-        unsafe {
-            std::arch::asm!("syscall", inlateout("rax") nr as isize => ret, in("rdi") a, in("rsi") b,
-                in("rdx") c, lateout("rcx") _, lateout("r11") _, options(nostack));
-        }
-        ret
-    };
     // seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)
     assert_eq!(
-        syscall3(NR_SECCOMP, 1, 0, &prog as *const SockFprog as usize),
+        syscall3(ARCH.1, 1, 0, &prog as *const SockFprog as usize),
         0,
         "seccomp"
     );
