@@ -38,6 +38,8 @@ Options:
   --hostname NAME       hostname inside (default: the container name)
   --net host|none       'none' (default): own network namespace with lo only;
                         'host': share the host's network
+  --pid host|private    'private' (default): the payload is PID 1 of its own
+                        PID namespace; 'host': share the host's processes
   --memory SIZE         memory limit, bytes or with k, m, g suffix
   --pids N              maximum number of processes
   --cpus N.NN           CPU time limit in CPUs (quota over a 100ms period)
@@ -94,6 +96,8 @@ pub struct RunArgs {
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub net: Net,
+    /// Share the host's PID namespace (`--pid host`) instead of a new one.
+    pub pid_host: bool,
     pub memory: Option<u64>,
     pub pids: Option<u64>,
     /// CPU quota in microseconds per 100 000 µs period.
@@ -183,8 +187,9 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 14] = [
+const VALUED: [&str; 15] = [
     "rootfs",
+    "pid",
     "name",
     "hostname",
     "net",
@@ -241,6 +246,13 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                         return Err(bad("must be 1 to 64 bytes"));
                     }
                     a.hostname = Some(v.to_owned())
+                }
+                "pid" => {
+                    a.pid_host = match v {
+                        "host" => true,
+                        "private" => false,
+                        _ => return Err(bad("expected 'host' or 'private'")),
+                    }
                 }
                 "net" => {
                     a.net = match v {

@@ -19,7 +19,7 @@
 //!
 //! One `key value` per line; `#` starts a comment. A container key is
 //! either one of `command`, `restart`, `log`, or a `cella run` option
-//! (`rootfs`, `hostname`, `net`, `memory`, `pids`, `cpus`, `cpu-weight`,
+//! (`rootfs`, `hostname`, `net`, `pid`, `memory`, `pids`, `cpus`, `cpu-weight`,
 //! `io-weight`, `env`, `workdir`, `user`, `bind`, `tmpfs`, `init`,
 //! `read-only`), checked exactly as on the command line. The kernel command
 //! line can select the file (`cella.conf=PATH`) and override the global

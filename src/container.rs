@@ -116,7 +116,10 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
     // 4. Fork straight into the new namespaces (and, on v2, the cgroup). The
     //    cgroup namespace comes later, from inside the cgroup.
-    let mut flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
+    let mut flags = CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC;
+    if !spec.pid_host {
+        flags |= CLONE_NEWPID;
+    }
     if spec.net == Net::None {
         flags |= CLONE_NEWNET;
     }

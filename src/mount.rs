@@ -420,6 +420,7 @@ mod tests {
                 read_only: false,
             },
             net: Net::None,
+            pid_host: false,
             limits: Limits::default(),
             tmpfs: vec!["run".into()],
             binds: vec![BindMount {

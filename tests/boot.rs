@@ -59,6 +59,21 @@ restart always
 command sleep 1000
 "#;
 
+/// Selected with `cella.conf=`: a container sharing the machine's PID
+/// namespace sends SIGTERM to PID 1, as an administrator's `kill 1` would.
+const TERM_CONFIG: &str = r#"grace 2
+
+[container server]
+rootfs /rootfs
+init yes
+command sh -c 'echo ready; exec sleep 1000'
+
+[container stopper]
+rootfs /rootfs
+pid host
+command sh -c 'sleep 3; echo "SIGTERM to PID 1 ($(cat /proc/1/comm))"; kill -TERM 1'
+"#;
+
 fn initramfs(arch: &Arch) -> Vec<u8> {
     let (cella, probe) = guest::build_for(arch);
     let busybox = std::fs::read(guest::busybox(arch)).unwrap();
@@ -70,6 +85,7 @@ fn initramfs(arch: &Arch) -> Vec<u8> {
     cpio.file("init", &std::fs::read(cella).unwrap(), true);
     cpio.file("etc/cella/init.conf", CONFIG.as_bytes(), false);
     cpio.file("etc/cella/long.conf", LONG_CONFIG.as_bytes(), false);
+    cpio.file("etc/cella/term.conf", TERM_CONFIG.as_bytes(), false);
     // A shell for the emergency test: busybox at /bin of the initramfs.
     cpio.dir("bin");
     cpio.file("bin/busybox", &busybox, true);
@@ -133,14 +149,38 @@ fn boot_and_check(arch: &Arch) {
     }
 }
 
+/// SIGTERM to PID 1 stops the containers (the --init payload takes SIGTERM,
+/// 143) and powers the machine off.
+fn sigterm_and_check(arch: &Arch) {
+    support::require_root();
+    let console = guest::boot_with(
+        arch,
+        &initramfs(arch),
+        "cella.conf=/etc/cella/term.conf",
+        Duration::from_secs(600),
+        None,
+    );
+    let has = |needle: &str| console.lines().any(|l| l.contains(needle));
+    assert!(has("[server] ready"), "{console}");
+    assert!(has("[stopper] SIGTERM to PID 1 (init)"), "{console}");
+    assert!(has("cella: stopping the containers"), "{console}");
+    assert!(has("cella: server: exited with status 143"), "{console}");
+    assert!(
+        has("cella: powering off") && !has("Kernel panic"),
+        "{console}"
+    );
+}
+
 #[test]
 fn cella_as_init_on_x86_64() {
     boot_and_check(&guest::X86_64);
+    sigterm_and_check(&guest::X86_64);
 }
 
 #[test]
 fn cella_as_init_on_aarch64() {
     boot_and_check(&guest::AARCH64);
+    sigterm_and_check(&guest::AARCH64);
 }
 
 #[test]
@@ -153,6 +193,7 @@ fn cella_as_init_on_armv7() {
         return;
     }
     boot_and_check(&guest::ARMV7);
+    sigterm_and_check(&guest::ARMV7);
 }
 
 #[test]

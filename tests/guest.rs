@@ -76,6 +76,8 @@ cella run --rootfs /rootfs --pids 1 /bin/true
 check pids-1 $? 0
 
 check clone-fallback "$(/rootfs/bin/probe no-clone3 cella run --rootfs /rootfs -- sh -c 'echo $$' 2>/dev/null)" 1
+cella run --rootfs /rootfs --init -- sh -c 'kill -TERM $$'
+check init-signal-status $? 143
 check initramfs-escape "$(cella run --rootfs /rootfs -- /bin/probe escape /initramfs-marker | cut -c1-9)" CONTAINED
 check initramfs-host-root "$(cella run --memory 4m -- /bin/busybox echo hi)" hi
 echo "GUEST DONE"
@@ -83,7 +85,7 @@ sync
 poweroff -f
 "#;
 
-const CHECKS: usize = 22;
+const CHECKS: usize = 23;
 
 fn initramfs(arch: &Arch) -> Vec<u8> {
     let (cella, probe) = guest::build_for(arch);

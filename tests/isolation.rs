@@ -344,3 +344,29 @@ fn cella_itself_is_not_inside_the_container() {
         1
     );
 }
+
+#[test]
+fn pid_host_shares_the_host_processes_and_only_that() {
+    let _g = serial();
+    let root = rootfs("pidhost");
+    let out = ok(sh(
+        &root,
+        &["--pid", "host"],
+        "echo $$; ls /proc | grep -c '^[0-9]'",
+    ));
+    let mut lines = out.lines();
+    let pid: u32 = lines.next().unwrap().parse().unwrap();
+    let visible: u32 = lines.next().unwrap().parse().unwrap();
+    assert!(pid > 1, "not PID 1 in the host's namespace: {pid}");
+    assert!(visible > 20, "the host's processes are visible: {visible}");
+    // Everything else stays private.
+    let host_uts = std::fs::read_link("/proc/self/ns/uts").unwrap();
+    let uts = ok(run_in(
+        &root,
+        &["--pid", "host"],
+        &["readlink", "/proc/self/ns/uts"],
+    ));
+    assert_ne!(uts.trim(), host_uts.to_str().unwrap());
+    let err = stderr(&cella(&["run", "--pid", "shared", "true"]));
+    assert!(err.contains("invalid value 'shared' for --pid"), "{err}");
+}

@@ -257,7 +257,10 @@ pub fn boot_with(
     limit: Duration,
     on_line: Option<(&str, Act<'_>)>,
 ) -> String {
-    let tag = format!("{}-{}-{}", arch.deb_arch, std::process::id(), append.len());
+    // Unique per boot: tests of one binary boot in parallel.
+    static BOOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = BOOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tag = format!("{}-{}-{n}", arch.deb_arch, std::process::id());
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let initrd = tmp.join(format!("initramfs-{tag}.cpio"));
     let monitor = tmp.join(format!("monitor-{tag}.sock"));
