@@ -185,11 +185,7 @@ fn cella_as_init_on_aarch64() {
 
 #[test]
 fn cella_as_init_on_armv7() {
-    let toolchains = std::process::Command::new("rustup")
-        .args(["toolchain", "list"])
-        .output();
-    if !toolchains.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly")) {
-        eprintln!("SKIP: the armv7 guest needs a nightly toolchain with rust-src to build cella");
+    if !guest::armv7_buildable() {
         return;
     }
     boot_and_check(&guest::ARMV7);

@@ -136,12 +136,7 @@ fn cgroup_v2_and_initramfs_root_on_aarch64() {
 
 #[test]
 fn cgroup_v2_and_initramfs_root_on_armv7() {
-    // armv7 is built with nightly -Zbuild-std (no rustup std for it here).
-    let toolchains = std::process::Command::new("rustup")
-        .args(["toolchain", "list"])
-        .output();
-    if !toolchains.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly")) {
-        eprintln!("SKIP: the armv7 guest needs a nightly toolchain with rust-src to build cella");
+    if !guest::armv7_buildable() {
         return;
     }
     guest_checks(&guest::ARMV7);

@@ -53,6 +53,17 @@ pub const ARMV7: Arch = Arch {
     console: "ttyAMA0",
 };
 
+/// armv7 is built with nightly -Zbuild-std (no rustup std for it here);
+/// without nightly, say so and skip.
+pub fn armv7_buildable() -> bool {
+    let toolchains = Command::new("rustup").args(["toolchain", "list"]).output();
+    let ok = toolchains.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("nightly"));
+    if !ok {
+        eprintln!("SKIP: the armv7 guest needs a nightly toolchain with rust-src to build cella");
+    }
+    ok
+}
+
 fn cache() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-cache");
     std::fs::create_dir_all(&dir).unwrap();

@@ -87,14 +87,7 @@ fn applets() -> &'static [String] {
 
 /// Run cella with `args`, no stdin, killed if it takes longer than `limit`.
 pub fn cella_timed(args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(cella_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_output(child, limit)
+    spawn(args).output(limit)
 }
 
 pub fn cella(args: &[&str]) -> Output {
