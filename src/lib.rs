@@ -5,13 +5,16 @@
 //! execs the payload: cella itself never runs inside a container. Raw
 //! syscalls and every `unsafe` block live in [`sys`].
 
+pub mod caps;
 pub mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod container;
 pub mod error;
 pub mod init;
+pub mod json;
 pub mod mount;
+pub mod oci;
 pub mod process;
 pub mod spec;
 pub mod sync;

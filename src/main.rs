@@ -2,12 +2,22 @@
 //! outcome into an exit status. The only place that prints.
 
 use cella::cli::{self, Command};
-use cella::{container, spec, sys, system};
+use cella::{container, oci, spec, sys, system};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     sys::install_panic_guard();
-    let parsed = cli::parse(std::env::args_os().skip(1));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if oci::is_oci(&args) && !rustix::process::getpid().is_init() {
+        return match oci::main(args) {
+            Ok(out) => {
+                write_all(rustix::stdio::stdout(), out.stdout.as_bytes());
+                ExitCode::from(out.code)
+            }
+            Err(e) => fail(&e),
+        };
+    }
+    let parsed = cli::parse(args);
     // As the machine's first process (an initramfs /init) cella is the init,
     // whatever arguments the kernel passed along (`init --config` is honoured).
     if rustix::process::getpid().is_init() {

@@ -40,8 +40,8 @@ pub struct MountOp {
 pub enum Kind {
     /// A fresh file system instance: type, `fsconfig` options, mount attributes.
     Fs {
-        fstype: &'static str,
-        options: Vec<(&'static str, String)>,
+        fstype: String,
+        options: Vec<(String, String)>,
         attrs: u64,
     },
     /// A bind of a host path (recursive), optionally read-only.
@@ -52,6 +52,38 @@ pub enum Kind {
     },
     /// The device nodes and symlinks of a minimal `/dev` (the target is `dev`).
     DevNodes,
+    /// An OCI bind: recursive or not, with mount attributes (applied to
+    /// every mount of the tree when recursive).
+    BindWith {
+        source: CString,
+        is_dir: bool,
+        recursive: bool,
+        attrs: u64,
+    },
+    /// A device node (`linux.devices`): type, device number, mode, owner.
+    Node {
+        kind: FileType,
+        dev: u64,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// Write `value` to a file under a verified procfs (a sysctl).
+    ProcWrite { value: Vec<u8> },
+    /// Make an existing path read-only (bind it over itself); absent paths
+    /// are skipped.
+    ReadOnly,
+    /// Hide an existing path: `/dev/null` over a file, an empty read-only
+    /// tmpfs over a directory; absent paths are skipped.
+    Mask,
+    /// A read-only view of the container's own cgroup: a tmpfs with one
+    /// bind per v1 hierarchy (name, host directory), or on v2 the one
+    /// directory bound directly.
+    Cgroup {
+        dirs: Vec<(String, CString)>,
+        v2: bool,
+        read_only: bool,
+    },
 }
 
 /// Character devices of the minimal `/dev`: name, major, minor.
@@ -84,8 +116,11 @@ fn fs(
         step,
         target: target.to_owned(),
         kind: Kind::Fs {
-            fstype,
-            options: options.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+            fstype: fstype.to_owned(),
+            options: options
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             attrs,
         },
     }
@@ -189,6 +224,9 @@ pub fn plan(spec: &Spec) -> Vec<MountOp> {
 /// For the host root the clone is stacked on `/` itself: it needs no scratch
 /// directory, and the old root is detached in [`switch_root`] all the same.
 pub fn enter_root(spec: &Spec, source: &CString) -> Result<OwnedFd> {
+    if !spec.root.is_host {
+        return enter_root_at(source);
+    }
     let tree = open_tree(
         CWD,
         source.as_c_str(),
@@ -202,6 +240,28 @@ pub fn enter_root(spec: &Spec, source: &CString) -> Result<OwnedFd> {
         // cella's mounts, made later, are not affected.
         sys::mount_setattr(&tree, RDONLY, true).ctx(Step::ReadOnlyRoot)?;
     }
+    move_mount(
+        &tree,
+        c"",
+        CWD,
+        source.as_c_str(),
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .ctx(Step::AttachRoot)?;
+    rustix::process::fchdir(&tree).ctx(Step::EnterRoot)?;
+    Ok(tree)
+}
+
+/// [`enter_root`] for a rootfs directory (the OCI bundle's root).
+pub fn enter_root_at(source: &CString) -> Result<OwnedFd> {
+    let tree = open_tree(
+        CWD,
+        source.as_c_str(),
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::AT_RECURSIVE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .ctx(Step::CloneRoot)?;
     move_mount(
         &tree,
         c"",
@@ -231,12 +291,12 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
             attrs,
         } => {
             let target = make_dir(root, &op.target).ctx(Step::MakeMountpoint)?;
-            let fsfd = fsopen(*fstype, FsOpenFlags::FSOPEN_CLOEXEC).ctx(op.step)?;
+            let fsfd = fsopen(fstype.as_str(), FsOpenFlags::FSOPEN_CLOEXEC).ctx(op.step)?;
             for (key, value) in options {
                 if value.is_empty() {
-                    fsconfig_set_flag(&fsfd, *key).ctx(op.step)?;
+                    fsconfig_set_flag(&fsfd, key.as_str()).ctx(op.step)?;
                 } else {
-                    fsconfig_set_string(&fsfd, *key, value.as_str()).ctx(op.step)?;
+                    fsconfig_set_string(&fsfd, key.as_str(), value.as_str()).ctx(op.step)?;
                 }
             }
             fsconfig_create(&fsfd).ctx(op.step)?;
@@ -280,22 +340,182 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
             rustix::process::umask(old);
             made.ctx(op.step)
         }
+        Kind::BindWith {
+            source,
+            is_dir,
+            recursive,
+            attrs,
+        } => {
+            let target = if *is_dir {
+                make_dir(root, &op.target)
+            } else {
+                make_file(root, &op.target)
+            }
+            .ctx(Step::MakeMountpoint)?;
+            let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+            if *recursive {
+                flags |= OpenTreeFlags::AT_RECURSIVE;
+            }
+            let tree = open_tree(CWD, source.as_c_str(), flags).ctx(op.step)?;
+            if *attrs != 0 {
+                sys::mount_setattr(&tree, *attrs, *recursive).ctx(op.step)?;
+            }
+            attach(&tree, &target).ctx(op.step)
+        }
+        Kind::Node {
+            kind,
+            dev,
+            mode,
+            uid,
+            gid,
+        } => {
+            let (parent, name) = split(&op.target);
+            let dir = make_dir(root, parent).ctx(Step::MakeMountpoint)?;
+            let old = rustix::process::umask(Mode::empty());
+            let made = match fs::mknodat(&dir, name, *kind, Mode::from_raw_mode(*mode & 0o7777), *dev) {
+                Err(Errno::EXIST) => Ok(()),
+                other => other,
+            };
+            rustix::process::umask(old);
+            made.ctx(op.step)?;
+            fs::chownat(
+                &dir,
+                name,
+                Some(rustix::process::Uid::from_raw(*uid)),
+                Some(rustix::process::Gid::from_raw(*gid)),
+                fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .ctx(op.step)
+        }
+        Kind::ProcWrite { value } => {
+            let file = resolve(root, &op.target, OFlags::WRONLY).ctx(op.step)?;
+            verify_procfs(&file).ctx(op.step)?;
+            rustix::io::write(&file, value).ctx(op.step).map(|_| ())
+        }
+        Kind::ReadOnly => {
+            let target = match resolve(root, &op.target, OFlags::PATH) {
+                Err(Errno::NOENT) => return Ok(()),
+                other => other.ctx(op.step)?,
+            };
+            let tree = open_tree(
+                &target,
+                c"",
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::AT_RECURSIVE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_EMPTY_PATH,
+            )
+            .ctx(op.step)?;
+            sys::mount_setattr(&tree, RDONLY | NOSUID | NODEV | NOEXEC, true).ctx(op.step)?;
+            attach(&tree, &target).ctx(op.step)
+        }
+        Kind::Mask => {
+            let target = match resolve(root, &op.target, OFlags::PATH) {
+                Err(Errno::NOENT) => return Ok(()),
+                other => other.ctx(op.step)?,
+            };
+            let st = fs::fstat(&target).ctx(op.step)?;
+            let mnt = if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                let fsfd = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).ctx(op.step)?;
+                fsconfig_set_string(&fsfd, "size", "0").ctx(op.step)?;
+                fsconfig_create(&fsfd).ctx(op.step)?;
+                fsmount(
+                    &fsfd,
+                    FsMountFlags::FSMOUNT_CLOEXEC,
+                    MountAttrFlags::from_bits_retain((RDONLY | NOSUID | NODEV | NOEXEC) as u32),
+                )
+                .ctx(op.step)?
+            } else {
+                open_tree(
+                    CWD,
+                    c"/dev/null",
+                    OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+                )
+                .ctx(op.step)?
+            };
+            attach(&mnt, &target).ctx(op.step)
+        }
+        Kind::Cgroup {
+            dirs,
+            v2,
+            read_only,
+        } => {
+            let attrs = if *read_only { RDONLY } else { 0 } | NOSUID | NODEV | NOEXEC;
+            let target = make_dir(root, &op.target).ctx(Step::MakeMountpoint)?;
+            let bind_into = |source: &CString, at: &OwnedFd| -> rustix::io::Result<()> {
+                let tree = open_tree(
+                    CWD,
+                    source.as_c_str(),
+                    OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+                )?;
+                sys::mount_setattr(&tree, attrs, false)?;
+                attach(&tree, at)
+            };
+            if *v2 {
+                if let Some((_, dir)) = dirs.first() {
+                    bind_into(dir, &target).ctx(op.step)?;
+                }
+                return Ok(());
+            }
+            let fsfd = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).ctx(op.step)?;
+            fsconfig_set_string(&fsfd, "mode", "755").ctx(op.step)?;
+            fsconfig_create(&fsfd).ctx(op.step)?;
+            let tmp = fsmount(
+                &fsfd,
+                FsMountFlags::FSMOUNT_CLOEXEC,
+                MountAttrFlags::from_bits_retain((NOSUID | NODEV | NOEXEC) as u32),
+            )
+            .ctx(op.step)?;
+            for (name, dir) in dirs {
+                fs::mkdirat(&tmp, name.as_str(), Mode::from_raw_mode(0o755)).ctx(op.step)?;
+                let at = fs::openat(&tmp, name.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                    .ctx(op.step)?;
+                bind_into(dir, &at).ctx(op.step)?;
+                // `cpu` and `cpuacct` lead to `cpu,cpuacct`, as on the host.
+                if name.contains(',') {
+                    for part in name.split(',') {
+                        let _ = fs::symlinkat(name.as_str(), &tmp, part);
+                    }
+                }
+            }
+            if *read_only {
+                sys::mount_setattr(&tmp, RDONLY, false).ctx(op.step)?;
+            }
+            attach(&tmp, &target).ctx(op.step)
+        }
+    }
+}
+
+/// A write meant for `/proc/sys` must land on the container's own procfs,
+/// not on whatever a hostile image mounted or linked there.
+fn verify_procfs(file: &OwnedFd) -> rustix::io::Result<()> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let st = fs::fstatfs(file)?;
+    if st.f_type as i64 == PROC_SUPER_MAGIC {
+        Ok(())
+    } else {
+        Err(Errno::XDEV)
     }
 }
 
 fn make_devices(dev: &OwnedFd) -> rustix::io::Result<()> {
     let mode = Mode::from_raw_mode(0o666);
+    // An image's own /dev (no tmpfs over it) may have them already.
+    let fresh = |r: rustix::io::Result<()>| match r {
+        Err(Errno::EXIST) => Ok(()),
+        other => other,
+    };
     for (name, major, minor) in DEVICES {
-        fs::mknodat(
+        fresh(fs::mknodat(
             dev,
             name,
             FileType::CharacterDevice,
             mode,
             fs::makedev(major, minor),
-        )?;
+        ))?;
     }
     for (name, target) in DEV_LINKS {
-        fs::symlinkat(target, dev, name)?;
+        fresh(fs::symlinkat(target, dev, name))?;
     }
     Ok(())
 }
@@ -486,10 +706,10 @@ mod tests {
         let ops = plan(&spec(false));
         match &ops[4].kind {
             Kind::Fs {
-                fstype: "devpts",
-                options,
-                ..
-            } => assert!(options.contains(&("newinstance", String::new()))),
+                fstype, options, ..
+            } if fstype == "devpts" => {
+                assert!(options.contains(&("newinstance".into(), String::new())))
+            }
             other => panic!("{other:?}"),
         }
     }

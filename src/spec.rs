@@ -238,7 +238,7 @@ fn environment(
 /// Where to look for the command, like execvp but decided before the clone:
 /// a name with a `/` is used as it is; otherwise each `$PATH` entry of the
 /// container's environment, in order.
-fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
+pub fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
     let cmd = command.as_bytes();
     if cmd.is_empty() {
         return Err(Error::usage("run: the command is empty"));
@@ -262,7 +262,7 @@ fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
         .collect()
 }
 
-fn cstring(s: impl Into<OsString>) -> Result<CString> {
+pub fn cstring(s: impl Into<OsString>) -> Result<CString> {
     let s: OsString = s.into();
     CString::new(s.into_vec()).map_err(|_| Error::usage("arguments must not contain NUL bytes"))
 }

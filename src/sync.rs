@@ -20,6 +20,49 @@ pub struct Failure {
 
 pub const RECORD: usize = 8;
 const FAILED: u8 = 1;
+const READY: u8 = 2;
+const HOOKS: u8 = 3;
+
+/// What an OCI `create` child can say besides a failure: it is set up and
+/// waits for `start`, or it wants the createRuntime/createContainer hooks
+/// run now (and waits for the parent's one-byte reply).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    Failed(Failure),
+    Ready,
+    Hooks,
+}
+
+/// In the child: say `Ready` or `Hooks`.
+pub fn send_msg(fd: impl AsFd, m: Msg) {
+    let rec = match m {
+        Msg::Failed(f) => f.encode(),
+        Msg::Ready => [READY, 0, 0, 0, 0, 0, 0, 0],
+        Msg::Hooks => [HOOKS, 0, 0, 0, 0, 0, 0, 0],
+    };
+    let _ = rustix::io::write(fd, &rec);
+}
+
+/// In the parent: the next message, `Ok(None)` at end-of-file.
+pub fn receive_msg(fd: impl AsFd) -> Result<Option<Msg>, Errno> {
+    let mut buf = [0u8; RECORD];
+    let mut got = 0;
+    while got < RECORD {
+        match rustix::io::read(&fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    match (got, buf[0]) {
+        (0, _) => Ok(None),
+        (RECORD, READY) => Ok(Some(Msg::Ready)),
+        (RECORD, HOOKS) => Ok(Some(Msg::Hooks)),
+        (RECORD, _) => Failure::decode(buf).map(|f| Some(Msg::Failed(f))).ok_or(Errno::PROTO),
+        _ => Err(Errno::PROTO),
+    }
+}
 
 impl Failure {
     pub fn encode(self) -> [u8; RECORD] {

@@ -216,6 +216,42 @@ pub fn loopback_up() -> Result<()> {
     Ok(())
 }
 
+/// Close every descriptor from `first` up except those in `keep` (sorted
+/// ascending): the OCI payload keeps its preserved fds (below `first`), and
+/// the child its sync socket and start fifo until exec.
+pub fn close_fds_keeping(first: i32, keep: &[i32]) -> Result<()> {
+    let mut first = first.max(3) as usize;
+    for &fd in keep {
+        if fd < 0 || (fd as usize) < first {
+            continue;
+        }
+        let fd = fd as usize;
+        if fd > first {
+            close_range_or_loop(first, fd - 1)?;
+        }
+        first = fd + 1;
+    }
+    close_range_or_loop(first, u32::MAX as usize)
+}
+
+fn close_range_or_loop(first: usize, last: usize) -> Result<()> {
+    // SAFETY: close_range(2) closes descriptors only; the caller (a forked
+    // child) owns every descriptor in the range and never uses the closed
+    // ones again: it execs or exits.
+    match check(unsafe { syscall6(__NR_close_range, [first, last, 0, 0, 0, 0]) }) {
+        Ok(_) => Ok(()),
+        Err(Errno::NOSYS) => {
+            for fd in first..=last.min(4096) {
+                // SAFETY: as above; close(2) of a descriptor we own (or
+                // EBADF for one that is not open).
+                unsafe { syscall6(linux_raw_sys::general::__NR_close, [fd, 0, 0, 0, 0, 0]) };
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Close every descriptor from 3 up, except `keep`: whatever cella or its
 /// caller held (cgroup files, the rootfs tree, inherited fds) must not reach
 /// the payload. `close_range(2)` (Linux 5.9), with a plain loop before that.

@@ -1,0 +1,836 @@
+//! JSON for the OCI interface: a strict RFC 8259 parser for `config.json`,
+//! `process.json` and seccomp profiles, and the small writer behind
+//! `state.json` and runc-style log lines.
+//!
+//! Hand-written rather than serde because the binary is size-sensitive and the
+//! OCI code walks a [`Value`] tree anyway to give path-precise errors.
+//! Parsing is hostile-input safe: input over [`MAX_INPUT`] bytes or nesting
+//! over [`MAX_DEPTH`] is an error, nothing panics, and the work is
+//! O(n log n). The tree costs at worst about 32 bytes per input byte.
+//!
+//! Anything that a lenient parser would have to guess about is an error:
+//! trailing commas, leading zeros, invalid UTF-8, lone surrogates, and
+//! duplicate object keys (two `"process"` keys in a config would otherwise
+//! silently pick one).
+
+use std::fmt::{self, Write as _};
+
+/// Inputs larger than this are rejected before parsing. Real configs are a
+/// few tens of KiB; the cap keeps the tree's memory bounded.
+pub const MAX_INPUT: usize = 4 << 20;
+
+/// Arrays and objects may nest this deep. The parser recurses two frames
+/// per level, so this also bounds its stack use.
+pub const MAX_DEPTH: usize = 128;
+
+/// A JSON number. Integers stay exact because OCI has both `u64::MAX`
+/// (unlimited) and `-1` (memory swap). The parser's canonical form, which
+/// `==` relies on: `Int` for every integer that fits `i64`, `UInt` for larger
+/// ones, `Float` for everything else.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Number {
+    Int(i64),
+    UInt(u64),
+    /// The number's literal exactly as written (so it must be valid JSON if
+    /// built by hand). Nothing in OCI is fractional, and keeping the text
+    /// spares the binary Rust's float parser and printer (about 35 KB)
+    /// while writing back exactly; [`Value::as_f64`] converts on demand.
+    Float(Box<str>),
+}
+
+/// A parsed JSON document. Objects keep their keys in document order (there
+/// are no duplicates in a parsed one), so errors and rewrites follow the file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(String),
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
+/// Where and why parsing stopped. `offset` is a byte offset into the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseError {
+    pub offset: usize,
+    pub what: &'static str,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid JSON at byte {}: {}", self.offset, self.what)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn err(offset: usize, what: &'static str) -> ParseError {
+    ParseError { offset, what }
+}
+
+/// Parse one JSON value; only whitespace may follow it.
+pub fn parse(input: &[u8]) -> Result<Value, ParseError> {
+    if input.len() > MAX_INPUT {
+        return Err(err(MAX_INPUT, "input too large"));
+    }
+    let mut p = Parser {
+        s: input,
+        i: 0,
+        depth: 0,
+    };
+    let v = p.value()?;
+    p.ws();
+    if p.i < input.len() {
+        return Err(err(p.i, "trailing characters"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, ParseError> {
+        self.ws();
+        Ok(match self.peek() {
+            Some(b'[') => self.array()?,
+            Some(b'{') => self.object()?,
+            Some(b'"') => Value::String(self.string()?),
+            Some(b'-' | b'0'..=b'9') => Value::Number(self.number()?),
+            Some(b't') => self.literal("true", Value::Bool(true))?,
+            Some(b'f') => self.literal("false", Value::Bool(false))?,
+            Some(b'n') => self.literal("null", Value::Null)?,
+            _ => return Err(err(self.i, "expected value")),
+        })
+    }
+
+    fn literal(&mut self, word: &str, v: Value) -> Result<Value, ParseError> {
+        let end = self.i + word.len();
+        if self.s.get(self.i..end) != Some(word.as_bytes()) {
+            return Err(err(self.i, "invalid literal"));
+        }
+        self.i = end;
+        Ok(v)
+    }
+
+    /// Consume the opening bracket, counting depth. Callers never undo the
+    /// count on error: the whole parse is abandoned then.
+    fn open(&mut self, close: u8) -> Result<bool, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(err(self.i, "nesting too deep"));
+        }
+        self.depth += 1;
+        self.i += 1;
+        self.ws();
+        let empty = self.peek() == Some(close);
+        if empty {
+            self.close();
+        }
+        Ok(empty)
+    }
+
+    fn close(&mut self) {
+        self.i += 1;
+        self.depth -= 1;
+    }
+
+    /// After an element: true at the closing bracket, false after a comma.
+    fn next(&mut self, close: u8, what: &'static str) -> Result<bool, ParseError> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(b) if b == close => {
+                self.close();
+                Ok(true)
+            }
+            _ => Err(err(self.i, what)),
+        }
+    }
+
+    fn array(&mut self) -> Result<Value, ParseError> {
+        let mut items = Vec::new();
+        if !self.open(b']')? {
+            loop {
+                items.push(self.value()?);
+                if self.next(b']', "expected ',' or ']'")? {
+                    break;
+                }
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn object(&mut self) -> Result<Value, ParseError> {
+        let mut pairs = Vec::new();
+        let mut offsets = Vec::new();
+        if !self.open(b'}')? {
+            loop {
+                self.ws();
+                if self.peek() != Some(b'"') {
+                    return Err(err(self.i, "expected string key"));
+                }
+                offsets.push(self.i);
+                let key = self.string()?;
+                self.ws();
+                if self.peek() != Some(b':') {
+                    return Err(err(self.i, "expected ':'"));
+                }
+                self.i += 1;
+                pairs.push((key, self.value()?));
+                if self.next(b'}', "expected ',' or '}'")? {
+                    break;
+                }
+            }
+        }
+        if let Some(at) = first_duplicate(&pairs, &offsets) {
+            return Err(err(at, "duplicate key"));
+        }
+        Ok(Value::Object(pairs))
+    }
+
+    fn number(&mut self) -> Result<Number, ParseError> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.i += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(err(self.i, "leading zero in number"));
+                }
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(err(self.i, "expected digit")),
+        }
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            float = true;
+            self.digits1()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            float = true;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            self.digits1()?;
+        }
+        // The grammar above admitted only ASCII, so this never fails.
+        let text = self
+            .s
+            .get(start..self.i)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default();
+        if !float {
+            if let Ok(n) = text.parse() {
+                return Ok(Number::Int(n));
+            }
+            if let Ok(n) = text.parse() {
+                return Ok(Number::UInt(n));
+            }
+        }
+        Ok(Number::Float(text.into()))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn digits1(&mut self) -> Result<(), ParseError> {
+        if !matches!(self.peek(), Some(b'0'..=b'9')) {
+            return Err(err(self.i, "expected digit"));
+        }
+        self.digits();
+        Ok(())
+    }
+
+    /// Raw runs between escapes are UTF-8-checked and copied whole, so long
+    /// strings cost one pass.
+    fn string(&mut self) -> Result<String, ParseError> {
+        let open = self.i;
+        self.i += 1;
+        let mut out = String::new();
+        let mut run = self.i;
+        loop {
+            // A bad byte earlier in the run outranks what stopped the scan.
+            let what = match self.peek() {
+                Some(b'"') => {
+                    self.push_run(&mut out, run)?;
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    self.push_run(&mut out, run)?;
+                    self.escape(&mut out)?;
+                    run = self.i;
+                    continue;
+                }
+                Some(0..=0x1f) => "control character in string",
+                Some(_) => {
+                    self.i += 1;
+                    continue;
+                }
+                None => "unterminated string",
+            };
+            self.push_run(&mut out, run)?;
+            let at = if self.i < self.s.len() { self.i } else { open };
+            return Err(err(at, what));
+        }
+    }
+
+    fn push_run(&self, out: &mut String, run: usize) -> Result<(), ParseError> {
+        let bytes = self.s.get(run..self.i).unwrap_or_default();
+        match std::str::from_utf8(bytes) {
+            Ok(t) => {
+                out.push_str(t);
+                Ok(())
+            }
+            Err(e) => Err(err(run + e.valid_up_to(), "invalid UTF-8")),
+        }
+    }
+
+    /// Escape errors point at the backslash that starts the bad escape.
+    fn escape(&mut self, out: &mut String) -> Result<(), ParseError> {
+        let at = self.i;
+        let c = match self.s.get(at + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\x08',
+            Some(b'f') => '\x0c',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => return self.unicode(out),
+            _ => return Err(err(at, "invalid escape")),
+        };
+        out.push(c);
+        self.i = at + 2;
+        Ok(())
+    }
+
+    fn unicode(&mut self, out: &mut String) -> Result<(), ParseError> {
+        let at = self.i;
+        let hi = self.hex4(at).ok_or(err(at, "invalid \\u escape"))?;
+        self.i = at + 6;
+        let c = match hi {
+            0xd800..=0xdbff => match self.hex4(self.i) {
+                Some(lo @ 0xdc00..=0xdfff) => {
+                    self.i += 6;
+                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                }
+                _ => return Err(err(at, "unpaired surrogate")),
+            },
+            0xdc00..=0xdfff => return Err(err(at, "unpaired surrogate")),
+            c => c,
+        };
+        out.push(char::from_u32(c).ok_or(err(at, "unpaired surrogate"))?);
+        Ok(())
+    }
+
+    /// The four hex digits of a `\uXXXX` starting at `at`, if that is one.
+    fn hex4(&self, at: usize) -> Option<u32> {
+        match self.s.get(at..at + 6)? {
+            [b'\\', b'u', hex @ ..] => hex
+                .iter()
+                .try_fold(0, |n, &b| Some(n << 4 | char::from(b).to_digit(16)?)),
+            _ => None,
+        }
+    }
+}
+
+/// Offset of the first key (in document order) that repeats an earlier one.
+/// Heapsorting (key, position) keeps a hostile object with many keys at
+/// O(n log n); std's sort would do too, but costs about 4 KB more code.
+fn first_duplicate(pairs: &[(String, Value)], offsets: &[usize]) -> Option<usize> {
+    if pairs.len() < 2 {
+        return None;
+    }
+    let mut v: Vec<(&str, usize)> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.as_str(), i))
+        .collect();
+    let n = v.len();
+    for root in (0..n / 2).rev() {
+        sift_down(&mut v, root, n);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift_down(&mut v, 0, end);
+    }
+    let later = v
+        .windows(2)
+        .filter_map(|w| match w {
+            [(a, _), (b, i)] if a == b => Some(*i),
+            _ => None,
+        })
+        .min()?;
+    offsets.get(later).copied()
+}
+
+/// Restore the max-heap property of `v[..end]` below `root` (`end <= v.len()`).
+fn sift_down(v: &mut [(&str, usize)], mut root: usize, end: usize) {
+    loop {
+        let mut child = 2 * root + 1;
+        if child + 1 < end && v.get(child) < v.get(child + 1) {
+            child += 1;
+        }
+        if child >= end || v.get(root) >= v.get(child) {
+            return;
+        }
+        v.swap(root, child);
+        root = child;
+    }
+}
+
+impl Value {
+    /// The member `key` of an object; `None` for a non-object or a missing key.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_object()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Non-negative integers only: `1.0` and `-1` are not a `u64`.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Number(Number::Int(n)) => u64::try_from(*n).ok(),
+            Value::Number(Number::UInt(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Integers that fit `i64`; never a float.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Number(Number::Int(n)) => Some(*n),
+            Value::Number(Number::UInt(n)) => i64::try_from(*n).ok(),
+            _ => None,
+        }
+    }
+
+    /// Any number within `f64` range, rounded to the nearest `f64`.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(Number::Int(n)) => Some(*n as f64),
+            Value::Number(Number::UInt(n)) => Some(*n as f64),
+            Value::Number(Number::Float(t)) => t.parse().ok().filter(|f: &f64| f.is_finite()),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+        match self {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The JSON type name, for "expected X, found Y" messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// Append compact JSON (no whitespace) to `out`.
+    pub fn write(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(Number::Int(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Number(Number::UInt(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Number(Number::Float(t)) => out.push_str(t),
+            Value::String(s) => write_str(out, s),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write(out);
+                }
+                out.push(']');
+            }
+            Value::Object(pairs) => {
+                out.push('{');
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(out, k);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// Append `s` as a quoted JSON string. Only what JSON requires is escaped;
+/// other UTF-8 passes through so paths and messages stay readable.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\0'..='\x1f' => {
+                out.push_str(if c < '\x10' { "\\u000" } else { "\\u001" });
+                out.push(char::from_digit(c as u32 & 15, 16).unwrap_or('0'));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> Value {
+        match parse(s.as_bytes()) {
+            Ok(v) => v,
+            Err(e) => panic!("{s:?}: {e}"),
+        }
+    }
+
+    fn fails(s: &[u8]) -> (usize, &'static str) {
+        match parse(s) {
+            Ok(v) => panic!("{s:?} parsed as {v:?}"),
+            Err(e) => (e.offset, e.what),
+        }
+    }
+
+    fn written(v: &Value) -> String {
+        let mut s = String::new();
+        v.write(&mut s);
+        s
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(ok("null"), Value::Null);
+        assert_eq!(ok(" true "), Value::Bool(true));
+        assert_eq!(ok("\t\r\nfalse\n"), Value::Bool(false));
+        assert_eq!(ok("\"hi\""), Value::String("hi".into()));
+        assert_eq!(ok("0").as_u64(), Some(0));
+        assert_eq!(ok("-0").as_i64(), Some(0));
+        assert!(ok("null").is_null());
+    }
+
+    #[test]
+    fn integers_are_exact() {
+        let max = ok("18446744073709551615");
+        assert_eq!(max.as_u64(), Some(u64::MAX));
+        assert_eq!(max.as_i64(), None);
+        let m1 = ok("-1");
+        assert_eq!(m1.as_i64(), Some(-1));
+        assert_eq!(m1.as_u64(), None);
+        assert_eq!(ok("-9223372036854775808").as_i64(), Some(i64::MIN));
+        assert_eq!(ok("9223372036854775807").as_i64(), Some(i64::MAX));
+        assert_eq!(ok("9223372036854775808").as_u64(), Some(1 << 63));
+        // Out of every integer type: kept, but only as a float.
+        let big = ok("18446744073709551616");
+        assert_eq!(big.as_u64(), None);
+        assert_eq!(big.as_f64(), Some(18446744073709551616.0));
+        assert_eq!(ok("-9223372036854775809").as_i64(), None);
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(ok("1.5").as_f64(), Some(1.5));
+        assert_eq!(ok("-0.25e2").as_f64(), Some(-25.0));
+        assert_eq!(ok("1E+2").as_f64(), Some(100.0));
+        assert_eq!(ok("1e-400").as_f64(), Some(0.0));
+        // A fraction or exponent makes it a float, never an integer.
+        assert_eq!(ok("1.0").as_u64(), None);
+        assert_eq!(ok("1e2").as_i64(), None);
+        assert_eq!(ok("7").as_f64(), Some(7.0));
+        // Valid JSON, just not an f64.
+        assert_eq!(ok("-1e400").as_f64(), None);
+        // The literal is kept as written.
+        assert_eq!(
+            ok("[1.50]"),
+            Value::Array(vec![Value::Number(Number::Float("1.50".into()))])
+        );
+    }
+
+    #[test]
+    fn containers_keep_order() {
+        let v = ok(r#"{"b": [1, {"c": null}], "a": {}, "e": []}"#);
+        let keys: Vec<&str> = v
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(keys, ["b", "a", "e"]);
+        let b = v.get("b").unwrap().as_array().unwrap();
+        assert_eq!(b.len(), 2);
+        assert!(b[1].get("c").unwrap().is_null());
+        assert_eq!(v.get("a").unwrap().as_object().unwrap().len(), 0);
+        assert_eq!(v.get("missing"), None);
+        assert_eq!(b[0].get("x"), None);
+        assert_eq!(ok("[ ]"), Value::Array(vec![]));
+        assert_eq!(ok("{ }"), Value::Object(vec![]));
+    }
+
+    #[test]
+    fn kinds() {
+        let v = ok(r#"[null, true, 1, "s", [], {}]"#);
+        let kinds: Vec<&str> = v.as_array().unwrap().iter().map(Value::kind).collect();
+        assert_eq!(
+            kinds,
+            ["null", "boolean", "number", "string", "array", "object"]
+        );
+        assert_eq!(v.as_str(), None);
+        assert_eq!(v.as_bool(), None);
+        assert_eq!(v.as_u64(), None);
+        assert_eq!(v.as_object(), None);
+    }
+
+    #[test]
+    fn escapes_and_surrogates() {
+        assert_eq!(
+            ok(r#""\"\\\/\b\f\n\r\t""#).as_str(),
+            Some("\"\\/\x08\x0c\n\r\t")
+        );
+        assert_eq!(ok(r#""\u0041\u00e9\u20AC""#).as_str(), Some("Aé€"));
+        assert_eq!(ok(r#""\ud83d\ude00""#).as_str(), Some("😀"));
+        assert_eq!(ok(r#""\uDBFF\uDFFF""#).as_str(), Some("\u{10ffff}"));
+        assert_eq!(ok("\"é😀\x7f\"").as_str(), Some("é😀\x7f"));
+        assert_eq!(ok(r#""\u0000""#).as_str(), Some("\0"));
+        assert_eq!(fails(br#""\uD800""#), (1, "unpaired surrogate"));
+        assert_eq!(fails(br#""ab\uD800x""#), (3, "unpaired surrogate"));
+        assert_eq!(fails(br#""\uD800\u0041""#), (1, "unpaired surrogate"));
+        assert_eq!(fails(br#""\uD800\uD800""#), (1, "unpaired surrogate"));
+        assert_eq!(fails(br#""\uDC00""#), (1, "unpaired surrogate"));
+        assert_eq!(fails(br#""x\u12G4""#), (2, "invalid \\u escape"));
+        assert_eq!(fails(br#""\u12""#), (1, "invalid \\u escape"));
+        assert_eq!(fails(br#""\x""#), (1, "invalid escape"));
+        assert_eq!(fails(br#""\'""#), (1, "invalid escape"));
+        assert_eq!(fails(b"\"\\"), (1, "invalid escape"));
+    }
+
+    #[test]
+    fn rejects_bad_strings() {
+        assert_eq!(fails(b"\"a\nb\""), (2, "control character in string"));
+        assert_eq!(fails(b"\"\t\""), (1, "control character in string"));
+        assert_eq!(fails(b"  \"abc"), (2, "unterminated string"));
+        assert_eq!(fails(b"\"ab\xff\""), (3, "invalid UTF-8"));
+        assert_eq!(fails(b"\"\xc3\""), (1, "invalid UTF-8"));
+        // Surrogate code points encoded directly are not UTF-8 either.
+        assert_eq!(fails(b"\"\xed\xa0\x80\""), (1, "invalid UTF-8"));
+        // The earlier fault wins over what ended the scan.
+        assert_eq!(fails(b"\"\xff\n\""), (1, "invalid UTF-8"));
+        assert_eq!(fails(b"\"\xff"), (1, "invalid UTF-8"));
+        assert_eq!(fails(b"\"ok\\n\xe2\x82\""), (5, "invalid UTF-8"));
+        // Outside strings, non-ASCII is just an unexpected byte.
+        assert_eq!(fails(b"\xef\xbb\xbf{}"), (0, "expected value"));
+    }
+
+    #[test]
+    fn rejects_bad_numbers() {
+        assert_eq!(fails(b"01"), (1, "leading zero in number"));
+        assert_eq!(fails(b"-01"), (2, "leading zero in number"));
+        assert_eq!(fails(b"[00]"), (2, "leading zero in number"));
+        assert_eq!(fails(b"-"), (1, "expected digit"));
+        assert_eq!(fails(b"-a"), (1, "expected digit"));
+        assert_eq!(fails(b"1."), (2, "expected digit"));
+        assert_eq!(fails(b"1.e5"), (2, "expected digit"));
+        assert_eq!(fails(b"1e"), (2, "expected digit"));
+        assert_eq!(fails(b"1e+"), (3, "expected digit"));
+        assert_eq!(fails(b"+1"), (0, "expected value"));
+        assert_eq!(fails(b".5"), (0, "expected value"));
+        assert_eq!(fails(b"1.5.2"), (3, "trailing characters"));
+        assert_eq!(fails(b"0x10"), (1, "trailing characters"));
+    }
+
+    #[test]
+    fn rejects_bad_structure() {
+        assert_eq!(fails(b""), (0, "expected value"));
+        assert_eq!(fails(b"   "), (3, "expected value"));
+        assert_eq!(fails(b"[1,]"), (3, "expected value"));
+        assert_eq!(fails(b"[1 2]"), (3, "expected ',' or ']'"));
+        assert_eq!(fails(b"[1"), (2, "expected ',' or ']'"));
+        assert_eq!(fails(b"[,1]"), (1, "expected value"));
+        assert_eq!(fails(br#"{"a":1,}"#), (7, "expected string key"));
+        assert_eq!(fails(br#"{"a" 1}"#), (5, "expected ':'"));
+        assert_eq!(fails(br#"{"a":1 "b":2}"#), (7, "expected ',' or '}'"));
+        assert_eq!(fails(br#"{"a":}"#), (5, "expected value"));
+        assert_eq!(fails(b"{a:1}"), (1, "expected string key"));
+        assert_eq!(fails(b"{1:1}"), (1, "expected string key"));
+        assert_eq!(fails(b"[}"), (1, "expected value"));
+        assert_eq!(fails(b"tru"), (0, "invalid literal"));
+        assert_eq!(fails(b"[nul]"), (1, "invalid literal"));
+        assert_eq!(fails(b"True"), (0, "expected value"));
+        assert_eq!(fails(b"{} {}"), (3, "trailing characters"));
+        assert_eq!(fails(b"null\0"), (4, "trailing characters"));
+        assert_eq!(fails(b"1 // c"), (2, "trailing characters"));
+    }
+
+    #[test]
+    fn rejects_duplicate_keys() {
+        assert_eq!(
+            fails(br#"{"process":{},"process":{}}"#),
+            (14, "duplicate key")
+        );
+        // The first repeat in document order, whichever key it is.
+        assert_eq!(
+            fails(br#"{"b":1,"a":2,"a":3,"b":4}"#),
+            (13, "duplicate key")
+        );
+        // Escapes are compared decoded.
+        assert_eq!(fails(br#"{"a":1, "\u0061":2}"#), (8, "duplicate key"));
+        assert_eq!(fails(br#"[{"x":{"y":1,"y":2}}]"#), (13, "duplicate key"));
+        // Same key in different objects is fine.
+        ok(r#"[{"a":1},{"a":2,"b":{"a":3}}]"#);
+        // Many keys stay fast (sorting, not pairwise comparison).
+        let mut doc = String::from("{");
+        for i in 0..50_000 {
+            let _ = write!(doc, "\"k{i}\":{i},");
+        }
+        doc.push_str("\"k49999\":0}");
+        let at = doc.rfind("\"k49999\"").unwrap();
+        assert_eq!(fails(doc.as_bytes()), (at, "duplicate key"));
+    }
+
+    #[test]
+    fn depth_limit() {
+        let nest = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert_eq!(ok(&nest(MAX_DEPTH)).kind(), "array");
+        assert_eq!(
+            fails(nest(MAX_DEPTH + 1).as_bytes()),
+            (MAX_DEPTH, "nesting too deep")
+        );
+        let objs = "{\"a\":".repeat(MAX_DEPTH + 1);
+        assert_eq!(fails(objs.as_bytes()), (MAX_DEPTH * 5, "nesting too deep"));
+        // Siblings do not add up to depth.
+        let wide = "[".to_string() + &vec![nest(MAX_DEPTH - 1); 3].join(",") + "]";
+        ok(&wide);
+    }
+
+    #[test]
+    fn size_limit() {
+        let mut big = vec![b' '; MAX_INPUT + 1];
+        big[0] = b'0';
+        assert_eq!(fails(&big), (MAX_INPUT, "input too large"));
+        big.pop();
+        assert_eq!(parse(&big), Ok(Value::Number(Number::Int(0))));
+    }
+
+    #[test]
+    fn error_display() {
+        let e = parse(br#"{"a" 1}"#).unwrap_err();
+        assert_eq!(e.to_string(), "invalid JSON at byte 5: expected ':'");
+    }
+
+    #[test]
+    fn write_str_escapes() {
+        let mut s = String::new();
+        write_str(&mut s, "a\"b\\c\n\t\r\x08\x0c\x01\x1f\x7fé/😀");
+        assert_eq!(
+            s,
+            r#""a\"b\\c\n\t\r\b\f\u0001\u001f"#.to_string() + "\x7fé/😀\""
+        );
+        assert_eq!(
+            ok(&s).as_str(),
+            Some("a\"b\\c\n\t\r\x08\x0c\x01\x1f\x7fé/😀")
+        );
+    }
+
+    #[test]
+    fn write_values() {
+        let v =
+            ok(r#" { "a" : [ 1 , -1 , 18446744073709551615 , 1.5 , true , null ] , "b" : "x" } "#);
+        assert_eq!(
+            written(&v),
+            r#"{"a":[1,-1,18446744073709551615,1.5,true,null],"b":"x"}"#
+        );
+        // Non-integers come back exactly as written.
+        assert_eq!(
+            written(&ok("[1.0,-0.0,1E+400,0.10e-7,-0]")),
+            "[1.0,-0.0,1E+400,0.10e-7,0]"
+        );
+    }
+
+    #[test]
+    fn round_trip() {
+        for doc in [
+            r#"{"ociVersion":"1.0.2","process":{"args":["sh","-c","echo \"hi\"\n"],"rlimits":[{"hard":18446744073709551615,"soft":-1}]},"f":[0.1,1e-7,1.0,-2.5e300,5e-324]}"#,
+            r#"["\u0000\u001f\ud83d\ude00\/", {}, [], [[{}]], 0, -0, 1E3]"#,
+            "\"\u{7f}\u{10ffff}\"",
+        ] {
+            let v = ok(doc);
+            let text = written(&v);
+            assert_eq!(ok(&text), v, "{text}");
+            // Compact output is a fixed point.
+            assert_eq!(written(&ok(&text)), text);
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The forked side of `create` and `exec`, top to bottom. Everything it
+//! reads was built before the fork (see `plan`); it allocates nothing,
+//! talks to the parent only through the sync socket (fixed 8-byte
+//! records), and ends in `execve` or `exit_group`.
+//!
+//! `create`'s child, numbered as in the README:
+//!  1. not dumpable; wait for the id mappings (user namespace)
+//!  2. join the namespaces given by path
+//!  3. oom_score_adj and rlimits (still privileged)
+//!  4. hostname and domainname
+//!  5. make every mount private; bring lo up in a new network namespace
+//!  6. clone the rootfs, apply the mount plan (mounts, devices, sysctls,
+//!     read-only and masked paths)
+//!  7. createRuntime/createContainer hooks (run by the parent)
+//!  8. pivot_root
+//!  9. join the cgroup; a cgroup namespace if asked
+//! 10. the payload's process: console or new session, cwd, user, caps, umask
+//! 11. close every fd but stdio, preserved ones and the start fifo
+//! 12. report ready, block on the fifo until `start`
+//! 13. no_new_privs, seccomp, exec
+
+use super::plan::Payload;
+use crate::error::Step;
+use crate::mount::{self, MountOp};
+use crate::process;
+use crate::sync::{self, Failure, Msg};
+use crate::sys;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use std::ffi::CString;
+
+/// What the container child needs, prepared before the clone.
+pub struct ContainerChild<'a> {
+    pub sync: OwnedFd,
+    pub fifo: Option<OwnedFd>,
+    pub console: Option<OwnedFd>,
+    pub wait_for_maps: bool,
+    /// (namespace fd, CLONE_NEW* type) to setns, in order.
+    pub joins: &'a [(OwnedFd, u32)],
+    pub hostname: Option<&'a CString>,
+    pub domainname: Option<&'a CString>,
+    pub new_netns: bool,
+    pub root: &'a CString,
+    pub root_readonly: bool,
+    /// `MS_*` propagation for the container's mounts after pivot_root.
+    pub rootfs_propagation: Option<u32>,
+    pub ops: &'a [MountOp],
+    pub hooks: bool,
+    pub cgroup_join: &'a [OwnedFd],
+    pub cgroup_ns: bool,
+    pub payload: &'a Payload,
+    /// Keep fds 3..3+preserve open for the payload.
+    pub preserve: u32,
+}
+
+pub fn fail(step: Step) -> impl Fn(Errno) -> Failure {
+    move |e| Failure {
+        step,
+        errno: e.raw_os_error(),
+        index: 0,
+    }
+}
+
+/// Run the container child; returns only after reporting a failure.
+pub fn container(c: ContainerChild<'_>) -> ! {
+    let failure = match setup(&c) {
+        Ok(()) => {
+            // 12. Ready; hold here until `start` writes a byte to the fifo.
+            sync::send_msg(&c.sync, Msg::Ready);
+            if let Some(fifo) = &c.fifo {
+                let mut b = [0u8; 1];
+                loop {
+                    match rustix::io::read(fifo, &mut b) {
+                        Ok(1) => break,
+                        Err(Errno::INTR) => continue,
+                        _ => sys::exit_group(125),
+                    }
+                }
+            }
+            // 13. From here on, the parent may be gone: failures go to stderr.
+            let f = finish(c.payload);
+            if c.fifo.is_none() {
+                sync::send(&c.sync, f);
+            } else {
+                let _ = rustix::io::write(rustix::stdio::stderr(), exec_failed(f.step));
+            }
+            sys::exit_group(if f.step == Step::Exec { 127 } else { 126 })
+        }
+        Err(f) => f,
+    };
+    sync::send(&c.sync, failure);
+    sys::exit_group(125)
+}
+
+fn exec_failed(step: Step) -> &'static [u8] {
+    match step {
+        Step::Exec => b"cella: exec of the container process failed\n",
+        _ => b"cella: setting up the container process failed\n",
+    }
+}
+
+fn setup(c: &ContainerChild<'_>) -> Result<(), Failure> {
+    use rustix::mount::{MountPropagationFlags, mount_change};
+    // 1. Not dumpable while cella's code runs in here: the container cannot
+    //    ptrace us or open /proc/PID/exe (the host binary). execve resets it.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(fail(Step::Clone))?;
+    if c.wait_for_maps {
+        let mut b = [0u8; 1];
+        match rustix::io::read(&c.sync, &mut b) {
+            Ok(1) => {}
+            Ok(_) => return Err(fail(Step::UserNamespace)(Errno::PIPE)),
+            Err(e) => return Err(fail(Step::UserNamespace)(e)),
+        }
+    }
+    // 2. Namespaces given by path (a network namespace podman prepared).
+    for (fd, kind) in c.joins {
+        setns(fd.as_fd(), *kind).map_err(fail(Step::JoinNamespace))?;
+    }
+    // 3. Resource settings that need privilege.
+    process_limits(c.payload)?;
+    // 4. Names, in our own UTS namespace.
+    if let Some(h) = c.hostname {
+        rustix::system::sethostname(h.as_bytes()).map_err(fail(Step::SetHostname))?;
+    }
+    if let Some(d) = c.domainname {
+        rustix::system::setdomainname(d.as_bytes()).map_err(fail(Step::SetHostname))?;
+    }
+    // 5. No mount of ours may propagate to the host.
+    mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+        .map_err(fail(Step::MakeRootPrivate))?;
+    if c.new_netns {
+        sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
+    }
+    // 6. The new root and everything in it, each target resolved inside it.
+    let tree = mount::enter_root_at(c.root).map_err(from_error)?;
+    mount::apply(tree.as_fd(), c.ops).map_err(|(i, e)| Failure {
+        index: i as u16,
+        ..from_error(e)
+    })?;
+    // 7. The hooks that run once the namespaces exist, before pivot_root.
+    if c.hooks {
+        sync::send_msg(&c.sync, Msg::Hooks);
+        let mut b = [0u8; 1];
+        match rustix::io::read(&c.sync, &mut b) {
+            Ok(1) if b[0] == 0 => {}
+            Ok(_) => return Err(fail(Step::Hook)(Errno::CANCELED)),
+            Err(e) => return Err(fail(Step::Hook)(e)),
+        }
+    }
+    // 8. Enter it for good.
+    mount::switch_root(tree.as_fd(), c.root_readonly, false).map_err(from_error)?;
+    drop(tree);
+    if let Some(flags) = c.rootfs_propagation {
+        rustix::mount::mount_change(c"/", MountPropagationFlags::from_bits_retain(flags))
+            .map_err(fail(Step::MakeRootPrivate))?;
+    }
+    // 9. The cgroup, as late as possible.
+    for fd in c.cgroup_join {
+        rustix::io::write(fd, b"0").map_err(fail(Step::CgroupJoin))?;
+    }
+    if c.cgroup_ns {
+        sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
+    }
+    // 10. The process itself.
+    become_payload(c.payload, c.console.as_ref().map(|f| f.as_fd()))?;
+    // 11. Only stdio, preserved fds, and ours until exec (close-on-exec).
+    let mut keep = [c.sync.as_raw_fd(), c.fifo.as_ref().map_or(-1, |f| f.as_raw_fd())];
+    keep.sort_unstable();
+    close_fds(c.preserve, &keep).map_err(fail(Step::CloseFds))?;
+    check_executable(c.payload)
+}
+
+/// Close what the payload must not inherit: every fd from 3 up except
+/// the `preserve` fds right after stdio and `ours` (sorted, close-on-exec).
+pub fn close_fds(preserve: u32, ours: &[i32]) -> rustix::io::Result<()> {
+    sys::close_fds_keeping(3 + preserve as i32, ours)
+}
+
+fn setns(fd: BorrowedFd<'_>, kind: u32) -> rustix::io::Result<()> {
+    use rustix::thread::{LinkNameSpaceType as L, move_into_link_name_space};
+    use linux_raw_sys::general as g;
+    let t = match kind {
+        g::CLONE_NEWNET => L::Network,
+        g::CLONE_NEWIPC => L::InterProcessCommunication,
+        g::CLONE_NEWUTS => L::HostNameAndNISDomainName,
+        g::CLONE_NEWNS => L::Mount,
+        g::CLONE_NEWPID => L::ProcessID,
+        g::CLONE_NEWUSER => L::User,
+        g::CLONE_NEWCGROUP => L::ControlGroup,
+        _ => L::Time,
+    };
+    move_into_link_name_space(fd, Some(t))
+}
+
+pub fn join_namespace(fd: BorrowedFd<'_>, kind: u32) -> rustix::io::Result<()> {
+    setns(fd, kind)
+}
+
+/// oom_score_adj and rlimits: set while still privileged.
+pub fn process_limits(p: &Payload) -> Result<(), Failure> {
+    if let Some(adj) = &p.oom_score_adj {
+        let f = rustix::fs::open(
+            c"/proc/self/oom_score_adj",
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(fail(Step::OomScoreAdj))?;
+        rustix::io::write(&f, adj).map_err(fail(Step::OomScoreAdj))?;
+    }
+    for (i, (resource, limit)) in p.rlimits.iter().enumerate() {
+        rustix::process::setrlimit(*resource, limit.clone()).map_err(|e| Failure {
+            step: Step::Rlimit,
+            errno: e.raw_os_error(),
+            index: i as u16,
+        })?;
+    }
+    Ok(())
+}
+
+/// Step 10: console or session, cwd, user and groups, capabilities,
+/// umask; seccomp here too when no_new_privs is off (it then needs the
+/// privileges the user switch drops, as runc does).
+pub fn become_payload(p: &Payload, console: Option<BorrowedFd<'_>>) -> Result<(), Failure> {
+    match console {
+        Some(sock) => super::console::attach(sock, p.console_size).map_err(fail(Step::Console))?,
+        // A new session: the payload cannot reach the caller's terminal
+        // (TIOCSTI) or be hit by its job control.
+        None => {
+            rustix::process::setsid().map_err(fail(Step::Session))?;
+        }
+    }
+    if let Some(dir) = &p.exec.workdir {
+        rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
+    }
+    if !p.no_new_privileges {
+        if let Some(filter) = &p.seccomp {
+            sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
+        }
+    }
+    use rustix::process::{Gid, Uid};
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+    p.caps
+        .shrink_bounding(p.known_caps)
+        .map_err(fail(Step::Capabilities))?;
+    // Keep the permitted set across the uid change; capset then trims it.
+    rustix::thread::set_keep_capabilities(true).map_err(fail(Step::SetUser))?;
+    set_thread_groups(&p.groups).map_err(fail(Step::SetUser))?;
+    let (uid, gid) = (Uid::from_raw(p.uid), Gid::from_raw(p.gid));
+    set_thread_res_gid(gid, gid, gid).map_err(fail(Step::SetUser))?;
+    set_thread_res_uid(uid, uid, uid).map_err(fail(Step::SetUser))?;
+    rustix::thread::set_keep_capabilities(false).map_err(fail(Step::SetUser))?;
+    p.caps.apply().map_err(fail(Step::Capabilities))?;
+    if let Some(mask) = p.umask {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+    }
+    Ok(())
+}
+
+/// Refuse at create time, as runc does, a command that is not there:
+/// `start` could not report it.
+pub fn check_executable(p: &Payload) -> Result<(), Failure> {
+    use rustix::fs::{Access, CWD};
+    let mut err = Errno::NOENT;
+    for c in &p.exec.candidates {
+        match rustix::fs::accessat(CWD, c.as_c_str(), Access::EXEC_OK, rustix::fs::AtFlags::EACCESS) {
+            Ok(()) => return Ok(()),
+            Err(Errno::ACCESS) => err = Errno::ACCESS,
+            Err(_) => {}
+        }
+    }
+    Err(fail(Step::Exec)(err))
+}
+
+/// Step 13: no_new_privs and seccomp as the very last things, then exec.
+/// Returns the failure if exec did not happen.
+pub fn finish(p: &Payload) -> Failure {
+    if p.no_new_privileges {
+        if let Err(e) = rustix::thread::set_no_new_privs(true) {
+            return fail(Step::NoNewPrivs)(e);
+        }
+        if let Some(filter) = &p.seccomp {
+            if let Err(e) = sys::seccomp::install(filter) {
+                return fail(Step::Seccomp)(e);
+            }
+        }
+    }
+    if let Err(e) = sys::signal::set_default(rustix::process::Signal::PIPE) {
+        return fail(Step::SignalMask)(e);
+    }
+    fail(Step::Exec)(process::exec(&p.exec))
+}
+
+fn from_error(e: crate::error::Error) -> Failure {
+    Failure {
+        step: e.step,
+        errno: e.errno.map_or(0, |e| e.raw_os_error()),
+        index: 0,
+    }
+}

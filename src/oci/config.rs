@@ -1,0 +1,1178 @@
+//! An OCI bundle's `config.json` (and `exec --process` files), read into
+//! typed data and checked.
+//!
+//! Every field podman and containerd send is decoded here; a field cella
+//! cannot honour is an error naming it (`config.json: linux.intelRdt: not
+//! supported`), never silently dropped. Nothing here touches the system
+//! except reading the files it is given.
+
+use crate::caps::{self, Caps};
+use crate::error::{Error, Result};
+use crate::json::{self, Value};
+use crate::seccomp;
+use std::path::{Path, PathBuf};
+
+/// Namespace kinds, in the order `exec` joins them (user first, mount last).
+pub const NS_KINDS: [(&str, u32); 8] = [
+    ("user", linux_raw_sys::general::CLONE_NEWUSER),
+    ("cgroup", linux_raw_sys::general::CLONE_NEWCGROUP),
+    ("ipc", linux_raw_sys::general::CLONE_NEWIPC),
+    ("uts", linux_raw_sys::general::CLONE_NEWUTS),
+    ("network", linux_raw_sys::general::CLONE_NEWNET),
+    ("pid", linux_raw_sys::general::CLONE_NEWPID),
+    ("time", linux_raw_sys::general::CLONE_NEWTIME),
+    ("mount", linux_raw_sys::general::CLONE_NEWNS),
+];
+
+/// The `/proc/PID/ns/` file of a namespace flag.
+pub fn ns_file(flag: u32) -> &'static str {
+    match flag {
+        linux_raw_sys::general::CLONE_NEWUSER => "user",
+        linux_raw_sys::general::CLONE_NEWCGROUP => "cgroup",
+        linux_raw_sys::general::CLONE_NEWIPC => "ipc",
+        linux_raw_sys::general::CLONE_NEWUTS => "uts",
+        linux_raw_sys::general::CLONE_NEWNET => "net",
+        linux_raw_sys::general::CLONE_NEWPID => "pid",
+        linux_raw_sys::general::CLONE_NEWTIME => "time",
+        _ => "mnt",
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Config {
+    pub process: Option<Process>,
+    /// Absolute path of the rootfs (a relative `root.path` is taken from the bundle).
+    pub root: PathBuf,
+    pub root_readonly: bool,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub mounts: Vec<Mount>,
+    pub hooks: Hooks,
+    pub annotations: Vec<(String, String)>,
+    pub linux: Linux,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Process {
+    pub terminal: bool,
+    pub console_size: Option<(u16, u16)>,
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: Option<u32>,
+    pub additional_gids: Vec<u32>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub caps: Caps,
+    /// (resource, soft, hard).
+    pub rlimits: Vec<(rustix::process::Resource, u64, u64)>,
+    pub no_new_privileges: bool,
+    pub oom_score_adj: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub destination: String,
+    pub fstype: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Hook {
+    pub path: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub timeout: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+pub struct Hooks {
+    pub prestart: Vec<Hook>,
+    pub create_runtime: Vec<Hook>,
+    pub create_container: Vec<Hook>,
+    pub start_container: Vec<Hook>,
+    pub poststart: Vec<Hook>,
+    pub poststop: Vec<Hook>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdMap {
+    pub container: u32,
+    pub host: u32,
+    pub size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub path: String,
+    /// `c`, `b`, `u` or `p`.
+    pub kind: u8,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// `a`, `c` or `b`.
+    pub kind: u8,
+    pub major: Option<u64>,
+    pub minor: Option<u64>,
+    pub access: String,
+}
+
+/// `linux.resources`, kept as the cgroup writes it means (see `resources`).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Resources {
+    pub memory_limit: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub memory_swappiness: Option<u64>,
+    pub disable_oom_killer: Option<bool>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_burst: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpus: Option<String>,
+    pub mems: Option<String>,
+    pub cpu_idle: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u64>,
+    pub blkio_leaf_weight: Option<u64>,
+    /// (file, "major:minor value") lines for the throttle and weight files.
+    pub blkio_devices: Vec<(&'static str, String)>,
+    pub devices: Vec<DeviceRule>,
+    pub hugepages: Vec<(String, u64)>,
+    pub unified: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct Linux {
+    /// (clone flag, path to join) in document order.
+    pub namespaces: Vec<(u32, Option<PathBuf>)>,
+    pub uid_mappings: Vec<IdMap>,
+    pub gid_mappings: Vec<IdMap>,
+    pub resources: Resources,
+    pub cgroups_path: Option<String>,
+    pub sysctl: Vec<(String, String)>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub rootfs_propagation: Option<String>,
+    pub devices: Vec<Device>,
+    /// (clock, seconds, nanoseconds): `monotonic` and `boottime`.
+    pub time_offsets: Vec<(String, i64, u32)>,
+    pub seccomp: Option<seccomp::Profile>,
+}
+
+impl Linux {
+    /// The clone flags of the namespaces to create (no `path`).
+    pub fn new_namespaces(&self) -> u32 {
+        self.namespaces
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .fold(0, |f, (k, _)| f | k)
+    }
+    pub fn has(&self, flag: u32) -> bool {
+        self.namespaces.iter().any(|(k, _)| *k == flag)
+    }
+}
+
+/// A decoding failure: the field's path and what was wrong with it.
+fn bad(path: &str, what: &str) -> Error {
+    Error::usage(format!("config.json: {path}: {what}"))
+}
+
+/// Read and parse a JSON file, naming it in any error.
+pub fn read_json(file: &Path) -> Result<Value> {
+    let shown = file.display();
+    let bytes = std::fs::read(file).map_err(|e| {
+        let errno = rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5));
+        Error::usage(format!("{shown}: {}", crate::error::strerror(errno)))
+    })?;
+    json::parse(&bytes).map_err(|e| Error::usage(format!("{shown}: {e}")))
+}
+
+/// Read `config.json` of `bundle` (an absolute directory).
+pub fn load(bundle: &Path) -> Result<Config> {
+    let doc = read_json(&bundle.join("config.json"))?;
+    decode(&doc, bundle)
+}
+
+fn obj<'a>(v: &'a Value, path: &str, allowed: &[&str]) -> Result<&'a [(String, Value)]> {
+    let fields = v
+        .as_object()
+        .ok_or_else(|| bad(path, &format!("expected an object, found {}", v.kind())))?;
+    for (k, _) in fields {
+        if !allowed.contains(&k.as_str()) {
+            let full = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            return Err(bad(&full, "not supported by cella"));
+        }
+    }
+    Ok(fields)
+}
+
+fn field<'a>(fields: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_null())
+}
+
+fn string(v: &Value, path: &str) -> Result<String> {
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| bad(path, &format!("expected a string, found {}", v.kind())))
+}
+
+fn boolean(v: &Value, path: &str) -> Result<bool> {
+    v.as_bool()
+        .ok_or_else(|| bad(path, &format!("expected a boolean, found {}", v.kind())))
+}
+
+fn unsigned(v: &Value, path: &str) -> Result<u64> {
+    v.as_u64()
+        .ok_or_else(|| bad(path, "expected a non-negative integer"))
+}
+
+fn signed(v: &Value, path: &str) -> Result<i64> {
+    v.as_i64().ok_or_else(|| bad(path, "expected an integer"))
+}
+
+fn u32_of(v: &Value, path: &str) -> Result<u32> {
+    u32::try_from(unsigned(v, path)?).map_err(|_| bad(path, "out of range"))
+}
+
+fn array<'a>(v: &'a Value, path: &str) -> Result<&'a [Value]> {
+    v.as_array()
+        .ok_or_else(|| bad(path, &format!("expected an array, found {}", v.kind())))
+}
+
+fn strings(v: &Value, path: &str) -> Result<Vec<String>> {
+    array(v, path)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| string(s, &format!("{path}[{i}]")))
+        .collect()
+}
+
+fn string_map(v: &Value, path: &str) -> Result<Vec<(String, String)>> {
+    let fields = v
+        .as_object()
+        .ok_or_else(|| bad(path, "expected an object"))?;
+    fields
+        .iter()
+        .map(|(k, val)| Ok((k.clone(), string(val, &format!("{path}.{k}"))?)))
+        .collect()
+}
+
+/// Decode a whole config.json document.
+pub fn decode(doc: &Value, bundle: &Path) -> Result<Config> {
+    let top = obj(
+        doc,
+        "",
+        &[
+            "ociVersion",
+            "process",
+            "root",
+            "hostname",
+            "domainname",
+            "mounts",
+            "hooks",
+            "annotations",
+            "linux",
+        ],
+    )?;
+    let version = field(top, "ociVersion").ok_or_else(|| bad("ociVersion", "missing"))?;
+    let version = string(version, "ociVersion")?;
+    if !version.starts_with("1.") {
+        return Err(bad("ociVersion", &format!("{version} is not a 1.x version")));
+    }
+    let mut c = Config::default();
+    let root = field(top, "root").ok_or_else(|| bad("root", "missing"))?;
+    let r = obj(root, "root", &["path", "readonly"])?;
+    let path = string(
+        field(r, "path").ok_or_else(|| bad("root.path", "missing"))?,
+        "root.path",
+    )?;
+    c.root = bundle.join(path);
+    if let Some(v) = field(r, "readonly") {
+        c.root_readonly = boolean(v, "root.readonly")?;
+    }
+    if let Some(p) = field(top, "process") {
+        c.process = Some(process(p, "process")?);
+    }
+    if let Some(v) = field(top, "hostname") {
+        c.hostname = Some(string(v, "hostname")?);
+    }
+    if let Some(v) = field(top, "domainname") {
+        c.domainname = Some(string(v, "domainname")?);
+    }
+    if let Some(v) = field(top, "mounts") {
+        for (i, m) in array(v, "mounts")?.iter().enumerate() {
+            c.mounts.push(mount(m, &format!("mounts[{i}]"))?);
+        }
+    }
+    if let Some(v) = field(top, "hooks") {
+        c.hooks = hooks(v)?;
+    }
+    if let Some(v) = field(top, "annotations") {
+        c.annotations = string_map(v, "annotations")?;
+    }
+    if let Some(v) = field(top, "linux") {
+        c.linux = linux(v)?;
+    }
+    if (c.hostname.is_some() || c.domainname.is_some())
+        && !c.linux.has(linux_raw_sys::general::CLONE_NEWUTS)
+    {
+        return Err(bad(
+            "hostname",
+            "setting it needs a new uts namespace (linux.namespaces)",
+        ));
+    }
+    Ok(c)
+}
+
+/// `process` of config.json, or the whole file given to `exec --process`.
+pub fn process(v: &Value, path: &str) -> Result<Process> {
+    let f = obj(
+        v,
+        path,
+        &[
+            "terminal",
+            "consoleSize",
+            "user",
+            "args",
+            "commandLine",
+            "env",
+            "cwd",
+            "capabilities",
+            "rlimits",
+            "noNewPrivileges",
+            "apparmorProfile",
+            "oomScoreAdj",
+            "selinuxLabel",
+        ],
+    )?;
+    let at = |k: &str| format!("{path}.{k}");
+    let mut p = Process {
+        cwd: "/".into(),
+        ..Process::default()
+    };
+    if let Some(v) = field(f, "terminal") {
+        p.terminal = boolean(v, &at("terminal"))?;
+    }
+    if let Some(v) = field(f, "consoleSize") {
+        let cs = obj(v, &at("consoleSize"), &["height", "width"])?;
+        let dim = |k: &str| -> Result<u16> {
+            let n = field(cs, k).map_or(Ok(0), |v| unsigned(v, &at("consoleSize")))?;
+            Ok(n.min(u64::from(u16::MAX)) as u16)
+        };
+        p.console_size = Some((dim("height")?, dim("width")?));
+    }
+    if let Some(v) = field(f, "user") {
+        let u = obj(
+            v,
+            &at("user"),
+            &["uid", "gid", "umask", "additionalGids", "username"],
+        )?;
+        if let Some(v) = field(u, "uid") {
+            p.uid = u32_of(v, &at("user.uid"))?;
+        }
+        if let Some(v) = field(u, "gid") {
+            p.gid = u32_of(v, &at("user.gid"))?;
+        }
+        if let Some(v) = field(u, "umask") {
+            p.umask = Some(u32_of(v, &at("user.umask"))? & 0o777);
+        }
+        if let Some(v) = field(u, "additionalGids") {
+            for (i, g) in array(v, &at("user.additionalGids"))?.iter().enumerate() {
+                p.additional_gids
+                    .push(u32_of(g, &format!("{path}.user.additionalGids[{i}]"))?);
+            }
+        }
+    }
+    if let Some(v) = field(f, "commandLine") {
+        return Err(bad(
+            &at("commandLine"),
+            &format!("not supported on Linux ({})", v.kind()),
+        ));
+    }
+    if let Some(v) = field(f, "args") {
+        p.args = strings(v, &at("args"))?;
+    }
+    if let Some(v) = field(f, "env") {
+        p.env = strings(v, &at("env"))?;
+        if let Some(e) = p.env.iter().find(|e| !e.contains('=')) {
+            return Err(bad(&at("env"), &format!("'{e}' is not KEY=VALUE")));
+        }
+    }
+    if let Some(v) = field(f, "cwd") {
+        p.cwd = string(v, &at("cwd"))?;
+        if !p.cwd.starts_with('/') {
+            return Err(bad(&at("cwd"), "must be an absolute path"));
+        }
+    }
+    if let Some(v) = field(f, "capabilities") {
+        p.caps = capabilities(v, &at("capabilities"))?;
+    }
+    if let Some(v) = field(f, "rlimits") {
+        for (i, r) in array(v, &at("rlimits"))?.iter().enumerate() {
+            let here = format!("{path}.rlimits[{i}]");
+            let rf = obj(r, &here, &["type", "soft", "hard"])?;
+            let name = string(
+                field(rf, "type").ok_or_else(|| bad(&here, "type missing"))?,
+                &here,
+            )?;
+            let resource = rlimit(&name).ok_or_else(|| {
+                bad(&format!("{here}.type"), &format!("unknown rlimit {name}"))
+            })?;
+            let soft = unsigned(
+                field(rf, "soft").ok_or_else(|| bad(&here, "soft missing"))?,
+                &here,
+            )?;
+            let hard = unsigned(
+                field(rf, "hard").ok_or_else(|| bad(&here, "hard missing"))?,
+                &here,
+            )?;
+            if p.rlimits.iter().any(|(r, _, _)| *r == resource) {
+                return Err(bad(&here, &format!("{name} given twice")));
+            }
+            p.rlimits.push((resource, soft, hard));
+        }
+    }
+    if let Some(v) = field(f, "noNewPrivileges") {
+        p.no_new_privileges = boolean(v, &at("noNewPrivileges"))?;
+    }
+    if let Some(v) = field(f, "oomScoreAdj") {
+        let n = signed(v, &at("oomScoreAdj"))?;
+        if !(-1000..=1000).contains(&n) {
+            return Err(bad(&at("oomScoreAdj"), "must be between -1000 and 1000"));
+        }
+        p.oom_score_adj = Some(n as i32);
+    }
+    for label in ["apparmorProfile", "selinuxLabel"] {
+        if let Some(v) = field(f, label) {
+            let s = string(v, &at(label))?;
+            if !s.is_empty() && lsm_enabled(label) {
+                return Err(bad(&at(label), "not supported by cella"));
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Whether the LSM a label is for is active: like runc, a label for an LSM
+/// the kernel does not run is not an error.
+fn lsm_enabled(label: &str) -> bool {
+    let file = if label == "apparmorProfile" {
+        "/sys/module/apparmor/parameters/enabled"
+    } else {
+        "/sys/fs/selinux/enforce"
+    };
+    std::fs::read_to_string(file).is_ok_and(|s| s.starts_with('Y') || s.starts_with('1'))
+}
+
+fn capabilities(v: &Value, path: &str) -> Result<Caps> {
+    let f = obj(
+        v,
+        path,
+        &["bounding", "effective", "permitted", "inheritable", "ambient"],
+    )?;
+    let set = |k: &str| -> Result<u64> {
+        let Some(list) = field(f, k) else {
+            return Ok(0);
+        };
+        let names = strings(list, &format!("{path}.{k}"))?;
+        caps::mask(names.iter().map(String::as_str))
+            .map_err(|n| bad(&format!("{path}.{k}"), &format!("unknown capability {n}")))
+    };
+    Ok(Caps {
+        bounding: set("bounding")?,
+        effective: set("effective")?,
+        permitted: set("permitted")?,
+        inheritable: set("inheritable")?,
+        ambient: set("ambient")?,
+    })
+}
+
+fn rlimit(name: &str) -> Option<rustix::process::Resource> {
+    RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
+
+/// The OCI name of a resource, for messages.
+pub fn rlimit_name(r: rustix::process::Resource) -> &'static str {
+    RLIMITS.iter().find(|(_, x)| *x == r).map_or("RLIMIT_?", |(n, _)| n)
+}
+
+const RLIMITS: [(&str, rustix::process::Resource); 16] = {
+    use rustix::process::Resource as R;
+    [
+        ("RLIMIT_CPU", R::Cpu),
+        ("RLIMIT_FSIZE", R::Fsize),
+        ("RLIMIT_DATA", R::Data),
+        ("RLIMIT_STACK", R::Stack),
+        ("RLIMIT_CORE", R::Core),
+        ("RLIMIT_RSS", R::Rss),
+        ("RLIMIT_NPROC", R::Nproc),
+        ("RLIMIT_NOFILE", R::Nofile),
+        ("RLIMIT_MEMLOCK", R::Memlock),
+        ("RLIMIT_AS", R::As),
+        ("RLIMIT_LOCKS", R::Locks),
+        ("RLIMIT_SIGPENDING", R::Sigpending),
+        ("RLIMIT_MSGQUEUE", R::Msgqueue),
+        ("RLIMIT_NICE", R::Nice),
+        ("RLIMIT_RTPRIO", R::Rtprio),
+        ("RLIMIT_RTTIME", R::Rttime),
+    ]
+};
+
+fn mount(v: &Value, path: &str) -> Result<Mount> {
+    let f = obj(
+        v,
+        path,
+        &[
+            "destination",
+            "type",
+            "source",
+            "options",
+            "uidMappings",
+            "gidMappings",
+        ],
+    )?;
+    for k in ["uidMappings", "gidMappings"] {
+        if field(f, k).is_some() {
+            return Err(bad(&format!("{path}.{k}"), "idmapped mounts are not supported"));
+        }
+    }
+    let destination = string(
+        field(f, "destination").ok_or_else(|| bad(path, "destination missing"))?,
+        &format!("{path}.destination"),
+    )?;
+    if !destination.starts_with('/') {
+        return Err(bad(
+            &format!("{path}.destination"),
+            &format!("{destination}: must be an absolute path"),
+        ));
+    }
+    let get = |k: &str| -> Result<String> {
+        field(f, k).map_or(Ok(String::new()), |v| string(v, &format!("{path}.{k}")))
+    };
+    let options = match field(f, "options") {
+        Some(v) => strings(v, &format!("{path}.options"))?,
+        None => Vec::new(),
+    };
+    Ok(Mount {
+        destination,
+        fstype: get("type")?,
+        source: get("source")?,
+        options,
+    })
+}
+
+fn hooks(v: &Value) -> Result<Hooks> {
+    let f = obj(
+        v,
+        "hooks",
+        &[
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ],
+    )?;
+    let list = |k: &str| -> Result<Vec<Hook>> {
+        let Some(v) = field(f, k) else {
+            return Ok(Vec::new());
+        };
+        array(v, &format!("hooks.{k}"))?
+            .iter()
+            .enumerate()
+            .map(|(i, h)| hook(h, &format!("hooks.{k}[{i}]")))
+            .collect()
+    };
+    Ok(Hooks {
+        prestart: list("prestart")?,
+        create_runtime: list("createRuntime")?,
+        create_container: list("createContainer")?,
+        start_container: list("startContainer")?,
+        poststart: list("poststart")?,
+        poststop: list("poststop")?,
+    })
+}
+
+fn hook(v: &Value, path: &str) -> Result<Hook> {
+    let f = obj(v, path, &["path", "args", "env", "timeout"])?;
+    let mut h = Hook {
+        path: string(
+            field(f, "path").ok_or_else(|| bad(path, "path missing"))?,
+            &format!("{path}.path"),
+        )?,
+        ..Hook::default()
+    };
+    if !h.path.starts_with('/') {
+        return Err(bad(&format!("{path}.path"), "must be an absolute path"));
+    }
+    if let Some(v) = field(f, "args") {
+        h.args = strings(v, &format!("{path}.args"))?;
+    }
+    if let Some(v) = field(f, "env") {
+        h.env = strings(v, &format!("{path}.env"))?;
+    }
+    if let Some(v) = field(f, "timeout") {
+        let t = signed(v, &format!("{path}.timeout"))?;
+        if t <= 0 {
+            return Err(bad(&format!("{path}.timeout"), "must be positive"));
+        }
+        h.timeout = Some(t.min(i64::from(u32::MAX)) as u32);
+    }
+    Ok(h)
+}
+
+fn linux(v: &Value) -> Result<Linux> {
+    let f = obj(
+        v,
+        "linux",
+        &[
+            "namespaces",
+            "uidMappings",
+            "gidMappings",
+            "resources",
+            "cgroupsPath",
+            "sysctl",
+            "maskedPaths",
+            "readonlyPaths",
+            "rootfsPropagation",
+            "devices",
+            "timeOffsets",
+            "seccomp",
+            "mountLabel",
+        ],
+    )?;
+    let mut l = Linux::default();
+    if let Some(v) = field(f, "namespaces") {
+        for (i, n) in array(v, "linux.namespaces")?.iter().enumerate() {
+            let here = format!("linux.namespaces[{i}]");
+            let nf = obj(n, &here, &["type", "path"])?;
+            let kind = string(
+                field(nf, "type").ok_or_else(|| bad(&here, "type missing"))?,
+                &here,
+            )?;
+            let flag = NS_KINDS
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, f)| *f)
+                .ok_or_else(|| bad(&here, &format!("unknown namespace type {kind}")))?;
+            if l.has(flag) {
+                return Err(bad(&here, &format!("namespace {kind} given twice")));
+            }
+            let path = match field(nf, "path") {
+                Some(p) => Some(PathBuf::from(string(p, &format!("{here}.path"))?)),
+                None => None,
+            };
+            l.namespaces.push((flag, path));
+        }
+    }
+    for (key, out) in [
+        ("uidMappings", &mut l.uid_mappings),
+        ("gidMappings", &mut l.gid_mappings),
+    ] {
+        if let Some(v) = field(f, key) {
+            for (i, m) in array(v, &format!("linux.{key}"))?.iter().enumerate() {
+                let here = format!("linux.{key}[{i}]");
+                let mf = obj(m, &here, &["containerID", "hostID", "size"])?;
+                let n = |k: &str| -> Result<u32> {
+                    u32_of(
+                        field(mf, k).ok_or_else(|| bad(&here, &format!("{k} missing")))?,
+                        &format!("{here}.{k}"),
+                    )
+                };
+                out.push(IdMap {
+                    container: n("containerID")?,
+                    host: n("hostID")?,
+                    size: n("size")?,
+                });
+            }
+        }
+    }
+    let user_ns = l.has(linux_raw_sys::general::CLONE_NEWUSER);
+    if !user_ns && !(l.uid_mappings.is_empty() && l.gid_mappings.is_empty()) {
+        return Err(bad(
+            "linux.uidMappings",
+            "mappings need a user namespace (linux.namespaces)",
+        ));
+    }
+    if let Some(v) = field(f, "resources") {
+        l.resources = resources(v, "linux.resources")?;
+    }
+    if let Some(v) = field(f, "cgroupsPath") {
+        let p = string(v, "linux.cgroupsPath")?;
+        if p.contains(':') && !p.starts_with('/') {
+            return Err(bad(
+                "linux.cgroupsPath",
+                &format!("{p}: systemd slices need --systemd-cgroup, which cella does not support"),
+            ));
+        }
+        if p.split('/').any(|c| c == "..") {
+            return Err(bad("linux.cgroupsPath", &format!("{p}: must not contain ..")));
+        }
+        l.cgroups_path = Some(p);
+    }
+    if let Some(v) = field(f, "sysctl") {
+        l.sysctl = string_map(v, "linux.sysctl")?;
+        for (k, _) in &l.sysctl {
+            if k.is_empty() || k.contains("..") || k.contains('/') && k.contains('.') {
+                return Err(bad("linux.sysctl", &format!("{k}: not a sysctl name")));
+            }
+        }
+    }
+    if let Some(v) = field(f, "maskedPaths") {
+        l.masked_paths = strings(v, "linux.maskedPaths")?;
+    }
+    if let Some(v) = field(f, "readonlyPaths") {
+        l.readonly_paths = strings(v, "linux.readonlyPaths")?;
+    }
+    if let Some(v) = field(f, "rootfsPropagation") {
+        let p = string(v, "linux.rootfsPropagation")?;
+        if propagation(&p).is_none() {
+            return Err(bad(
+                "linux.rootfsPropagation",
+                &format!("unknown propagation {p}"),
+            ));
+        }
+        l.rootfs_propagation = Some(p);
+    }
+    if let Some(v) = field(f, "devices") {
+        for (i, d) in array(v, "linux.devices")?.iter().enumerate() {
+            l.devices.push(device(d, &format!("linux.devices[{i}]"))?);
+        }
+    }
+    if let Some(v) = field(f, "timeOffsets") {
+        if !l.has(linux_raw_sys::general::CLONE_NEWTIME) {
+            return Err(bad(
+                "linux.timeOffsets",
+                "needs a time namespace (linux.namespaces)",
+            ));
+        }
+        let offs = obj(v, "linux.timeOffsets", &["monotonic", "boottime"])?;
+        for (clock, o) in offs {
+            let here = format!("linux.timeOffsets.{clock}");
+            let of = obj(o, &here, &["secs", "nanosecs"])?;
+            let secs = field(of, "secs").map_or(Ok(0), |v| signed(v, &here))?;
+            let nanos = field(of, "nanosecs").map_or(Ok(0), |v| u32_of(v, &here))?;
+            l.time_offsets.push((clock.clone(), secs, nanos));
+        }
+    }
+    if let Some(v) = field(f, "seccomp") {
+        l.seccomp = Some(seccomp_profile(v)?);
+    }
+    if let Some(v) = field(f, "mountLabel") {
+        if !string(v, "linux.mountLabel")?.is_empty() && lsm_enabled("selinuxLabel") {
+            return Err(bad("linux.mountLabel", "not supported by cella"));
+        }
+    }
+    Ok(l)
+}
+
+/// Mount propagation names and their `MS_*` flags (recursive ones with MS_REC).
+pub fn propagation(name: &str) -> Option<u32> {
+    use linux_raw_sys::general::{MS_PRIVATE, MS_REC, MS_SHARED, MS_SLAVE, MS_UNBINDABLE};
+    Some(match name {
+        "private" => MS_PRIVATE,
+        "rprivate" => MS_PRIVATE | MS_REC,
+        "shared" => MS_SHARED,
+        "rshared" => MS_SHARED | MS_REC,
+        "slave" => MS_SLAVE,
+        "rslave" => MS_SLAVE | MS_REC,
+        "unbindable" => MS_UNBINDABLE,
+        "runbindable" => MS_UNBINDABLE | MS_REC,
+        _ => return None,
+    })
+}
+
+fn device(v: &Value, path: &str) -> Result<Device> {
+    let f = obj(
+        v,
+        path,
+        &["path", "type", "major", "minor", "fileMode", "uid", "gid"],
+    )?;
+    let dpath = string(
+        field(f, "path").ok_or_else(|| bad(path, "path missing"))?,
+        &format!("{path}.path"),
+    )?;
+    if !dpath.starts_with("/dev/") || dpath.split('/').any(|c| c == "..") {
+        return Err(bad(
+            &format!("{path}.path"),
+            &format!("{dpath}: must be under /dev"),
+        ));
+    }
+    let kind = string(
+        field(f, "type").ok_or_else(|| bad(path, "type missing"))?,
+        &format!("{path}.type"),
+    )?;
+    let kind = match kind.as_str() {
+        "c" | "u" | "b" | "p" => kind.as_bytes()[0],
+        other => return Err(bad(&format!("{path}.type"), &format!("unknown type {other}"))),
+    };
+    let n = |k: &str| -> Result<u32> { field(f, k).map_or(Ok(0), |v| u32_of(v, &format!("{path}.{k}"))) };
+    if kind != b'p' && (field(f, "major").is_none() || field(f, "minor").is_none()) {
+        return Err(bad(path, "major and minor are required"));
+    }
+    Ok(Device {
+        path: dpath,
+        kind,
+        major: n("major")?,
+        minor: n("minor")?,
+        mode: field(f, "fileMode").map_or(Ok(0o666), |v| u32_of(v, &format!("{path}.fileMode")))?,
+        uid: n("uid")?,
+        gid: n("gid")?,
+    })
+}
+
+/// `linux.resources` (also the whole file of `update --resources`).
+pub fn resources(v: &Value, path: &str) -> Result<Resources> {
+    let f = obj(
+        v,
+        path,
+        &[
+            "memory",
+            "cpu",
+            "pids",
+            "blockIO",
+            "devices",
+            "hugepageLimits",
+            "unified",
+            "network",
+            "rdma",
+        ],
+    )?;
+    let mut r = Resources::default();
+    if let Some(m) = field(f, "memory") {
+        let p = format!("{path}.memory");
+        let mf = obj(
+            m,
+            &p,
+            &[
+                "limit",
+                "reservation",
+                "swap",
+                "kernel",
+                "kernelTCP",
+                "swappiness",
+                "disableOOMKiller",
+                "useHierarchy",
+                "checkBeforeUpdate",
+            ],
+        )?;
+        let i = |k: &str| field(mf, k).map(|v| signed(v, &format!("{p}.{k}"))).transpose();
+        r.memory_limit = i("limit")?;
+        r.memory_reservation = i("reservation")?;
+        r.memory_swap = i("swap")?;
+        for k in ["kernel", "kernelTCP"] {
+            if i(k)?.is_some() {
+                return Err(bad(&format!("{p}.{k}"), "kernel memory limits are not supported"));
+            }
+        }
+        if let Some(v) = field(mf, "swappiness") {
+            r.memory_swappiness = Some(unsigned(v, &format!("{p}.swappiness"))?);
+        }
+        if let Some(v) = field(mf, "disableOOMKiller") {
+            r.disable_oom_killer = Some(boolean(v, &format!("{p}.disableOOMKiller"))?);
+        }
+    }
+    if let Some(c) = field(f, "cpu") {
+        let p = format!("{path}.cpu");
+        let cf = obj(
+            c,
+            &p,
+            &[
+                "shares",
+                "quota",
+                "burst",
+                "period",
+                "realtimeRuntime",
+                "realtimePeriod",
+                "cpus",
+                "mems",
+                "idle",
+            ],
+        )?;
+        let u = |k: &str| field(cf, k).map(|v| unsigned(v, &format!("{p}.{k}"))).transpose();
+        let i = |k: &str| field(cf, k).map(|v| signed(v, &format!("{p}.{k}"))).transpose();
+        r.cpu_shares = u("shares")?;
+        r.cpu_quota = i("quota")?;
+        r.cpu_burst = u("burst")?;
+        r.cpu_period = u("period")?;
+        r.cpu_rt_runtime = i("realtimeRuntime")?;
+        r.cpu_rt_period = u("realtimePeriod")?;
+        r.cpu_idle = i("idle")?;
+        if let Some(v) = field(cf, "cpus") {
+            r.cpus = Some(string(v, &format!("{p}.cpus"))?);
+        }
+        if let Some(v) = field(cf, "mems") {
+            r.mems = Some(string(v, &format!("{p}.mems"))?);
+        }
+    }
+    if let Some(pv) = field(f, "pids") {
+        let p = format!("{path}.pids");
+        let pf = obj(pv, &p, &["limit"])?;
+        if let Some(v) = field(pf, "limit") {
+            r.pids_limit = Some(signed(v, &format!("{p}.limit"))?);
+        }
+    }
+    if let Some(b) = field(f, "blockIO") {
+        blkio(b, &format!("{path}.blockIO"), &mut r)?;
+    }
+    if let Some(d) = field(f, "devices") {
+        for (i, rule) in array(d, &format!("{path}.devices"))?.iter().enumerate() {
+            r.devices
+                .push(device_rule(rule, &format!("{path}.devices[{i}]"))?);
+        }
+    }
+    if let Some(h) = field(f, "hugepageLimits") {
+        for (i, e) in array(h, &format!("{path}.hugepageLimits"))?
+            .iter()
+            .enumerate()
+        {
+            let here = format!("{path}.hugepageLimits[{i}]");
+            let hf = obj(e, &here, &["pageSize", "limit"])?;
+            let size = string(
+                field(hf, "pageSize").ok_or_else(|| bad(&here, "pageSize missing"))?,
+                &here,
+            )?;
+            let limit = unsigned(
+                field(hf, "limit").ok_or_else(|| bad(&here, "limit missing"))?,
+                &here,
+            )?;
+            if !size.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(bad(&here, &format!("{size}: not a page size")));
+            }
+            r.hugepages.push((size, limit));
+        }
+    }
+    if let Some(u) = field(f, "unified") {
+        r.unified = string_map(u, &format!("{path}.unified"))?;
+        if let Some((k, _)) = r
+            .unified
+            .iter()
+            .find(|(k, _)| k.contains('/') || k.starts_with('.') || !k.contains('.'))
+        {
+            return Err(bad(&format!("{path}.unified"), &format!("{k}: not a cgroup file")));
+        }
+    }
+    for k in ["network", "rdma"] {
+        if field(f, k).is_some() {
+            return Err(bad(&format!("{path}.{k}"), "not supported by cella"));
+        }
+    }
+    Ok(r)
+}
+
+fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
+    let f = obj(
+        v,
+        p,
+        &[
+            "weight",
+            "leafWeight",
+            "weightDevice",
+            "throttleReadBpsDevice",
+            "throttleWriteBpsDevice",
+            "throttleReadIOPSDevice",
+            "throttleWriteIOPSDevice",
+        ],
+    )?;
+    if let Some(w) = field(f, "weight") {
+        r.blkio_weight = Some(unsigned(w, &format!("{p}.weight"))?);
+    }
+    if let Some(w) = field(f, "leafWeight") {
+        r.blkio_leaf_weight = Some(unsigned(w, &format!("{p}.leafWeight"))?);
+    }
+    for (key, file) in [
+        ("weightDevice", "blkio.weight_device"),
+        ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
+        ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
+        ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
+        ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
+    ] {
+        let Some(list) = field(f, key) else { continue };
+        for (i, d) in array(list, &format!("{p}.{key}"))?.iter().enumerate() {
+            let here = format!("{p}.{key}[{i}]");
+            let df = obj(d, &here, &["major", "minor", "rate", "weight", "leafWeight"])?;
+            let n = |k: &str| field(df, k).map(|v| unsigned(v, &format!("{here}.{k}"))).transpose();
+            let (Some(major), Some(minor)) = (n("major")?, n("minor")?) else {
+                return Err(bad(&here, "major and minor are required"));
+            };
+            let value = if key == "weightDevice" { n("weight")? } else { n("rate")? };
+            let Some(value) = value else {
+                return Err(bad(&here, "no value"));
+            };
+            r.blkio_devices.push((file, format!("{major}:{minor} {value}")));
+        }
+    }
+    Ok(())
+}
+
+fn device_rule(v: &Value, path: &str) -> Result<DeviceRule> {
+    let f = obj(v, path, &["allow", "type", "major", "minor", "access"])?;
+    let allow = boolean(
+        field(f, "allow").ok_or_else(|| bad(path, "allow missing"))?,
+        &format!("{path}.allow"),
+    )?;
+    let kind = match field(f, "type") {
+        None => b'a',
+        Some(t) => match string(t, &format!("{path}.type"))?.as_str() {
+            "a" => b'a',
+            "c" => b'c',
+            "b" => b'b',
+            other => return Err(bad(&format!("{path}.type"), &format!("unknown type {other}"))),
+        },
+    };
+    let n = |k: &str| -> Result<Option<u64>> {
+        match field(f, k) {
+            None => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(-1) => Ok(None),
+                _ => unsigned(v, &format!("{path}.{k}")).map(Some),
+            },
+        }
+    };
+    let access = match field(f, "access") {
+        None => "rwm".to_owned(),
+        Some(a) => string(a, &format!("{path}.access"))?,
+    };
+    if access.is_empty() || !access.bytes().all(|b| matches!(b, b'r' | b'w' | b'm')) {
+        return Err(bad(&format!("{path}.access"), &format!("'{access}': not a subset of rwm")));
+    }
+    Ok(DeviceRule {
+        allow,
+        kind,
+        major: n("major")?,
+        minor: n("minor")?,
+        access,
+    })
+}
+
+fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
+    let p = "linux.seccomp";
+    let f = obj(
+        v,
+        p,
+        &[
+            "defaultAction",
+            "defaultErrnoRet",
+            "architectures",
+            "flags",
+            "listenerPath",
+            "listenerMetadata",
+            "syscalls",
+        ],
+    )?;
+    let default_errno = field(f, "defaultErrnoRet")
+        .map(|v| u32_of(v, &format!("{p}.defaultErrnoRet")))
+        .transpose()?;
+    let action = |name: &str, errno: Option<u32>, at: &str| -> Result<seccomp::Action> {
+        seccomp::action_from_oci(name, errno)
+            .ok_or_else(|| bad(at, &format!("action {name} is not supported by cella")))
+    };
+    let default_name = string(
+        field(f, "defaultAction").ok_or_else(|| bad(p, "defaultAction missing"))?,
+        &format!("{p}.defaultAction"),
+    )?;
+    let default = action(&default_name, default_errno, &format!("{p}.defaultAction"))?;
+    let mut architectures = Vec::new();
+    if let Some(a) = field(f, "architectures") {
+        for name in strings(a, &format!("{p}.architectures"))? {
+            let arch = seccomp::Arch::from_oci(&name).ok_or_else(|| {
+                bad(&format!("{p}.architectures"), &format!("unknown architecture {name}"))
+            })?;
+            architectures.push(arch);
+        }
+    }
+    if let Some(flags) = field(f, "flags") {
+        if !strings(flags, &format!("{p}.flags"))?.is_empty() {
+            return Err(bad(&format!("{p}.flags"), "seccomp flags are not supported by cella"));
+        }
+    }
+    if field(f, "listenerPath").is_some() {
+        return Err(bad(&format!("{p}.listenerPath"), "seccomp notify is not supported by cella"));
+    }
+    let mut rules = Vec::new();
+    if let Some(list) = field(f, "syscalls") {
+        for (i, s) in array(list, &format!("{p}.syscalls"))?.iter().enumerate() {
+            let here = format!("{p}.syscalls[{i}]");
+            let sf = obj(
+                s,
+                &here,
+                &["names", "action", "errnoRet", "args", "comment", "includes", "excludes"],
+            )?;
+            for k in ["includes", "excludes"] {
+                if field(sf, k).is_some() {
+                    return Err(bad(&format!("{here}.{k}"), "not part of the OCI format"));
+                }
+            }
+            let names = strings(
+                field(sf, "names").ok_or_else(|| bad(&here, "names missing"))?,
+                &format!("{here}.names"),
+            )?;
+            let errno = field(sf, "errnoRet")
+                .map(|v| u32_of(v, &format!("{here}.errnoRet")))
+                .transpose()?;
+            let act_name = string(
+                field(sf, "action").ok_or_else(|| bad(&here, "action missing"))?,
+                &format!("{here}.action"),
+            )?;
+            let action = action(&act_name, errno, &format!("{here}.action"))?;
+            let mut args = Vec::new();
+            if let Some(a) = field(sf, "args") {
+                for (j, arg) in array(a, &format!("{here}.args"))?.iter().enumerate() {
+                    let ah = format!("{here}.args[{j}]");
+                    let af = obj(arg, &ah, &["index", "value", "valueTwo", "op"])?;
+                    let index = unsigned(
+                        field(af, "index").ok_or_else(|| bad(&ah, "index missing"))?,
+                        &ah,
+                    )?;
+                    if index > 5 {
+                        return Err(bad(&format!("{ah}.index"), "must be 0-5"));
+                    }
+                    let value = field(af, "value").map_or(Ok(0), |v| unsigned(v, &ah))?;
+                    let value_two = field(af, "valueTwo").map_or(Ok(0), |v| unsigned(v, &ah))?;
+                    let op_name = string(
+                        field(af, "op").ok_or_else(|| bad(&ah, "op missing"))?,
+                        &format!("{ah}.op"),
+                    )?;
+                    let op = seccomp::op_from_oci(&op_name)
+                        .ok_or_else(|| bad(&format!("{ah}.op"), &format!("unknown op {op_name}")))?;
+                    args.push(seccomp::ArgCmp {
+                        index: index as u8,
+                        value,
+                        value_two,
+                        op,
+                    });
+                }
+            }
+            rules.push(seccomp::Rule {
+                names,
+                action,
+                args,
+            });
+        }
+    }
+    Ok(seccomp::Profile {
+        default,
+        architectures,
+        rules,
+    })
+}

@@ -1,0 +1,368 @@
+//! `create`: everything of config.json applied except the exec of
+//! `process.args`, then the container waits on its `exec.fifo` for `start`.
+//!
+//! The parent's steps: read and check the bundle, make the state directory,
+//! create the cgroup with its limits, open what the child needs (namespace
+//! paths, console socket, fifo), fork into the new namespaces, answer the
+//! child (id mappings, hooks) until it reports ready, then write the pid
+//! file and the state. A failure at any point removes everything made so
+//! far and kills the child: "as if the operation were never attempted".
+
+use super::cgroups::{self, Leaves};
+use super::child::{self, ContainerChild};
+use super::config::{self, Config, IdMap};
+use super::hooks;
+use super::plan;
+use super::state::{self, State, Status};
+use crate::cgroup::{Layout, detect};
+use crate::error::{Error, Result, Step};
+use crate::sync::{self, Msg};
+use crate::sys::{self, Fork};
+use linux_raw_sys::general as g;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, WaitOptions};
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+pub struct CreateArgs {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// Removes a half-made container unless disarmed: the state directory,
+/// the cgroup, the child.
+struct Undo {
+    dir: Option<PathBuf>,
+    cgroup: Option<Leaves>,
+    child: Option<Pid>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.remove();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Read `bundle/config.json`: the raw bytes (saved with the state) and
+/// the decoded config.
+pub fn read_bundle(bundle: &Path) -> Result<(Vec<u8>, Config, PathBuf)> {
+    let bundle = std::fs::canonicalize(bundle)
+        .map_err(|e| state::io_error(e).at(format!("bundle {}", bundle.display())))?;
+    let file = bundle.join("config.json");
+    let bytes = std::fs::read(&file).map_err(|e| state::io_error(e).at(file.display().to_string()))?;
+    let doc = crate::json::parse(&bytes)
+        .map_err(|e| Error::usage(format!("{}: {e}", file.display())))?;
+    let cfg = config::decode(&doc, &bundle)?;
+    Ok((bytes, cfg, bundle))
+}
+
+/// Create the container; returns its state (status `created`) and the
+/// child, which is ours until this process exits.
+pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
+    state::check_id(&a.id)?;
+    let (bytes, cfg, bundle) = read_bundle(&a.bundle)?;
+    let Some(process) = &cfg.process else {
+        return Err(Error::usage("config.json: process: missing"));
+    };
+    check_rootfs(&cfg.root)?;
+    // The fds after stdio the payload keeps: --preserve-fds, and socket
+    // activation's LISTEN_FDS, which also goes to its environment.
+    let mut process = process.clone();
+    let mut preserve = a.preserve_fds;
+    if let Some(n) = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+        preserve += n;
+        process.env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        process.env.push(format!("LISTEN_FDS={n}"));
+        process.env.push("LISTEN_PID=1".into());
+    }
+    let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
+    if process.terminal != a.console_socket.is_some() {
+        return Err(Error::usage(if process.terminal {
+            "process.terminal is true: --console-socket is required"
+        } else {
+            "--console-socket given but process.terminal is false"
+        }));
+    }
+    let flags = namespace_flags(&cfg)?;
+    // 1. The state directory: its creation is what makes the id ours.
+    std::fs::create_dir_all(&a.root)
+        .map_err(|e| state::io_error(e).at(a.root.display().to_string()))?;
+    let dir = state::dir(&a.root, &a.id);
+    match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o711)) {
+        Ok(()) => {}
+        Err(Errno::EXIST) => return Err(Error::usage(format!("container {} already exists", a.id))),
+        Err(e) => return Err(Error::new(Step::State, e).at(dir.display().to_string())),
+    }
+    let mut undo = Undo {
+        dir: Some(dir.clone()),
+        cgroup: None,
+        child: None,
+    };
+    std::fs::write(dir.join("config.json"), &bytes)
+        .map_err(|e| state::io_error(e).at(dir.display().to_string()))?;
+    // 2. The cgroup and its limits, before anything runs in it.
+    let cg_root = Path::new(cgroups::ROOT);
+    let layout = detect(cg_root).unwrap_or(Layout::V1);
+    let devices = plan::device_rules(&cfg);
+    let writes = cgroups::writes(layout, &cfg.linux.resources, &devices)?;
+    let cg_path = cfg.linux.cgroups_path.clone().unwrap_or_else(|| format!("/{}", a.id));
+    let leaves = cgroups::create(cg_root, &cg_path, &writes)?;
+    undo.cgroup = Some(leaves.clone());
+    // 3. The mount plan and everything else the child reads.
+    let ops = plan::mounts(&cfg, &bundle, &leaves)?;
+    let root = plan::cpath(&cfg.root)?;
+    let hostname = cfg.hostname.as_deref().map(CString::new).transpose().map_err(|_| Error::usage("config.json: hostname: NUL byte"))?;
+    let domainname = cfg.domainname.as_deref().map(CString::new).transpose().map_err(|_| Error::usage("config.json: domainname: NUL byte"))?;
+    let joins = open_joins(&cfg)?;
+    let join_fds = cgroup_join_fds(&leaves)?;
+    let console = a.console_socket.as_deref().map(super::console::connect).transpose()?;
+    let fifo_path = state::fifo(&a.root, &a.id);
+    rustix::fs::mknodat(rustix::fs::CWD, &fifo_path, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+        .map_err(|e| Error::new(Step::State, e).at(fifo_path.display().to_string()))?;
+    let fifo = rustix::fs::open(&fifo_path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::new(Step::State, e).at(fifo_path.display().to_string()))?;
+    let (ours, theirs) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::new(Step::SyncPipe, e))?;
+    let has_hooks = !(cfg.hooks.prestart.is_empty()
+        && cfg.hooks.create_runtime.is_empty()
+        && cfg.hooks.create_container.is_empty());
+    // A pid or time namespace given by path is entered here: it applies to
+    // our children, and the container's PID 1 is one.
+    enter_for_children(&cfg)?;
+    // 4. Fork straight into the new namespaces.
+    let user_ns = flags & g::CLONE_NEWUSER != 0;
+    let pid = match sys::fork_into(u64::from(flags), None).map_err(|e| Error::new(Step::Clone, e))? {
+        Fork::Child { .. } => {
+            sys::mark_child();
+            drop(ours);
+            child::container(ContainerChild {
+                sync: theirs,
+                fifo: Some(fifo),
+                console,
+                wait_for_maps: user_ns,
+                joins: &joins,
+                hostname: hostname.as_ref(),
+                domainname: domainname.as_ref(),
+                new_netns: flags & g::CLONE_NEWNET != 0,
+                root: &root,
+                root_readonly: cfg.root_readonly,
+                rootfs_propagation: cfg.linux.rootfs_propagation.as_deref().and_then(config::propagation),
+                ops: &ops,
+                hooks: has_hooks,
+                cgroup_join: &join_fds,
+                cgroup_ns: cfg.linux.new_namespaces() & g::CLONE_NEWCGROUP != 0,
+                payload: &payload,
+                preserve,
+            })
+        }
+        Fork::Parent { child, .. } => child,
+    };
+    undo.child = Some(pid);
+    drop(theirs);
+    drop(fifo);
+    drop(console);
+    let mut st = State {
+        id: a.id.clone(),
+        pid: pid.as_raw_nonzero().get(),
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: cfg.root.clone(),
+        created: state::now_rfc3339(),
+        annotations: cfg.annotations.clone(),
+        cgroup: leaves.clone(),
+        own_pid_ns: cfg.linux.has(g::CLONE_NEWPID),
+    };
+    st.pid_start = state::start_time(st.pid).unwrap_or(0);
+    // 5. Answer the child until it is ready.
+    if user_ns {
+        write_id_maps(pid, &cfg.linux.uid_mappings, &cfg.linux.gid_mappings)?;
+        rustix::io::write(&ours, &[0]).map_err(|e| Error::new(Step::UserNamespace, e))?;
+    }
+    loop {
+        match sync::receive_msg(&ours) {
+            Ok(Some(Msg::Ready)) => break,
+            Ok(Some(Msg::Hooks)) => {
+                let json = st.to_json(Status::Created);
+                let result = hooks::run("hooks.prestart", &cfg.hooks.prestart, &json, None)
+                    .and_then(|()| hooks::run("hooks.createRuntime", &cfg.hooks.create_runtime, &json, None))
+                    .and_then(|()| hooks::run("hooks.createContainer", &cfg.hooks.create_container, &json, Some(st.pid)));
+                let reply = [u8::from(result.is_err())];
+                let _ = rustix::io::write(&ours, &reply);
+                result?;
+            }
+            Ok(Some(Msg::Failed(f))) => return Err(describe(&cfg, &ops, &payload, f)),
+            Ok(None) => return Err(Error::invalid(Step::Clone, "the container process died during setup")),
+            Err(e) => return Err(Error::new(Step::SyncPipe, e)),
+        }
+    }
+    // 6. The pid file before we return (the caller reads it at once), then
+    //    the state; from here on the container exists.
+    if let Some(file) = &a.pid_file {
+        write_atomic(file, st.pid.to_string().as_bytes())?;
+    }
+    st.save(&a.root)?;
+    undo.child = None;
+    undo.cgroup = None;
+    undo.dir = None;
+    Ok((st, pid))
+}
+
+fn check_rootfs(root: &Path) -> Result<()> {
+    let st = rustix::fs::stat(root).map_err(|e| Error::new(Step::Rootfs, e).at(root.display().to_string()))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return Err(Error::new(Step::Rootfs, Errno::NOTDIR).at(root.display().to_string()));
+    }
+    Ok(())
+}
+
+/// The clone flags: every namespace to create, except the cgroup one
+/// (unshared from inside the cgroup) and time (entered before the fork).
+fn namespace_flags(cfg: &Config) -> Result<u32> {
+    for (flag, path) in &cfg.linux.namespaces {
+        if path.is_some() && (*flag == g::CLONE_NEWUSER || *flag == g::CLONE_NEWNS) {
+            return Err(Error::usage(format!(
+                "config.json: linux.namespaces: joining a {} namespace by path is not supported by cella",
+                config::ns_file(*flag)
+            )));
+        }
+    }
+    if !cfg.linux.has(g::CLONE_NEWNS) {
+        return Err(Error::usage(
+            "config.json: linux.namespaces: cella needs a mount namespace to set up the root",
+        ));
+    }
+    if !cfg.linux.time_offsets.is_empty() || cfg.linux.new_namespaces() & g::CLONE_NEWTIME != 0 {
+        return Err(Error::usage(
+            "config.json: linux.namespaces: time namespaces are not supported by cella yet",
+        ));
+    }
+    Ok(cfg.linux.new_namespaces() & !(g::CLONE_NEWCGROUP | g::CLONE_NEWTIME))
+}
+
+/// Namespaces given by path that the child joins, opened now so a bad
+/// path fails before anything is created... almost: after the cgroup,
+/// which the undo guard removes.
+fn open_joins(cfg: &Config) -> Result<Vec<(OwnedFd, u32)>> {
+    let mut out = Vec::new();
+    for (flag, path) in &cfg.linux.namespaces {
+        let Some(path) = path else { continue };
+        if *flag == g::CLONE_NEWPID || *flag == g::CLONE_NEWTIME {
+            continue;
+        }
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::new(Step::JoinNamespace, e).at(path.display().to_string()))?;
+        out.push((fd, *flag));
+    }
+    Ok(out)
+}
+
+fn enter_for_children(cfg: &Config) -> Result<()> {
+    for (flag, path) in &cfg.linux.namespaces {
+        let Some(path) = path else { continue };
+        if *flag != g::CLONE_NEWPID {
+            continue;
+        }
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::new(Step::JoinNamespace, e).at(path.display().to_string()))?;
+        child::join_namespace(fd.as_fd(), *flag)
+            .map_err(|e| Error::new(Step::JoinNamespace, e).at(path.display().to_string()))?;
+    }
+    Ok(())
+}
+
+/// The membership files the child writes "0" to (v1: `tasks`, see
+/// `cgroup.rs` for why; v2: `cgroup.procs`).
+pub fn cgroup_join_fds(leaves: &Leaves) -> Result<Vec<OwnedFd>> {
+    let file = if leaves.v2 { "cgroup.procs" } else { "tasks" };
+    leaves
+        .dirs
+        .iter()
+        .map(|(_, d)| {
+            let p = d.join(file);
+            rustix::fs::open(&p, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::new(Step::CgroupCreate, e).at(p.display().to_string()))
+        })
+        .collect()
+}
+
+fn write_id_maps(pid: Pid, uids: &[IdMap], gids: &[IdMap]) -> Result<()> {
+    let text = |maps: &[IdMap]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container, m.host, m.size))
+            .collect::<String>()
+    };
+    let pid = pid.as_raw_nonzero().get();
+    for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text(maps))
+            .map_err(|e| state::io_error(e).at(path.clone()))
+            .map_err(|e| Error { step: Step::UserNamespace, ..e })?;
+    }
+    Ok(())
+}
+
+/// Write a small file whole or not at all.
+pub fn write_atomic(file: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".cella-tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            state::io_error(e).at(file.display().to_string())
+        })
+}
+
+/// The child's failure record as a full error naming what it was about.
+pub fn describe(
+    cfg: &Config,
+    ops: &[crate::mount::MountOp],
+    payload: &plan::Payload,
+    f: crate::sync::Failure,
+) -> Error {
+    let mut e = if f.errno == 0 {
+        Error::invalid(f.step, "")
+    } else {
+        Error::new(f.step, Errno::from_raw_os_error(f.errno))
+    };
+    let op = ops.get(usize::from(f.index)).map(|op| format!("/{}", op.target));
+    e.what = match f.step {
+        Step::CloneRoot | Step::AttachRoot | Step::EnterRoot | Step::PivotRoot | Step::DetachOldRoot | Step::Chroot | Step::ReadOnlyRoot => {
+            Some(cfg.root.display().to_string())
+        }
+        Step::MakeMountpoint | Step::MountProc | Step::MountSys | Step::MountDev | Step::MakeDevice | Step::MountDevPts | Step::MountShm
+        | Step::MountMqueue | Step::MountTmpfs | Step::BindMount | Step::Mount | Step::Sysctl | Step::MaskPath | Step::ReadOnlyPath => op,
+        Step::SetHostname => cfg.hostname.clone(),
+        Step::Workdir => cfg.process.as_ref().map(|p| p.cwd.clone()),
+        Step::Exec => payload.exec.argv.strings().first().map(|a| a.to_string_lossy().into_owned()),
+        Step::SetUser => Some(format!("{}:{}", payload.uid, payload.gid)),
+        Step::Rlimit => cfg
+            .process
+            .as_ref()
+            .and_then(|p| p.rlimits.get(usize::from(f.index)))
+            .map(|(r, soft, hard)| format!("{} {soft}:{hard}", config::rlimit_name(*r))),
+        _ => None,
+    }
+    .map(Into::into);
+    e
+}

@@ -1,0 +1,229 @@
+//! `exec`: a new process in a running container. It joins every namespace
+//! the container does not share with us (the pid and time ones from here,
+//! since they apply to children; the others in the child, mount last) and
+//! the container's cgroup, and gets the container's seccomp profile; it is
+//! not dumpable until its exec, so nothing in the container can ptrace it
+//! or reach the host through it meanwhile.
+
+use super::child;
+use super::config::{self, NS_KINDS, Process};
+use super::lifecycle::saved_config;
+use super::plan;
+use super::state::{State, Status};
+use crate::error::{Error, Result, Step};
+use crate::sync::{self, Failure};
+use crate::sys::{self, Fork, signal};
+use linux_raw_sys::general as g;
+use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Signal, WaitOptions};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default)]
+pub struct ExecArgs {
+    pub id: String,
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub cwd: Option<String>,
+    pub env: Vec<String>,
+    pub user: Option<(u32, u32)>,
+    pub additional_gids: Vec<u32>,
+    pub cap_add: Vec<String>,
+    pub no_new_privs: bool,
+    pub preserve_fds: u32,
+}
+
+/// The process to run: the `--process` file, or the container's own
+/// process settings with the command line's overrides (as runc does).
+fn process(a: &ExecArgs, cfg: &config::Config) -> Result<Process> {
+    if let Some(file) = &a.process {
+        let doc = config::read_json(file)?;
+        let mut p = config::process(&doc, "process")?;
+        if a.console_socket.is_some() {
+            // containerd passes --console-socket without --tty.
+            p.terminal = p.terminal || a.tty;
+        }
+        return Ok(p);
+    }
+    if a.args.is_empty() {
+        return Err(Error::usage("exec: no command given (--process FILE or arguments)"));
+    }
+    let mut p = cfg.process.clone().unwrap_or_default();
+    p.args = a.args.clone();
+    p.terminal = a.tty;
+    p.cwd = a.cwd.clone().unwrap_or_else(|| "/".into());
+    p.env.extend(a.env.iter().cloned());
+    if let Some((u, gid)) = a.user {
+        p.uid = u;
+        p.gid = gid;
+    }
+    p.additional_gids.extend(&a.additional_gids);
+    for c in &a.cap_add {
+        let bit = crate::caps::bit(c).ok_or_else(|| Error::usage(format!("--cap: unknown capability {c}")))?;
+        p.caps.bounding |= bit;
+        p.caps.effective |= bit;
+        p.caps.permitted |= bit;
+    }
+    p.no_new_privileges |= a.no_new_privs;
+    Ok(p)
+}
+
+/// Run the exec; returns the exit code to report (0 when detached).
+pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
+    let st = State::load(root, &a.id)?;
+    let status = st.status(root);
+    if status != Status::Running && status != Status::Created {
+        return Err(Error::usage(format!(
+            "cannot exec in container {}: it is {}",
+            a.id,
+            status.name()
+        )));
+    }
+    let cfg = saved_config(root, &st)?;
+    let process = process(a, &cfg)?;
+    if process.terminal != a.console_socket.is_some() {
+        return Err(Error::usage(if process.terminal {
+            "exec: a terminal needs --console-socket"
+        } else {
+            "exec: --console-socket given but no terminal asked for"
+        }));
+    }
+    let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
+    // Namespaces to join: every one that differs from ours.
+    let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
+    for (_, flag) in NS_KINDS {
+        let name = config::ns_file(flag);
+        let theirs = format!("/proc/{}/ns/{name}", st.pid);
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(t), Ok(o)) = (std::fs::read_link(&theirs), std::fs::read_link(&ours)) else {
+            continue;
+        };
+        if t == o {
+            continue;
+        }
+        let fd = rustix::fs::open(theirs.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::new(Step::JoinNamespace, e).at(theirs.clone()))?;
+        joins.push((fd, flag));
+    }
+    // The pid namespace (and time) apply to our children: enter them here.
+    let (for_children, for_child): (Vec<_>, Vec<_>) = joins
+        .into_iter()
+        .partition(|(_, f)| *f == g::CLONE_NEWPID || *f == g::CLONE_NEWTIME);
+    for (fd, flag) in &for_children {
+        child::join_namespace(fd.as_fd(), *flag)
+            .map_err(|e| Error::new(Step::JoinNamespace, e).at(config::ns_file(*flag)))?;
+    }
+    let cgroup_fds = cgroup_procs_fds(&st)?;
+    let console = a.console_socket.as_deref().map(super::console::connect).transpose()?;
+    let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| Error::new(Step::SyncPipe, e))?;
+    // Signals to forward when we wait (not detached), blocked before the fork.
+    let forwarded = crate::container::FORWARDED.with(Signal::CHILD);
+    let old_mask = if a.detach {
+        None
+    } else {
+        Some(signal::block(forwarded).map_err(|e| Error::new(Step::SignalMask, e))?)
+    };
+    let pid = match sys::fork().map_err(|e| Error::new(Step::Clone, e))? {
+        Fork::Child { .. } => {
+            sys::mark_child();
+            drop(rx);
+            let f = exec_child(&for_child, &cgroup_fds, &payload, console.as_ref().map(|c| c.as_fd()), &tx, a.preserve_fds, old_mask);
+            sync::send(&tx, f);
+            sys::exit_group(125)
+        }
+        Fork::Parent { child, .. } => child,
+    };
+    drop(tx);
+    drop(console);
+    match sync::receive(&rx) {
+        Ok(None) => {}
+        Ok(Some(f)) => {
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+            let ops = [];
+            return Err(super::create::describe(&cfg_for_describe(&cfg, &process), &ops, &payload, f));
+        }
+        Err(e) => return Err(Error::new(Step::SyncPipe, e)),
+    }
+    if let Some(file) = &a.pid_file {
+        super::create::write_atomic(file, pid.as_raw_nonzero().get().to_string().as_bytes())?;
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    // Wait, forwarding signals, like `cella run`.
+    loop {
+        let sig = signal::wait(forwarded).map_err(|e| Error::new(Step::Wait, e))?;
+        if sig == Signal::CHILD.as_raw() {
+            match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+                Ok(Some((_, status))) => return Ok(crate::process::exit_code(status)),
+                Ok(None) | Err(Errno::INTR) => continue,
+                Err(e) => return Err(Error::new(Step::Wait, e)),
+            }
+        } else if let Some(s) = Signal::from_named_raw(sig) {
+            let _ = rustix::process::kill_process(pid, s);
+        }
+    }
+}
+
+fn cfg_for_describe(cfg: &config::Config, p: &Process) -> config::Config {
+    config::Config {
+        process: Some(p.clone()),
+        root: cfg.root.clone(),
+        hostname: cfg.hostname.clone(),
+        ..config::Config::default()
+    }
+}
+
+fn cgroup_procs_fds(st: &State) -> Result<Vec<OwnedFd>> {
+    let file = if st.cgroup.v2 { "cgroup.procs" } else { "tasks" };
+    st.cgroup
+        .dirs
+        .iter()
+        .map(|(_, d)| {
+            let p = d.join(file);
+            rustix::fs::open(&p, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::new(Step::CgroupJoin, e).at(p.display().to_string()))
+        })
+        .collect()
+}
+
+fn exec_child(
+    joins: &[(OwnedFd, u32)],
+    cgroup: &[OwnedFd],
+    payload: &plan::Payload,
+    console: Option<rustix::fd::BorrowedFd<'_>>,
+    tx: &OwnedFd,
+    preserve: u32,
+    old_mask: Option<signal::SigSet>,
+) -> Failure {
+    let run = || -> std::result::Result<(), Failure> {
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+            .map_err(child::fail(Step::Clone))?;
+        // The cgroup first, from the host's view of the files we opened.
+        for fd in cgroup {
+            rustix::io::write(fd, b"0").map_err(child::fail(Step::CgroupJoin))?;
+        }
+        for (fd, flag) in joins {
+            child::join_namespace(fd.as_fd(), *flag).map_err(child::fail(Step::JoinNamespace))?;
+        }
+        child::process_limits(payload)?;
+        child::become_payload(payload, console)?;
+        let mut keep = [tx.as_raw_fd()];
+        keep.sort_unstable();
+        child::close_fds(preserve, &keep).map_err(child::fail(Step::CloseFds))?;
+        if let Some(mask) = old_mask {
+            signal::set_mask(mask).map_err(child::fail(Step::SignalMask))?;
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => child::finish(payload),
+        Err(f) => f,
+    }
+}

@@ -1,0 +1,292 @@
+//! The verbs that act on an existing container: `start`, `state`, `kill`,
+//! `delete`, `list`, `ps`, `pause`, `resume`, `update`. Each checks the
+//! status the runtime spec requires first, so a refused operation changes
+//! nothing.
+
+use super::cgroups;
+use super::config::{self, Config};
+use super::hooks;
+use super::state::{self, State, Status};
+use crate::cgroup::Layout;
+use crate::error::{Error, Result, Step};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal};
+use std::path::Path;
+
+/// The container's config as saved at create.
+pub fn saved_config(root: &Path, st: &State) -> Result<Config> {
+    let doc = config::read_json(&state::dir(root, &st.id).join("config.json"))?;
+    config::decode(&doc, &st.bundle)
+}
+
+fn refuse(verb: &str, id: &str, status: Status) -> Error {
+    Error::usage(format!("cannot {verb} container {id}: it is {}", status.name()))
+}
+
+/// Warnings go to stderr (and the log), never fail the verb.
+fn warn(e: &Error) {
+    super::log::error(&format!("warning: {e}"));
+}
+
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    if status != Status::Created {
+        return Err(refuse("start", id, status));
+    }
+    let cfg = saved_config(root, &st)?;
+    let json = st.to_json(Status::Created);
+    hooks::run("hooks.startContainer", &cfg.hooks.start_container, &json, Some(st.pid))?;
+    let fifo = state::fifo(root, id);
+    let fd = match rustix::fs::open(&fifo, OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        // No reader: the container process is gone.
+        Err(Errno::NXIO) => return Err(refuse("start", id, Status::Stopped)),
+        Err(e) => return Err(Error::new(Step::WaitStart, e).at(fifo.display().to_string())),
+    };
+    rustix::io::write(&fd, &[0]).map_err(|e| Error::new(Step::WaitStart, e))?;
+    let _ = std::fs::remove_file(&fifo);
+    let json = st.to_json(Status::Running);
+    if let Err(e) = hooks::run("hooks.poststart", &cfg.hooks.poststart, &json, None) {
+        warn(&e);
+    }
+    Ok(())
+}
+
+pub fn print_state(root: &Path, id: &str) -> Result<String> {
+    let st = State::load(root, id)?;
+    let mut out = st.to_json(st.status(root));
+    out.push('\n');
+    Ok(out)
+}
+
+/// A signal by name (`KILL`, `SIGKILL`, `kill`) or number.
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let bad = || Error::usage(format!("unknown signal '{s}'"));
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::from_named_raw(n).ok_or_else(bad);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let sig = match name {
+        "HUP" => Signal::HUP,
+        "INT" => Signal::INT,
+        "QUIT" => Signal::QUIT,
+        "ILL" => Signal::ILL,
+        "TRAP" => Signal::TRAP,
+        "ABRT" | "IOT" => Signal::ABORT,
+        "BUS" => Signal::BUS,
+        "FPE" => Signal::FPE,
+        "KILL" => Signal::KILL,
+        "USR1" => Signal::USR1,
+        "SEGV" => Signal::SEGV,
+        "USR2" => Signal::USR2,
+        "PIPE" => Signal::PIPE,
+        "ALRM" => Signal::ALARM,
+        "TERM" => Signal::TERM,
+        "STKFLT" => Signal::STKFLT,
+        "CHLD" => Signal::CHILD,
+        "CONT" => Signal::CONT,
+        "STOP" => Signal::STOP,
+        "TSTP" => Signal::TSTP,
+        "TTIN" => Signal::TTIN,
+        "TTOU" => Signal::TTOU,
+        "URG" => Signal::URG,
+        "XCPU" => Signal::XCPU,
+        "XFSZ" => Signal::XFSZ,
+        "VTALRM" => Signal::VTALARM,
+        "PROF" => Signal::PROF,
+        "WINCH" => Signal::WINCH,
+        "IO" | "POLL" => Signal::IO,
+        "PWR" => Signal::POWER,
+        "SYS" => Signal::SYS,
+        _ => return Err(bad()),
+    };
+    Ok(sig)
+}
+
+pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    if status == Status::Stopped && !all {
+        return Err(refuse("kill", id, status));
+    }
+    if all {
+        signal_all(&st, sig);
+        return Ok(());
+    }
+    let pid = Pid::from_raw(st.pid).ok_or_else(|| refuse("kill", id, Status::Stopped))?;
+    rustix::process::kill_process(pid, sig).map_err(|e| Error::new(Step::State, e).at(format!("kill {}", st.pid)))
+}
+
+/// Signal every process of the container's cgroup. A frozen cgroup is
+/// thawed after, so SIGKILL takes effect.
+fn signal_all(st: &State, sig: Signal) {
+    let mut pids = st.cgroup.pids();
+    if st.alive() && !pids.contains(&st.pid) {
+        pids.push(st.pid);
+    }
+    for p in pids {
+        if let Some(pid) = Pid::from_raw(p) {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+    }
+    if sig == Signal::KILL && st.cgroup.frozen() {
+        let _ = st.cgroup.freeze(false);
+    }
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    if status != Status::Stopped {
+        if !force {
+            return Err(Error::usage(format!(
+                "cannot delete container {id}: it is {} (stop it first, or use --force)",
+                status.name()
+            )));
+        }
+        signal_all(&st, Signal::KILL);
+        wait_gone(&st);
+    }
+    // A container sharing our pid namespace may leave processes behind its
+    // PID 1; they go with it.
+    if !st.cgroup.pids().is_empty() {
+        signal_all(&st, Signal::KILL);
+    }
+    let cfg = saved_config(root, &st);
+    st.cgroup.remove()?;
+    if let Ok(cfg) = &cfg {
+        let json = st.to_json(Status::Stopped);
+        if let Err(e) = hooks::run("hooks.poststop", &cfg.hooks.poststop, &json, None) {
+            warn(&e);
+        }
+    }
+    std::fs::remove_dir_all(state::dir(root, id)).map_err(|e| state::io_error(e).at(state::dir(root, id).display().to_string()))
+}
+
+/// Wait (up to 10 s) until the container's PID 1 has exited.
+fn wait_gone(st: &State) {
+    let Some(pid) = Pid::from_raw(st.pid) else { return };
+    if let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+        if st.alive() {
+            let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            let limit = rustix::time::Timespec { tv_sec: 10, tv_nsec: 0 };
+            let _ = rustix::event::poll(&mut fds, Some(&limit));
+        }
+        return;
+    }
+    for _ in 0..2000 {
+        if !st.alive() {
+            return;
+        }
+        cgroups::sleep_ms(5);
+    }
+}
+
+pub fn list(root: &Path, json: bool, quiet: bool) -> String {
+    let mut out = String::new();
+    let states: Vec<State> = state::ids(root)
+        .iter()
+        .filter_map(|id| State::load(root, id).ok())
+        .collect();
+    if json {
+        out.push('[');
+        for (i, st) in states.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&st.to_json(st.status(root)));
+        }
+        out.push_str("]\n");
+        return out;
+    }
+    if !quiet {
+        out.push_str("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n");
+    }
+    for st in &states {
+        if quiet {
+            out.push_str(&st.id);
+            out.push('\n');
+            continue;
+        }
+        let status = st.status(root);
+        let pid = if status == Status::Stopped { 0 } else { st.pid };
+        out.push_str(&format!(
+            "{}\t{pid}\t{}\t{}\t{}\troot\n",
+            st.id,
+            status.name(),
+            st.bundle.display(),
+            st.created
+        ));
+    }
+    out
+}
+
+pub fn ps(root: &Path, id: &str, json: bool) -> Result<String> {
+    let st = State::load(root, id)?;
+    let mut pids = st.cgroup.pids();
+    pids.sort_unstable();
+    let mut out = String::new();
+    if json {
+        out.push('[');
+        for (i, p) in pids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&p.to_string());
+        }
+        out.push_str("]\n");
+        return Ok(out);
+    }
+    out.push_str("PID\tCMD\n");
+    for p in pids {
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        out.push_str(&format!("{p}\t{}\n", cmd.join(" ")));
+    }
+    Ok(out)
+}
+
+pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    let (verb, wanted) = if frozen {
+        ("pause", Status::Running)
+    } else {
+        ("resume", Status::Paused)
+    };
+    if status != wanted {
+        return Err(refuse(verb, id, status));
+    }
+    st.cgroup.freeze(frozen)
+}
+
+/// `update`: new limits from a resources JSON file (`-` for stdin) and/or
+/// the runc flags.
+pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()> {
+    let st = State::load(root, id)?;
+    let status = st.status(root);
+    if status == Status::Stopped {
+        return Err(refuse("update", id, status));
+    }
+    let layout = if st.cgroup.v2 { Layout::V2 } else { Layout::V1 };
+    let writes = cgroups::writes(layout, &resources, &[])?;
+    // v1 wants memory+swap >= memory at every moment: when raising the
+    // limit above the current memory+swap, swap goes first.
+    match st.cgroup.apply(&writes) {
+        Err(e) if e.errno == Some(Errno::INVAL) && !st.cgroup.v2 => {
+            let (swap, rest): (Vec<_>, Vec<_>) = writes
+                .into_iter()
+                .partition(|w| w.file == "memory.memsw.limit_in_bytes");
+            st.cgroup.apply(&swap)?;
+            st.cgroup.apply(&rest)
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,63 @@
+//! `--log FILE` and `--log-format text|json`: where runtime errors and
+//! warnings go besides stderr. JSON lines are runc's
+//! (`{"level":"error","msg":"...","time":"..."}`): conmon and containerd's
+//! shim read the `msg` of the last one and show it to their users.
+
+use crate::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+struct Target {
+    file: PathBuf,
+    json: bool,
+}
+
+static TARGET: OnceLock<Target> = OnceLock::new();
+
+/// Set once, from the global flags.
+pub fn configure(file: PathBuf, json: bool) {
+    let _ = TARGET.set(Target { file, json });
+}
+
+/// One line for `message` (without the `cella: ` prefix) at `level`.
+pub fn line(level: &str, message: &str, as_json: bool) -> String {
+    let time = super::state::now_rfc3339();
+    if as_json {
+        let mut s = String::from("{\"level\":");
+        json::write_str(&mut s, level);
+        s.push_str(",\"msg\":");
+        json::write_str(&mut s, message);
+        s.push_str(",\"time\":");
+        json::write_str(&mut s, &time);
+        s.push_str("}\n");
+        s
+    } else {
+        format!("time=\"{time}\" level={level} msg=\"{}\"\n", message.replace('"', "\\\""))
+    }
+}
+
+/// Append an error to the log file, if one was given. Failing to log is
+/// not an error of the operation.
+pub fn error(message: &str) {
+    let Some(t) = TARGET.get() else { return };
+    let text = line("error", message, t.json);
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&t.file) {
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_are_runcs() {
+        let l = line("error", "bad \"x\"", true);
+        let v = json::parse(l.trim_end().as_bytes()).unwrap();
+        assert_eq!(v.get("level").and_then(|v| v.as_str()), Some("error"));
+        assert_eq!(v.get("msg").and_then(|v| v.as_str()), Some("bad \"x\""));
+        assert!(v.get("time").and_then(|v| v.as_str()).unwrap().ends_with('Z'));
+        assert!(line("error", "m", false).contains("level=error msg=\"m\""));
+    }
+}

@@ -1,0 +1,510 @@
+//! cella as an OCI runtime: the runc-compatible command line that podman
+//! (through conmon) and containerd (through its runc shim) drive.
+//!
+//! `cella [global flags] VERB [flags] ID ...`. This module owns the verb
+//! table and the flags; `config` reads bundles, `plan` turns a config into
+//! the child's work, `create`/`child` make the container, `lifecycle` and
+//! `exec` act on it, `state` records it between verbs.
+
+pub mod cgroups;
+pub mod child;
+pub mod config;
+pub mod console;
+pub mod create;
+pub mod exec;
+pub mod hooks;
+pub mod lifecycle;
+pub mod log;
+pub mod plan;
+pub mod state;
+
+use crate::error::{Error, Result};
+use lexopt::prelude::*;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Verbs only the OCI command line has (`run` is shared with cella's own).
+const VERBS: [&str; 13] = [
+    "create", "start", "state", "kill", "delete", "exec", "list", "ps", "pause", "resume",
+    "update", "spec", "features",
+];
+const GLOBAL_FLAGS: [&str; 7] = [
+    "--root", "--log", "--log-format", "--debug", "--systemd-cgroup", "--rootless", "--criu",
+];
+/// `run` options that only OCI `run` has: their presence selects it.
+const OCI_RUN_FLAGS: [&str; 10] = [
+    "--bundle", "-b", "--pid-file", "--console-socket", "--detach", "-d", "--preserve-fds",
+    "--no-pivot", "--no-new-keyring", "--keep",
+];
+
+/// Whether `args` (without argv[0]) is an OCI runtime invocation.
+pub fn is_oci(args: &[OsString]) -> bool {
+    let Some(first) = args.first().and_then(|a| a.to_str()) else {
+        return false;
+    };
+    let flag = first.split('=').next().unwrap_or(first);
+    if GLOBAL_FLAGS.contains(&flag) || VERBS.contains(&first) {
+        return true;
+    }
+    first == "run"
+        && args[1..]
+            .iter()
+            .filter_map(|a| a.to_str())
+            .take_while(|a| a.starts_with('-') && *a != "--")
+            .any(|a| OCI_RUN_FLAGS.contains(&a.split('=').next().unwrap_or(a)))
+}
+
+/// What `main` prints and returns.
+pub struct Output {
+    pub stdout: String,
+    pub code: u8,
+}
+
+impl Output {
+    fn ok(stdout: String) -> Output {
+        Output { stdout, code: 0 }
+    }
+}
+
+struct Globals {
+    root: PathBuf,
+}
+
+fn lex(e: lexopt::Error) -> Error {
+    Error::usage(e.to_string())
+}
+
+fn text(v: OsString, what: &str) -> Result<String> {
+    v.into_string()
+        .map_err(|_| Error::usage(format!("{what}: not valid UTF-8")))
+}
+
+fn number(v: OsString, what: &str) -> Result<u64> {
+    let s = text(v, what)?;
+    s.parse()
+        .map_err(|_| Error::usage(format!("{what}: '{s}' is not a number")))
+}
+
+/// Run an OCI verb. Errors are also appended to `--log`.
+pub fn main(args: Vec<OsString>) -> Result<Output> {
+    let result = dispatch(args);
+    if let Err(e) = &result {
+        log::error(&e.to_string());
+    }
+    result
+}
+
+fn dispatch(args: Vec<OsString>) -> Result<Output> {
+    let mut p = lexopt::Parser::from_args(args);
+    let mut g = Globals {
+        root: PathBuf::from(state::DEFAULT_ROOT),
+    };
+    let mut log_file = None;
+    let mut log_json = false;
+    let verb = loop {
+        match p.next().map_err(lex)? {
+            Some(Long("root")) => g.root = PathBuf::from(p.value().map_err(lex)?),
+            Some(Long("log")) => log_file = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Some(Long("log-format")) => {
+                log_json = match text(p.value().map_err(lex)?, "--log-format")?.as_str() {
+                    "json" => true,
+                    "text" => false,
+                    other => return Err(Error::usage(format!("--log-format: unknown format '{other}' (text or json)"))),
+                }
+            }
+            Some(Long("debug")) => {}
+            Some(Long("systemd-cgroup")) => {
+                return Err(Error::usage(
+                    "--systemd-cgroup: cella manages cgroups itself (cgroupfs); run podman with --cgroup-manager cgroupfs",
+                ));
+            }
+            Some(Long("rootless")) => {
+                let v = text(p.value().map_err(lex)?, "--rootless")?;
+                if v == "true" {
+                    return Err(Error::usage("--rootless true: rootless OCI mode is not supported by cella yet"));
+                }
+            }
+            Some(Long("criu")) => {
+                let _ = p.value();
+            }
+            Some(Value(v)) => break text(v, "command")?,
+            Some(other) => return Err(lex(other.unexpected())),
+            None => return Err(Error::usage("no command given (see 'cella --help')")),
+        }
+    };
+    if let Some(f) = log_file {
+        log::configure(f, log_json);
+    }
+    match verb.as_str() {
+        "create" => {
+            let a = parse_create(&mut p, &g, false)?.0;
+            create::create(&a)?;
+            Ok(Output::ok(String::new()))
+        }
+        "run" => {
+            let (a, detach) = parse_create(&mut p, &g, true)?;
+            run(&a, detach)
+        }
+        "start" => {
+            let id = only_id(&mut p, "start")?;
+            lifecycle::start(&g.root, &id)?;
+            Ok(Output::ok(String::new()))
+        }
+        "state" => {
+            let id = only_id(&mut p, "state")?;
+            Ok(Output::ok(lifecycle::print_state(&g.root, &id)?))
+        }
+        "kill" => {
+            let mut all = false;
+            let mut pos = Vec::new();
+            let mut signal = None;
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Long("all") | Short('a') => all = true,
+                    Long("signal") | Short('s') => signal = Some(text(p.value().map_err(lex)?, "--signal")?),
+                    Value(v) => pos.push(text(v, "kill")?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let (id, sig) = match pos.as_slice() {
+                [id] => (id.clone(), signal.unwrap_or_else(|| "TERM".into())),
+                [id, sig] if signal.is_none() => (id.clone(), sig.clone()),
+                _ => return Err(Error::usage("usage: kill [--all] ID [SIGNAL]")),
+            };
+            let sig = lifecycle::parse_signal(&sig)?;
+            lifecycle::kill(&g.root, &id, sig, all)?;
+            Ok(Output::ok(String::new()))
+        }
+        "delete" => {
+            let mut force = false;
+            let mut id = None;
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Long("force") | Short('f') => force = true,
+                    Value(v) if id.is_none() => id = Some(text(v, "delete")?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let id = id.ok_or_else(|| Error::usage("usage: delete [--force] ID"))?;
+            lifecycle::delete(&g.root, &id, force)?;
+            Ok(Output::ok(String::new()))
+        }
+        "exec" => {
+            let a = parse_exec(&mut p)?;
+            let code = exec::exec(&g.root, &a)?;
+            Ok(Output { stdout: String::new(), code })
+        }
+        "list" => {
+            let (mut json, mut quiet) = (false, false);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Long("format") | Short('f') => json = text(p.value().map_err(lex)?, "--format")? == "json",
+                    Long("quiet") | Short('q') => quiet = true,
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            Ok(Output::ok(lifecycle::list(&g.root, json, quiet)))
+        }
+        "ps" => {
+            let mut json = false;
+            let mut id = None;
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Long("format") | Short('f') => json = text(p.value().map_err(lex)?, "--format")? == "json",
+                    Value(v) if id.is_none() => id = Some(text(v, "ps")?),
+                    // Arguments for ps(1) after the id are accepted and unused.
+                    Value(_) => {}
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let id = id.ok_or_else(|| Error::usage("usage: ps [--format json] ID"))?;
+            Ok(Output::ok(lifecycle::ps(&g.root, &id, json)?))
+        }
+        "pause" | "resume" => {
+            let id = only_id(&mut p, &verb)?;
+            lifecycle::pause(&g.root, &id, verb == "pause")?;
+            Ok(Output::ok(String::new()))
+        }
+        "update" => {
+            let (id, r) = parse_update(&mut p)?;
+            lifecycle::update(&g.root, &id, r)?;
+            Ok(Output::ok(String::new()))
+        }
+        "spec" => {
+            let mut bundle = PathBuf::from(".");
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Long("bundle") | Short('b') => bundle = PathBuf::from(p.value().map_err(lex)?),
+                    Long("rootless") => return Err(Error::usage("spec --rootless: not supported by cella yet")),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let file = bundle.join("config.json");
+            if file.exists() {
+                return Err(Error::usage(format!("{}: already exists", file.display())));
+            }
+            std::fs::write(&file, DEFAULT_SPEC).map_err(|e| state::io_error(e).at(file.display().to_string()))?;
+            Ok(Output::ok(String::new()))
+        }
+        "features" => Ok(Output::ok(features())),
+        other => Err(Error::usage(format!("unknown command '{other}' (see 'cella --help')"))),
+    }
+}
+
+fn only_id(p: &mut lexopt::Parser, verb: &str) -> Result<String> {
+    let mut id = None;
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Value(v) if id.is_none() => id = Some(text(v, verb)?),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    id.ok_or_else(|| Error::usage(format!("usage: {verb} ID")))
+}
+
+fn parse_create(p: &mut lexopt::Parser, g: &Globals, run: bool) -> Result<(create::CreateArgs, bool)> {
+    let mut a = create::CreateArgs {
+        root: g.root.clone(),
+        id: String::new(),
+        bundle: PathBuf::from("."),
+        pid_file: None,
+        console_socket: None,
+        preserve_fds: 0,
+    };
+    let mut detach = false;
+    let mut id = None;
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Long("bundle") | Short('b') => a.bundle = PathBuf::from(p.value().map_err(lex)?),
+            Long("pid-file") => a.pid_file = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("console-socket") => a.console_socket = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("preserve-fds") => a.preserve_fds = number(p.value().map_err(lex)?, "--preserve-fds")?.min(1024) as u32,
+            // cella never uses a session keyring and always pivots when it can.
+            Long("no-new-keyring") | Long("no-pivot") => {}
+            Long("detach") | Short('d') if run => detach = true,
+            Long("keep") if run => {}
+            Value(v) if id.is_none() => id = Some(text(v, "id")?),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    a.id = id.ok_or_else(|| Error::usage("usage: create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID"))?;
+    Ok((a, detach))
+}
+
+fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
+    let mut a = exec::ExecArgs::default();
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Long("process") | Short('p') => a.process = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("tty") | Short('t') => a.tty = true,
+            Long("console-socket") => a.console_socket = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("detach") | Short('d') => a.detach = true,
+            Long("pid-file") => a.pid_file = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("cwd") => a.cwd = Some(text(p.value().map_err(lex)?, "--cwd")?),
+            Long("env") | Short('e') => {
+                let e = text(p.value().map_err(lex)?, "--env")?;
+                if !e.contains('=') {
+                    return Err(Error::usage(format!("--env: '{e}' is not KEY=VALUE")));
+                }
+                a.env.push(e);
+            }
+            Long("user") | Short('u') => {
+                let u = text(p.value().map_err(lex)?, "--user")?;
+                let (uid, gid) = crate::cli::user(&u).ok_or_else(|| Error::usage(format!("--user: '{u}' is not UID[:GID]")))?;
+                a.user = Some((uid, gid.unwrap_or(0)));
+            }
+            Long("additional-gids") | Short('g') => {
+                let g = number(p.value().map_err(lex)?, "--additional-gids")?;
+                a.additional_gids.push(u32::try_from(g).map_err(|_| Error::usage("--additional-gids: out of range"))?);
+            }
+            Long("cap") | Short('c') => a.cap_add.push(text(p.value().map_err(lex)?, "--cap")?),
+            Long("no-new-privs") => a.no_new_privs = true,
+            Long("preserve-fds") => a.preserve_fds = number(p.value().map_err(lex)?, "--preserve-fds")?.min(1024) as u32,
+            Long("ignore-paused") => {}
+            Value(v) if a.id.is_empty() => {
+                a.id = text(v, "id")?;
+                for rest in p.raw_args().map_err(lex)? {
+                    a.args.push(text(rest, "argument")?);
+                }
+            }
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    if a.id.is_empty() {
+        return Err(Error::usage("usage: exec [--process FILE | options] ID [COMMAND...]"));
+    }
+    Ok(a)
+}
+
+fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
+    let mut r = config::Resources::default();
+    let mut id = None;
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Long("resources") | Short('r') => {
+                let file = PathBuf::from(p.value().map_err(lex)?);
+                let doc = if file.as_os_str() == "-" {
+                    let mut bytes = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                        .map_err(|e| state::io_error(e).at("stdin"))?;
+                    crate::json::parse(&bytes).map_err(|e| Error::usage(format!("--resources -: {e}")))?
+                } else {
+                    config::read_json(&file)?
+                };
+                r = config::resources(&doc, "resources")?;
+            }
+            Long("memory") => {
+                let v = text(p.value().map_err(lex)?, "--memory")?;
+                r.memory_limit = Some(crate::cli::size(&v).ok_or_else(|| Error::usage(format!("--memory: '{v}' is not a size")))? as i64);
+            }
+            Long("memory-swap") => {
+                let v = text(p.value().map_err(lex)?, "--memory-swap")?;
+                r.memory_swap = Some(if v == "-1" { -1 } else { crate::cli::size(&v).ok_or_else(|| Error::usage(format!("--memory-swap: '{v}' is not a size")))? as i64 });
+            }
+            Long("pids-limit") => r.pids_limit = Some(number(p.value().map_err(lex)?, "--pids-limit")? as i64),
+            Long("cpu-shares") => r.cpu_shares = Some(number(p.value().map_err(lex)?, "--cpu-shares")?),
+            Long("cpu-quota") => r.cpu_quota = Some(number(p.value().map_err(lex)?, "--cpu-quota")? as i64),
+            Long("cpu-period") => r.cpu_period = Some(number(p.value().map_err(lex)?, "--cpu-period")?),
+            Long("cpuset-cpus") => r.cpus = Some(text(p.value().map_err(lex)?, "--cpuset-cpus")?),
+            Long("cpuset-mems") => r.mems = Some(text(p.value().map_err(lex)?, "--cpuset-mems")?),
+            Long("blkio-weight") => r.blkio_weight = Some(number(p.value().map_err(lex)?, "--blkio-weight")?),
+            Value(v) if id.is_none() => id = Some(text(v, "update")?),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    let id = id.ok_or_else(|| Error::usage("usage: update [--resources FILE] [limits] ID"))?;
+    Ok((id, r))
+}
+
+/// `run`: create, start, and (unless detached) wait and delete; the exit
+/// code is the payload's (128+N for a signal).
+fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
+    use crate::sys::signal;
+    use rustix::process::{Signal, WaitOptions};
+    let forwarded = crate::container::FORWARDED.with(Signal::CHILD);
+    let old = signal::block(forwarded).map_err(|e| Error::new(crate::error::Step::SignalMask, e))?;
+    let (_, pid) = create::create(a)?;
+    if let Err(e) = lifecycle::start(&a.root, &a.id) {
+        let _ = lifecycle::delete(&a.root, &a.id, true);
+        return Err(e);
+    }
+    if detach {
+        let _ = signal::set_mask(old);
+        return Ok(Output::ok(String::new()));
+    }
+    let code = loop {
+        let sig = signal::wait(forwarded).map_err(|e| Error::new(crate::error::Step::Wait, e))?;
+        if sig == Signal::CHILD.as_raw() {
+            match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+                Ok(Some((_, status))) => break crate::process::exit_code(status),
+                _ => continue,
+            }
+        } else if let Some(s) = Signal::from_named_raw(sig) {
+            let _ = rustix::process::kill_process(pid, s);
+        }
+    };
+    lifecycle::delete(&a.root, &a.id, true)?;
+    Ok(Output { stdout: String::new(), code })
+}
+
+fn features() -> String {
+    let mut s = String::from("{\"ociVersionMin\":\"1.0.0\",\"ociVersionMax\":\"");
+    s.push_str(state::OCI_VERSION);
+    s.push_str("\",\"hooks\":[\"prestart\",\"createRuntime\",\"createContainer\",\"startContainer\",\"poststart\",\"poststop\"]");
+    s.push_str(",\"mountOptions\":[\"ro\",\"rw\",\"nosuid\",\"suid\",\"nodev\",\"dev\",\"noexec\",\"exec\",\"noatime\",\"atime\",\"relatime\",\"strictatime\",\"nodiratime\",\"nosymfollow\",\"bind\",\"rbind\",\"private\",\"rprivate\",\"defaults\"]");
+    s.push_str(",\"linux\":{\"namespaces\":[\"cgroup\",\"ipc\",\"mount\",\"network\",\"pid\",\"user\",\"uts\"],\"capabilities\":[");
+    for (i, n) in crate::caps::NAMES.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("\"CAP_");
+        s.push_str(n);
+        s.push('"');
+    }
+    s.push_str("],\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false,\"systemdUser\":false}");
+    s.push_str(",\"seccomp\":{\"enabled\":true,\"actions\":[\"SCMP_ACT_KILL\",\"SCMP_ACT_KILL_PROCESS\",\"SCMP_ACT_KILL_THREAD\",\"SCMP_ACT_TRAP\",\"SCMP_ACT_ERRNO\",\"SCMP_ACT_TRACE\",\"SCMP_ACT_ALLOW\",\"SCMP_ACT_LOG\"],\"operators\":[\"SCMP_CMP_NE\",\"SCMP_CMP_LT\",\"SCMP_CMP_LE\",\"SCMP_CMP_EQ\",\"SCMP_CMP_GE\",\"SCMP_CMP_GT\",\"SCMP_CMP_MASKED_EQ\"]}");
+    s.push_str(",\"apparmor\":{\"enabled\":false},\"selinux\":{\"enabled\":false}}");
+    s.push_str(",\"annotations\":{\"org.opencontainers.runtime-spec.features\":\"cella\"}}\n");
+    s
+}
+
+/// What `spec` writes: a busybox-ready bundle config, as `runc spec` does.
+pub const DEFAULT_SPEC: &str = r#"{
+  "ociVersion": "1.0.2",
+  "process": {
+    "terminal": false,
+    "user": {"uid": 0, "gid": 0},
+    "args": ["sh"],
+    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+    "cwd": "/",
+    "capabilities": {
+      "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    },
+    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+    "noNewPrivileges": true
+  },
+  "root": {"path": "rootfs", "readonly": true},
+  "hostname": "cella",
+  "mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
+  ],
+  "linux": {
+    "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+    "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
+    "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+  }
+}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn oci_invocations_are_recognised() {
+        assert!(is_oci(&args(&["--log-format=json", "--log", "x", "create", "c"])));
+        assert!(is_oci(&args(&["--root", "/r", "start", "c"])));
+        assert!(is_oci(&args(&["kill", "c", "9"])));
+        assert!(is_oci(&args(&["run", "--bundle", "/b", "c"])));
+        assert!(is_oci(&args(&["run", "-d", "--pid-file=/p", "c"])));
+        assert!(!is_oci(&args(&["run", "--memory", "64m", "--", "sh"])));
+        assert!(!is_oci(&args(&["run", "sh", "-d"])));
+        assert!(!is_oci(&args(&["init"])));
+    }
+
+    #[test]
+    fn default_spec_decodes() {
+        let doc = crate::json::parse(DEFAULT_SPEC.as_bytes()).unwrap();
+        let c = config::decode(&doc, std::path::Path::new("/b")).unwrap();
+        assert_eq!(c.process.unwrap().args, ["sh"]);
+        assert!(c.root_readonly);
+    }
+
+    #[test]
+    fn features_is_json() {
+        let v = crate::json::parse(features().as_bytes()).unwrap();
+        assert_eq!(v.get("ociVersionMax").and_then(|v| v.as_str()), Some(state::OCI_VERSION));
+    }
+
+    #[test]
+    fn signals_by_name_and_number() {
+        use rustix::process::Signal;
+        assert_eq!(lifecycle::parse_signal("9").unwrap(), Signal::KILL);
+        assert_eq!(lifecycle::parse_signal("SIGTERM").unwrap(), Signal::TERM);
+        assert_eq!(lifecycle::parse_signal("usr1").unwrap(), Signal::USR1);
+        assert!(lifecycle::parse_signal("NOPE").is_err());
+        assert!(lifecycle::parse_signal("0").is_err());
+    }
+}

@@ -1,0 +1,570 @@
+//! cella as an OCI runtime, driven the way podman's conmon and containerd's
+//! shim drive it: bundles on disk, `--root` state, create/start/state/kill/
+//! delete, exec, the console socket, hooks, pause, update. Every test checks
+//! from outside that a deleted or refused container leaves nothing behind.
+
+mod support;
+
+use rustix::fd::AsFd;
+use std::io::Read;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Run cella as conmon does: stdout and stderr are files, not pipes we
+/// wait on (a created container keeps create's stdio open).
+fn runtime(args: &[&str]) -> Output {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("cella-oci-io-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
+    let child = Command::new(cella_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let done = wait_output(child, Duration::from_secs(60));
+    let out = Output {
+        status: done.status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    out
+}
+
+/// A bundle: a busybox rootfs and a config.json.
+struct Bundle {
+    dir: PathBuf,
+    state: PathBuf,
+    id: String,
+}
+
+#[derive(Default)]
+struct Cfg<'a> {
+    terminal: bool,
+    /// Extra members of `linux`, e.g. `"resources": {...},`.
+    linux: &'a str,
+    /// Extra top-level members, e.g. `"hooks": {...},`.
+    top: &'a str,
+    /// Extra members of `process`.
+    process: &'a str,
+    readonly_root: bool,
+}
+
+fn quoted(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Bundle {
+    fn new(tag: &str, args: &[&str], c: Cfg<'_>) -> Bundle {
+        let root = rootfs(tag);
+        let dir = root.parent().unwrap().join(format!("{tag}-bundle"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::rename(&root, dir.join("rootfs")).unwrap();
+        let id = format!("cella-oci-{tag}-{}", std::process::id());
+        let config = format!(
+            r#"{{
+  "ociVersion": "1.0.2",
+  "process": {{ "terminal": {terminal}, "user": {{"uid": 0, "gid": 0}}, "args": [{args}],
+    "env": ["PATH=/bin", "TERM=xterm"], "cwd": "/", {process}
+    "capabilities": {{"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL", "CAP_CHOWN"]}},
+    "noNewPrivileges": true }},
+  "root": {{"path": "rootfs", "readonly": {ro}}},
+  "hostname": "oci-{tag}",
+  {top}
+  "mounts": [
+    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}},
+    {{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}},
+    {{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}},
+    {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}}
+  ],
+  "linux": {{ {linux}
+    "cgroupsPath": "/cella-oci-test/{id}",
+    "namespaces": [{{"type": "pid"}}, {{"type": "network"}}, {{"type": "ipc"}}, {{"type": "uts"}}, {{"type": "mount"}}],
+    "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
+    "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
+  }}
+}}"#,
+            terminal = c.terminal,
+            args = quoted(args),
+            process = c.process,
+            ro = c.readonly_root,
+            top = c.top,
+            linux = c.linux,
+        );
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let state = dir.join("state");
+        Bundle { dir, state, id }
+    }
+
+    fn oci(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--root", self.state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        runtime(&all)
+    }
+
+    fn create(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["create", "--bundle", self.dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(&self.id);
+        self.oci(&args)
+    }
+
+    fn status(&self) -> String {
+        let out = self.oci(&["state", &self.id]);
+        let text = ok(out);
+        let key = "\"status\":\"";
+        let start = text.find(key).expect("status in state JSON") + key.len();
+        text[start..].split('"').next().unwrap().to_owned()
+    }
+
+    fn wait_status(&self, want: &str) {
+        let start = Instant::now();
+        loop {
+            let s = self.status();
+            if s == want {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "status stayed {s}, wanted {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// Nothing of the container is left on the host.
+    fn assert_gone(&self) {
+        assert!(
+            !self.state.join(&self.id).exists(),
+            "state directory left behind"
+        );
+        for cg in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let leaf = cg.path().join("cella-oci-test").join(&self.id);
+            assert!(!leaf.exists(), "cgroup {} left behind", leaf.display());
+        }
+        let mounts = host_mounts();
+        assert!(!mounts.contains(self.rootfs().to_str().unwrap()), "a mount of the rootfs is left on the host");
+        let leftover: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(&self.id)))
+            .collect();
+        assert!(leftover.is_empty(), "processes left in the container's cgroup: {leftover:?}");
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.oci(&["delete", "--force", &self.id]);
+    }
+}
+
+#[test]
+fn create_holds_the_process_until_start_and_delete_removes_everything() {
+    let _g = serial();
+    let hostname = host_hostname();
+    let mounts_before = host_mounts();
+    let b = Bundle::new("life", &["sh", "-c", "touch /started; exec sleep 1000"], Cfg::default());
+    let pid_file = b.dir.join("pid");
+    let out = b.create(&["--pid-file", pid_file.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The pid file exists when create returns, and names a live process.
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(b.status(), "created");
+    let state = ok(b.oci(&["state", &b.id]));
+    assert!(state.contains(&format!("\"pid\":{pid}")), "{state}");
+    assert!(state.contains(&format!("\"bundle\":\"{}\"", b.dir.display())), "{state}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!b.rootfs().join("started").exists(), "the payload ran before start");
+    // Its limits and namespaces are already in place.
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/uts")).unwrap();
+    assert_ne!(ns(&pid.to_string()), ns("self"));
+    ok(b.oci(&["start", &b.id]));
+    wait_for(&b.rootfs().join("started"), Duration::from_secs(10));
+    assert_eq!(b.status(), "running");
+    // start again, delete without --force: refused, nothing changes.
+    let again = b.oci(&["start", &b.id]);
+    assert_eq!(code(&again), 125);
+    assert!(stderr(&again).contains("it is running"), "{}", stderr(&again));
+    let del = b.oci(&["delete", &b.id]);
+    assert_eq!(code(&del), 125);
+    assert_eq!(b.status(), "running");
+    ok(b.oci(&["kill", &b.id, "KILL"]));
+    b.wait_status("stopped");
+    let st = ok(b.oci(&["state", &b.id]));
+    assert!(st.contains("\"pid\":0"), "{st}");
+    let k = b.oci(&["kill", &b.id, "TERM"]);
+    assert_eq!(code(&k), 125, "kill of a stopped container is an error");
+    ok(b.oci(&["delete", &b.id]));
+    b.assert_gone();
+    let gone = b.oci(&["state", &b.id]);
+    assert!(stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
+    assert_eq!(host_hostname(), hostname);
+    assert_eq!(host_mounts(), mounts_before);
+}
+
+#[test]
+fn the_payload_sees_its_config_applied() {
+    let _g = serial();
+    let script = "hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; \
+        cat /proc/kcore | wc -c; echo x > /proc/sysrq-trigger || echo ro-ok; \
+        echo nofile=$(ulimit -n) oom=$(cat /proc/self/oom_score_adj); ls /dev";
+    let b = Bundle::new(
+        "applied",
+        &["sh", "-c", script],
+        Cfg {
+            linux: r#""resources": {"memory": {"limit": 33554432}, "pids": {"limit": 20}},"#,
+            process: r#""rlimits": [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 256}], "oomScoreAdj": 100,"#,
+            ..Cfg::default()
+        },
+    );
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert!(out.starts_with(&format!("oci-applied\n")), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000021"), "{out}");
+    assert!(out.contains("CapBnd:\t0000000000000021"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("\n0\n"), "masked /proc/kcore must read empty: {out}");
+    assert!(out.contains("ro-ok"), "{out}");
+    assert!(out.contains("nofile=256 oom=100"), "{out}");
+    for dev in ["null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "fd"] {
+        assert!(out.lines().any(|l| l == dev), "/dev/{dev} missing: {out}");
+    }
+    b.assert_gone();
+}
+
+#[test]
+fn limits_from_the_config_are_enforced() {
+    let _g = serial();
+    let b = Bundle::new(
+        "limits",
+        &["sleep", "1000"],
+        Cfg {
+            linux: r#""resources": {"memory": {"limit": 33554432}, "pids": {"limit": 5}},"#,
+            ..Cfg::default()
+        },
+    );
+    ok(b.create(&[]));
+    let pid = ok(b.oci(&["state", &b.id]));
+    let pid: u32 = pid.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let mem_line = cg.lines().find(|l| l.contains(":memory:")).unwrap();
+    let mem_dir = Path::new("/sys/fs/cgroup/memory").join(mem_line.rsplit(':').next().unwrap().trim_start_matches('/'));
+    assert_eq!(std::fs::read_to_string(mem_dir.join("memory.limit_in_bytes")).unwrap().trim(), "33554432");
+    let pids_dir = mem_dir.to_str().unwrap().replace("/memory/", "/pids/");
+    assert_eq!(std::fs::read_to_string(Path::new(&pids_dir).join("pids.max")).unwrap().trim(), "5");
+    // Raise it with update, from a resources file as podman does.
+    let res = b.dir.join("res.json");
+    std::fs::write(&res, r#"{"memory": {"limit": 16777216}}"#).unwrap();
+    ok(b.oci(&["update", &format!("--resources={}", res.display()), &b.id]));
+    assert_eq!(std::fs::read_to_string(mem_dir.join("memory.limit_in_bytes")).unwrap().trim(), "16777216");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn stdio_is_passed_through_and_only_preserved_fds_reach_the_payload() {
+    let _g = serial();
+    let b = Bundle::new(
+        "fds",
+        &["sh", "-c", "echo out; echo err >&2; echo three >&3; \
+            for i in 3 4 5 6 7 8 9 10 11 12; do [ -e /proc/self/fd/$i ] && echo fd$i; done; \
+            read line; echo got:$line"],
+        Cfg::default(),
+    );
+    // fd 3 is preserved (--preserve-fds 1), fd 4 is not.
+    let (r3, w3) = rustix::pipe::pipe().unwrap();
+    let (_r4, w4) = rustix::pipe::pipe().unwrap();
+    let script = format!(
+        "exec 3>&{} 4>&{}; exec {} --root {} create --preserve-fds 1 --bundle {} {}",
+        w3.as_fd().as_raw_fd_i(),
+        w4.as_fd().as_raw_fd_i(),
+        cella_bin(),
+        b.state.display(),
+        b.dir.display(),
+        b.id
+    );
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    drop(w3);
+    drop(w4);
+    ok(b.oci(&["start", &b.id]));
+    use std::io::Write;
+    stdin.write_all(b"hello\n").unwrap();
+    drop(stdin);
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let mut three = String::new();
+    std::fs::File::from(r3).read_to_string(&mut three).unwrap();
+    assert_eq!(three, "three\n");
+    assert_eq!(err, "err\n");
+    let fds: Vec<&str> = out.lines().filter(|l| l.starts_with("fd")).collect();
+    assert_eq!(fds, ["fd3"], "{out}");
+    assert!(out.starts_with("out\n") && out.contains("got:hello"), "{out}");
+    b.wait_status("stopped");
+    ok(b.oci(&["delete", &b.id]));
+    b.assert_gone();
+}
+
+trait RawFd {
+    fn as_raw_fd_i(&self) -> i32;
+}
+impl RawFd for rustix::fd::BorrowedFd<'_> {
+    fn as_raw_fd_i(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.as_raw_fd()
+    }
+}
+
+#[test]
+fn bad_bundles_are_refused_naming_the_problem_and_leave_nothing() {
+    let _g = serial();
+    let cases: [(&str, &str, &str); 6] = [
+        ("json", "{\"ociVersion\": \"1.0.2\",, }", "at byte 23"),
+        ("field", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"intelRdt": {}}}"#, "linux.intelRdt: not supported"),
+        ("seccompnotify", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"namespaces": [{"type": "mount"}], "seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}}}"#, "linux.seccomp.defaultAction"),
+        ("rootfs", r#"{"ociVersion": "1.0.2", "root": {"path": "nope"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"namespaces": [{"type": "mount"}]}}"#, "nope"),
+        ("command", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["/bin/no-such-command"], "cwd": "/"}, "linux": {"cgroupsPath": "/cella-oci-test/cella-oci-bad-command", "namespaces": [{"type": "mount"}, {"type": "pid"}]}}"#, "/bin/no-such-command"),
+        ("bind", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "mounts": [{"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["rbind"]}], "linux": {"namespaces": [{"type": "mount"}]}}"#, "mounts[0].source"),
+    ];
+    for (tag, config, expected) in cases {
+        let b = Bundle::new(&format!("bad-{tag}"), &["true"], Cfg::default());
+        std::fs::write(b.dir.join("config.json"), config).unwrap();
+        let log = b.dir.join("log.json");
+        let out = b.oci(&["--log", log.to_str().unwrap(), "--log-format=json", "create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+        assert_eq!(code(&out), 125, "{tag}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{tag}: {err}");
+        assert_eq!(err.lines().count(), 1, "{tag}: one line: {err}");
+        // The log file has it as runc's JSON line, which podman shows.
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(logged.starts_with("{\"level\":\"error\",\"msg\":\""), "{logged}");
+        assert!(logged.contains(expected) || logged.contains(&expected.replace('"', "\\\"")), "{logged}");
+        b.assert_gone();
+        let leaf = Path::new("/sys/fs/cgroup/memory/cella-oci-test/cella-oci-bad-command");
+        assert!(!leaf.exists());
+    }
+}
+
+#[test]
+fn a_second_create_with_the_same_id_is_refused_and_harmless() {
+    let _g = serial();
+    let b = Bundle::new("dup", &["sleep", "1000"], Cfg::default());
+    ok(b.create(&[]));
+    let again = b.create(&[]);
+    assert_eq!(code(&again), 125);
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert_eq!(b.status(), "created");
+    ok(b.oci(&["start", &b.id]));
+    assert_eq!(b.status(), "running");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn exec_joins_the_container() {
+    let _g = serial();
+    let b = Bundle::new("exec", &["sleep", "1000"], Cfg::default());
+    ok(b.create(&[]));
+    ok(b.oci(&["start", &b.id]));
+    let out = ok(b.oci(&["exec", &b.id, "sh", "-c", "hostname; ps -o pid,comm; cat /proc/self/cgroup | grep memory; grep CapEff /proc/self/status"]));
+    assert!(out.starts_with("oci-exec\n"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "1 sleep"), "PID 1 is the container's: {out}");
+    assert!(out.contains(&b.id), "same cgroup: {out}");
+    assert!(out.contains("CapEff:\t0000000000000021"), "{out}");
+    let code_out = b.oci(&["exec", &b.id, "sh", "-c", "exit 7"]);
+    assert_eq!(code(&code_out), 7);
+    // --process FILE, --detach, --pid-file: containerd's and conmon's way.
+    let process = b.dir.join("process.json");
+    std::fs::write(
+        &process,
+        r#"{"user": {"uid": 1000, "gid": 1000}, "args": ["sh", "-c", "id -u > /tmp/exec-ran; sleep 1000"], "env": ["PATH=/bin"], "cwd": "/tmp", "noNewPrivileges": true}"#,
+    )
+    .unwrap();
+    let pid_file = b.dir.join("exec.pid");
+    ok(b.oci(&["exec", "--process", process.to_str().unwrap(), "--detach", "--pid-file", pid_file.to_str().unwrap(), &b.id]));
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Uid:\t1000\t1000\t1000\t1000"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    let json = ok(b.oci(&["ps", "--format", "json", &b.id]));
+    assert!(json.contains(&pid.to_string()), "ps lists the exec'd process: {json}");
+    ok(b.oci(&["kill", "--all", &b.id, "KILL"]));
+    b.wait_status("stopped");
+    ok(b.oci(&["delete", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn pause_and_resume_freeze_every_process() {
+    let _g = serial();
+    let b = Bundle::new("pause", &["sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.05; done"], Cfg::default());
+    ok(b.create(&[]));
+    ok(b.oci(&["start", &b.id]));
+    ok(b.oci(&["pause", &b.id]));
+    assert_eq!(b.status(), "paused");
+    let refused = b.oci(&["pause", &b.id]);
+    assert_eq!(code(&refused), 125);
+    let st = ok(b.oci(&["state", &b.id]));
+    let pid: u32 = st.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let proc_state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let before = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap(), before, "frozen: {proc_state}");
+    ok(b.oci(&["resume", &b.id]));
+    assert_eq!(b.status(), "running");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+/// Receive one fd over a unix socket (what conmon and the shim do).
+fn receive_fd(listener: &UnixListener) -> rustix::fd::OwnedFd {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    let (conn, _) = listener.accept().unwrap();
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 64];
+    rustix::net::recvmsg(&conn, &mut [std::io::IoSliceMut::new(&mut buf)], &mut control, RecvFlags::empty()).unwrap();
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            return fds.next().unwrap();
+        }
+    }
+    panic!("no fd received");
+}
+
+#[test]
+fn the_console_socket_receives_the_pty_master() {
+    let _g = serial();
+    let b = Bundle::new("tty", &["sh", "-c", "tty; stty size; ls -l /dev/console | cut -c1; echo done"], Cfg {
+        terminal: true,
+        process: r#""consoleSize": {"height": 40, "width": 100},"#,
+        ..Cfg::default()
+    });
+    let sock = b.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let state = b.state.clone();
+    let (dir, id) = (b.dir.clone(), b.id.clone());
+    let creator = std::thread::spawn(move || {
+        runtime(&["--root", state.to_str().unwrap(), "create", "--bundle", dir.to_str().unwrap(), "--console-socket", sock.to_str().unwrap(), &id])
+    });
+    let master = receive_fd(&listener);
+    ok(creator.join().unwrap());
+    ok(b.oci(&["start", &b.id]));
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let start = Instant::now();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&out).contains("done") && start.elapsed() < Duration::from_secs(10) {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let out = String::from_utf8_lossy(&out).replace('\r', "");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("40 100"), "{out}");
+    assert!(out.contains("\nc\n"), "/dev/console is the pty (a char device): {out}");
+    b.wait_status("stopped");
+    ok(b.oci(&["delete", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    let _g = serial();
+    let dir = std::env::temp_dir().join(format!("cella-hooks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let hook = |name: &str| {
+        format!(
+            r#"{{"path": "/bin/sh", "args": ["sh", "-c", "read s; echo {name} $(hostname) \"$s\" >> {}"]}}"#,
+            log.display()
+        )
+    };
+    let top = format!(
+        r#""hooks": {{"createRuntime": [{}], "createContainer": [{}], "poststart": [{}], "poststop": [{}]}},"#,
+        hook("createRuntime"),
+        hook("createContainer"),
+        hook("poststart"),
+        hook("poststop")
+    );
+    let b = Bundle::new("hooks", &["true"], Cfg { top: &top, ..Cfg::default() });
+    ok(b.create(&[]));
+    ok(b.oci(&["start", &b.id]));
+    b.wait_status("stopped");
+    ok(b.oci(&["delete", &b.id]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let order: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(order, ["createRuntime", "createContainer", "poststart", "poststop"], "{text}");
+    let host = host_hostname();
+    let host = host.trim();
+    assert!(text.lines().next().unwrap().starts_with(&format!("createRuntime {host} ")), "{text}");
+    assert!(text.lines().nth(1).unwrap().starts_with("createContainer oci-hooks "), "in the container's namespaces: {text}");
+    assert!(text.contains(&format!("\"id\":\"{}\"", b.id)), "{text}");
+    assert!(text.contains("\"status\":\"created\""), "{text}");
+    b.assert_gone();
+    // A failing hook fails create, and nothing stays.
+    let failing = r#""hooks": {"createRuntime": [{"path": "/bin/false"}]},"#;
+    let b = Bundle::new("hookfail", &["true"], Cfg { top: failing, ..Cfg::default() });
+    let out = b.create(&[]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("hooks.createRuntime[0] /bin/false"), "{}", stderr(&out));
+    b.assert_gone();
+}
+
+#[test]
+fn list_features_and_spec() {
+    let _g = serial();
+    let b = Bundle::new("list", &["sleep", "1000"], Cfg::default());
+    ok(b.create(&[]));
+    let list = ok(b.oci(&["list"]));
+    assert!(list.lines().any(|l| l.starts_with(&b.id) && l.contains("created")), "{list}");
+    let json = ok(b.oci(&["list", "--format", "json"]));
+    assert!(json.starts_with('[') && json.contains(&b.id), "{json}");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+    let features = ok(cella(&["features"]));
+    assert!(features.contains("\"ociVersionMax\":\"1.3.0\""), "{features}");
+    let spec_dir = b.dir.join("spec");
+    std::fs::create_dir_all(&spec_dir).unwrap();
+    ok(cella(&["spec", "--bundle", spec_dir.to_str().unwrap()]));
+    assert!(std::fs::read_to_string(spec_dir.join("config.json")).unwrap().contains("\"ociVersion\""));
+    let again = cella(&["spec", "--bundle", spec_dir.to_str().unwrap()]);
+    assert_eq!(code(&again), 125, "spec does not overwrite");
+}
+
+#[test]
+fn systemd_cgroup_is_refused_clearly() {
+    let out = cella(&["--systemd-cgroup", "create", "--bundle", "/nonexistent", "x"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--systemd-cgroup"), "{}", stderr(&out));
+}
