@@ -348,6 +348,13 @@ pub fn strerror(e: Errno) -> &'static str {
         Errno::NOTEMPTY => "Directory not empty",
         Errno::LOOP => "Too many levels of symbolic links",
         Errno::OPNOTSUPP => "Operation not supported",
+        Errno::OVERFLOW => "Value too large for defined data type",
+        Errno::NXIO => "No such device or address",
+        Errno::PIPE => "Broken pipe",
+        Errno::CANCELED => "Operation canceled",
+        Errno::PROTO => "Protocol error",
+        Errno::CONNREFUSED => "Connection refused",
+        Errno::NOBUFS => "No buffer space available",
         _ => "Unknown error",
     }
 }

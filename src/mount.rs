@@ -506,18 +506,52 @@ fn make_devices(dev: &OwnedFd) -> rustix::io::Result<()> {
         other => other,
     };
     for (name, major, minor) in DEVICES {
-        fresh(fs::mknodat(
+        match fs::mknodat(
             dev,
             name,
             FileType::CharacterDevice,
             mode,
             fs::makedev(major, minor),
-        ))?;
+        ) {
+            // In a user namespace mknod is refused: bind the host's node.
+            Err(Errno::PERM) => bind_host_node(dev, name)?,
+            other => fresh(other)?,
+        }
     }
     for (name, target) in DEV_LINKS {
         fresh(fs::symlinkat(target, dev, name))?;
     }
     Ok(())
+}
+
+/// `/dev/NAME` of the host bound onto an empty file `dev/NAME`: how a
+/// container in a user namespace gets its device nodes. Only the six
+/// standard nodes, whose names are fixed here, come this way.
+fn bind_host_node(dev: &OwnedFd, name: &str) -> rustix::io::Result<()> {
+    let mut host = [0u8; 16];
+    let path = b"/dev/";
+    let len = path.len() + name.len();
+    if len >= host.len() {
+        return Err(Errno::NAMETOOLONG);
+    }
+    host[..path.len()].copy_from_slice(path);
+    host[path.len()..len].copy_from_slice(name.as_bytes());
+    let host = std::ffi::CStr::from_bytes_until_nul(&host).map_err(|_| Errno::INVAL)?;
+    let target = match fs::openat(
+        dev,
+        name,
+        OFlags::CREATE | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o666),
+    ) {
+        Ok(t) => t,
+        Err(e) => return Err(e),
+    };
+    let tree = open_tree(
+        CWD,
+        host,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    attach(&tree, &target)
 }
 
 fn attach(mnt: &OwnedFd, target: &OwnedFd) -> rustix::io::Result<()> {

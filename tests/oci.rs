@@ -568,3 +568,43 @@ fn systemd_cgroup_is_refused_clearly() {
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("--systemd-cgroup"), "{}", stderr(&out));
 }
+
+#[test]
+fn user_and_time_namespaces_with_mappings_and_offsets() {
+    let _g = serial();
+    let b = Bundle::new(
+        "userns",
+        &["sh", "-c", "id -u; cat /proc/self/uid_map; cut -d. -f1 /proc/uptime; echo x > /dev/null && echo null-ok; \
+            grep CapEff /proc/self/status"],
+        Cfg {
+            linux: r#""uidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+                "timeOffsets": {"boottime": {"secs": 31536000, "nanosecs": 0}},"#,
+            ..Cfg::default()
+        },
+    );
+    // The namespaces list of the template has no user or time: add them.
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace(
+        r#"{"type": "mount"}]"#,
+        r#"{"type": "mount"}, {"type": "user"}, {"type": "time"}]"#,
+    );
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    let host_uptime: u64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    ok(b.create(&[]));
+    let pid = ok(b.oci(&["state", &b.id]));
+    let pid: u32 = pid.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    // From outside: the container's root is host uid 200000.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Uid:\t200000\t200000\t200000\t200000"), "{status}");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "root inside: {out}");
+    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "200000", "65536"], "{out}");
+    let inside: u64 = lines[2].parse().unwrap();
+    assert!(inside >= host_uptime + 31_536_000 && inside < host_uptime + 31_536_000 + 60, "boottime offset: {inside} vs {host_uptime}");
+    assert_eq!(lines[3], "null-ok", "device nodes are bound in a user namespace: {out}");
+    assert!(lines[4].ends_with("0000000000000021"), "{out}");
+    b.assert_gone();
+}

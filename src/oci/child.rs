@@ -112,6 +112,13 @@ fn setup(c: &ContainerChild<'_>) -> Result<(), Failure> {
             Ok(_) => return Err(fail(Step::UserNamespace)(Errno::PIPE)),
             Err(e) => return Err(fail(Step::UserNamespace)(e)),
         }
+        // Become the namespace's root: until then we are the overflow id,
+        // and files we made would belong to nobody.
+        let (root_uid, root_gid) = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
+        rustix::thread::set_thread_res_gid(root_gid, root_gid, root_gid)
+            .map_err(fail(Step::UserNamespace))?;
+        rustix::thread::set_thread_res_uid(root_uid, root_uid, root_uid)
+            .map_err(fail(Step::UserNamespace))?;
     }
     // 2. Namespaces given by path (a network namespace podman prepared).
     for (fd, kind) in c.joins {

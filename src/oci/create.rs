@@ -75,11 +75,11 @@ pub fn read_bundle(bundle: &Path) -> Result<(Vec<u8>, Config, PathBuf)> {
 /// child, which is ours until this process exits.
 pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     state::check_id(&a.id)?;
-    let (bytes, cfg, bundle) = read_bundle(&a.bundle)?;
+    let (bytes, mut cfg, bundle) = read_bundle(&a.bundle)?;
     let Some(process) = &cfg.process else {
         return Err(Error::usage("config.json: process: missing"));
     };
-    check_rootfs(&cfg.root)?;
+    cfg.root = check_rootfs(&cfg.root)?;
     // The fds after stdio the payload keeps: --preserve-fds, and socket
     // activation's LISTEN_FDS, which also goes to its environment.
     let mut process = process.clone();
@@ -227,12 +227,15 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     Ok((st, pid))
 }
 
-fn check_rootfs(root: &Path) -> Result<()> {
-    let st = rustix::fs::stat(root).map_err(|e| Error::new(Step::Rootfs, e).at(root.display().to_string()))?;
+/// The rootfs, symlinks resolved (it is mounted over itself by path).
+fn check_rootfs(root: &Path) -> Result<PathBuf> {
+    let shown = || root.display().to_string();
+    let real = std::fs::canonicalize(root).map_err(|e| Error { step: Step::Rootfs, ..state::io_error(e) }.at(shown()))?;
+    let st = rustix::fs::stat(&real).map_err(|e| Error::new(Step::Rootfs, e).at(shown()))?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
-        return Err(Error::new(Step::Rootfs, Errno::NOTDIR).at(root.display().to_string()));
+        return Err(Error::new(Step::Rootfs, Errno::NOTDIR).at(shown()));
     }
-    Ok(())
+    Ok(real)
 }
 
 /// The clone flags: every namespace to create, except the cgroup one
@@ -249,11 +252,6 @@ fn namespace_flags(cfg: &Config) -> Result<u32> {
     if !cfg.linux.has(g::CLONE_NEWNS) {
         return Err(Error::usage(
             "config.json: linux.namespaces: cella needs a mount namespace to set up the root",
-        ));
-    }
-    if !cfg.linux.time_offsets.is_empty() || cfg.linux.new_namespaces() & g::CLONE_NEWTIME != 0 {
-        return Err(Error::usage(
-            "config.json: linux.namespaces: time namespaces are not supported by cella yet",
         ));
     }
     Ok(cfg.linux.new_namespaces() & !(g::CLONE_NEWCGROUP | g::CLONE_NEWTIME))
@@ -277,9 +275,23 @@ fn open_joins(cfg: &Config) -> Result<Vec<(OwnedFd, u32)>> {
 }
 
 fn enter_for_children(cfg: &Config) -> Result<()> {
+    // A new time namespace gets its clock offsets before any process is in it.
+    if cfg.linux.new_namespaces() & g::CLONE_NEWTIME != 0 {
+        sys::unshare_time_ns().map_err(|e| Error::new(Step::JoinNamespace, e).at("time"))?;
+        let offsets: String = cfg
+            .linux
+            .time_offsets
+            .iter()
+            .map(|(clock, secs, nanos)| format!("{clock} {secs} {nanos}\n"))
+            .collect();
+        if !offsets.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", offsets)
+                .map_err(|e| state::io_error(e).at("linux.timeOffsets (/proc/self/timens_offsets)"))?;
+        }
+    }
     for (flag, path) in &cfg.linux.namespaces {
         let Some(path) = path else { continue };
-        if *flag != g::CLONE_NEWPID {
+        if *flag != g::CLONE_NEWPID && *flag != g::CLONE_NEWTIME {
             continue;
         }
         let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())

@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 mod clone;
+pub mod seccomp;
 pub mod signal;
 mod syscall;
 #[cfg(all(panic = "abort", target_env = "musl"))]
@@ -157,6 +158,14 @@ pub fn unshare_cgroup_ns() -> Result<()> {
     // cgroup namespace changes neither file descriptors nor memory, and the
     // process is single-threaded.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+}
+
+/// A new time namespace for this process's future children (the OCI
+/// `create` parent, whose one child is the container).
+pub fn unshare_time_ns() -> Result<()> {
+    // SAFETY: as for unshare_cgroup_ns: a time namespace for children
+    // touches neither file descriptors nor memory; single-threaded.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
 }
 
 /// Set `IFF_UP` on the loopback interface of the current network namespace
