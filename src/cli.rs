@@ -53,6 +53,13 @@ Options:
   --read-only           mount the root file system read-only
   --bind SRC:DST[:ro]   bind-mount host SRC at DST inside
   --tmpfs DST           mount a fresh tmpfs at DST inside
+  --cap-add CAP         add a capability to docker's default set (ALL: every one)
+  --cap-drop CAP        drop a capability from it (ALL: every one)
+  --security-opt seccomp=FILE|unconfined
+                        an OCI seccomp profile instead of the default one
+  --security-opt no-new-privileges=false
+                        let setuid programs gain privileges (on by default)
+  --privileged          every capability, no seccomp filter, /proc unmasked
   -h, --help            show this help
 
 Exit status: COMMAND's; 128+N if it was killed by signal N; 126 if it could
@@ -111,7 +118,26 @@ pub struct RunArgs {
     pub read_only: bool,
     pub binds: Vec<Bind>,
     pub tmpfs: Vec<String>,
+    /// Capabilities added to / dropped from docker's default set (`ALL` allowed).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// All capabilities, no seccomp filter, no masked or read-only /proc paths.
+    pub privileged: bool,
+    pub seccomp: Seccomp,
+    /// `--security-opt no-new-privileges=false` turns it off; on by default.
+    pub allow_new_privileges: bool,
     pub command: Vec<OsString>,
+}
+
+/// `--security-opt seccomp=...`.
+#[derive(Debug, PartialEq, Clone, Default)]
+pub enum Seccomp {
+    /// cella's built-in profile (docker's default, in effect).
+    #[default]
+    Default,
+    Unconfined,
+    /// An OCI/docker seccomp profile file.
+    File(OsString),
 }
 
 /// Parse the whole command line (without argv[0]).
@@ -143,6 +169,10 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
             }
             Long("read-only") => {
                 a.read_only = true;
+                continue;
+            }
+            Long("privileged") => {
+                a.privileged = true;
                 continue;
             }
             Value(cmd) => {
@@ -187,7 +217,10 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 15] = [
+const VALUED: [&str; 18] = [
+    "cap-add",
+    "cap-drop",
+    "security-opt",
     "rootfs",
     "pid",
     "name",
@@ -218,6 +251,7 @@ pub fn set_option(a: &mut RunArgs, name: &str, value: &str) -> Result<()> {
     match name {
         "init" => a.init = flag()?,
         "read-only" => a.read_only = flag()?,
+        "privileged" => a.privileged = flag()?,
         _ => match VALUED.iter().find(|n| **n == name) {
             Some(known) => set(a, known, value.into())?,
             None => return Err(Error::usage(format!("unknown option '{name}'"))),
@@ -231,6 +265,31 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
     let bad = |why: &str| Error::usage(format!("invalid value '{shown}' for --{name}: {why}"));
     match name {
         "rootfs" => a.rootfs = Some(value),
+        "security-opt" => {
+            let bytes = value.as_encoded_bytes();
+            if let Some(file) = bytes
+                .strip_prefix(b"seccomp=")
+                .or_else(|| bytes.strip_prefix(b"seccomp:"))
+            {
+                a.seccomp = match file {
+                    b"unconfined" => Seccomp::Unconfined,
+                    b"" => return Err(bad("expected seccomp=FILE or seccomp=unconfined")),
+                    f => Seccomp::File(OsString::from(String::from_utf8_lossy(f).into_owned())),
+                };
+            } else {
+                a.allow_new_privileges = match shown.as_str() {
+                    "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
+                        false
+                    }
+                    "no-new-privileges=false" | "no-new-privileges:false" => true,
+                    _ => {
+                        return Err(bad(
+                            "expected seccomp=FILE|unconfined or no-new-privileges[=true|false]",
+                        ));
+                    }
+                };
+            }
+        }
         "env" => {
             if value.is_empty() || value.as_encoded_bytes().starts_with(b"=") {
                 return Err(bad("expected K=V"));
@@ -296,6 +355,17 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                     a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?)
                 }
                 "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
+                "cap-add" | "cap-drop" => {
+                    if !v.eq_ignore_ascii_case("all") && crate::caps::bit(v).is_none() {
+                        return Err(bad("not a capability name (such as NET_ADMIN or ALL)"));
+                    }
+                    let list = if name == "cap-add" {
+                        &mut a.cap_add
+                    } else {
+                        &mut a.cap_drop
+                    };
+                    list.push(v.to_owned())
+                }
                 _ => return Err(Error::usage(format!("--{name}: not handled"))),
             }
         }

@@ -197,6 +197,7 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
         return sync::send(&tx, fail(Step::CloseFds)(e));
     }
     let exec = &ctx.spec.exec;
+    let security = &ctx.spec.security;
     let payload = move || {
         // 15. Restore the caller's signal mask and default SIGPIPE (Rust
         //     ignores it, and "ignored" survives exec), then exec, searching
@@ -205,6 +206,9 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
             signal::set_mask(child_mask).and_then(|()| signal::set_default(Signal::PIPE))
         {
             return (Step::SignalMask, e);
+        }
+        if let Err(failed) = lock_down(security) {
+            return failed;
         }
         (Step::Exec, process::exec(exec))
     };
@@ -304,15 +308,43 @@ fn setup(
     if let Some(dir) = &spec.exec.workdir {
         rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
     }
-    if let Some((uid, gid)) = spec.exec.user {
+    //     The capability bounding set shrinks while we still hold
+    //     CAP_SETPCAP; a filter that must not rely on no_new_privs goes in
+    //     while CAP_SYS_ADMIN is still ours.
+    let sec = &spec.security;
+    sec.caps
+        .shrink_bounding(sec.known_caps)
+        .map_err(fail(Step::Capabilities))?;
+    if !sec.no_new_privs {
+        if let Some(filter) = &sec.seccomp {
+            sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
+        }
+    }
+    {
         use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+        let (uid, gid) = spec.exec.user.unwrap_or((0, 0));
         let (uid, gid) = (
             rustix::process::Uid::from_raw(uid),
             rustix::process::Gid::from_raw(gid),
         );
+        rustix::thread::set_keep_capabilities(true).map_err(fail(Step::SetUser))?;
         set_thread_groups(&[]).map_err(fail(Step::SetUser))?;
         set_thread_res_gid(gid, gid, gid).map_err(fail(Step::SetUser))?;
         set_thread_res_uid(uid, uid, uid).map_err(fail(Step::SetUser))?;
+        rustix::thread::set_keep_capabilities(false).map_err(fail(Step::SetUser))?;
+    }
+    sec.caps.apply().map_err(fail(Step::Capabilities))?;
+    Ok(())
+}
+
+/// Just before exec: no_new_privs, then the seccomp filter (last, so it
+/// need not allow cella's own setup calls).
+fn lock_down(sec: &crate::spec::Security) -> std::result::Result<(), (Step, Errno)> {
+    if sec.no_new_privs {
+        rustix::thread::set_no_new_privs(true).map_err(|e| (Step::NoNewPrivs, e))?;
+        if let Some(filter) = &sec.seccomp {
+            sys::seccomp::install(filter).map_err(|e| (Step::Seccomp, e))?;
+        }
     }
     Ok(())
 }

@@ -214,8 +214,48 @@ pub fn plan(spec: &Spec) -> Vec<MountOp> {
             },
         });
     }
+    if spec.security.confine_proc {
+        for p in READ_ONLY_PATHS {
+            ops.push(MountOp {
+                step: Step::ReadOnlyPath,
+                target: p.into(),
+                kind: Kind::ReadOnly,
+            });
+        }
+        for p in MASKED_PATHS {
+            ops.push(MountOp {
+                step: Step::MaskPath,
+                target: p.into(),
+                kind: Kind::Mask,
+            });
+        }
+    }
     ops
 }
+
+/// What docker makes read-only in `/proc`: the kernel's knobs and triggers.
+pub const READ_ONLY_PATHS: [&str; 5] = [
+    "proc/bus",
+    "proc/fs",
+    "proc/irq",
+    "proc/sys",
+    "proc/sysrq-trigger",
+];
+
+/// What docker hides: kernel memory, keys, timers and firmware.
+pub const MASKED_PATHS: [&str; 11] = [
+    "proc/acpi",
+    "proc/asound",
+    "proc/kcore",
+    "proc/keys",
+    "proc/latency_stats",
+    "proc/timer_list",
+    "proc/timer_stats",
+    "proc/sched_debug",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+];
 
 /// Clone the root tree, attach it over its own source, and make it the
 /// current directory. Returns the tree's fd, which every later step
@@ -660,7 +700,7 @@ pub fn root_source(spec: &Spec) -> CString {
 mod tests {
     use super::*;
     use crate::cli::Net;
-    use crate::spec::{BindMount, Exec, Limits, Root, Spec};
+    use crate::spec::{BindMount, Exec, Limits, Root, Security, Spec};
     use crate::sys::CStrArray;
     use std::path::PathBuf;
 
@@ -691,6 +731,7 @@ mod tests {
                 user: None,
                 init: false,
             },
+            security: Security::default(),
         }
     }
 

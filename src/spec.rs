@@ -6,7 +6,9 @@
 //! candidate paths of the command, hostname bytes) is built here, before the
 //! clone, so the child never allocates or parses.
 
-use crate::cli::{Net, RunArgs};
+use crate::caps::{self, Caps};
+use crate::cli::{Net, RunArgs, Seccomp};
+use crate::seccomp;
 use crate::error::{Ctx, Error, Result, Step};
 use crate::sys::CStrArray;
 use std::ffi::{CString, OsStr, OsString};
@@ -27,6 +29,20 @@ pub struct Spec {
     pub tmpfs: Vec<String>,
     pub binds: Vec<BindMount>,
     pub exec: Exec,
+    pub security: Security,
+}
+
+/// What the payload may do: docker's defaults unless `--privileged`,
+/// `--cap-*` or `--security-opt` say otherwise.
+#[derive(Debug, Default)]
+pub struct Security {
+    pub caps: Caps,
+    /// Every capability the kernel knows (the bounding set is trimmed to `caps`).
+    pub known_caps: u64,
+    pub no_new_privs: bool,
+    pub seccomp: Option<Vec<seccomp::SockFilter>>,
+    /// Mask `/proc/kcore` and friends, make `/proc/sys` and friends read-only.
+    pub confine_proc: bool,
 }
 
 /// The container's root file system.
@@ -77,6 +93,7 @@ pub struct Exec {
 
 /// Validate `args` against the system and build the spec.
 pub fn build(args: RunArgs) -> Result<Spec> {
+    let security = security(&args)?;
     let name = match args.name {
         Some(n) => n,
         None => generated_name()?,
@@ -128,6 +145,99 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         tmpfs,
         binds,
         exec,
+        security,
+    })
+}
+
+/// Syscalls docker's profile allows only with a capability beyond its
+/// defaults: given the capability, the filter lets them through too.
+const CAP_SYSCALLS: [(&str, &str); 11] = [
+    ("SYS_ADMIN", "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie mount mount_setattr move_mount name_to_handle_at open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns syslog umount umount2 unshare"),
+    ("SYS_BOOT", "reboot"),
+    ("SYS_MODULE", "delete_module init_module finit_module"),
+    ("SYS_PACCT", "acct"),
+    ("SYS_PTRACE", "kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace"),
+    ("SYS_RAWIO", "iopl ioperm"),
+    ("SYS_TIME", "settimeofday stime clock_settime clock_settime64"),
+    ("SYS_TTY_CONFIG", "vhangup"),
+    ("SYS_NICE", "get_mempolicy mbind set_mempolicy set_mempolicy_home_node"),
+    ("SYSLOG", "syslog"),
+    ("BPF", "bpf"),
+];
+
+fn with_cap_rules(mut p: seccomp::Profile, caps: u64) -> seccomp::Profile {
+    let mut names = Vec::new();
+    for (cap, calls) in CAP_SYSCALLS {
+        if caps::bit(cap).is_some_and(|b| caps & b != 0) {
+            names.extend(calls.split(' ').map(str::to_owned));
+        }
+    }
+    if !names.is_empty() {
+        // First matching rule wins: these go before the argument-checked ones.
+        p.rules.insert(
+            0,
+            seccomp::Rule {
+                names,
+                action: seccomp::Action::Allow,
+                args: Vec::new(),
+            },
+        );
+    }
+    p
+}
+
+/// The payload's capabilities, no_new_privs, seccomp filter and /proc view.
+fn security(args: &RunArgs) -> Result<Security> {
+    let known = caps::all_known();
+    let mut set = if args.privileged {
+        known
+    } else {
+        caps::mask(caps::DOCKER_DEFAULT).unwrap_or(0)
+    };
+    let bits = |names: &[String]| -> u64 {
+        names
+            .iter()
+            .map(|n| {
+                if n.eq_ignore_ascii_case("all") {
+                    known
+                } else {
+                    caps::bit(n).unwrap_or(0)
+                }
+            })
+            .fold(0, |m, b| m | b)
+    };
+    set &= !bits(&args.cap_drop);
+    set |= bits(&args.cap_add);
+    // --privileged means every capability cella itself holds (a VM or an
+    // outer container may have taken some away, and capset cannot add them).
+    let held = rustix::thread::capabilities(None).map_or(known, |c| c.permitted.bits());
+    set &= known & held;
+    let profile = match (&args.seccomp, args.privileged) {
+        (Seccomp::Unconfined, _) | (Seccomp::Default, true) => None,
+        (Seccomp::Default, false) => Some(with_cap_rules(seccomp::default_profile(), set)),
+        (Seccomp::File(f), _) => {
+            let doc = crate::oci::config::read_json(std::path::Path::new(f))?;
+            Some(crate::oci::config::seccomp_profile(&doc).map_err(|e| {
+                Error::usage(format!(
+                    "--security-opt seccomp={}: {}",
+                    f.to_string_lossy(),
+                    e.what.as_deref().unwrap_or("").trim_start_matches("config.json: ")
+                ))
+            })?)
+        }
+    };
+    let seccomp = match profile {
+        Some(p) => Some(seccomp::compile(&p).map_err(|e| {
+            Error::usage(format!("--security-opt seccomp: {e}"))
+        })?),
+        None => None,
+    };
+    Ok(Security {
+        caps: Caps::same(set),
+        known_caps: known,
+        no_new_privs: !args.allow_new_privileges,
+        seccomp,
+        confine_proc: !args.privileged,
     })
 }
 

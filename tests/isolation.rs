@@ -61,9 +61,16 @@ fn hostname_is_the_containers_and_the_hosts_never_changes() {
     let b = ok(run_in(&root, &[], &["hostname"]));
     assert!(a.starts_with("cella-") && a.len() == 19, "{a:?}");
     assert_ne!(a, b);
-    // The payload may even change it: only its own namespace is affected.
+    // By default the payload lacks CAP_SYS_ADMIN and cannot change it...
+    let refused = sh(&root, &[], "hostname changed-inside 2>/dev/null || echo refused; hostname");
+    assert!(ok(refused).starts_with("refused\ncella-"));
+    // ...given the capability it may: only its own namespace is affected.
     assert_eq!(
-        ok(sh(&root, &[], "hostname changed-inside; hostname")),
+        ok(sh(
+            &root,
+            &["--cap-add", "SYS_ADMIN"],
+            "hostname changed-inside; hostname"
+        )),
         "changed-inside\n"
     );
     assert_eq!(host_hostname(), before);

@@ -223,7 +223,7 @@ fn create_holds_the_process_until_start_and_delete_removes_everything() {
 fn the_payload_sees_its_config_applied() {
     let _g = serial();
     let script = "hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; \
-        cat /proc/kcore | wc -c; echo x > /proc/sysrq-trigger || echo ro-ok; \
+        cat /proc/keys | wc -c; ls -l /proc/keys | cut -c1; echo x > /proc/sysrq-trigger || echo ro-ok; \
         echo nofile=$(ulimit -n) oom=$(cat /proc/self/oom_score_adj); ls /dev";
     let b = Bundle::new(
         "applied",
@@ -239,7 +239,7 @@ fn the_payload_sees_its_config_applied() {
     assert!(out.contains("CapEff:\t0000000000000021"), "{out}");
     assert!(out.contains("CapBnd:\t0000000000000021"), "{out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
-    assert!(out.contains("\n0\n"), "masked /proc/kcore must read empty: {out}");
+    assert!(out.contains("\n0\nc\n"), "masked /proc/keys reads empty, a /dev/null bind: {out}");
     assert!(out.contains("ro-ok"), "{out}");
     assert!(out.contains("nofile=256 oom=100"), "{out}");
     for dev in ["null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "fd"] {

@@ -1065,7 +1065,8 @@ fn device_rule(v: &Value, path: &str) -> Result<DeviceRule> {
     })
 }
 
-fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
+/// `linux.seccomp` (also a docker/OCI profile file of its own).
+pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
     let p = "linux.seccomp";
     let f = obj(
         v,

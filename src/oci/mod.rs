@@ -74,6 +74,21 @@ fn lex(e: lexopt::Error) -> Error {
     Error::usage(e.to_string())
 }
 
+#[inline(never)]
+fn val(p: &mut lexopt::Parser, what: &str) -> Result<String> {
+    text(p.value().map_err(lex)?, what)
+}
+
+#[inline(never)]
+fn path_val(p: &mut lexopt::Parser) -> Result<PathBuf> {
+    Ok(PathBuf::from(p.value().map_err(lex)?))
+}
+
+#[inline(never)]
+fn num_val(p: &mut lexopt::Parser, what: &str) -> Result<u64> {
+    number(p.value().map_err(lex)?, what)
+}
+
 fn text(v: OsString, what: &str) -> Result<String> {
     v.into_string()
         .map_err(|_| Error::usage(format!("{what}: not valid UTF-8")))
@@ -103,10 +118,10 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
     let mut log_json = false;
     let verb = loop {
         match p.next().map_err(lex)? {
-            Some(Long("root")) => g.root = PathBuf::from(p.value().map_err(lex)?),
-            Some(Long("log")) => log_file = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Some(Long("root")) => g.root = path_val(&mut p)?,
+            Some(Long("log")) => log_file = Some(path_val(&mut p)?),
             Some(Long("log-format")) => {
-                log_json = match text(p.value().map_err(lex)?, "--log-format")?.as_str() {
+                log_json = match val(&mut p, "--log-format")?.as_str() {
                     "json" => true,
                     "text" => false,
                     other => return Err(Error::usage(format!("--log-format: unknown format '{other}' (text or json)"))),
@@ -119,7 +134,7 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
                 ));
             }
             Some(Long("rootless")) => {
-                let v = text(p.value().map_err(lex)?, "--rootless")?;
+                let v = val(&mut p, "--rootless")?;
                 if v == "true" {
                     return Err(Error::usage("--rootless true: rootless OCI mode is not supported by cella yet"));
                 }
@@ -161,7 +176,7 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Long("all") | Short('a') => all = true,
-                    Long("signal") | Short('s') => signal = Some(text(p.value().map_err(lex)?, "--signal")?),
+                    Long("signal") | Short('s') => signal = Some(val(&mut p, "--signal")?),
                     Value(v) => pos.push(text(v, "kill")?),
                     other => return Err(lex(other.unexpected())),
                 }
@@ -198,7 +213,7 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             let (mut json, mut quiet) = (false, false);
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
-                    Long("format") | Short('f') => json = text(p.value().map_err(lex)?, "--format")? == "json",
+                    Long("format") | Short('f') => json = val(&mut p, "--format")? == "json",
                     Long("quiet") | Short('q') => quiet = true,
                     other => return Err(lex(other.unexpected())),
                 }
@@ -210,7 +225,7 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             let mut id = None;
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
-                    Long("format") | Short('f') => json = text(p.value().map_err(lex)?, "--format")? == "json",
+                    Long("format") | Short('f') => json = val(&mut p, "--format")? == "json",
                     Value(v) if id.is_none() => id = Some(text(v, "ps")?),
                     // Arguments for ps(1) after the id are accepted and unused.
                     Value(_) => {}
@@ -234,7 +249,7 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             let mut bundle = PathBuf::from(".");
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
-                    Long("bundle") | Short('b') => bundle = PathBuf::from(p.value().map_err(lex)?),
+                    Long("bundle") | Short('b') => bundle = path_val(&mut p)?,
                     Long("rootless") => return Err(Error::usage("spec --rootless: not supported by cella yet")),
                     other => return Err(lex(other.unexpected())),
                 }
@@ -275,10 +290,10 @@ fn parse_create(p: &mut lexopt::Parser, g: &Globals, run: bool) -> Result<(creat
     let mut id = None;
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
-            Long("bundle") | Short('b') => a.bundle = PathBuf::from(p.value().map_err(lex)?),
-            Long("pid-file") => a.pid_file = Some(PathBuf::from(p.value().map_err(lex)?)),
-            Long("console-socket") => a.console_socket = Some(PathBuf::from(p.value().map_err(lex)?)),
-            Long("preserve-fds") => a.preserve_fds = number(p.value().map_err(lex)?, "--preserve-fds")?.min(1024) as u32,
+            Long("bundle") | Short('b') => a.bundle = path_val(p)?,
+            Long("pid-file") => a.pid_file = Some(path_val(p)?),
+            Long("console-socket") => a.console_socket = Some(path_val(p)?),
+            Long("preserve-fds") => a.preserve_fds = num_val(p, "--preserve-fds")?.min(1024) as u32,
             // cella never uses a session keyring and always pivots when it can.
             Long("no-new-keyring") | Long("no-pivot") => {}
             Long("detach") | Short('d') if run => detach = true,
@@ -295,31 +310,31 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
     let mut a = exec::ExecArgs::default();
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
-            Long("process") | Short('p') => a.process = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("process") | Short('p') => a.process = Some(path_val(p)?),
             Long("tty") | Short('t') => a.tty = true,
-            Long("console-socket") => a.console_socket = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("console-socket") => a.console_socket = Some(path_val(p)?),
             Long("detach") | Short('d') => a.detach = true,
-            Long("pid-file") => a.pid_file = Some(PathBuf::from(p.value().map_err(lex)?)),
-            Long("cwd") => a.cwd = Some(text(p.value().map_err(lex)?, "--cwd")?),
+            Long("pid-file") => a.pid_file = Some(path_val(p)?),
+            Long("cwd") => a.cwd = Some(val(p, "--cwd")?),
             Long("env") | Short('e') => {
-                let e = text(p.value().map_err(lex)?, "--env")?;
+                let e = val(p, "--env")?;
                 if !e.contains('=') {
                     return Err(Error::usage(format!("--env: '{e}' is not KEY=VALUE")));
                 }
                 a.env.push(e);
             }
             Long("user") | Short('u') => {
-                let u = text(p.value().map_err(lex)?, "--user")?;
+                let u = val(p, "--user")?;
                 let (uid, gid) = crate::cli::user(&u).ok_or_else(|| Error::usage(format!("--user: '{u}' is not UID[:GID]")))?;
                 a.user = Some((uid, gid.unwrap_or(0)));
             }
             Long("additional-gids") | Short('g') => {
-                let g = number(p.value().map_err(lex)?, "--additional-gids")?;
+                let g = num_val(p, "--additional-gids")?;
                 a.additional_gids.push(u32::try_from(g).map_err(|_| Error::usage("--additional-gids: out of range"))?);
             }
-            Long("cap") | Short('c') => a.cap_add.push(text(p.value().map_err(lex)?, "--cap")?),
+            Long("cap") | Short('c') => a.cap_add.push(val(p, "--cap")?),
             Long("no-new-privs") => a.no_new_privs = true,
-            Long("preserve-fds") => a.preserve_fds = number(p.value().map_err(lex)?, "--preserve-fds")?.min(1024) as u32,
+            Long("preserve-fds") => a.preserve_fds = num_val(p, "--preserve-fds")?.min(1024) as u32,
             Long("ignore-paused") => {}
             Value(v) if a.id.is_empty() => {
                 a.id = text(v, "id")?;
@@ -342,7 +357,7 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
             Long("resources") | Short('r') => {
-                let file = PathBuf::from(p.value().map_err(lex)?);
+                let file = path_val(p)?;
                 let doc = if file.as_os_str() == "-" {
                     let mut bytes = Vec::new();
                     std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
@@ -354,20 +369,20 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
                 r = config::resources(&doc, "resources")?;
             }
             Long("memory") => {
-                let v = text(p.value().map_err(lex)?, "--memory")?;
+                let v = val(p, "--memory")?;
                 r.memory_limit = Some(crate::cli::size(&v).ok_or_else(|| Error::usage(format!("--memory: '{v}' is not a size")))? as i64);
             }
             Long("memory-swap") => {
-                let v = text(p.value().map_err(lex)?, "--memory-swap")?;
+                let v = val(p, "--memory-swap")?;
                 r.memory_swap = Some(if v == "-1" { -1 } else { crate::cli::size(&v).ok_or_else(|| Error::usage(format!("--memory-swap: '{v}' is not a size")))? as i64 });
             }
-            Long("pids-limit") => r.pids_limit = Some(number(p.value().map_err(lex)?, "--pids-limit")? as i64),
-            Long("cpu-shares") => r.cpu_shares = Some(number(p.value().map_err(lex)?, "--cpu-shares")?),
-            Long("cpu-quota") => r.cpu_quota = Some(number(p.value().map_err(lex)?, "--cpu-quota")? as i64),
-            Long("cpu-period") => r.cpu_period = Some(number(p.value().map_err(lex)?, "--cpu-period")?),
-            Long("cpuset-cpus") => r.cpus = Some(text(p.value().map_err(lex)?, "--cpuset-cpus")?),
-            Long("cpuset-mems") => r.mems = Some(text(p.value().map_err(lex)?, "--cpuset-mems")?),
-            Long("blkio-weight") => r.blkio_weight = Some(number(p.value().map_err(lex)?, "--blkio-weight")?),
+            Long("pids-limit") => r.pids_limit = Some(num_val(p, "--pids-limit")? as i64),
+            Long("cpu-shares") => r.cpu_shares = Some(num_val(p, "--cpu-shares")?),
+            Long("cpu-quota") => r.cpu_quota = Some(num_val(p, "--cpu-quota")? as i64),
+            Long("cpu-period") => r.cpu_period = Some(num_val(p, "--cpu-period")?),
+            Long("cpuset-cpus") => r.cpus = Some(val(p, "--cpuset-cpus")?),
+            Long("cpuset-mems") => r.mems = Some(val(p, "--cpuset-mems")?),
+            Long("blkio-weight") => r.blkio_weight = Some(num_val(p, "--blkio-weight")?),
             Value(v) if id.is_none() => id = Some(text(v, "update")?),
             other => return Err(lex(other.unexpected())),
         }
