@@ -191,10 +191,22 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
     ) {
         return sync::send(&tx, f);
     }
-    // 14. The requested stdio on 0-2; then only those and the failure pipe
-    //     may remain (the pipe is close-on-exec).
+    // 14. A new session: the payload has no controlling terminal, so it
+    //     cannot push keystrokes into the caller's (TIOCSTI, CVE-2017-5226).
+    //     The requested stdio on 0-2; then only those and the failure pipe
+    //     may remain (the pipe is close-on-exec); then the working
+    //     directory, when no descriptor of the host is left to reach
+    //     through `/proc/self/fd` (CVE-2024-21626).
+    if let Err(e) = rustix::process::setsid() {
+        return sync::send(&tx, fail(Step::Session)(e));
+    }
     if let Err(e) = redirect(stdio).and_then(|()| sys::close_fds_except(&tx)) {
         return sync::send(&tx, fail(Step::CloseFds)(e));
+    }
+    if let Some(dir) = &ctx.spec.exec.workdir {
+        if let Err(e) = rustix::process::chdir(dir.as_c_str()) {
+            return sync::send(&tx, fail(Step::Workdir)(e));
+        }
     }
     let exec = &ctx.spec.exec;
     let security = &ctx.spec.security;
@@ -303,11 +315,8 @@ fn setup(
         cgroup.join().map_err(fail(Step::CgroupJoin))?;
     }
     sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
-    // 13. Working directory, then drop to the requested user (last, since
-    //     everything before needs root).
-    if let Some(dir) = &spec.exec.workdir {
-        rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
-    }
+    // 13. Drop to the requested user (last, since everything before needs
+    //     root); the working directory is entered later, as that user.
     //     The capability bounding set shrinks while we still hold
     //     CAP_SETPCAP; a filter that must not rely on no_new_privs goes in
     //     while CAP_SYS_ADMIN is still ours.

@@ -7,6 +7,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     sys::install_panic_guard();
+    // A setuid cella would hand every user root's powers (bubblewrap's
+    // CVE-2020-5291 class): refuse to run as one.
+    if rustix::process::geteuid() != rustix::process::getuid()
+        || rustix::process::getegid() != rustix::process::getgid()
+    {
+        report("cella: refusing to run setuid or setgid: run it as root or as yourself\n");
+        return ExitCode::from(125);
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if oci::is_oci(&args) && !rustix::process::getpid().is_init() {
         return match oci::main(args) {

@@ -175,6 +175,7 @@ fn setup(c: &ContainerChild<'_>) -> Result<(), Failure> {
     let mut keep = [c.sync.as_raw_fd(), c.fifo.as_ref().map_or(-1, |f| f.as_raw_fd())];
     keep.sort_unstable();
     close_fds(c.preserve, &keep).map_err(fail(Step::CloseFds))?;
+    enter_cwd(c.payload)?;
     check_executable(c.payload)
 }
 
@@ -225,7 +226,17 @@ pub fn process_limits(p: &Payload) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Step 10: console or session, cwd, user and groups, capabilities,
+/// The working directory, entered only once every fd not meant for the
+/// payload is closed: a `cwd` of `/proc/self/fd/N/..` can then reach
+/// nothing of the host (CVE-2024-21626).
+pub fn enter_cwd(p: &Payload) -> Result<(), Failure> {
+    if let Some(dir) = &p.exec.workdir {
+        rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
+    }
+    Ok(())
+}
+
+/// Step 10: console or session, user and groups, capabilities,
 /// umask; seccomp here too when no_new_privs is off (it then needs the
 /// privileges the user switch drops, as runc does).
 pub fn become_payload(p: &Payload, console: Option<BorrowedFd<'_>>) -> Result<(), Failure> {
@@ -236,9 +247,6 @@ pub fn become_payload(p: &Payload, console: Option<BorrowedFd<'_>>) -> Result<()
         None => {
             rustix::process::setsid().map_err(fail(Step::Session))?;
         }
-    }
-    if let Some(dir) = &p.exec.workdir {
-        rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
     }
     if !p.no_new_privileges {
         if let Some(filter) = &p.seccomp {

@@ -235,6 +235,19 @@ fn check_rootfs(root: &Path) -> Result<PathBuf> {
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
         return Err(Error::new(Step::Rootfs, Errno::NOTDIR).at(shown()));
     }
+    // procfs and sysfs writes must not be redirected by the image
+    // (CVE-2019-19921, CVE-2023-27561): refuse a symlinked /proc or /sys.
+    for special in ["proc", "sys"] {
+        let is_link = rustix::fs::lstat(real.join(special)).is_ok_and(|m| {
+            rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Symlink
+        });
+        if is_link {
+            return Err(Error::invalid(
+                Step::Rootfs,
+                format!("{}: /{special} is a symlink, refusing to mount over it", shown()),
+            ));
+        }
+    }
     Ok(real)
 }
 

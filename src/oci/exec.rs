@@ -217,6 +217,7 @@ fn exec_child(
         let mut keep = [tx.as_raw_fd()];
         keep.sort_unstable();
         child::close_fds(preserve, &keep).map_err(child::fail(Step::CloseFds))?;
+        child::enter_cwd(payload)?;
         if let Some(mask) = old_mask {
             signal::set_mask(mask).map_err(child::fail(Step::SignalMask))?;
         }
