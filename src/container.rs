@@ -203,11 +203,10 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
     if let Err(e) = redirect(stdio).and_then(|()| sys::close_fds_except(&tx)) {
         return sync::send(&tx, fail(Step::CloseFds)(e));
     }
-    if let Some(dir) = &ctx.spec.exec.workdir {
-        if let Err(e) = rustix::process::chdir(dir.as_c_str()) {
+    if let Some(dir) = &ctx.spec.exec.workdir
+        && let Err(e) = rustix::process::chdir(dir.as_c_str()) {
             return sync::send(&tx, fail(Step::Workdir)(e));
         }
-    }
     let exec = &ctx.spec.exec;
     let security = &ctx.spec.security;
     let payload = move || {
@@ -324,11 +323,10 @@ fn setup(
     sec.caps
         .shrink_bounding(sec.known_caps)
         .map_err(fail(Step::Capabilities))?;
-    if !sec.no_new_privs {
-        if let Some(filter) = &sec.seccomp {
+    if !sec.no_new_privs
+        && let Some(filter) = &sec.seccomp {
             sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
         }
-    }
     {
         use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
         let (uid, gid) = spec.exec.user.unwrap_or((0, 0));

@@ -16,6 +16,7 @@ pub mod json;
 pub mod mount;
 pub mod oci;
 pub mod process;
+pub mod seccomp;
 pub mod spec;
 pub mod sync;
 pub mod sys;

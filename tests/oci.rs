@@ -8,171 +8,11 @@ mod support;
 use rustix::fd::AsFd;
 use std::io::Read;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::bundle::*;
 use support::*;
-
-/// Run cella as conmon does: stdout and stderr are files, not pipes we
-/// wait on (a created container keeps create's stdio open).
-fn runtime(args: &[&str]) -> Output {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!("cella-oci-io-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let (out_path, err_path) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
-    let child = Command::new(cella_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let done = wait_output(child, Duration::from_secs(60));
-    let out = Output {
-        status: done.status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr: std::fs::read(&err_path).unwrap(),
-    };
-    let _ = std::fs::remove_file(out_path);
-    let _ = std::fs::remove_file(err_path);
-    out
-}
-
-/// A bundle: a busybox rootfs and a config.json.
-struct Bundle {
-    dir: PathBuf,
-    state: PathBuf,
-    id: String,
-}
-
-#[derive(Default)]
-struct Cfg<'a> {
-    terminal: bool,
-    /// Extra members of `linux`, e.g. `"resources": {...},`.
-    linux: &'a str,
-    /// Extra top-level members, e.g. `"hooks": {...},`.
-    top: &'a str,
-    /// Extra members of `process`.
-    process: &'a str,
-    readonly_root: bool,
-}
-
-fn quoted(args: &[&str]) -> String {
-    args.iter()
-        .map(|a| format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-impl Bundle {
-    fn new(tag: &str, args: &[&str], c: Cfg<'_>) -> Bundle {
-        let root = rootfs(tag);
-        let dir = root.parent().unwrap().join(format!("{tag}-bundle"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::rename(&root, dir.join("rootfs")).unwrap();
-        let id = format!("cella-oci-{tag}-{}", std::process::id());
-        let config = format!(
-            r#"{{
-  "ociVersion": "1.0.2",
-  "process": {{ "terminal": {terminal}, "user": {{"uid": 0, "gid": 0}}, "args": [{args}],
-    "env": ["PATH=/bin", "TERM=xterm"], "cwd": "/", {process}
-    "capabilities": {{"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL", "CAP_CHOWN"]}},
-    "noNewPrivileges": true }},
-  "root": {{"path": "rootfs", "readonly": {ro}}},
-  "hostname": "oci-{tag}",
-  {top}
-  "mounts": [
-    {{"destination": "/proc", "type": "proc", "source": "proc"}},
-    {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}},
-    {{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}},
-    {{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}},
-    {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}}
-  ],
-  "linux": {{ {linux}
-    "cgroupsPath": "/cella-oci-test/{id}",
-    "namespaces": [{{"type": "pid"}}, {{"type": "network"}}, {{"type": "ipc"}}, {{"type": "uts"}}, {{"type": "mount"}}],
-    "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
-    "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
-  }}
-}}"#,
-            terminal = c.terminal,
-            args = quoted(args),
-            process = c.process,
-            ro = c.readonly_root,
-            top = c.top,
-            linux = c.linux,
-        );
-        std::fs::write(dir.join("config.json"), config).unwrap();
-        let state = dir.join("state");
-        Bundle { dir, state, id }
-    }
-
-    fn oci(&self, args: &[&str]) -> Output {
-        let mut all = vec!["--root", self.state.to_str().unwrap()];
-        all.extend_from_slice(args);
-        runtime(&all)
-    }
-
-    fn create(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["create", "--bundle", self.dir.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        args.push(&self.id);
-        self.oci(&args)
-    }
-
-    fn status(&self) -> String {
-        let out = self.oci(&["state", &self.id]);
-        let text = ok(out);
-        let key = "\"status\":\"";
-        let start = text.find(key).expect("status in state JSON") + key.len();
-        text[start..].split('"').next().unwrap().to_owned()
-    }
-
-    fn wait_status(&self, want: &str) {
-        let start = Instant::now();
-        loop {
-            let s = self.status();
-            if s == want {
-                return;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "status stayed {s}, wanted {want}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn rootfs(&self) -> PathBuf {
-        self.dir.join("rootfs")
-    }
-
-    /// Nothing of the container is left on the host.
-    fn assert_gone(&self) {
-        assert!(
-            !self.state.join(&self.id).exists(),
-            "state directory left behind"
-        );
-        for cg in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            let leaf = cg.path().join("cella-oci-test").join(&self.id);
-            assert!(!leaf.exists(), "cgroup {} left behind", leaf.display());
-        }
-        let mounts = host_mounts();
-        assert!(!mounts.contains(self.rootfs().to_str().unwrap()), "a mount of the rootfs is left on the host");
-        let leftover: Vec<u32> = std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(&self.id)))
-            .collect();
-        assert!(leftover.is_empty(), "processes left in the container's cgroup: {leftover:?}");
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        let _ = self.oci(&["delete", "--force", &self.id]);
-    }
-}
 
 #[test]
 fn create_holds_the_process_until_start_and_delete_removes_everything() {
@@ -235,7 +75,7 @@ fn the_payload_sees_its_config_applied() {
         },
     );
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
-    assert!(out.starts_with(&format!("oci-applied\n")), "{out}");
+    assert!(out.starts_with("oci-applied\n"), "{out}");
     assert!(out.contains("CapEff:\t0000000000000021"), "{out}");
     assert!(out.contains("CapBnd:\t0000000000000021"), "{out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");

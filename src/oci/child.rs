@@ -32,7 +32,7 @@ use std::ffi::CString;
 /// What the container child needs, prepared before the clone.
 pub struct ContainerChild<'a> {
     pub sync: OwnedFd,
-    pub fifo: Option<OwnedFd>,
+    pub fifo: OwnedFd,
     pub console: Option<OwnedFd>,
     pub wait_for_maps: bool,
     /// (namespace fd, CLONE_NEW* type) to setns, in order.
@@ -63,33 +63,31 @@ pub fn fail(step: Step) -> impl Fn(Errno) -> Failure {
 
 /// Run the container child; returns only after reporting a failure.
 pub fn container(c: ContainerChild<'_>) -> ! {
-    let failure = match setup(&c) {
-        Ok(()) => {
-            // 12. Ready; hold here until `start` writes a byte to the fifo.
-            sync::send_msg(&c.sync, Msg::Ready);
-            if let Some(fifo) = &c.fifo {
-                let mut b = [0u8; 1];
-                loop {
-                    match rustix::io::read(fifo, &mut b) {
-                        Ok(1) => break,
-                        Err(Errno::INTR) => continue,
-                        _ => sys::exit_group(125),
-                    }
-                }
-            }
-            // 13. From here on, the parent may be gone: failures go to stderr.
-            let f = finish(c.payload);
-            if c.fifo.is_none() {
-                sync::send(&c.sync, f);
-            } else {
-                let _ = rustix::io::write(rustix::stdio::stderr(), exec_failed(f.step));
-            }
-            sys::exit_group(if f.step == Step::Exec { 127 } else { 126 })
+    if let Err(f) = setup(&c) {
+        sync::send(&c.sync, f);
+        sys::exit_group(125)
+    }
+    // 12. Ready; from here on only the fifo is ours (the sync socket goes,
+    //     so the created container holds nothing but stdio, preserved fds
+    //     and the fifo). Hold until `start` writes a byte to the fifo.
+    sync::send_msg(&c.sync, Msg::Ready);
+    let ContainerChild {
+        sync, fifo, payload, ..
+    } = c;
+    drop(sync);
+    let mut b = [0u8; 1];
+    loop {
+        match rustix::io::read(&fifo, &mut b) {
+            Ok(1) => break,
+            Err(Errno::INTR) => continue,
+            _ => sys::exit_group(125),
         }
-        Err(f) => f,
-    };
-    sync::send(&c.sync, failure);
-    sys::exit_group(125)
+    }
+    drop(fifo);
+    // 13. The parent is gone: a failure now can only go to stderr.
+    let f = finish(payload);
+    let _ = rustix::io::write(rustix::stdio::stderr(), exec_failed(f.step));
+    sys::exit_group(if f.step == Step::Exec { 127 } else { 126 })
 }
 
 fn exec_failed(step: Step) -> &'static [u8] {
@@ -172,7 +170,7 @@ fn setup(c: &ContainerChild<'_>) -> Result<(), Failure> {
     // 10. The process itself.
     become_payload(c.payload, c.console.as_ref().map(|f| f.as_fd()))?;
     // 11. Only stdio, preserved fds, and ours until exec (close-on-exec).
-    let mut keep = [c.sync.as_raw_fd(), c.fifo.as_ref().map_or(-1, |f| f.as_raw_fd())];
+    let mut keep = [c.sync.as_raw_fd(), c.fifo.as_raw_fd()];
     keep.sort_unstable();
     close_fds(c.preserve, &keep).map_err(fail(Step::CloseFds))?;
     enter_cwd(c.payload)?;
@@ -217,7 +215,7 @@ pub fn process_limits(p: &Payload) -> Result<(), Failure> {
         rustix::io::write(&f, adj).map_err(fail(Step::OomScoreAdj))?;
     }
     for (i, (resource, limit)) in p.rlimits.iter().enumerate() {
-        rustix::process::setrlimit(*resource, limit.clone()).map_err(|e| Failure {
+        rustix::process::setrlimit(*resource, *limit).map_err(|e| Failure {
             step: Step::Rlimit,
             errno: e.raw_os_error(),
             index: i as u16,
@@ -248,11 +246,10 @@ pub fn become_payload(p: &Payload, console: Option<BorrowedFd<'_>>) -> Result<()
             rustix::process::setsid().map_err(fail(Step::Session))?;
         }
     }
-    if !p.no_new_privileges {
-        if let Some(filter) = &p.seccomp {
+    if !p.no_new_privileges
+        && let Some(filter) = &p.seccomp {
             sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
         }
-    }
     use rustix::process::{Gid, Uid};
     use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
     p.caps
@@ -294,11 +291,10 @@ pub fn finish(p: &Payload) -> Failure {
         if let Err(e) = rustix::thread::set_no_new_privs(true) {
             return fail(Step::NoNewPrivs)(e);
         }
-        if let Some(filter) = &p.seccomp {
-            if let Err(e) = sys::seccomp::install(filter) {
+        if let Some(filter) = &p.seccomp
+            && let Err(e) = sys::seccomp::install(filter) {
                 return fail(Step::Seccomp)(e);
             }
-        }
     }
     if let Err(e) = sys::signal::set_default(rustix::process::Signal::PIPE) {
         return fail(Step::SignalMask)(e);

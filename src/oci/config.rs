@@ -708,7 +708,7 @@ fn linux(v: &Value) -> Result<Linux> {
         }
     }
     let user_ns = l.has(linux_raw_sys::general::CLONE_NEWUSER);
-    if !user_ns && !(l.uid_mappings.is_empty() && l.gid_mappings.is_empty()) {
+    if !(user_ns || l.uid_mappings.is_empty() && l.gid_mappings.is_empty()) {
         return Err(bad(
             "linux.uidMappings",
             "mappings need a user namespace (linux.namespaces)",
@@ -778,11 +778,10 @@ fn linux(v: &Value) -> Result<Linux> {
     if let Some(v) = field(f, "seccomp") {
         l.seccomp = Some(seccomp_profile(v)?);
     }
-    if let Some(v) = field(f, "mountLabel") {
-        if !string(v, "linux.mountLabel")?.is_empty() && lsm_enabled("selinuxLabel") {
+    if let Some(v) = field(f, "mountLabel")
+        && !string(v, "linux.mountLabel")?.is_empty() && lsm_enabled("selinuxLabel") {
             return Err(bad("linux.mountLabel", "not supported by cella"));
         }
-    }
     Ok(l)
 }
 
@@ -1102,11 +1101,10 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
             architectures.push(arch);
         }
     }
-    if let Some(flags) = field(f, "flags") {
-        if !strings(flags, &format!("{p}.flags"))?.is_empty() {
+    if let Some(flags) = field(f, "flags")
+        && !strings(flags, &format!("{p}.flags"))?.is_empty() {
             return Err(bad(&format!("{p}.flags"), "seccomp flags are not supported by cella"));
         }
-    }
     if field(f, "listenerPath").is_some() {
         return Err(bad(&format!("{p}.listenerPath"), "seccomp notify is not supported by cella"));
     }

@@ -157,7 +157,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
             drop(ours);
             child::container(ContainerChild {
                 sync: theirs,
-                fifo: Some(fifo),
+                fifo,
                 console,
                 wait_for_maps: user_ns,
                 joins: &joins,

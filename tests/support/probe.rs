@@ -7,6 +7,11 @@
 //!   path) is then visible, else `CONTAINED` and what `/` holds.
 //! - `probe hog MIB`: allocate and touch MIB mebibytes, then print `SURVIVED`.
 //! - `probe fds`: list this process's open descriptors.
+//! - `probe syscalls`: try calls a container's seccomp filter should refuse,
+//!   with arguments that make them harmless, and print `name=errno` (0 when
+//!   the call went through).
+//! - `probe tiocsti`: push a character into the terminal on stdin with
+//!   `TIOCSTI`; prints `TIOCSTI ok` or `TIOCSTI errno=N`.
 //! - `probe no-clone3 CMD...` (run outside containers): install a seccomp
 //!   filter that makes clone3 fail with ENOSYS, as Docker's default profile
 //!   and qemu-user do, check that it does, then exec CMD.
@@ -28,8 +33,23 @@ fn main() {
             println!("{}", fds.join(" "));
         }
         Some("no-clone3") => no_clone3(&args[2..]),
+        Some("syscalls") => syscalls(),
+        Some("tiocsti") => {
+            let c = b'#';
+            let r = syscall3(
+                linux_raw_sys::general::__NR_ioctl as usize,
+                0,
+                0x5412,
+                &c as *const u8 as usize,
+            );
+            if r == 0 {
+                println!("TIOCSTI ok");
+            } else {
+                println!("TIOCSTI errno={}", -r);
+            }
+        }
         _ => {
-            eprintln!("usage: probe escape MARKER | hog MIB | fds | no-clone3 CMD...");
+            eprintln!("usage: probe escape MARKER | hog MIB | fds | syscalls | tiocsti | no-clone3 CMD...");
             std::process::exit(2);
         }
     }
@@ -56,6 +76,27 @@ fn escape(marker: &str) {
             .unwrap_or_default();
         names.sort();
         println!("CONTAINED {}", names.join(","));
+    }
+}
+
+fn syscalls() {
+    use linux_raw_sys::general as g;
+    let key_spec_session_keyring = -3isize as usize;
+    let calls: [(&str, usize, [usize; 3]); 5] = [
+        // KEYCTL_GET_KEYRING_ID of the session keyring: works unconfined.
+        ("keyctl", g::__NR_keyctl as usize, [0, key_spec_session_keyring, 0]),
+        // A NULL attr: EFAULT unconfined.
+        ("perf_event_open", g::__NR_perf_event_open as usize, [0, 0, 0]),
+        // Zero entries: EINVAL unconfined.
+        ("io_uring_setup", g::__NR_io_uring_setup as usize, [0, 0, 0]),
+        // Zero size: EINVAL unconfined; docker's profile answers ENOSYS.
+        ("clone3", g::__NR_clone3 as usize, [0, 0, 0]),
+        // An empty key type: EINVAL or EFAULT unconfined.
+        ("add_key", g::__NR_add_key as usize, [0, 0, 0]),
+    ];
+    for (name, nr, a) in calls {
+        let r = syscall3(nr, a[0], a[1], a[2]);
+        println!("{name}={}", if r < 0 { -r } else { 0 });
     }
 }
 

@@ -1,0 +1,371 @@
+//! Attacks that broke runc, crun and bubblewrap (../shared/reference/escapes.md,
+//! S1-S19), each tried against cella and required to fail, with a control
+//! where one makes sense (the same attack succeeding without the defence).
+//! Also the default security profile of `cella run`, seen from inside.
+
+mod support;
+
+use std::path::Path;
+use support::bundle::*;
+use support::*;
+
+fn status_line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("{key} missing in {out}"))
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+}
+
+/// The capability sets cella itself holds (the VM may lack some).
+fn own_permitted() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    u64::from_str_radix(status_line(&s, "CapPrm:"), 16).unwrap()
+}
+
+#[test]
+fn run_gets_dockers_capabilities_no_new_privs_and_a_seccomp_filter() {
+    let _g = serial();
+    let root = rootfs("profile");
+    let out = ok(sh(&root, &[], "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status"));
+    // chown dac_override fowner fsetid kill setgid setuid setpcap
+    // net_bind_service net_raw sys_chroot mknod audit_write setfcap
+    assert_eq!(status_line(&out, "CapEff:"), "00000000a80425fb", "{out}");
+    assert_eq!(status_line(&out, "CapBnd:"), "00000000a80425fb", "{out}");
+    assert_eq!(status_line(&out, "CapPrm:"), "00000000a80425fb", "{out}");
+    assert_eq!(status_line(&out, "CapInh:"), "0000000000000000", "S14: {out}");
+    assert_eq!(status_line(&out, "CapAmb:"), "0000000000000000", "{out}");
+    assert_eq!(status_line(&out, "NoNewPrivs:"), "1", "{out}");
+    assert_eq!(status_line(&out, "Seccomp:"), "2", "{out}");
+    // --cap-drop ALL --cap-add NET_ADMIN: exactly that one.
+    let out = ok(sh(&root, &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"], "grep CapEff /proc/self/status"));
+    assert_eq!(status_line(&out, "CapEff:"), "0000000000001000", "{out}");
+    // --privileged: everything cella holds, no filter, no_new_privs kept
+    // unless asked otherwise.
+    let out = ok(sh(&root, &["--privileged", "--security-opt", "no-new-privileges=false"], "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status"));
+    assert_eq!(u64::from_str_radix(status_line(&out, "CapEff:"), 16).unwrap(), own_permitted(), "{out}");
+    assert_eq!(status_line(&out, "Seccomp:"), "0", "{out}");
+    assert_eq!(status_line(&out, "NoNewPrivs:"), "0", "{out}");
+    // Unknown names are refused before anything happens.
+    let bad = run_in(&root, &["--cap-add", "CAP_NOPE"], &["true"]);
+    assert_eq!(code(&bad), 125);
+    assert!(stderr(&bad).contains("--cap-add"), "{}", stderr(&bad));
+}
+
+#[test]
+fn the_default_filter_refuses_what_dockers_does() {
+    let _g = serial();
+    let root = rootfs("seccomp");
+    let confined = ok(run_in(&root, &[], &["probe", "syscalls"]));
+    let unconfined = ok(run_in(&root, &["--security-opt", "seccomp=unconfined"], &["probe", "syscalls"]));
+    for name in ["keyctl", "perf_event_open", "io_uring_setup", "add_key"] {
+        let line = |out: &str| out.lines().find(|l| l.starts_with(&format!("{name}="))).unwrap().to_owned();
+        assert_eq!(line(&confined), format!("{name}=1"), "EPERM under the filter: {confined}");
+        assert_ne!(line(&unconfined), format!("{name}=1"), "control: the call is not refused otherwise: {unconfined}");
+    }
+    // clone3 answers ENOSYS, so libc falls back to clone (which stays usable).
+    assert!(confined.contains("clone3=38"), "{confined}");
+    assert!(unconfined.contains("clone3=22"), "{unconfined}");
+    let out = ok(sh(&root, &[], "sh -c 'echo child'; unshare -U true 2>/dev/null || echo unshare-refused; mount -t tmpfs t /mnt 2>/dev/null || echo mount-refused"));
+    assert_eq!(out, "child\nunshare-refused\nmount-refused\n");
+    // A profile file of one's own, OCI format: mkdir fails with EOPNOTSUPP.
+    let profile = root.parent().unwrap().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]}"#,
+    )
+    .unwrap();
+    let out = sh(&root, &["--security-opt", &format!("seccomp={}", profile.display())], "mkdir /tmp/x; echo rc=$?");
+    assert!(stdout(&out).contains("rc=1"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("not supported"), "{}", stderr(&out));
+    // A broken profile is refused with its problem named.
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).unwrap();
+    let out = run_in(&root, &["--security-opt", &format!("seccomp={}", profile.display())], &["true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("SCMP_ACT_NOTIFY"), "{}", stderr(&out));
+}
+
+#[test]
+fn proc_is_masked_and_read_only_where_docker_does_it() {
+    let _g = serial();
+    let root = rootfs("masked");
+    let script = "cat /proc/keys | wc -c; ls -l /proc/keys | cut -c1; \
+        echo x 2>/dev/null > /proc/keys; cat /proc/keys | wc -c; \
+        echo 1 2>/dev/null > /proc/sys/vm/drop_caches || echo sys-ro; \
+        echo h 2>/dev/null > /proc/sysrq-trigger || echo sysrq-ro";
+    let out = ok(sh(&root, &["--cap-add", "SYS_ADMIN"], script));
+    // A write to a masked file goes to /dev/null: it reads empty after.
+    assert_eq!(out, "0\nc\n0\nsys-ro\nsysrq-ro\n", "S10: masked files read empty, take no writes");
+    // Control: --privileged shows the real /proc/keys.
+    let out = ok(sh(&root, &["--privileged"], "cat /proc/keys | wc -c"));
+    assert_ne!(out.trim(), "0", "control: the host's /proc/keys is not empty");
+}
+
+#[test]
+fn s18_a_non_tty_payload_cannot_push_keystrokes_into_the_callers_terminal() {
+    let _g = serial();
+    let root = rootfs("tiocsti");
+    let probe = root.join("bin/probe");
+    // Control: the probe itself, run straight under the same pty, can.
+    let control = std::process::Command::new("script")
+        .args(["-qec", &format!("{} tiocsti", probe.display()), "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&control.stdout).contains("TIOCSTI ok"), "control: {control:?}");
+    let cmd = format!("{} run --rootfs {} -- probe tiocsti", cella_bin(), root.display());
+    let out = std::process::Command::new("timeout")
+        .args(["60", "script", "-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("TIOCSTI errno=1"), "{text}");
+}
+
+#[test]
+fn s1_the_runtime_binary_is_never_reachable_from_the_container() {
+    let _g = serial();
+    // The payload is exec'd directly: its /proc/self/exe is its own.
+    let b = Bundle::new("s1", &["sleep", "1000"], Cfg::default());
+    ok(b.create(&[]));
+    // While created, PID 1 is still cella's code: not dumpable, so another
+    // process of the container (even root) cannot open its exe or fds.
+    let out = ok(b.oci(&["exec", &b.id, "sh", "-c", "readlink /proc/self/exe; cat /proc/1/exe > /dev/null 2>&1 || echo exe-refused; readlink /proc/1/fd/3 || echo fd-refused; readlink /proc/1/exe || echo link-refused"]));
+    assert_eq!(out, "/bin/busybox\nexe-refused\nfd-refused\nlink-refused\n", "{out}");
+    ok(b.oci(&["start", &b.id]));
+    // Control: once the payload runs, PID 1 is busybox and readable.
+    let out = ok(b.oci(&["exec", &b.id, "readlink", "/proc/1/exe"]));
+    assert_eq!(out, "/bin/busybox\n");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn s3_a_created_container_holds_no_host_descriptor_and_cwd_cannot_reach_one() {
+    let _g = serial();
+    let b = Bundle::new("s3", &["true"], Cfg::default());
+    ok(b.create(&[]));
+    let st = ok(b.oci(&["state", &b.id]));
+    let pid: u32 = st.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let mut fds: Vec<(u32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let n = e.file_name().to_str().unwrap().parse().unwrap();
+            (n, std::fs::read_link(e.path()).unwrap().display().to_string())
+        })
+        .collect();
+    fds.sort();
+    let extra: Vec<&(u32, String)> = fds.iter().filter(|(n, _)| *n > 2).collect();
+    assert_eq!(extra.len(), 1, "only the start fifo beyond stdio: {fds:?}");
+    assert!(extra[0].1.ends_with("exec.fifo"), "{fds:?}");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+    // cwd through /proc/self/fd/N of a runtime descriptor: refused for run
+    // and for a bundle, never a host directory.
+    let root = rootfs("s3cwd");
+    for n in 3..=20 {
+        let cwd = format!("/proc/self/fd/{n}/../../..");
+        let out = run_in(&root, &["-w", &cwd], &["sh", "-c", "pwd; ls /"]);
+        assert_eq!(code(&out), 125, "run -w {cwd}: {}", stdout(&out));
+    }
+    for n in [3, 4, 5, 6, 7, 8] {
+        let cwd = format!("/proc/self/fd/{n}/../../..");
+        let b = Bundle::new("s3b", &["pwd"], Cfg::default());
+        let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace("\"cwd\": \"/\"", &format!("\"cwd\": \"{cwd}\""));
+        std::fs::write(b.dir.join("config.json"), config).unwrap();
+        let out = b.create(&[]);
+        assert_eq!(code(&out), 125, "cwd {cwd}: {}", stderr(&out));
+        assert!(stderr(&out).contains("chdir"), "{}", stderr(&out));
+        b.assert_gone();
+    }
+}
+
+#[test]
+fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
+    let _g = serial();
+    let tag = std::process::id();
+    let host_abs = format!("/tmp/cella-s4-abs-{tag}");
+    let host_dotdot = format!("/tmp/cella-s4-dotdot-{tag}");
+    let host_dangling = format!("/tmp/cella-s4-dangling-{tag}");
+    let host_s6 = format!("/tmp/cella-s6-{tag}");
+    let b = Bundle::new("s4", &["true"], Cfg::default());
+    let r = b.rootfs();
+    std::os::unix::fs::symlink("/tmp", r.join("abs")).unwrap();
+    std::fs::remove_dir_all(r.join("etc")).ok();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    std::os::unix::fs::symlink(format!("{host_s6}/resolv.conf"), r.join("etc/resolv.conf")).unwrap();
+    let source = b.dir.join("resolv.conf");
+    std::fs::write(&source, "nameserver 192.0.2.1\n").unwrap();
+    let abs_name = Path::new(&host_abs).file_name().unwrap().to_str().unwrap().to_owned();
+    let mounts = format!(
+        r#""mounts": [
+            {{"destination": "/proc", "type": "proc", "source": "proc"}},
+            {{"destination": "/abs/{abs_name}", "type": "tmpfs", "source": "tmpfs"}},
+            {{"destination": "/../../..{host_dotdot}", "type": "tmpfs", "source": "tmpfs"}},
+            {{"destination": "/etc/resolv.conf", "type": "bind", "source": "{}", "options": ["rbind", "ro"]}}
+        ],"#,
+        source.display()
+    );
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    let start = config.find("\"mounts\"").unwrap();
+    let end = config.find("\"linux\"").unwrap();
+    std::fs::write(b.dir.join("config.json"), format!("{}{mounts}\n  {}", &config[..start], &config[end..])).unwrap();
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_eq!(out, "");
+    for host in [&host_abs, &host_dotdot, &host_dangling, &host_s6] {
+        assert!(!Path::new(host).exists(), "{host} was created on the host");
+    }
+    // They landed inside the rootfs instead.
+    assert!(r.join("tmp").join(&abs_name).is_dir());
+    assert!(r.join(host_dotdot.trim_start_matches('/')).is_dir());
+    assert!(r.join(host_s6.trim_start_matches('/')).join("resolv.conf").exists());
+    b.assert_gone();
+    // A mount on a dangling symlink: made inside the rootfs, or refused.
+    let b = Bundle::new("s4dangling", &["true"], Cfg::default());
+    std::os::unix::fs::symlink(&host_dangling, b.rootfs().join("dangling")).unwrap();
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace(
+        r#"{"destination": "/tmp", "type": "tmpfs""#,
+        r#"{"destination": "/dangling", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/tmp", "type": "tmpfs""#,
+    );
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert!(!Path::new(&host_dangling).exists(), "{host_dangling} was created on the host");
+    assert!(
+        code(&out) == 125 || b.rootfs().join(host_dangling.trim_start_matches('/')).is_dir(),
+        "{}",
+        stderr(&out)
+    );
+    b.assert_gone();
+    // The same through cella run's --tmpfs and --bind.
+    let root = rootfs("s4run");
+    std::os::unix::fs::symlink("/tmp", root.join("abs")).unwrap();
+    let data = root.parent().unwrap().join("s4data");
+    std::fs::create_dir_all(&data).unwrap();
+    ok(run_in(&root, &["--tmpfs", &format!("/abs/{abs_name}"), "--bind", &format!("{}:/../../..{host_dotdot}", data.display())], &["true"]));
+    assert!(!Path::new(&host_abs).exists() && !Path::new(&host_dotdot).exists());
+    assert!(root.join("tmp").join(&abs_name).is_dir());
+}
+
+#[test]
+fn s7_s12_symlinked_proc_sys_or_dev_are_refused() {
+    let _g = serial();
+    for special in ["proc", "sys"] {
+        let b = Bundle::new(&format!("s7{special}"), &["true"], Cfg::default());
+        let target = b.rootfs().join(special);
+        std::fs::remove_dir_all(&target).unwrap();
+        std::os::unix::fs::symlink("/tmp/x", &target).unwrap();
+        let out = b.create(&[]);
+        assert_eq!(code(&out), 125);
+        assert!(stderr(&out).contains(&format!("/{special} is a symlink")), "{}", stderr(&out));
+        b.assert_gone();
+    }
+    // S12: a bundle without its own /dev mount and a rootfs /dev -> /tmp:
+    // device nodes are made under the rootfs, never in the host's /tmp.
+    let b = Bundle::new("s12", &["true"], Cfg::default());
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    let config = config
+        .lines()
+        .filter(|l| !l.contains("\"destination\": \"/dev"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    std::fs::remove_dir_all(b.rootfs().join("dev")).unwrap();
+    std::os::unix::fs::symlink("/mnt", b.rootfs().join("dev")).unwrap();
+    let marker = Path::new("/mnt/urandom");
+    let existed = marker.exists();
+    ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_eq!(marker.exists(), existed, "a device node appeared in the host's /mnt");
+    assert!(b.rootfs().join("mnt/urandom").exists(), "nodes made under the rootfs");
+    b.assert_gone();
+}
+
+#[test]
+fn s9_sysctls_are_written_only_to_a_real_procfs() {
+    let _g = serial();
+    // A tmpfs over /proc/sys: the sysctl write must not land in it.
+    let b = Bundle::new(
+        "s9",
+        &["true"],
+        Cfg {
+            linux: r#""sysctl": {"net.ipv4.ip_forward": "1"},"#,
+            ..Cfg::default()
+        },
+    );
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace(
+        r#"{"destination": "/tmp", "type": "tmpfs""#,
+        r#"{"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/tmp", "type": "tmpfs""#,
+    );
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    let out = b.create(&[]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("write sysctl /proc/sys/net/ipv4/ip_forward"), "{}", stderr(&out));
+    b.assert_gone();
+    // Control: with the real procfs it is applied, in the container's own
+    // network namespace only.
+    let b = Bundle::new(
+        "s9ok",
+        &["cat", "/proc/sys/net/ipv4/ip_forward"],
+        Cfg {
+            linux: r#""sysctl": {"net.ipv4.ip_forward": "1"},"#,
+            ..Cfg::default()
+        },
+    );
+    let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    // readonlyPaths has /proc/sys: sysctls are written before it is sealed.
+    assert_eq!(ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])), "1\n");
+    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host);
+    b.assert_gone();
+}
+
+#[test]
+fn s10_a_hostile_dev_null_is_never_used_for_masking() {
+    let _g = serial();
+    // No /dev mount: the image's own /dev stays, with /dev/null a symlink
+    // to a host file the attacker would like to make writable.
+    let b = Bundle::new("s10", &["sh", "-c", "cat /proc/keys | wc -c; echo x 2>/dev/null >/proc/keys || echo ro"], Cfg::default());
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    let config = config
+        .lines()
+        .filter(|l| !l.contains("\"destination\": \"/dev"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null")).unwrap();
+    let before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_eq!(out, "0\nro\n");
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), before);
+    b.assert_gone();
+}
+
+#[test]
+fn s14_exec_gets_no_inheritable_capabilities_either() {
+    let _g = serial();
+    let b = Bundle::new("s14", &["sleep", "1000"], Cfg::default());
+    ok(b.create(&[]));
+    ok(b.oci(&["start", &b.id]));
+    let out = ok(b.oci(&["exec", &b.id, "grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status"]));
+    assert_eq!(out, "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn s19_a_setuid_cella_refuses_to_run() {
+    let _g = serial();
+    let dir = std::env::temp_dir().join(format!("cella-s19-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("cella");
+    std::fs::copy(cella_bin(), &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", copy.to_str().unwrap(), "run", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to run setuid"), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

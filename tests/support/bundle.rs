@@ -1,0 +1,172 @@
+//! OCI bundles for the end-to-end tests: a busybox rootfs plus a
+//! config.json built from a template, and cella driven the way conmon and
+//! containerd's shim drive it (`--root`, stdio to files), with a check that
+//! a container left nothing on the host.
+#![allow(dead_code)]
+
+use super::*;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Run cella as conmon does: stdout and stderr are files, not pipes we
+/// wait on (a created container keeps create's stdio open).
+pub fn runtime(args: &[&str]) -> Output {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("cella-oci-io-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
+    let child = Command::new(cella_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let done = wait_output(child, Duration::from_secs(60));
+    let out = Output {
+        status: done.status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    out
+}
+
+/// A bundle: a busybox rootfs and a config.json.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub state: PathBuf,
+    pub id: String,
+}
+
+#[derive(Default)]
+pub struct Cfg<'a> {
+    pub terminal: bool,
+    /// Extra members of `linux`, e.g. `"resources": {...},`.
+    pub linux: &'a str,
+    /// Extra top-level members, e.g. `"hooks": {...},`.
+    pub top: &'a str,
+    /// Extra members of `process`.
+    pub process: &'a str,
+    pub readonly_root: bool,
+}
+
+pub fn quoted(args: &[&str]) -> String {
+    args.iter()
+        .map(|a| format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Bundle {
+    pub fn new(tag: &str, args: &[&str], c: Cfg<'_>) -> Bundle {
+        let root = rootfs(tag);
+        let dir = root.parent().unwrap().join(format!("{tag}-bundle"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::rename(&root, dir.join("rootfs")).unwrap();
+        let id = format!("cella-oci-{tag}-{}", std::process::id());
+        let config = format!(
+            r#"{{
+  "ociVersion": "1.0.2",
+  "process": {{ "terminal": {terminal}, "user": {{"uid": 0, "gid": 0}}, "args": [{args}],
+    "env": ["PATH=/bin", "TERM=xterm"], "cwd": "/", {process}
+    "capabilities": {{"bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL", "CAP_CHOWN"]}},
+    "noNewPrivileges": true }},
+  "root": {{"path": "rootfs", "readonly": {ro}}},
+  "hostname": "oci-{tag}",
+  {top}
+  "mounts": [
+    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}},
+    {{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}},
+    {{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}},
+    {{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}}
+  ],
+  "linux": {{ {linux}
+    "cgroupsPath": "/cella-oci-test/{id}",
+    "namespaces": [{{"type": "pid"}}, {{"type": "network"}}, {{"type": "ipc"}}, {{"type": "uts"}}, {{"type": "mount"}}],
+    "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
+    "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
+  }}
+}}"#,
+            terminal = c.terminal,
+            args = quoted(args),
+            process = c.process,
+            ro = c.readonly_root,
+            top = c.top,
+            linux = c.linux,
+        );
+        std::fs::write(dir.join("config.json"), config).unwrap();
+        let state = dir.join("state");
+        Bundle { dir, state, id }
+    }
+
+    pub fn oci(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--root", self.state.to_str().unwrap()];
+        all.extend_from_slice(args);
+        runtime(&all)
+    }
+
+    pub fn create(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["create", "--bundle", self.dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(&self.id);
+        self.oci(&args)
+    }
+
+    pub fn status(&self) -> String {
+        let out = self.oci(&["state", &self.id]);
+        let text = ok(out);
+        let key = "\"status\":\"";
+        let start = text.find(key).expect("status in state JSON") + key.len();
+        text[start..].split('"').next().unwrap().to_owned()
+    }
+
+    pub fn wait_status(&self, want: &str) {
+        let start = Instant::now();
+        loop {
+            let s = self.status();
+            if s == want {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "status stayed {s}, wanted {want}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// Nothing of the container is left on the host.
+    pub fn assert_gone(&self) {
+        assert!(
+            !self.state.join(&self.id).exists(),
+            "state directory left behind"
+        );
+        for cg in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let leaf = cg.path().join("cella-oci-test").join(&self.id);
+            assert!(!leaf.exists(), "cgroup {} left behind", leaf.display());
+        }
+        let mounts = host_mounts();
+        assert!(!mounts.contains(self.rootfs().to_str().unwrap()), "a mount of the rootfs is left on the host");
+        let leftover: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(&self.id)))
+            .collect();
+        assert!(leftover.is_empty(), "processes left in the container's cgroup: {leftover:?}");
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let _ = self.oci(&["delete", "--force", &self.id]);
+    }
+}
+
