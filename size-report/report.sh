@@ -12,7 +12,9 @@
 #   x86_64-unknown-linux-musl, stable   [x86_64-stable]       must build, or the script fails
 #   aarch64-unknown-linux-musl, stable  [aarch64-stable]      "not installed" if rustup lacks the target
 #   armv7-unknown-linux-musleabihf      [armv7-stable]        "target unavailable" if rustup can't add it
+#   x86_64 musl, no `oci` feature       [x86_64-stable-nooci] `cella run` and `cella init` only
 #   x86_64 musl, nightly, std rebuilt   [x86_64-nightly-min]  the smallest build the toolchain allows
+#                                                             (no `oci` feature either)
 #                                                             (size.md's N6); "nightly unavailable" if
 #                                                             there is no usable nightly
 # Linker and per-target flags come from .cargo/config.toml, the profile from Cargo.toml.
@@ -131,6 +133,14 @@ stable_build() { # arch target what-to-say-when-missing
 }
 
 stable_build x86_64  x86_64-unknown-linux-musl      "not installed"
+# What the OCI runtime costs: the same build without the `oci` feature
+# (`cella run` and `cella init` only, the initramfs build).
+if grep -qx x86_64-unknown-linux-musl <<<"$installed" &&
+    cargo +stable build --quiet --release --target x86_64-unknown-linux-musl --no-default-features \
+        --target-dir "$TARGET_DIR/size-nooci"; then
+    record x86_64-stable-nooci x86_64-unknown-linux-musl "$STABLE" "stable release, no oci feature" \
+        "$TARGET_DIR/size-nooci/x86_64-unknown-linux-musl/release/cella"
+fi
 stable_build aarch64 aarch64-unknown-linux-musl     "not installed"
 stable_build armv7   armv7-unknown-linux-musleabihf "target unavailable"
 
@@ -155,13 +165,13 @@ fi
 # The flags go through --config rather than RUSTFLAGS: RUSTFLAGS would replace
 # .cargo/config.toml's target rustflags (+crt-static, --icf=all), while --config
 # arrays are appended to them.
-NIGHTLY_BUILD="nightly minimal"
+NIGHTLY_BUILD="nightly minimal, no oci feature"
 MIN_FLAGS='["-Zunstable-options", "-Cpanic=immediate-abort", "-Zlocation-detail=none", "-Crelocation-model=static"]'
 if rustup toolchain list | grep '^nightly' >/dev/null &&   # not -q: an early exit would SIGPIPE rustup under pipefail
     rustup component add rust-src --toolchain nightly >"$SCRATCH/rustup.log" 2>&1 &&
     rustup target add --toolchain nightly x86_64-unknown-linux-musl >>"$SCRATCH/rustup.log" 2>&1; then
     NIGHTLY=$(rustc +nightly -V)
-    if cargo +nightly build --quiet --release --target x86_64-unknown-linux-musl \
+    if cargo +nightly build --quiet --release --target x86_64-unknown-linux-musl --no-default-features \
         -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
         --config "target.x86_64-unknown-linux-musl.rustflags=$MIN_FLAGS" \
         --target-dir "$TARGET_DIR/size-nightly"; then

@@ -12,8 +12,10 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod init;
+#[cfg(feature = "oci")]
 pub mod json;
 pub mod mount;
+#[cfg(feature = "oci")]
 pub mod oci;
 pub mod process;
 pub mod seccomp;

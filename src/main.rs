@@ -2,7 +2,9 @@
 //! outcome into an exit status. The only place that prints.
 
 use cella::cli::{self, Command};
-use cella::{container, oci, spec, sys, system};
+#[cfg(feature = "oci")]
+use cella::oci;
+use cella::{container, spec, sys, system};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
         return ExitCode::from(125);
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    #[cfg(feature = "oci")]
     if oci::is_oci(&args) && !rustix::process::getpid().is_init() {
         return match oci::main(args) {
             Ok(out) => {

@@ -38,6 +38,7 @@ pub struct MountOp {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "oci"), allow(dead_code))]
 pub enum Kind {
     /// A fresh file system instance: type, `fsconfig` options, mount attributes.
     Fs {

@@ -149,6 +149,28 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     })
 }
 
+/// `--security-opt seccomp=FILE`: an OCI/docker profile, read with the
+/// OCI runtime's JSON decoder.
+#[cfg(feature = "oci")]
+fn profile_file(f: &OsStr) -> Result<seccomp::Profile> {
+    let doc = crate::oci::config::read_json(std::path::Path::new(f))?;
+    crate::oci::config::seccomp_profile(&doc).map_err(|e| {
+        Error::usage(format!(
+            "--security-opt seccomp={}: {}",
+            f.to_string_lossy(),
+            e.what.as_deref().unwrap_or("").trim_start_matches("config.json: ")
+        ))
+    })
+}
+
+#[cfg(not(feature = "oci"))]
+fn profile_file(f: &OsStr) -> Result<seccomp::Profile> {
+    Err(Error::usage(format!(
+        "--security-opt seccomp={}: profile files need cella built with the oci feature",
+        f.to_string_lossy()
+    )))
+}
+
 /// Syscalls docker's profile allows only with a capability beyond its
 /// defaults: given the capability, the filter lets them through too.
 const CAP_SYSCALLS: [(&str, &str); 11] = [
@@ -215,16 +237,7 @@ fn security(args: &RunArgs) -> Result<Security> {
     let profile = match (&args.seccomp, args.privileged) {
         (Seccomp::Unconfined, _) | (Seccomp::Default, true) => None,
         (Seccomp::Default, false) => Some(with_cap_rules(seccomp::default_profile(), set)),
-        (Seccomp::File(f), _) => {
-            let doc = crate::oci::config::read_json(std::path::Path::new(f))?;
-            Some(crate::oci::config::seccomp_profile(&doc).map_err(|e| {
-                Error::usage(format!(
-                    "--security-opt seccomp={}: {}",
-                    f.to_string_lossy(),
-                    e.what.as_deref().unwrap_or("").trim_start_matches("config.json: ")
-                ))
-            })?)
-        }
+        (Seccomp::File(f), _) => Some(profile_file(f)?),
     };
     let seccomp = match profile {
         Some(p) => Some(seccomp::compile(&p).map_err(|e| {

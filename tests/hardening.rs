@@ -2,6 +2,7 @@
 //! S1-S19), each tried against cella and required to fail, with a control
 //! where one makes sense (the same attack succeeding without the defence).
 //! Also the default security profile of `cella run`, seen from inside.
+#![cfg(feature = "oci")]
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! and depth limits. The properties: `parse` never panics (tests build with
 //! panic=abort, so a panic kills this binary) and whatever parses survives
 //! write→parse unchanged.
+#![cfg(feature = "oci")]
 
 use cella::json::{self, MAX_DEPTH, MAX_INPUT, Value};
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! shim drive it: bundles on disk, `--root` state, create/start/state/kill/
 //! delete, exec, the console socket, hooks, pause, update. Every test checks
 //! from outside that a deleted or refused container leaves nothing behind.
+#![cfg(feature = "oci")]
 
 mod support;
 
