@@ -218,7 +218,8 @@ impl Cgroup {
         Ok(cg)
     }
 
-    fn none(root: &Path) -> Cgroup {
+    /// No cgroup at all (rootless: the host delegates none to users).
+    pub fn none(root: &Path) -> Cgroup {
         Cgroup {
             layout: Layout::V1,
             root: root.to_owned(),

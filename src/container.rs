@@ -110,10 +110,20 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     // Everything the child needs is built now: it must not allocate.
     let ops = mount::plan(spec);
     let root_source = mount::root_source(spec);
-    // 2. Create the cgroup and write every limit before the payload exists.
-    let cgroup = Cgroup::create(Path::new(cgroup::ROOT), &spec.name, &spec.limits)?;
-    // 3. The child's failure channel.
+    // 2. Create the cgroup and write every limit before the payload exists
+    //    (rootless: none; `main` said so if limits were asked).
+    let cgroup = if spec.rootless.is_some() {
+        Cgroup::none(Path::new(cgroup::ROOT))
+    } else {
+        Cgroup::create(Path::new(cgroup::ROOT), &spec.name, &spec.limits)?
+    };
+    // 3. The child's failure channel, and when rootless the parent's "maps
+    //    written" signal the other way.
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
+    let go = match spec.rootless {
+        Some(_) => Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?),
+        None => None,
+    };
     // 4. Fork straight into the new namespaces (and, on v2, the cgroup). The
     //    cgroup namespace comes later, from inside the cgroup.
     let mut flags = CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC;
@@ -123,16 +133,25 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     if spec.net == Net::None {
         flags |= CLONE_NEWNET;
     }
+    if spec.rootless.is_some() {
+        flags |= linux_raw_sys::general::CLONE_NEWUSER;
+    }
     let child = match sys::fork_into(u64::from(flags), cgroup.clone_target()).ctx(Step::Clone)? {
         Fork::Child { into_cgroup } => {
             sys::mark_child();
             drop(rx);
+            let (go_rx, go_tx) = match go {
+                Some((r, w)) => (Some(r), Some(w)),
+                None => (None, None),
+            };
+            drop(go_tx);
             let ctx = ChildContext {
                 spec,
                 ops: &ops,
                 root_source: &root_source,
                 cgroup: &cgroup,
                 into_cgroup,
+                maps_written: go_rx,
             };
             child(ctx, stdio, child_mask, tx);
             // Only reached when a step failed and was reported: never return
@@ -142,6 +161,17 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         Fork::Parent { child, .. } => child,
     };
     drop(tx);
+    //    Rootless: map the caller to root in the child's user namespace,
+    //    then let it go on.
+    if let (Some(maps), Some((go_rx, go_tx))) = (&spec.rootless, go) {
+        drop(go_rx);
+        if let Err(e) = maps.apply(child) {
+            let _ = rustix::process::kill_process(child, Signal::KILL);
+            let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
+            return Err(e);
+        }
+        let _ = rustix::io::write(&go_tx, &[0]);
+    }
     // 16. Wait for the child's verdict: end-of-file means exec happened.
     let verdict = sync::receive(&rx);
     drop(rx);
@@ -171,6 +201,8 @@ struct ChildContext<'a> {
     root_source: &'a CString,
     cgroup: &'a Cgroup,
     into_cgroup: bool,
+    /// Rootless: readable once the parent wrote the id maps.
+    maps_written: Option<OwnedFd>,
 }
 
 /// The child: PID 1 of the new namespaces. Runs each step in order and
@@ -181,6 +213,11 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
     let waited = FORWARDED.with(Signal::CHILD);
     if let Err(e) = signal::block(waited) {
         return sync::send(&tx, fail(Step::SignalMask)(e));
+    }
+    if let Some(go) = &ctx.maps_written {
+        if let Err(f) = become_namespace_root(go) {
+            return sync::send(&tx, f);
+        }
     }
     if let Err(f) = setup(
         ctx.spec,
@@ -260,6 +297,20 @@ fn fail(step: Step) -> impl Fn(Errno) -> Failure {
     }
 }
 
+/// Rootless: wait until the parent mapped us, then become the user
+/// namespace's root (until then we are its overflow id).
+fn become_namespace_root(go: &OwnedFd) -> std::result::Result<(), Failure> {
+    let mut b = [0u8; 1];
+    match rustix::io::read(go, &mut b) {
+        Ok(1) => {}
+        Ok(_) => return Err(fail(Step::UserNamespace)(Errno::PIPE)),
+        Err(e) => return Err(fail(Step::UserNamespace)(e)),
+    }
+    let (uid, gid) = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
+    rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(fail(Step::UserNamespace))?;
+    rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(fail(Step::UserNamespace))
+}
+
 /// Steps 5-13: the child's setup, up to (not including) exec.
 fn setup(
     spec: &Spec,
@@ -335,7 +386,12 @@ fn setup(
             rustix::process::Gid::from_raw(gid),
         );
         rustix::thread::set_keep_capabilities(true).map_err(fail(Step::SetUser))?;
-        set_thread_groups(&[]).map_err(fail(Step::SetUser))?;
+        match set_thread_groups(&[]) {
+            // Rootless without newgidmap: setgroups is denied, and the
+            // only group is already the user's own.
+            Err(Errno::PERM) if spec.rootless.is_some() => {}
+            other => other.map_err(fail(Step::SetUser))?,
+        }
         set_thread_res_gid(gid, gid, gid).map_err(fail(Step::SetUser))?;
         set_thread_res_uid(uid, uid, uid).map_err(fail(Step::SetUser))?;
         rustix::thread::set_keep_capabilities(false).map_err(fail(Step::SetUser))?;

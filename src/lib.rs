@@ -18,6 +18,7 @@ pub mod mount;
 #[cfg(feature = "oci")]
 pub mod oci;
 pub mod process;
+pub mod rootless;
 pub mod seccomp;
 pub mod spec;
 pub mod sync;

@@ -50,7 +50,18 @@ fn main() -> ExitCode {
         Command::Init { config } => return ExitCode::from(system::run(config)),
     };
     let limit = args.memory;
-    let outcome = match spec::build(args).and_then(|spec| container::run(&spec)) {
+    let mut spec = match spec::build(args) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    if spec.rootless.is_some() && spec.limits != spec::Limits::default() {
+        report(
+            "cella: warning: running rootless: this host delegates no cgroup to you, so the \
+             cgroup limits (--memory, --pids, --cpus, --cpu-weight, --io-weight) are not applied\n",
+        );
+        spec.limits = spec::Limits::default();
+    }
+    let outcome = match container::run(&spec) {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };

@@ -186,6 +186,16 @@ pub fn plan(spec: &Spec) -> Vec<MountOp> {
             NOSUID | NODEV | NOEXEC,
         ),
     ];
+    if spec.rootless.is_some() {
+        // gid 5 (tty) is not mapped in a rootless user namespace.
+        if let Some(MountOp {
+            kind: Kind::Fs { options, .. },
+            ..
+        }) = ops.iter_mut().find(|o| o.step == Step::MountDevPts)
+        {
+            options.retain(|(k, _)| k != "gid");
+        }
+    }
     if spec.root.is_host {
         ops.push(fs(
             Step::MountTmpfs,
@@ -782,6 +792,7 @@ mod tests {
                 init: false,
             },
             security: Security::default(),
+            rootless: None,
         }
     }
 

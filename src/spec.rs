@@ -30,6 +30,8 @@ pub struct Spec {
     pub binds: Vec<BindMount>,
     pub exec: Exec,
     pub security: Security,
+    /// Started by an unprivileged user: the user namespace's maps.
+    pub rootless: Option<crate::rootless::Maps>,
 }
 
 /// What the payload may do: docker's defaults unless `--privileged`,
@@ -146,6 +148,7 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         binds,
         exec,
         security,
+        rootless: crate::rootless::active().then(crate::rootless::Maps::for_caller),
     })
 }
 
@@ -232,7 +235,13 @@ fn security(args: &RunArgs) -> Result<Security> {
     set |= bits(&args.cap_add);
     // --privileged means every capability cella itself holds (a VM or an
     // outer container may have taken some away, and capset cannot add them).
-    let held = rustix::thread::capabilities(None).map_or(known, |c| c.permitted.bits());
+    // Rootless, the payload is root of its own user namespace, with every
+    // capability there.
+    let held = if crate::rootless::active() {
+        known
+    } else {
+        rustix::thread::capabilities(None).map_or(known, |c| c.permitted.bits())
+    };
     set &= known & held;
     let profile = match (&args.seccomp, args.privileged) {
         (Seccomp::Unconfined, _) | (Seccomp::Default, true) => None,
