@@ -214,10 +214,10 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
     if let Err(e) = signal::block(waited) {
         return sync::send(&tx, fail(Step::SignalMask)(e));
     }
-    if let Some(go) = &ctx.maps_written {
-        if let Err(f) = become_namespace_root(go) {
-            return sync::send(&tx, f);
-        }
+    if let Some(go) = &ctx.maps_written
+        && let Err(f) = become_namespace_root(go)
+    {
+        return sync::send(&tx, f);
     }
     if let Err(f) = setup(
         ctx.spec,

@@ -14,14 +14,13 @@ const USER: &str = "cellatest";
 
 /// Run the test binary of cella as `uid:gid` with `args`.
 fn as_user(uid: u32, gid: u32, args: &[&str]) -> Output {
-    let out = Command::new("timeout")
+    Command::new("timeout")
         .arg("60")
         .args(["setpriv", "--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups"])
         .arg(cella_bin())
         .args(args)
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 /// A user with a subordinate range, created once (CI runs on a fresh machine).

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub mod bundle;
+pub mod clients;
 pub mod guest;
 
 pub const BUSYBOX: &str = "/bin/busybox";
