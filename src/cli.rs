@@ -60,6 +60,9 @@ Options:
   --security-opt no-new-privileges=false
                         let setuid programs gain privileges (on by default)
   --privileged          every capability, no seccomp filter, /proc unmasked
+  --ulimit NAME=SOFT[:HARD]
+                        a resource limit (nofile, nproc, core, stack, ...)
+  --oom-score-adj N     the payload's OOM score adjustment, -1000 to 1000
   -h, --help            show this help
 
 Exit status: COMMAND's; 128+N if it was killed by signal N; 126 if it could
@@ -126,6 +129,10 @@ pub struct RunArgs {
     pub seccomp: Seccomp,
     /// `--security-opt no-new-privileges=false` turns it off; on by default.
     pub allow_new_privileges: bool,
+    /// `--ulimit NAME=SOFT[:HARD]`: (resource name as in RLIMIT_NAME, soft, hard).
+    pub ulimits: Vec<(String, u64, u64)>,
+    /// `--oom-score-adj N`, -1000..1000.
+    pub oom_score_adj: Option<i32>,
     pub command: Vec<OsString>,
 }
 
@@ -217,7 +224,9 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 18] = [
+const VALUED: [&str; 20] = [
+    "ulimit",
+    "oom-score-adj",
     "cap-add",
     "cap-drop",
     "security-opt",
@@ -355,6 +364,15 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                     a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?)
                 }
                 "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
+                "ulimit" => a.ulimits.push(ulimit(v).ok_or_else(|| bad(ULIMIT_RULE))?),
+                "oom-score-adj" => {
+                    a.oom_score_adj = Some(
+                        v.parse::<i32>()
+                            .ok()
+                            .filter(|n| (-1000..=1000).contains(n))
+                            .ok_or_else(|| bad("expected a whole number from -1000 to 1000"))?,
+                    )
+                }
                 "cap-add" | "cap-drop" => {
                     if !v.eq_ignore_ascii_case("all") && crate::caps::bit(v).is_none() {
                         return Err(bad("not a capability name (such as NET_ADMIN or ALL)"));
@@ -371,6 +389,31 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
         }
     }
     Ok(())
+}
+
+const ULIMIT_RULE: &str = "expected NAME=SOFT[:HARD] (nofile, nproc, core, ...; -1 or unlimited)";
+
+/// The rlimits `--ulimit` knows, as docker names them.
+pub const ULIMITS: [&str; 16] = [
+    "cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as", "locks",
+    "sigpending", "msgqueue", "nice", "rtprio", "rttime",
+];
+
+/// `nofile=1024:2048`, `core=0`, `stack=unlimited`.
+fn ulimit(s: &str) -> Option<(String, u64, u64)> {
+    let (name, limits) = s.split_once('=')?;
+    if !ULIMITS.contains(&name) {
+        return None;
+    }
+    let value = |v: &str| match v {
+        "-1" | "unlimited" => Some(u64::MAX),
+        _ => decimal(v),
+    };
+    let (soft, hard) = match limits.split_once(':') {
+        Some((soft, hard)) => (value(soft)?, value(hard)?),
+        None => (value(limits)?, value(limits)?),
+    };
+    (soft <= hard).then(|| (format!("RLIMIT_{}", name.to_ascii_uppercase()), soft, hard))
 }
 
 const NAME_RULE: &str = "use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit";
@@ -653,5 +696,85 @@ mod tests {
                 .len(),
             64
         );
+    }
+
+    #[test]
+    fn security_options_decode() {
+        let a = run_ok(&[
+            "--cap-add", "net_admin", "--cap-drop", "ALL", "--privileged",
+            "--security-opt", "seccomp=/p.json", "--security-opt", "no-new-privileges=false",
+            "--ulimit", "nofile=1024:2048", "--ulimit", "core=0", "--ulimit", "stack=unlimited",
+            "--oom-score-adj", "-500", "true",
+        ]);
+        assert_eq!(a.cap_add, ["net_admin"]);
+        assert_eq!(a.cap_drop, ["ALL"]);
+        assert!(a.privileged && a.allow_new_privileges);
+        assert_eq!(a.seccomp, Seccomp::File("/p.json".into()));
+        assert_eq!(
+            a.ulimits,
+            [
+                ("RLIMIT_NOFILE".to_owned(), 1024, 2048),
+                ("RLIMIT_CORE".to_owned(), 0, 0),
+                ("RLIMIT_STACK".to_owned(), u64::MAX, u64::MAX)
+            ]
+        );
+        assert_eq!(a.oom_score_adj, Some(-500));
+        assert_eq!(run_ok(&["--security-opt", "seccomp=unconfined", "true"]).seccomp, Seccomp::Unconfined);
+        for bad in [
+            &["--cap-add", "CAP_NOPE"][..],
+            &["--security-opt", "apparmor=x"],
+            &["--security-opt", "seccomp="],
+            &["--ulimit", "nofile=2:1"],
+            &["--ulimit", "bogus=1"],
+            &["--ulimit", "nofile"],
+            &["--oom-score-adj", "1001"],
+        ] {
+            let mut args = bad.to_vec();
+            args.push("true");
+            assert!(run(&args).is_err(), "{bad:?}");
+        }
+    }
+
+    /// S17 (crun's `exec -u` parsing bug ran the wrong user): every input
+    /// either decodes to exactly what it says or is refused.
+    #[test]
+    fn user_parsing_is_exact_on_any_input() {
+        assert_eq!(user("0"), Some((0, None)));
+        assert_eq!(user("1000:100"), Some((1000, Some(100))));
+ assert_eq!(user("4294967294"), Some((u32::MAX - 1, None)));
+        // (uid_t)-1 means "leave unchanged" to setresuid: never a user.
+        assert_eq!(user("4294967295"), None);
+        for bad in ["", ":", "1000:", ":1000", "-1", "4294967296", "1000:100:1", "root", "1e3", " 1", "1 ", "+1", "1000:abc", "0x10"] {
+            assert_eq!(user(bad), None, "{bad:?}");
+        }
+        // Random strings over the characters that matter: never a panic, and
+        // an accepted one prints back to itself.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"0123456789:-+ ax";
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for k in 0..(x % 12) {
+                s.push(alphabet[((x >> (k * 4)) % alphabet.len() as u64) as usize] as char);
+            }
+            if let Some((u, g)) = user(&s) {
+                let back = match g {
+                    Some(g) => format!("{u}:{g}"),
+                    None => u.to_string(),
+                };
+                let norm = |x: &str| {
+                    x.split(':')
+                        .map(|p| match p.trim_start_matches('0') {
+                            "" => "0",
+                            t => t,
+                        })
+                        .collect::<Vec<_>>()
+                        .join(":")
+                };
+                assert_eq!(norm(&back), norm(&s), "{s:?}");
+            }
+        }
     }
 }

@@ -367,10 +367,30 @@ fn setup(
     sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
     // 13. Drop to the requested user (last, since everything before needs
     //     root); the working directory is entered later, as that user.
+    //     Resource limits and the OOM score while still privileged; the
+    //     score goes through the container's fresh /proc, checked to be a
+    //     procfs (a bind over it cannot redirect the write).
+    let sec = &spec.security;
+    for (i, (resource, limit)) in sec.rlimits.iter().enumerate() {
+        rustix::process::setrlimit(*resource, *limit).map_err(|e| Failure {
+            step: Step::Rlimit,
+            errno: e.raw_os_error(),
+            index: i as u16,
+        })?;
+    }
+    if let Some(adj) = &sec.oom_score_adj {
+        let f = rustix::fs::open(
+            c"/proc/self/oom_score_adj",
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(fail(Step::OomScoreAdj))?;
+        mount::verify_procfs(&f).map_err(fail(Step::OomScoreAdj))?;
+        rustix::io::write(&f, adj).map_err(fail(Step::OomScoreAdj))?;
+    }
     //     The capability bounding set shrinks while we still hold
     //     CAP_SETPCAP; a filter that must not rely on no_new_privs goes in
     //     while CAP_SYS_ADMIN is still ours.
-    let sec = &spec.security;
     sec.caps
         .shrink_bounding(sec.known_caps)
         .map_err(fail(Step::Capabilities))?;

@@ -545,7 +545,7 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
 
 /// A write meant for `/proc/sys` must land on the container's own procfs,
 /// not on whatever a hostile image mounted or linked there.
-fn verify_procfs(file: &OwnedFd) -> rustix::io::Result<()> {
+pub fn verify_procfs(file: &OwnedFd) -> rustix::io::Result<()> {
     const PROC_SUPER_MAGIC: i64 = 0x9fa0;
     let st = fs::fstatfs(file)?;
     if st.f_type as i64 == PROC_SUPER_MAGIC {

@@ -36,6 +36,38 @@ pub fn code_of_raw(raw: i32) -> u8 {
     }
 }
 
+/// The resource of an OCI rlimit name (`RLIMIT_NOFILE`).
+pub fn rlimit_resource(name: &str) -> Option<rustix::process::Resource> {
+    RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
+
+/// The OCI name of a resource, for messages.
+pub fn rlimit_name(r: rustix::process::Resource) -> &'static str {
+    RLIMITS.iter().find(|(_, x)| *x == r).map_or("RLIMIT_?", |(n, _)| n)
+}
+
+const RLIMITS: [(&str, rustix::process::Resource); 16] = {
+    use rustix::process::Resource as R;
+    [
+        ("RLIMIT_CPU", R::Cpu),
+        ("RLIMIT_FSIZE", R::Fsize),
+        ("RLIMIT_DATA", R::Data),
+        ("RLIMIT_STACK", R::Stack),
+        ("RLIMIT_CORE", R::Core),
+        ("RLIMIT_RSS", R::Rss),
+        ("RLIMIT_NPROC", R::Nproc),
+        ("RLIMIT_NOFILE", R::Nofile),
+        ("RLIMIT_MEMLOCK", R::Memlock),
+        ("RLIMIT_AS", R::As),
+        ("RLIMIT_LOCKS", R::Locks),
+        ("RLIMIT_SIGPENDING", R::Sigpending),
+        ("RLIMIT_MSGQUEUE", R::Msgqueue),
+        ("RLIMIT_NICE", R::Nice),
+        ("RLIMIT_RTPRIO", R::Rtprio),
+        ("RLIMIT_RTTIME", R::Rttime),
+    ]
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

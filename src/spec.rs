@@ -45,6 +45,10 @@ pub struct Security {
     pub seccomp: Option<Vec<seccomp::SockFilter>>,
     /// Mask `/proc/kcore` and friends, make `/proc/sys` and friends read-only.
     pub confine_proc: bool,
+    /// `--ulimit`s, set before the user switch.
+    pub rlimits: Vec<(rustix::process::Resource, rustix::process::Rlimit)>,
+    /// `--oom-score-adj`, as the text written to `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<Vec<u8>>,
 }
 
 /// The container's root file system.
@@ -260,6 +264,21 @@ fn security(args: &RunArgs) -> Result<Security> {
         no_new_privs: !args.allow_new_privileges,
         seccomp,
         confine_proc: !args.privileged,
+        rlimits: args
+            .ulimits
+            .iter()
+            .filter_map(|(name, soft, hard)| {
+                let lim = |v: u64| (v != u64::MAX).then_some(v);
+                Some((
+                    crate::process::rlimit_resource(name)?,
+                    rustix::process::Rlimit {
+                        current: lim(*soft),
+                        maximum: lim(*hard),
+                    },
+                ))
+            })
+            .collect(),
+        oom_score_adj: args.oom_score_adj.map(|n| n.to_string().into_bytes()),
     })
 }
 

@@ -370,3 +370,36 @@ fn s19_a_setuid_cella_refuses_to_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to run setuid"), "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn rlimits_and_oom_score_from_flags() {
+    let _g = serial();
+    let root = rootfs("rlimits");
+    let out = ok(sh(
+        &root,
+        &["--ulimit", "nofile=100:200", "--ulimit", "core=0", "--oom-score-adj", "500"],
+        "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj",
+    ));
+    assert_eq!(out, "100\n200\n0\n500\n");
+    // Raising a hard limit above cella's own needs CAP_SYS_RESOURCE, which the
+    // payload's setup has only if cella has it: either way the payload never
+    // gets more than asked, and a refusal names the limit.
+    let own_hard: u64 = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap_or(u64::MAX);
+    let above = own_hard.saturating_add(1).to_string();
+    let out = run_in(&root, &["--ulimit", &format!("nofile={above}:{above}")], &["sh", "-c", "ulimit -Hn"]);
+    if code(&out) == 0 {
+        assert_eq!(stdout(&out).trim(), above);
+    } else {
+        assert_eq!(code(&out), 125);
+        assert!(stderr(&out).contains("setrlimit"), "{}", stderr(&out));
+    }
+}

@@ -212,6 +212,7 @@ pub fn process_limits(p: &Payload) -> Result<(), Failure> {
             rustix::fs::Mode::empty(),
         )
         .map_err(fail(Step::OomScoreAdj))?;
+        crate::mount::verify_procfs(&f).map_err(fail(Step::OomScoreAdj))?;
         rustix::io::write(&f, adj).map_err(fail(Step::OomScoreAdj))?;
     }
     for (i, (resource, limit)) in p.rlimits.iter().enumerate() {

@@ -507,35 +507,13 @@ fn capabilities(v: &Value, path: &str) -> Result<Caps> {
 }
 
 fn rlimit(name: &str) -> Option<rustix::process::Resource> {
-    RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+    crate::process::rlimit_resource(name)
 }
 
 /// The OCI name of a resource, for messages.
 pub fn rlimit_name(r: rustix::process::Resource) -> &'static str {
-    RLIMITS.iter().find(|(_, x)| *x == r).map_or("RLIMIT_?", |(n, _)| n)
+    crate::process::rlimit_name(r)
 }
-
-const RLIMITS: [(&str, rustix::process::Resource); 16] = {
-    use rustix::process::Resource as R;
-    [
-        ("RLIMIT_CPU", R::Cpu),
-        ("RLIMIT_FSIZE", R::Fsize),
-        ("RLIMIT_DATA", R::Data),
-        ("RLIMIT_STACK", R::Stack),
-        ("RLIMIT_CORE", R::Core),
-        ("RLIMIT_RSS", R::Rss),
-        ("RLIMIT_NPROC", R::Nproc),
-        ("RLIMIT_NOFILE", R::Nofile),
-        ("RLIMIT_MEMLOCK", R::Memlock),
-        ("RLIMIT_AS", R::As),
-        ("RLIMIT_LOCKS", R::Locks),
-        ("RLIMIT_SIGPENDING", R::Sigpending),
-        ("RLIMIT_MSGQUEUE", R::Msgqueue),
-        ("RLIMIT_NICE", R::Nice),
-        ("RLIMIT_RTPRIO", R::Rtprio),
-        ("RLIMIT_RTTIME", R::Rttime),
-    ]
-};
 
 fn mount(v: &Value, path: &str) -> Result<Mount> {
     let f = obj(

@@ -29,10 +29,13 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
 /// `sock`, the peer made stdio and controlling terminal, bound on
 /// `/dev/console`.
 pub fn attach(sock: BorrowedFd<'_>, size: Option<(u16, u16)>) -> rustix::io::Result<()> {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::unlockpt(&master)?;
     // The peer by fd, not by /dev/pts/N: no path to format or to race.
-    let peer = rustix::pty::ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+    let peer = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )?;
     if let Some((rows, cols)) = size {
         rustix::termios::tcsetwinsize(
             &master,
