@@ -395,8 +395,22 @@ const ULIMIT_RULE: &str = "expected NAME=SOFT[:HARD] (nofile, nproc, core, ...; 
 
 /// The rlimits `--ulimit` knows, as docker names them.
 pub const ULIMITS: [&str; 16] = [
-    "cpu", "fsize", "data", "stack", "core", "rss", "nproc", "nofile", "memlock", "as", "locks",
-    "sigpending", "msgqueue", "nice", "rtprio", "rttime",
+    "cpu",
+    "fsize",
+    "data",
+    "stack",
+    "core",
+    "rss",
+    "nproc",
+    "nofile",
+    "memlock",
+    "as",
+    "locks",
+    "sigpending",
+    "msgqueue",
+    "nice",
+    "rtprio",
+    "rttime",
 ];
 
 /// `nofile=1024:2048`, `core=0`, `stack=unlimited`.
@@ -701,10 +715,24 @@ mod tests {
     #[test]
     fn security_options_decode() {
         let a = run_ok(&[
-            "--cap-add", "net_admin", "--cap-drop", "ALL", "--privileged",
-            "--security-opt", "seccomp=/p.json", "--security-opt", "no-new-privileges=false",
-            "--ulimit", "nofile=1024:2048", "--ulimit", "core=0", "--ulimit", "stack=unlimited",
-            "--oom-score-adj", "-500", "true",
+            "--cap-add",
+            "net_admin",
+            "--cap-drop",
+            "ALL",
+            "--privileged",
+            "--security-opt",
+            "seccomp=/p.json",
+            "--security-opt",
+            "no-new-privileges=false",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "core=0",
+            "--ulimit",
+            "stack=unlimited",
+            "--oom-score-adj",
+            "-500",
+            "true",
         ]);
         assert_eq!(a.cap_add, ["net_admin"]);
         assert_eq!(a.cap_drop, ["ALL"]);
@@ -719,7 +747,10 @@ mod tests {
             ]
         );
         assert_eq!(a.oom_score_adj, Some(-500));
-        assert_eq!(run_ok(&["--security-opt", "seccomp=unconfined", "true"]).seccomp, Seccomp::Unconfined);
+        assert_eq!(
+            run_ok(&["--security-opt", "seccomp=unconfined", "true"]).seccomp,
+            Seccomp::Unconfined
+        );
         for bad in [
             &["--cap-add", "CAP_NOPE"][..],
             &["--security-opt", "apparmor=x"],
@@ -741,10 +772,25 @@ mod tests {
     fn user_parsing_is_exact_on_any_input() {
         assert_eq!(user("0"), Some((0, None)));
         assert_eq!(user("1000:100"), Some((1000, Some(100))));
- assert_eq!(user("4294967294"), Some((u32::MAX - 1, None)));
+        assert_eq!(user("4294967294"), Some((u32::MAX - 1, None)));
         // (uid_t)-1 means "leave unchanged" to setresuid: never a user.
         assert_eq!(user("4294967295"), None);
-        for bad in ["", ":", "1000:", ":1000", "-1", "4294967296", "1000:100:1", "root", "1e3", " 1", "1 ", "+1", "1000:abc", "0x10"] {
+        for bad in [
+            "",
+            ":",
+            "1000:",
+            ":1000",
+            "-1",
+            "4294967296",
+            "1000:100:1",
+            "root",
+            "1e3",
+            " 1",
+            "1 ",
+            "+1",
+            "1000:abc",
+            "0x10",
+        ] {
             assert_eq!(user(bad), None, "{bad:?}");
         }
         // Random strings over the characters that matter: never a panic, and

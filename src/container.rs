@@ -121,7 +121,9 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     //    written" signal the other way.
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
     let go = match spec.rootless {
-        Some(_) => Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?),
+        Some(_) => {
+            Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?)
+        }
         None => None,
     };
     // 4. Fork straight into the new namespaces (and, on v2, the cgroup). The
@@ -241,9 +243,10 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
         return sync::send(&tx, fail(Step::CloseFds)(e));
     }
     if let Some(dir) = &ctx.spec.exec.workdir
-        && let Err(e) = rustix::process::chdir(dir.as_c_str()) {
-            return sync::send(&tx, fail(Step::Workdir)(e));
-        }
+        && let Err(e) = rustix::process::chdir(dir.as_c_str())
+    {
+        return sync::send(&tx, fail(Step::Workdir)(e));
+    }
     let exec = &ctx.spec.exec;
     let security = &ctx.spec.security;
     let payload = move || {
@@ -395,9 +398,10 @@ fn setup(
         .shrink_bounding(sec.known_caps)
         .map_err(fail(Step::Capabilities))?;
     if !sec.no_new_privs
-        && let Some(filter) = &sec.seccomp {
-            sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
-        }
+        && let Some(filter) = &sec.seccomp
+    {
+        sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
+    }
     {
         use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
         let (uid, gid) = spec.exec.user.unwrap_or((0, 0));

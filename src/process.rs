@@ -43,7 +43,10 @@ pub fn rlimit_resource(name: &str) -> Option<rustix::process::Resource> {
 
 /// The OCI name of a resource, for messages.
 pub fn rlimit_name(r: rustix::process::Resource) -> &'static str {
-    RLIMITS.iter().find(|(_, x)| *x == r).map_or("RLIMIT_?", |(n, _)| n)
+    RLIMITS
+        .iter()
+        .find(|(_, x)| *x == r)
+        .map_or("RLIMIT_?", |(n, _)| n)
 }
 
 const RLIMITS: [(&str, rustix::process::Resource); 16] = {

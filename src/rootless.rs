@@ -41,7 +41,8 @@ impl Maps {
         let uid = rustix::process::getuid().as_raw();
         let gid = rustix::process::getgid().as_raw();
         let name = user_name(uid);
-        let helpers = std::path::Path::new(NEWUIDMAP).exists() && std::path::Path::new(NEWGIDMAP).exists();
+        let helpers =
+            std::path::Path::new(NEWUIDMAP).exists() && std::path::Path::new(NEWGIDMAP).exists();
         let range = |file: &str, id: u32| {
             if !helpers {
                 return None;
@@ -131,7 +132,11 @@ fn helper(path: &str, pid: i32, map: &[(u32, u32, u32)]) -> Result<()> {
     for (inside, outside, count) in map {
         args.extend([inside.to_string(), outside.to_string(), count.to_string()]);
     }
-    let argv = CStrArray::new(args.into_iter().map(|a| CString::new(a).unwrap_or_default()).collect());
+    let argv = CStrArray::new(
+        args.into_iter()
+            .map(|a| CString::new(a).unwrap_or_default())
+            .collect(),
+    );
     let envp = CStrArray::new(Vec::new());
     let prog = CString::new(path).unwrap_or_default();
     let child = match sys::fork().map_err(fail)? {
@@ -148,7 +153,10 @@ fn helper(path: &str, pid: i32, map: &[(u32, u32, u32)]) -> Result<()> {
             Ok(Some((_, status))) => {
                 return Err(Error::invalid(
                     Step::UserNamespace,
-                    format!("{path} exited with status {}", crate::process::exit_code(status)),
+                    format!(
+                        "{path} exited with status {}",
+                        crate::process::exit_code(status)
+                    ),
                 ));
             }
             Ok(None) | Err(Errno::INTR) => continue,
@@ -164,9 +172,16 @@ mod tests {
     #[test]
     fn subordinate_ranges_by_name_or_id() {
         let text = "alice:100000:65536\n1001:200000:1000\nbob:300000:0\n";
-        assert_eq!(subordinate(text, Some("alice"), 1000), Some((100000, 65536)));
+        assert_eq!(
+            subordinate(text, Some("alice"), 1000),
+            Some((100000, 65536))
+        );
         assert_eq!(subordinate(text, Some("carol"), 1001), Some((200000, 1000)));
-        assert_eq!(subordinate(text, Some("bob"), 1002), None, "an empty range is none");
+        assert_eq!(
+            subordinate(text, Some("bob"), 1002),
+            None,
+            "an empty range is none"
+        );
         assert_eq!(subordinate(text, None, 5), None);
     }
 

@@ -8,8 +8,8 @@
 
 use crate::caps::{self, Caps};
 use crate::cli::{Net, RunArgs, Seccomp};
-use crate::seccomp;
 use crate::error::{Ctx, Error, Result, Step};
+use crate::seccomp;
 use crate::sys::CStrArray;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -165,7 +165,10 @@ fn profile_file(f: &OsStr) -> Result<seccomp::Profile> {
         Error::usage(format!(
             "--security-opt seccomp={}: {}",
             f.to_string_lossy(),
-            e.what.as_deref().unwrap_or("").trim_start_matches("config.json: ")
+            e.what
+                .as_deref()
+                .unwrap_or("")
+                .trim_start_matches("config.json: ")
         ))
     })
 }
@@ -181,15 +184,27 @@ fn profile_file(f: &OsStr) -> Result<seccomp::Profile> {
 /// Syscalls docker's profile allows only with a capability beyond its
 /// defaults: given the capability, the filter lets them through too.
 const CAP_SYSCALLS: [(&str, &str); 11] = [
-    ("SYS_ADMIN", "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie mount mount_setattr move_mount name_to_handle_at open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns syslog umount umount2 unshare"),
+    (
+        "SYS_ADMIN",
+        "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie mount mount_setattr move_mount name_to_handle_at open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns syslog umount umount2 unshare",
+    ),
     ("SYS_BOOT", "reboot"),
     ("SYS_MODULE", "delete_module init_module finit_module"),
     ("SYS_PACCT", "acct"),
-    ("SYS_PTRACE", "kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace"),
+    (
+        "SYS_PTRACE",
+        "kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace",
+    ),
     ("SYS_RAWIO", "iopl ioperm"),
-    ("SYS_TIME", "settimeofday stime clock_settime clock_settime64"),
+    (
+        "SYS_TIME",
+        "settimeofday stime clock_settime clock_settime64",
+    ),
     ("SYS_TTY_CONFIG", "vhangup"),
-    ("SYS_NICE", "get_mempolicy mbind set_mempolicy set_mempolicy_home_node"),
+    (
+        "SYS_NICE",
+        "get_mempolicy mbind set_mempolicy set_mempolicy_home_node",
+    ),
     ("SYSLOG", "syslog"),
     ("BPF", "bpf"),
 ];
@@ -253,9 +268,10 @@ fn security(args: &RunArgs) -> Result<Security> {
         (Seccomp::File(f), _) => Some(profile_file(f)?),
     };
     let seccomp = match profile {
-        Some(p) => Some(seccomp::compile(&p).map_err(|e| {
-            Error::usage(format!("--security-opt seccomp: {e}"))
-        })?),
+        Some(p) => Some(
+            seccomp::compile(&p)
+                .map_err(|e| Error::usage(format!("--security-opt seccomp: {e}")))?,
+        ),
         None => None,
     };
     Ok(Security {

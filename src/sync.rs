@@ -59,7 +59,9 @@ pub fn receive_msg(fd: impl AsFd) -> Result<Option<Msg>, Errno> {
         (0, _) => Ok(None),
         (RECORD, READY) => Ok(Some(Msg::Ready)),
         (RECORD, HOOKS) => Ok(Some(Msg::Hooks)),
-        (RECORD, _) => Failure::decode(buf).map(|f| Some(Msg::Failed(f))).ok_or(Errno::PROTO),
+        (RECORD, _) => Failure::decode(buf)
+            .map(|f| Some(Msg::Failed(f)))
+            .ok_or(Errno::PROTO),
         _ => Err(Errno::PROTO),
     }
 }

@@ -42,8 +42,18 @@ fn w(controller: &'static str, file: &str, value: String, field: &'static str) -
 /// Devices every container may use whatever its rules say (runc's list):
 /// mknod of any node, the standard nodes, ptys and the tun device.
 const DEFAULT_DEVICES: [&str; 12] = [
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
 ];
 
 fn device_line(r: &DeviceRule) -> String {
@@ -67,14 +77,27 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
     let v2 = layout == Layout::V2;
     let unlimited = |n: i64| {
         if n < 0 {
-            if v2 { "max".to_owned() } else { "-1".to_owned() }
+            if v2 {
+                "max".to_owned()
+            } else {
+                "-1".to_owned()
+            }
         } else {
             n.to_string()
         }
     };
     if let Some(m) = r.memory_limit {
-        let file = if v2 { "memory.max" } else { "memory.limit_in_bytes" };
-        out.push(w("memory", file, unlimited(m), "linux.resources.memory.limit"));
+        let file = if v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        out.push(w(
+            "memory",
+            file,
+            unlimited(m),
+            "linux.resources.memory.limit",
+        ));
     }
     if let Some(s) = r.memory_swap {
         let (file, value) = if v2 {
@@ -93,28 +116,57 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
         });
     }
     if let Some(m) = r.memory_reservation {
-        let file = if v2 { "memory.low" } else { "memory.soft_limit_in_bytes" };
-        out.push(w("memory", file, unlimited(m), "linux.resources.memory.reservation"));
+        let file = if v2 {
+            "memory.low"
+        } else {
+            "memory.soft_limit_in_bytes"
+        };
+        out.push(w(
+            "memory",
+            file,
+            unlimited(m),
+            "linux.resources.memory.reservation",
+        ));
     }
     if let Some(s) = r.memory_swappiness {
         if v2 {
             return Err(unsupported_v2("linux.resources.memory.swappiness"));
         }
-        out.push(w("memory", "memory.swappiness", s.to_string(), "linux.resources.memory.swappiness"));
+        out.push(w(
+            "memory",
+            "memory.swappiness",
+            s.to_string(),
+            "linux.resources.memory.swappiness",
+        ));
     }
     if r.disable_oom_killer == Some(true) {
         if v2 {
             return Err(unsupported_v2("linux.resources.memory.disableOOMKiller"));
         }
-        out.push(w("memory", "memory.oom_control", "1".into(), "linux.resources.memory.disableOOMKiller"));
+        out.push(w(
+            "memory",
+            "memory.oom_control",
+            "1".into(),
+            "linux.resources.memory.disableOOMKiller",
+        ));
     }
     if let Some(s) = r.cpu_shares {
         if v2 {
             // runc's conversion of shares (2-262144) to weight (1-10000).
             let weight = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
-            out.push(w("cpu", "cpu.weight", weight.to_string(), "linux.resources.cpu.shares"));
+            out.push(w(
+                "cpu",
+                "cpu.weight",
+                weight.to_string(),
+                "linux.resources.cpu.shares",
+            ));
         } else {
-            out.push(w("cpu", "cpu.shares", s.to_string(), "linux.resources.cpu.shares"));
+            out.push(w(
+                "cpu",
+                "cpu.shares",
+                s.to_string(),
+                "linux.resources.cpu.shares",
+            ));
         }
     }
     if r.cpu_quota.is_some() || r.cpu_period.is_some() {
@@ -124,46 +176,96 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
                 _ => "max".into(),
             };
             let period = r.cpu_period.unwrap_or(100_000);
-            out.push(w("cpu", "cpu.max", format!("{quota} {period}"), "linux.resources.cpu.quota"));
+            out.push(w(
+                "cpu",
+                "cpu.max",
+                format!("{quota} {period}"),
+                "linux.resources.cpu.quota",
+            ));
         } else {
             if let Some(p) = r.cpu_period {
-                out.push(w("cpu", "cpu.cfs_period_us", p.to_string(), "linux.resources.cpu.period"));
+                out.push(w(
+                    "cpu",
+                    "cpu.cfs_period_us",
+                    p.to_string(),
+                    "linux.resources.cpu.period",
+                ));
             }
             if let Some(q) = r.cpu_quota {
-                out.push(w("cpu", "cpu.cfs_quota_us", unlimited(q), "linux.resources.cpu.quota"));
+                out.push(w(
+                    "cpu",
+                    "cpu.cfs_quota_us",
+                    unlimited(q),
+                    "linux.resources.cpu.quota",
+                ));
             }
         }
     }
     if let Some(b) = r.cpu_burst {
-        let file = if v2 { "cpu.max.burst" } else { "cpu.cfs_burst_us" };
+        let file = if v2 {
+            "cpu.max.burst"
+        } else {
+            "cpu.cfs_burst_us"
+        };
         out.push(w("cpu", file, b.to_string(), "linux.resources.cpu.burst"));
     }
     if let Some(p) = r.cpu_rt_period {
         if v2 {
             return Err(unsupported_v2("linux.resources.cpu.realtimePeriod"));
         }
-        out.push(w("cpu", "cpu.rt_period_us", p.to_string(), "linux.resources.cpu.realtimePeriod"));
+        out.push(w(
+            "cpu",
+            "cpu.rt_period_us",
+            p.to_string(),
+            "linux.resources.cpu.realtimePeriod",
+        ));
     }
     if let Some(q) = r.cpu_rt_runtime {
         if v2 {
             return Err(unsupported_v2("linux.resources.cpu.realtimeRuntime"));
         }
-        out.push(w("cpu", "cpu.rt_runtime_us", q.to_string(), "linux.resources.cpu.realtimeRuntime"));
+        out.push(w(
+            "cpu",
+            "cpu.rt_runtime_us",
+            q.to_string(),
+            "linux.resources.cpu.realtimeRuntime",
+        ));
     }
     if let Some(i) = r.cpu_idle {
         if !v2 {
-            return Err(Error::usage("config.json: linux.resources.cpu.idle: needs cgroup v2"));
+            return Err(Error::usage(
+                "config.json: linux.resources.cpu.idle: needs cgroup v2",
+            ));
         }
-        out.push(w("cpu", "cpu.idle", i.to_string(), "linux.resources.cpu.idle"));
+        out.push(w(
+            "cpu",
+            "cpu.idle",
+            i.to_string(),
+            "linux.resources.cpu.idle",
+        ));
     }
     if let Some(c) = &r.cpus {
-        out.push(w("cpuset", "cpuset.cpus", c.clone(), "linux.resources.cpu.cpus"));
+        out.push(w(
+            "cpuset",
+            "cpuset.cpus",
+            c.clone(),
+            "linux.resources.cpu.cpus",
+        ));
     }
     if let Some(m) = &r.mems {
-        out.push(w("cpuset", "cpuset.mems", m.clone(), "linux.resources.cpu.mems"));
+        out.push(w(
+            "cpuset",
+            "cpuset.mems",
+            m.clone(),
+            "linux.resources.cpu.mems",
+        ));
     }
     if let Some(p) = r.pids_limit {
-        let value = if p <= 0 { "max".to_owned() } else { p.to_string() };
+        let value = if p <= 0 {
+            "max".to_owned()
+        } else {
+            p.to_string()
+        };
         out.push(w("pids", "pids.max", value, "linux.resources.pids.limit"));
     }
     if let Some(weight) = r.blkio_weight {
@@ -178,7 +280,12 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
         if v2 {
             return Err(unsupported_v2("linux.resources.blockIO.leafWeight"));
         }
-        out.push(w("blkio", "blkio.leaf_weight", weight.to_string(), "linux.resources.blockIO.leafWeight"));
+        out.push(w(
+            "blkio",
+            "blkio.leaf_weight",
+            weight.to_string(),
+            "linux.resources.blockIO.leafWeight",
+        ));
     }
     for (file, line) in &r.blkio_devices {
         let file = if v2 {
@@ -192,7 +299,12 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
                         "blkio.throttle.read_iops_device" => "riops",
                         _ => "wiops",
                     };
-                    out.push(w("blkio", "io.max", format!("{dev} {key}={value}"), "linux.resources.blockIO"));
+                    out.push(w(
+                        "blkio",
+                        "io.max",
+                        format!("{dev} {key}={value}"),
+                        "linux.resources.blockIO",
+                    ));
                     continue;
                 }
             }
@@ -207,7 +319,12 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
         } else {
             format!("hugetlb.{size}.limit_in_bytes")
         };
-        out.push(w("hugetlb", &file, limit.to_string(), "linux.resources.hugepageLimits"));
+        out.push(w(
+            "hugetlb",
+            &file,
+            limit.to_string(),
+            "linux.resources.hugepageLimits",
+        ));
     }
     if !r.unified.is_empty() && !v2 {
         return Err(Error::usage(
@@ -222,11 +339,25 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
             return Err(unsupported_v2("linux.resources.devices"));
         }
         for rule in r.devices.iter().chain(extra_devices) {
-            let file = if rule.allow { "devices.allow" } else { "devices.deny" };
-            out.push(w("devices", file, device_line(rule), "linux.resources.devices"));
+            let file = if rule.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            out.push(w(
+                "devices",
+                file,
+                device_line(rule),
+                "linux.resources.devices",
+            ));
         }
         for line in DEFAULT_DEVICES {
-            out.push(w("devices", "devices.allow", line.into(), "linux.resources.devices"));
+            out.push(w(
+                "devices",
+                "devices.allow",
+                line.into(),
+                "linux.resources.devices",
+            ));
         }
     }
     Ok(out)
@@ -255,7 +386,9 @@ fn hierarchies(root: &Path) -> Vec<String> {
         return out;
     };
     for entry in dir.flatten() {
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         let name = entry.file_name().to_string_lossy().into_owned();
         if kind.is_dir() && name != "unified" && entry.path().join("cgroup.procs").exists() {
             out.push(name);
@@ -296,7 +429,10 @@ impl Leaves {
                 if wr.required {
                     return Err(Error::invalid(
                         Step::CgroupLimit,
-                        format!("{}: this host has no {} cgroup controller", wr.field, wr.controller),
+                        format!(
+                            "{}: this host has no {} cgroup controller",
+                            wr.field, wr.controller
+                        ),
                     ));
                 }
                 continue;
@@ -306,8 +442,12 @@ impl Leaves {
                 continue;
             }
             write_file(&path, &wr.value).map_err(|e| {
-                Error::new(Step::CgroupLimit, e)
-                    .at(format!("{} ({} = {})", wr.field, path.display(), wr.value))
+                Error::new(Step::CgroupLimit, e).at(format!(
+                    "{} ({} = {})",
+                    wr.field,
+                    path.display(),
+                    wr.value
+                ))
             })?;
         }
         Ok(())
@@ -328,15 +468,27 @@ impl Leaves {
     /// Freeze or thaw every process (`pause`, `resume`).
     pub fn freeze(&self, frozen: bool) -> Result<()> {
         let (dir, file, value) = if self.v2 {
-            (self.dirs.first().map(|(_, d)| d.as_path()), "cgroup.freeze", if frozen { "1" } else { "0" })
+            (
+                self.dirs.first().map(|(_, d)| d.as_path()),
+                "cgroup.freeze",
+                if frozen { "1" } else { "0" },
+            )
         } else {
-            (self.dir_for("freezer"), "freezer.state", if frozen { "FROZEN" } else { "THAWED" })
+            (
+                self.dir_for("freezer"),
+                "freezer.state",
+                if frozen { "FROZEN" } else { "THAWED" },
+            )
         };
         let Some(dir) = dir else {
-            return Err(Error::invalid(Step::CgroupLimit, "this host has no freezer cgroup"));
+            return Err(Error::invalid(
+                Step::CgroupLimit,
+                "this host has no freezer cgroup",
+            ));
         };
         let path = dir.join(file);
-        write_file(&path, value).map_err(|e| Error::new(Step::CgroupLimit, e).at(path.display().to_string()))?;
+        write_file(&path, value)
+            .map_err(|e| Error::new(Step::CgroupLimit, e).at(path.display().to_string()))?;
         if !self.v2 && frozen {
             // FREEZING until every task stopped; pause returns once frozen.
             for _ in 0..1000 {
@@ -365,7 +517,11 @@ impl Leaves {
 
     /// Whether the OOM killer fired in the container.
     pub fn oom_killed(&self) -> bool {
-        let file = if self.v2 { "memory.events" } else { "memory.oom_control" };
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
         self.dir_for("memory").is_some_and(|d| {
             std::fs::read_to_string(d.join(file)).is_ok_and(|t| {
                 t.lines()
@@ -390,7 +546,9 @@ impl Leaves {
                         sleep_ms(5);
                     }
                     Err(e) => {
-                        first.get_or_insert(Error::new(Step::CgroupRemove, e).at(dir.display().to_string()));
+                        first.get_or_insert(
+                            Error::new(Step::CgroupRemove, e).at(dir.display().to_string()),
+                        );
                         break;
                     }
                 }
@@ -434,7 +592,9 @@ pub fn create(root: &Path, path: &str, writes: &[Write]) -> Result<Leaves> {
         for (name, base) in &bases {
             let leaf = base.join(rel);
             if leaf.exists() {
-                return Err(Error::new(Step::CgroupCreate, Errno::EXIST).at(leaf.display().to_string()));
+                return Err(
+                    Error::new(Step::CgroupCreate, Errno::EXIST).at(leaf.display().to_string())
+                );
             }
             let mut dir = base.clone();
             for part in rel.split('/').filter(|p| !p.is_empty()) {
@@ -450,7 +610,9 @@ pub fn create(root: &Path, path: &str, writes: &[Write]) -> Result<Leaves> {
                         }
                     }
                     Err(Errno::EXIST) => {}
-                    Err(e) => return Err(Error::new(Step::CgroupCreate, e).at(dir.display().to_string())),
+                    Err(e) => {
+                        return Err(Error::new(Step::CgroupCreate, e).at(dir.display().to_string()));
+                    }
                 }
             }
             leaves.dirs.push((name.clone(), leaf));
@@ -505,7 +667,9 @@ mod tests {
     use super::*;
 
     fn files(ws: &[Write]) -> Vec<(&str, &str)> {
-        ws.iter().map(|w| (w.file.as_str(), w.value.as_str())).collect()
+        ws.iter()
+            .map(|w| (w.file.as_str(), w.value.as_str()))
+            .collect()
     }
 
     #[test]
@@ -580,7 +744,10 @@ mod tests {
         assert_eq!(files(&ws)[0], ("devices.deny", "a *:* rwm"));
         assert_eq!(files(&ws)[1], ("devices.allow", "c 10:* rw"));
         assert!(files(&ws).contains(&("devices.allow", "c 1:3 rwm")));
-        assert!(writes(Layout::V2, &r, &[]).is_err(), "no eBPF device filter");
+        assert!(
+            writes(Layout::V2, &r, &[]).is_err(),
+            "no eBPF device filter"
+        );
     }
 
     #[test]
@@ -590,7 +757,10 @@ mod tests {
             ..Resources::default()
         };
         assert!(writes(Layout::V1, &r, &[]).is_err());
-        assert_eq!(files(&writes(Layout::V2, &r, &[]).unwrap()), [("memory.high", "1000")]);
+        assert_eq!(
+            files(&writes(Layout::V2, &r, &[]).unwrap()),
+            [("memory.high", "1000")]
+        );
     }
 
     #[test]
@@ -602,14 +772,22 @@ mod tests {
             std::fs::write(dir.join(h).join("cgroup.procs"), "").unwrap();
         }
         // A required write to a file that does not exist fails the create.
-        let bad = [w("pids", "pids.nope", "1".into(), "linux.resources.pids.limit")];
+        let bad = [w(
+            "pids",
+            "pids.nope",
+            "1".into(),
+            "linux.resources.pids.limit",
+        )];
         assert!(create(&dir, "/a/b/c", &bad).is_err());
         assert!(!dir.join("memory/a").exists());
         assert!(!dir.join("pids/a").exists());
         let ok = create(&dir, "/a/b/c", &[]).unwrap();
         assert_eq!(ok.dirs.len(), 2);
         assert!(dir.join("pids/a/b/c").is_dir());
-        assert!(create(&dir, "/a/b/c", &[]).is_err(), "an existing cgroup is refused");
+        assert!(
+            create(&dir, "/a/b/c", &[]).is_err(),
+            "an existing cgroup is refused"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -72,7 +72,10 @@ pub fn container(c: ContainerChild<'_>) -> ! {
     //     and the fifo). Hold until `start` writes a byte to the fifo.
     sync::send_msg(&c.sync, Msg::Ready);
     let ContainerChild {
-        sync, fifo, payload, ..
+        sync,
+        fifo,
+        payload,
+        ..
     } = c;
     drop(sync);
     let mut b = [0u8; 1];
@@ -132,8 +135,11 @@ fn setup(c: &ContainerChild<'_>) -> Result<(), Failure> {
         rustix::system::setdomainname(d.as_bytes()).map_err(fail(Step::SetHostname))?;
     }
     // 5. No mount of ours may propagate to the host.
-    mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-        .map_err(fail(Step::MakeRootPrivate))?;
+    mount_change(
+        c"/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(fail(Step::MakeRootPrivate))?;
     if c.new_netns {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }
@@ -184,8 +190,8 @@ pub fn close_fds(preserve: u32, ours: &[i32]) -> rustix::io::Result<()> {
 }
 
 fn setns(fd: BorrowedFd<'_>, kind: u32) -> rustix::io::Result<()> {
-    use rustix::thread::{LinkNameSpaceType as L, move_into_link_name_space};
     use linux_raw_sys::general as g;
+    use rustix::thread::{LinkNameSpaceType as L, move_into_link_name_space};
     let t = match kind {
         g::CLONE_NEWNET => L::Network,
         g::CLONE_NEWIPC => L::InterProcessCommunication,
@@ -248,9 +254,10 @@ pub fn become_payload(p: &Payload, console: Option<BorrowedFd<'_>>) -> Result<()
         }
     }
     if !p.no_new_privileges
-        && let Some(filter) = &p.seccomp {
-            sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
-        }
+        && let Some(filter) = &p.seccomp
+    {
+        sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
+    }
     use rustix::process::{Gid, Uid};
     use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
     p.caps
@@ -276,7 +283,12 @@ pub fn check_executable(p: &Payload) -> Result<(), Failure> {
     use rustix::fs::{Access, CWD};
     let mut err = Errno::NOENT;
     for c in &p.exec.candidates {
-        match rustix::fs::accessat(CWD, c.as_c_str(), Access::EXEC_OK, rustix::fs::AtFlags::EACCESS) {
+        match rustix::fs::accessat(
+            CWD,
+            c.as_c_str(),
+            Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
+        ) {
             Ok(()) => return Ok(()),
             Err(Errno::ACCESS) => err = Errno::ACCESS,
             Err(_) => {}
@@ -293,9 +305,10 @@ pub fn finish(p: &Payload) -> Failure {
             return fail(Step::NoNewPrivs)(e);
         }
         if let Some(filter) = &p.seccomp
-            && let Err(e) = sys::seccomp::install(filter) {
-                return fail(Step::Seccomp)(e);
-            }
+            && let Err(e) = sys::seccomp::install(filter)
+        {
+            return fail(Step::Seccomp)(e);
+        }
     }
     if let Err(e) = sys::signal::set_default(rustix::process::Signal::PIPE) {
         return fail(Step::SignalMask)(e);

@@ -6,6 +6,9 @@
 //! supported`), never silently dropped. Nothing here touches the system
 //! except reading the files it is given.
 
+use super::decode::*;
+pub use super::resources::{DeviceRule, Resources, resources};
+pub use super::seccomp_config::seccomp_profile;
 use crate::caps::{self, Caps};
 use crate::error::{Error, Result};
 use crate::json::{self, Value};
@@ -115,43 +118,6 @@ pub struct Device {
     pub gid: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceRule {
-    pub allow: bool,
-    /// `a`, `c` or `b`.
-    pub kind: u8,
-    pub major: Option<u64>,
-    pub minor: Option<u64>,
-    pub access: String,
-}
-
-/// `linux.resources`, kept as the cgroup writes it means (see `resources`).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Resources {
-    pub memory_limit: Option<i64>,
-    pub memory_reservation: Option<i64>,
-    pub memory_swap: Option<i64>,
-    pub memory_swappiness: Option<u64>,
-    pub disable_oom_killer: Option<bool>,
-    pub cpu_shares: Option<u64>,
-    pub cpu_quota: Option<i64>,
-    pub cpu_period: Option<u64>,
-    pub cpu_burst: Option<u64>,
-    pub cpu_rt_runtime: Option<i64>,
-    pub cpu_rt_period: Option<u64>,
-    pub cpus: Option<String>,
-    pub mems: Option<String>,
-    pub cpu_idle: Option<i64>,
-    pub pids_limit: Option<i64>,
-    pub blkio_weight: Option<u64>,
-    pub blkio_leaf_weight: Option<u64>,
-    /// (file, "major:minor value") lines for the throttle and weight files.
-    pub blkio_devices: Vec<(&'static str, String)>,
-    pub devices: Vec<DeviceRule>,
-    pub hugepages: Vec<(String, u64)>,
-    pub unified: Vec<(String, String)>,
-}
-
 #[derive(Debug, Default)]
 pub struct Linux {
     /// (clone flag, path to join) in document order.
@@ -183,11 +149,6 @@ impl Linux {
     }
 }
 
-/// A decoding failure: the field's path and what was wrong with it.
-fn bad(path: &str, what: &str) -> Error {
-    Error::usage(format!("config.json: {path}: {what}"))
-}
-
 /// Read and parse a JSON file, naming it in any error.
 pub fn read_json(file: &Path) -> Result<Value> {
     let shown = file.display();
@@ -202,78 +163,6 @@ pub fn read_json(file: &Path) -> Result<Value> {
 pub fn load(bundle: &Path) -> Result<Config> {
     let doc = read_json(&bundle.join("config.json"))?;
     decode(&doc, bundle)
-}
-
-fn obj<'a>(v: &'a Value, path: &str, allowed: &[&str]) -> Result<&'a [(String, Value)]> {
-    let fields = v
-        .as_object()
-        .ok_or_else(|| bad(path, &format!("expected an object, found {}", v.kind())))?;
-    for (k, _) in fields {
-        if !allowed.contains(&k.as_str()) {
-            let full = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            return Err(bad(&full, "not supported by cella"));
-        }
-    }
-    Ok(fields)
-}
-
-fn field<'a>(fields: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
-    fields
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_null())
-}
-
-fn string(v: &Value, path: &str) -> Result<String> {
-    v.as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| bad(path, &format!("expected a string, found {}", v.kind())))
-}
-
-fn boolean(v: &Value, path: &str) -> Result<bool> {
-    v.as_bool()
-        .ok_or_else(|| bad(path, &format!("expected a boolean, found {}", v.kind())))
-}
-
-fn unsigned(v: &Value, path: &str) -> Result<u64> {
-    v.as_u64()
-        .ok_or_else(|| bad(path, "expected a non-negative integer"))
-}
-
-fn signed(v: &Value, path: &str) -> Result<i64> {
-    v.as_i64().ok_or_else(|| bad(path, "expected an integer"))
-}
-
-fn u32_of(v: &Value, path: &str) -> Result<u32> {
-    u32::try_from(unsigned(v, path)?).map_err(|_| bad(path, "out of range"))
-}
-
-fn array<'a>(v: &'a Value, path: &str) -> Result<&'a [Value]> {
-    v.as_array()
-        .ok_or_else(|| bad(path, &format!("expected an array, found {}", v.kind())))
-}
-
-fn strings(v: &Value, path: &str) -> Result<Vec<String>> {
-    array(v, path)?
-        .iter()
-        .enumerate()
-        .map(|(i, s)| string(s, &format!("{path}[{i}]")))
-        .collect()
-}
-
-fn string_map(v: &Value, path: &str) -> Result<Vec<(String, String)>> {
-    let fields = v
-        .as_object()
-        .ok_or_else(|| bad(path, "expected an object"))?;
-    fields
-        .iter()
-        .map(|(k, val)| Ok((k.clone(), string(val, &format!("{path}.{k}"))?)))
-        .collect()
 }
 
 /// Decode a whole config.json document.
@@ -296,7 +185,10 @@ pub fn decode(doc: &Value, bundle: &Path) -> Result<Config> {
     let version = field(top, "ociVersion").ok_or_else(|| bad("ociVersion", "missing"))?;
     let version = string(version, "ociVersion")?;
     if !version.starts_with("1.") {
-        return Err(bad("ociVersion", &format!("{version} is not a 1.x version")));
+        return Err(bad(
+            "ociVersion",
+            &format!("{version} is not a 1.x version"),
+        ));
     }
     let mut c = Config::default();
     let root = field(top, "root").ok_or_else(|| bad("root", "missing"))?;
@@ -434,9 +326,8 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
                 field(rf, "type").ok_or_else(|| bad(&here, "type missing"))?,
                 &here,
             )?;
-            let resource = rlimit(&name).ok_or_else(|| {
-                bad(&format!("{here}.type"), &format!("unknown rlimit {name}"))
-            })?;
+            let resource = rlimit(&name)
+                .ok_or_else(|| bad(&format!("{here}.type"), &format!("unknown rlimit {name}")))?;
             let soft = unsigned(
                 field(rf, "soft").ok_or_else(|| bad(&here, "soft missing"))?,
                 &here,
@@ -487,7 +378,13 @@ fn capabilities(v: &Value, path: &str) -> Result<Caps> {
     let f = obj(
         v,
         path,
-        &["bounding", "effective", "permitted", "inheritable", "ambient"],
+        &[
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ],
     )?;
     let set = |k: &str| -> Result<u64> {
         let Some(list) = field(f, k) else {
@@ -530,7 +427,10 @@ fn mount(v: &Value, path: &str) -> Result<Mount> {
     )?;
     for k in ["uidMappings", "gidMappings"] {
         if field(f, k).is_some() {
-            return Err(bad(&format!("{path}.{k}"), "idmapped mounts are not supported"));
+            return Err(bad(
+                &format!("{path}.{k}"),
+                "idmapped mounts are not supported",
+            ));
         }
     }
     let destination = string(
@@ -704,7 +604,10 @@ fn linux(v: &Value) -> Result<Linux> {
             ));
         }
         if p.split('/').any(|c| c == "..") {
-            return Err(bad("linux.cgroupsPath", &format!("{p}: must not contain ..")));
+            return Err(bad(
+                "linux.cgroupsPath",
+                &format!("{p}: must not contain .."),
+            ));
         }
         l.cgroups_path = Some(p);
     }
@@ -757,9 +660,11 @@ fn linux(v: &Value) -> Result<Linux> {
         l.seccomp = Some(seccomp_profile(v)?);
     }
     if let Some(v) = field(f, "mountLabel")
-        && !string(v, "linux.mountLabel")?.is_empty() && lsm_enabled("selinuxLabel") {
-            return Err(bad("linux.mountLabel", "not supported by cella"));
-        }
+        && !string(v, "linux.mountLabel")?.is_empty()
+        && lsm_enabled("selinuxLabel")
+    {
+        return Err(bad("linux.mountLabel", "not supported by cella"));
+    }
     Ok(l)
 }
 
@@ -801,9 +706,16 @@ fn device(v: &Value, path: &str) -> Result<Device> {
     )?;
     let kind = match kind.as_str() {
         "c" | "u" | "b" | "p" => kind.as_bytes()[0],
-        other => return Err(bad(&format!("{path}.type"), &format!("unknown type {other}"))),
+        other => {
+            return Err(bad(
+                &format!("{path}.type"),
+                &format!("unknown type {other}"),
+            ));
+        }
     };
-    let n = |k: &str| -> Result<u32> { field(f, k).map_or(Ok(0), |v| u32_of(v, &format!("{path}.{k}"))) };
+    let n = |k: &str| -> Result<u32> {
+        field(f, k).map_or(Ok(0), |v| u32_of(v, &format!("{path}.{k}")))
+    };
     if kind != b'p' && (field(f, "major").is_none() || field(f, "minor").is_none()) {
         return Err(bad(path, "major and minor are required"));
     }
@@ -815,341 +727,5 @@ fn device(v: &Value, path: &str) -> Result<Device> {
         mode: field(f, "fileMode").map_or(Ok(0o666), |v| u32_of(v, &format!("{path}.fileMode")))?,
         uid: n("uid")?,
         gid: n("gid")?,
-    })
-}
-
-/// `linux.resources` (also the whole file of `update --resources`).
-pub fn resources(v: &Value, path: &str) -> Result<Resources> {
-    let f = obj(
-        v,
-        path,
-        &[
-            "memory",
-            "cpu",
-            "pids",
-            "blockIO",
-            "devices",
-            "hugepageLimits",
-            "unified",
-            "network",
-            "rdma",
-        ],
-    )?;
-    let mut r = Resources::default();
-    if let Some(m) = field(f, "memory") {
-        let p = format!("{path}.memory");
-        let mf = obj(
-            m,
-            &p,
-            &[
-                "limit",
-                "reservation",
-                "swap",
-                "kernel",
-                "kernelTCP",
-                "swappiness",
-                "disableOOMKiller",
-                "useHierarchy",
-                "checkBeforeUpdate",
-            ],
-        )?;
-        let i = |k: &str| field(mf, k).map(|v| signed(v, &format!("{p}.{k}"))).transpose();
-        r.memory_limit = i("limit")?;
-        r.memory_reservation = i("reservation")?;
-        r.memory_swap = i("swap")?;
-        for k in ["kernel", "kernelTCP"] {
-            if i(k)?.is_some() {
-                return Err(bad(&format!("{p}.{k}"), "kernel memory limits are not supported"));
-            }
-        }
-        if let Some(v) = field(mf, "swappiness") {
-            r.memory_swappiness = Some(unsigned(v, &format!("{p}.swappiness"))?);
-        }
-        if let Some(v) = field(mf, "disableOOMKiller") {
-            r.disable_oom_killer = Some(boolean(v, &format!("{p}.disableOOMKiller"))?);
-        }
-    }
-    if let Some(c) = field(f, "cpu") {
-        let p = format!("{path}.cpu");
-        let cf = obj(
-            c,
-            &p,
-            &[
-                "shares",
-                "quota",
-                "burst",
-                "period",
-                "realtimeRuntime",
-                "realtimePeriod",
-                "cpus",
-                "mems",
-                "idle",
-            ],
-        )?;
-        let u = |k: &str| field(cf, k).map(|v| unsigned(v, &format!("{p}.{k}"))).transpose();
-        let i = |k: &str| field(cf, k).map(|v| signed(v, &format!("{p}.{k}"))).transpose();
-        r.cpu_shares = u("shares")?;
-        r.cpu_quota = i("quota")?;
-        r.cpu_burst = u("burst")?;
-        r.cpu_period = u("period")?;
-        r.cpu_rt_runtime = i("realtimeRuntime")?;
-        r.cpu_rt_period = u("realtimePeriod")?;
-        r.cpu_idle = i("idle")?;
-        if let Some(v) = field(cf, "cpus") {
-            r.cpus = Some(string(v, &format!("{p}.cpus"))?);
-        }
-        if let Some(v) = field(cf, "mems") {
-            r.mems = Some(string(v, &format!("{p}.mems"))?);
-        }
-    }
-    if let Some(pv) = field(f, "pids") {
-        let p = format!("{path}.pids");
-        let pf = obj(pv, &p, &["limit"])?;
-        if let Some(v) = field(pf, "limit") {
-            r.pids_limit = Some(signed(v, &format!("{p}.limit"))?);
-        }
-    }
-    if let Some(b) = field(f, "blockIO") {
-        blkio(b, &format!("{path}.blockIO"), &mut r)?;
-    }
-    if let Some(d) = field(f, "devices") {
-        for (i, rule) in array(d, &format!("{path}.devices"))?.iter().enumerate() {
-            r.devices
-                .push(device_rule(rule, &format!("{path}.devices[{i}]"))?);
-        }
-    }
-    if let Some(h) = field(f, "hugepageLimits") {
-        for (i, e) in array(h, &format!("{path}.hugepageLimits"))?
-            .iter()
-            .enumerate()
-        {
-            let here = format!("{path}.hugepageLimits[{i}]");
-            let hf = obj(e, &here, &["pageSize", "limit"])?;
-            let size = string(
-                field(hf, "pageSize").ok_or_else(|| bad(&here, "pageSize missing"))?,
-                &here,
-            )?;
-            let limit = unsigned(
-                field(hf, "limit").ok_or_else(|| bad(&here, "limit missing"))?,
-                &here,
-            )?;
-            if !size.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(bad(&here, &format!("{size}: not a page size")));
-            }
-            r.hugepages.push((size, limit));
-        }
-    }
-    if let Some(u) = field(f, "unified") {
-        r.unified = string_map(u, &format!("{path}.unified"))?;
-        if let Some((k, _)) = r
-            .unified
-            .iter()
-            .find(|(k, _)| k.contains('/') || k.starts_with('.') || !k.contains('.'))
-        {
-            return Err(bad(&format!("{path}.unified"), &format!("{k}: not a cgroup file")));
-        }
-    }
-    for k in ["network", "rdma"] {
-        if field(f, k).is_some() {
-            return Err(bad(&format!("{path}.{k}"), "not supported by cella"));
-        }
-    }
-    Ok(r)
-}
-
-fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
-    let f = obj(
-        v,
-        p,
-        &[
-            "weight",
-            "leafWeight",
-            "weightDevice",
-            "throttleReadBpsDevice",
-            "throttleWriteBpsDevice",
-            "throttleReadIOPSDevice",
-            "throttleWriteIOPSDevice",
-        ],
-    )?;
-    if let Some(w) = field(f, "weight") {
-        r.blkio_weight = Some(unsigned(w, &format!("{p}.weight"))?);
-    }
-    if let Some(w) = field(f, "leafWeight") {
-        r.blkio_leaf_weight = Some(unsigned(w, &format!("{p}.leafWeight"))?);
-    }
-    for (key, file) in [
-        ("weightDevice", "blkio.weight_device"),
-        ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
-        ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),
-        ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
-        ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
-    ] {
-        let Some(list) = field(f, key) else { continue };
-        for (i, d) in array(list, &format!("{p}.{key}"))?.iter().enumerate() {
-            let here = format!("{p}.{key}[{i}]");
-            let df = obj(d, &here, &["major", "minor", "rate", "weight", "leafWeight"])?;
-            let n = |k: &str| field(df, k).map(|v| unsigned(v, &format!("{here}.{k}"))).transpose();
-            let (Some(major), Some(minor)) = (n("major")?, n("minor")?) else {
-                return Err(bad(&here, "major and minor are required"));
-            };
-            let value = if key == "weightDevice" { n("weight")? } else { n("rate")? };
-            let Some(value) = value else {
-                return Err(bad(&here, "no value"));
-            };
-            r.blkio_devices.push((file, format!("{major}:{minor} {value}")));
-        }
-    }
-    Ok(())
-}
-
-fn device_rule(v: &Value, path: &str) -> Result<DeviceRule> {
-    let f = obj(v, path, &["allow", "type", "major", "minor", "access"])?;
-    let allow = boolean(
-        field(f, "allow").ok_or_else(|| bad(path, "allow missing"))?,
-        &format!("{path}.allow"),
-    )?;
-    let kind = match field(f, "type") {
-        None => b'a',
-        Some(t) => match string(t, &format!("{path}.type"))?.as_str() {
-            "a" => b'a',
-            "c" => b'c',
-            "b" => b'b',
-            other => return Err(bad(&format!("{path}.type"), &format!("unknown type {other}"))),
-        },
-    };
-    let n = |k: &str| -> Result<Option<u64>> {
-        match field(f, k) {
-            None => Ok(None),
-            Some(v) => match v.as_i64() {
-                Some(-1) => Ok(None),
-                _ => unsigned(v, &format!("{path}.{k}")).map(Some),
-            },
-        }
-    };
-    let access = match field(f, "access") {
-        None => "rwm".to_owned(),
-        Some(a) => string(a, &format!("{path}.access"))?,
-    };
-    if access.is_empty() || !access.bytes().all(|b| matches!(b, b'r' | b'w' | b'm')) {
-        return Err(bad(&format!("{path}.access"), &format!("'{access}': not a subset of rwm")));
-    }
-    Ok(DeviceRule {
-        allow,
-        kind,
-        major: n("major")?,
-        minor: n("minor")?,
-        access,
-    })
-}
-
-/// `linux.seccomp` (also a docker/OCI profile file of its own).
-pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
-    let p = "linux.seccomp";
-    let f = obj(
-        v,
-        p,
-        &[
-            "defaultAction",
-            "defaultErrnoRet",
-            "architectures",
-            "flags",
-            "listenerPath",
-            "listenerMetadata",
-            "syscalls",
-        ],
-    )?;
-    let default_errno = field(f, "defaultErrnoRet")
-        .map(|v| u32_of(v, &format!("{p}.defaultErrnoRet")))
-        .transpose()?;
-    let action = |name: &str, errno: Option<u32>, at: &str| -> Result<seccomp::Action> {
-        seccomp::action_from_oci(name, errno)
-            .ok_or_else(|| bad(at, &format!("action {name} is not supported by cella")))
-    };
-    let default_name = string(
-        field(f, "defaultAction").ok_or_else(|| bad(p, "defaultAction missing"))?,
-        &format!("{p}.defaultAction"),
-    )?;
-    let default = action(&default_name, default_errno, &format!("{p}.defaultAction"))?;
-    let mut architectures = Vec::new();
-    if let Some(a) = field(f, "architectures") {
-        for name in strings(a, &format!("{p}.architectures"))? {
-            let arch = seccomp::Arch::from_oci(&name).ok_or_else(|| {
-                bad(&format!("{p}.architectures"), &format!("unknown architecture {name}"))
-            })?;
-            architectures.push(arch);
-        }
-    }
-    if let Some(flags) = field(f, "flags")
-        && !strings(flags, &format!("{p}.flags"))?.is_empty() {
-            return Err(bad(&format!("{p}.flags"), "seccomp flags are not supported by cella"));
-        }
-    if field(f, "listenerPath").is_some() {
-        return Err(bad(&format!("{p}.listenerPath"), "seccomp notify is not supported by cella"));
-    }
-    let mut rules = Vec::new();
-    if let Some(list) = field(f, "syscalls") {
-        for (i, s) in array(list, &format!("{p}.syscalls"))?.iter().enumerate() {
-            let here = format!("{p}.syscalls[{i}]");
-            let sf = obj(
-                s,
-                &here,
-                &["names", "action", "errnoRet", "args", "comment", "includes", "excludes"],
-            )?;
-            for k in ["includes", "excludes"] {
-                if field(sf, k).is_some() {
-                    return Err(bad(&format!("{here}.{k}"), "not part of the OCI format"));
-                }
-            }
-            let names = strings(
-                field(sf, "names").ok_or_else(|| bad(&here, "names missing"))?,
-                &format!("{here}.names"),
-            )?;
-            let errno = field(sf, "errnoRet")
-                .map(|v| u32_of(v, &format!("{here}.errnoRet")))
-                .transpose()?;
-            let act_name = string(
-                field(sf, "action").ok_or_else(|| bad(&here, "action missing"))?,
-                &format!("{here}.action"),
-            )?;
-            let action = action(&act_name, errno, &format!("{here}.action"))?;
-            let mut args = Vec::new();
-            if let Some(a) = field(sf, "args") {
-                for (j, arg) in array(a, &format!("{here}.args"))?.iter().enumerate() {
-                    let ah = format!("{here}.args[{j}]");
-                    let af = obj(arg, &ah, &["index", "value", "valueTwo", "op"])?;
-                    let index = unsigned(
-                        field(af, "index").ok_or_else(|| bad(&ah, "index missing"))?,
-                        &ah,
-                    )?;
-                    if index > 5 {
-                        return Err(bad(&format!("{ah}.index"), "must be 0-5"));
-                    }
-                    let value = field(af, "value").map_or(Ok(0), |v| unsigned(v, &ah))?;
-                    let value_two = field(af, "valueTwo").map_or(Ok(0), |v| unsigned(v, &ah))?;
-                    let op_name = string(
-                        field(af, "op").ok_or_else(|| bad(&ah, "op missing"))?,
-                        &format!("{ah}.op"),
-                    )?;
-                    let op = seccomp::op_from_oci(&op_name)
-                        .ok_or_else(|| bad(&format!("{ah}.op"), &format!("unknown op {op_name}")))?;
-                    args.push(seccomp::ArgCmp {
-                        index: index as u8,
-                        value,
-                        value_two,
-                        op,
-                    });
-                }
-            }
-            rules.push(seccomp::Rule {
-                names,
-                action,
-                args,
-            });
-        }
-    }
-    Ok(seccomp::Profile {
-        default,
-        architectures,
-        rules,
     })
 }

@@ -19,8 +19,13 @@ use std::path::Path;
 pub fn connect(path: &Path) -> Result<OwnedFd> {
     let shown = || format!("--console-socket {}", path.display());
     let addr = SocketAddrUnix::new(path).map_err(|e| Error::new(Step::Console, e).at(shown()))?;
-    let sock = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)
-        .map_err(|e| Error::new(Step::Console, e).at(shown()))?;
+    let sock = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::new(Step::Console, e).at(shown()))?;
     rustix::net::connect(&sock, &addr).map_err(|e| Error::new(Step::Console, e).at(shown()))?;
     Ok(sock)
 }
@@ -29,7 +34,8 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
 /// `sock`, the peer made stdio and controlling terminal, bound on
 /// `/dev/console`.
 pub fn attach(sock: BorrowedFd<'_>, size: Option<(u16, u16)>) -> rustix::io::Result<()> {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     rustix::pty::unlockpt(&master)?;
     // The peer by fd, not by /dev/pts/N: no path to format or to race.
     let peer = rustix::pty::ioctl_tiocgptpeer(
@@ -86,7 +92,9 @@ fn bind_console(peer: BorrowedFd<'_>) -> rustix::io::Result<()> {
     let tree = open_tree(
         peer,
         c"",
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH,
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
     )?;
     move_mount(
         &tree,

@@ -64,9 +64,10 @@ pub fn read_bundle(bundle: &Path) -> Result<(Vec<u8>, Config, PathBuf)> {
     let bundle = std::fs::canonicalize(bundle)
         .map_err(|e| state::io_error(e).at(format!("bundle {}", bundle.display())))?;
     let file = bundle.join("config.json");
-    let bytes = std::fs::read(&file).map_err(|e| state::io_error(e).at(file.display().to_string()))?;
-    let doc = crate::json::parse(&bytes)
-        .map_err(|e| Error::usage(format!("{}: {e}", file.display())))?;
+    let bytes =
+        std::fs::read(&file).map_err(|e| state::io_error(e).at(file.display().to_string()))?;
+    let doc =
+        crate::json::parse(&bytes).map_err(|e| Error::usage(format!("{}: {e}", file.display())))?;
     let cfg = config::decode(&doc, &bundle)?;
     Ok((bytes, cfg, bundle))
 }
@@ -84,9 +85,14 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     // activation's LISTEN_FDS, which also goes to its environment.
     let mut process = process.clone();
     let mut preserve = a.preserve_fds;
-    if let Some(n) = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+    if let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
         preserve += n;
-        process.env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        process
+            .env
+            .retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
         process.env.push(format!("LISTEN_FDS={n}"));
         process.env.push("LISTEN_PID=1".into());
     }
@@ -105,7 +111,9 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     let dir = state::dir(&a.root, &a.id);
     match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o711)) {
         Ok(()) => {}
-        Err(Errno::EXIST) => return Err(Error::usage(format!("container {} already exists", a.id))),
+        Err(Errno::EXIST) => {
+            return Err(Error::usage(format!("container {} already exists", a.id)));
+        }
         Err(e) => return Err(Error::new(Step::State, e).at(dir.display().to_string())),
     }
     let mut undo = Undo {
@@ -120,20 +128,44 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     let layout = detect(cg_root).unwrap_or(Layout::V1);
     let devices = plan::device_rules(&cfg);
     let writes = cgroups::writes(layout, &cfg.linux.resources, &devices)?;
-    let cg_path = cfg.linux.cgroups_path.clone().unwrap_or_else(|| format!("/{}", a.id));
+    let cg_path = cfg
+        .linux
+        .cgroups_path
+        .clone()
+        .unwrap_or_else(|| format!("/{}", a.id));
     let leaves = cgroups::create(cg_root, &cg_path, &writes)?;
     undo.cgroup = Some(leaves.clone());
     // 3. The mount plan and everything else the child reads.
     let ops = plan::mounts(&cfg, &bundle, &leaves)?;
     let root = plan::cpath(&cfg.root)?;
-    let hostname = cfg.hostname.as_deref().map(CString::new).transpose().map_err(|_| Error::usage("config.json: hostname: NUL byte"))?;
-    let domainname = cfg.domainname.as_deref().map(CString::new).transpose().map_err(|_| Error::usage("config.json: domainname: NUL byte"))?;
+    let hostname = cfg
+        .hostname
+        .as_deref()
+        .map(CString::new)
+        .transpose()
+        .map_err(|_| Error::usage("config.json: hostname: NUL byte"))?;
+    let domainname = cfg
+        .domainname
+        .as_deref()
+        .map(CString::new)
+        .transpose()
+        .map_err(|_| Error::usage("config.json: domainname: NUL byte"))?;
     let joins = open_joins(&cfg)?;
     let join_fds = cgroup_join_fds(&leaves)?;
-    let console = a.console_socket.as_deref().map(super::console::connect).transpose()?;
+    let console = a
+        .console_socket
+        .as_deref()
+        .map(super::console::connect)
+        .transpose()?;
     let fifo_path = state::fifo(&a.root, &a.id);
-    rustix::fs::mknodat(rustix::fs::CWD, &fifo_path, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0)
-        .map_err(|e| Error::new(Step::State, e).at(fifo_path.display().to_string()))?;
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo_path,
+        rustix::fs::FileType::Fifo,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .map_err(|e| Error::new(Step::State, e).at(fifo_path.display().to_string()))?;
     let fifo = rustix::fs::open(&fifo_path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::new(Step::State, e).at(fifo_path.display().to_string()))?;
     let (ours, theirs) = rustix::net::socketpair(
@@ -151,32 +183,37 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     enter_for_children(&cfg)?;
     // 4. Fork straight into the new namespaces.
     let user_ns = flags & g::CLONE_NEWUSER != 0;
-    let pid = match sys::fork_into(u64::from(flags), None).map_err(|e| Error::new(Step::Clone, e))? {
-        Fork::Child { .. } => {
-            sys::mark_child();
-            drop(ours);
-            child::container(ContainerChild {
-                sync: theirs,
-                fifo,
-                console,
-                wait_for_maps: user_ns,
-                joins: &joins,
-                hostname: hostname.as_ref(),
-                domainname: domainname.as_ref(),
-                new_netns: flags & g::CLONE_NEWNET != 0,
-                root: &root,
-                root_readonly: cfg.root_readonly,
-                rootfs_propagation: cfg.linux.rootfs_propagation.as_deref().and_then(config::propagation),
-                ops: &ops,
-                hooks: has_hooks,
-                cgroup_join: &join_fds,
-                cgroup_ns: cfg.linux.new_namespaces() & g::CLONE_NEWCGROUP != 0,
-                payload: &payload,
-                preserve,
-            })
-        }
-        Fork::Parent { child, .. } => child,
-    };
+    let pid =
+        match sys::fork_into(u64::from(flags), None).map_err(|e| Error::new(Step::Clone, e))? {
+            Fork::Child { .. } => {
+                sys::mark_child();
+                drop(ours);
+                child::container(ContainerChild {
+                    sync: theirs,
+                    fifo,
+                    console,
+                    wait_for_maps: user_ns,
+                    joins: &joins,
+                    hostname: hostname.as_ref(),
+                    domainname: domainname.as_ref(),
+                    new_netns: flags & g::CLONE_NEWNET != 0,
+                    root: &root,
+                    root_readonly: cfg.root_readonly,
+                    rootfs_propagation: cfg
+                        .linux
+                        .rootfs_propagation
+                        .as_deref()
+                        .and_then(config::propagation),
+                    ops: &ops,
+                    hooks: has_hooks,
+                    cgroup_join: &join_fds,
+                    cgroup_ns: cfg.linux.new_namespaces() & g::CLONE_NEWCGROUP != 0,
+                    payload: &payload,
+                    preserve,
+                })
+            }
+            Fork::Parent { child, .. } => child,
+        };
     undo.child = Some(pid);
     drop(theirs);
     drop(fifo);
@@ -204,14 +241,33 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
             Ok(Some(Msg::Hooks)) => {
                 let json = st.to_json(Status::Created);
                 let result = hooks::run("hooks.prestart", &cfg.hooks.prestart, &json, None)
-                    .and_then(|()| hooks::run("hooks.createRuntime", &cfg.hooks.create_runtime, &json, None))
-                    .and_then(|()| hooks::run("hooks.createContainer", &cfg.hooks.create_container, &json, Some(st.pid)));
+                    .and_then(|()| {
+                        hooks::run(
+                            "hooks.createRuntime",
+                            &cfg.hooks.create_runtime,
+                            &json,
+                            None,
+                        )
+                    })
+                    .and_then(|()| {
+                        hooks::run(
+                            "hooks.createContainer",
+                            &cfg.hooks.create_container,
+                            &json,
+                            Some(st.pid),
+                        )
+                    });
                 let reply = [u8::from(result.is_err())];
                 let _ = rustix::io::write(&ours, &reply);
                 result?;
             }
             Ok(Some(Msg::Failed(f))) => return Err(describe(&cfg, &ops, &payload, f)),
-            Ok(None) => return Err(Error::invalid(Step::Clone, "the container process died during setup")),
+            Ok(None) => {
+                return Err(Error::invalid(
+                    Step::Clone,
+                    "the container process died during setup",
+                ));
+            }
             Err(e) => return Err(Error::new(Step::SyncPipe, e)),
         }
     }
@@ -230,7 +286,13 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
 /// The rootfs, symlinks resolved (it is mounted over itself by path).
 fn check_rootfs(root: &Path) -> Result<PathBuf> {
     let shown = || root.display().to_string();
-    let real = std::fs::canonicalize(root).map_err(|e| Error { step: Step::Rootfs, ..state::io_error(e) }.at(shown()))?;
+    let real = std::fs::canonicalize(root).map_err(|e| {
+        Error {
+            step: Step::Rootfs,
+            ..state::io_error(e)
+        }
+        .at(shown())
+    })?;
     let st = rustix::fs::stat(&real).map_err(|e| Error::new(Step::Rootfs, e).at(shown()))?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
         return Err(Error::new(Step::Rootfs, Errno::NOTDIR).at(shown()));
@@ -244,7 +306,10 @@ fn check_rootfs(root: &Path) -> Result<PathBuf> {
         if is_link {
             return Err(Error::invalid(
                 Step::Rootfs,
-                format!("{}: /{special} is a symlink, refusing to mount over it", shown()),
+                format!(
+                    "{}: /{special} is a symlink, refusing to mount over it",
+                    shown()
+                ),
             ));
         }
     }
@@ -298,8 +363,9 @@ fn enter_for_children(cfg: &Config) -> Result<()> {
             .map(|(clock, secs, nanos)| format!("{clock} {secs} {nanos}\n"))
             .collect();
         if !offsets.is_empty() {
-            std::fs::write("/proc/self/timens_offsets", offsets)
-                .map_err(|e| state::io_error(e).at("linux.timeOffsets (/proc/self/timens_offsets)"))?;
+            std::fs::write("/proc/self/timens_offsets", offsets).map_err(|e| {
+                state::io_error(e).at("linux.timeOffsets (/proc/self/timens_offsets)")
+            })?;
         }
     }
     for (flag, path) in &cfg.linux.namespaces {
@@ -341,7 +407,10 @@ fn write_id_maps(pid: Pid, uids: &[IdMap], gids: &[IdMap]) -> Result<()> {
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, text(maps))
             .map_err(|e| state::io_error(e).at(path.clone()))
-            .map_err(|e| Error { step: Step::UserNamespace, ..e })?;
+            .map_err(|e| Error {
+                step: Step::UserNamespace,
+                ..e
+            })?;
     }
     Ok(())
 }
@@ -370,16 +439,39 @@ pub fn describe(
     } else {
         Error::new(f.step, Errno::from_raw_os_error(f.errno))
     };
-    let op = ops.get(usize::from(f.index)).map(|op| format!("/{}", op.target));
+    let op = ops
+        .get(usize::from(f.index))
+        .map(|op| format!("/{}", op.target));
     e.what = match f.step {
-        Step::CloneRoot | Step::AttachRoot | Step::EnterRoot | Step::PivotRoot | Step::DetachOldRoot | Step::Chroot | Step::ReadOnlyRoot => {
-            Some(cfg.root.display().to_string())
-        }
-        Step::MakeMountpoint | Step::MountProc | Step::MountSys | Step::MountDev | Step::MakeDevice | Step::MountDevPts | Step::MountShm
-        | Step::MountMqueue | Step::MountTmpfs | Step::BindMount | Step::Mount | Step::Sysctl | Step::MaskPath | Step::ReadOnlyPath => op,
+        Step::CloneRoot
+        | Step::AttachRoot
+        | Step::EnterRoot
+        | Step::PivotRoot
+        | Step::DetachOldRoot
+        | Step::Chroot
+        | Step::ReadOnlyRoot => Some(cfg.root.display().to_string()),
+        Step::MakeMountpoint
+        | Step::MountProc
+        | Step::MountSys
+        | Step::MountDev
+        | Step::MakeDevice
+        | Step::MountDevPts
+        | Step::MountShm
+        | Step::MountMqueue
+        | Step::MountTmpfs
+        | Step::BindMount
+        | Step::Mount
+        | Step::Sysctl
+        | Step::MaskPath
+        | Step::ReadOnlyPath => op,
         Step::SetHostname => cfg.hostname.clone(),
         Step::Workdir => cfg.process.as_ref().map(|p| p.cwd.clone()),
-        Step::Exec => payload.exec.argv.strings().first().map(|a| a.to_string_lossy().into_owned()),
+        Step::Exec => payload
+            .exec
+            .argv
+            .strings()
+            .first()
+            .map(|a| a.to_string_lossy().into_owned()),
         Step::SetUser => Some(format!("{}:{}", payload.uid, payload.gid)),
         Step::Rlimit => cfg
             .process

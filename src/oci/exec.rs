@@ -51,7 +51,9 @@ fn process(a: &ExecArgs, cfg: &config::Config) -> Result<Process> {
         return Ok(p);
     }
     if a.args.is_empty() {
-        return Err(Error::usage("exec: no command given (--process FILE or arguments)"));
+        return Err(Error::usage(
+            "exec: no command given (--process FILE or arguments)",
+        ));
     }
     let mut p = cfg.process.clone().unwrap_or_default();
     p.args = a.args.clone();
@@ -64,7 +66,8 @@ fn process(a: &ExecArgs, cfg: &config::Config) -> Result<Process> {
     }
     p.additional_gids.extend(&a.additional_gids);
     for c in &a.cap_add {
-        let bit = crate::caps::bit(c).ok_or_else(|| Error::usage(format!("--cap: unknown capability {c}")))?;
+        let bit = crate::caps::bit(c)
+            .ok_or_else(|| Error::usage(format!("--cap: unknown capability {c}")))?;
         p.caps.bounding |= bit;
         p.caps.effective |= bit;
         p.caps.permitted |= bit;
@@ -106,8 +109,12 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         if t == o {
             continue;
         }
-        let fd = rustix::fs::open(theirs.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(|e| Error::new(Step::JoinNamespace, e).at(theirs.clone()))?;
+        let fd = rustix::fs::open(
+            theirs.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::new(Step::JoinNamespace, e).at(theirs.clone()))?;
         joins.push((fd, flag));
     }
     // The pid namespace (and time) apply to our children: enter them here.
@@ -119,7 +126,11 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             .map_err(|e| Error::new(Step::JoinNamespace, e).at(config::ns_file(*flag)))?;
     }
     let cgroup_fds = cgroup_procs_fds(&st)?;
-    let console = a.console_socket.as_deref().map(super::console::connect).transpose()?;
+    let console = a
+        .console_socket
+        .as_deref()
+        .map(super::console::connect)
+        .transpose()?;
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::new(Step::SyncPipe, e))?;
     // Signals to forward when we wait (not detached), blocked before the fork.
@@ -133,7 +144,15 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         Fork::Child { .. } => {
             sys::mark_child();
             drop(rx);
-            let f = exec_child(&for_child, &cgroup_fds, &payload, console.as_ref().map(|c| c.as_fd()), &tx, a.preserve_fds, old_mask);
+            let f = exec_child(
+                &for_child,
+                &cgroup_fds,
+                &payload,
+                console.as_ref().map(|c| c.as_fd()),
+                &tx,
+                a.preserve_fds,
+                old_mask,
+            );
             sync::send(&tx, f);
             sys::exit_group(125)
         }
@@ -146,7 +165,12 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         Ok(Some(f)) => {
             let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
             let ops = [];
-            return Err(super::create::describe(&cfg_for_describe(&cfg, &process), &ops, &payload, f));
+            return Err(super::create::describe(
+                &cfg_for_describe(&cfg, &process),
+                &ops,
+                &payload,
+                f,
+            ));
         }
         Err(e) => return Err(Error::new(Step::SyncPipe, e)),
     }
@@ -181,7 +205,11 @@ fn cfg_for_describe(cfg: &config::Config, p: &Process) -> config::Config {
 }
 
 fn cgroup_procs_fds(st: &State) -> Result<Vec<OwnedFd>> {
-    let file = if st.cgroup.v2 { "cgroup.procs" } else { "tasks" };
+    let file = if st.cgroup.v2 {
+        "cgroup.procs"
+    } else {
+        "tasks"
+    };
     st.cgroup
         .dirs
         .iter()

@@ -18,7 +18,10 @@ pub fn run(kind: &str, hooks: &[Hook], state: &str, enter: Option<i32>) -> Resul
             let what = format!("{kind}[{i}] {}", h.path);
             match e.errno {
                 Some(errno) => Error::new(Step::Hook, errno).at(what),
-                None => Error::invalid(Step::Hook, format!("{what}: {}", e.what.unwrap_or_default())),
+                None => Error::invalid(
+                    Step::Hook,
+                    format!("{what}: {}", e.what.unwrap_or_default()),
+                ),
             }
         })?;
     }
@@ -85,7 +88,10 @@ fn run_one(h: &Hook, state: &str, enter: Option<i32>) -> Result<()> {
     if status == 0 {
         Ok(())
     } else {
-        Err(Error::invalid(Step::Hook, format!("exited with status {status}")))
+        Err(Error::invalid(
+            Step::Hook,
+            format!("exited with status {status}"),
+        ))
     }
 }
 
@@ -110,7 +116,10 @@ fn wait_with_timeout(child: rustix::process::Pid, timeout: Option<u32>) -> Resul
         if ready == 0 {
             let _ = rustix::process::kill_process(child, rustix::process::Signal::KILL);
             let _ = waitpid(Some(child), WaitOptions::empty());
-            return Err(Error::invalid(Step::Hook, format!("timed out after {secs}s")));
+            return Err(Error::invalid(
+                Step::Hook,
+                format!("timed out after {secs}s"),
+            ));
         }
     }
     loop {

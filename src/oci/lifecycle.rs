@@ -21,7 +21,10 @@ pub fn saved_config(root: &Path, st: &State) -> Result<Config> {
 }
 
 fn refuse(verb: &str, id: &str, status: Status) -> Error {
-    Error::usage(format!("cannot {verb} container {id}: it is {}", status.name()))
+    Error::usage(format!(
+        "cannot {verb} container {id}: it is {}",
+        status.name()
+    ))
 }
 
 /// Warnings go to stderr (and the log), never fail the verb.
@@ -37,9 +40,18 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     let cfg = saved_config(root, &st)?;
     let json = st.to_json(Status::Created);
-    hooks::run("hooks.startContainer", &cfg.hooks.start_container, &json, Some(st.pid))?;
+    hooks::run(
+        "hooks.startContainer",
+        &cfg.hooks.start_container,
+        &json,
+        Some(st.pid),
+    )?;
     let fifo = state::fifo(root, id);
-    let fd = match rustix::fs::open(&fifo, OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty()) {
+    let fd = match rustix::fs::open(
+        &fifo,
+        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(fd) => fd,
         // No reader: the container process is gone.
         Err(Errno::NXIO) => return Err(refuse("start", id, Status::Stopped)),
@@ -117,7 +129,8 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
         return Ok(());
     }
     let pid = Pid::from_raw(st.pid).ok_or_else(|| refuse("kill", id, Status::Stopped))?;
-    rustix::process::kill_process(pid, sig).map_err(|e| Error::new(Step::State, e).at(format!("kill {}", st.pid)))
+    rustix::process::kill_process(pid, sig)
+        .map_err(|e| Error::new(Step::State, e).at(format!("kill {}", st.pid)))
 }
 
 /// Signal every process of the container's cgroup. A frozen cgroup is
@@ -163,16 +176,25 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             warn(&e);
         }
     }
-    std::fs::remove_dir_all(state::dir(root, id)).map_err(|e| state::io_error(e).at(state::dir(root, id).display().to_string()))
+    std::fs::remove_dir_all(state::dir(root, id))
+        .map_err(|e| state::io_error(e).at(state::dir(root, id).display().to_string()))
 }
 
 /// Wait (up to 10 s) until the container's PID 1 has exited.
 fn wait_gone(st: &State) {
-    let Some(pid) = Pid::from_raw(st.pid) else { return };
+    let Some(pid) = Pid::from_raw(st.pid) else {
+        return;
+    };
     if let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
         if st.alive() {
-            let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
-            let limit = rustix::time::Timespec { tv_sec: 10, tv_nsec: 0 };
+            let mut fds = [rustix::event::PollFd::new(
+                &fd,
+                rustix::event::PollFlags::IN,
+            )];
+            let limit = rustix::time::Timespec {
+                tv_sec: 10,
+                tv_nsec: 0,
+            };
             let _ = rustix::event::poll(&mut fds, Some(&limit));
         }
         return;

@@ -33,7 +33,10 @@ pub fn line(level: &str, message: &str, as_json: bool) -> String {
         s.push_str("}\n");
         s
     } else {
-        format!("time=\"{time}\" level={level} msg=\"{}\"\n", message.replace('"', "\\\""))
+        format!(
+            "time=\"{time}\" level={level} msg=\"{}\"\n",
+            message.replace('"', "\\\"")
+        )
     }
 }
 
@@ -42,7 +45,11 @@ pub fn line(level: &str, message: &str, as_json: bool) -> String {
 pub fn error(message: &str) {
     let Some(t) = TARGET.get() else { return };
     let text = line("error", message, t.json);
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&t.file) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&t.file)
+    {
         let _ = f.write_all(text.as_bytes());
     }
 }
@@ -57,7 +64,12 @@ mod tests {
         let v = json::parse(l.trim_end().as_bytes()).unwrap();
         assert_eq!(v.get("level").and_then(|v| v.as_str()), Some("error"));
         assert_eq!(v.get("msg").and_then(|v| v.as_str()), Some("bad \"x\""));
-        assert!(v.get("time").and_then(|v| v.as_str()).unwrap().ends_with('Z'));
+        assert!(
+            v.get("time")
+                .and_then(|v| v.as_str())
+                .unwrap()
+                .ends_with('Z')
+        );
         assert!(line("error", "m", false).contains("level=error msg=\"m\""));
     }
 }

@@ -11,11 +11,14 @@ pub mod child;
 pub mod config;
 pub mod console;
 pub mod create;
+mod decode;
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
 pub mod log;
 pub mod plan;
+pub mod resources;
+mod seccomp_config;
 pub mod state;
 
 use crate::error::{Error, Result};
@@ -29,12 +32,26 @@ const VERBS: [&str; 13] = [
     "update", "spec", "features",
 ];
 const GLOBAL_FLAGS: [&str; 7] = [
-    "--root", "--log", "--log-format", "--debug", "--systemd-cgroup", "--rootless", "--criu",
+    "--root",
+    "--log",
+    "--log-format",
+    "--debug",
+    "--systemd-cgroup",
+    "--rootless",
+    "--criu",
 ];
 /// `run` options that only OCI `run` has: their presence selects it.
 const OCI_RUN_FLAGS: [&str; 10] = [
-    "--bundle", "-b", "--pid-file", "--console-socket", "--detach", "-d", "--preserve-fds",
-    "--no-pivot", "--no-new-keyring", "--keep",
+    "--bundle",
+    "-b",
+    "--pid-file",
+    "--console-socket",
+    "--detach",
+    "-d",
+    "--preserve-fds",
+    "--no-pivot",
+    "--no-new-keyring",
+    "--keep",
 ];
 
 /// Whether `args` (without argv[0]) is an OCI runtime invocation.
@@ -124,7 +141,11 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
                 log_json = match val(&mut p, "--log-format")?.as_str() {
                     "json" => true,
                     "text" => false,
-                    other => return Err(Error::usage(format!("--log-format: unknown format '{other}' (text or json)"))),
+                    other => {
+                        return Err(Error::usage(format!(
+                            "--log-format: unknown format '{other}' (text or json)"
+                        )));
+                    }
                 }
             }
             Some(Long("debug")) => {}
@@ -136,7 +157,9 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             Some(Long("rootless")) => {
                 let v = val(&mut p, "--rootless")?;
                 if v == "true" {
-                    return Err(Error::usage("--rootless true: rootless OCI mode is not supported by cella yet"));
+                    return Err(Error::usage(
+                        "--rootless true: rootless OCI mode is not supported by cella yet",
+                    ));
                 }
             }
             Some(Long("criu")) => {
@@ -207,7 +230,10 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
         "exec" => {
             let a = parse_exec(&mut p)?;
             let code = exec::exec(&g.root, &a)?;
-            Ok(Output { stdout: String::new(), code })
+            Ok(Output {
+                stdout: String::new(),
+                code,
+            })
         }
         "list" => {
             let (mut json, mut quiet) = (false, false);
@@ -250,7 +276,9 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Long("bundle") | Short('b') => bundle = path_val(&mut p)?,
-                    Long("rootless") => return Err(Error::usage("spec --rootless: not supported by cella yet")),
+                    Long("rootless") => {
+                        return Err(Error::usage("spec --rootless: not supported by cella yet"));
+                    }
                     other => return Err(lex(other.unexpected())),
                 }
             }
@@ -258,11 +286,14 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             if file.exists() {
                 return Err(Error::usage(format!("{}: already exists", file.display())));
             }
-            std::fs::write(&file, DEFAULT_SPEC).map_err(|e| state::io_error(e).at(file.display().to_string()))?;
+            std::fs::write(&file, DEFAULT_SPEC)
+                .map_err(|e| state::io_error(e).at(file.display().to_string()))?;
             Ok(Output::ok(String::new()))
         }
         "features" => Ok(Output::ok(features())),
-        other => Err(Error::usage(format!("unknown command '{other}' (see 'cella --help')"))),
+        other => Err(Error::usage(format!(
+            "unknown command '{other}' (see 'cella --help')"
+        ))),
     }
 }
 
@@ -277,7 +308,11 @@ fn only_id(p: &mut lexopt::Parser, verb: &str) -> Result<String> {
     id.ok_or_else(|| Error::usage(format!("usage: {verb} ID")))
 }
 
-fn parse_create(p: &mut lexopt::Parser, g: &Globals, run: bool) -> Result<(create::CreateArgs, bool)> {
+fn parse_create(
+    p: &mut lexopt::Parser,
+    g: &Globals,
+    run: bool,
+) -> Result<(create::CreateArgs, bool)> {
     let mut a = create::CreateArgs {
         root: g.root.clone(),
         id: String::new(),
@@ -302,7 +337,9 @@ fn parse_create(p: &mut lexopt::Parser, g: &Globals, run: bool) -> Result<(creat
             other => return Err(lex(other.unexpected())),
         }
     }
-    a.id = id.ok_or_else(|| Error::usage("usage: create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID"))?;
+    a.id = id.ok_or_else(|| {
+        Error::usage("usage: create [--bundle DIR] [--pid-file FILE] [--console-socket SOCK] ID")
+    })?;
     Ok((a, detach))
 }
 
@@ -325,12 +362,16 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
             }
             Long("user") | Short('u') => {
                 let u = val(p, "--user")?;
-                let (uid, gid) = crate::cli::user(&u).ok_or_else(|| Error::usage(format!("--user: '{u}' is not UID[:GID]")))?;
+                let (uid, gid) = crate::cli::user(&u)
+                    .ok_or_else(|| Error::usage(format!("--user: '{u}' is not UID[:GID]")))?;
                 a.user = Some((uid, gid.unwrap_or(0)));
             }
             Long("additional-gids") | Short('g') => {
                 let g = num_val(p, "--additional-gids")?;
-                a.additional_gids.push(u32::try_from(g).map_err(|_| Error::usage("--additional-gids: out of range"))?);
+                a.additional_gids.push(
+                    u32::try_from(g)
+                        .map_err(|_| Error::usage("--additional-gids: out of range"))?,
+                );
             }
             Long("cap") | Short('c') => a.cap_add.push(val(p, "--cap")?),
             Long("no-new-privs") => a.no_new_privs = true,
@@ -346,7 +387,9 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
         }
     }
     if a.id.is_empty() {
-        return Err(Error::usage("usage: exec [--process FILE | options] ID [COMMAND...]"));
+        return Err(Error::usage(
+            "usage: exec [--process FILE | options] ID [COMMAND...]",
+        ));
     }
     Ok(a)
 }
@@ -362,7 +405,8 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
                     let mut bytes = Vec::new();
                     std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
                         .map_err(|e| state::io_error(e).at("stdin"))?;
-                    crate::json::parse(&bytes).map_err(|e| Error::usage(format!("--resources -: {e}")))?
+                    crate::json::parse(&bytes)
+                        .map_err(|e| Error::usage(format!("--resources -: {e}")))?
                 } else {
                     config::read_json(&file)?
                 };
@@ -370,11 +414,21 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
             }
             Long("memory") => {
                 let v = val(p, "--memory")?;
-                r.memory_limit = Some(crate::cli::size(&v).ok_or_else(|| Error::usage(format!("--memory: '{v}' is not a size")))? as i64);
+                r.memory_limit = Some(
+                    crate::cli::size(&v)
+                        .ok_or_else(|| Error::usage(format!("--memory: '{v}' is not a size")))?
+                        as i64,
+                );
             }
             Long("memory-swap") => {
                 let v = val(p, "--memory-swap")?;
-                r.memory_swap = Some(if v == "-1" { -1 } else { crate::cli::size(&v).ok_or_else(|| Error::usage(format!("--memory-swap: '{v}' is not a size")))? as i64 });
+                r.memory_swap = Some(if v == "-1" {
+                    -1
+                } else {
+                    crate::cli::size(&v).ok_or_else(|| {
+                        Error::usage(format!("--memory-swap: '{v}' is not a size"))
+                    })? as i64
+                });
             }
             Long("pids-limit") => r.pids_limit = Some(num_val(p, "--pids-limit")? as i64),
             Long("cpu-shares") => r.cpu_shares = Some(num_val(p, "--cpu-shares")?),
@@ -397,7 +451,8 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
     use crate::sys::signal;
     use rustix::process::{Signal, WaitOptions};
     let forwarded = crate::container::FORWARDED.with(Signal::CHILD);
-    let old = signal::block(forwarded).map_err(|e| Error::new(crate::error::Step::SignalMask, e))?;
+    let old =
+        signal::block(forwarded).map_err(|e| Error::new(crate::error::Step::SignalMask, e))?;
     let (_, pid) = create::create(a)?;
     if let Err(e) = lifecycle::start(&a.root, &a.id) {
         let _ = lifecycle::delete(&a.root, &a.id, true);
@@ -419,7 +474,10 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
         }
     };
     lifecycle::delete(&a.root, &a.id, true)?;
-    Ok(Output { stdout: String::new(), code })
+    Ok(Output {
+        stdout: String::new(),
+        code,
+    })
 }
 
 fn features() -> String {
@@ -489,7 +547,13 @@ mod tests {
 
     #[test]
     fn oci_invocations_are_recognised() {
-        assert!(is_oci(&args(&["--log-format=json", "--log", "x", "create", "c"])));
+        assert!(is_oci(&args(&[
+            "--log-format=json",
+            "--log",
+            "x",
+            "create",
+            "c"
+        ])));
         assert!(is_oci(&args(&["--root", "/r", "start", "c"])));
         assert!(is_oci(&args(&["kill", "c", "9"])));
         assert!(is_oci(&args(&["run", "--bundle", "/b", "c"])));
@@ -510,7 +574,10 @@ mod tests {
     #[test]
     fn features_is_json() {
         let v = crate::json::parse(features().as_bytes()).unwrap();
-        assert_eq!(v.get("ociVersionMax").and_then(|v| v.as_str()), Some(state::OCI_VERSION));
+        assert_eq!(
+            v.get("ociVersionMax").and_then(|v| v.as_str()),
+            Some(state::OCI_VERSION)
+        );
     }
 
     #[test]

@@ -62,8 +62,8 @@ fn options(m: &Mount, at: &str) -> Result<Options> {
                 o.recursive = true;
                 0
             }
-            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable"
-            | "sync" | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
+            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" | "sync"
+            | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
                 return Err(Error::usage(format!(
                     "config.json: {at}.options: {opt} is not supported by cella"
                 )));
@@ -263,28 +263,40 @@ pub struct Payload {
 /// Build the payload of `p`; `what` names it in errors ("process").
 pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Result<Payload> {
     let Some(first) = p.args.first() else {
-        return Err(Error::usage(format!("config.json: {what}.args: must not be empty")));
+        return Err(Error::usage(format!(
+            "config.json: {what}.args: must not be empty"
+        )));
     };
     let env: Vec<OsString> = p.env.iter().map(OsString::from).collect();
     let exec = Exec {
         candidates: spec::candidates(std::ffi::OsStr::new(first), &env)?,
-        argv: CStrArray::new(p.args.iter().map(|a| spec::cstring(a.as_str())).collect::<Result<_>>()?),
+        argv: CStrArray::new(
+            p.args
+                .iter()
+                .map(|a| spec::cstring(a.as_str()))
+                .collect::<Result<_>>()?,
+        ),
         envp: CStrArray::new(env.into_iter().map(spec::cstring).collect::<Result<_>>()?),
         workdir: Some(spec::cstring(p.cwd.as_str())?),
         user: None,
         init: false,
     };
     let seccomp = match filter {
-        Some(profile) => Some(seccomp::compile(profile).map_err(|e| {
-            Error::usage(format!("config.json: linux.seccomp: {e}"))
-        })?),
+        Some(profile) => Some(
+            seccomp::compile(profile)
+                .map_err(|e| Error::usage(format!("config.json: linux.seccomp: {e}")))?,
+        ),
         None => None,
     };
     Ok(Payload {
         exec,
         uid: p.uid,
         gid: p.gid,
-        groups: p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect(),
+        groups: p
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect(),
         umask: p.umask,
         caps: p.caps,
         known_caps: caps::all_known(),
@@ -333,7 +345,16 @@ mod tests {
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
             &targets[..8],
-            ["proc", "dev", "dev/pts", "dev/shm", "dev/mqueue", "sys", "run", "dev"]
+            [
+                "proc",
+                "dev",
+                "dev/pts",
+                "dev/shm",
+                "dev/mqueue",
+                "sys",
+                "run",
+                "dev"
+            ]
         );
         assert_eq!(ops[7].kind, Kind::DevNodes);
         assert!(rules.is_empty());
@@ -342,7 +363,11 @@ mod tests {
         let masked = targets.iter().position(|t| *t == "proc/kcore").unwrap();
         assert!(ro < masked);
         match &ops[2].kind {
-            Kind::Fs { fstype, options, attrs } => {
+            Kind::Fs {
+                fstype,
+                options,
+                attrs,
+            } => {
                 assert_eq!(fstype, "devpts");
                 assert!(options.contains(&("newinstance".into(), String::new())));
                 assert!(options.contains(&("ptmxmode".into(), "0666".into())));
@@ -368,7 +393,13 @@ mod tests {
         let ops = mounts(&c, Path::new("/bundle"), &Leaves::default()).unwrap();
         let sysctl = ops.iter().find(|o| o.step == Step::Sysctl).unwrap();
         assert_eq!(sysctl.target, "proc/sys/net/ipv4/ping_group_range");
-        assert!(ops.iter().any(|o| matches!(o.kind, Kind::Cgroup { read_only: true, .. })));
+        assert!(ops.iter().any(|o| matches!(
+            o.kind,
+            Kind::Cgroup {
+                read_only: true,
+                ..
+            }
+        )));
     }
 
     #[test]

@@ -119,7 +119,11 @@ impl State {
         s.push_str(OCI_VERSION);
         s.push_str("\",\"id\":");
         json::write_str(&mut s, &self.id);
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
+        let pid = if status == Status::Stopped {
+            0
+        } else {
+            self.pid
+        };
         s.push_str(",\"pid\":");
         s.push_str(&pid.to_string());
         s.push_str(",\"status\":\"");

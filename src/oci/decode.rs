@@ -1,0 +1,83 @@
+//! Typed access to JSON fields with errors that name the field's path
+//! (`config.json: linux.resources.memory.limit: expected an integer`):
+//! shared by the config, resources and seccomp decoders.
+
+use crate::error::{Error, Result};
+use crate::json::Value;
+
+/// A decoding failure: the field's path and what was wrong with it.
+pub(super) fn bad(path: &str, what: &str) -> Error {
+    Error::usage(format!("config.json: {path}: {what}"))
+}
+
+pub(super) fn obj<'a>(v: &'a Value, path: &str, allowed: &[&str]) -> Result<&'a [(String, Value)]> {
+    let fields = v
+        .as_object()
+        .ok_or_else(|| bad(path, &format!("expected an object, found {}", v.kind())))?;
+    for (k, _) in fields {
+        if !allowed.contains(&k.as_str()) {
+            let full = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            return Err(bad(&full, "not supported by cella"));
+        }
+    }
+    Ok(fields)
+}
+
+pub(super) fn field<'a>(fields: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
+    fields
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_null())
+}
+
+pub(super) fn string(v: &Value, path: &str) -> Result<String> {
+    v.as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| bad(path, &format!("expected a string, found {}", v.kind())))
+}
+
+pub(super) fn boolean(v: &Value, path: &str) -> Result<bool> {
+    v.as_bool()
+        .ok_or_else(|| bad(path, &format!("expected a boolean, found {}", v.kind())))
+}
+
+pub(super) fn unsigned(v: &Value, path: &str) -> Result<u64> {
+    v.as_u64()
+        .ok_or_else(|| bad(path, "expected a non-negative integer"))
+}
+
+pub(super) fn signed(v: &Value, path: &str) -> Result<i64> {
+    v.as_i64().ok_or_else(|| bad(path, "expected an integer"))
+}
+
+pub(super) fn u32_of(v: &Value, path: &str) -> Result<u32> {
+    u32::try_from(unsigned(v, path)?).map_err(|_| bad(path, "out of range"))
+}
+
+pub(super) fn array<'a>(v: &'a Value, path: &str) -> Result<&'a [Value]> {
+    v.as_array()
+        .ok_or_else(|| bad(path, &format!("expected an array, found {}", v.kind())))
+}
+
+pub(super) fn strings(v: &Value, path: &str) -> Result<Vec<String>> {
+    array(v, path)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| string(s, &format!("{path}[{i}]")))
+        .collect()
+}
+
+pub(super) fn string_map(v: &Value, path: &str) -> Result<Vec<(String, String)>> {
+    let fields = v
+        .as_object()
+        .ok_or_else(|| bad(path, "expected an object"))?;
+    fields
+        .iter()
+        .map(|(k, val)| Ok((k.clone(), string(val, &format!("{path}.{k}"))?)))
+        .collect()
+}
