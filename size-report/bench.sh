@@ -201,6 +201,10 @@ fi
 declare -A CMD TINY
 CMD[cella]="$WORK/cella run --rootfs $R --memory 64m --pids 64 /bin/true"
 TINY[cella]="$WORK/cella run --rootfs $R --memory 64m --pids 64 /bin/tinytrue"
+# The cost of the default security profile (seccomp filter, capabilities,
+# masked and read-only /proc paths): the same run without it.
+CMD[cella --privileged]="$WORK/cella run --privileged --rootfs $R --memory 64m --pids 64 /bin/true"
+TINY[cella --privileged]="$WORK/cella run --privileged --rootfs $R --memory 64m --pids 64 /bin/tinytrue"
 CMD[crun]="$WORK/hidecg2 crun --root $WORK/state-crun run -b $WORK/bundle $ID"
 TINY[crun]="$WORK/hidecg2 crun --root $WORK/state-crun run -b $WORK/bundle-tiny $ID-tiny"
 CMD[runc]="runc --root $WORK/state-runc run -b $WORK/bundle $ID"
@@ -215,7 +219,7 @@ CMD[exec]="$R/bin/true"
 TINY[exec]="$R/bin/tinytrue"
 
 ORDER=()
-[ "$HAVE_CELLA" = 1 ] && ORDER+=(cella)
+[ "$HAVE_CELLA" = 1 ] && ORDER+=(cella "cella --privileged")
 SKIPPED=()
 for name in crun runc bwrap unshare+chroot "hidecg2 only" exec; do
     # A command that fails would abort hyperfine: leave it out and say why.
@@ -271,6 +275,10 @@ if "crun" in results and "hidecg2 only" in results and base:
     print("- cella / (crun minus the wrapper's %.2f ms): **%.2fx** (goal at most 0.4x: %s)" % (
         ms(wrapper), ratio, "met" if ratio <= 0.4 else "NOT met"))
 goal("unshare+chroot", "unshare+chroot", 1.0)
+if "cella --privileged" in results:
+    cost = cella - results["cella --privileged"]["median"]
+    print("- the default security profile (seccomp, capabilities, masked /proc) costs %.2f ms "
+          "(cella %.2f ms, --privileged %.2f ms)" % (ms(cost), ms(cella), ms(results["cella --privileged"]["median"])))
 PY
 cat "$WORK/times-summary.md"
 

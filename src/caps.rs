@@ -155,10 +155,13 @@ impl Caps {
         for cap in 0..64 {
             let b = 1u64 << cap;
             if self.ambient & b != 0 {
-                rustix::thread::configure_capability_in_ambient_set(
+                // The kernel raises an ambient capability only if it is also
+                // permitted and inheritable; `runc spec` asks for ambient
+                // ones that are not, and runc and crun go on without them.
+                let _ = rustix::thread::configure_capability_in_ambient_set(
                     CapabilitySet::from_bits_retain(b),
                     true,
-                )?;
+                );
             }
         }
         Ok(())

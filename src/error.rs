@@ -299,6 +299,9 @@ fn hint(step: Step, e: Errno) -> Option<&'static str> {
         (Step::Clone, Errno::PERM) => Some("cella run needs root"),
         (Step::CgroupCreate, Errno::EXIST) => Some("a container with this name is running"),
         (Step::CgroupLimit, Errno::BUSY) => Some("the limit is below current usage"),
+        // Worded as Go's exec does: podman and containerd match these words.
+        (Step::Exec, Errno::NOENT) => Some("executable file not found in $PATH"),
+        (Step::Exec, Errno::ACCESS) => Some("permission denied"),
         (Step::PivotRoot | Step::Chroot, Errno::INVAL) => {
             Some("the new root must be a directory on a mountable file system")
         }

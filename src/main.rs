@@ -25,7 +25,12 @@ fn main() -> ExitCode {
                 write_all(rustix::stdio::stdout(), out.stdout.as_bytes());
                 ExitCode::from(out.code)
             }
-            Err(e) => fail(&e),
+            // A runtime failure of any verb is 125: 126/127 are the
+            // payload's to give (podman reads the message, not the code).
+            Err(e) => {
+                fail(&e);
+                ExitCode::from(125)
+            }
         };
     }
     let parsed = cli::parse(args);

@@ -29,23 +29,43 @@ fn own_permitted() -> u64 {
 fn run_gets_dockers_capabilities_no_new_privs_and_a_seccomp_filter() {
     let _g = serial();
     let root = rootfs("profile");
-    let out = ok(sh(&root, &[], "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status"));
+    let out = ok(sh(
+        &root,
+        &[],
+        "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status",
+    ));
     // chown dac_override fowner fsetid kill setgid setuid setpcap
     // net_bind_service net_raw sys_chroot mknod audit_write setfcap
     assert_eq!(status_line(&out, "CapEff:"), "00000000a80425fb", "{out}");
     assert_eq!(status_line(&out, "CapBnd:"), "00000000a80425fb", "{out}");
     assert_eq!(status_line(&out, "CapPrm:"), "00000000a80425fb", "{out}");
-    assert_eq!(status_line(&out, "CapInh:"), "0000000000000000", "S14: {out}");
+    assert_eq!(
+        status_line(&out, "CapInh:"),
+        "0000000000000000",
+        "S14: {out}"
+    );
     assert_eq!(status_line(&out, "CapAmb:"), "0000000000000000", "{out}");
     assert_eq!(status_line(&out, "NoNewPrivs:"), "1", "{out}");
     assert_eq!(status_line(&out, "Seccomp:"), "2", "{out}");
     // --cap-drop ALL --cap-add NET_ADMIN: exactly that one.
-    let out = ok(sh(&root, &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"], "grep CapEff /proc/self/status"));
+    let out = ok(sh(
+        &root,
+        &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"],
+        "grep CapEff /proc/self/status",
+    ));
     assert_eq!(status_line(&out, "CapEff:"), "0000000000001000", "{out}");
     // --privileged: everything cella holds, no filter, no_new_privs kept
     // unless asked otherwise.
-    let out = ok(sh(&root, &["--privileged", "--security-opt", "no-new-privileges=false"], "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status"));
-    assert_eq!(u64::from_str_radix(status_line(&out, "CapEff:"), 16).unwrap(), own_permitted(), "{out}");
+    let out = ok(sh(
+        &root,
+        &["--privileged", "--security-opt", "no-new-privileges=false"],
+        "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status",
+    ));
+    assert_eq!(
+        u64::from_str_radix(status_line(&out, "CapEff:"), 16).unwrap(),
+        own_permitted(),
+        "{out}"
+    );
     assert_eq!(status_line(&out, "Seccomp:"), "0", "{out}");
     assert_eq!(status_line(&out, "NoNewPrivs:"), "0", "{out}");
     // Unknown names are refused before anything happens.
@@ -59,16 +79,37 @@ fn the_default_filter_refuses_what_dockers_does() {
     let _g = serial();
     let root = rootfs("seccomp");
     let confined = ok(run_in(&root, &[], &["probe", "syscalls"]));
-    let unconfined = ok(run_in(&root, &["--security-opt", "seccomp=unconfined"], &["probe", "syscalls"]));
+    let unconfined = ok(run_in(
+        &root,
+        &["--security-opt", "seccomp=unconfined"],
+        &["probe", "syscalls"],
+    ));
     for name in ["keyctl", "perf_event_open", "io_uring_setup", "add_key"] {
-        let line = |out: &str| out.lines().find(|l| l.starts_with(&format!("{name}="))).unwrap().to_owned();
-        assert_eq!(line(&confined), format!("{name}=1"), "EPERM under the filter: {confined}");
-        assert_ne!(line(&unconfined), format!("{name}=1"), "control: the call is not refused otherwise: {unconfined}");
+        let line = |out: &str| {
+            out.lines()
+                .find(|l| l.starts_with(&format!("{name}=")))
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            line(&confined),
+            format!("{name}=1"),
+            "EPERM under the filter: {confined}"
+        );
+        assert_ne!(
+            line(&unconfined),
+            format!("{name}=1"),
+            "control: the call is not refused otherwise: {unconfined}"
+        );
     }
     // clone3 answers ENOSYS, so libc falls back to clone (which stays usable).
     assert!(confined.contains("clone3=38"), "{confined}");
     assert!(unconfined.contains("clone3=22"), "{unconfined}");
-    let out = ok(sh(&root, &[], "sh -c 'echo child'; unshare -U true 2>/dev/null || echo unshare-refused; mount -t tmpfs t /mnt 2>/dev/null || echo mount-refused"));
+    let out = ok(sh(
+        &root,
+        &[],
+        "sh -c 'echo child'; unshare -U true 2>/dev/null || echo unshare-refused; mount -t tmpfs t /mnt 2>/dev/null || echo mount-refused",
+    ));
     assert_eq!(out, "child\nunshare-refused\nmount-refused\n");
     // A profile file of one's own, OCI format: mkdir fails with EOPNOTSUPP.
     let profile = root.parent().unwrap().join("profile.json");
@@ -77,12 +118,20 @@ fn the_default_filter_refuses_what_dockers_does() {
         r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]}"#,
     )
     .unwrap();
-    let out = sh(&root, &["--security-opt", &format!("seccomp={}", profile.display())], "mkdir /tmp/x; echo rc=$?");
+    let out = sh(
+        &root,
+        &["--security-opt", &format!("seccomp={}", profile.display())],
+        "mkdir /tmp/x; echo rc=$?",
+    );
     assert!(stdout(&out).contains("rc=1"), "{}", stdout(&out));
     assert!(stderr(&out).contains("not supported"), "{}", stderr(&out));
     // A broken profile is refused with its problem named.
     std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#).unwrap();
-    let out = run_in(&root, &["--security-opt", &format!("seccomp={}", profile.display())], &["true"]);
+    let out = run_in(
+        &root,
+        &["--security-opt", &format!("seccomp={}", profile.display())],
+        &["true"],
+    );
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("SCMP_ACT_NOTIFY"), "{}", stderr(&out));
 }
@@ -97,10 +146,17 @@ fn proc_is_masked_and_read_only_where_docker_does_it() {
         echo h 2>/dev/null > /proc/sysrq-trigger || echo sysrq-ro";
     let out = ok(sh(&root, &["--cap-add", "SYS_ADMIN"], script));
     // A write to a masked file goes to /dev/null: it reads empty after.
-    assert_eq!(out, "0\nc\n0\nsys-ro\nsysrq-ro\n", "S10: masked files read empty, take no writes");
+    assert_eq!(
+        out, "0\nc\n0\nsys-ro\nsysrq-ro\n",
+        "S10: masked files read empty, take no writes"
+    );
     // Control: --privileged shows the real /proc/keys.
     let out = ok(sh(&root, &["--privileged"], "cat /proc/keys | wc -c"));
-    assert_ne!(out.trim(), "0", "control: the host's /proc/keys is not empty");
+    assert_ne!(
+        out.trim(),
+        "0",
+        "control: the host's /proc/keys is not empty"
+    );
 }
 
 #[test]
@@ -113,8 +169,15 @@ fn s18_a_non_tty_payload_cannot_push_keystrokes_into_the_callers_terminal() {
         .args(["-qec", &format!("{} tiocsti", probe.display()), "/dev/null"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&control.stdout).contains("TIOCSTI ok"), "control: {control:?}");
-    let cmd = format!("{} run --rootfs {} -- probe tiocsti", cella_bin(), root.display());
+    assert!(
+        String::from_utf8_lossy(&control.stdout).contains("TIOCSTI ok"),
+        "control: {control:?}"
+    );
+    let cmd = format!(
+        "{} run --rootfs {} -- probe tiocsti",
+        cella_bin(),
+        root.display()
+    );
     let out = std::process::Command::new("timeout")
         .args(["60", "script", "-qec", &cmd, "/dev/null"])
         .output()
@@ -132,7 +195,10 @@ fn s1_the_runtime_binary_is_never_reachable_from_the_container() {
     // While created, PID 1 is still cella's code: not dumpable, so another
     // process of the container (even root) cannot open its exe or fds.
     let out = ok(b.oci(&["exec", &b.id, "sh", "-c", "readlink /proc/self/exe; cat /proc/1/exe > /dev/null 2>&1 || echo exe-refused; readlink /proc/1/fd/3 || echo fd-refused; readlink /proc/1/exe || echo link-refused"]));
-    assert_eq!(out, "/bin/busybox\nexe-refused\nfd-refused\nlink-refused\n", "{out}");
+    assert_eq!(
+        out, "/bin/busybox\nexe-refused\nfd-refused\nlink-refused\n",
+        "{out}"
+    );
     ok(b.oci(&["start", &b.id]));
     // Control: once the payload runs, PID 1 is busybox and readable.
     let out = ok(b.oci(&["exec", &b.id, "readlink", "/proc/1/exe"]));
@@ -147,13 +213,24 @@ fn s3_a_created_container_holds_no_host_descriptor_and_cwd_cannot_reach_one() {
     let b = Bundle::new("s3", &["true"], Cfg::default());
     ok(b.create(&[]));
     let st = ok(b.oci(&["state", &b.id]));
-    let pid: u32 = st.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let pid: u32 = st
+        .split("\"pid\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut fds: Vec<(u32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .flatten()
         .map(|e| {
             let n = e.file_name().to_str().unwrap().parse().unwrap();
-            (n, std::fs::read_link(e.path()).unwrap().display().to_string())
+            (
+                n,
+                std::fs::read_link(e.path()).unwrap().display().to_string(),
+            )
         })
         .collect();
     fds.sort();
@@ -173,7 +250,9 @@ fn s3_a_created_container_holds_no_host_descriptor_and_cwd_cannot_reach_one() {
     for n in [3, 4, 5, 6, 7, 8] {
         let cwd = format!("/proc/self/fd/{n}/../../..");
         let b = Bundle::new("s3b", &["pwd"], Cfg::default());
-        let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace("\"cwd\": \"/\"", &format!("\"cwd\": \"{cwd}\""));
+        let config = std::fs::read_to_string(b.dir.join("config.json"))
+            .unwrap()
+            .replace("\"cwd\": \"/\"", &format!("\"cwd\": \"{cwd}\""));
         std::fs::write(b.dir.join("config.json"), config).unwrap();
         let out = b.create(&[]);
         assert_eq!(code(&out), 125, "cwd {cwd}: {}", stderr(&out));
@@ -195,10 +274,16 @@ fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
     std::os::unix::fs::symlink("/tmp", r.join("abs")).unwrap();
     std::fs::remove_dir_all(r.join("etc")).ok();
     std::fs::create_dir_all(r.join("etc")).unwrap();
-    std::os::unix::fs::symlink(format!("{host_s6}/resolv.conf"), r.join("etc/resolv.conf")).unwrap();
+    std::os::unix::fs::symlink(format!("{host_s6}/resolv.conf"), r.join("etc/resolv.conf"))
+        .unwrap();
     let source = b.dir.join("resolv.conf");
     std::fs::write(&source, "nameserver 192.0.2.1\n").unwrap();
-    let abs_name = Path::new(&host_abs).file_name().unwrap().to_str().unwrap().to_owned();
+    let abs_name = Path::new(&host_abs)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let mounts = format!(
         r#""mounts": [
             {{"destination": "/proc", "type": "proc", "source": "proc"}},
@@ -211,7 +296,11 @@ fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
     let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
     let start = config.find("\"mounts\"").unwrap();
     let end = config.find("\"linux\"").unwrap();
-    std::fs::write(b.dir.join("config.json"), format!("{}{mounts}\n  {}", &config[..start], &config[end..])).unwrap();
+    std::fs::write(
+        b.dir.join("config.json"),
+        format!("{}{mounts}\n  {}", &config[..start], &config[end..]),
+    )
+    .unwrap();
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
     assert_eq!(out, "");
     for host in [&host_abs, &host_dotdot, &host_dangling, &host_s6] {
@@ -220,7 +309,11 @@ fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
     // They landed inside the rootfs instead.
     assert!(r.join("tmp").join(&abs_name).is_dir());
     assert!(r.join(host_dotdot.trim_start_matches('/')).is_dir());
-    assert!(r.join(host_s6.trim_start_matches('/')).join("resolv.conf").exists());
+    assert!(
+        r.join(host_s6.trim_start_matches('/'))
+            .join("resolv.conf")
+            .exists()
+    );
     b.assert_gone();
     // A mount on a dangling symlink: made inside the rootfs, or refused.
     let b = Bundle::new("s4dangling", &["true"], Cfg::default());
@@ -231,9 +324,15 @@ fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
     );
     std::fs::write(b.dir.join("config.json"), config).unwrap();
     let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
-    assert!(!Path::new(&host_dangling).exists(), "{host_dangling} was created on the host");
     assert!(
-        code(&out) == 125 || b.rootfs().join(host_dangling.trim_start_matches('/')).is_dir(),
+        !Path::new(&host_dangling).exists(),
+        "{host_dangling} was created on the host"
+    );
+    assert!(
+        code(&out) == 125
+            || b.rootfs()
+                .join(host_dangling.trim_start_matches('/'))
+                .is_dir(),
         "{}",
         stderr(&out)
     );
@@ -243,7 +342,16 @@ fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
     std::os::unix::fs::symlink("/tmp", root.join("abs")).unwrap();
     let data = root.parent().unwrap().join("s4data");
     std::fs::create_dir_all(&data).unwrap();
-    ok(run_in(&root, &["--tmpfs", &format!("/abs/{abs_name}"), "--bind", &format!("{}:/../../..{host_dotdot}", data.display())], &["true"]));
+    ok(run_in(
+        &root,
+        &[
+            "--tmpfs",
+            &format!("/abs/{abs_name}"),
+            "--bind",
+            &format!("{}:/../../..{host_dotdot}", data.display()),
+        ],
+        &["true"],
+    ));
     assert!(!Path::new(&host_abs).exists() && !Path::new(&host_dotdot).exists());
     assert!(root.join("tmp").join(&abs_name).is_dir());
 }
@@ -258,7 +366,11 @@ fn s7_s12_symlinked_proc_sys_or_dev_are_refused() {
         std::os::unix::fs::symlink("/tmp/x", &target).unwrap();
         let out = b.create(&[]);
         assert_eq!(code(&out), 125);
-        assert!(stderr(&out).contains(&format!("/{special} is a symlink")), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("/{special} is a symlink")),
+            "{}",
+            stderr(&out)
+        );
         b.assert_gone();
     }
     // S12: a bundle without its own /dev mount and a rootfs /dev -> /tmp:
@@ -276,8 +388,15 @@ fn s7_s12_symlinked_proc_sys_or_dev_are_refused() {
     let marker = Path::new("/mnt/urandom");
     let existed = marker.exists();
     ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
-    assert_eq!(marker.exists(), existed, "a device node appeared in the host's /mnt");
-    assert!(b.rootfs().join("mnt/urandom").exists(), "nodes made under the rootfs");
+    assert_eq!(
+        marker.exists(),
+        existed,
+        "a device node appeared in the host's /mnt"
+    );
+    assert!(
+        b.rootfs().join("mnt/urandom").exists(),
+        "nodes made under the rootfs"
+    );
     b.assert_gone();
 }
 
@@ -300,7 +419,11 @@ fn s9_sysctls_are_written_only_to_a_real_procfs() {
     std::fs::write(b.dir.join("config.json"), config).unwrap();
     let out = b.create(&[]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("write sysctl /proc/sys/net/ipv4/ip_forward"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("write sysctl /proc/sys/net/ipv4/ip_forward"),
+        "{}",
+        stderr(&out)
+    );
     b.assert_gone();
     // Control: with the real procfs it is applied, in the container's own
     // network namespace only.
@@ -314,8 +437,14 @@ fn s9_sysctls_are_written_only_to_a_real_procfs() {
     );
     let host = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     // readonlyPaths has /proc/sys: sysctls are written before it is sealed.
-    assert_eq!(ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])), "1\n");
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host);
+    assert_eq!(
+        ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id])),
+        "1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host
+    );
     b.assert_gone();
 }
 
@@ -324,7 +453,15 @@ fn s10_a_hostile_dev_null_is_never_used_for_masking() {
     let _g = serial();
     // No /dev mount: the image's own /dev stays, with /dev/null a symlink
     // to a host file the attacker would like to make writable.
-    let b = Bundle::new("s10", &["sh", "-c", "cat /proc/keys | wc -c; echo x 2>/dev/null >/proc/keys || echo ro"], Cfg::default());
+    let b = Bundle::new(
+        "s10",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/keys | wc -c; echo x 2>/dev/null >/proc/keys || echo ro",
+        ],
+        Cfg::default(),
+    );
     let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
     let config = config
         .lines()
@@ -332,11 +469,15 @@ fn s10_a_hostile_dev_null_is_never_used_for_masking() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(b.dir.join("config.json"), config).unwrap();
-    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null")).unwrap();
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null"))
+        .unwrap();
     let before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
     assert_eq!(out, "0\nro\n");
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        before
+    );
     b.assert_gone();
 }
 
@@ -346,8 +487,18 @@ fn s14_exec_gets_no_inheritable_capabilities_either() {
     let b = Bundle::new("s14", &["sleep", "1000"], Cfg::default());
     ok(b.create(&[]));
     ok(b.oci(&["start", &b.id]));
-    let out = ok(b.oci(&["exec", &b.id, "grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status"]));
-    assert_eq!(out, "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n");
+    let out = ok(b.oci(&[
+        "exec",
+        &b.id,
+        "grep",
+        "-E",
+        "^Cap(Inh|Amb)",
+        "/proc/self/status",
+    ]));
+    assert_eq!(
+        out,
+        "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n"
+    );
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
 }
@@ -363,11 +514,24 @@ fn s19_a_setuid_cella_refuses_to_run() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", copy.to_str().unwrap(), "run", "--", "true"])
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            copy.to_str().unwrap(),
+            "run",
+            "--",
+            "true",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to run setuid"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to run setuid"),
+        "{out:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -377,7 +541,14 @@ fn rlimits_and_oom_score_from_flags() {
     let root = rootfs("rlimits");
     let out = ok(sh(
         &root,
-        &["--ulimit", "nofile=100:200", "--ulimit", "core=0", "--oom-score-adj", "500"],
+        &[
+            "--ulimit",
+            "nofile=100:200",
+            "--ulimit",
+            "core=0",
+            "--oom-score-adj",
+            "500",
+        ],
         "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/self/oom_score_adj",
     ));
     assert_eq!(out, "100\n200\n0\n500\n");
@@ -395,11 +566,73 @@ fn rlimits_and_oom_score_from_flags() {
         .parse()
         .unwrap_or(u64::MAX);
     let above = own_hard.saturating_add(1).to_string();
-    let out = run_in(&root, &["--ulimit", &format!("nofile={above}:{above}")], &["sh", "-c", "ulimit -Hn"]);
+    let out = run_in(
+        &root,
+        &["--ulimit", &format!("nofile={above}:{above}")],
+        &["sh", "-c", "ulimit -Hn"],
+    );
     if code(&out) == 0 {
         assert_eq!(stdout(&out).trim(), above);
     } else {
         assert_eq!(code(&out), 125);
         assert!(stderr(&out).contains("setrlimit"), "{}", stderr(&out));
     }
+}
+
+#[test]
+fn s4_a_mount_target_swapped_for_a_symlink_while_containers_start_stays_inside() {
+    let _g = serial();
+    let root = rootfs("s4race");
+    let host_target = format!("/tmp/cella-s4race-{}", std::process::id());
+    std::fs::create_dir_all(&host_target).unwrap();
+    // rootfs/x flips between a directory and a symlink to the host path as
+    // fast as it can, while containers mount a tmpfs at /x/sub.
+    let x = root.join("x");
+    let link = root.join("x.link");
+    let dir = root.join("x.dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&host_target, &link).unwrap();
+    std::fs::create_dir_all(&x).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, x, link) = (stop.clone(), x.clone(), link.clone());
+        std::thread::spawn(move || {
+            let mut flips = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // renameat2(RENAME_EXCHANGE): x and x.link trade places.
+                if rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &x,
+                    rustix::fs::CWD,
+                    &link,
+                    rustix::fs::RenameFlags::EXCHANGE,
+                )
+                .is_ok()
+                {
+                    flips += 1;
+                }
+            }
+            flips
+        })
+    };
+    let mut started = 0;
+    for _ in 0..40 {
+        let out = run_in(&root, &["--tmpfs", "/x/sub"], &["sh", "-c", "grep -c ' /x/sub ' /proc/self/mountinfo"]);
+        if code(&out) == 0 {
+            started += 1;
+        }
+        assert!(
+            !Path::new(&host_target).join("sub").exists(),
+            "a mount point was created on the host"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 100, "the race ran ({flips} swaps)");
+    assert!(started > 0, "some containers started");
+    // Whatever the container saw as /x, it was inside the rootfs: the host
+    // path has nothing new, and no mount of ours is left on the host.
+    assert_eq!(std::fs::read_dir(&host_target).unwrap().count(), 0);
+    assert!(!host_mounts().contains(&host_target));
+    let _ = std::fs::remove_dir_all(&host_target);
 }

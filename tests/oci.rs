@@ -20,19 +20,33 @@ fn create_holds_the_process_until_start_and_delete_removes_everything() {
     let _g = serial();
     let hostname = host_hostname();
     let mounts_before = host_mounts();
-    let b = Bundle::new("life", &["sh", "-c", "touch /started; exec sleep 1000"], Cfg::default());
+    let b = Bundle::new(
+        "life",
+        &["sh", "-c", "touch /started; exec sleep 1000"],
+        Cfg::default(),
+    );
     let pid_file = b.dir.join("pid");
     let out = b.create(&["--pid-file", pid_file.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // The pid file exists when create returns, and names a live process.
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     assert_eq!(b.status(), "created");
     let state = ok(b.oci(&["state", &b.id]));
     assert!(state.contains(&format!("\"pid\":{pid}")), "{state}");
-    assert!(state.contains(&format!("\"bundle\":\"{}\"", b.dir.display())), "{state}");
+    assert!(
+        state.contains(&format!("\"bundle\":\"{}\"", b.dir.display())),
+        "{state}"
+    );
     std::thread::sleep(Duration::from_millis(200));
-    assert!(!b.rootfs().join("started").exists(), "the payload ran before start");
+    assert!(
+        !b.rootfs().join("started").exists(),
+        "the payload ran before start"
+    );
     // Its limits and namespaces are already in place.
     let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/uts")).unwrap();
     assert_ne!(ns(&pid.to_string()), ns("self"));
@@ -42,7 +56,11 @@ fn create_holds_the_process_until_start_and_delete_removes_everything() {
     // start again, delete without --force: refused, nothing changes.
     let again = b.oci(&["start", &b.id]);
     assert_eq!(code(&again), 125);
-    assert!(stderr(&again).contains("it is running"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("it is running"),
+        "{}",
+        stderr(&again)
+    );
     let del = b.oci(&["delete", &b.id]);
     assert_eq!(code(&del), 125);
     assert_eq!(b.status(), "running");
@@ -55,7 +73,11 @@ fn create_holds_the_process_until_start_and_delete_removes_everything() {
     ok(b.oci(&["delete", &b.id]));
     b.assert_gone();
     let gone = b.oci(&["state", &b.id]);
-    assert!(stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
+    assert!(
+        stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
     assert_eq!(host_hostname(), hostname);
     assert_eq!(host_mounts(), mounts_before);
 }
@@ -80,10 +102,15 @@ fn the_payload_sees_its_config_applied() {
     assert!(out.contains("CapEff:\t0000000000000021"), "{out}");
     assert!(out.contains("CapBnd:\t0000000000000021"), "{out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
-    assert!(out.contains("\n0\nc\n"), "masked /proc/keys reads empty, a /dev/null bind: {out}");
+    assert!(
+        out.contains("\n0\nc\n"),
+        "masked /proc/keys reads empty, a /dev/null bind: {out}"
+    );
     assert!(out.contains("ro-ok"), "{out}");
     assert!(out.contains("nofile=256 oom=100"), "{out}");
-    for dev in ["null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "fd"] {
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "fd",
+    ] {
         assert!(out.lines().any(|l| l == dev), "/dev/{dev} missing: {out}");
     }
     b.assert_gone();
@@ -102,18 +129,42 @@ fn limits_from_the_config_are_enforced() {
     );
     ok(b.create(&[]));
     let pid = ok(b.oci(&["state", &b.id]));
-    let pid: u32 = pid.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let pid: u32 = pid
+        .split("\"pid\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let mem_line = cg.lines().find(|l| l.contains(":memory:")).unwrap();
-    let mem_dir = Path::new("/sys/fs/cgroup/memory").join(mem_line.rsplit(':').next().unwrap().trim_start_matches('/'));
-    assert_eq!(std::fs::read_to_string(mem_dir.join("memory.limit_in_bytes")).unwrap().trim(), "33554432");
+    let mem_dir = Path::new("/sys/fs/cgroup/memory")
+        .join(mem_line.rsplit(':').next().unwrap().trim_start_matches('/'));
+    assert_eq!(
+        std::fs::read_to_string(mem_dir.join("memory.limit_in_bytes"))
+            .unwrap()
+            .trim(),
+        "33554432"
+    );
     let pids_dir = mem_dir.to_str().unwrap().replace("/memory/", "/pids/");
-    assert_eq!(std::fs::read_to_string(Path::new(&pids_dir).join("pids.max")).unwrap().trim(), "5");
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&pids_dir).join("pids.max"))
+            .unwrap()
+            .trim(),
+        "5"
+    );
     // Raise it with update, from a resources file as podman does.
     let res = b.dir.join("res.json");
     std::fs::write(&res, r#"{"memory": {"limit": 16777216}}"#).unwrap();
     ok(b.oci(&["update", &format!("--resources={}", res.display()), &b.id]));
-    assert_eq!(std::fs::read_to_string(mem_dir.join("memory.limit_in_bytes")).unwrap().trim(), "16777216");
+    assert_eq!(
+        std::fs::read_to_string(mem_dir.join("memory.limit_in_bytes"))
+            .unwrap()
+            .trim(),
+        "16777216"
+    );
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
 }
@@ -123,9 +174,13 @@ fn stdio_is_passed_through_and_only_preserved_fds_reach_the_payload() {
     let _g = serial();
     let b = Bundle::new(
         "fds",
-        &["sh", "-c", "echo out; echo err >&2; echo three >&3; \
+        &[
+            "sh",
+            "-c",
+            "echo out; echo err >&2; echo three >&3; \
             for i in 3 4 5 6 7 8 9 10 11 12; do [ -e /proc/self/fd/$i ] && echo fd$i; done; \
-            read line; echo got:$line"],
+            read line; echo got:$line",
+        ],
         Cfg::default(),
     );
     // fd 3 is preserved (--preserve-fds 1), fd 4 is not.
@@ -158,16 +213,29 @@ fn stdio_is_passed_through_and_only_preserved_fds_reach_the_payload() {
     stdin.write_all(b"hello\n").unwrap();
     drop(stdin);
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let mut three = String::new();
     std::fs::File::from(r3).read_to_string(&mut three).unwrap();
     assert_eq!(three, "three\n");
     assert_eq!(err, "err\n");
     let fds: Vec<&str> = out.lines().filter(|l| l.starts_with("fd")).collect();
     assert_eq!(fds, ["fd3"], "{out}");
-    assert!(out.starts_with("out\n") && out.contains("got:hello"), "{out}");
+    assert!(
+        out.starts_with("out\n") && out.contains("got:hello"),
+        "{out}"
+    );
     b.wait_status("stopped");
     ok(b.oci(&["delete", &b.id]));
     b.assert_gone();
@@ -188,25 +256,59 @@ fn bad_bundles_are_refused_naming_the_problem_and_leave_nothing() {
     let _g = serial();
     let cases: [(&str, &str, &str); 6] = [
         ("json", "{\"ociVersion\": \"1.0.2\",, }", "at byte 23"),
-        ("field", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"intelRdt": {}}}"#, "linux.intelRdt: not supported"),
-        ("seccompnotify", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"namespaces": [{"type": "mount"}], "seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}}}"#, "linux.seccomp.defaultAction"),
-        ("rootfs", r#"{"ociVersion": "1.0.2", "root": {"path": "nope"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"namespaces": [{"type": "mount"}]}}"#, "nope"),
-        ("command", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["/bin/no-such-command"], "cwd": "/"}, "linux": {"cgroupsPath": "/cella-oci-test/cella-oci-bad-command", "namespaces": [{"type": "mount"}, {"type": "pid"}]}}"#, "/bin/no-such-command"),
-        ("bind", r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "mounts": [{"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["rbind"]}], "linux": {"namespaces": [{"type": "mount"}]}}"#, "mounts[0].source"),
+        (
+            "field",
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"intelRdt": {}}}"#,
+            "linux.intelRdt: not supported",
+        ),
+        (
+            "seccompnotify",
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"namespaces": [{"type": "mount"}], "seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}}}"#,
+            "linux.seccomp.defaultAction",
+        ),
+        (
+            "rootfs",
+            r#"{"ociVersion": "1.0.2", "root": {"path": "nope"}, "process": {"args": ["sh"], "cwd": "/"}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
+            "nope",
+        ),
+        (
+            "command",
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["/bin/no-such-command"], "cwd": "/"}, "linux": {"cgroupsPath": "/cella-oci-test/cella-oci-bad-command", "namespaces": [{"type": "mount"}, {"type": "pid"}]}}"#,
+            "/bin/no-such-command",
+        ),
+        (
+            "bind",
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "mounts": [{"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["rbind"]}], "linux": {"namespaces": [{"type": "mount"}]}}"#,
+            "mounts[0].source",
+        ),
     ];
     for (tag, config, expected) in cases {
         let b = Bundle::new(&format!("bad-{tag}"), &["true"], Cfg::default());
         std::fs::write(b.dir.join("config.json"), config).unwrap();
         let log = b.dir.join("log.json");
-        let out = b.oci(&["--log", log.to_str().unwrap(), "--log-format=json", "create", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+        let out = b.oci(&[
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format=json",
+            "create",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ]);
         assert_eq!(code(&out), 125, "{tag}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains(expected), "{tag}: {err}");
         assert_eq!(err.lines().count(), 1, "{tag}: one line: {err}");
         // The log file has it as runc's JSON line, which podman shows.
         let logged = std::fs::read_to_string(&log).unwrap();
-        assert!(logged.starts_with("{\"level\":\"error\",\"msg\":\""), "{logged}");
-        assert!(logged.contains(expected) || logged.contains(&expected.replace('"', "\\\"")), "{logged}");
+        assert!(
+            logged.starts_with("{\"level\":\"error\",\"msg\":\""),
+            "{logged}"
+        );
+        assert!(
+            logged.contains(expected) || logged.contains(&expected.replace('"', "\\\"")),
+            "{logged}"
+        );
         b.assert_gone();
         let leaf = Path::new("/sys/fs/cgroup/memory/cella-oci-test/cella-oci-bad-command");
         assert!(!leaf.exists());
@@ -220,7 +322,11 @@ fn a_second_create_with_the_same_id_is_refused_and_harmless() {
     ok(b.create(&[]));
     let again = b.create(&[]);
     assert_eq!(code(&again), 125);
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(b.status(), "created");
     ok(b.oci(&["start", &b.id]));
     assert_eq!(b.status(), "running");
@@ -236,7 +342,10 @@ fn exec_joins_the_container() {
     ok(b.oci(&["start", &b.id]));
     let out = ok(b.oci(&["exec", &b.id, "sh", "-c", "hostname; ps -o pid,comm; cat /proc/self/cgroup | grep memory; grep CapEff /proc/self/status"]));
     assert!(out.starts_with("oci-exec\n"), "{out}");
-    assert!(out.lines().any(|l| l.trim() == "1 sleep"), "PID 1 is the container's: {out}");
+    assert!(
+        out.lines().any(|l| l.trim() == "1 sleep"),
+        "PID 1 is the container's: {out}"
+    );
     assert!(out.contains(&b.id), "same cgroup: {out}");
     assert!(out.contains("CapEff:\t0000000000000021"), "{out}");
     let code_out = b.oci(&["exec", &b.id, "sh", "-c", "exit 7"]);
@@ -249,13 +358,28 @@ fn exec_joins_the_container() {
     )
     .unwrap();
     let pid_file = b.dir.join("exec.pid");
-    ok(b.oci(&["exec", "--process", process.to_str().unwrap(), "--detach", "--pid-file", pid_file.to_str().unwrap(), &b.id]));
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    ok(b.oci(&[
+        "exec",
+        "--process",
+        process.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &b.id,
+    ]));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(status.contains("Uid:\t1000\t1000\t1000\t1000"), "{status}");
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
     let json = ok(b.oci(&["ps", "--format", "json", &b.id]));
-    assert!(json.contains(&pid.to_string()), "ps lists the exec'd process: {json}");
+    assert!(
+        json.contains(&pid.to_string()),
+        "ps lists the exec'd process: {json}"
+    );
     ok(b.oci(&["kill", "--all", &b.id, "KILL"]));
     b.wait_status("stopped");
     ok(b.oci(&["delete", &b.id]));
@@ -265,7 +389,15 @@ fn exec_joins_the_container() {
 #[test]
 fn pause_and_resume_freeze_every_process() {
     let _g = serial();
-    let b = Bundle::new("pause", &["sh", "-c", "while :; do date +%s%N > /tmp/tick; sleep 0.05; done"], Cfg::default());
+    let b = Bundle::new(
+        "pause",
+        &[
+            "sh",
+            "-c",
+            "while :; do date +%s%N > /tmp/tick; sleep 0.05; done",
+        ],
+        Cfg::default(),
+    );
     ok(b.create(&[]));
     ok(b.oci(&["start", &b.id]));
     ok(b.oci(&["pause", &b.id]));
@@ -273,11 +405,23 @@ fn pause_and_resume_freeze_every_process() {
     let refused = b.oci(&["pause", &b.id]);
     assert_eq!(code(&refused), 125);
     let st = ok(b.oci(&["state", &b.id]));
-    let pid: u32 = st.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let pid: u32 = st
+        .split("\"pid\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let proc_state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let before = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap(), before, "frozen: {proc_state}");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap(),
+        before,
+        "frozen: {proc_state}"
+    );
     ok(b.oci(&["resume", &b.id]));
     assert_eq!(b.status(), "running");
     ok(b.oci(&["delete", "--force", &b.id]));
@@ -292,7 +436,13 @@ fn receive_fd(listener: &UnixListener) -> rustix::fd::OwnedFd {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut buf = [0u8; 64];
-    rustix::net::recvmsg(&conn, &mut [std::io::IoSliceMut::new(&mut buf)], &mut control, RecvFlags::empty()).unwrap();
+    rustix::net::recvmsg(
+        &conn,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::empty(),
+    )
+    .unwrap();
     for msg in control.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
             return fds.next().unwrap();
@@ -304,17 +454,34 @@ fn receive_fd(listener: &UnixListener) -> rustix::fd::OwnedFd {
 #[test]
 fn the_console_socket_receives_the_pty_master() {
     let _g = serial();
-    let b = Bundle::new("tty", &["sh", "-c", "tty; stty size; ls -l /dev/console | cut -c1; echo done"], Cfg {
-        terminal: true,
-        process: r#""consoleSize": {"height": 40, "width": 100},"#,
-        ..Cfg::default()
-    });
+    let b = Bundle::new(
+        "tty",
+        &[
+            "sh",
+            "-c",
+            "tty; stty size; ls -l /dev/console | cut -c1; echo done",
+        ],
+        Cfg {
+            terminal: true,
+            process: r#""consoleSize": {"height": 40, "width": 100},"#,
+            ..Cfg::default()
+        },
+    );
     let sock = b.dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let state = b.state.clone();
     let (dir, id) = (b.dir.clone(), b.id.clone());
     let creator = std::thread::spawn(move || {
-        runtime(&["--root", state.to_str().unwrap(), "create", "--bundle", dir.to_str().unwrap(), "--console-socket", sock.to_str().unwrap(), &id])
+        runtime(&[
+            "--root",
+            state.to_str().unwrap(),
+            "create",
+            "--bundle",
+            dir.to_str().unwrap(),
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+        ])
     });
     let master = receive_fd(&listener);
     ok(creator.join().unwrap());
@@ -323,7 +490,9 @@ fn the_console_socket_receives_the_pty_master() {
     let mut out = Vec::new();
     let start = Instant::now();
     let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&out).contains("done") && start.elapsed() < Duration::from_secs(10) {
+    while !String::from_utf8_lossy(&out).contains("done")
+        && start.elapsed() < Duration::from_secs(10)
+    {
         match f.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
@@ -332,7 +501,10 @@ fn the_console_socket_receives_the_pty_master() {
     let out = String::from_utf8_lossy(&out).replace('\r', "");
     assert!(out.contains("/dev/pts/0"), "{out}");
     assert!(out.contains("40 100"), "{out}");
-    assert!(out.contains("\nc\n"), "/dev/console is the pty (a char device): {out}");
+    assert!(
+        out.contains("\nc\n"),
+        "/dev/console is the pty (a char device): {out}"
+    );
     b.wait_status("stopped");
     ok(b.oci(&["delete", &b.id]));
     b.assert_gone();
@@ -358,27 +530,61 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
         hook("poststart"),
         hook("poststop")
     );
-    let b = Bundle::new("hooks", &["true"], Cfg { top: &top, ..Cfg::default() });
+    let b = Bundle::new(
+        "hooks",
+        &["true"],
+        Cfg {
+            top: &top,
+            ..Cfg::default()
+        },
+    );
     ok(b.create(&[]));
     ok(b.oci(&["start", &b.id]));
     b.wait_status("stopped");
     ok(b.oci(&["delete", &b.id]));
     let text = std::fs::read_to_string(&log).unwrap();
     let order: Vec<&str> = text.lines().map(|l| l.split(' ').next().unwrap()).collect();
-    assert_eq!(order, ["createRuntime", "createContainer", "poststart", "poststop"], "{text}");
+    assert_eq!(
+        order,
+        ["createRuntime", "createContainer", "poststart", "poststop"],
+        "{text}"
+    );
     let host = host_hostname();
     let host = host.trim();
-    assert!(text.lines().next().unwrap().starts_with(&format!("createRuntime {host} ")), "{text}");
-    assert!(text.lines().nth(1).unwrap().starts_with("createContainer oci-hooks "), "in the container's namespaces: {text}");
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .starts_with(&format!("createRuntime {host} ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("createContainer oci-hooks "),
+        "in the container's namespaces: {text}"
+    );
     assert!(text.contains(&format!("\"id\":\"{}\"", b.id)), "{text}");
     assert!(text.contains("\"status\":\"created\""), "{text}");
     b.assert_gone();
     // A failing hook fails create, and nothing stays.
     let failing = r#""hooks": {"createRuntime": [{"path": "/bin/false"}]},"#;
-    let b = Bundle::new("hookfail", &["true"], Cfg { top: failing, ..Cfg::default() });
+    let b = Bundle::new(
+        "hookfail",
+        &["true"],
+        Cfg {
+            top: failing,
+            ..Cfg::default()
+        },
+    );
     let out = b.create(&[]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("hooks.createRuntime[0] /bin/false"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hooks.createRuntime[0] /bin/false"),
+        "{}",
+        stderr(&out)
+    );
     b.assert_gone();
 }
 
@@ -388,26 +594,47 @@ fn list_features_and_spec() {
     let b = Bundle::new("list", &["sleep", "1000"], Cfg::default());
     ok(b.create(&[]));
     let list = ok(b.oci(&["list"]));
-    assert!(list.lines().any(|l| l.starts_with(&b.id) && l.contains("created")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&b.id) && l.contains("created")),
+        "{list}"
+    );
     let json = ok(b.oci(&["list", "--format", "json"]));
     assert!(json.starts_with('[') && json.contains(&b.id), "{json}");
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
     let features = ok(cella(&["features"]));
-    assert!(features.contains("\"ociVersionMax\":\"1.3.0\""), "{features}");
+    assert!(
+        features.contains("\"ociVersionMax\":\"1.3.0\""),
+        "{features}"
+    );
     let spec_dir = b.dir.join("spec");
     std::fs::create_dir_all(&spec_dir).unwrap();
     ok(cella(&["spec", "--bundle", spec_dir.to_str().unwrap()]));
-    assert!(std::fs::read_to_string(spec_dir.join("config.json")).unwrap().contains("\"ociVersion\""));
+    assert!(
+        std::fs::read_to_string(spec_dir.join("config.json"))
+            .unwrap()
+            .contains("\"ociVersion\"")
+    );
     let again = cella(&["spec", "--bundle", spec_dir.to_str().unwrap()]);
     assert_eq!(code(&again), 125, "spec does not overwrite");
 }
 
 #[test]
 fn systemd_cgroup_is_refused_clearly() {
-    let out = cella(&["--systemd-cgroup", "create", "--bundle", "/nonexistent", "x"]);
+    let out = cella(&[
+        "--systemd-cgroup",
+        "create",
+        "--bundle",
+        "/nonexistent",
+        "x",
+    ]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("--systemd-cgroup"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--systemd-cgroup"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -415,8 +642,12 @@ fn user_and_time_namespaces_with_mappings_and_offsets() {
     let _g = serial();
     let b = Bundle::new(
         "userns",
-        &["sh", "-c", "id -u; cat /proc/self/uid_map; cut -d. -f1 /proc/uptime; echo x > /dev/null && echo null-ok; \
-            grep CapEff /proc/self/status"],
+        &[
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; cut -d. -f1 /proc/uptime; echo x > /dev/null && echo null-ok; \
+            grep CapEff /proc/self/status",
+        ],
         Cfg {
             linux: r#""uidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
                 "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
@@ -425,27 +656,56 @@ fn user_and_time_namespaces_with_mappings_and_offsets() {
         },
     );
     // The namespaces list of the template has no user or time: add them.
-    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace(
-        r#"{"type": "mount"}]"#,
-        r#"{"type": "mount"}, {"type": "user"}, {"type": "time"}]"#,
-    );
+    let config = std::fs::read_to_string(b.dir.join("config.json"))
+        .unwrap()
+        .replace(
+            r#"{"type": "mount"}]"#,
+            r#"{"type": "mount"}, {"type": "user"}, {"type": "time"}]"#,
+        );
     std::fs::write(b.dir.join("config.json"), config).unwrap();
-    let host_uptime: u64 = std::fs::read_to_string("/proc/uptime").unwrap().split('.').next().unwrap().parse().unwrap();
+    let host_uptime: u64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     ok(b.create(&[]));
     let pid = ok(b.oci(&["state", &b.id]));
-    let pid: u32 = pid.split("\"pid\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    let pid: u32 = pid
+        .split("\"pid\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     // From outside: the container's root is host uid 200000.
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(status.contains("Uid:\t200000\t200000\t200000\t200000"), "{status}");
+    assert!(
+        status.contains("Uid:\t200000\t200000\t200000\t200000"),
+        "{status}"
+    );
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0", "root inside: {out}");
-    assert_eq!(lines[1].split_whitespace().collect::<Vec<_>>(), ["0", "200000", "65536"], "{out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "200000", "65536"],
+        "{out}"
+    );
     let inside: u64 = lines[2].parse().unwrap();
-    assert!(inside >= host_uptime + 31_536_000 && inside < host_uptime + 31_536_000 + 60, "boottime offset: {inside} vs {host_uptime}");
-    assert_eq!(lines[3], "null-ok", "device nodes are bound in a user namespace: {out}");
+    assert!(
+        inside >= host_uptime + 31_536_000 && inside < host_uptime + 31_536_000 + 60,
+        "boottime offset: {inside} vs {host_uptime}"
+    );
+    assert_eq!(
+        lines[3], "null-ok",
+        "device nodes are bound in a user namespace: {out}"
+    );
     assert!(lines[4].ends_with("0000000000000021"), "{out}");
     b.assert_gone();
 }

@@ -134,7 +134,10 @@ impl Bundle {
             if s == want {
                 return;
             }
-            assert!(start.elapsed() < Duration::from_secs(10), "status stayed {s}, wanted {want}");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "status stayed {s}, wanted {want}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -154,13 +157,22 @@ impl Bundle {
             assert!(!leaf.exists(), "cgroup {} left behind", leaf.display());
         }
         let mounts = host_mounts();
-        assert!(!mounts.contains(self.rootfs().to_str().unwrap()), "a mount of the rootfs is left on the host");
+        assert!(
+            !mounts.contains(self.rootfs().to_str().unwrap()),
+            "a mount of the rootfs is left on the host"
+        );
         let leftover: Vec<u32> = std::fs::read_dir("/proc")
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(&self.id)))
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/cgroup"))
+                    .is_ok_and(|c| c.contains(&self.id))
+            })
             .collect();
-        assert!(leftover.is_empty(), "processes left in the container's cgroup: {leftover:?}");
+        assert!(
+            leftover.is_empty(),
+            "processes left in the container's cgroup: {leftover:?}"
+        );
     }
 }
 
@@ -169,4 +181,3 @@ impl Drop for Bundle {
         let _ = self.oci(&["delete", "--force", &self.id]);
     }
 }
-

@@ -49,7 +49,9 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: probe escape MARKER | hog MIB | fds | syscalls | tiocsti | no-clone3 CMD...");
+            eprintln!(
+                "usage: probe escape MARKER | hog MIB | fds | syscalls | tiocsti | no-clone3 CMD..."
+            );
             std::process::exit(2);
         }
     }
@@ -84,9 +86,17 @@ fn syscalls() {
     let key_spec_session_keyring = -3isize as usize;
     let calls: [(&str, usize, [usize; 3]); 5] = [
         // KEYCTL_GET_KEYRING_ID of the session keyring: works unconfined.
-        ("keyctl", g::__NR_keyctl as usize, [0, key_spec_session_keyring, 0]),
+        (
+            "keyctl",
+            g::__NR_keyctl as usize,
+            [0, key_spec_session_keyring, 0],
+        ),
         // A NULL attr: EFAULT unconfined.
-        ("perf_event_open", g::__NR_perf_event_open as usize, [0, 0, 0]),
+        (
+            "perf_event_open",
+            g::__NR_perf_event_open as usize,
+            [0, 0, 0],
+        ),
         // Zero entries: EINVAL unconfined.
         ("io_uring_setup", g::__NR_io_uring_setup as usize, [0, 0, 0]),
         // Zero size: EINVAL unconfined; docker's profile answers ENOSYS.
