@@ -27,6 +27,8 @@ command sh -c 'echo "pid=$$ host=$(hostname) uptime=$(cut -d" " -f1 /proc/uptime
 [container bomb]
 rootfs /rootfs
 pids 20
+# To mount its cgroup and read pids.max from inside (refused by default).
+cap-add SYS_ADMIN
 command sh -c 'mount -t cgroup2 none /mnt; echo "pids.max=$(cat /mnt/pids.max)"; (b() { b | b & }; b) 2>/dev/null; sleep 3; kill -9 -1; sleep 1; echo "after the bomb: $(cat /mnt/pids.events)"'
 
 [container hog]

@@ -636,3 +636,45 @@ fn s4_a_mount_target_swapped_for_a_symlink_while_containers_start_stays_inside()
     assert!(!host_mounts().contains(&host_target));
     let _ = std::fs::remove_dir_all(&host_target);
 }
+
+#[test]
+fn s8_a_procfs_write_redirected_by_a_bind_is_refused() {
+    let _g = serial();
+    let root = rootfs("s8");
+    let decoy = root.parent().unwrap().join("s8-decoy");
+    std::fs::write(&decoy, "untouched\n").unwrap();
+    // The bind lands on the container's own /proc/1/oom_score_adj: cella's
+    // write must not go into the decoy file.
+    let out = run_in(
+        &root,
+        &["--oom-score-adj", "500", "--bind", &format!("{}:/proc/self/oom_score_adj", decoy.display())],
+        &["true"],
+    );
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("oom_score_adj"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "untouched\n");
+}
+
+#[test]
+fn s11_a_symlinked_dev_console_is_not_followed() {
+    let _g = serial();
+    // No /dev mount: the image's /dev stays, its console a symlink out.
+    let b = Bundle::new("s11", &["tty"], Cfg { terminal: true, ..Cfg::default() });
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    let config = config
+        .lines()
+        .filter(|l| !l.contains("\"destination\": \"/dev\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    std::os::unix::fs::symlink("/etc/cella-s11-console", b.rootfs().join("dev/console")).unwrap();
+    let sock = b.dir.join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let out = b.create(&["--console-socket", sock.to_str().unwrap()]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("set up console"), "{}", stderr(&out));
+    assert!(!b.rootfs().join("etc/cella-s11-console").exists());
+    assert!(!Path::new("/etc/cella-s11-console").exists());
+    b.assert_gone();
+}
