@@ -28,7 +28,7 @@ fn exit_codes() {
     assert_eq!(code(&out), 127);
     assert_eq!(
         stderr(&out),
-        "cella: exec no-such-command: No such file or directory\n"
+        "cella: exec no-such-command: No such file or directory (executable file not found in $PATH)\n"
     );
     // 137: the payload killed by SIGKILL (PID 2 under --init; PID 1 cannot
     // be killed from inside its own namespace).

@@ -335,9 +335,9 @@ fn namespace_flags(cfg: &Config) -> Result<u32> {
     Ok(cfg.linux.new_namespaces() & !(g::CLONE_NEWCGROUP | g::CLONE_NEWTIME))
 }
 
-/// Namespaces given by path that the child joins, opened now so a bad
-/// path fails before anything is created... almost: after the cgroup,
-/// which the undo guard removes.
+/// Namespaces given by path that the child joins, opened before the fork
+/// so a bad path fails in the parent (the undo guard then removes the
+/// cgroup and state directory made so far).
 fn open_joins(cfg: &Config) -> Result<Vec<(OwnedFd, u32)>> {
     let mut out = Vec::new();
     for (flag, path) in &cfg.linux.namespaces {
