@@ -5,6 +5,30 @@
 use crate::error::{Error, Result};
 use crate::json::Value;
 
+/// `parent.key`: a field's path, for errors. Out of line: there are
+/// hundreds of call sites, and each inline `format!` costs code.
+#[inline(never)]
+pub(super) fn sub(parent: &str, key: &str) -> String {
+    let mut s = String::with_capacity(parent.len() + key.len() + 1);
+    s.push_str(parent);
+    if !parent.is_empty() {
+        s.push('.');
+    }
+    s.push_str(key);
+    s
+}
+
+/// `parent[i]`.
+#[inline(never)]
+pub(super) fn idx(parent: &str, i: usize) -> String {
+    let mut s = String::with_capacity(parent.len() + 4);
+    s.push_str(parent);
+    s.push('[');
+    s.push_str(&i.to_string());
+    s.push(']');
+    s
+}
+
 /// A decoding failure: the field's path and what was wrong with it.
 pub(super) fn bad(path: &str, what: &str) -> Error {
     Error::usage(format!("config.json: {path}: {what}"))
@@ -16,12 +40,7 @@ pub(super) fn obj<'a>(v: &'a Value, path: &str, allowed: &[&str]) -> Result<&'a 
         .ok_or_else(|| bad(path, &format!("expected an object, found {}", v.kind())))?;
     for (k, _) in fields {
         if !allowed.contains(&k.as_str()) {
-            let full = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            return Err(bad(&full, "not supported by cella"));
+            return Err(bad(&sub(path, k), "not supported by cella"));
         }
     }
     Ok(fields)
@@ -68,7 +87,7 @@ pub(super) fn strings(v: &Value, path: &str) -> Result<Vec<String>> {
     array(v, path)?
         .iter()
         .enumerate()
-        .map(|(i, s)| string(s, &format!("{path}[{i}]")))
+        .map(|(i, s)| string(s, &idx(path, i)))
         .collect()
 }
 
@@ -78,6 +97,6 @@ pub(super) fn string_map(v: &Value, path: &str) -> Result<Vec<(String, String)>>
         .ok_or_else(|| bad(path, "expected an object"))?;
     fields
         .iter()
-        .map(|(k, val)| Ok((k.clone(), string(val, &format!("{path}.{k}"))?)))
+        .map(|(k, val)| Ok((k.clone(), string(val, &sub(path, k))?)))
         .collect()
 }

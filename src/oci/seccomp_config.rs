@@ -25,7 +25,7 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
         ],
     )?;
     let default_errno = field(f, "defaultErrnoRet")
-        .map(|v| u32_of(v, &format!("{p}.defaultErrnoRet")))
+        .map(|v| u32_of(v, &sub(&p, "defaultErrnoRet")))
         .transpose()?;
     let action = |name: &str, errno: Option<u32>, at: &str| -> Result<seccomp::Action> {
         seccomp::action_from_oci(name, errno)
@@ -33,15 +33,15 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
     };
     let default_name = string(
         field(f, "defaultAction").ok_or_else(|| bad(p, "defaultAction missing"))?,
-        &format!("{p}.defaultAction"),
+        &sub(&p, "defaultAction"),
     )?;
-    let default = action(&default_name, default_errno, &format!("{p}.defaultAction"))?;
+    let default = action(&default_name, default_errno, &sub(&p, "defaultAction"))?;
     let mut architectures = Vec::new();
     if let Some(a) = field(f, "architectures") {
-        for name in strings(a, &format!("{p}.architectures"))? {
+        for name in strings(a, &sub(&p, "architectures"))? {
             let arch = seccomp::Arch::from_oci(&name).ok_or_else(|| {
                 bad(
-                    &format!("{p}.architectures"),
+                    &sub(&p, "architectures"),
                     &format!("unknown architecture {name}"),
                 )
             })?;
@@ -49,22 +49,22 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
         }
     }
     if let Some(flags) = field(f, "flags")
-        && !strings(flags, &format!("{p}.flags"))?.is_empty()
+        && !strings(flags, &sub(&p, "flags"))?.is_empty()
     {
         return Err(bad(
-            &format!("{p}.flags"),
+            &sub(&p, "flags"),
             "seccomp flags are not supported by cella",
         ));
     }
     if field(f, "listenerPath").is_some() {
         return Err(bad(
-            &format!("{p}.listenerPath"),
+            &sub(&p, "listenerPath"),
             "seccomp notify is not supported by cella",
         ));
     }
     let mut rules = Vec::new();
     if let Some(list) = field(f, "syscalls") {
-        for (i, s) in array(list, &format!("{p}.syscalls"))?.iter().enumerate() {
+        for (i, s) in array(list, &sub(&p, "syscalls"))?.iter().enumerate() {
             let here = format!("{p}.syscalls[{i}]");
             let sf = obj(
                 s,
@@ -75,24 +75,24 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
             )?;
             for k in ["includes", "excludes"] {
                 if field(sf, k).is_some() {
-                    return Err(bad(&format!("{here}.{k}"), "not part of the OCI format"));
+                    return Err(bad(&sub(&here, &k), "not part of the OCI format"));
                 }
             }
             let names = strings(
                 field(sf, "names").ok_or_else(|| bad(&here, "names missing"))?,
-                &format!("{here}.names"),
+                &sub(&here, "names"),
             )?;
             let errno = field(sf, "errnoRet")
-                .map(|v| u32_of(v, &format!("{here}.errnoRet")))
+                .map(|v| u32_of(v, &sub(&here, "errnoRet")))
                 .transpose()?;
             let act_name = string(
                 field(sf, "action").ok_or_else(|| bad(&here, "action missing"))?,
-                &format!("{here}.action"),
+                &sub(&here, "action"),
             )?;
-            let action = action(&act_name, errno, &format!("{here}.action"))?;
+            let action = action(&act_name, errno, &sub(&here, "action"))?;
             let mut args = Vec::new();
             if let Some(a) = field(sf, "args") {
-                for (j, arg) in array(a, &format!("{here}.args"))?.iter().enumerate() {
+                for (j, arg) in array(a, &sub(&here, "args"))?.iter().enumerate() {
                     let ah = format!("{here}.args[{j}]");
                     let af = obj(arg, &ah, &["index", "value", "valueTwo", "op"])?;
                     let index = unsigned(
@@ -100,17 +100,16 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
                         &ah,
                     )?;
                     if index > 5 {
-                        return Err(bad(&format!("{ah}.index"), "must be 0-5"));
+                        return Err(bad(&sub(&ah, "index"), "must be 0-5"));
                     }
                     let value = field(af, "value").map_or(Ok(0), |v| unsigned(v, &ah))?;
                     let value_two = field(af, "valueTwo").map_or(Ok(0), |v| unsigned(v, &ah))?;
                     let op_name = string(
                         field(af, "op").ok_or_else(|| bad(&ah, "op missing"))?,
-                        &format!("{ah}.op"),
+                        &sub(&ah, "op"),
                     )?;
-                    let op = seccomp::op_from_oci(&op_name).ok_or_else(|| {
-                        bad(&format!("{ah}.op"), &format!("unknown op {op_name}"))
-                    })?;
+                    let op = seccomp::op_from_oci(&op_name)
+                        .ok_or_else(|| bad(&sub(&ah, "op"), &format!("unknown op {op_name}")))?;
                     args.push(seccomp::ArgCmp {
                         index: index as u8,
                         value,
