@@ -256,7 +256,7 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
             "selinuxLabel",
         ],
     )?;
-    let at = |k: &str| sub(&path, &k);
+    let at = |k: &str| sub(path, k);
     let mut p = Process {
         cwd: "/".into(),
         ..Process::default()
@@ -390,9 +390,9 @@ fn capabilities(v: &Value, path: &str) -> Result<Caps> {
         let Some(list) = field(f, k) else {
             return Ok(0);
         };
-        let names = strings(list, &sub(&path, &k))?;
+        let names = strings(list, &sub(path, k))?;
         caps::mask(names.iter().map(String::as_str))
-            .map_err(|n| bad(&sub(&path, &k), &format!("unknown capability {n}")))
+            .map_err(|n| bad(&sub(path, k), &format!("unknown capability {n}")))
     };
     Ok(Caps {
         bounding: set("bounding")?,
@@ -427,24 +427,24 @@ fn mount(v: &Value, path: &str) -> Result<Mount> {
     )?;
     for k in ["uidMappings", "gidMappings"] {
         if field(f, k).is_some() {
-            return Err(bad(&sub(&path, &k), "idmapped mounts are not supported"));
+            return Err(bad(&sub(path, k), "idmapped mounts are not supported"));
         }
     }
     let destination = string(
         field(f, "destination").ok_or_else(|| bad(path, "destination missing"))?,
-        &sub(&path, "destination"),
+        &sub(path, "destination"),
     )?;
     if !destination.starts_with('/') {
         return Err(bad(
-            &sub(&path, "destination"),
+            &sub(path, "destination"),
             &format!("{destination}: must be an absolute path"),
         ));
     }
     let get = |k: &str| -> Result<String> {
-        field(f, k).map_or(Ok(String::new()), |v| string(v, &sub(&path, &k)))
+        field(f, k).map_or(Ok(String::new()), |v| string(v, &sub(path, k)))
     };
     let options = match field(f, "options") {
-        Some(v) => strings(v, &sub(&path, "options"))?,
+        Some(v) => strings(v, &sub(path, "options"))?,
         None => Vec::new(),
     };
     Ok(Mount {
@@ -493,23 +493,23 @@ fn hook(v: &Value, path: &str) -> Result<Hook> {
     let mut h = Hook {
         path: string(
             field(f, "path").ok_or_else(|| bad(path, "path missing"))?,
-            &sub(&path, "path"),
+            &sub(path, "path"),
         )?,
         ..Hook::default()
     };
     if !h.path.starts_with('/') {
-        return Err(bad(&sub(&path, "path"), "must be an absolute path"));
+        return Err(bad(&sub(path, "path"), "must be an absolute path"));
     }
     if let Some(v) = field(f, "args") {
-        h.args = strings(v, &sub(&path, "args"))?;
+        h.args = strings(v, &sub(path, "args"))?;
     }
     if let Some(v) = field(f, "env") {
-        h.env = strings(v, &sub(&path, "env"))?;
+        h.env = strings(v, &sub(path, "env"))?;
     }
     if let Some(v) = field(f, "timeout") {
-        let t = signed(v, &sub(&path, "timeout"))?;
+        let t = signed(v, &sub(path, "timeout"))?;
         if t <= 0 {
-            return Err(bad(&sub(&path, "timeout"), "must be positive"));
+            return Err(bad(&sub(path, "timeout"), "must be positive"));
         }
         h.timeout = Some(t.min(i64::from(u32::MAX)) as u32);
     }
@@ -571,7 +571,7 @@ fn linux(v: &Value) -> Result<Linux> {
                 let n = |k: &str| -> Result<u32> {
                     u32_of(
                         field(mf, k).ok_or_else(|| bad(&here, &format!("{k} missing")))?,
-                        &sub(&here, &k),
+                        &sub(&here, k),
                     )
                 };
                 out.push(IdMap {
@@ -689,25 +689,25 @@ fn device(v: &Value, path: &str) -> Result<Device> {
     )?;
     let dpath = string(
         field(f, "path").ok_or_else(|| bad(path, "path missing"))?,
-        &sub(&path, "path"),
+        &sub(path, "path"),
     )?;
     if !dpath.starts_with("/dev/") || dpath.split('/').any(|c| c == "..") {
         return Err(bad(
-            &sub(&path, "path"),
+            &sub(path, "path"),
             &format!("{dpath}: must be under /dev"),
         ));
     }
     let kind = string(
         field(f, "type").ok_or_else(|| bad(path, "type missing"))?,
-        &sub(&path, "type"),
+        &sub(path, "type"),
     )?;
     let kind = match kind.as_str() {
         "c" | "u" | "b" | "p" => kind.as_bytes()[0],
         other => {
-            return Err(bad(&sub(&path, "type"), &format!("unknown type {other}")));
+            return Err(bad(&sub(path, "type"), &format!("unknown type {other}")));
         }
     };
-    let n = |k: &str| -> Result<u32> { field(f, k).map_or(Ok(0), |v| u32_of(v, &sub(&path, &k))) };
+    let n = |k: &str| -> Result<u32> { field(f, k).map_or(Ok(0), |v| u32_of(v, &sub(path, k))) };
     if kind != b'p' && (field(f, "major").is_none() || field(f, "minor").is_none()) {
         return Err(bad(path, "major and minor are required"));
     }
@@ -716,7 +716,7 @@ fn device(v: &Value, path: &str) -> Result<Device> {
         kind,
         major: n("major")?,
         minor: n("minor")?,
-        mode: field(f, "fileMode").map_or(Ok(0o666), |v| u32_of(v, &sub(&path, "fileMode")))?,
+        mode: field(f, "fileMode").map_or(Ok(0o666), |v| u32_of(v, &sub(path, "fileMode")))?,
         uid: n("uid")?,
         gid: n("gid")?,
     })

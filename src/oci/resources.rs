@@ -62,7 +62,7 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
     )?;
     let mut r = Resources::default();
     if let Some(m) = field(f, "memory") {
-        let p = sub(&path, "memory");
+        let p = sub(path, "memory");
         let mf = obj(
             m,
             &p,
@@ -78,13 +78,13 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
                 "checkBeforeUpdate",
             ],
         )?;
-        let i = |k: &str| field(mf, k).map(|v| signed(v, &sub(&p, &k))).transpose();
+        let i = |k: &str| field(mf, k).map(|v| signed(v, &sub(&p, k))).transpose();
         r.memory_limit = i("limit")?;
         r.memory_reservation = i("reservation")?;
         r.memory_swap = i("swap")?;
         for k in ["kernel", "kernelTCP"] {
             if i(k)?.is_some() {
-                return Err(bad(&sub(&p, &k), "kernel memory limits are not supported"));
+                return Err(bad(&sub(&p, k), "kernel memory limits are not supported"));
             }
         }
         if let Some(v) = field(mf, "swappiness") {
@@ -95,7 +95,7 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
         }
     }
     if let Some(c) = field(f, "cpu") {
-        let p = sub(&path, "cpu");
+        let p = sub(path, "cpu");
         let cf = obj(
             c,
             &p,
@@ -111,8 +111,8 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
                 "idle",
             ],
         )?;
-        let u = |k: &str| field(cf, k).map(|v| unsigned(v, &sub(&p, &k))).transpose();
-        let i = |k: &str| field(cf, k).map(|v| signed(v, &sub(&p, &k))).transpose();
+        let u = |k: &str| field(cf, k).map(|v| unsigned(v, &sub(&p, k))).transpose();
+        let i = |k: &str| field(cf, k).map(|v| signed(v, &sub(&p, k))).transpose();
         r.cpu_shares = u("shares")?;
         r.cpu_quota = i("quota")?;
         r.cpu_burst = u("burst")?;
@@ -128,23 +128,23 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
         }
     }
     if let Some(pv) = field(f, "pids") {
-        let p = sub(&path, "pids");
+        let p = sub(path, "pids");
         let pf = obj(pv, &p, &["limit"])?;
         if let Some(v) = field(pf, "limit") {
             r.pids_limit = Some(signed(v, &sub(&p, "limit"))?);
         }
     }
     if let Some(b) = field(f, "blockIO") {
-        blkio(b, &sub(&path, "blockIO"), &mut r)?;
+        blkio(b, &sub(path, "blockIO"), &mut r)?;
     }
     if let Some(d) = field(f, "devices") {
-        for (i, rule) in array(d, &sub(&path, "devices"))?.iter().enumerate() {
+        for (i, rule) in array(d, &sub(path, "devices"))?.iter().enumerate() {
             r.devices
                 .push(device_rule(rule, &format!("{path}.devices[{i}]"))?);
         }
     }
     if let Some(h) = field(f, "hugepageLimits") {
-        for (i, e) in array(h, &sub(&path, "hugepageLimits"))?.iter().enumerate() {
+        for (i, e) in array(h, &sub(path, "hugepageLimits"))?.iter().enumerate() {
             let here = format!("{path}.hugepageLimits[{i}]");
             let hf = obj(e, &here, &["pageSize", "limit"])?;
             let size = string(
@@ -162,21 +162,21 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
         }
     }
     if let Some(u) = field(f, "unified") {
-        r.unified = string_map(u, &sub(&path, "unified"))?;
+        r.unified = string_map(u, &sub(path, "unified"))?;
         if let Some((k, _)) = r
             .unified
             .iter()
             .find(|(k, _)| k.contains('/') || k.starts_with('.') || !k.contains('.'))
         {
             return Err(bad(
-                &sub(&path, "unified"),
+                &sub(path, "unified"),
                 &format!("{k}: not a cgroup file"),
             ));
         }
     }
     for k in ["network", "rdma"] {
         if field(f, k).is_some() {
-            return Err(bad(&sub(&path, &k), "not supported by cella"));
+            return Err(bad(&sub(path, k), "not supported by cella"));
         }
     }
     Ok(r)
@@ -197,10 +197,10 @@ fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
         ],
     )?;
     if let Some(w) = field(f, "weight") {
-        r.blkio_weight = Some(unsigned(w, &sub(&p, "weight"))?);
+        r.blkio_weight = Some(unsigned(w, &sub(p, "weight"))?);
     }
     if let Some(w) = field(f, "leafWeight") {
-        r.blkio_leaf_weight = Some(unsigned(w, &sub(&p, "leafWeight"))?);
+        r.blkio_leaf_weight = Some(unsigned(w, &sub(p, "leafWeight"))?);
     }
     for (key, file) in [
         ("weightDevice", "blkio.weight_device"),
@@ -213,7 +213,7 @@ fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
         ),
     ] {
         let Some(list) = field(f, key) else { continue };
-        for (i, d) in array(list, &sub(&p, &key))?.iter().enumerate() {
+        for (i, d) in array(list, &sub(p, key))?.iter().enumerate() {
             let here = format!("{p}.{key}[{i}]");
             let df = obj(
                 d,
@@ -222,7 +222,7 @@ fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
             )?;
             let n = |k: &str| {
                 field(df, k)
-                    .map(|v| unsigned(v, &sub(&here, &k)))
+                    .map(|v| unsigned(v, &sub(&here, k)))
                     .transpose()
             };
             let (Some(major), Some(minor)) = (n("major")?, n("minor")?) else {
@@ -247,16 +247,16 @@ fn device_rule(v: &Value, path: &str) -> Result<DeviceRule> {
     let f = obj(v, path, &["allow", "type", "major", "minor", "access"])?;
     let allow = boolean(
         field(f, "allow").ok_or_else(|| bad(path, "allow missing"))?,
-        &sub(&path, "allow"),
+        &sub(path, "allow"),
     )?;
     let kind = match field(f, "type") {
         None => b'a',
-        Some(t) => match string(t, &sub(&path, "type"))?.as_str() {
+        Some(t) => match string(t, &sub(path, "type"))?.as_str() {
             "a" => b'a',
             "c" => b'c',
             "b" => b'b',
             other => {
-                return Err(bad(&sub(&path, "type"), &format!("unknown type {other}")));
+                return Err(bad(&sub(path, "type"), &format!("unknown type {other}")));
             }
         },
     };
@@ -265,17 +265,17 @@ fn device_rule(v: &Value, path: &str) -> Result<DeviceRule> {
             None => Ok(None),
             Some(v) => match v.as_i64() {
                 Some(-1) => Ok(None),
-                _ => unsigned(v, &sub(&path, &k)).map(Some),
+                _ => unsigned(v, &sub(path, k)).map(Some),
             },
         }
     };
     let access = match field(f, "access") {
         None => "rwm".to_owned(),
-        Some(a) => string(a, &sub(&path, "access"))?,
+        Some(a) => string(a, &sub(path, "access"))?,
     };
     if access.is_empty() || !access.bytes().all(|b| matches!(b, b'r' | b'w' | b'm')) {
         return Err(bad(
-            &sub(&path, "access"),
+            &sub(path, "access"),
             &format!("'{access}': not a subset of rwm"),
         ));
     }

@@ -25,7 +25,7 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
         ],
     )?;
     let default_errno = field(f, "defaultErrnoRet")
-        .map(|v| u32_of(v, &sub(&p, "defaultErrnoRet")))
+        .map(|v| u32_of(v, &sub(p, "defaultErrnoRet")))
         .transpose()?;
     let action = |name: &str, errno: Option<u32>, at: &str| -> Result<seccomp::Action> {
         seccomp::action_from_oci(name, errno)
@@ -33,15 +33,15 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
     };
     let default_name = string(
         field(f, "defaultAction").ok_or_else(|| bad(p, "defaultAction missing"))?,
-        &sub(&p, "defaultAction"),
+        &sub(p, "defaultAction"),
     )?;
-    let default = action(&default_name, default_errno, &sub(&p, "defaultAction"))?;
+    let default = action(&default_name, default_errno, &sub(p, "defaultAction"))?;
     let mut architectures = Vec::new();
     if let Some(a) = field(f, "architectures") {
-        for name in strings(a, &sub(&p, "architectures"))? {
+        for name in strings(a, &sub(p, "architectures"))? {
             let arch = seccomp::Arch::from_oci(&name).ok_or_else(|| {
                 bad(
-                    &sub(&p, "architectures"),
+                    &sub(p, "architectures"),
                     &format!("unknown architecture {name}"),
                 )
             })?;
@@ -49,22 +49,22 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
         }
     }
     if let Some(flags) = field(f, "flags")
-        && !strings(flags, &sub(&p, "flags"))?.is_empty()
+        && !strings(flags, &sub(p, "flags"))?.is_empty()
     {
         return Err(bad(
-            &sub(&p, "flags"),
+            &sub(p, "flags"),
             "seccomp flags are not supported by cella",
         ));
     }
     if field(f, "listenerPath").is_some() {
         return Err(bad(
-            &sub(&p, "listenerPath"),
+            &sub(p, "listenerPath"),
             "seccomp notify is not supported by cella",
         ));
     }
     let mut rules = Vec::new();
     if let Some(list) = field(f, "syscalls") {
-        for (i, s) in array(list, &sub(&p, "syscalls"))?.iter().enumerate() {
+        for (i, s) in array(list, &sub(p, "syscalls"))?.iter().enumerate() {
             let here = format!("{p}.syscalls[{i}]");
             let sf = obj(
                 s,
@@ -75,7 +75,7 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
             )?;
             for k in ["includes", "excludes"] {
                 if field(sf, k).is_some() {
-                    return Err(bad(&sub(&here, &k), "not part of the OCI format"));
+                    return Err(bad(&sub(&here, k), "not part of the OCI format"));
                 }
             }
             let names = strings(
