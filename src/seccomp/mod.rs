@@ -249,10 +249,18 @@ pub fn op_from_oci(name: &str) -> Option<Op> {
 /// The number of syscall `name` on `arch`, if it has one there (and the
 /// table for `arch` is part of this build: native and compat only).
 pub fn syscall_number(arch: Arch, name: &str) -> Option<u32> {
-    number(
-        arch.numbers()?,
-        table::NAMES.split(' ').position(|n| n == name)?,
-    )
+    number(arch.numbers()?, name_index(name)?)
+}
+
+/// The position of `name` in [`table::NAMES`], by binary search over the
+/// sorted names (split once per process: a profile looks up hundreds of
+/// names on two architectures, and a linear scan cost milliseconds).
+fn name_index(name: &str) -> Option<usize> {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| table::NAMES.split(' ').collect())
+        .binary_search(&name)
+        .ok()
 }
 
 fn number(numbers: &[u16], index: usize) -> Option<u32> {
@@ -458,26 +466,28 @@ impl Emitter {
     /// syscall number and search it.
     fn arch(&mut self, p: &Profile, arch: Arch, default: u32) -> To {
         let numbers = arch.numbers().unwrap_or(&[]);
-        // The syscalls with rules, by number, each with its rules in order.
-        let mut calls: Vec<(u32, Vec<&Rule>)> = Vec::new();
-        for rule in &p.rules {
+        // The syscalls with rules, by number, each with its rules in order:
+        // (number, rule position) pairs sorted stably by number, then
+        // grouped (inserting into a sorted list cost milliseconds).
+        let mut pairs: Vec<(u32, usize)> = Vec::new();
+        for (r, rule) in p.rules.iter().enumerate() {
             for name in &rule.names {
-                let Some(nr) = table::NAMES
-                    .split(' ')
-                    .position(|n| n == name)
-                    .and_then(|i| number(numbers, i))
-                else {
-                    continue;
-                };
-                let i = calls.partition_point(|c| c.0 < nr);
-                match calls.get_mut(i) {
-                    Some((n, rules)) if *n == nr => {
-                        if !rules.last().is_some_and(|r| core::ptr::eq(*r, rule)) {
-                            rules.push(rule);
-                        }
-                    }
-                    _ => calls.insert(i, (nr, vec![rule])),
+                if let Some(nr) = name_index(name).and_then(|i| number(numbers, i)) {
+                    pairs.push((nr, r));
                 }
+            }
+        }
+        pairs.sort_by_key(|&(nr, _)| nr);
+        let mut calls: Vec<(u32, Vec<&Rule>)> = Vec::new();
+        for (nr, r) in pairs {
+            let rule = &p.rules[r];
+            match calls.last_mut() {
+                Some((n, rules)) if *n == nr => {
+                    if !rules.last().is_some_and(|last| core::ptr::eq(*last, rule)) {
+                        rules.push(rule);
+                    }
+                }
+                _ => calls.push((nr, vec![rule])),
             }
         }
         // Intervals [start, next start) covering every u32.

@@ -745,3 +745,16 @@ fn default_profile_allows_a_shell_and_refuses_the_dangerous() {
     }
     sweep(&p, &prog);
 }
+
+#[test]
+fn the_name_table_is_sorted_for_binary_search() {
+    let names: Vec<&str> = super::table::NAMES.split(' ').collect();
+    assert!(
+        names.windows(2).all(|w| w[0] < w[1]),
+        "NAMES must be sorted and unique"
+    );
+    assert_eq!(
+        super::syscall_number(super::Arch::NATIVE, "zzz_not_a_syscall"),
+        None
+    );
+}
