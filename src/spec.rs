@@ -209,13 +209,19 @@ const CAP_SYSCALLS: [(&str, &str); 11] = [
     ("BPF", "bpf"),
 ];
 
-fn with_cap_rules(mut p: seccomp::Profile, caps: u64) -> seccomp::Profile {
+/// The system calls `caps` open beyond docker's default profile.
+fn cap_syscalls(caps: u64) -> Vec<String> {
     let mut names = Vec::new();
     for (cap, calls) in CAP_SYSCALLS {
         if caps::bit(cap).is_some_and(|b| caps & b != 0) {
             names.extend(calls.split(' ').map(str::to_owned));
         }
     }
+    names
+}
+
+fn with_cap_rules(mut p: seccomp::Profile, caps: u64) -> seccomp::Profile {
+    let names = cap_syscalls(caps);
     if !names.is_empty() {
         // First matching rule wins: these go before the argument-checked ones.
         p.rules.insert(
@@ -262,17 +268,17 @@ fn security(args: &RunArgs) -> Result<Security> {
         rustix::thread::capabilities(None).map_or(known, |c| c.permitted.bits())
     };
     set &= known & held;
-    let profile = match (&args.seccomp, args.privileged) {
-        (Seccomp::Unconfined, _) | (Seccomp::Default, true) => None,
-        (Seccomp::Default, false) => Some(with_cap_rules(seccomp::default_profile(), set)),
-        (Seccomp::File(f), _) => Some(profile_file(f)?),
+    let compile = |p: seccomp::Profile| {
+        seccomp::compile(&p).map_err(|e| Error::usage(format!("--security-opt seccomp: {e}")))
     };
-    let seccomp = match profile {
-        Some(p) => Some(
-            seccomp::compile(&p)
-                .map_err(|e| Error::usage(format!("--security-opt seccomp: {e}")))?,
-        ),
-        None => None,
+    let seccomp = match (&args.seccomp, args.privileged) {
+        (Seccomp::Unconfined, _) | (Seccomp::Default, true) => None,
+        // docker's profile as it stands comes precompiled where it can.
+        (Seccomp::Default, false) => match seccomp::default_program() {
+            Some(prog) if cap_syscalls(set).is_empty() => Some(prog.to_vec()),
+            _ => Some(compile(with_cap_rules(seccomp::default_profile(), set))?),
+        },
+        (Seccomp::File(f), _) => Some(compile(profile_file(f)?)?),
     };
     Ok(Security {
         caps: Caps::same(set),

@@ -41,12 +41,14 @@
 //! reached through a `ja` (32-bit offset) placed next to the jump.
 
 mod default;
+mod default_bpf;
 mod table;
 #[cfg(test)]
 mod tests;
 
 pub use crate::sys::seccomp::SockFilter;
 pub use default::default_profile;
+pub use default_bpf::default_program;
 
 /// What the filter does with a syscall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -758,3 +758,38 @@ fn the_name_table_is_sorted_for_binary_search() {
         None
     );
 }
+
+/// The text of `default_bpf.rs`'s table for this build's compiled profile.
+#[cfg(target_arch = "x86_64")]
+fn default_program_text() -> String {
+    let prog = compile(&default_profile()).unwrap();
+    let mut out = format!("const X86_64: [SockFilter; {}] = [\n", prog.len());
+    for i in &prog {
+        out.push_str(&format!("    f({:#06x}, {}, {}, {:#010x}),\n", i.code, i.jt, i.jf, i.k));
+    }
+    out.push_str("];\n");
+    out
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn default_program_is_current() {
+    let compiled = compile(&default_profile()).unwrap();
+    assert_eq!(
+        default_program(),
+        Some(&compiled[..]),
+        "src/seccomp/default_bpf.rs is stale: run `cargo test --lib regenerate_default_program -- --ignored`"
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+#[ignore = "rewrites src/seccomp/default_bpf.rs"]
+fn regenerate_default_program() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/seccomp/default_bpf.rs");
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("const X86_64:").unwrap();
+    let end = text[start..].find("];\n").unwrap() + start + 3;
+    let new = format!("{}{}{}", &text[..start], default_program_text(), &text[end..]);
+    std::fs::write(path, new).unwrap();
+}
