@@ -15,6 +15,7 @@ pub fn default_program() -> Option<&'static [SockFilter]> {
     None
 }
 
+#[cfg(target_arch = "x86_64")]
 const fn f(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
     SockFilter { code, jt, jf, k }
 }

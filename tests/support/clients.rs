@@ -184,8 +184,11 @@ impl Bg {
         let err = base.join(format!("cmd-{n}.err"));
         let secs = limit.as_secs().max(1).to_string();
         let mut cmd = Command::new("timeout");
+        // In the scratch base: conmon drops files (an `oom` marker) in its
+        // working directory, which must not be the source tree.
         cmd.args(["--kill-after=10", &secs])
             .args(argv)
+            .current_dir(&base)
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out).unwrap())
             .stderr(fs::File::create(&err).unwrap());
