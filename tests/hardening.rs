@@ -678,3 +678,33 @@ fn s11_a_symlinked_dev_console_is_not_followed() {
     assert!(!Path::new("/etc/cella-s11-console").exists());
     b.assert_gone();
 }
+
+#[test]
+fn s13_stdio_is_never_reopened_through_the_images_dev() {
+    let _g = serial();
+    // No /dev mount, the image's /dev/null a symlink to a host file, and a
+    // payload running as uid 1000: a runtime that reopened /dev/null for
+    // stdio after pivot_root would follow it (and chown it, as crun did).
+    let target = format!("/tmp/cella-s13-{}", std::process::id());
+    std::fs::write(&target, "host file\n").unwrap();
+    let b = Bundle::new("s13", &["sh", "-c", "echo out; echo err >&2"], Cfg::default());
+    let config = std::fs::read_to_string(b.dir.join("config.json"))
+        .unwrap()
+        .replace("\"uid\": 0, \"gid\": 0", "\"uid\": 1000, \"gid\": 1000");
+    let config = config
+        .lines()
+        .filter(|l| !l.contains("\"destination\": \"/dev"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    std::fs::remove_file(b.rootfs().join("dev/null")).ok();
+    std::os::unix::fs::symlink(&target, b.rootfs().join("dev/null")).unwrap();
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_eq!(out, "out\n");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&target).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "the host file was chowned");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "host file\n");
+    b.assert_gone();
+    let _ = std::fs::remove_file(&target);
+}
