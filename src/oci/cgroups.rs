@@ -334,10 +334,9 @@ pub fn writes(layout: Layout, r: &Resources, extra_devices: &[DeviceRule]) -> Re
     for (file, value) in &r.unified {
         out.push(w("", file, value.clone(), "linux.resources.unified"));
     }
-    if !r.devices.is_empty() || !extra_devices.is_empty() {
-        if v2 {
-            return Err(unsupported_v2("linux.resources.devices"));
-        }
+    // On v2 the device rules become an eBPF program (`device_rules`,
+    // attached by `create`), not file writes.
+    if (!r.devices.is_empty() || !extra_devices.is_empty()) && !v2 {
         for rule in r.devices.iter().chain(extra_devices) {
             let file = if rule.allow {
                 "devices.allow"
@@ -367,6 +366,22 @@ fn unsupported_v2(field: &str) -> Error {
     Error::usage(format!(
         "config.json: {field}: not supported by cella on cgroup v2"
     ))
+}
+
+/// The device rules of a container in the order they apply: the config's,
+/// those for `linux.devices` nodes, then the default allow list. Empty when
+/// the config restricts no device (then no filter is attached).
+pub fn device_rules(r: &Resources, extra_devices: &[DeviceRule]) -> Vec<DeviceRule> {
+    if r.devices.is_empty() && extra_devices.is_empty() {
+        return Vec::new();
+    }
+    let mut rules: Vec<DeviceRule> = r.devices.iter().chain(extra_devices).cloned().collect();
+    rules.extend(
+        DEFAULT_DEVICES
+            .iter()
+            .filter_map(|line| super::device_filter::rule_of_line(true, line)),
+    );
+    rules
 }
 
 /// The container's cgroup directories: one per v1 hierarchy, or one on v2.
@@ -561,7 +576,7 @@ impl Leaves {
 /// Make the cgroup `path` (as in `linux.cgroupsPath`, relative to each
 /// hierarchy) and write `writes`. On failure nothing stays behind. Without
 /// any cgroup file system (and no writes), the container gets none.
-pub fn create(root: &Path, path: &str, writes: &[Write]) -> Result<Leaves> {
+pub fn create(root: &Path, path: &str, writes: &[Write], devices: &[DeviceRule]) -> Result<Leaves> {
     let rel = path.trim_matches('/');
     let Some(layout) = detect(root) else {
         if writes.is_empty() {
@@ -619,6 +634,10 @@ pub fn create(root: &Path, path: &str, writes: &[Write]) -> Result<Leaves> {
         }
         if layout == Layout::V2 {
             enable_controllers(root);
+            if !devices.is_empty() {
+                let leaf = &leaves.dirs[0].1;
+                attach_device_filter(leaf, devices)?;
+            }
         }
         leaves.apply(writes)
     })();
@@ -629,6 +648,25 @@ pub fn create(root: &Path, path: &str, writes: &[Write]) -> Result<Leaves> {
         return Err(e);
     }
     Ok(leaves)
+}
+
+/// v2: the device rules as an eBPF program attached to `dir`.
+pub fn attach_device_filter(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
+    let fail = |e: Errno| {
+        Error::new(Step::CgroupLimit, e).at(format!(
+            "linux.resources.devices (device filter on {})",
+            dir.display()
+        ))
+    };
+    let prog = super::device_filter::program(rules);
+    let fd = crate::sys::bpf::load_device_program(&prog).map_err(fail)?;
+    let dir_fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail)?;
+    crate::sys::bpf::attach_device_program(&dir_fd, &fd).map_err(fail)
 }
 
 /// v2: let children of `dir` use every controller `dir` has.
@@ -745,9 +783,13 @@ mod tests {
         assert_eq!(files(&ws)[1], ("devices.allow", "c 10:* rw"));
         assert!(files(&ws).contains(&("devices.allow", "c 1:3 rwm")));
         assert!(
-            writes(Layout::V2, &r, &[]).is_err(),
-            "no eBPF device filter"
+            writes(Layout::V2, &r, &[]).unwrap().is_empty(),
+            "v2: an eBPF filter instead of writes"
         );
+        let rules = device_rules(&r, &extra);
+        assert_eq!(rules[0], r.devices[0]);
+        assert_eq!(rules[1], extra[0]);
+        assert_eq!(rules.len(), 2 + DEFAULT_DEVICES.len());
     }
 
     #[test]
@@ -778,14 +820,14 @@ mod tests {
             "1".into(),
             "linux.resources.pids.limit",
         )];
-        assert!(create(&dir, "/a/b/c", &bad).is_err());
+        assert!(create(&dir, "/a/b/c", &bad, &[]).is_err());
         assert!(!dir.join("memory/a").exists());
         assert!(!dir.join("pids/a").exists());
-        let ok = create(&dir, "/a/b/c", &[]).unwrap();
+        let ok = create(&dir, "/a/b/c", &[], &[]).unwrap();
         assert_eq!(ok.dirs.len(), 2);
         assert!(dir.join("pids/a/b/c").is_dir());
         assert!(
-            create(&dir, "/a/b/c", &[]).is_err(),
+            create(&dir, "/a/b/c", &[], &[]).is_err(),
             "an existing cgroup is refused"
         );
         let _ = std::fs::remove_dir_all(&dir);

@@ -133,7 +133,12 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         .cgroups_path
         .clone()
         .unwrap_or_else(|| format!("/{}", a.id));
-    let leaves = cgroups::create(cg_root, &cg_path, &writes)?;
+    let device_rules = if layout == Layout::V2 {
+        cgroups::device_rules(&cfg.linux.resources, &devices)
+    } else {
+        Vec::new()
+    };
+    let leaves = cgroups::create(cg_root, &cg_path, &writes, &device_rules)?;
     undo.cgroup = Some(leaves.clone());
     // 3. The mount plan and everything else the child reads.
     let ops = plan::mounts(&cfg, &bundle, &leaves)?;

@@ -298,6 +298,11 @@ pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()>
         return Err(refuse("update", id, status));
     }
     let layout = if st.cgroup.v2 { Layout::V2 } else { Layout::V1 };
+    if st.cgroup.v2 && !resources.devices.is_empty() {
+        return Err(Error::usage(
+            "update: linux.resources.devices on cgroup v2 (an eBPF filter set at create) cannot be changed",
+        ));
+    }
     let writes = cgroups::writes(layout, &resources, &[])?;
     // v1 wants memory+swap >= memory at every moment: when raising the
     // limit above the current memory+swap, swap goes first.

@@ -6,6 +6,7 @@
 //! functions. Raw integers and pointers never leave it.
 #![allow(unsafe_code)]
 
+pub mod bpf;
 mod clone;
 pub mod seccomp;
 pub mod signal;
