@@ -709,3 +709,60 @@ fn user_and_time_namespaces_with_mappings_and_offsets() {
     assert!(lines[4].ends_with("0000000000000021"), "{out}");
     b.assert_gone();
 }
+
+#[test]
+fn exec_into_a_container_with_its_own_user_namespace() {
+    let _g = serial();
+    let b = Bundle::new(
+        "userns-exec",
+        &["sleep", "1000"],
+        Cfg {
+            linux: r#""uidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],"#,
+            ..Cfg::default()
+        },
+    );
+    let config = std::fs::read_to_string(b.dir.join("config.json"))
+        .unwrap()
+        .replace(
+            r#"{"type": "mount"}]"#,
+            r#"{"type": "mount"}, {"type": "user"}]"#,
+        );
+    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    ok(b.create(&[]));
+    ok(b.oci(&["start", &b.id]));
+    let out = ok(b.oci(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; hostname",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "300000", "65536"],
+        "{out}"
+    );
+    assert_eq!(lines[2], "oci-userns-exec");
+    // From outside, the exec'd process is the mapped uid, not root.
+    let pid_file = b.dir.join("e.pid");
+    ok(b.oci(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &b.id,
+        "sleep",
+        "1000",
+    ]));
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    assert!(
+        status.contains("Uid:\t300000\t300000\t300000\t300000"),
+        "{status}"
+    );
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
