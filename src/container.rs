@@ -6,6 +6,7 @@ use crate::cgroup::{self, Cgroup};
 use crate::cli::Net;
 use crate::error::{Ctx, Error, Result, Step};
 use crate::mount::{self, MountOp};
+use crate::privileges;
 use crate::process;
 use crate::spec::Spec;
 use crate::sync::{self, Failure};
@@ -258,8 +259,8 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
         {
             return (Step::SignalMask, e);
         }
-        if let Err(failed) = lock_down(security) {
-            return failed;
+        if let Err(f) = privileges::lock_down(security.no_new_privs, security.seccomp.as_deref()) {
+            return (f.step, Errno::from_raw_os_error(f.errno));
         }
         (Step::Exec, process::exec(exec))
     };
@@ -370,70 +371,21 @@ fn setup(
     sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
     // 13. Drop to the requested user (last, since everything before needs
     //     root); the working directory is entered later, as that user.
-    //     Resource limits and the OOM score while still privileged; the
-    //     score goes through the container's fresh /proc, checked to be a
-    //     procfs (a bind over it cannot redirect the write).
+    //     Resource limits and the OOM score while still privileged, then
+    //     the user with exactly its capability sets.
     let sec = &spec.security;
-    for (i, (resource, limit)) in sec.rlimits.iter().enumerate() {
-        rustix::process::setrlimit(*resource, *limit).map_err(|e| Failure {
-            step: Step::Rlimit,
-            errno: e.raw_os_error(),
-            index: i as u16,
-        })?;
-    }
-    if let Some(adj) = &sec.oom_score_adj {
-        let f = rustix::fs::open(
-            c"/proc/self/oom_score_adj",
-            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(fail(Step::OomScoreAdj))?;
-        mount::verify_procfs(&f).map_err(fail(Step::OomScoreAdj))?;
-        rustix::io::write(&f, adj).map_err(fail(Step::OomScoreAdj))?;
-    }
-    //     The capability bounding set shrinks while we still hold
-    //     CAP_SETPCAP; a filter that must not rely on no_new_privs goes in
-    //     while CAP_SYS_ADMIN is still ours.
-    sec.caps
-        .shrink_bounding(sec.known_caps)
-        .map_err(fail(Step::Capabilities))?;
-    if !sec.no_new_privs
-        && let Some(filter) = &sec.seccomp
-    {
-        sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
-    }
-    {
-        use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
-        let (uid, gid) = spec.exec.user.unwrap_or((0, 0));
-        let (uid, gid) = (
-            rustix::process::Uid::from_raw(uid),
-            rustix::process::Gid::from_raw(gid),
-        );
-        rustix::thread::set_keep_capabilities(true).map_err(fail(Step::SetUser))?;
-        match set_thread_groups(&[]) {
-            // Rootless without newgidmap: setgroups is denied, and the
-            // only group is already the user's own.
-            Err(Errno::PERM) if spec.rootless.is_some() => {}
-            other => other.map_err(fail(Step::SetUser))?,
-        }
-        set_thread_res_gid(gid, gid, gid).map_err(fail(Step::SetUser))?;
-        set_thread_res_uid(uid, uid, uid).map_err(fail(Step::SetUser))?;
-        rustix::thread::set_keep_capabilities(false).map_err(fail(Step::SetUser))?;
-    }
-    sec.caps.apply().map_err(fail(Step::Capabilities))?;
-    Ok(())
-}
-
-/// Just before exec: no_new_privs, then the seccomp filter (last, so it
-/// need not allow cella's own setup calls).
-fn lock_down(sec: &crate::spec::Security) -> std::result::Result<(), (Step, Errno)> {
-    if sec.no_new_privs {
-        rustix::thread::set_no_new_privs(true).map_err(|e| (Step::NoNewPrivs, e))?;
-        if let Some(filter) = &sec.seccomp {
-            sys::seccomp::install(filter).map_err(|e| (Step::Seccomp, e))?;
-        }
-    }
-    Ok(())
+    privileges::set_limits(&sec.rlimits, sec.oom_score_adj.as_deref())?;
+    let (uid, gid) = spec.exec.user.unwrap_or((0, 0));
+    privileges::drop_to(&privileges::Privileges {
+        caps: &sec.caps,
+        known_caps: sec.known_caps,
+        no_new_privs: sec.no_new_privs,
+        seccomp: sec.seccomp.as_deref(),
+        uid,
+        gid,
+        groups: &[],
+        setgroups_may_be_denied: spec.rootless.is_some(),
+    })
 }
 
 fn from_error(e: Error) -> Failure {

@@ -17,6 +17,7 @@ pub mod json;
 pub mod mount;
 #[cfg(feature = "oci")]
 pub mod oci;
+pub mod privileges;
 pub mod process;
 pub mod rootless;
 pub mod seccomp;

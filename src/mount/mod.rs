@@ -278,36 +278,17 @@ pub const MASKED_PATHS: [&str; 11] = [
 /// For the host root the clone is stacked on `/` itself: it needs no scratch
 /// directory, and the old root is detached in [`switch_root`] all the same.
 pub fn enter_root(spec: &Spec, source: &CString) -> Result<OwnedFd> {
-    if !spec.root.is_host {
-        return enter_root_at(source);
-    }
-    let tree = open_tree(
-        CWD,
-        source.as_c_str(),
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::AT_RECURSIVE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-    )
-    .ctx(Step::CloneRoot)?;
-    if spec.root.is_host {
-        // The host's own submounts (/home, /boot, ...) become read-only too;
-        // cella's mounts, made later, are not affected.
-        sys::mount_setattr(&tree, RDONLY, true).ctx(Step::ReadOnlyRoot)?;
-    }
-    move_mount(
-        &tree,
-        c"",
-        CWD,
-        source.as_c_str(),
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .ctx(Step::AttachRoot)?;
-    rustix::process::fchdir(&tree).ctx(Step::EnterRoot)?;
-    Ok(tree)
+    // The host's own submounts (/home, /boot, ...) become read-only too;
+    // cella's mounts, made later, are not affected.
+    clone_and_enter(source, spec.root.is_host)
 }
 
 /// [`enter_root`] for a rootfs directory (the OCI bundle's root).
 pub fn enter_root_at(source: &CString) -> Result<OwnedFd> {
+    clone_and_enter(source, false)
+}
+
+fn clone_and_enter(source: &CString, read_only: bool) -> Result<OwnedFd> {
     let tree = open_tree(
         CWD,
         source.as_c_str(),
@@ -316,6 +297,9 @@ pub fn enter_root_at(source: &CString) -> Result<OwnedFd> {
             | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )
     .ctx(Step::CloneRoot)?;
+    if read_only {
+        sys::mount_setattr(&tree, RDONLY, true).ctx(Step::ReadOnlyRoot)?;
+    }
     move_mount(
         &tree,
         c"",

@@ -211,24 +211,7 @@ pub fn join_namespace(fd: BorrowedFd<'_>, kind: u32) -> rustix::io::Result<()> {
 
 /// oom_score_adj and rlimits: set while still privileged.
 pub fn process_limits(p: &Payload) -> Result<(), Failure> {
-    if let Some(adj) = &p.oom_score_adj {
-        let f = rustix::fs::open(
-            c"/proc/self/oom_score_adj",
-            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(fail(Step::OomScoreAdj))?;
-        crate::mount::verify_procfs(&f).map_err(fail(Step::OomScoreAdj))?;
-        rustix::io::write(&f, adj).map_err(fail(Step::OomScoreAdj))?;
-    }
-    for (i, (resource, limit)) in p.rlimits.iter().enumerate() {
-        rustix::process::setrlimit(*resource, *limit).map_err(|e| Failure {
-            step: Step::Rlimit,
-            errno: e.raw_os_error(),
-            index: i as u16,
-        })?;
-    }
-    Ok(())
+    crate::privileges::set_limits(&p.rlimits, p.oom_score_adj.as_deref())
 }
 
 /// The working directory, entered only once every fd not meant for the
@@ -253,24 +236,16 @@ pub fn become_payload(p: &Payload, console: Option<BorrowedFd<'_>>) -> Result<()
             rustix::process::setsid().map_err(fail(Step::Session))?;
         }
     }
-    if !p.no_new_privileges
-        && let Some(filter) = &p.seccomp
-    {
-        sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
-    }
-    use rustix::process::{Gid, Uid};
-    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
-    p.caps
-        .shrink_bounding(p.known_caps)
-        .map_err(fail(Step::Capabilities))?;
-    // Keep the permitted set across the uid change; capset then trims it.
-    rustix::thread::set_keep_capabilities(true).map_err(fail(Step::SetUser))?;
-    set_thread_groups(&p.groups).map_err(fail(Step::SetUser))?;
-    let (uid, gid) = (Uid::from_raw(p.uid), Gid::from_raw(p.gid));
-    set_thread_res_gid(gid, gid, gid).map_err(fail(Step::SetUser))?;
-    set_thread_res_uid(uid, uid, uid).map_err(fail(Step::SetUser))?;
-    rustix::thread::set_keep_capabilities(false).map_err(fail(Step::SetUser))?;
-    p.caps.apply().map_err(fail(Step::Capabilities))?;
+    crate::privileges::drop_to(&crate::privileges::Privileges {
+        caps: &p.caps,
+        known_caps: p.known_caps,
+        no_new_privs: p.no_new_privileges,
+        seccomp: p.seccomp.as_deref(),
+        uid: p.uid,
+        gid: p.gid,
+        groups: &p.groups,
+        setgroups_may_be_denied: false,
+    })?;
     if let Some(mask) = p.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
     }
@@ -300,15 +275,8 @@ pub fn check_executable(p: &Payload) -> Result<(), Failure> {
 /// Step 13: no_new_privs and seccomp as the very last things, then exec.
 /// Returns the failure if exec did not happen.
 pub fn finish(p: &Payload) -> Failure {
-    if p.no_new_privileges {
-        if let Err(e) = rustix::thread::set_no_new_privs(true) {
-            return fail(Step::NoNewPrivs)(e);
-        }
-        if let Some(filter) = &p.seccomp
-            && let Err(e) = sys::seccomp::install(filter)
-        {
-            return fail(Step::Seccomp)(e);
-        }
+    if let Err(f) = crate::privileges::lock_down(p.no_new_privileges, p.seccomp.as_deref()) {
+        return f;
     }
     if let Err(e) = sys::signal::set_default(rustix::process::Signal::PIPE) {
         return fail(Step::SignalMask)(e);

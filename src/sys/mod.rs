@@ -266,29 +266,5 @@ fn close_range_or_loop(first: usize, last: usize) -> Result<()> {
 /// caller held (cgroup files, the rootfs tree, inherited fds) must not reach
 /// the payload. `close_range(2)` (Linux 5.9), with a plain loop before that.
 pub fn close_fds_except(keep: impl AsFd) -> Result<()> {
-    let keep = keep.as_fd().as_raw_fd() as usize;
-    let close_range = |first: usize, last: usize| {
-        // SAFETY: close_range(2) closes descriptors only; the caller (the
-        // forked child) owns every descriptor in the range and never uses
-        // the closed ones again, it execs or exits.
-        check(unsafe { syscall6(__NR_close_range, [first, last, 0, 0, 0, 0]) })
-    };
-    let ranges = [(3, keep.wrapping_sub(1)), (keep + 1, u32::MAX as usize)];
-    for (first, last) in ranges {
-        if first > last {
-            continue;
-        }
-        match close_range(first, last) {
-            Ok(_) => {}
-            Err(Errno::NOSYS) => {
-                for fd in first..=last.min(4096) {
-                    // SAFETY: as above; close(2) of a descriptor we own (or
-                    // EBADF for one that is not open).
-                    unsafe { syscall6(linux_raw_sys::general::__NR_close, [fd, 0, 0, 0, 0, 0]) };
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    close_fds_keeping(3, &[keep.as_fd().as_raw_fd()])
 }
