@@ -24,14 +24,22 @@ fn a_denied_device_cannot_be_opened_an_allowed_one_can() {
     } else {
         Path::new("/sys/fs/cgroup").to_path_buf()
     };
-    let dir = root.join(format!("cella-devtest-{}", std::process::id()));
-    std::fs::create_dir(&dir).unwrap();
+    /// Removes the test cgroup however the test ends.
+    struct Cgroup(std::path::PathBuf);
+    impl Drop for Cgroup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let cg = Cgroup(root.join(format!("cella-devtest-{}", std::process::id())));
+    let dir = &cg.0;
+    std::fs::create_dir(dir).unwrap();
     let rules = [
         rule(false, "a *:* rwm"),
         rule(true, "c 1:3 rwm"),
         rule(true, "c 1:5 r"),
     ];
-    cella::oci::cgroups::attach_device_filter(&dir, &rules).unwrap();
+    cella::oci::cgroups::attach_device_filter(dir, &rules).unwrap();
     // The shell moves itself into the cgroup, then opens devices.
     let script = format!(
         "echo $$ > {}/cgroup.procs; echo x > /dev/null && echo null-ok; \
@@ -52,7 +60,6 @@ fn a_denied_device_cannot_be_opened_an_allowed_one_can() {
         .arg("head -c1 /dev/full | wc -c")
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir(&dir);
     assert_eq!(
         text, "null-ok\nzero-read-ok\nzero-write-refused\nfull-refused\n",
         "{out:?}"

@@ -250,10 +250,7 @@ fn s3_a_created_container_holds_no_host_descriptor_and_cwd_cannot_reach_one() {
     for n in [3, 4, 5, 6, 7, 8] {
         let cwd = format!("/proc/self/fd/{n}/../../..");
         let b = Bundle::new("s3b", &["pwd"], Cfg::default());
-        let config = std::fs::read_to_string(b.dir.join("config.json"))
-            .unwrap()
-            .replace("\"cwd\": \"/\"", &format!("\"cwd\": \"{cwd}\""));
-        std::fs::write(b.dir.join("config.json"), config).unwrap();
+        b.edit_config(|c| c.replace("\"cwd\": \"/\"", &format!("\"cwd\": \"{cwd}\"")));
         let out = b.create(&[]);
         assert_eq!(code(&out), 125, "cwd {cwd}: {}", stderr(&out));
         assert!(stderr(&out).contains("chdir"), "{}", stderr(&out));
@@ -293,14 +290,11 @@ fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
         ],"#,
         source.display()
     );
-    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
-    let start = config.find("\"mounts\"").unwrap();
-    let end = config.find("\"linux\"").unwrap();
-    std::fs::write(
-        b.dir.join("config.json"),
-        format!("{}{mounts}\n  {}", &config[..start], &config[end..]),
-    )
-    .unwrap();
+    b.edit_config(|c| {
+        let start = c.find("\"mounts\"").unwrap();
+        let end = c.find("\"linux\"").unwrap();
+        format!("{}{mounts}\n  {}", &c[..start], &c[end..])
+    });
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
     assert_eq!(out, "");
     for host in [&host_abs, &host_dotdot, &host_dangling, &host_s6] {
@@ -318,11 +312,8 @@ fn s4_s5_s6_mount_targets_never_leave_the_rootfs() {
     // A mount on a dangling symlink: made inside the rootfs, or refused.
     let b = Bundle::new("s4dangling", &["true"], Cfg::default());
     std::os::unix::fs::symlink(&host_dangling, b.rootfs().join("dangling")).unwrap();
-    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace(
-        r#"{"destination": "/tmp", "type": "tmpfs""#,
-        r#"{"destination": "/dangling", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/tmp", "type": "tmpfs""#,
-    );
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    b.edit_config(|c| c.replace(r#"{"destination": "/tmp", "type": "tmpfs""#,
+        r#"{"destination": "/dangling", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/tmp", "type": "tmpfs""#,));
     let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
     assert!(
         !Path::new(&host_dangling).exists(),
@@ -376,13 +367,7 @@ fn s7_s12_symlinked_proc_sys_or_dev_are_refused() {
     // S12: a bundle without its own /dev mount and a rootfs /dev -> /tmp:
     // device nodes are made under the rootfs, never in the host's /tmp.
     let b = Bundle::new("s12", &["true"], Cfg::default());
-    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
-    let config = config
-        .lines()
-        .filter(|l| !l.contains("\"destination\": \"/dev"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    b.drop_mounts("/dev");
     std::fs::remove_dir_all(b.rootfs().join("dev")).unwrap();
     std::os::unix::fs::symlink("/mnt", b.rootfs().join("dev")).unwrap();
     let marker = Path::new("/mnt/urandom");
@@ -412,11 +397,8 @@ fn s9_sysctls_are_written_only_to_a_real_procfs() {
             ..Cfg::default()
         },
     );
-    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap().replace(
-        r#"{"destination": "/tmp", "type": "tmpfs""#,
-        r#"{"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/tmp", "type": "tmpfs""#,
-    );
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    b.edit_config(|c| c.replace(r#"{"destination": "/tmp", "type": "tmpfs""#,
+        r#"{"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}, {"destination": "/tmp", "type": "tmpfs""#,));
     let out = b.create(&[]);
     assert_eq!(code(&out), 125);
     assert!(
@@ -462,13 +444,7 @@ fn s10_a_hostile_dev_null_is_never_used_for_masking() {
         ],
         Cfg::default(),
     );
-    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
-    let config = config
-        .lines()
-        .filter(|l| !l.contains("\"destination\": \"/dev"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    b.drop_mounts("/dev");
     std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", b.rootfs().join("dev/null"))
         .unwrap();
     let before = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
@@ -617,7 +593,11 @@ fn s4_a_mount_target_swapped_for_a_symlink_while_containers_start_stays_inside()
     };
     let mut started = 0;
     for _ in 0..40 {
-        let out = run_in(&root, &["--tmpfs", "/x/sub"], &["sh", "-c", "grep -c ' /x/sub ' /proc/self/mountinfo"]);
+        let out = run_in(
+            &root,
+            &["--tmpfs", "/x/sub"],
+            &["sh", "-c", "grep -c ' /x/sub ' /proc/self/mountinfo"],
+        );
         if code(&out) == 0 {
             started += 1;
         }
@@ -647,7 +627,12 @@ fn s8_a_procfs_write_redirected_by_a_bind_is_refused() {
     // write must not go into the decoy file.
     let out = run_in(
         &root,
-        &["--oom-score-adj", "500", "--bind", &format!("{}:/proc/self/oom_score_adj", decoy.display())],
+        &[
+            "--oom-score-adj",
+            "500",
+            "--bind",
+            &format!("{}:/proc/self/oom_score_adj", decoy.display()),
+        ],
         &["true"],
     );
     assert_eq!(code(&out), 125, "{}", stderr(&out));
@@ -659,14 +644,15 @@ fn s8_a_procfs_write_redirected_by_a_bind_is_refused() {
 fn s11_a_symlinked_dev_console_is_not_followed() {
     let _g = serial();
     // No /dev mount: the image's /dev stays, its console a symlink out.
-    let b = Bundle::new("s11", &["tty"], Cfg { terminal: true, ..Cfg::default() });
-    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
-    let config = config
-        .lines()
-        .filter(|l| !l.contains("\"destination\": \"/dev\""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    let b = Bundle::new(
+        "s11",
+        &["tty"],
+        Cfg {
+            terminal: true,
+            ..Cfg::default()
+        },
+    );
+    b.drop_mounts("/dev\"");
     std::os::unix::fs::symlink("/etc/cella-s11-console", b.rootfs().join("dev/console")).unwrap();
     let sock = b.dir.join("console.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
@@ -687,23 +673,24 @@ fn s13_stdio_is_never_reopened_through_the_images_dev() {
     // stdio after pivot_root would follow it (and chown it, as crun did).
     let target = format!("/tmp/cella-s13-{}", std::process::id());
     std::fs::write(&target, "host file\n").unwrap();
-    let b = Bundle::new("s13", &["sh", "-c", "echo out; echo err >&2"], Cfg::default());
-    let config = std::fs::read_to_string(b.dir.join("config.json"))
-        .unwrap()
-        .replace("\"uid\": 0, \"gid\": 0", "\"uid\": 1000, \"gid\": 1000");
-    let config = config
-        .lines()
-        .filter(|l| !l.contains("\"destination\": \"/dev"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+    let b = Bundle::new(
+        "s13",
+        &["sh", "-c", "echo out; echo err >&2"],
+        Cfg::default(),
+    );
+    b.edit_config(|c| c.replace("\"uid\": 0, \"gid\": 0", "\"uid\": 1000, \"gid\": 1000"));
+    b.drop_mounts("/dev");
     std::fs::remove_file(b.rootfs().join("dev/null")).ok();
     std::os::unix::fs::symlink(&target, b.rootfs().join("dev/null")).unwrap();
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
     assert_eq!(out, "out\n");
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(&target).unwrap();
-    assert_eq!((meta.uid(), meta.gid()), (0, 0), "the host file was chowned");
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (0, 0),
+        "the host file was chowned"
+    );
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "host file\n");
     b.assert_gone();
     let _ = std::fs::remove_file(&target);

@@ -656,13 +656,12 @@ fn user_and_time_namespaces_with_mappings_and_offsets() {
         },
     );
     // The namespaces list of the template has no user or time: add them.
-    let config = std::fs::read_to_string(b.dir.join("config.json"))
-        .unwrap()
-        .replace(
+    b.edit_config(|c| {
+        c.replace(
             r#"{"type": "mount"}]"#,
             r#"{"type": "mount"}, {"type": "user"}, {"type": "time"}]"#,
-        );
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+        )
+    });
     let host_uptime: u64 = std::fs::read_to_string("/proc/uptime")
         .unwrap()
         .split('.')
@@ -722,13 +721,12 @@ fn exec_into_a_container_with_its_own_user_namespace() {
             ..Cfg::default()
         },
     );
-    let config = std::fs::read_to_string(b.dir.join("config.json"))
-        .unwrap()
-        .replace(
+    b.edit_config(|c| {
+        c.replace(
             r#"{"type": "mount"}]"#,
             r#"{"type": "mount"}, {"type": "user"}]"#,
-        );
-    std::fs::write(b.dir.join("config.json"), config).unwrap();
+        )
+    });
     ok(b.create(&[]));
     ok(b.oci(&["start", &b.id]));
     let out = ok(b.oci(&[

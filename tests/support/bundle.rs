@@ -106,6 +106,25 @@ impl Bundle {
         Bundle { dir, state, id }
     }
 
+    /// Rewrite config.json through `f`.
+    pub fn edit_config(&self, f: impl FnOnce(String) -> String) {
+        let file = self.dir.join("config.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, f(text)).unwrap();
+    }
+
+    /// Remove the template's mounts whose destination starts with `prefix`
+    /// (`/dev` drops /dev and /dev/pts; `/dev"` only /dev itself).
+    pub fn drop_mounts(&self, prefix: &str) {
+        let needle = format!("\"destination\": \"{prefix}");
+        self.edit_config(|c| {
+            c.lines()
+                .filter(|l| !l.contains(&needle))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+    }
+
     pub fn oci(&self, args: &[&str]) -> Output {
         let mut all = vec!["--root", self.state.to_str().unwrap()];
         all.extend_from_slice(args);
@@ -179,5 +198,13 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = self.oci(&["delete", "--force", &self.id]);
+        // `delete` removes the container's own cgroup, not the parent its
+        // cgroupsPath names (as runc): the tests' shared parent goes when
+        // empty.
+        if let Ok(dir) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in dir.flatten() {
+                let _ = std::fs::remove_dir(h.path().join("cella-oci-test"));
+            }
+        }
     }
 }
