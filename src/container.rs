@@ -2,7 +2,7 @@
 //! the wait. Each side is one straight list that reads like the README's
 //! numbered setup sequence; each step is one call with its reason.
 
-use crate::cgroup::{self, Cgroup};
+use crate::cgroup::{self, Owned};
 use crate::cli::Net;
 use crate::error::{Ctx, Error, Result, Step};
 use crate::mount::{self, MountOp};
@@ -52,16 +52,21 @@ pub struct Stdio<'a> {
 /// process) and its cgroup, removed by [`Running::finish`] (or on drop).
 pub struct Running {
     pub pid: Pid,
-    cgroup: Cgroup,
+    cgroup: Owned,
     memory_limited: bool,
 }
 
 impl Running {
-    /// After PID 1 was reaped with `status`: report an OOM kill, remove the
-    /// cgroup (step 18).
+    /// An abandoned cgroup of the same name (a killed cella's) was taken over.
+    pub fn reclaimed(&self) -> bool {
+        self.cgroup.reclaimed
+    }
+
+    /// After PID 1 was reaped with `status`: report an OOM kill, kill what
+    /// is left in the cgroup and remove it (step 18).
     pub fn finish(self, status: WaitStatus) -> Outcome {
         let code = process::exit_code(status);
-        let oom_killed = self.memory_limited && code == 137 && self.cgroup.oom_killed();
+        let oom_killed = self.memory_limited && code == 137 && self.cgroup.cgroup.oom_killed();
         let cleanup = self.cgroup.remove().err();
         Outcome {
             code,
@@ -71,16 +76,21 @@ impl Running {
     }
 }
 
-/// Run the container described by `spec` and wait for it: `cella run`.
-pub fn run(spec: &Spec) -> Result<Outcome> {
+/// Start the container described by `spec` for `cella run`: with cella's
+/// own stdio, forwarding signals; [`Running::wait`] waits for it.
+pub fn run(spec: &Spec) -> Result<Running> {
     // 1. Block the forwarded signals and SIGCHLD before the child exists, so
     //    none is lost; the parent takes them one at a time, the child
     //    restores the old mask just before exec.
-    let waited = FORWARDED.with(Signal::CHILD);
-    let old_mask = signal::block(waited).ctx(Step::SignalMask)?;
-    let container = start(spec, Stdio::default(), old_mask)?;
-    // 17. Forward signals until the container's PID 1 exits.
-    let child = container.pid;
+    let old_mask = signal::block(FORWARDED.with(Signal::CHILD)).ctx(Step::SignalMask)?;
+    start(spec, Stdio::default(), old_mask)
+}
+
+impl Running {
+    /// 17. Forward signals until the container's PID 1 exits, then finish.
+    pub fn wait(self) -> Result<Outcome> {
+        let waited = FORWARDED.with(Signal::CHILD);
+        let child = self.pid;
     let status = loop {
         let sig = match signal::wait(waited) {
             Ok(sig) => sig,
@@ -101,7 +111,8 @@ pub fn run(spec: &Spec) -> Result<Outcome> {
             let _ = rustix::process::kill_process(child, s);
         }
     };
-    Ok(container.finish(status))
+    Ok(self.finish(status))
+    }
 }
 
 /// Steps 2-16: create the container and exec its payload, returning once
@@ -113,11 +124,24 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     let root_source = mount::root_source(spec);
     // 2. Create the cgroup and write every limit before the payload exists
     //    (rootless: none; `main` said so if limits were asked).
+    //    With the device rules (docker's unless --privileged): no container
+    //    runs without them.
     let cgroup = if spec.rootless.is_some() {
-        Cgroup::none(Path::new(cgroup::ROOT))
+        Owned::none()
     } else {
-        Cgroup::create(Path::new(cgroup::ROOT), &spec.name, &spec.limits)?
+        let root = Path::new(cgroup::ROOT);
+        let layout = cgroup::detect(root).unwrap_or(cgroup::Layout::V1);
+        let writes = cgroup::limits::plan(layout, &spec.limits);
+        Owned::create(root, &spec.name, &writes, &spec.device_rules)
+            .map_err(|e| no_device_rules_hint(e, spec))?
     };
+    //    Our pidfd: the child checks that we are still alive once it has
+    //    asked to die with us (its PID 1 has no parent it could ask).
+    let me = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ctx(Step::Clone)?;
     // 3. The child's failure channel, and when rootless the parent's "maps
     //    written" signal the other way.
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
@@ -155,6 +179,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
                 cgroup: &cgroup,
                 into_cgroup,
                 maps_written: go_rx,
+                parent: me.as_fd(),
             };
             child(ctx, stdio, child_mask, tx);
             // Only reached when a step failed and was reported: never return
@@ -164,6 +189,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         Fork::Parent { child, .. } => child,
     };
     drop(tx);
+    drop(me);
     //    Rootless: map the caller to root in the child's user namespace,
     //    then let it go on.
     if let (Some(maps), Some((go_rx, go_tx))) = (&spec.rootless, go) {
@@ -202,10 +228,12 @@ struct ChildContext<'a> {
     spec: &'a Spec,
     ops: &'a [MountOp],
     root_source: &'a CString,
-    cgroup: &'a Cgroup,
+    cgroup: &'a Owned,
     into_cgroup: bool,
     /// Rootless: readable once the parent wrote the id maps.
     maps_written: Option<OwnedFd>,
+    /// The parent's pidfd: readable once the parent has exited.
+    parent: BorrowedFd<'a>,
 }
 
 /// The child: PID 1 of the new namespaces. Runs each step in order and
@@ -222,13 +250,7 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
     {
         return sync::send(&tx, f);
     }
-    if let Err(f) = setup(
-        ctx.spec,
-        ctx.ops,
-        ctx.root_source,
-        ctx.cgroup,
-        ctx.into_cgroup,
-    ) {
+    if let Err(f) = setup(&ctx) {
         return sync::send(&tx, f);
     }
     // 14. A new session: the payload has no controlling terminal, so it
@@ -315,18 +337,31 @@ fn become_namespace_root(go: &OwnedFd) -> std::result::Result<(), Failure> {
     rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(fail(Step::UserNamespace))
 }
 
-/// Steps 5-13: the child's setup, up to (not including) exec.
-fn setup(
-    spec: &Spec,
-    ops: &[MountOp],
-    root_source: &CString,
-    cgroup: &Cgroup,
-    into_cgroup: bool,
-) -> std::result::Result<(), Failure> {
-    use rustix::mount::{MountPropagationFlags, mount_change};
-    // 5. Die with cella: if the runtime is killed, the container goes too.
+/// Step 5, and again after the user switch (a change of credentials clears
+/// it): die with cella. Asking is not enough: cella may have died before
+/// we asked, and as PID 1 we have no parent to look at, so its pidfd says.
+fn die_with_parent(parent: BorrowedFd<'_>) -> std::result::Result<(), Failure> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(fail(Step::Clone))?;
+    let mut fds = [rustix::event::PollFd::new(&parent, rustix::event::PollFlags::IN)];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&zero)) {
+        Ok(0) => Ok(()),
+        // Gone already: nobody would supervise us, or remove our cgroup.
+        Ok(_) => sys::exit_group(125),
+        Err(e) => Err(fail(Step::Clone)(e)),
+    }
+}
+
+/// Steps 5-13: the child's setup, up to (not including) exec.
+fn setup(ctx: &ChildContext<'_>) -> std::result::Result<(), Failure> {
+    use rustix::mount::{MountPropagationFlags, mount_change};
+    let (spec, ops, root_source) = (ctx.spec, ctx.ops, ctx.root_source);
+    // 5. Die with cella: if the runtime is killed, the container goes too.
+    die_with_parent(ctx.parent)?;
     //    Not dumpable while cella's code runs inside: the container's root
     //    cannot ptrace us or open our /proc/PID/exe (the host binary) or fds.
     //    execve makes the payload dumpable again; an --init PID 1 stays not.
@@ -365,8 +400,8 @@ fn setup(
     // 12. Join the cgroup as late as possible (what the runtime did so far
     //     is not charged to the container), then take a cgroup namespace
     //     rooted there, so the container sees its cgroup as `/`.
-    if !into_cgroup {
-        cgroup.join().map_err(fail(Step::CgroupJoin))?;
+    if !ctx.into_cgroup {
+        ctx.cgroup.join().map_err(fail(Step::CgroupJoin))?;
     }
     sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
     // 13. Drop to the requested user (last, since everything before needs
@@ -385,7 +420,25 @@ fn setup(
         gid,
         groups: &[],
         setgroups_may_be_denied: spec.rootless.is_some(),
-    })
+    })?;
+    die_with_parent(ctx.parent)
+}
+
+/// Without the device cgroup (v1) or cgroup BPF (v2) cella runs nothing
+/// but a `--privileged` container: say so where the cause is missing rules.
+fn no_device_rules_hint(e: Error, spec: &Spec) -> Error {
+    let about_devices = e.what.as_deref().is_some_and(|w| {
+        w.starts_with("device rules")
+            || (w.ends_with("no cgroup file system mounted") && !spec.device_rules.is_empty())
+    });
+    if !about_devices {
+        return e;
+    }
+    let what = format!(
+        "{} (cella runs no container without device rules; --privileged gives every device)",
+        e.what.as_deref().unwrap_or("device rules")
+    );
+    e.at(what)
 }
 
 fn from_error(e: Error) -> Failure {

@@ -66,7 +66,17 @@ fn main() -> ExitCode {
         );
         spec.limits = spec::Limits::default();
     }
-    let outcome = match container::run(&spec) {
+    let running = match container::run(&spec) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    if running.reclaimed() {
+        report(&format!(
+            "cella: removed the cgroup an earlier container named {} left behind (its cella was killed)\n",
+            spec.name
+        ));
+    }
+    let outcome = match running.wait() {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };

@@ -7,6 +7,7 @@
 //! clone, so the child never allocates or parses.
 
 use crate::caps::{self, Caps};
+use crate::cgroup::devices::{self, DeviceRule};
 use crate::cli::{Net, RunArgs, Seccomp};
 use crate::error::{Ctx, Error, Result, Step};
 use crate::seccomp;
@@ -28,6 +29,11 @@ pub struct Spec {
     pub limits: Limits,
     pub tmpfs: Vec<String>,
     pub binds: Vec<BindMount>,
+    /// Host device nodes given with `--device`.
+    pub devices: Vec<DeviceNode>,
+    /// The device cgroup's rules: docker's defaults plus `--device`; empty
+    /// with `--privileged` (every device).
+    pub device_rules: Vec<DeviceRule>,
     pub exec: Exec,
     pub security: Security,
     /// Started by an unprivileged user: the user namespace's maps.
@@ -82,6 +88,20 @@ pub struct BindMount {
     pub is_dir: bool,
 }
 
+/// A host device node the container gets (`--device`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceNode {
+    /// The host's node, symlinks resolved.
+    pub host: PathBuf,
+    /// Path inside the container, relative to its root.
+    pub target: String,
+    pub kind: rustix::fs::FileType,
+    pub major: u32,
+    pub minor: u32,
+    /// The host node's permission bits.
+    pub mode: u32,
+}
+
 #[derive(Debug)]
 pub struct Exec {
     /// Paths to try, in order: the command itself when it contains a `/`,
@@ -118,7 +138,32 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         },
     };
     let binds = args.binds.iter().map(bind).collect::<Result<Vec<_>>>()?;
-    let tmpfs = args.tmpfs.iter().map(|t| relative(t)).collect();
+    let tmpfs = args
+        .tmpfs
+        .iter()
+        .map(|t| mount_target(t, "--tmpfs"))
+        .collect::<Result<Vec<_>>>()?;
+    let nodes = args.devices.iter().map(device).collect::<Result<Vec<_>>>()?;
+    let device_rules = if args.privileged {
+        Vec::new()
+    } else {
+        let allowed: Vec<DeviceRule> = nodes
+            .iter()
+            .zip(&args.devices)
+            .map(|(n, d)| DeviceRule {
+                allow: true,
+                kind: if n.kind == rustix::fs::FileType::BlockDevice {
+                    b'b'
+                } else {
+                    b'c'
+                },
+                major: Some(u64::from(n.major)),
+                minor: Some(u64::from(n.minor)),
+                access: d.access.clone(),
+            })
+            .collect();
+        devices::docker_default(&allowed)
+    };
     let uid = args.user.map_or(0, |(u, _)| u);
     let envp = environment(&args.env, &hostname, uid, |k| std::env::var_os(k))?;
     let exec = Exec {
@@ -150,6 +195,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         limits,
         tmpfs,
         binds,
+        devices: nodes,
+        device_rules,
         exec,
         security,
         rootless: crate::rootless::active().then(crate::rootless::Maps::for_caller),
@@ -341,6 +388,28 @@ fn rootfs(dir: &OsStr) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// `--device`: the host path must be a character or block device.
+fn device(d: &crate::cli::Device) -> Result<DeviceNode> {
+    use rustix::fs::FileType;
+    let path = std::fs::canonicalize(&d.host).map_err(|e| io(Step::MakeDevice, e).at(&*d.host))?;
+    let st = rustix::fs::stat(&path).map_err(|e| Error::new(Step::MakeDevice, e).at(&*d.host))?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    if kind != FileType::CharacterDevice && kind != FileType::BlockDevice {
+        return Err(Error::usage(format!(
+            "--device {}: not a character or block device",
+            d.host
+        )));
+    }
+    Ok(DeviceNode {
+        host: path,
+        target: mount_target(&d.container, "--device")?,
+        kind,
+        major: rustix::fs::major(st.st_rdev),
+        minor: rustix::fs::minor(st.st_rdev),
+        mode: st.st_mode & 0o777,
+    })
+}
+
 fn bind(b: &crate::cli::Bind) -> Result<BindMount> {
     let shown = b.source.to_string_lossy();
     let source =
@@ -350,22 +419,38 @@ fn bind(b: &crate::cli::Bind) -> Result<BindMount> {
         rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
     Ok(BindMount {
         source,
-        target: relative(&b.target),
+        target: mount_target(&b.target, "--bind")?,
         read_only: b.read_only,
         is_dir,
     })
 }
 
-/// `/a//b/` → `a/b`: mount targets are resolved relative to the new root.
+/// `/a//b/./c/../d` → `a/b/d`: a path inside the container made relative
+/// to its root and cleaned as the root's `/` would (`..` never leaves it).
 pub fn relative(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for part in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
-        if !out.is_empty() {
-            out.push('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
         }
-        out.push_str(part);
     }
-    out
+    parts.join("/")
+}
+
+/// [`relative`] for a mount (or device) destination, which cannot be the
+/// root itself: a mount over `/` would replace the whole root.
+pub fn mount_target(path: &str, what: &str) -> Result<String> {
+    let target = relative(path);
+    if target.is_empty() {
+        return Err(Error::usage(format!(
+            "{what} {path}: / cannot be a mount destination"
+        )));
+    }
+    Ok(target)
 }
 
 /// The payload's environment: what docker gives (PATH, HOSTNAME, HOME), then
@@ -506,6 +591,13 @@ mod tests {
     fn targets_become_relative() {
         assert_eq!(relative("/a//b/./c/"), "a/b/c");
         assert_eq!(relative("/"), "");
+        assert_eq!(relative("/a/../../b/./../c/d/.."), "c");
+        assert_eq!(relative("/tmp/.."), "");
+        for root in ["/", "//", "/.", "/tmp/..", "/a/b/../..", "/../"] {
+            let e = mount_target(root, "--tmpfs").unwrap_err().to_string();
+            assert!(e.contains("/ cannot be a mount destination"), "{root}: {e}");
+        }
+        assert_eq!(mount_target("/dev/xvdc", "--device").unwrap(), "dev/xvdc");
     }
 
     #[test]

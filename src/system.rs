@@ -339,6 +339,11 @@ impl<'c> Supervisor<'c> {
         let name = slot.config.name().to_owned();
         match start_container(slot.config) {
             Ok((running, relay)) => {
+                if running.reclaimed() {
+                    say(&format!(
+                        "cella: {name}: removed the cgroup an earlier run left behind"
+                    ));
+                }
                 say(&format!("cella: {name}: started"));
                 slot.running = Some(running);
                 slot.relay = relay;

@@ -2,12 +2,11 @@
 //! against the real kernel. The build hosts are hybrid: their cgroup2 mount
 //! at /sys/fs/cgroup/unified holds no controller, but device programs
 //! attach to any cgroup2 directory and the kernel checks them on open.
-#![cfg(feature = "oci")]
 
 mod support;
 
-use cella::oci::config::DeviceRule;
-use cella::oci::device_filter::rule_of_line;
+use cella::cgroup::devices::DeviceRule;
+use cella::cgroup::devices::rule_of_line;
 use std::path::Path;
 use std::process::Command;
 

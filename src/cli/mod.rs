@@ -53,6 +53,9 @@ Options:
   --read-only           mount the root file system read-only
   --bind SRC:DST[:ro]   bind-mount host SRC at DST inside
   --tmpfs DST           mount a fresh tmpfs at DST inside
+  --device HOST[:CONTAINER][:rwm]
+                        give the container a host device node (rwm: what it
+                        may do with it; default all three)
   --cap-add CAP         add a capability to docker's default set (ALL: every one)
   --cap-drop CAP        drop a capability from it (ALL: every one)
   --security-opt seccomp=FILE|unconfined
@@ -92,6 +95,15 @@ pub enum Net {
     Host,
 }
 
+/// `--device HOST[:CONTAINER][:PERMS]`.
+#[derive(Debug, PartialEq, Clone)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    /// A non-empty subset of `rwm`.
+    pub access: String,
+}
+
 #[derive(Debug, PartialEq, Clone)]
 pub struct Bind {
     pub source: OsString,
@@ -121,6 +133,7 @@ pub struct RunArgs {
     pub read_only: bool,
     pub binds: Vec<Bind>,
     pub tmpfs: Vec<String>,
+    pub devices: Vec<Device>,
     /// Capabilities added to / dropped from docker's default set (`ALL` allowed).
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
@@ -224,7 +237,8 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 20] = [
+const VALUED: [&str; 21] = [
+    "device",
     "ulimit",
     "oom-score-adj",
     "cap-add",
@@ -334,8 +348,8 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                 }
                 "pids" => {
                     a.pids = Some(
-                        ranged(v, u32::MAX as u64)
-                            .ok_or_else(|| bad("expected a whole number from 1 to 4294967295"))?,
+                        ranged(v, PIDS_MAX)
+                            .ok_or_else(|| bad(&format!("expected a whole number from 1 to {PIDS_MAX}")))?,
                     )
                 }
                 "cpus" => {
@@ -364,6 +378,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                     a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?)
                 }
                 "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
+                "device" => a.devices.push(device(v).ok_or_else(|| bad(DEVICE_RULE))?),
                 "ulimit" => a.ulimits.push(ulimit(v).ok_or_else(|| bad(ULIMIT_RULE))?),
                 "oom-score-adj" => {
                     a.oom_score_adj = Some(
@@ -430,7 +445,18 @@ fn ulimit(s: &str) -> Option<(String, u64, u64)> {
     (soft <= hard).then(|| (format!("RLIMIT_{}", name.to_ascii_uppercase()), soft, hard))
 }
 
-const NAME_RULE: &str = "use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit";
+const NAME_RULE: &str =
+    "use 2-64 letters, digits, '_', '.', '-', starting with a letter or digit (as docker)";
+const DEVICE_RULE: &str =
+    "expected HOST[:CONTAINER][:PERMS], absolute paths, PERMS a subset of rwm";
+
+/// The largest `pids.max` the kernel takes (`PID_MAX_LIMIT`): 4194304 where
+/// `long` has 64 bits, 32768 on 32-bit kernels.
+pub const PIDS_MAX: u64 = if cfg!(target_pointer_width = "64") {
+    4 * 1024 * 1024
+} else {
+    32 * 1024
+};
 const BIND_RULE: &str = "expected SRC:DST[:ro|rw] with an absolute DST";
 
 fn lex(e: lexopt::Error) -> Error {
@@ -480,9 +506,11 @@ pub fn cpus(s: &str) -> Option<u64> {
     (1_000..=1_024 * 100_000).contains(&quota).then_some(quota)
 }
 
-/// Container names become cgroup directory names: no slashes, no dots alone.
+/// docker's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: names become directory
+/// names and appear in messages, so no slash, no dot alone, no control
+/// character.
 fn valid_name(s: &str) -> Option<String> {
-    let ok = !s.is_empty()
+    let ok = s.len() >= 2
         && s.len() <= 64
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.bytes()
@@ -505,6 +533,28 @@ pub fn user(s: &str) -> Option<(u32, Option<u32>)> {
         None => id(s).map(|u| (u, None)),
         Some((u, g)) => id(u).zip(id(g)).map(|(u, g)| (u, Some(g))),
     }
+}
+
+/// docker's `--device`: `HOST`, `HOST:CONTAINER`, `HOST:PERMS` (the second
+/// field is permissions when it reads as such), `HOST:CONTAINER:PERMS`.
+fn device(s: &str) -> Option<Device> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let host = *parts.first()?;
+    let (container, access) = match parts[1..] {
+        [] => (host, "rwm"),
+        [p] if crate::cgroup::devices::valid_access(p) => (host, p),
+        [c] => (c, "rwm"),
+        [c, p] => (c, p),
+        _ => return None,
+    };
+    (host.starts_with('/')
+        && container.starts_with('/')
+        && crate::cgroup::devices::valid_access(access))
+    .then(|| Device {
+        host: host.to_owned(),
+        container: container.to_owned(),
+        access: access.to_owned(),
+    })
 }
 
 /// `SRC:DST` or `SRC:DST:ro` / `SRC:DST:rw`.

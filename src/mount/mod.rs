@@ -40,7 +40,6 @@ pub struct MountOp {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(not(feature = "oci"), allow(dead_code))]
 pub enum Kind {
     /// A fresh file system instance: type, `fsconfig` options, mount attributes.
     Fs {
@@ -64,7 +63,8 @@ pub enum Kind {
         recursive: bool,
         attrs: u64,
     },
-    /// A device node (`linux.devices`): type, device number, mode, owner.
+    /// A device node (`linux.devices`, `--device`): type, device number,
+    /// mode, owner.
     Node {
         kind: FileType,
         dev: u64,
@@ -197,6 +197,30 @@ pub fn plan(spec: &Spec) -> Vec<MountOp> {
         {
             options.retain(|(k, _)| k != "gid");
         }
+    }
+    // `--device` nodes, made in the container's /dev; rootless, where
+    // mknod is refused, the host's node is bound instead.
+    for d in &spec.devices {
+        let source = CString::new(d.host.as_os_str().as_bytes()).unwrap_or_default();
+        ops.push(MountOp {
+            step: Step::MakeDevice,
+            target: d.target.clone(),
+            kind: if spec.rootless.is_some() {
+                Kind::Bind {
+                    source,
+                    read_only: false,
+                    is_dir: false,
+                }
+            } else {
+                Kind::Node {
+                    kind: d.kind,
+                    dev: rustix::fs::makedev(d.major, d.minor),
+                    mode: d.mode,
+                    uid: 0,
+                    gid: 0,
+                }
+            },
+        });
     }
     if spec.root.is_host {
         ops.push(fs(
@@ -367,6 +391,8 @@ mod tests {
             pid_host: false,
             limits: Limits::default(),
             tmpfs: vec!["run".into()],
+            devices: vec![],
+            device_rules: vec![],
             binds: vec![BindMount {
                 source: "/data".into(),
                 target: "srv/data".into(),

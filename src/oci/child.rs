@@ -71,6 +71,12 @@ pub fn container(c: ContainerChild<'_>) -> ! {
     //     so the created container holds nothing but stdio, preserved fds
     //     and the fifo). Hold until `start` writes a byte to the fifo.
     sync::send_msg(&c.sync, Msg::Ready);
+    //     Then wait until the parent has recorded us: if it was killed
+    //     before it could, no `delete` would ever find us, so we go.
+    let mut ack = [0u8; 1];
+    if rustix::io::read(&c.sync, &mut ack) != Ok(1) {
+        sys::exit_group(125)
+    }
     let ContainerChild {
         sync,
         fifo,

@@ -8,13 +8,13 @@
 //! file and the state. A failure at any point removes everything made so
 //! far and kills the child: "as if the operation were never attempted".
 
-use super::cgroups::{self, Leaves};
+use super::cgroups;
 use super::child::{self, ContainerChild};
 use super::config::{self, Config, IdMap};
 use super::hooks;
 use super::plan;
 use super::state::{self, State, Status};
-use crate::cgroup::{Layout, detect};
+use crate::cgroup::{self, Cgroup, Hierarchies, Layout, Request, detect};
 use crate::error::{Error, Result, Step};
 use crate::sync::{self, Msg};
 use crate::sys::{self, Fork};
@@ -39,7 +39,7 @@ pub struct CreateArgs {
 /// the cgroup, the child.
 struct Undo {
     dir: Option<PathBuf>,
-    cgroup: Option<Leaves>,
+    cgroup: Option<Cgroup>,
     child: Option<Pid>,
 }
 
@@ -105,11 +105,11 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         }));
     }
     let flags = namespace_flags(&cfg)?;
-    // 1. The state directory: its creation is what makes the id ours.
-    std::fs::create_dir_all(&a.root)
-        .map_err(|e| state::io_error(e).at(a.root.display().to_string()))?;
+    // 1. The state directory: its creation is what makes the id ours. Only
+    //    we may read it (the config holds the payload's environment).
+    state::prepare_root(&a.root)?;
     let dir = state::dir(&a.root, &a.id);
-    match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o711)) {
+    match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
         Ok(()) => {}
         Err(Errno::EXIST) => {
             return Err(Error::usage(format!("container {} already exists", a.id)));
@@ -121,24 +121,40 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         cgroup: None,
         child: None,
     };
-    std::fs::write(dir.join("config.json"), &bytes)
-        .map_err(|e| state::io_error(e).at(dir.display().to_string()))?;
-    // 2. The cgroup and its limits, before anything runs in it.
-    let cg_root = Path::new(cgroups::ROOT);
+    state::write_private(&dir.join("config.json"), &bytes)?;
+    // 2. The record, before anything else exists (no process yet, the
+    //    cgroup it is about to get): whatever a killed `create` leaves,
+    //    `delete --force` finds. Then the cgroup and its limits, before
+    //    anything runs in it.
+    let cg_root = Path::new(cgroup::ROOT);
     let layout = detect(cg_root).unwrap_or(Layout::V1);
-    let devices = plan::device_rules(&cfg);
-    let writes = cgroups::writes(layout, &cfg.linux.resources, &devices)?;
+    let writes = cgroups::writes(layout, &cfg.linux.resources)?;
+    let device_rules = cgroups::device_rules(&cfg.linux.resources, &plan::device_rules(&cfg));
     let cg_path = cfg
         .linux
         .cgroups_path
         .clone()
         .unwrap_or_else(|| format!("/{}", a.id));
-    let device_rules = if layout == Layout::V2 {
-        cgroups::device_rules(&cfg.linux.resources, &devices)
-    } else {
-        Vec::new()
+    let request = Request {
+        path: &cg_path,
+        hierarchies: Hierarchies::All,
+        writes: &writes,
+        devices: &device_rules,
+        owned: false,
     };
-    let leaves = cgroups::create(cg_root, &cg_path, &writes, &device_rules)?;
+    let mut st = State {
+        id: a.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: cfg.root.clone(),
+        created: state::now_rfc3339(),
+        annotations: cfg.annotations.clone(),
+        cgroup: cgroup::plan(cg_root, &request)?,
+        own_pid_ns: cfg.linux.has(g::CLONE_NEWPID),
+    };
+    st.save(&a.root)?;
+    let leaves = cgroup::create(cg_root, &request)?.cgroup;
     undo.cgroup = Some(leaves.clone());
     // 3. The mount plan and everything else the child reads.
     let ops = plan::mounts(&cfg, &bundle, &leaves)?;
@@ -156,7 +172,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         .transpose()
         .map_err(|_| Error::usage("config.json: domainname: NUL byte"))?;
     let joins = open_joins(&cfg)?;
-    let join_fds = cgroup_join_fds(&leaves)?;
+    let join_fds = leaves.join_files()?;
     let console = a
         .console_socket
         .as_deref()
@@ -223,18 +239,13 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     drop(theirs);
     drop(fifo);
     drop(console);
-    let mut st = State {
-        id: a.id.clone(),
-        pid: pid.as_raw_nonzero().get(),
-        pid_start: 0,
-        bundle: bundle.clone(),
-        rootfs: cfg.root.clone(),
-        created: state::now_rfc3339(),
-        annotations: cfg.annotations.clone(),
-        cgroup: leaves.clone(),
-        own_pid_ns: cfg.linux.has(g::CLONE_NEWPID),
-    };
+    //    Recorded at once: if we are killed from here on, `delete --force`
+    //    kills this process by its pid (and it ends by itself once it sees
+    //    that we are gone: it waits for our word before it waits for start).
+    st.pid = pid.as_raw_nonzero().get();
     st.pid_start = state::start_time(st.pid).unwrap_or(0);
+    st.cgroup = leaves.clone();
+    st.save(&a.root)?;
     // 5. Answer the child until it is ready.
     if user_ns {
         write_id_maps(pid, &cfg.linux.uid_mappings, &cfg.linux.gid_mappings)?;
@@ -276,12 +287,12 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
             Err(e) => return Err(Error::new(Step::SyncPipe, e)),
         }
     }
-    // 6. The pid file before we return (the caller reads it at once), then
-    //    the state; from here on the container exists.
+    // 6. The pid file before we return (the caller reads it at once); then
+    //    the child may wait for `start`: from here on the container exists.
     if let Some(file) = &a.pid_file {
         write_atomic(file, st.pid.to_string().as_bytes())?;
     }
-    st.save(&a.root)?;
+    rustix::io::write(&ours, &[0]).map_err(|e| Error::new(Step::SyncPipe, e))?;
     undo.child = None;
     undo.cgroup = None;
     undo.dir = None;
@@ -384,21 +395,6 @@ fn enter_for_children(cfg: &Config) -> Result<()> {
             .map_err(|e| Error::new(Step::JoinNamespace, e).at(path.display().to_string()))?;
     }
     Ok(())
-}
-
-/// The membership files the child writes "0" to (v1: `tasks`, see
-/// `cgroup.rs` for why; v2: `cgroup.procs`).
-pub fn cgroup_join_fds(leaves: &Leaves) -> Result<Vec<OwnedFd>> {
-    let file = if leaves.v2 { "cgroup.procs" } else { "tasks" };
-    leaves
-        .dirs
-        .iter()
-        .map(|(_, d)| {
-            let p = d.join(file);
-            rustix::fs::open(&p, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::new(Step::CgroupCreate, e).at(p.display().to_string()))
-        })
-        .collect()
 }
 
 fn write_id_maps(pid: Pid, uids: &[IdMap], gids: &[IdMap]) -> Result<()> {

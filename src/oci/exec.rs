@@ -125,7 +125,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         child::join_namespace(fd.as_fd(), *flag)
             .map_err(|e| Error::new(Step::JoinNamespace, e).at(config::ns_file(*flag)))?;
     }
-    let cgroup_fds = cgroup_procs_fds(&st)?;
+    let cgroup_fds = st.cgroup.join_files()?;
     let console = a
         .console_socket
         .as_deref()
@@ -202,23 +202,6 @@ fn cfg_for_describe(cfg: &config::Config, p: &Process) -> config::Config {
         hostname: cfg.hostname.clone(),
         ..config::Config::default()
     }
-}
-
-fn cgroup_procs_fds(st: &State) -> Result<Vec<OwnedFd>> {
-    let file = if st.cgroup.v2 {
-        "cgroup.procs"
-    } else {
-        "tasks"
-    };
-    st.cgroup
-        .dirs
-        .iter()
-        .map(|(_, d)| {
-            let p = d.join(file);
-            rustix::fs::open(&p, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::new(Step::CgroupJoin, e).at(p.display().to_string()))
-        })
-        .collect()
 }
 
 fn exec_child(

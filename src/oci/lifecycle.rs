@@ -151,23 +151,35 @@ fn signal_all(st: &State, sig: Signal) {
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let st = State::load(root, id)?;
-    let status = st.status(root);
-    if status != Status::Stopped {
-        if !force {
-            return Err(Error::usage(format!(
-                "cannot delete container {id}: it is {} (stop it first, or use --force)",
-                status.name()
-            )));
+    let st = match State::load(root, id) {
+        Ok(st) => st,
+        // A `create` killed before it wrote the state leaves its directory
+        // and nothing else (the state is written before any cgroup or
+        // process exists): `--force` removes it, as runc does.
+        Err(_) if force && state::is_unrecorded(root, id) => {
+            let dir = state::dir(root, id);
+            return std::fs::remove_dir_all(&dir)
+                .map_err(|err| state::io_error(err).at(dir.display().to_string()));
         }
-        signal_all(&st, Signal::KILL);
-        wait_gone(&st);
+        Err(e) => return Err(e),
+    };
+    let status = st.status(root);
+    if status != Status::Stopped && !force {
+        return Err(Error::usage(format!(
+            "cannot delete container {id}: it is {} (stop it first, or use --force)",
+            status.name()
+        )));
     }
-    // A container sharing our pid namespace may leave processes behind its
-    // PID 1; they go with it.
-    if !st.cgroup.pids().is_empty() {
-        signal_all(&st, Signal::KILL);
+    // PID 1 first (it may not have joined its cgroup yet), then everything
+    // in the cgroup: a container sharing our pid namespace leaves
+    // processes behind its PID 1, and they go with it.
+    if st.alive()
+        && let Some(pid) = Pid::from_raw(st.pid)
+    {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
     }
+    st.cgroup.kill_all();
+    wait_gone(&st);
     let cfg = saved_config(root, &st);
     st.cgroup.remove()?;
     if let Ok(cfg) = &cfg {
@@ -203,7 +215,7 @@ fn wait_gone(st: &State) {
         if !st.alive() {
             return;
         }
-        cgroups::sleep_ms(5);
+        crate::cgroup::sleep_ms(5);
     }
 }
 
@@ -303,14 +315,15 @@ pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()>
             "update: linux.resources.devices on cgroup v2 (an eBPF filter set at create) cannot be changed",
         ));
     }
-    let writes = cgroups::writes(layout, &resources, &[])?;
+    let mut writes = cgroups::writes(layout, &resources)?;
+    writes.extend(crate::cgroup::devices::v1_writes(&resources.devices));
     // v1 wants memory+swap >= memory at every moment: when raising the
     // limit above the current memory+swap, swap goes first.
     match st.cgroup.apply(&writes) {
         Err(e) if e.errno == Some(Errno::INVAL) && !st.cgroup.v2 => {
             let (swap, rest): (Vec<_>, Vec<_>) = writes
                 .into_iter()
-                .partition(|w| w.file == "memory.memsw.limit_in_bytes");
+                .partition(|w| w.file() == "memory.memsw.limit_in_bytes");
             st.cgroup.apply(&swap)?;
             st.cgroup.apply(&rest)
         }

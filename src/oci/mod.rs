@@ -12,7 +12,6 @@ pub mod config;
 pub mod console;
 pub mod create;
 mod decode;
-pub mod device_filter;
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;

@@ -4,7 +4,7 @@
 //! string and buffer built before the clone. Pure except for `stat` of bind
 //! sources; unit tested without root.
 
-use super::cgroups::Leaves;
+use crate::cgroup::Cgroup;
 use super::config::{Config, Device, DeviceRule, Mount, Process};
 use crate::caps::{self, Caps};
 use crate::error::{Error, Result, Step};
@@ -112,7 +112,7 @@ pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
 
 /// The child's mount ops for `c`, given the container's cgroup (for
 /// `cgroup` mounts).
-pub fn mounts(c: &Config, bundle: &Path, cgroup: &Leaves) -> Result<Vec<MountOp>> {
+pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup) -> Result<Vec<MountOp>> {
     let mut ops = Vec::new();
     let mut dev_is_bound = false;
     for (i, m) in c.mounts.iter().enumerate() {
@@ -340,7 +340,7 @@ mod tests {
     fn containerd_sample_plans_its_mounts_then_devices() {
         let c = sample("ctr");
         assert_eq!(c.root, Path::new("/bundle/rootfs"));
-        let ops = mounts(&c, Path::new("/bundle"), &Leaves::default()).unwrap();
+        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default()).unwrap();
         let rules = device_rules(&c);
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
@@ -386,11 +386,11 @@ mod tests {
         let c = sample("podman");
         assert_eq!(c.hostname.as_deref(), Some("628ceaf5094f"));
         // Bind sources of the sample do not exist here: planning refuses.
-        let err = mounts(&c, Path::new("/bundle"), &Leaves::default()).unwrap_err();
+        let err = mounts(&c, Path::new("/bundle"), &Cgroup::default()).unwrap_err();
         assert!(err.to_string().contains("mounts[5].source"), "{err}");
         let mut c = c;
         c.mounts.retain(|m| !m.options.iter().any(|o| o == "bind"));
-        let ops = mounts(&c, Path::new("/bundle"), &Leaves::default()).unwrap();
+        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default()).unwrap();
         let sysctl = ops.iter().find(|o| o.step == Step::Sysctl).unwrap();
         assert_eq!(sysctl.target, "proc/sys/net/ipv4/ping_group_range");
         assert!(ops.iter().any(|o| matches!(

@@ -6,15 +6,7 @@ use super::decode::*;
 use crate::error::Result;
 use crate::json::Value;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceRule {
-    pub allow: bool,
-    /// `a`, `c` or `b`.
-    pub kind: u8,
-    pub major: Option<u64>,
-    pub minor: Option<u64>,
-    pub access: String,
-}
+pub use crate::cgroup::devices::DeviceRule;
 
 /// `linux.resources`, kept as the cgroup writes it means (see `resources`).
 #[derive(Debug, Default, Clone, PartialEq)]

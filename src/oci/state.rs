@@ -8,9 +8,10 @@
 //! (alive, and the same process: the start time must match), the fifo and
 //! the freezer.
 
-use super::cgroups::Leaves;
+use crate::cgroup::Cgroup;
 use crate::error::{Error, Result, Step};
 use crate::json::{self, Value};
+use rustix::fs::OFlags;
 use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub struct State {
     /// RFC 3339, UTC.
     pub created: String,
     pub annotations: Vec<(String, String)>,
-    pub cgroup: Leaves,
+    pub cgroup: Cgroup,
     /// The container has its own pid namespace: killing PID 1 ends it.
     pub own_pid_ns: bool,
 }
@@ -76,6 +77,13 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 
 pub fn fifo(root: &Path, id: &str) -> PathBuf {
     dir(root, id).join("exec.fifo")
+}
+
+/// Whether `id` has a state directory but no state file: what a `create`
+/// killed in its first steps leaves.
+pub fn is_unrecorded(root: &Path, id: &str) -> bool {
+    let d = dir(root, id);
+    check_id(id).is_ok() && d.is_dir() && !d.join("state.json").exists()
 }
 
 /// `starttime` (field 22) of `/proc/PID/stat`, or `None` if the process is gone.
@@ -178,7 +186,7 @@ impl State {
 
     fn from_saved(v: &Value) -> Option<State> {
         let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let mut cgroup = Leaves {
+        let mut cgroup = Cgroup {
             v2: v.get("cgroupV2")?.as_bool()?,
             dirs: Vec::new(),
         };
@@ -214,9 +222,8 @@ impl State {
         let d = dir(root, &self.id);
         let tmp = d.join("state.json.tmp");
         let file = d.join("state.json");
-        std::fs::write(&tmp, self.to_saved())
-            .and_then(|()| std::fs::rename(&tmp, &file))
-            .map_err(|e| io_error(e).at(file.display().to_string()))
+        write_private(&tmp, self.to_saved().as_bytes())?;
+        std::fs::rename(&tmp, &file).map_err(|e| io_error(e).at(file.display().to_string()))
     }
 
     /// The state of container `id`; a missing one is reported as runc does
@@ -237,6 +244,54 @@ impl State {
             .and_then(State::from_saved)
             .ok_or_else(|| Error::usage(format!("{}: corrupt state file", file.display())))
     }
+}
+
+/// Make the state root if needed, readable by its owner only: a
+/// container's saved config holds its environment (passwords, tokens).
+/// A root we own is tightened to 0700; a root owned by anyone else could
+/// be changed under us, and is refused.
+pub fn prepare_root(root: &Path) -> Result<()> {
+    let shown = || root.display().to_string();
+    if let Some(parent) = root.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(e).at(shown()))?;
+    }
+    match rustix::fs::mkdir(root, rustix::fs::Mode::from_raw_mode(0o700)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(Error::new(Step::State, e).at(shown())),
+    }
+    let st = rustix::fs::lstat(root).map_err(|e| Error::new(Step::State, e).at(shown()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory
+        || st.st_uid != me
+    {
+        return Err(Error::invalid(
+            Step::State,
+            format!(
+                "{}: not a directory owned by uid {me}: refusing to keep container state there",
+                shown()
+            ),
+        ));
+    }
+    if st.st_mode & 0o077 != 0 {
+        rustix::fs::chmod(root, rustix::fs::Mode::from_raw_mode(0o700))
+            .map_err(|e| Error::new(Step::State, e).at(shown()))?;
+    }
+    Ok(())
+}
+
+/// Write `bytes` to a new file readable by its owner only.
+pub fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+        .open(file)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| io_error(e).at(file.display().to_string()))
 }
 
 /// The ids of every container under `root`, sorted.
@@ -315,7 +370,7 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: rfc3339(0, 0),
             annotations: vec![("k".into(), "v\"".into())],
-            cgroup: Leaves {
+            cgroup: Cgroup {
                 v2: false,
                 dirs: vec![("memory".into(), "/sys/fs/cgroup/memory/x".into())],
             },

@@ -1,14 +1,103 @@
-//! The device cgroup on cgroup v2: `linux.resources.devices` (and the
-//! default allow list) compiled into a `BPF_PROG_TYPE_CGROUP_DEVICE`
-//! program, attached to the container's cgroup. On v1 the same rules go to
-//! `devices.allow`/`devices.deny` (see `cgroups::writes`).
+//! Device access rules, the one implementation for every container: the
+//! rule type, docker's (runc 1.1's) default list, and the two ways a kernel
+//! enforces them: `devices.deny`/`devices.allow` lines on cgroup v1, and a
+//! `BPF_PROG_TYPE_CGROUP_DEVICE` program on cgroup v2 (built here, loaded
+//! and attached with raw `bpf(2)` in `sys::bpf`).
 //!
 //! The program reads `struct bpf_cgroup_dev_ctx` (access and type, major,
 //! minor) and tries the rules last to first, as the kernel's v1 list
 //! behaves: the first match decides, nothing matching is a refusal.
 
-use super::config::DeviceRule;
 use crate::sys::bpf::BpfInsn;
+
+/// One rule: allow or deny `access` (a subset of `rwm`) to devices of
+/// `kind` (`a` all, `c` char, `b` block), major and minor (`None`: any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    pub kind: u8,
+    pub major: Option<u64>,
+    pub minor: Option<u64>,
+    pub access: String,
+}
+
+/// What every container may use whatever else its rules say (runc 1.1's
+/// list, which docker and podman rely on): mknod of any node (opening it is
+/// another matter), the standard nodes, ptys and the tun device.
+pub const DEFAULT_ALLOWED: [&str; 11] = [
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
+
+/// docker's device rules for a container: deny everything, allow the
+/// default list, then `extra` (the nodes of `--device`).
+pub fn docker_default(extra: &[DeviceRule]) -> Vec<DeviceRule> {
+    let mut rules = vec![DeviceRule {
+        allow: false,
+        kind: b'a',
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    }];
+    rules.extend(default_allowed());
+    rules.extend_from_slice(extra);
+    rules
+}
+
+/// [`DEFAULT_ALLOWED`] as rules.
+pub fn default_allowed() -> impl Iterator<Item = DeviceRule> {
+    DEFAULT_ALLOWED
+        .iter()
+        .filter_map(|line| rule_of_line(true, line))
+}
+
+/// Whether `access` is a non-empty subset of `rwm`, each letter at most once.
+pub fn valid_access(access: &str) -> bool {
+    !access.is_empty()
+        && access.len() <= 3
+        && access.bytes().all(|b| matches!(b, b'r' | b'w' | b'm'))
+        && access.bytes().enumerate().all(|(i, b)| !access.as_bytes()[..i].contains(&b))
+}
+
+/// The rules as v1 `devices.deny`/`devices.allow` writes, in order.
+pub fn v1_writes(rules: &[DeviceRule]) -> Vec<super::Write> {
+    rules
+        .iter()
+        .map(|r| {
+            let file = if r.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            super::Write::new("devices", file, line(r), "device rules")
+        })
+        .collect()
+}
+
+/// The v1 line of a rule (`c 1:3 rwm`, `a *:* rwm`), for `devices.allow`
+/// or `devices.deny`.
+pub fn line(r: &DeviceRule) -> String {
+    let num = |n: Option<u64>| n.map_or_else(|| "*".to_owned(), |n| n.to_string());
+    if r.kind == b'a' {
+        return format!("a *:* {}", r.access);
+    }
+    format!(
+        "{} {}:{} {}",
+        r.kind as char,
+        num(r.major),
+        num(r.minor),
+        r.access
+    )
+}
 
 // eBPF opcodes used.
 const LDX_W: u8 = 0x61; // r_dst = *(u32 *)(r_src + off)
