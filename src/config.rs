@@ -372,43 +372,43 @@ init yes
     fn errors_name_the_line_and_the_problem() {
         for (text, needle) in [
             (
-                "[container a]\ncommand x\nfrobnicate 1",
+                "[container a1]\ncommand x\nfrobnicate 1",
                 "f:3: unknown option 'frobnicate'",
             ),
             (
-                "[container a]\ncommand x\nmemory abc",
+                "[container a1]\ncommand x\nmemory abc",
                 "f:3: invalid value 'abc' for --memory",
             ),
-            ("[container a]\n", "container 'a' has no command"),
+            ("[container a1]\n", "container 'a1' has no command"),
             ("hostname x\n", "no [container NAME] section"),
             (
-                "memory 1m\n[container a]\ncommand x",
+                "memory 1m\n[container a1]\ncommand x",
                 "f:1: unknown key 'memory'",
             ),
             (
-                "[container a]\ncommand x\n[container a]\ncommand y",
-                "f:3: container 'a' is defined twice",
+                "[container a1]\ncommand x\n[container a1]\ncommand y",
+                "f:3: container 'a1' is defined twice",
             ),
             (
                 "[container ../x]\ncommand x",
                 "f:1: invalid value '../x' for --name",
             ),
             ("[web]\n", "f:1: expected [container NAME]"),
-            ("[container a]\ncommand 'x", "f:2: unterminated quote"),
+            ("[container a1]\ncommand 'x", "f:2: unterminated quote"),
             (
-                "[container a]\ncommand x\nrestart sometimes",
+                "[container a1]\ncommand x\nrestart sometimes",
                 "restart must be no, on-failure or always",
             ),
             (
-                "[container a]\ncommand x\nlog relative.log",
+                "[container a1]\ncommand x\nlog relative.log",
                 "log must be console or an absolute path",
             ),
             (
-                "on-exit halt\n[container a]\ncommand x",
+                "on-exit halt\n[container a1]\ncommand x",
                 "f:1: on-exit must be poweroff or reboot",
             ),
             (
-                "[container a]\ncommand x\nread-only maybe",
+                "[container a1]\ncommand x\nread-only maybe",
                 "expected yes or no",
             ),
         ] {
@@ -423,7 +423,7 @@ init yes
             "console=ttyS0 quiet cella.conf=/etc/other.conf cella.hostname=box cella.on-exit=reboot",
         );
         assert_eq!(c.config.as_deref(), Some("/etc/other.conf"));
-        let mut config = parse("[container a]\ncommand x", "f").unwrap();
+        let mut config = parse("[container a1]\ncommand x", "f").unwrap();
         apply_overrides(&mut config, &c).unwrap();
         assert_eq!(
             (config.hostname.as_deref(), config.on_exit),
@@ -441,10 +441,10 @@ init yes
     #[test]
     fn emergency_shell_is_found_in_a_broken_file() {
         assert_eq!(
-            emergency_line("emergency /bin/sh\n[container a]\nbogus").as_deref(),
+            emergency_line("emergency /bin/sh\n[container a1]\nbogus").as_deref(),
             Some("/bin/sh")
         );
-        assert_eq!(emergency_line("[container a]\nemergency /bin/sh"), None);
+        assert_eq!(emergency_line("[container a1]\nemergency /bin/sh"), None);
         assert_eq!(emergency_line("emergency sh"), None);
     }
 

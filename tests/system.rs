@@ -308,7 +308,7 @@ fn bad_configuration_is_reported_on_the_console_and_nothing_runs() {
     let config = write_config(
         "bad",
         &format!(
-            "[container a]\nrootfs {}\ncommand true\nfrobnicate yes\n",
+            "[container a1]\nrootfs {}\ncommand true\nfrobnicate yes\n",
             root.display()
         ),
     );
@@ -366,12 +366,12 @@ fn orphans_in_the_init_namespace_are_reaped() {
     let config = write_config(
         "orphans",
         &format!(
-            "grace 1\n[container c]\nrootfs {}\ncommand sleep 1000\n",
+            "grace 1\n[container c1]\nrootfs {}\ncommand sleep 1000\n",
             root.display()
         ),
     );
     let mut init = start_init(&config);
-    init.expect("cella: c: started", Duration::from_secs(20));
+    init.expect("cella: c1: started", Duration::from_secs(20));
     let pid1 = init.pid1();
     let before = children(pid1);
     // A shell entering the init's PID namespace leaves two sleeps behind:
@@ -429,7 +429,7 @@ fn on_exit_reboot_reboots() {
     let config = write_config(
         "reboot",
         &format!(
-            "on-exit reboot\n[container c]\nrootfs {}\ncommand true\n",
+            "on-exit reboot\n[container c1]\nrootfs {}\ncommand true\n",
             root.display()
         ),
     );
