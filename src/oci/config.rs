@@ -610,11 +610,8 @@ fn linux(v: &Value) -> Result<Linux> {
     }
     if let Some(v) = field(f, "sysctl") {
         l.sysctl = string_map(v, "linux.sysctl")?;
-        for (k, _) in &l.sysctl {
-            if k.is_empty() || k.contains("..") || k.contains('/') && k.contains('.') {
-                return Err(bad("linux.sysctl", &format!("{k}: not a sysctl name")));
-            }
-        }
+        // Names and namespaces are checked where they are planned
+        // (`plan::sysctl_target`).
     }
     if let Some(v) = field(f, "maskedPaths") {
         l.masked_paths = strings(v, "linux.maskedPaths")?;

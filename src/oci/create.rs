@@ -105,6 +105,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         }));
     }
     let flags = namespace_flags(&cfg)?;
+    let joins = open_joins(&cfg)?;
     // 1. The state directory: its creation is what makes the id ours. Only
     //    we may read it (the config holds the payload's environment).
     state::prepare_root(&a.root)?;
@@ -157,7 +158,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     let leaves = cgroup::create(cg_root, &request)?.cgroup;
     undo.cgroup = Some(leaves.clone());
     // 3. The mount plan and everything else the child reads.
-    let ops = plan::mounts(&cfg, &bundle, &leaves)?;
+    let ops = plan::mounts(&cfg, &bundle, &leaves, host_netns(&cfg, &joins))?;
     let root = plan::cpath(&cfg.root)?;
     let hostname = cfg
         .hostname
@@ -171,7 +172,6 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         .map(CString::new)
         .transpose()
         .map_err(|_| Error::usage("config.json: domainname: NUL byte"))?;
-    let joins = open_joins(&cfg)?;
     let join_fds = leaves.join_files()?;
     let console = a
         .console_socket
@@ -366,6 +366,21 @@ fn open_joins(cfg: &Config) -> Result<Vec<(OwnedFd, u32)>> {
         out.push((fd, *flag));
     }
     Ok(out)
+}
+
+/// Whether the container's network namespace is cella's own: no new one,
+/// or the one joined (checked on the fd it will join) is ours.
+fn host_netns(cfg: &Config, joins: &[(OwnedFd, u32)]) -> bool {
+    if !cfg.linux.has(g::CLONE_NEWNET) {
+        return true;
+    }
+    let ours = rustix::fs::stat("/proc/self/ns/net");
+    joins.iter().filter(|(_, k)| *k == g::CLONE_NEWNET).any(|(fd, _)| {
+        match (rustix::fs::fstat(fd), &ours) {
+            (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+            _ => true,
+        }
+    })
 }
 
 fn enter_for_children(cfg: &Config) -> Result<()> {

@@ -111,8 +111,9 @@ pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
 }
 
 /// The child's mount ops for `c`, given the container's cgroup (for
-/// `cgroup` mounts).
-pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup) -> Result<Vec<MountOp>> {
+/// `cgroup` mounts) and whether its network namespace is cella's own (no
+/// new one, or the one joined by path is ours: no `net.*` sysctl then).
+pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup, host_netns: bool) -> Result<Vec<MountOp>> {
     let mut ops = Vec::new();
     let mut dev_is_bound = false;
     for (i, m) in c.mounts.iter().enumerate() {
@@ -192,7 +193,7 @@ pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup) -> Result<Vec<MountOp>
     for (key, value) in &c.linux.sysctl {
         ops.push(MountOp {
             step: Step::Sysctl,
-            target: format!("proc/sys/{}", key.replace('.', "/")),
+            target: sysctl_target(key, &c.linux, host_netns)?,
             kind: Kind::ProcWrite {
                 value: value.clone().into_bytes(),
             },
@@ -213,6 +214,56 @@ pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup) -> Result<Vec<MountOp>
         });
     }
     Ok(ops)
+}
+
+/// The IPC namespace's sysctls that runc 1.1 accepts (with `fs.mqueue.*`).
+const IPC_SYSCTLS: [&str; 8] = [
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// Where the sysctl `key` is written (`proc/sys/...` inside the container),
+/// if the container may set it. Exactly what runc 1.1's validator takes,
+/// since anything else is the host's (`vm.*`, `kernel.core_pattern`: a
+/// bundle could run a program as host root): IPC keys with an IPC
+/// namespace, `net.*` with a network namespace that is not ours,
+/// `kernel.domainname` with a UTS namespace. `net/ipv4/ip_forward` is
+/// `net.ipv4.ip_forward`; in that spelling a dot is part of a name.
+pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) -> Result<String> {
+    let sep = if key.contains('/') { '/' } else { '.' };
+    let parts: Vec<&str> = key.split(sep).collect();
+    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        return Err(Error::usage(format!(
+            "config.json: linux.sysctl: {key:?} is not a sysctl name"
+        )));
+    }
+    let name = key.replace('/', ".");
+    let refuse = |why: &str| Err(Error::usage(format!("config.json: linux.sysctl: sysctl {key:?} {why}")));
+    let allowed = if IPC_SYSCTLS.contains(&name.as_str()) || name.starts_with("fs.mqueue.") {
+        if !linux.has(g::CLONE_NEWIPC) {
+            return refuse("is not allowed in the hosts ipc namespace");
+        }
+        true
+    } else if name.starts_with("net.") {
+        if host_netns {
+            return refuse("not allowed in host network namespace");
+        }
+        true
+    } else if linux.has(g::CLONE_NEWUTS) && name == "kernel.hostname" {
+        return refuse("is not allowed as it conflicts with the OCI \"hostname\" field");
+    } else {
+        linux.has(g::CLONE_NEWUTS) && name == "kernel.domainname"
+    };
+    if !allowed {
+        return refuse("is not in a separate kernel namespace");
+    }
+    Ok(format!("proc/sys/{}", parts.join("/")))
 }
 
 fn device_op(d: &Device) -> MountOp {
@@ -340,7 +391,7 @@ mod tests {
     fn containerd_sample_plans_its_mounts_then_devices() {
         let c = sample("ctr");
         assert_eq!(c.root, Path::new("/bundle/rootfs"));
-        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default()).unwrap();
+        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default(), false).unwrap();
         let rules = device_rules(&c);
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
@@ -386,11 +437,11 @@ mod tests {
         let c = sample("podman");
         assert_eq!(c.hostname.as_deref(), Some("628ceaf5094f"));
         // Bind sources of the sample do not exist here: planning refuses.
-        let err = mounts(&c, Path::new("/bundle"), &Cgroup::default()).unwrap_err();
+        let err = mounts(&c, Path::new("/bundle"), &Cgroup::default(), false).unwrap_err();
         assert!(err.to_string().contains("mounts[5].source"), "{err}");
         let mut c = c;
         c.mounts.retain(|m| !m.options.iter().any(|o| o == "bind"));
-        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default()).unwrap();
+        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default(), false).unwrap();
         let sysctl = ops.iter().find(|o| o.step == Step::Sysctl).unwrap();
         assert_eq!(sysctl.target, "proc/sys/net/ipv4/ping_group_range");
         assert!(ops.iter().any(|o| matches!(
@@ -423,5 +474,53 @@ mod tests {
         assert!(p.no_new_privileges);
         assert_eq!(p.rlimits.len(), 1);
         assert_eq!(p.groups, [Gid::ROOT]);
+    }
+
+    #[test]
+    fn sysctls_as_runc_validates_them() {
+        use super::super::config::Linux;
+        let ns = |kinds: &[u32]| Linux {
+            namespaces: kinds.iter().map(|k| (*k, None)).collect(),
+            ..Linux::default()
+        };
+        let all = ns(&[g::CLONE_NEWIPC, g::CLONE_NEWNET, g::CLONE_NEWUTS, g::CLONE_NEWNS]);
+        let ok = |key: &str, l: &Linux, host_net: bool| sysctl_target(key, l, host_net);
+        // What podman and containerd send, and the IPC and UTS keys.
+        for (key, target) in [
+            ("net.ipv4.ping_group_range", "proc/sys/net/ipv4/ping_group_range"),
+            ("net.ipv4.ip_unprivileged_port_start", "proc/sys/net/ipv4/ip_unprivileged_port_start"),
+            ("net/ipv4/conf/eth0.1/rp_filter", "proc/sys/net/ipv4/conf/eth0.1/rp_filter"),
+            ("kernel.shm_rmid_forced", "proc/sys/kernel/shm_rmid_forced"),
+            ("kernel/sem", "proc/sys/kernel/sem"),
+            ("fs.mqueue.msg_max", "proc/sys/fs/mqueue/msg_max"),
+            ("kernel.domainname", "proc/sys/kernel/domainname"),
+        ] {
+            assert_eq!(ok(key, &all, false).unwrap(), target, "{key}");
+        }
+        // The host's, whatever the namespaces: refused with runc's words.
+        for key in ["vm.swappiness", "kernel.core_pattern", "kernel/core_pattern", "fs.file-max", "kernel.modprobe"] {
+            let e = ok(key, &all, false).unwrap_err().to_string();
+            assert!(e.contains("is not in a separate kernel namespace") && e.contains(key), "{e}");
+        }
+        let e = ok("kernel.hostname", &all, false).unwrap_err().to_string();
+        assert!(e.contains("conflicts with the OCI \"hostname\" field"), "{e}");
+        // Namespaced keys without their namespace.
+        let none = ns(&[g::CLONE_NEWNS]);
+        for (key, why) in [
+            ("kernel.msgmax", "hosts ipc namespace"),
+            ("fs.mqueue.queues_max", "hosts ipc namespace"),
+            ("net.ipv4.ip_forward", "host network namespace"),
+            ("kernel.domainname", "not in a separate kernel namespace"),
+        ] {
+            let e = ok(key, &none, true).unwrap_err().to_string();
+            assert!(e.contains(why), "{key}: {e}");
+        }
+        // A network namespace joined by path that is cella's own is the host's.
+        let e = ok("net.ipv4.ip_forward", &all, true).unwrap_err().to_string();
+        assert!(e.contains("host network namespace"), "{e}");
+        // Names that could walk out of /proc/sys.
+        for key in ["net/../../kmsg", "net..ipv4", "", "net.ipv4.", "/net/ipv4"] {
+            assert!(ok(key, &all, false).is_err(), "{key:?}");
+        }
     }
 }
