@@ -109,6 +109,9 @@ impl Cmdline {
 }
 
 /// Pick `cella.*` words out of `/proc/cmdline`.
+/// The largest configuration file cella reads.
+pub const MAX_SIZE: usize = 1 << 20;
+
 pub fn cmdline(text: &str) -> Cmdline {
     let mut c = Cmdline::default();
     for word in text.split_whitespace() {

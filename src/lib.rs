@@ -12,6 +12,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod init;
+pub mod input;
 #[cfg(feature = "oci")]
 pub mod json;
 pub mod mount;

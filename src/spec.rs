@@ -447,7 +447,7 @@ pub fn mount_target(path: &str, what: &str) -> Result<String> {
     let target = relative(path);
     if target.is_empty() {
         return Err(Error::usage(format!(
-            "{what} {path}: / cannot be a mount destination"
+            "{what} {path}: cannot be a mount destination (it is the container's root)"
         )));
     }
     Ok(target)
@@ -595,7 +595,7 @@ mod tests {
         assert_eq!(relative("/tmp/.."), "");
         for root in ["/", "//", "/.", "/tmp/..", "/a/b/../..", "/../"] {
             let e = mount_target(root, "--tmpfs").unwrap_err().to_string();
-            assert!(e.contains("/ cannot be a mount destination"), "{root}: {e}");
+            assert!(e.contains("cannot be a mount destination (it is the container's root)"), "{root}: {e}");
         }
         assert_eq!(mount_target("/dev/xvdc", "--device").unwrap(), "dev/xvdc");
     }

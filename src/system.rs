@@ -15,7 +15,7 @@
 
 use crate::config::{self, Config, Log, OnExit, Restart};
 use crate::container::{self, Running, Stdio};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::spec;
 use crate::sys::{self, signal, signal::SigSet};
 use rustix::event::{PollFd, PollFlags, poll};
@@ -64,10 +64,8 @@ pub fn run(config_path: Option<String>) -> u8 {
     let path = config_path
         .or(cmdline.config.clone())
         .unwrap_or_else(|| config::DEFAULT_PATH.to_owned());
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-        Error::usage(format!("{path}: {}", crate::error::strerror(errno)))
-    });
+    let text = crate::input::read(std::path::Path::new(&path), config::MAX_SIZE)
+        .and_then(|bytes| crate::input::text(bytes, &path));
     let config = text
         .as_ref()
         .map_err(Clone::clone)

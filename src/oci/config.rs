@@ -151,12 +151,8 @@ impl Linux {
 
 /// Read and parse a JSON file, naming it in any error.
 pub fn read_json(file: &Path) -> Result<Value> {
-    let shown = file.display();
-    let bytes = std::fs::read(file).map_err(|e| {
-        let errno = rustix::io::Errno::from_raw_os_error(e.raw_os_error().unwrap_or(5));
-        Error::usage(format!("{shown}: {}", crate::error::strerror(errno)))
-    })?;
-    json::parse(&bytes).map_err(|e| Error::usage(format!("{shown}: {e}")))
+    let bytes = crate::input::read(file, json::MAX_INPUT)?;
+    json::parse(&bytes).map_err(|e| Error::usage(format!("{}: {e}", file.display())))
 }
 
 /// Read `config.json` of `bundle` (an absolute directory).

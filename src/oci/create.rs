@@ -64,8 +64,7 @@ pub fn read_bundle(bundle: &Path) -> Result<(Vec<u8>, Config, PathBuf)> {
     let bundle = std::fs::canonicalize(bundle)
         .map_err(|e| state::io_error(e).at(format!("bundle {}", bundle.display())))?;
     let file = bundle.join("config.json");
-    let bytes =
-        std::fs::read(&file).map_err(|e| state::io_error(e).at(file.display().to_string()))?;
+    let bytes = crate::input::read(&file, crate::json::MAX_INPUT)?;
     let doc =
         crate::json::parse(&bytes).map_err(|e| Error::usage(format!("{}: {e}", file.display())))?;
     let cfg = config::decode(&doc, &bundle)?;

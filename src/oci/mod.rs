@@ -402,9 +402,7 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
             Long("resources") | Short('r') => {
                 let file = path_val(p)?;
                 let doc = if file.as_os_str() == "-" {
-                    let mut bytes = Vec::new();
-                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                        .map_err(|e| state::io_error(e).at("stdin"))?;
+                    let bytes = crate::input::read_stdin("--resources -", crate::json::MAX_INPUT)?;
                     crate::json::parse(&bytes)
                         .map_err(|e| Error::usage(format!("--resources -: {e}")))?
                 } else {

@@ -118,7 +118,7 @@ pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup, host_netns: bool) -> R
     let mut dev_is_bound = false;
     for (i, m) in c.mounts.iter().enumerate() {
         let at = format!("mounts[{i}]");
-        let target = spec::relative(&m.destination);
+        let target = spec::mount_target(&m.destination, &format!("config.json: {at}.destination"))?;
         let o = options(m, &at)?;
         if o.bind {
             if target == "dev" {
@@ -187,8 +187,8 @@ pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup, host_netns: bool) -> R
             kind: Kind::DevNodes,
         });
     }
-    for d in &c.linux.devices {
-        ops.push(device_op(d));
+    for (i, d) in c.linux.devices.iter().enumerate() {
+        ops.push(device_op(d, i)?);
     }
     for (key, value) in &c.linux.sysctl {
         ops.push(MountOp {
@@ -266,15 +266,15 @@ pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) 
     Ok(format!("proc/sys/{}", parts.join("/")))
 }
 
-fn device_op(d: &Device) -> MountOp {
+fn device_op(d: &Device, i: usize) -> Result<MountOp> {
     let kind = match d.kind {
         b'b' => FileType::BlockDevice,
         b'p' => FileType::Fifo,
         _ => FileType::CharacterDevice,
     };
-    MountOp {
+    Ok(MountOp {
         step: Step::MakeDevice,
-        target: spec::relative(&d.path),
+        target: spec::mount_target(&d.path, &format!("config.json: linux.devices[{i}].path"))?,
         kind: Kind::Node {
             kind,
             dev: rustix::fs::makedev(d.major, d.minor),
@@ -282,7 +282,7 @@ fn device_op(d: &Device) -> MountOp {
             uid: d.uid,
             gid: d.gid,
         },
-    }
+    })
 }
 
 pub fn cpath(p: &Path) -> Result<CString> {

@@ -231,13 +231,10 @@ impl State {
     pub fn load(root: &Path, id: &str) -> Result<State> {
         check_id(id)?;
         let file = dir(root, id).join("state.json");
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::usage(format!("container {id} does not exist")));
-            }
-            Err(e) => return Err(io_error(e).at(file.display().to_string())),
-        };
+        if !file.exists() {
+            return Err(Error::usage(format!("container {id} does not exist")));
+        }
+        let bytes = crate::input::read(&file, json::MAX_INPUT)?;
         json::parse(&bytes)
             .ok()
             .as_ref()

@@ -1,0 +1,127 @@
+//! Reading the files cella is pointed at (config.json, process.json,
+//! seccomp profiles, `update --resources`, the init configuration, state
+//! files): one place, so none of them can make cella hang or grow.
+//!
+//! A path must name a regular file: opening is non-blocking (a FIFO with no
+//! writer would otherwise hold cella for ever) and anything else (a FIFO,
+//! `/dev/zero`, a directory) is refused before a byte is read. Nothing is
+//! read past the caller's limit; a larger file is refused, not truncated.
+
+use crate::error::{Error, Result, strerror};
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+use std::path::Path;
+
+/// The whole of `path`, at most `limit` bytes.
+pub fn read(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    let shown = || path.display().to_string();
+    let fail = |e: Errno| Error::usage(format!("{}: {}", shown(), strerror(e)));
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail)?;
+    let st = rustix::fs::fstat(&fd).map_err(fail)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(Error::usage(format!("{}: not a regular file", shown())));
+    }
+    if st.st_size as u64 > limit as u64 {
+        return Err(too_large(&shown(), limit));
+    }
+    read_bounded(fd.as_fd(), limit).map_err(|e| match e {
+        None => too_large(&shown(), limit),
+        Some(e) => fail(e),
+    })
+}
+
+/// Standard input (`-` where a verb takes it), at most `limit` bytes: a
+/// pipe is fine, but no more than the limit is ever read.
+pub fn read_stdin(what: &str, limit: usize) -> Result<Vec<u8>> {
+    read_bounded(rustix::stdio::stdin(), limit).map_err(|e| match e {
+        None => too_large(what, limit),
+        Some(e) => Error::usage(format!("{what}: {}", strerror(e))),
+    })
+}
+
+fn too_large(what: &str, limit: usize) -> Error {
+    Error::usage(format!("{what}: larger than the limit of {limit} bytes"))
+}
+
+/// Read to the end; `Err(None)` once more than `limit` bytes came.
+fn read_bounded(fd: BorrowedFd<'_>, limit: usize) -> std::result::Result<Vec<u8>, Option<Errno>> {
+    let mut buf = vec![0u8; limit.saturating_add(1).min(64 << 10)];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if len > limit {
+                return Err(None);
+            }
+            buf.resize((len * 2).min(limit + 1), 0);
+        }
+        match rustix::io::read(fd, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(Some(e)),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Bytes as text; invalid UTF-8 is an error naming `origin`'s line.
+pub fn text(bytes: Vec<u8>, origin: &str) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        Error::usage(format!("{origin}:{line}: not valid UTF-8"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("cella-input-{name}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn regular_files_within_the_limit_only() {
+        let f = tmp("ok");
+        std::fs::write(&f, b"{}").unwrap();
+        assert_eq!(read(&f, 2).unwrap(), b"{}");
+        let e = read(&f, 1).unwrap_err().to_string();
+        assert!(e.ends_with("larger than the limit of 1 bytes"), "{e}");
+        std::fs::remove_file(&f).unwrap();
+        let e = read(Path::new("/dev/zero"), 10).unwrap_err().to_string();
+        assert_eq!(e, "/dev/zero: not a regular file");
+        let e = read(Path::new("/"), 10).unwrap_err().to_string();
+        assert_eq!(e, "/: not a regular file");
+        let fifo = tmp("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+            .unwrap();
+        // Nobody writes to it: refused at once, not waited on.
+        let e = read(&fifo, 10).unwrap_err().to_string();
+        assert!(e.ends_with("not a regular file"), "{e}");
+        std::fs::remove_file(&fifo).unwrap();
+        let e = read(&tmp("missing"), 10).unwrap_err().to_string();
+        assert!(e.ends_with("No such file or directory"), "{e}");
+    }
+
+    #[test]
+    fn a_stream_is_cut_at_the_limit() {
+        let zero = rustix::fs::open("/dev/zero", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .unwrap();
+        assert_eq!(read_bounded(zero.as_fd(), 100_000), Err(None));
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line() {
+        let e = text(b"a\nb\n\xffc".to_vec(), "init.conf").unwrap_err();
+        assert_eq!(e.to_string(), "init.conf:3: not valid UTF-8");
+        assert_eq!(text(b"ok".to_vec(), "x").unwrap(), "ok");
+    }
+}
