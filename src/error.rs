@@ -6,7 +6,7 @@
 //! word that starts each message. Only `main` prints an [`Error`].
 
 use rustix::io::Errno;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// Every step of `cella run`, in order. The discriminant is the wire code.
 #[repr(u8)]
@@ -274,7 +274,7 @@ impl fmt::Display for Error {
             }
         }
         if let Some(what) = &self.what {
-            f.write_str(what)?;
+            write_escaped(f, what)?;
         }
         if let Some(e) = self.errno {
             write!(f, ": {}", strerror(e))?;
@@ -284,6 +284,23 @@ impl fmt::Display for Error {
         }
         Ok(())
     }
+}
+
+/// Values in messages come from users (names, paths, JSON): a control
+/// character in one must not split the one line an error is, or move the
+/// terminal's cursor. They are shown escaped, as `\n` or `\u{1b}`.
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    if !text.chars().any(char::is_control) {
+        return f.write_str(text);
+    }
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 // Debug is Display: one readable line, and no derived Debug code in the binary.
@@ -381,6 +398,15 @@ mod tests {
             Error::new(Step::SetHostname, Errno::PERM).to_string(),
             "sethostname: Operation not permitted"
         );
+    }
+
+    #[test]
+    fn user_values_cannot_split_the_line() {
+        let e = Error::usage("invalid container id 'a\nb\u{1b}[2J'");
+        assert_eq!(e.to_string(), "invalid container id 'a\\nb\\u{1b}[2J'");
+        assert!(!e.to_string().contains('\n'));
+        let e = Error::new(Step::CgroupCreate, Errno::EXIST).at("/x/\ty");
+        assert_eq!(e.to_string().lines().count(), 1);
     }
 
     #[test]

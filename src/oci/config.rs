@@ -596,6 +596,12 @@ fn linux(v: &Value) -> Result<Linux> {
                 &format!("{p}: systemd slices need --systemd-cgroup, which cella does not support"),
             ));
         }
+        if p.chars().any(char::is_control) {
+            return Err(bad(
+                "linux.cgroupsPath",
+                &format!("{p:?}: control characters are not allowed"),
+            ));
+        }
         if p.split('/').any(|c| c == "..") {
             return Err(bad(
                 "linux.cgroupsPath",

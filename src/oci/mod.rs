@@ -239,7 +239,7 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             let (mut json, mut quiet) = (false, false);
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
-                    Long("format") | Short('f') => json = val(&mut p, "--format")? == "json",
+                    Long("format") | Short('f') => json = format(&mut p)?,
                     Long("quiet") | Short('q') => quiet = true,
                     other => return Err(lex(other.unexpected())),
                 }
@@ -251,7 +251,7 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
             let mut id = None;
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
-                    Long("format") | Short('f') => json = val(&mut p, "--format")? == "json",
+                    Long("format") | Short('f') => json = format(&mut p)?,
                     Value(v) if id.is_none() => id = Some(text(v, "ps")?),
                     // Arguments for ps(1) after the id are accepted and unused.
                     Value(_) => {}
@@ -293,6 +293,17 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
         "features" => Ok(Output::ok(features())),
         other => Err(Error::usage(format!(
             "unknown command '{other}' (see 'cella --help')"
+        ))),
+    }
+}
+
+/// `--format table|json`: whether it is json.
+fn format(p: &mut lexopt::Parser) -> Result<bool> {
+    match val(p, "--format")?.as_str() {
+        "json" => Ok(true),
+        "table" => Ok(false),
+        other => Err(Error::usage(format!(
+            "--format: unknown format '{other}' (table or json)"
         ))),
     }
 }
@@ -352,7 +363,16 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
             Long("console-socket") => a.console_socket = Some(path_val(p)?),
             Long("detach") | Short('d') => a.detach = true,
             Long("pid-file") => a.pid_file = Some(path_val(p)?),
-            Long("cwd") => a.cwd = Some(val(p, "--cwd")?),
+            Long("cwd") => {
+                let cwd = val(p, "--cwd")?;
+                // As process.cwd: relative to nothing the caller can see.
+                if !cwd.starts_with('/') {
+                    return Err(Error::usage(format!(
+                        "--cwd: '{cwd}' is not an absolute path"
+                    )));
+                }
+                a.cwd = Some(cwd);
+            }
             Long("env") | Short('e') => {
                 let e = val(p, "--env")?;
                 if !e.contains('=') {
