@@ -135,6 +135,9 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         Owned::create(root, &spec.name, &writes, &spec.device_rules)
             .map_err(|e| no_device_rules_hint(e, spec))?
     };
+    //    With --init, PID 1 stays cella's code: it will show this title,
+    //    not our command line.
+    let title = spec.exec.init.then(|| (sys::proctitle::ArgArea::of_self(), init_title(spec)));
     //    Our pidfd: the child checks that we are still alive once it has
     //    asked to die with us (its PID 1 has no parent it could ask).
     let me = rustix::process::pidfd_open(
@@ -180,6 +183,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
                 into_cgroup,
                 maps_written: go_rx,
                 parent: me.as_fd(),
+                title: title.as_ref().and_then(|(a, t)| Some((a.as_ref().copied()?, t.as_slice()))),
             };
             child(ctx, stdio, child_mask, tx);
             // Only reached when a step failed and was reported: never return
@@ -234,6 +238,8 @@ struct ChildContext<'a> {
     maps_written: Option<OwnedFd>,
     /// The parent's pidfd: readable once the parent has exited.
     parent: BorrowedFd<'a>,
+    /// `--init`: our argument area and what to show there.
+    title: Option<(sys::proctitle::ArgArea, &'a [u8])>,
 }
 
 /// The child: PID 1 of the new namespaces. Runs each step in order and
@@ -287,7 +293,11 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
         (Step::Exec, process::exec(exec))
     };
     if exec.init {
-        //     With --init, PID 1 stays ours: it forks the payload and supervises.
+        //     With --init, PID 1 stays ours: it forks the payload and
+        //     supervises, showing only a fixed name and the command.
+        if let Some((area, title)) = ctx.title {
+            area.set(title);
+        }
         crate::init::run(tx, waited, payload);
     }
     let (step, errno) = payload();
@@ -299,6 +309,17 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
             index: 0,
         },
     );
+}
+
+/// What an `--init` PID 1 shows as its command line: `cella-init -- ` and
+/// the payload's arguments, never cella's own (host paths, `-e` values).
+fn init_title(spec: &Spec) -> Vec<u8> {
+    let mut t = b"cella-init --".to_vec();
+    for arg in spec.exec.argv.strings() {
+        t.push(b' ');
+        t.extend_from_slice(arg.as_bytes());
+    }
+    t
 }
 
 /// `dup2` the requested descriptors onto 0, 1 and 2.

@@ -8,6 +8,7 @@
 
 pub mod bpf;
 mod clone;
+pub mod proctitle;
 pub mod seccomp;
 pub mod signal;
 mod syscall;
