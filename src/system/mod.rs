@@ -13,6 +13,8 @@
 //! PID 1 must never exit (the kernel panics): every failure ends in the
 //! emergency shell, if one is configured, and then in a power-off.
 
+mod console;
+
 use crate::config::{self, Config, Log, OnExit, Restart};
 use crate::container::{self, Running, Stdio};
 use crate::error::Result;
@@ -280,7 +282,13 @@ impl<'c> Supervisor<'c> {
             tv_sec: secs.max(1) as i64,
             tv_nsec: 0,
         });
+        // The console, while output waits for it.
+        let console = console::pending();
         let mut fds = vec![PollFd::new(sigfd, PollFlags::IN)];
+        if let Some(fd) = &console {
+            fds.push(PollFd::new(fd, PollFlags::OUT));
+        }
+        let relays_from = fds.len();
         let mut owners = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             if let Some(relay) = &slot.relay {
@@ -292,7 +300,8 @@ impl<'c> Supervisor<'c> {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => say(&format!("cella: poll: {}", crate::error::strerror(e))),
         }
-        let ready: Vec<(usize, bool)> = fds[1..]
+        let console_ready = console.is_some() && !fds[1].revents().is_empty();
+        let ready: Vec<(usize, bool)> = fds[relays_from..]
             .iter()
             .zip(&owners)
             .filter(|(fd, _)| !fd.revents().is_empty())
@@ -300,6 +309,9 @@ impl<'c> Supervisor<'c> {
             .collect();
         let signals_ready = !fds[0].revents().is_empty();
         drop(fds);
+        if console_ready {
+            console::flush();
+        }
         for (i, hangup) in ready {
             self.relay_output(i, hangup);
         }
@@ -446,7 +458,7 @@ impl<'c> Supervisor<'c> {
             out.append(&mut slot.pending);
             out.push(b'\n');
         }
-        write_all(rustix::stdio::stdout(), &out);
+        console::write(&out);
         if closed {
             slot.relay = None;
         }
@@ -468,9 +480,21 @@ fn start_container(c: &config::Container) -> Result<(Running, Option<OwnedFd>)> 
             (tx, Some(rx))
         }
         Log::File(path) => {
-            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::CLOEXEC;
+            // Non-blocking: a FIFO there with no reader must not hold PID 1;
+            // and only a regular file is a log.
+            let flags = OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::APPEND
+                | OFlags::NONBLOCK
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC;
             let fd = rustix::fs::open(path.as_str(), flags, Mode::from_raw_mode(0o644))
                 .ctx_at(Step::Usage, path)?;
+            let st = rustix::fs::fstat(&fd).ctx_at(Step::Usage, path)?;
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+                return Err(crate::error::Error::usage(format!("log {path}: not a regular file")));
+            }
+            rustix::fs::fcntl_setfl(&fd, OFlags::APPEND).ctx_at(Step::Usage, path)?;
             (fd, None)
         }
     };
@@ -551,23 +575,14 @@ fn write_file(path: &str, value: &str) -> rustix::io::Result<()> {
     rustix::io::write(&fd, value.as_bytes()).map(|_| ())
 }
 
-/// One line to the console (PID 1's stdout), in one write.
+/// One line to the console (PID 1's stdout), never blocking.
 fn say(line: &str) {
     let mut text = String::with_capacity(line.len() + 1);
     text.push_str(line);
     text.push('\n');
-    write_all(rustix::stdio::stdout(), text.as_bytes());
+    console::write(text.as_bytes());
 }
 
-fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::INTR) => {}
-            Err(_) => return,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
