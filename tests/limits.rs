@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::path::Path;
+
 use rustix::process::Signal;
 use std::time::{Duration, Instant};
 use support::*;
@@ -37,7 +39,7 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
     ]);
     wait_for(&root.join("tmp/ready"), Duration::from_secs(20));
     let read = |controller: &str, v1: &str, v2: &str| {
-        let dir = cgroup_parent(controller).join(&name);
+        let dir = container_cgroup(controller, &name);
         std::fs::read_to_string(dir.join(if cgroup_v2() { v2 } else { v1 }))
             .unwrap()
             .trim()
@@ -59,7 +61,7 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
             (2 + 511 * 262_142 / 9_999).to_string()
         );
         // blkio.weight (CFQ) or blkio.bfq.weight (BFQ), whichever the kernel has.
-        let dir = cgroup_parent("blkio").join(&name);
+        let dir = container_cgroup("blkio", &name);
         let weight = ["blkio.weight", "blkio.bfq.weight"]
             .iter()
             .find_map(|f| std::fs::read_to_string(dir.join(f)).ok())
@@ -83,13 +85,13 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
         "{procs} lacks {pid1:?}"
     );
     let host_view = std::fs::read_to_string(format!("/proc/{}/cgroup", pid1[0])).unwrap();
-    assert!(host_view.contains(&format!("/cella/{name}")), "{host_view}");
+    assert!(host_view.contains(&format!("/cella/ctr-{name}")), "{host_view}");
     // From inside: a cgroup namespace rooted at it.
     let inside = std::fs::read_to_string(root.join("tmp/cg")).unwrap();
     assert!(inside.lines().all(|l| l.ends_with(":/")), "{inside}");
     std::fs::write(root.join("tmp/go"), "").unwrap();
     assert!(child.wait().success());
-    assert_eq!(cella_cgroups(), before, "the cgroup is removed");
+    assert_no_new_cgroups(&before);
 }
 
 #[test]
@@ -111,7 +113,7 @@ fn fork_bomb_under_pids_20_never_exceeds_20() {
         "touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.05; done; b() { b | b & }; b; sleep 30",
     ]);
     wait_for(&root.join("tmp/ready"), Duration::from_secs(20));
-    let dir = cgroup_parent("pids").join(&name);
+    let dir = container_cgroup("pids", &name);
     // The limit is there before the bomb goes off.
     assert_eq!(
         std::fs::read_to_string(dir.join("pids.max"))
@@ -165,7 +167,7 @@ fn memory_hog_is_oom_killed_with_137_and_a_message() {
         ))
         .contains("SURVIVED 64")
     );
-    assert_eq!(cella_cgroups(), before);
+    assert_no_new_cgroups(&before);
 }
 
 #[test]
@@ -201,61 +203,80 @@ fn a_running_name_cannot_be_reused_and_is_left_alone() {
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("File exists"), "{}", stderr(&out));
     assert!(
-        cgroup_parent("pids").join(&name).exists(),
+        container_cgroup("pids", &name).exists(),
         "the running container's cgroup is intact"
     );
     assert!(first.wait().success());
-    assert!(!cgroup_parent("pids").join(&name).exists());
+    assert!(!container_cgroup("pids", &name).exists());
+}
+
+/// `cella run` on a host whose `/sys/fs/cgroup` has only `hierarchies`: a
+/// private mount namespace with a tmpfs there and those v1 hierarchies
+/// mounted, a host without the others for real.
+fn run_on_host_with(hierarchies: &[&str], root: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let mounts: String = hierarchies
+        .iter()
+        .map(|h| format!("mkdir /sys/fs/cgroup/{h} && mount -t cgroup -o {h} cgroup /sys/fs/cgroup/{h} && "))
+        .collect();
+    let script = format!("mount -t tmpfs none /sys/fs/cgroup && {mounts}exec \"$@\"");
+    std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh", cella_bin(), "run"])
+        .args(["--rootfs", root.to_str().unwrap(), "--name", name])
+        .args(extra)
+        .args(["--", "sh", "-c", "cat /proc/self/cgroup | grep -c -e memory:/ -e devices:/"])
+        .output()
+        .unwrap()
 }
 
 #[test]
 fn a_limit_the_host_cannot_enforce_is_an_error() {
     let _g = serial();
     let root = rootfs("nopids");
-    // A private mount namespace whose /sys/fs/cgroup has the memory
-    // hierarchy but no pids controller: a host without it, for real.
-    let script = r#"mount -t tmpfs none /sys/fs/cgroup && mkdir /sys/fs/cgroup/memory \
-        && mount -t cgroup -o memory cgroup /sys/fs/cgroup/memory && exec "$@""#;
-    let run = |extra: &[&str]| {
-        let name = format!("nopids-{}", std::process::id());
-        let out = std::process::Command::new("unshare")
-            .args([
-                "-m",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                script,
-                "sh",
-                cella_bin(),
-                "run",
-            ])
-            .args(["--rootfs", root.to_str().unwrap(), "--name", &name])
-            .args(extra)
-            .args(["--", "sh", "-c", "cat /proc/self/cgroup | grep -c memory:/"])
-            .output()
-            .unwrap();
-        assert!(
-            !cgroup_parent("memory").join(&name).exists(),
-            "nothing left in the real hierarchy"
-        );
-        out
-    };
+    let name = format!("nopids-{}", std::process::id());
     let before = cella_cgroups();
-    let out = run(&["--pids", "5"]);
+    let out = run_on_host_with(&["memory", "devices"], &root, &name, &["--pids", "5"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{err}");
     assert_eq!(
         err,
         "cella: cgroup --pids: the pids cgroup controller is not available on this host\n"
     );
-    // Without the limit the same host runs the container, in its memory cgroup.
-    let out = run(&["--memory", "32m"]);
+    // Without the limit the same host runs the container, in its memory
+    // and devices cgroups.
+    let out = run_on_host_with(&["memory", "devices"], &root, &name, &["--memory", "32m"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "1\n",
+        "2\n",
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(cella_cgroups(), before);
+    assert!(!container_cgroup("memory", &name).exists(), "nothing left in the real hierarchy");
+    assert_no_new_cgroups(&before);
+}
+
+#[test]
+fn no_device_rules_no_container() {
+    let _g = serial();
+    let root = rootfs("nodevices");
+    let name = format!("nodevices-{}", std::process::id());
+    // A host with cgroups but no devices controller: the container would
+    // have every device, so it does not run; --privileged (every device,
+    // asked for) does.
+    let out = run_on_host_with(&["memory", "pids"], &root, &name, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("device rules: the devices cgroup controller is not available on this host")
+            && err.contains("--privileged"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "the payload never ran");
+    let out = run_on_host_with(&["memory", "pids"], &root, &name, &["--privileged"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Without any cgroup file system: refused too.
+    let out = run_on_host_with(&[], &root, &name, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("no cgroup file system mounted") && err.contains("--privileged"), "{err}");
 }

@@ -302,7 +302,7 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
             err.starts_with("cella: ") && err.contains(needle),
             "{args:?}: {err}"
         );
-        assert_eq!(cella_cgroups(), cgroups, "{args:?} left a cgroup");
+        assert_no_new_cgroups(&cgroups);
         assert_eq!(host_mounts(), mounts, "{args:?} left a mount");
         let left: Vec<String> = cella_processes()
             .iter()
@@ -354,5 +354,5 @@ fn without_clone3_cella_falls_back_to_clone() {
         "{err}"
     );
     assert!(out.status.success());
-    assert!(!cgroup_parent("pids").join(&name).exists());
+    assert!(!container_cgroup("pids", &name).exists());
 }

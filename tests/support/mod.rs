@@ -247,6 +247,21 @@ pub fn cella_cgroups() -> Vec<PathBuf> {
     found
 }
 
+/// No cgroup under `cella/` that was not in `before` (a run may sweep
+/// leftovers of killed cellas, so fewer is fine).
+pub fn assert_no_new_cgroups(before: &[PathBuf]) {
+    let new: Vec<PathBuf> = cella_cgroups()
+        .into_iter()
+        .filter(|c| !before.contains(c))
+        .collect();
+    assert!(new.is_empty(), "cgroups left behind: {new:?}");
+}
+
+/// The cgroup directory of the container named `name` in `controller`.
+pub fn container_cgroup(controller: &str, name: &str) -> PathBuf {
+    cgroup_parent(controller).join(format!("ctr-{name}"))
+}
+
 /// Host pids whose executable is the cella binary under test.
 pub fn cella_processes() -> Vec<u32> {
     let me = std::fs::canonicalize(cella_bin()).unwrap();
