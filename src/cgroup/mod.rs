@@ -379,8 +379,9 @@ fn remove_if_abandoned(leaf: &Path) -> bool {
 
 /// Remove every abandoned leaf under `cella/` in each hierarchy (what a
 /// killed `cella run` or `cella init` could not remove itself), then the
-/// `cella/` parents if they are empty. Returns how many were removed.
-pub fn sweep(root: &Path) -> usize {
+/// `cella/` parents if they are empty. Returns the names of the leaves
+/// removed (once per hierarchy).
+pub fn sweep(root: &Path) -> Vec<String> {
     let parents: Vec<PathBuf> = match detect(root) {
         Some(Layout::V2) => vec![root.join(PARENT)],
         Some(Layout::V1) => hierarchies(root)
@@ -389,7 +390,7 @@ pub fn sweep(root: &Path) -> usize {
             .collect(),
         None => Vec::new(),
     };
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for parent in parents {
         let Ok(entries) = std::fs::read_dir(&parent) else {
             continue;
@@ -399,7 +400,7 @@ pub fn sweep(root: &Path) -> usize {
                 n.starts_with(LEAF_PREFIX) && entry.file_type().is_ok_and(|t| t.is_dir())
             });
             if is_leaf && remove_if_abandoned(&entry.path()) {
-                removed += 1;
+                removed.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
         let _ = rustix::fs::rmdir(&parent);
@@ -655,7 +656,8 @@ impl Owned {
         writes: &[Write],
         devices: &[DeviceRule],
     ) -> Result<Owned> {
-        sweep(root);
+        let leaf = format!("{LEAF_PREFIX}{name}");
+        let swept_ours = sweep(root).contains(&leaf);
         let mut wanted: Vec<(&'static str, Option<&'static str>)> =
             vec![("memory", None), ("pids", None), ("freezer", None)];
         for w in writes {
@@ -665,7 +667,7 @@ impl Owned {
                 None => wanted.push((w.controller, option)),
             }
         }
-        let path = format!("{PARENT}/{LEAF_PREFIX}{name}");
+        let path = format!("{PARENT}/{leaf}");
         let created = create(
             root,
             &Request {
@@ -679,7 +681,7 @@ impl Owned {
         let mut owned = Owned {
             join_fds: Vec::new(),
             dir_fd: None,
-            reclaimed: created.reclaimed,
+            reclaimed: created.reclaimed || swept_ours,
             cgroup: created.cgroup,
             _locks: created.locks,
         };

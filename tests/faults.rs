@@ -1,0 +1,283 @@
+//! Faults are input too: `cella run` SIGKILLed at random moments, names
+//! reused after a crash, processes left behind a PID 1 that shares the
+//! host's PID namespace, many containers at once. Nothing may be left:
+//! no process, no cgroup once one more cella command has run. Also what a
+//! careless user or a hostile payload tries next: mounts over `/`, names
+//! that break lines or meet cgroup files, limits the kernel refuses, and
+//! `--init`'s PID 1 leaking cella's command line.
+//!
+//! The loops run `CELLA_FAULT_ITERATIONS` times (default 50, as in CI;
+//! `size-report/faults.sh` runs more for the README's figures).
+
+mod support;
+
+use rustix::process::Signal;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+use support::*;
+
+fn iterations() -> usize {
+    std::env::var("CELLA_FAULT_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
+
+/// 0..max microseconds, from the clock (no crate for randomness).
+fn random_us(max: u64) -> u64 {
+    let n = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    (n.wrapping_mul(2_654_435_761) >> 7) % max
+}
+
+/// Host pids of processes whose environment holds `marker` (payloads
+/// started with `-e MARK=marker`) or whose cgroup path mentions it.
+fn marked_processes(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
+            let cg = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+            String::from_utf8_lossy(&env).contains(marker) || cg.contains(marker)
+        })
+        .collect()
+}
+
+/// Leaf directories of containers whose name contains `marker`.
+fn marked_cgroups(marker: &str) -> Vec<std::path::PathBuf> {
+    cella_cgroups()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(marker))
+        .collect()
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
+
+#[test]
+fn sigkill_of_run_at_any_moment_leaves_no_process_and_no_cgroup() {
+    let _g = serial();
+    let root = rootfs("fault-run");
+    let marker = format!("faultrun{}", std::process::id());
+    for i in 0..iterations() {
+        let name = format!("{marker}-{i}");
+        let mark = format!("MARK={marker}");
+        let mut child = Command::new(cella_bin())
+            .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name])
+            .args(["--memory", "32m", "--pids", "64", "-e", &mark, "--", "sleep", "30"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(random_us(5_000)));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // The kernel kills each container as its cella dies (asynchronously).
+    let gone = wait_until(Duration::from_secs(10), || marked_processes(&marker).is_empty());
+    let left = marked_processes(&marker);
+    if !gone {
+        for p in &left {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(*p as i32).unwrap(),
+                Signal::KILL,
+            );
+        }
+    }
+    assert!(left.is_empty(), "processes outlived their cella: {left:?}");
+    // A killed cella cannot remove its cgroups; the next cella does.
+    ok(run_in(&root, &[], &["true"]));
+    assert_eq!(marked_cgroups(&marker), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
+    let _g = serial();
+    let root = rootfs("fault-name");
+    let name = format!("reclaim-{}", std::process::id());
+    let ready = root.join("tmp/ready");
+    let _ = std::fs::remove_file(&ready);
+    let first = spawn(&[
+        "run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--",
+        "sh", "-c", "touch /tmp/ready; sleep 30",
+    ]);
+    wait_for(&ready, Duration::from_secs(20));
+    kill(first.id(), Signal::KILL);
+    drop(first);
+    assert!(wait_until(Duration::from_secs(10), || marked_processes(&name).is_empty()));
+    assert!(container_cgroup("pids", &name).exists(), "a SIGKILLed cella leaves its cgroup");
+    let out = run_in(&root, &["--name", &name], &["echo", "again"]);
+    assert_eq!(stdout(&out), "again\n", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "removed the cgroup an earlier container named {name} left behind"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!container_cgroup("pids", &name).exists());
+    // Sharing the host's PID namespace, a background process survives its
+    // killed cella: its cgroup holds a live process, and the name is taken.
+    let _ = std::fs::remove_file(&ready);
+    // (No pipes: the surviving sleep would hold them open.)
+    let mut first = Command::new(cella_bin())
+        .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--pid", "host"])
+        .args(["--", "sh", "-c", "sleep 60 & touch /tmp/ready; wait"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&ready, Duration::from_secs(20));
+    let _ = first.kill();
+    let _ = first.wait();
+    let out = run_in(&root, &["--name", &name], &["true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("a container with this name is running"), "{}", stderr(&out));
+    for p in marked_processes(&name) {
+        kill(p, Signal::KILL);
+    }
+    assert!(wait_until(Duration::from_secs(10), || marked_processes(&name).is_empty()));
+    ok(run_in(&root, &["--name", &name], &["true"]));
+    assert!(marked_cgroups(&name).is_empty());
+}
+
+#[test]
+fn pid_host_payloads_leave_nothing_behind() {
+    let _g = serial();
+    let root = rootfs("fault-pidhost");
+    let marker = format!("pidhost{}", std::process::id());
+    let start = Instant::now();
+    let out = run_in(
+        &root,
+        &["--pid", "host", "--memory", "32m", "--name", &marker, "-e", &format!("MARK={marker}")],
+        &["sh", "-c", "sleep 31 & sleep 32 & exit 0"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "", "no cleanup error");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(marked_processes(&marker).is_empty(), "the background sleeps survived");
+    assert!(marked_cgroups(&marker).is_empty());
+    // The same through --init, and in cella init (tests/system.rs runs
+    // containers through the same code).
+    let out = run_in(
+        &root,
+        &["--pid", "host", "--init", "--name", &marker, "-e", &format!("MARK={marker}")],
+        &["sh", "-c", "sleep 33 & exit 3"],
+    );
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(marked_processes(&marker).is_empty());
+    assert!(marked_cgroups(&marker).is_empty());
+}
+
+#[test]
+fn many_containers_at_once_all_run_and_leave_nothing() {
+    let _g = serial();
+    let root = rootfs("fault-load");
+    let marker = format!("load{}", std::process::id());
+    let n = iterations();
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            Command::new(cella_bin())
+                .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &format!("{marker}-{i}")])
+                .args(["--memory", "32m", "--pids", "16", "--", "sh", "-c", "echo $((6*7))"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = wait_output(child, Duration::from_secs(120));
+        assert_eq!(
+            (code(&out), stdout(&out).as_str()),
+            (0, "42\n"),
+            "container {i}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(marked_cgroups(&marker).is_empty());
+    assert!(marked_processes(&marker).is_empty());
+}
+
+#[test]
+fn init_pid1_shows_a_fixed_name_not_cellas_command_line() {
+    let _g = serial();
+    let root = rootfs("fault-cmdline");
+    let secret = "DB_PASSWORD=hunter2";
+    let out = ok(run_in(
+        &root,
+        &["--init", "-e", secret, "--user", "1000:1000"],
+        &["sh", "-c", "tr '\\0' '|' < /proc/1/cmdline"],
+    ));
+    assert_eq!(out, "cella-init -- sh -c tr '\\0' '|' < /proc/1/cmdline|");
+    assert!(!out.contains("hunter2") && !out.contains(root.to_str().unwrap()));
+}
+
+#[test]
+fn slash_is_never_a_mount_destination() {
+    let _g = serial();
+    let root = rootfs("fault-slash");
+    let host_dir = root.parent().unwrap().join("fault-slash-src");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let bind = format!("{}:/", host_dir.display());
+    let bind_dots = format!("{}:/tmp/../", host_dir.display());
+    for extra in [
+        vec!["--tmpfs", "/"],
+        vec!["--tmpfs", "/tmp/.."],
+        vec!["--bind", &bind],
+        vec!["--bind", &bind_dots],
+    ] {
+        let out = run_in(&root, &extra, &["true"]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 125, "{extra:?}: {err}");
+        assert_eq!(err.lines().count(), 1);
+        assert!(err.contains("cannot be a mount destination"), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn names_cannot_break_lines_and_any_valid_name_works() {
+    let _g = serial();
+    let root = rootfs("fault-names");
+    for bad in ["a\nb", "x\u{1b}[2J", "a", "-a", "a/b", ".."] {
+        let out = run_in(&root, &["--name", bad], &["true"]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 125, "{bad:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bad:?}: one line: {err:?}");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+    let err = stderr(&run_in(&root, &["--name", "a\nb"], &["true"]));
+    assert!(err.contains("'a\\nb'"), "shown escaped: {err}");
+    // Names of cgroup interface files are names like any other.
+    for name in ["tasks", "cgroup.procs", "memory.limit_in_bytes", "notify_on_release"] {
+        let out = run_in(&root, &["--name", name, "--memory", "32m"], &["hostname"]);
+        assert_eq!(stdout(&out), format!("{name}\n"), "{name}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn limits_are_checked_against_what_the_kernel_takes() {
+    let _g = serial();
+    let root = rootfs("fault-pids");
+    let max = if cfg!(target_pointer_width = "64") { 4_194_304u64 } else { 32_768 };
+    let out = run_in(&root, &["--pids", &(max + 1).to_string()], &["true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains(&format!("from 1 to {max}")), "{}", stderr(&out));
+    // The largest value works: the kernel takes the write, or cella would fail.
+    let out = run_in(&root, &["--pids", &max.to_string()], &["true"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
