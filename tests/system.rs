@@ -437,3 +437,86 @@ fn on_exit_reboot_reboots() {
     assert_eq!(ended, Ended::Rebooted, "{console:?}");
     assert_eq!(console.last().map(String::as_str), Some("cella: rebooting"));
 }
+
+#[test]
+fn a_stalled_console_never_blocks_pid1() {
+    let _g = serial();
+    let root = rootfs("system-stalled");
+    let ready = root.join("tmp/ready");
+    let config = write_config(
+        "stalled",
+        &format!(
+            "grace 1\n[container flood]\nrootfs {}\n\
+             command sh -c 'touch /tmp/ready; while true; do echo flooding the console; done'\n",
+            root.display()
+        ),
+    );
+    // The console is a pipe nobody reads (a stalled serial line).
+    let (console_rx, console_tx) = rustix::pipe::pipe().unwrap();
+    let mut child = Command::new("unshare")
+        .args(["--fork", "--pid", "--mount", "--uts", "--propagation", "private", cella_bin()])
+        .args(["init", "--config", config.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(console_tx))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&ready, Duration::from_secs(20));
+    // Long enough for the pipe to fill many times over.
+    std::thread::sleep(Duration::from_secs(1));
+    let pid1 = children(child.id())[0];
+    kill(pid1, rustix::process::Signal::TERM);
+    let sent = Instant::now();
+    // Still nobody reads: the stop sequence must not wait for the console.
+    while child.try_wait().unwrap().is_none() {
+        if sent.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("PID 1 did not stop within 10 s with its console stalled");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+    // What the console took before it stalled.
+    let mut text = Vec::new();
+    let mut buf = [0u8; 65536];
+    rustix::fs::fcntl_setfl(&console_rx, rustix::fs::OFlags::NONBLOCK).unwrap();
+    while let Ok(n) = rustix::io::read(&console_rx, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("[flood] flooding the console"), "{text}");
+}
+
+#[test]
+fn a_configuration_that_is_a_fifo_or_not_utf8_is_refused_at_once() {
+    let _g = serial();
+    let fifo = write_config("fifo", "");
+    std::fs::remove_file(&fifo).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let (code, console) = start_init(&fifo).finish(Duration::from_secs(20));
+    assert_eq!(code, POWERED_OFF, "{console:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(
+        console.contains(&format!("cella: {}: not a regular file", fifo.display())),
+        "{console:?}"
+    );
+    let bad = write_config("utf8", "");
+    std::fs::write(&bad, b"grace 1\n[container \xff]\ncommand true\n").unwrap();
+    let (code, console) = start_init(&bad).finish(Duration::from_secs(20));
+    assert_eq!(code, POWERED_OFF, "{console:?}");
+    assert!(
+        console.contains(&format!("cella: {}:2: not valid UTF-8", bad.display())),
+        "{console:?}"
+    );
+}

@@ -68,11 +68,14 @@ impl Console {
         written
     }
 
+    /// Whole or not at all: callers push whole lines, and a line is never
+    /// shown cut and joined to a later one.
     fn push(&mut self, bytes: &[u8]) {
-        let room = QUEUE_MAX.saturating_sub(self.queue.len());
-        let taken = bytes.len().min(room);
-        self.queue.extend_from_slice(&bytes[..taken]);
-        self.dropped += (bytes.len() - taken) as u64;
+        if self.queue.len() + bytes.len() > QUEUE_MAX {
+            self.dropped += bytes.len() as u64;
+        } else {
+            self.queue.extend_from_slice(bytes);
+        }
         self.flush();
     }
 
