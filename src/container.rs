@@ -91,27 +91,27 @@ impl Running {
     pub fn wait(self) -> Result<Outcome> {
         let waited = FORWARDED.with(Signal::CHILD);
         let child = self.pid;
-    let status = loop {
-        let sig = match signal::wait(waited) {
-            Ok(sig) => sig,
-            Err(e) => {
-                let _ = rustix::process::kill_process(child, Signal::KILL);
-                let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
-                return Err(Error::new(Step::Wait, e));
+        let status = loop {
+            let sig = match signal::wait(waited) {
+                Ok(sig) => sig,
+                Err(e) => {
+                    let _ = rustix::process::kill_process(child, Signal::KILL);
+                    let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
+                    return Err(Error::new(Step::Wait, e));
+                }
+            };
+            if sig == Signal::CHILD.as_raw() {
+                match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
+                    Ok(Some((_, status))) => break status,
+                    Ok(None) | Err(Errno::INTR) => continue,
+                    Err(e) => return Err(Error::new(Step::Wait, e)),
+                }
+            } else if let Some(s) = Signal::from_named_raw(sig) {
+                // The child is unreaped, so its pid cannot have been reused.
+                let _ = rustix::process::kill_process(child, s);
             }
         };
-        if sig == Signal::CHILD.as_raw() {
-            match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
-                Ok(Some((_, status))) => break status,
-                Ok(None) | Err(Errno::INTR) => continue,
-                Err(e) => return Err(Error::new(Step::Wait, e)),
-            }
-        } else if let Some(s) = Signal::from_named_raw(sig) {
-            // The child is unreaped, so its pid cannot have been reused.
-            let _ = rustix::process::kill_process(child, s);
-        }
-    };
-    Ok(self.finish(status))
+        Ok(self.finish(status))
     }
 }
 
@@ -137,7 +137,10 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     };
     //    With --init, PID 1 stays cella's code: it will show this title,
     //    not our command line.
-    let title = spec.exec.init.then(|| (sys::proctitle::ArgArea::of_self(), init_title(spec)));
+    let title = spec
+        .exec
+        .init
+        .then(|| (sys::proctitle::ArgArea::of_self(), init_title(spec)));
     //    Our pidfd: the child checks that we are still alive once it has
     //    asked to die with us (its PID 1 has no parent it could ask).
     let me = rustix::process::pidfd_open(
@@ -183,7 +186,9 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
                 into_cgroup,
                 maps_written: go_rx,
                 parent: me.as_fd(),
-                title: title.as_ref().and_then(|(a, t)| Some((a.as_ref().copied()?, t.as_slice()))),
+                title: title
+                    .as_ref()
+                    .and_then(|(a, t)| Some((a.as_ref().copied()?, t.as_slice()))),
             };
             child(ctx, stdio, child_mask, tx);
             // Only reached when a step failed and was reported: never return
@@ -364,7 +369,10 @@ fn become_namespace_root(go: &OwnedFd) -> std::result::Result<(), Failure> {
 fn die_with_parent(parent: BorrowedFd<'_>) -> std::result::Result<(), Failure> {
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(fail(Step::Clone))?;
-    let mut fds = [rustix::event::PollFd::new(&parent, rustix::event::PollFlags::IN)];
+    let mut fds = [rustix::event::PollFd::new(
+        &parent,
+        rustix::event::PollFlags::IN,
+    )];
     let zero = rustix::time::Timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -101,8 +101,14 @@ mod tests {
         let e = read(Path::new("/"), 10).unwrap_err().to_string();
         assert_eq!(e, "/: not a regular file");
         let fifo = tmp("fifo");
-        rustix::fs::mknodat(rustix::fs::CWD, &fifo, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
-            .unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         // Nobody writes to it: refused at once, not waited on.
         let e = read(&fifo, 10).unwrap_err().to_string();
         assert!(e.ends_with("not a regular file"), "{e}");
@@ -113,8 +119,8 @@ mod tests {
 
     #[test]
     fn a_stream_is_cut_at_the_limit() {
-        let zero = rustix::fs::open("/dev/zero", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .unwrap();
+        let zero =
+            rustix::fs::open("/dev/zero", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
         assert_eq!(read_bounded(zero.as_fd(), 100_000), Err(None));
     }
 

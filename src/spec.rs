@@ -143,7 +143,11 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         .iter()
         .map(|t| mount_target(t, "--tmpfs"))
         .collect::<Result<Vec<_>>>()?;
-    let nodes = args.devices.iter().map(device).collect::<Result<Vec<_>>>()?;
+    let nodes = args
+        .devices
+        .iter()
+        .map(device)
+        .collect::<Result<Vec<_>>>()?;
     let device_rules = if args.privileged {
         Vec::new()
     } else {
@@ -595,7 +599,10 @@ mod tests {
         assert_eq!(relative("/tmp/.."), "");
         for root in ["/", "//", "/.", "/tmp/..", "/a/b/../..", "/../"] {
             let e = mount_target(root, "--tmpfs").unwrap_err().to_string();
-            assert!(e.contains("cannot be a mount destination (it is the container's root)"), "{root}: {e}");
+            assert!(
+                e.contains("cannot be a mount destination (it is the container's root)"),
+                "{root}: {e}"
+            );
         }
         assert_eq!(mount_target("/dev/xvdc", "--device").unwrap(), "dev/xvdc");
     }

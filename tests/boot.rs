@@ -13,7 +13,7 @@ use support::guest::{self, Arch, Cpio};
 
 const APPLETS: &[&str] = &[
     "sh", "mount", "cat", "echo", "sleep", "ls", "grep", "head", "cut", "kill", "hostname", "true",
-    "false", "test", "[",
+    "false", "test", "[", "mknod",
 ];
 
 const CONFIG: &str = r#"# cella's own test machine
@@ -40,6 +40,11 @@ command /bin/probe hog 64
 rootfs /rootfs
 restart on-failure
 command sh -c 'n=$(cat /flaky 2>/dev/null || echo 0); n=$((n+1)); echo $n > /flaky; echo "attempt $n"; [ $n -ge 2 ]'
+
+[container devices]
+rootfs /rootfs
+# Container root keeps CAP_MKNOD: the kernel log and a disk must not open.
+command sh -c 'mknod /dev/k c 1 11 && echo "<1>kmsg-from-a-container" > /dev/k; mknod /dev/b b 1 0 && head -c1 /dev/b; echo devices done'
 
 [container after]
 rootfs /rootfs
@@ -136,6 +141,17 @@ fn boot_and_check(arch: &Arch) {
             && has("cella: flaky: restarting in 1s")
             && has("[flaky] attempt 2"),
         "{console}"
+    );
+    // Device rules under cella init on cgroup v2 (its eBPF program).
+    let refused = console
+        .lines()
+        .filter(|l| l.starts_with("[devices] ") && l.ends_with("Operation not permitted"))
+        .count();
+    assert_eq!(refused, 2, "{console}");
+    assert!(has("[devices] devices done"), "{console}");
+    assert!(
+        !has("kmsg-from-a-container"),
+        "a container wrote the kernel log: {console}"
     );
     assert!(has("[after] still up"), "{console}");
     assert!(has("cella: powering off"), "{console}");

@@ -38,7 +38,7 @@ fn a_denied_device_cannot_be_opened_an_allowed_one_can() {
         rule(true, "c 1:3 rwm"),
         rule(true, "c 1:5 r"),
     ];
-    cella::oci::cgroups::attach_device_filter(dir, &rules).unwrap();
+    cella::cgroup::attach_device_filter(dir, &rules).unwrap();
     // The shell moves itself into the cgroup, then opens devices.
     let script = format!(
         "echo $$ > {}/cgroup.procs; echo x > /dev/null && echo null-ok; \

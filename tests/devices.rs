@@ -97,18 +97,32 @@ fn host_disks_and_the_kernel_log_are_out_of_reach() {
     for (what, extra) in &variants {
         let out = run_host(extra, &disk_attack(&disk));
         let (text, err) = (stdout(&out), stderr(&out));
-        assert!(!text.contains(SECRET), "{what}: the host disk was read: {text}");
+        assert!(
+            !text.contains(SECRET),
+            "{what}: the host disk was read: {text}"
+        );
         assert!(
             text.contains("Operation not permitted") || err.contains("Operation not permitted"),
             "{what}: {text} {err}"
         );
-        assert_eq!(disk.written(), "\0\0\0\0\0\0", "{what}: the host disk was written");
+        assert_eq!(
+            disk.written(),
+            "\0\0\0\0\0\0",
+            "{what}: the host disk was written"
+        );
         let out = run_host(extra, &kmsg);
         assert_ne!(code(&out), 0, "{what}: {}", stdout(&out));
-        assert!(stderr(&out).contains("Operation not permitted") || stdout(&out).contains("Operation not permitted"),
-            "{what}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Operation not permitted")
+                || stdout(&out).contains("Operation not permitted"),
+            "{what}: {}",
+            stderr(&out)
+        );
     }
-    assert!(!kernel_log().contains(&marker), "a container wrote the host's kernel log");
+    assert!(
+        !kernel_log().contains(&marker),
+        "a container wrote the host's kernel log"
+    );
     // Control: --privileged means every device, and the attack works.
     let out = run_host(&["--rootfs", r, "--privileged"], &disk_attack(&disk));
     assert!(stdout(&out).contains(SECRET), "{}", stderr(&out));
@@ -125,22 +139,43 @@ fn the_device_cgroup_is_dockers_seen_from_the_host() {
     let name = format!("devlist-{}", std::process::id());
     let ready = root.join("tmp/ready");
     let run = spawn(&[
-        "run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--",
-        "sh", "-c", "touch /tmp/ready; sleep 30",
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; sleep 30",
     ]);
     wait_for(&ready, Duration::from_secs(20));
-    let list = std::fs::read_to_string(container_cgroup("devices", &name).join("devices.list")).unwrap();
+    let list =
+        std::fs::read_to_string(container_cgroup("devices", &name).join("devices.list")).unwrap();
     let mut lines: Vec<&str> = list.lines().collect();
     lines.sort_unstable();
     let mut want = vec![
-        "b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-        "c 10:200 rwm", "c 136:* rwm", "c 5:0 rwm", "c 5:2 rwm",
+        "b *:* m",
+        "c *:* m",
+        "c 1:3 rwm",
+        "c 1:5 rwm",
+        "c 1:7 rwm",
+        "c 1:8 rwm",
+        "c 1:9 rwm",
+        "c 10:200 rwm",
+        "c 136:* rwm",
+        "c 5:0 rwm",
+        "c 5:2 rwm",
     ];
     want.sort_unstable();
     assert_eq!(lines, want);
     drop(run);
     // --privileged: no device rules at all (every device).
-    let out = ok(run_in(&root, &["--privileged"], &["cat", "/proc/self/cgroup"]));
+    let out = ok(run_in(
+        &root,
+        &["--privileged"],
+        &["cat", "/proc/self/cgroup"],
+    ));
     assert!(!out.contains("devices:/cella"), "{out}");
 }
 
@@ -194,7 +229,11 @@ fn device_option_gives_one_node_with_its_permissions() {
         ),
     );
     assert!(stdout(&out).contains("wrote"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("Operation not permitted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(disk.written(), "PWNED\n");
     // Bad values: one line, 125, no container.
     for (value, needle) in [
@@ -216,7 +255,15 @@ fn device_option_gives_one_node_with_its_permissions() {
 /// its console once it has ended.
 fn init_console(config: &Path) -> String {
     let child = Command::new("unshare")
-        .args(["--fork", "--pid", "--mount", "--uts", "--propagation", "private", cella_bin()])
+        .args([
+            "--fork",
+            "--pid",
+            "--mount",
+            "--uts",
+            "--propagation",
+            "private",
+            cella_bin(),
+        ])
         .args(["init", "--config", config.to_str().unwrap()])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

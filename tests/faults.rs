@@ -70,12 +70,15 @@ fn sigkill_of_run_at_any_moment_leaves_no_process_and_no_cgroup() {
     let _g = serial();
     let root = rootfs("fault-run");
     let marker = format!("faultrun{}", std::process::id());
-    for i in 0..iterations() {
+    let n = iterations();
+    for i in 0..n {
         let name = format!("{marker}-{i}");
         let mark = format!("MARK={marker}");
         let mut child = Command::new(cella_bin())
             .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name])
-            .args(["--memory", "32m", "--pids", "64", "-e", &mark, "--", "sleep", "30"])
+            .args([
+                "--memory", "32m", "--pids", "64", "-e", &mark, "--", "sleep", "30",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -86,7 +89,9 @@ fn sigkill_of_run_at_any_moment_leaves_no_process_and_no_cgroup() {
         let _ = child.wait();
     }
     // The kernel kills each container as its cella dies (asynchronously).
-    let gone = wait_until(Duration::from_secs(10), || marked_processes(&marker).is_empty());
+    let gone = wait_until(Duration::from_secs(10), || {
+        marked_processes(&marker).is_empty()
+    });
     let left = marked_processes(&marker);
     if !gone {
         for p in &left {
@@ -96,10 +101,26 @@ fn sigkill_of_run_at_any_moment_leaves_no_process_and_no_cgroup() {
             );
         }
     }
-    assert!(left.is_empty(), "processes outlived their cella: {left:?}");
+    let mounts = host_mounts()
+        .lines()
+        .filter(|l| l.contains(root.to_str().unwrap()))
+        .count();
     // A killed cella cannot remove its cgroups; the next cella does.
     ok(run_in(&root, &[], &["true"]));
-    assert_eq!(marked_cgroups(&marker), Vec::<std::path::PathBuf>::new());
+    let cgroups = marked_cgroups(&marker);
+    figure(&format!(
+        "cella run SIGKILLed at 0-5 ms | {n} | {} | {mounts} | {} |",
+        left.len(),
+        cgroups.len()
+    ));
+    assert!(left.is_empty(), "processes outlived their cella: {left:?}");
+    assert_eq!(mounts, 0, "mounts of the rootfs left on the host");
+    assert_eq!(cgroups, Vec::<std::path::PathBuf>::new());
+}
+
+/// A line for `size-report/faults.sh`, which collects them into a table.
+fn figure(row: &str) {
+    eprintln!("FIGURE | {row}");
 }
 
 #[test]
@@ -110,14 +131,27 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     let ready = root.join("tmp/ready");
     let _ = std::fs::remove_file(&ready);
     let first = spawn(&[
-        "run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--",
-        "sh", "-c", "touch /tmp/ready; sleep 30",
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; sleep 30",
     ]);
     wait_for(&ready, Duration::from_secs(20));
     kill(first.id(), Signal::KILL);
     drop(first);
-    assert!(wait_until(Duration::from_secs(10), || marked_processes(&name).is_empty()));
-    assert!(container_cgroup("pids", &name).exists(), "a SIGKILLed cella leaves its cgroup");
+    assert!(wait_until(Duration::from_secs(10), || marked_processes(
+        &name
+    )
+    .is_empty()));
+    assert!(
+        container_cgroup("pids", &name).exists(),
+        "a SIGKILLed cella leaves its cgroup"
+    );
     let out = run_in(&root, &["--name", &name], &["echo", "again"]);
     assert_eq!(stdout(&out), "again\n", "{}", stderr(&out));
     assert!(
@@ -133,7 +167,15 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     let _ = std::fs::remove_file(&ready);
     // (No pipes: the surviving sleep would hold them open.)
     let mut first = Command::new(cella_bin())
-        .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name, "--pid", "host"])
+        .args([
+            "run",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--name",
+            &name,
+            "--pid",
+            "host",
+        ])
         .args(["--", "sh", "-c", "sleep 60 & touch /tmp/ready; wait"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -145,11 +187,18 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     let _ = first.wait();
     let out = run_in(&root, &["--name", &name], &["true"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
-    assert!(stderr(&out).contains("a container with this name is running"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a container with this name is running"),
+        "{}",
+        stderr(&out)
+    );
     for p in marked_processes(&name) {
         kill(p, Signal::KILL);
     }
-    assert!(wait_until(Duration::from_secs(10), || marked_processes(&name).is_empty()));
+    assert!(wait_until(Duration::from_secs(10), || marked_processes(
+        &name
+    )
+    .is_empty()));
     ok(run_in(&root, &["--name", &name], &["true"]));
     assert!(marked_cgroups(&name).is_empty());
 }
@@ -162,19 +211,39 @@ fn pid_host_payloads_leave_nothing_behind() {
     let start = Instant::now();
     let out = run_in(
         &root,
-        &["--pid", "host", "--memory", "32m", "--name", &marker, "-e", &format!("MARK={marker}")],
+        &[
+            "--pid",
+            "host",
+            "--memory",
+            "32m",
+            "--name",
+            &marker,
+            "-e",
+            &format!("MARK={marker}"),
+        ],
         &["sh", "-c", "sleep 31 & sleep 32 & exit 0"],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stderr(&out), "", "no cleanup error");
     assert!(start.elapsed() < Duration::from_secs(10));
-    assert!(marked_processes(&marker).is_empty(), "the background sleeps survived");
+    assert!(
+        marked_processes(&marker).is_empty(),
+        "the background sleeps survived"
+    );
     assert!(marked_cgroups(&marker).is_empty());
     // The same through --init, and in cella init (tests/system.rs runs
     // containers through the same code).
     let out = run_in(
         &root,
-        &["--pid", "host", "--init", "--name", &marker, "-e", &format!("MARK={marker}")],
+        &[
+            "--pid",
+            "host",
+            "--init",
+            "--name",
+            &marker,
+            "-e",
+            &format!("MARK={marker}"),
+        ],
         &["sh", "-c", "sleep 33 & exit 3"],
     );
     assert_eq!(code(&out), 3, "{}", stderr(&out));
@@ -191,8 +260,23 @@ fn many_containers_at_once_all_run_and_leave_nothing() {
     let children: Vec<_> = (0..n)
         .map(|i| {
             Command::new(cella_bin())
-                .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &format!("{marker}-{i}")])
-                .args(["--memory", "32m", "--pids", "16", "--", "sh", "-c", "echo $((6*7))"])
+                .args([
+                    "run",
+                    "--rootfs",
+                    root.to_str().unwrap(),
+                    "--name",
+                    &format!("{marker}-{i}"),
+                ])
+                .args([
+                    "--memory",
+                    "32m",
+                    "--pids",
+                    "16",
+                    "--",
+                    "sh",
+                    "-c",
+                    "echo $((6*7))",
+                ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -200,17 +284,23 @@ fn many_containers_at_once_all_run_and_leave_nothing() {
                 .unwrap()
         })
         .collect();
+    let mut failed = Vec::new();
     for (i, child) in children.into_iter().enumerate() {
         let out = wait_output(child, Duration::from_secs(120));
-        assert_eq!(
-            (code(&out), stdout(&out).as_str()),
-            (0, "42\n"),
-            "container {i}: {}",
-            stderr(&out)
-        );
+        if (code(&out), stdout(&out).as_str()) != (0, "42\n") {
+            failed.push(format!("container {i}: {} {}", code(&out), stderr(&out)));
+        }
     }
-    assert!(marked_cgroups(&marker).is_empty());
-    assert!(marked_processes(&marker).is_empty());
+    let (cgroups, processes) = (marked_cgroups(&marker), marked_processes(&marker));
+    figure(&format!(
+        "{n} concurrent `cella run --memory 32m --pids 16` | {} failed | {} processes left | {} cgroups left |",
+        failed.len(),
+        processes.len(),
+        cgroups.len()
+    ));
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(cgroups.is_empty(), "{cgroups:?}");
+    assert!(processes.is_empty(), "{processes:?}");
 }
 
 #[test]
@@ -245,7 +335,10 @@ fn slash_is_never_a_mount_destination() {
         let err = stderr(&out);
         assert_eq!(code(&out), 125, "{extra:?}: {err}");
         assert_eq!(err.lines().count(), 1);
-        assert!(err.contains("cannot be a mount destination"), "{extra:?}: {err}");
+        assert!(
+            err.contains("cannot be a mount destination"),
+            "{extra:?}: {err}"
+        );
     }
 }
 
@@ -263,9 +356,19 @@ fn names_cannot_break_lines_and_any_valid_name_works() {
     let err = stderr(&run_in(&root, &["--name", "a\nb"], &["true"]));
     assert!(err.contains("'a\\nb'"), "shown escaped: {err}");
     // Names of cgroup interface files are names like any other.
-    for name in ["tasks", "cgroup.procs", "memory.limit_in_bytes", "notify_on_release"] {
+    for name in [
+        "tasks",
+        "cgroup.procs",
+        "memory.limit_in_bytes",
+        "notify_on_release",
+    ] {
         let out = run_in(&root, &["--name", name, "--memory", "32m"], &["hostname"]);
-        assert_eq!(stdout(&out), format!("{name}\n"), "{name}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out),
+            format!("{name}\n"),
+            "{name}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -273,10 +376,18 @@ fn names_cannot_break_lines_and_any_valid_name_works() {
 fn limits_are_checked_against_what_the_kernel_takes() {
     let _g = serial();
     let root = rootfs("fault-pids");
-    let max = if cfg!(target_pointer_width = "64") { 4_194_304u64 } else { 32_768 };
+    let max = if cfg!(target_pointer_width = "64") {
+        4_194_304u64
+    } else {
+        32_768
+    };
     let out = run_in(&root, &["--pids", &(max + 1).to_string()], &["true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains(&format!("from 1 to {max}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("from 1 to {max}")),
+        "{}",
+        stderr(&out)
+    );
     // The largest value works: the kernel takes the write, or cella would fail.
     let out = run_in(&root, &["--pids", &max.to_string()], &["true"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

@@ -17,7 +17,7 @@ use support::guest::{self, Arch, Cpio};
 const APPLETS: &[&str] = &[
     "sh", "mount", "cat", "echo", "sleep", "ls", "mkdir", "poweroff", "grep", "head", "tr", "test",
     "[", "seq", "kill", "wc", "cut", "hostname", "true", "stat", "touch", "ps", "sync", "sed",
-    "mknod", "ln",
+    "mknod", "ln", "dmesg",
 ];
 
 /// The checks; each prints `CHECK name ok` or `CHECK name FAIL: ...`.
@@ -35,12 +35,12 @@ check pid1-hostname "$(cella run --rootfs /rootfs --hostname g1 -- sh -c 'echo $
 cella run --rootfs /rootfs --name lim --memory 16m --pids 20 --cpus 0.5 --cpu-weight 100 -- \
     sh -c 'cat /proc/self/cgroup > /tmp/cg; touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done' &
 while [ ! -e /rootfs/tmp/ready ]; do sleep 0.1; done
-check memory.max "$(cat /sys/fs/cgroup/cella/lim/memory.max)" 16777216
-check pids.max "$(cat /sys/fs/cgroup/cella/lim/pids.max)" 20
-check cpu.max "$(cat /sys/fs/cgroup/cella/lim/cpu.max)" "50000 100000"
-check cpu.weight "$(cat /sys/fs/cgroup/cella/lim/cpu.weight)" 100
-first=$(head -n1 /sys/fs/cgroup/cella/lim/cgroup.procs)
-check born-in-cgroup "$(cat /proc/$first/cgroup)" "0::/cella/lim"
+check memory.max "$(cat /sys/fs/cgroup/cella/ctr-lim/memory.max)" 16777216
+check pids.max "$(cat /sys/fs/cgroup/cella/ctr-lim/pids.max)" 20
+check cpu.max "$(cat /sys/fs/cgroup/cella/ctr-lim/cpu.max)" "50000 100000"
+check cpu.weight "$(cat /sys/fs/cgroup/cella/ctr-lim/cpu.weight)" 100
+first=$(head -n1 /sys/fs/cgroup/cella/ctr-lim/cgroup.procs)
+check born-in-cgroup "$(cat /proc/$first/cgroup)" "0::/cella/ctr-lim"
 touch /rootfs/tmp/go
 wait $!
 check run-rc $? 0
@@ -52,16 +52,16 @@ cella run --rootfs /rootfs --name bomb --pids 20 -- \
     sh -c 'touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done; b() { b | b & }; b; sleep 30' 2>/dev/null &
 bomb=$!
 while [ ! -e /rootfs/tmp/ready ]; do sleep 0.1; done
-check bomb-limit-first "$(cat /sys/fs/cgroup/cella/bomb/pids.max)" 20
+check bomb-limit-first "$(cat /sys/fs/cgroup/cella/ctr-bomb/pids.max)" 20
 touch /rootfs/tmp/go
 peak=0
 for i in $(seq 60); do
-    c=$(cat /sys/fs/cgroup/cella/bomb/pids.current)
+    c=$(cat /sys/fs/cgroup/cella/ctr-bomb/pids.current)
     [ "$c" -gt "$peak" ] && peak=$c
     sleep 0.05
 done
 if [ "$peak" -ge 15 ] && [ "$peak" -le 20 ]; then echo "CHECK bomb-contained ok (peak $peak)"; else echo "CHECK bomb-contained FAIL: peak $peak"; fi
-kill -9 $(cat /sys/fs/cgroup/cella/bomb/cgroup.procs) 2>/dev/null
+kill -9 $(cat /sys/fs/cgroup/cella/ctr-bomb/cgroup.procs) 2>/dev/null
 wait $bomb
 check bomb-rc $? 137
 check bomb-cgroup-removed "$(ls /sys/fs/cgroup | grep -c cella)" 0
@@ -81,6 +81,18 @@ cella run --rootfs /rootfs --init -- sh -c 'kill -TERM $$'
 check init-signal-status $? 143
 check initramfs-escape "$(cella run --rootfs /rootfs -- /bin/probe escape /initramfs-marker | cut -c1-9)" CONTAINED
 check initramfs-host-root "$(cella run --memory 4m -- /bin/busybox echo hi)" hi
+# cella run: docker's device rules, as cella's eBPF program on cgroup v2.
+# Container root keeps CAP_MKNOD; the kernel log (1:11) and a disk node
+# (1:0 here, the guest has no disk) must not open: EPERM, where a missing
+# disk would give ENXIO and an allowed kmsg would take the line.
+attack='mknod /dev/k c 1 11 && echo "<1>guest-kmsg-attack" > /dev/k; mknod /dev/b b 1 0 && head -c1 /dev/b'
+check run-device-rules "$(cella run --rootfs /rootfs -- sh -c "$attack" 2>&1 | grep -c 'Operation not permitted')" 2
+check run-device-read-only "$(cella run --rootfs /rootfs --read-only -- sh -c "$attack" 2>&1 | grep -c 'Operation not permitted')" 2
+check run-device-host-root "$(cella run -- /bin/busybox sh -c "$attack" 2>&1 | grep -c 'Operation not permitted')" 2
+check run-device-kmsg-log "$(dmesg | grep -c guest-kmsg-attack)" 0
+check run-device-privileged "$(cella run --rootfs /rootfs --privileged -- sh -c 'mknod /dev/k c 1 11 && echo "<6>guest-privileged" > /dev/k && echo written' 2>&1)" written
+out=$(cella run --rootfs /rootfs --device /dev/kmsg:/dev/xkmsg:w -- sh -c 'echo "<6>guest-device-option" > /dev/xkmsg && echo written; head -c1 /dev/xkmsg' 2>&1)
+case "$out" in written*"Operation not permitted"*) echo "CHECK run-device-option ok";; *) echo "CHECK run-device-option FAIL: $out";; esac
 # OCI: a bundle from `cella spec` on the same rootfs. On cgroup v2 its
 # device rules (deny all, then the defaults) become cella's eBPF program:
 # a disk node made inside cannot be opened; without the rules it can
@@ -98,7 +110,7 @@ sync
 poweroff -f
 "#;
 
-const CHECKS: usize = 26;
+const CHECKS: usize = 32;
 
 fn initramfs(arch: &Arch) -> Vec<u8> {
     let (cella, probe) = guest::build_for(arch);

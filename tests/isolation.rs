@@ -62,7 +62,11 @@ fn hostname_is_the_containers_and_the_hosts_never_changes() {
     assert!(a.starts_with("cella-") && a.len() == 19, "{a:?}");
     assert_ne!(a, b);
     // By default the payload lacks CAP_SYS_ADMIN and cannot change it...
-    let refused = sh(&root, &[], "hostname changed-inside 2>/dev/null || echo refused; hostname");
+    let refused = sh(
+        &root,
+        &[],
+        "hostname changed-inside 2>/dev/null || echo refused; hostname",
+    );
     assert!(ok(refused).starts_with("refused\ncella-"));
     // ...given the capability it may: only its own namespace is affected.
     assert_eq!(

@@ -85,7 +85,10 @@ fn cgroup_limits_are_in_place_before_the_payload_and_removed_after() {
         "{procs} lacks {pid1:?}"
     );
     let host_view = std::fs::read_to_string(format!("/proc/{}/cgroup", pid1[0])).unwrap();
-    assert!(host_view.contains(&format!("/cella/ctr-{name}")), "{host_view}");
+    assert!(
+        host_view.contains(&format!("/cella/ctr-{name}")),
+        "{host_view}"
+    );
     // From inside: a cgroup namespace rooted at it.
     let inside = std::fs::read_to_string(root.join("tmp/cg")).unwrap();
     assert!(inside.lines().all(|l| l.ends_with(":/")), "{inside}");
@@ -213,17 +216,41 @@ fn a_running_name_cannot_be_reused_and_is_left_alone() {
 /// `cella run` on a host whose `/sys/fs/cgroup` has only `hierarchies`: a
 /// private mount namespace with a tmpfs there and those v1 hierarchies
 /// mounted, a host without the others for real.
-fn run_on_host_with(hierarchies: &[&str], root: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+fn run_on_host_with(
+    hierarchies: &[&str],
+    root: &Path,
+    name: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let mounts: String = hierarchies
         .iter()
-        .map(|h| format!("mkdir /sys/fs/cgroup/{h} && mount -t cgroup -o {h} cgroup /sys/fs/cgroup/{h} && "))
+        .map(|h| {
+            format!(
+                "mkdir /sys/fs/cgroup/{h} && mount -t cgroup -o {h} cgroup /sys/fs/cgroup/{h} && "
+            )
+        })
         .collect();
     let script = format!("mount -t tmpfs none /sys/fs/cgroup && {mounts}exec \"$@\"");
     std::process::Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh", cella_bin(), "run"])
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+            cella_bin(),
+            "run",
+        ])
         .args(["--rootfs", root.to_str().unwrap(), "--name", name])
         .args(extra)
-        .args(["--", "sh", "-c", "cat /proc/self/cgroup | grep -c -e memory:/ -e devices:/"])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup | grep -c -e memory:/ -e devices:/",
+        ])
         .output()
         .unwrap()
 }
@@ -250,7 +277,10 @@ fn a_limit_the_host_cannot_enforce_is_an_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!container_cgroup("memory", &name).exists(), "nothing left in the real hierarchy");
+    assert!(
+        !container_cgroup("memory", &name).exists(),
+        "nothing left in the real hierarchy"
+    );
     assert_no_new_cgroups(&before);
 }
 
@@ -273,10 +303,18 @@ fn no_device_rules_no_container() {
     );
     assert!(out.stdout.is_empty(), "the payload never ran");
     let out = run_on_host_with(&["memory", "pids"], &root, &name, &["--privileged"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Without any cgroup file system: refused too.
     let out = run_on_host_with(&[], &root, &name, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{err}");
-    assert!(err.contains("no cgroup file system mounted") && err.contains("--privileged"), "{err}");
+    assert!(
+        err.contains("no cgroup file system mounted") && err.contains("--privileged"),
+        "{err}"
+    );
 }

@@ -41,7 +41,8 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 /// The memory limit the container sees (cgroup v1, or v2's memory.max).
-const READ_MEMORY_LIMIT: &str = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+const READ_MEMORY_LIMIT: &str =
+    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
 
 /// The container's `PID ARGS` line for PID 1 in busybox `ps -o pid,args` output.
 fn pid1_line(ps: &str) -> Option<&str> {
@@ -65,7 +66,17 @@ fn podman_run_rm_separates_output_and_returns_exit_status() {
     let n = name("run");
     let cid = p.cidfile("run");
     let o = p.run(&[
-        "run", "--rm", "--network", "none", "--name", &n, "--cidfile", &cid, IMAGE, "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        &n,
+        "--cidfile",
+        &cid,
+        IMAGE,
+        "sh",
+        "-c",
         "echo out; echo err >&2; exit 3",
     ]);
     assert_eq!(o.code, 3, "{o}");
@@ -80,11 +91,22 @@ fn podman_run_rm_separates_output_and_returns_exit_status() {
     let n2 = name("run-missing");
     let cid2 = p.cidfile("run-missing");
     let o = p.run(&[
-        "run", "--rm", "--network", "none", "--name", &n2, "--cidfile", &cid2, IMAGE,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        &n2,
+        "--cidfile",
+        &cid2,
+        IMAGE,
         "/bin/no-such-command",
     ]);
     assert_eq!(o.code, 127, "{o}");
-    assert!(o.stderr.contains("no-such-command"), "the error names the command: {o}");
+    assert!(
+        o.stderr.contains("no-such-command"),
+        "the error names the command: {o}"
+    );
     let id2 = fs::read_to_string(&cid2).unwrap();
     p.assert_gone(&[&id2, &n2]);
 }
@@ -96,11 +118,22 @@ fn podman_run_it_gives_a_terminal() {
     let n = name("tty");
     let cid = p.cidfile("tty");
     let o = p.on_tty(&[
-        "run", "--rm", "-it", "--network", "none", "--name", &n, "--cidfile", &cid, IMAGE, "sh",
+        "run",
+        "--rm",
+        "-it",
+        "--network",
+        "none",
+        "--name",
+        &n,
+        "--cidfile",
+        &cid,
+        IMAGE,
+        "sh",
         // The pause before exit: podman's terminal relay can drop the last
         // output of a container that exits at once (2 runs in 20 with
         // runc, measured); the test is about the terminal, not that race.
-        "-c", "tty; test -t 0 && echo stdin-is-a-tty; echo x; sleep 0.5; exit 4",
+        "-c",
+        "tty; test -t 0 && echo stdin-is-a-tty; echo x; sleep 0.5; exit 4",
     ]);
     assert_eq!(o.code, 4, "{o}");
     let text = o.tty_text();
@@ -121,13 +154,27 @@ fn podman_network_none_has_only_loopback() {
     let n = name("net");
     let cid = p.cidfile("net");
     let out = p.ok(&[
-        "run", "--rm", "--network", "none", "--name", &n, "--cidfile", &cid, IMAGE, "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        &n,
+        "--cidfile",
+        &cid,
+        IMAGE,
+        "sh",
+        "-c",
         "readlink /proc/self/ns/net; cat /proc/net/dev",
     ]);
     let mut lines = out.lines();
     let netns = lines.next().unwrap();
     assert!(netns.starts_with("net:["), "{out}");
-    assert_ne!(netns, ns(std::process::id(), "net"), "container shares the host's network namespace");
+    assert_ne!(
+        netns,
+        ns(std::process::id(), "net"),
+        "container shares the host's network namespace"
+    );
     let ifaces: Vec<&str> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(i, _)| i.trim())
@@ -153,13 +200,29 @@ fn podman_memory_limit_is_enforced() {
          [ -e $f ] && grep oom_kill $f; done; echo done"
     );
     let o = p.run(&[
-        "run", "--rm", "--network", "none", "--memory", "32m", "--name", &n, "--cidfile", &cid,
-        IMAGE, "sh", "-c", &script,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "32m",
+        "--name",
+        &n,
+        "--cidfile",
+        &cid,
+        IMAGE,
+        "sh",
+        "-c",
+        &script,
     ]);
     assert_eq!(o.code, 0, "{o}");
     let mut lines = o.stdout.lines();
     assert_eq!(lines.next(), Some("33554432"), "limit seen inside: {o}");
-    assert_eq!(lines.next(), Some("tail=137"), "tail should be SIGKILLed by the OOM killer: {o}");
+    assert_eq!(
+        lines.next(),
+        Some("tail=137"),
+        "tail should be SIGKILLed by the OOM killer: {o}"
+    );
     let kills: u64 = o
         .stdout
         .lines()
@@ -179,8 +242,19 @@ fn podman_memory_limit_is_enforced() {
     let n = name("mem-pid1");
     let cid = p.cidfile("mem-pid1");
     let o = p.run(&[
-        "run", "--rm", "--network", "none", "--memory", "32m", "--name", &n, "--cidfile", &cid,
-        IMAGE, "tail", "/dev/zero",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "32m",
+        "--name",
+        &n,
+        "--cidfile",
+        &cid,
+        IMAGE,
+        "tail",
+        "/dev/zero",
     ]);
     assert_eq!(o.code, 137, "{o}");
     let id = fs::read_to_string(&cid).unwrap();
@@ -196,15 +270,33 @@ fn podman_pids_limit_is_enforced() {
     // The shell is one of the 10; it starts background sleeps until fork
     // fails (busybox sh then exits 2, "can't fork").
     let o = p.run(&[
-        "run", "--rm", "--network", "none", "--pids-limit", "10", "--name", &n, "--cidfile", &cid,
-        IMAGE, "sh", "-c",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pids-limit",
+        "10",
+        "--name",
+        &n,
+        "--cidfile",
+        &cid,
+        IMAGE,
+        "sh",
+        "-c",
         "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
          i=0; while [ $i -lt 30 ]; do sleep 30 & i=$((i+1)); echo started $i; done",
     ]);
     let mut lines = o.stdout.lines();
     assert_eq!(lines.next(), Some("10"), "pids.max inside: {o}");
-    let started = o.stdout.lines().filter(|l| l.starts_with("started ")).count();
-    assert_eq!(started, 9, "the shell plus 9 sleeps fill a pids limit of 10: {o}");
+    let started = o
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("started "))
+        .count();
+    assert_eq!(
+        started, 9,
+        "the shell plus 9 sleeps fill a pids limit of 10: {o}"
+    );
     assert!(o.stderr.contains("can't fork"), "{o}");
     assert_eq!(o.code, 2, "{o}");
     let id = fs::read_to_string(&cid).unwrap();
@@ -217,7 +309,17 @@ fn podman_exec_joins_the_container() {
     let Some(p) = Podman::new("exec") else { return };
     let n = name("exec");
     let id = p
-        .ok(&["run", "-d", "--network", "none", "--name", &n, IMAGE, "sleep", "1000"])
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &n,
+            IMAGE,
+            "sleep",
+            "1000",
+        ])
         .trim()
         .to_owned();
     assert_eq!(id, p.id_of(&n));
@@ -234,13 +336,25 @@ fn podman_exec_joins_the_container() {
     let mut lines = o.stdout.lines();
     assert_eq!(lines.next(), Some(hostname.as_str()), "{o}");
     for t in ["pid", "uts", "mnt", "net", "ipc"] {
-        assert_eq!(lines.next(), Some(ns(pid, t).as_str()), "exec in the container's {t} namespace: {o}");
+        assert_eq!(
+            lines.next(),
+            Some(ns(pid, t).as_str()),
+            "exec in the container's {t} namespace: {o}"
+        );
     }
     let line1 = pid1_line(&o.stdout).unwrap_or_else(|| panic!("no PID 1 in ps: {o}"));
-    assert!(line1.ends_with("sleep 1000"), "PID 1 should be the container's sleep: {o}");
+    assert!(
+        line1.ends_with("sleep 1000"),
+        "PID 1 should be the container's sleep: {o}"
+    );
 
     let o = p.on_tty(&[
-        "exec", "-it", &n, "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty; sleep 0.5; exit 6",
+        "exec",
+        "-it",
+        &n,
+        "sh",
+        "-c",
+        "tty; test -t 0 && echo stdin-is-a-tty; sleep 0.5; exit 6",
     ]);
     assert_eq!(o.code, 6, "{o}");
     let text = o.tty_text();
@@ -277,7 +391,18 @@ fn podman_stop_sends_sigterm() {
     let Some(p) = Podman::new("stop") else { return };
     let n = name("stop");
     let id = p
-        .ok(&["run", "-d", "--network", "none", "--name", &n, IMAGE, "sh", "-c", TRAPPER])
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &n,
+            IMAGE,
+            "sh",
+            "-c",
+            TRAPPER,
+        ])
         .trim()
         .to_owned();
     let pid: u32 = p.inspect(&n, "{{.State.Pid}}").parse().unwrap();
@@ -290,7 +415,10 @@ fn podman_stop_sends_sigterm() {
         "stop took {:?}: SIGTERM did not reach the container",
         start.elapsed()
     );
-    assert_eq!(p.inspect(&n, "{{.State.Status}} {{.State.ExitCode}}"), "exited 7");
+    assert_eq!(
+        p.inspect(&n, "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 7"
+    );
     let logs = p.ok(&["logs", &n]);
     assert!(has_line(&logs, "got-term"), "{logs}");
     assert!(!pid_alive(pid));
@@ -304,14 +432,29 @@ fn podman_kill_delivers_signals() {
     let Some(p) = Podman::new("kill") else { return };
     let n = name("kill");
     let id = p
-        .ok(&["run", "-d", "--network", "none", "--name", &n, IMAGE, "sh", "-c", TRAPPER])
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &n,
+            IMAGE,
+            "sh",
+            "-c",
+            TRAPPER,
+        ])
         .trim()
         .to_owned();
     let pid: u32 = p.inspect(&n, "{{.State.Pid}}").parse().unwrap();
     wait_logs(&p, &n, "ready");
     p.ok(&["kill", "--signal", "USR1", &n]);
     wait_logs(&p, &n, "got-usr1");
-    assert_eq!(p.inspect(&n, "{{.State.Status}}"), "running", "USR1 is trapped");
+    assert_eq!(
+        p.inspect(&n, "{{.State.Status}}"),
+        "running",
+        "USR1 is trapped"
+    );
     assert!(pid_alive(pid));
     p.ok(&["kill", &n]); // SIGKILL
     p.wait_inspect(&n, "{{.State.Status}} {{.State.ExitCode}}", "exited 137");
@@ -323,7 +466,9 @@ fn podman_kill_delivers_signals() {
 #[test]
 fn podman_pause_freezes_and_unpause_thaws() {
     let _g = serial();
-    let Some(p) = Podman::new("pause") else { return };
+    let Some(p) = Podman::new("pause") else {
+        return;
+    };
     let n = name("pause");
     // A counter the host reads through the container's merged root.
     let id = p
@@ -369,23 +514,47 @@ fn podman_pause_freezes_and_unpause_thaws() {
 #[test]
 fn podman_update_changes_the_memory_limit() {
     let _g = serial();
-    let Some(p) = Podman::new("update") else { return };
+    let Some(p) = Podman::new("update") else {
+        return;
+    };
     let n = name("update");
     let id = p
-        .ok(&["run", "-d", "--network", "none", "--memory", "32m", "--name", &n, IMAGE, "sleep", "1000"])
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--memory",
+            "32m",
+            "--name",
+            &n,
+            IMAGE,
+            "sleep",
+            "1000",
+        ])
         .trim()
         .to_owned();
     let pid: u32 = p.inspect(&n, "{{.State.Pid}}").parse().unwrap();
-    assert_eq!(p.ok(&["exec", &n, "sh", "-c", READ_MEMORY_LIMIT]), "33554432\n");
+    assert_eq!(
+        p.ok(&["exec", &n, "sh", "-c", READ_MEMORY_LIMIT]),
+        "33554432\n"
+    );
     p.ok(&["update", "--memory", "16m", &n]);
-    assert_eq!(p.ok(&["exec", &n, "sh", "-c", READ_MEMORY_LIMIT]), "16777216\n");
+    assert_eq!(
+        p.ok(&["exec", &n, "sh", "-c", READ_MEMORY_LIMIT]),
+        "16777216\n"
+    );
     // And on the host, in the container's own cgroup.
     let dir = cgroup_dir(pid, "memory");
     let host = fs::read_to_string(dir.join("memory.limit_in_bytes"))
         .or_else(|_| fs::read_to_string(dir.join("memory.max")))
         .unwrap();
     assert_eq!(host.trim(), "16777216", "{}", dir.display());
-    assert!(dir.to_string_lossy().contains(&id), "podman's cgroupsPath names the id: {}", dir.display());
+    assert!(
+        dir.to_string_lossy().contains(&id),
+        "podman's cgroupsPath names the id: {}",
+        dir.display()
+    );
     p.ok(&["rm", "--force", "--time", "0", &n]);
     p.assert_gone(&[&id, &n]);
 }
@@ -396,7 +565,17 @@ fn podman_rm_force_removes_a_running_container() {
     let Some(p) = Podman::new("rmf") else { return };
     let n = name("rmf");
     let id = p
-        .ok(&["run", "-d", "--network", "none", "--name", &n, IMAGE, "sleep", "1000"])
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &n,
+            IMAGE,
+            "sleep",
+            "1000",
+        ])
         .trim()
         .to_owned();
     let pid: u32 = p.inspect(&n, "{{.State.Pid}}").parse().unwrap();
@@ -428,14 +607,20 @@ fn cgroups_exist(id: &str) -> bool {
 #[test]
 fn ctr_run_separates_output_and_returns_exit_status() {
     let _g = serial();
-    let Some(c) = Containerd::start("run") else { return };
+    let Some(c) = Containerd::start("run") else {
+        return;
+    };
     let root = c.rootfs("run");
     let id = c.id("run");
     let o = c.run(
         &["--rm"],
         &root,
         &id,
-        &["/bin/sh", "-c", "echo out; cat /proc/self/cgroup; echo err >&2; exit 3"],
+        &[
+            "/bin/sh",
+            "-c",
+            "echo out; cat /proc/self/cgroup; echo err >&2; exit 3",
+        ],
     );
     assert_eq!(o.code, 3, "{o}");
     assert!(o.stdout.starts_with("out\n"), "{o}");
@@ -459,7 +644,10 @@ fn ctr_run_separates_output_and_returns_exit_status() {
         assert_eq!(checked, ["v2"], "{o}");
     } else {
         for ctrl in ["memory", "pids", "freezer"] {
-            assert!(checked.iter().any(|c| c.split(',').any(|x| x == ctrl)), "no {ctrl} line: {o}");
+            assert!(
+                checked.iter().any(|c| c.split(',').any(|x| x == ctrl)),
+                "no {ctrl} line: {o}"
+            );
         }
     }
     c.assert_gone(&id);
@@ -468,14 +656,20 @@ fn ctr_run_separates_output_and_returns_exit_status() {
 #[test]
 fn ctr_run_tty() {
     let _g = serial();
-    let Some(c) = Containerd::start("tty") else { return };
+    let Some(c) = Containerd::start("tty") else {
+        return;
+    };
     let root = c.rootfs("tty");
     let id = c.id("tty");
     let o = c.run_on_tty(
         &["--rm", "-t"],
         &root,
         &id,
-        &["/bin/sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty; echo x; sleep 0.5; exit 5"],
+        &[
+            "/bin/sh",
+            "-c",
+            "tty; test -t 0 && echo stdin-is-a-tty; echo x; sleep 0.5; exit 5",
+        ],
     );
     assert_eq!(o.code, 5, "{o}");
     let text = o.tty_text();
@@ -488,10 +682,18 @@ fn ctr_run_tty() {
 #[test]
 fn ctr_task_exec_ps_and_kill_all() {
     let _g = serial();
-    let Some(c) = Containerd::start("exec") else { return };
+    let Some(c) = Containerd::start("exec") else {
+        return;
+    };
     let root = c.rootfs("exec");
     let id = c.id("exec");
-    c.run(&["-d", "--memory-limit", "33554432"], &root, &id, &["/bin/sleep", "1000"]).ok();
+    c.run(
+        &["-d", "--memory-limit", "33554432"],
+        &root,
+        &id,
+        &["/bin/sleep", "1000"],
+    )
+    .ok();
     let (pid, status) = c.task(&id).expect("task listed");
     assert_eq!(status, "RUNNING");
     assert_eq!(cmdline(pid), "/bin/sleep 1000");
@@ -499,27 +701,58 @@ fn ctr_task_exec_ps_and_kill_all() {
 
     let script = "for t in pid uts mnt net ipc; do readlink /proc/self/ns/$t; done; ps -o pid,args; \
                   echo err >&2; exit 4";
-    let o = c.ctr(&["task", "exec", "--fifo-dir", &fifo, "--exec-id", "e1", &id, "/bin/sh", "-c", script]);
+    let o = c.ctr(&[
+        "task",
+        "exec",
+        "--fifo-dir",
+        &fifo,
+        "--exec-id",
+        "e1",
+        &id,
+        "/bin/sh",
+        "-c",
+        script,
+    ]);
     assert_eq!(o.code, 4, "exec's exit status: {o}");
     assert!(has_line(&o.stderr, "err"), "{o}");
     assert!(!has_line(&o.stdout, "err"), "{o}");
     let mut lines = o.stdout.lines();
     for t in ["pid", "uts", "mnt", "net", "ipc"] {
-        assert_eq!(lines.next(), Some(ns(pid, t).as_str()), "exec in the container's {t} namespace: {o}");
+        assert_eq!(
+            lines.next(),
+            Some(ns(pid, t).as_str()),
+            "exec in the container's {t} namespace: {o}"
+        );
     }
     let line1 = pid1_line(&o.stdout).unwrap_or_else(|| panic!("no PID 1 in ps: {o}"));
-    assert!(line1.ends_with("/bin/sleep 1000"), "PID 1 should be the container's sleep: {o}");
+    assert!(
+        line1.ends_with("/bin/sleep 1000"),
+        "PID 1 should be the container's sleep: {o}"
+    );
     // ctr's spec mounts no cgroup file system: read --memory-limit on the host.
     let dir = cgroup_dir(pid, "memory");
     let limit = fs::read_to_string(dir.join("memory.limit_in_bytes"))
         .or_else(|_| fs::read_to_string(dir.join("memory.max")))
         .unwrap();
     assert_eq!(limit.trim(), "33554432", "{}", dir.display());
-    assert!(dir.ends_with(format!("default/{id}")), "containerd's cgroupsPath: {}", dir.display());
+    assert!(
+        dir.ends_with(format!("default/{id}")),
+        "containerd's cgroupsPath: {}",
+        dir.display()
+    );
 
     // exec -t on a pseudo-terminal.
     let o = c.on_tty(&[
-        "task", "exec", "-t", "--fifo-dir", &fifo, "--exec-id", "e2", &id, "/bin/sh", "-c",
+        "task",
+        "exec",
+        "-t",
+        "--fifo-dir",
+        &fifo,
+        "--exec-id",
+        "e2",
+        &id,
+        "/bin/sh",
+        "-c",
         "tty; test -t 0 && echo stdin-is-a-tty; sleep 0.5; exit 6",
     ]);
     assert_eq!(o.code, 6, "{o}");
@@ -528,7 +761,18 @@ fn ctr_task_exec_ps_and_kill_all() {
     assert!(has_line(&text, "stdin-is-a-tty"), "{o}");
 
     // A detached exec; `ctr task ps` (the runtime's `ps`) lists it.
-    c.ok(&["task", "exec", "-d", "--fifo-dir", &fifo, "--exec-id", "e3", &id, "/bin/sleep", "500"]);
+    c.ok(&[
+        "task",
+        "exec",
+        "-d",
+        "--fifo-dir",
+        &fifo,
+        "--exec-id",
+        "e3",
+        &id,
+        "/bin/sleep",
+        "500",
+    ]);
     let start = Instant::now();
     let extra = loop {
         let pids = c.task_pids(&id);
@@ -552,7 +796,10 @@ fn ctr_task_exec_ps_and_kill_all() {
     assert!(!pid_alive(pid), "PID 1 survived kill --all");
     let start = Instant::now();
     while pid_alive(extra) {
-        assert!(start.elapsed() < Duration::from_secs(10), "exec'd sleep {extra} survived kill --all");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "exec'd sleep {extra} survived kill --all"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     c.ok(&["task", "delete", &id]);
@@ -563,7 +810,9 @@ fn ctr_task_exec_ps_and_kill_all() {
 #[test]
 fn ctr_task_kill_delivers_signals() {
     let _g = serial();
-    let Some(c) = Containerd::start("kill") else { return };
+    let Some(c) = Containerd::start("kill") else {
+        return;
+    };
     let root = c.rootfs("kill");
     let id = c.id("kill");
     // Foreground `ctr run`: it exits with the task's status.
@@ -572,7 +821,11 @@ fn ctr_task_kill_delivers_signals() {
     let (pid, _) = c.task(&id).expect("task listed");
     c.ok(&["task", "kill", "--signal", "SIGUSR1", &id]);
     run.wait_stdout("got-usr1", Duration::from_secs(10));
-    assert_eq!(c.task(&id).map(|t| t.1).as_deref(), Some("RUNNING"), "USR1 is trapped");
+    assert_eq!(
+        c.task(&id).map(|t| t.1).as_deref(),
+        Some("RUNNING"),
+        "USR1 is trapped"
+    );
     c.ok(&["task", "kill", &id]); // SIGTERM
     let o = run.wait();
     assert_eq!(o.code, 7, "{o}");
@@ -593,7 +846,9 @@ fn ctr_task_kill_delivers_signals() {
 #[test]
 fn ctr_task_pause_and_resume() {
     let _g = serial();
-    let Some(c) = Containerd::start("pause") else { return };
+    let Some(c) = Containerd::start("pause") else {
+        return;
+    };
     let root = c.rootfs("pause");
     let id = c.id("pause");
     // The rootfs is the host directory itself: the host reads the counter.

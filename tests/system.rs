@@ -454,7 +454,15 @@ fn a_stalled_console_never_blocks_pid1() {
     // The console is a pipe nobody reads (a stalled serial line).
     let (console_rx, console_tx) = rustix::pipe::pipe().unwrap();
     let mut child = Command::new("unshare")
-        .args(["--fork", "--pid", "--mount", "--uts", "--propagation", "private", cella_bin()])
+        .args([
+            "--fork",
+            "--pid",
+            "--mount",
+            "--uts",
+            "--propagation",
+            "private",
+            cella_bin(),
+        ])
         .args(["init", "--config", config.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::from(console_tx))
@@ -475,7 +483,11 @@ fn a_stalled_console_never_blocks_pid1() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
     // What the console took before it stalled.
     let mut text = Vec::new();
     let mut buf = [0u8; 65536];

@@ -65,7 +65,10 @@ pub fn valid_access(access: &str) -> bool {
     !access.is_empty()
         && access.len() <= 3
         && access.bytes().all(|b| matches!(b, b'r' | b'w' | b'm'))
-        && access.bytes().enumerate().all(|(i, b)| !access.as_bytes()[..i].contains(&b))
+        && access
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| !access.as_bytes()[..i].contains(&b))
 }
 
 /// The rules as v1 `devices.deny`/`devices.allow` writes, in order.

@@ -21,7 +21,12 @@ pub fn plan(layout: Layout, l: &Limits) -> Vec<Write> {
                 ("memory.memsw.limit_in_bytes", m),
             )
         };
-        w.push(Write::new("memory", limit.0, limit.1.to_string(), "--memory"));
+        w.push(Write::new(
+            "memory",
+            limit.0,
+            limit.1.to_string(),
+            "--memory",
+        ));
         w.push(Write::new("memory", swap.0, swap.1.to_string(), "--memory").optional());
     }
     if let Some(p) = l.pids {
@@ -29,11 +34,26 @@ pub fn plan(layout: Layout, l: &Limits) -> Vec<Write> {
     }
     if let Some(q) = l.cpu_quota {
         if v2 {
-            w.push(Write::new("cpu", "cpu.max", format!("{q} {PERIOD_US}"), "--cpus"));
+            w.push(Write::new(
+                "cpu",
+                "cpu.max",
+                format!("{q} {PERIOD_US}"),
+                "--cpus",
+            ));
         } else {
             // The period first: the kernel checks the quota against it.
-            w.push(Write::new("cpu", "cpu.cfs_period_us", PERIOD_US.to_string(), "--cpus"));
-            w.push(Write::new("cpu", "cpu.cfs_quota_us", q.to_string(), "--cpus"));
+            w.push(Write::new(
+                "cpu",
+                "cpu.cfs_period_us",
+                PERIOD_US.to_string(),
+                "--cpus",
+            ));
+            w.push(Write::new(
+                "cpu",
+                "cpu.cfs_quota_us",
+                q.to_string(),
+                "--cpus",
+            ));
         }
     }
     if let Some(weight) = l.cpu_weight {
@@ -47,10 +67,16 @@ pub fn plan(layout: Layout, l: &Limits) -> Vec<Write> {
     if let Some(weight) = l.io_weight {
         let v1 = v1_io_weight(weight).to_string();
         w.push(if v2 {
-            Write::new("io", "io.weight", format!("default {weight}"), "--io-weight")
-                .or("io.bfq.weight", v1)
+            Write::new(
+                "io",
+                "io.weight",
+                format!("default {weight}"),
+                "--io-weight",
+            )
+            .or("io.bfq.weight", v1)
         } else {
-            Write::new("blkio", "blkio.weight", v1.clone(), "--io-weight").or("blkio.bfq.weight", v1)
+            Write::new("blkio", "blkio.weight", v1.clone(), "--io-weight")
+                .or("blkio.bfq.weight", v1)
         });
     }
     w

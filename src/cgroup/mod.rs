@@ -201,11 +201,18 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
         reclaimed: false,
     };
     let result = (|| {
-        let enable = if v2 { v2_controllers(root, req)? } else { Vec::new() };
+        let enable = if v2 {
+            v2_controllers(root, req)?
+        } else {
+            Vec::new()
+        };
         for (name, base) in &bases {
             let leaf = make_path(base, req.path, name, &enable, &mut made)?;
             let (lock, reclaimed) = make_leaf(&leaf, req.owned)?;
             made.push(leaf.clone());
+            if holds(name, "cpuset") {
+                inherit_cpuset(&leaf);
+            }
             out.reclaimed |= reclaimed;
             out.locks.extend(lock);
             out.cgroup.dirs.push((name.clone(), leaf));
@@ -563,8 +570,7 @@ impl Cgroup {
             .first()
             .filter(|_| self.v2)
             .map(|(_, d)| d.join("cgroup.kill"));
-        let killed_by_kernel =
-            kill_file.is_some_and(|f| f.exists() && write_file(&f, "1").is_ok());
+        let killed_by_kernel = kill_file.is_some_and(|f| f.exists() && write_file(&f, "1").is_ok());
         for _ in 0..1000 {
             let pids = self.pids();
             if pids.is_empty() {
@@ -687,10 +693,10 @@ impl Owned {
         };
         owned.join_fds = owned.cgroup.join_files()?;
         if let (true, Some((_, leaf))) = (owned.cgroup.v2, owned.cgroup.dirs.first()) {
-            owned.dir_fd = Some(
-                open_dir(leaf)
-                    .map_err(|e| Error::new(Step::CgroupCreate, e).at(leaf.display().to_string()))?,
-            );
+            owned.dir_fd =
+                Some(open_dir(leaf).map_err(|e| {
+                    Error::new(Step::CgroupCreate, e).at(leaf.display().to_string())
+                })?);
         }
         Ok(owned)
     }
@@ -782,9 +788,10 @@ fn missing_controller(what: &str, controller: &str) -> Error {
 }
 
 /// v2: the device rules as an eBPF program attached to `dir`.
-fn attach_device_filter(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
+pub fn attach_device_filter(dir: &Path, rules: &[DeviceRule]) -> Result<()> {
     let fail = |e: Errno| {
-        Error::new(Step::CgroupLimit, e).at(format!("device rules (eBPF filter on {})", dir.display()))
+        Error::new(Step::CgroupLimit, e)
+            .at(format!("device rules (eBPF filter on {})", dir.display()))
     };
     let prog = devices::program(rules);
     let fd = crate::sys::bpf::load_device_program(&prog).map_err(fail)?;

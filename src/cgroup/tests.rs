@@ -101,10 +101,13 @@ fn request<'a>(
 #[test]
 fn a_write_the_host_cannot_enforce_fails_and_leaves_nothing() {
     let root = FakeRoot::new("enforce", &["memory", "pids"]);
-    let writes = limits(Layout::V1, &Limits {
-        pids: Some(5),
-        ..Limits::default()
-    });
+    let writes = limits(
+        Layout::V1,
+        &Limits {
+            pids: Some(5),
+            ..Limits::default()
+        },
+    );
     let wanted = [("memory", None), ("pids", Some("--pids"))];
     let err = create(&root.0, &request("cella/ctr-c1", &wanted, &writes, true))
         .err()
@@ -136,14 +139,22 @@ fn a_missing_controller_is_an_error_naming_the_option() {
         ..request("cella/ctr-c", &[("memory", None)], &[], true)
     };
     let err = create(&root.0, &req).err().unwrap().to_string();
-    assert!(err.contains("device rules: the devices cgroup controller is not available"), "{err}");
+    assert!(
+        err.contains("device rules: the devices cgroup controller is not available"),
+        "{err}"
+    );
     assert!(!root.0.join("memory/cella").exists());
 }
 
 #[test]
 fn oci_paths_are_made_in_every_hierarchy_and_undone_on_failure() {
     let root = FakeRoot::new("oci", &["memory", "pids"]);
-    let bad = [Write::new("pids", "pids.nope", "1".into(), "linux.resources.pids.limit")];
+    let bad = [Write::new(
+        "pids",
+        "pids.nope",
+        "1".into(),
+        "linux.resources.pids.limit",
+    )];
     let req = |writes| Request {
         path: "/a/b/c",
         hierarchies: Hierarchies::All,
@@ -159,7 +170,11 @@ fn oci_paths_are_made_in_every_hierarchy_and_undone_on_failure() {
     assert_eq!(made.dirs.len(), 2);
     assert!(root.0.join("pids/a/b/c").is_dir());
     let again = create(&root.0, &req(&[])).err().unwrap();
-    assert_eq!(again.errno, Some(Errno::EXIST), "an existing cgroup is refused");
+    assert_eq!(
+        again.errno,
+        Some(Errno::EXIST),
+        "an existing cgroup is refused"
+    );
     assert!(root.0.join("pids/a/b/c").is_dir(), "and left alone");
 }
 
@@ -201,7 +216,10 @@ fn sweep_removes_only_abandoned_empty_leaves() {
     std::fs::write(root.0.join("memory/cella/ctr-busy/cgroup.procs"), "7\n").unwrap();
     std::fs::create_dir(root.0.join("memory/cella/not-ours")).unwrap();
     // memory/ctr-dead and pids/ctr-dead, pids/ctr-busy (its memory leaf holds a process).
-    assert_eq!(sweep(&root.0), ["ctr-dead", "ctr-dead", "ctr-busy"].map(String::from));
+    assert_eq!(
+        sweep(&root.0),
+        ["ctr-dead", "ctr-dead", "ctr-busy"].map(String::from)
+    );
     for (h, leaf, kept) in [
         ("memory", "ctr-live", true),
         ("pids", "ctr-live", true),
@@ -210,7 +228,11 @@ fn sweep_removes_only_abandoned_empty_leaves() {
         ("memory", "ctr-busy", true),
         ("memory", "not-ours", true),
     ] {
-        assert_eq!(root.0.join(h).join("cella").join(leaf).exists(), kept, "{h}/{leaf}");
+        assert_eq!(
+            root.0.join(h).join("cella").join(leaf).exists(),
+            kept,
+            "{h}/{leaf}"
+        );
     }
     drop(live);
 }
@@ -221,12 +243,28 @@ fn docker_device_rules_deny_first_then_allow() {
     let lines: Vec<String> = rules.iter().map(devices::line).collect();
     assert_eq!(lines[0], "a *:* rwm");
     assert!(!rules[0].allow && rules[1..].iter().all(|r| r.allow));
-    for l in ["c *:* m", "b *:* m", "c 1:3 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"] {
+    for l in [
+        "c *:* m",
+        "b *:* m",
+        "c 1:3 rwm",
+        "c 136:* rwm",
+        "c 5:2 rwm",
+        "c 10:200 rwm",
+    ] {
         assert!(lines.iter().any(|x| x == l), "{l} in {lines:?}");
     }
     // No block device may be read or written, no char device beyond the list.
-    assert!(!lines.iter().skip(1).any(|l| l.starts_with('b') && l.contains('r')));
-    assert!(!lines.iter().any(|l| l.starts_with("c 1:11") || l.starts_with("c 1:1 ")));
+    assert!(
+        !lines
+            .iter()
+            .skip(1)
+            .any(|l| l.starts_with('b') && l.contains('r'))
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("c 1:11") || l.starts_with("c 1:1 "))
+    );
     for ok in ["r", "rw", "rwm", "mwr", "m"] {
         assert!(devices::valid_access(ok), "{ok}");
     }

@@ -347,10 +347,9 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                     a.memory = Some(size(v).ok_or_else(|| bad("expected a size such as 64m"))?)
                 }
                 "pids" => {
-                    a.pids = Some(
-                        ranged(v, PIDS_MAX)
-                            .ok_or_else(|| bad(&format!("expected a whole number from 1 to {PIDS_MAX}")))?,
-                    )
+                    a.pids = Some(ranged(v, PIDS_MAX).ok_or_else(|| {
+                        bad(&format!("expected a whole number from 1 to {PIDS_MAX}"))
+                    })?)
                 }
                 "cpus" => {
                     a.cpu_quota =

@@ -209,10 +209,20 @@ pub fn writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
     if let Some(weight) = r.blkio_weight {
         // Without CFQ, v1 has the weight only as BFQ's.
         out.push(if v2 {
-            w("blkio", "io.bfq.weight", weight.to_string(), "linux.resources.blockIO.weight")
+            w(
+                "blkio",
+                "io.bfq.weight",
+                weight.to_string(),
+                "linux.resources.blockIO.weight",
+            )
         } else {
-            w("blkio", "blkio.weight", weight.to_string(), "linux.resources.blockIO.weight")
-                .or("blkio.bfq.weight", weight.to_string())
+            w(
+                "blkio",
+                "blkio.weight",
+                weight.to_string(),
+                "linux.resources.blockIO.weight",
+            )
+            .or("blkio.bfq.weight", weight.to_string())
         });
     }
     if let Some(weight) = r.blkio_leaf_weight {
@@ -373,7 +383,8 @@ mod tests {
             access: "rw".into(),
         }];
         assert!(
-            writes(Layout::V1, &r).unwrap().is_empty() && writes(Layout::V2, &r).unwrap().is_empty(),
+            writes(Layout::V1, &r).unwrap().is_empty()
+                && writes(Layout::V2, &r).unwrap().is_empty(),
             "device rules are not writes (v1 lines or a v2 program, made by cgroup::create)"
         );
         let rules = device_rules(&r, &extra);
@@ -381,8 +392,14 @@ mod tests {
         assert_eq!(rules[1], extra[0]);
         assert_eq!(rules.len(), 2 + devices::DEFAULT_ALLOWED.len());
         let lines = devices::v1_writes(&rules);
-        assert_eq!(lines[0].choices[0], ("devices.deny".into(), "a *:* rwm".into()));
-        assert_eq!(lines[1].choices[0], ("devices.allow".into(), "c 10:* rw".into()));
+        assert_eq!(
+            lines[0].choices[0],
+            ("devices.deny".into(), "a *:* rwm".into())
+        );
+        assert_eq!(
+            lines[1].choices[0],
+            ("devices.allow".into(), "c 10:* rw".into())
+        );
         assert!(device_rules(&Resources::default(), &[]).is_empty());
     }
 

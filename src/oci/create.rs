@@ -374,12 +374,13 @@ fn host_netns(cfg: &Config, joins: &[(OwnedFd, u32)]) -> bool {
         return true;
     }
     let ours = rustix::fs::stat("/proc/self/ns/net");
-    joins.iter().filter(|(_, k)| *k == g::CLONE_NEWNET).any(|(fd, _)| {
-        match (rustix::fs::fstat(fd), &ours) {
+    joins
+        .iter()
+        .filter(|(_, k)| *k == g::CLONE_NEWNET)
+        .any(|(fd, _)| match (rustix::fs::fstat(fd), &ours) {
             (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
             _ => true,
-        }
-    })
+        })
 }
 
 fn enter_for_children(cfg: &Config) -> Result<()> {

@@ -4,9 +4,9 @@
 //! string and buffer built before the clone. Pure except for `stat` of bind
 //! sources; unit tested without root.
 
-use crate::cgroup::Cgroup;
 use super::config::{Config, Device, DeviceRule, Mount, Process};
 use crate::caps::{self, Caps};
+use crate::cgroup::Cgroup;
 use crate::error::{Error, Result, Step};
 use crate::mount::{Kind, MountOp};
 use crate::seccomp;
@@ -113,7 +113,12 @@ pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
 /// The child's mount ops for `c`, given the container's cgroup (for
 /// `cgroup` mounts) and whether its network namespace is cella's own (no
 /// new one, or the one joined by path is ours: no `net.*` sysctl then).
-pub fn mounts(c: &Config, bundle: &Path, cgroup: &Cgroup, host_netns: bool) -> Result<Vec<MountOp>> {
+pub fn mounts(
+    c: &Config,
+    bundle: &Path,
+    cgroup: &Cgroup,
+    host_netns: bool,
+) -> Result<Vec<MountOp>> {
     let mut ops = Vec::new();
     let mut dev_is_bound = false;
     for (i, m) in c.mounts.iter().enumerate() {
@@ -238,13 +243,20 @@ const IPC_SYSCTLS: [&str; 8] = [
 pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) -> Result<String> {
     let sep = if key.contains('/') { '/' } else { '.' };
     let parts: Vec<&str> = key.split(sep).collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return Err(Error::usage(format!(
             "config.json: linux.sysctl: {key:?} is not a sysctl name"
         )));
     }
     let name = key.replace('/', ".");
-    let refuse = |why: &str| Err(Error::usage(format!("config.json: linux.sysctl: sysctl {key:?} {why}")));
+    let refuse = |why: &str| {
+        Err(Error::usage(format!(
+            "config.json: linux.sysctl: sysctl {key:?} {why}"
+        )))
+    };
     let allowed = if IPC_SYSCTLS.contains(&name.as_str()) || name.starts_with("fs.mqueue.") {
         if !linux.has(g::CLONE_NEWIPC) {
             return refuse("is not allowed in the hosts ipc namespace");
@@ -483,13 +495,27 @@ mod tests {
             namespaces: kinds.iter().map(|k| (*k, None)).collect(),
             ..Linux::default()
         };
-        let all = ns(&[g::CLONE_NEWIPC, g::CLONE_NEWNET, g::CLONE_NEWUTS, g::CLONE_NEWNS]);
+        let all = ns(&[
+            g::CLONE_NEWIPC,
+            g::CLONE_NEWNET,
+            g::CLONE_NEWUTS,
+            g::CLONE_NEWNS,
+        ]);
         let ok = |key: &str, l: &Linux, host_net: bool| sysctl_target(key, l, host_net);
         // What podman and containerd send, and the IPC and UTS keys.
         for (key, target) in [
-            ("net.ipv4.ping_group_range", "proc/sys/net/ipv4/ping_group_range"),
-            ("net.ipv4.ip_unprivileged_port_start", "proc/sys/net/ipv4/ip_unprivileged_port_start"),
-            ("net/ipv4/conf/eth0.1/rp_filter", "proc/sys/net/ipv4/conf/eth0.1/rp_filter"),
+            (
+                "net.ipv4.ping_group_range",
+                "proc/sys/net/ipv4/ping_group_range",
+            ),
+            (
+                "net.ipv4.ip_unprivileged_port_start",
+                "proc/sys/net/ipv4/ip_unprivileged_port_start",
+            ),
+            (
+                "net/ipv4/conf/eth0.1/rp_filter",
+                "proc/sys/net/ipv4/conf/eth0.1/rp_filter",
+            ),
             ("kernel.shm_rmid_forced", "proc/sys/kernel/shm_rmid_forced"),
             ("kernel/sem", "proc/sys/kernel/sem"),
             ("fs.mqueue.msg_max", "proc/sys/fs/mqueue/msg_max"),
@@ -498,12 +524,24 @@ mod tests {
             assert_eq!(ok(key, &all, false).unwrap(), target, "{key}");
         }
         // The host's, whatever the namespaces: refused with runc's words.
-        for key in ["vm.swappiness", "kernel.core_pattern", "kernel/core_pattern", "fs.file-max", "kernel.modprobe"] {
+        for key in [
+            "vm.swappiness",
+            "kernel.core_pattern",
+            "kernel/core_pattern",
+            "fs.file-max",
+            "kernel.modprobe",
+        ] {
             let e = ok(key, &all, false).unwrap_err().to_string();
-            assert!(e.contains("is not in a separate kernel namespace") && e.contains(key), "{e}");
+            assert!(
+                e.contains("is not in a separate kernel namespace") && e.contains(key),
+                "{e}"
+            );
         }
         let e = ok("kernel.hostname", &all, false).unwrap_err().to_string();
-        assert!(e.contains("conflicts with the OCI \"hostname\" field"), "{e}");
+        assert!(
+            e.contains("conflicts with the OCI \"hostname\" field"),
+            "{e}"
+        );
         // Namespaced keys without their namespace.
         let none = ns(&[g::CLONE_NEWNS]);
         for (key, why) in [
@@ -516,7 +554,9 @@ mod tests {
             assert!(e.contains(why), "{key}: {e}");
         }
         // A network namespace joined by path that is cella's own is the host's.
-        let e = ok("net.ipv4.ip_forward", &all, true).unwrap_err().to_string();
+        let e = ok("net.ipv4.ip_forward", &all, true)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("host network namespace"), "{e}");
         // Names that could walk out of /proc/sys.
         for key in ["net/../../kmsg", "net..ipv4", "", "net.ipv4.", "/net/ipv4"] {

@@ -765,7 +765,10 @@ fn default_program_text() -> String {
     let prog = compile(&default_profile()).unwrap();
     let mut out = format!("const X86_64: [SockFilter; {}] = [\n", prog.len());
     for i in &prog {
-        out.push_str(&format!("    f({:#06x}, {}, {}, {:#010x}),\n", i.code, i.jt, i.jf, i.k));
+        out.push_str(&format!(
+            "    f({:#06x}, {}, {}, {:#010x}),\n",
+            i.code, i.jt, i.jf, i.k
+        ));
     }
     out.push_str("];\n");
     out
@@ -790,6 +793,11 @@ fn regenerate_default_program() {
     let text = std::fs::read_to_string(path).unwrap();
     let start = text.find("const X86_64:").unwrap();
     let end = text[start..].find("];\n").unwrap() + start + 3;
-    let new = format!("{}{}{}", &text[..start], default_program_text(), &text[end..]);
+    let new = format!(
+        "{}{}{}",
+        &text[..start],
+        default_program_text(),
+        &text[end..]
+    );
     std::fs::write(path, new).unwrap();
 }

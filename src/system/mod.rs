@@ -491,8 +491,11 @@ fn start_container(c: &config::Container) -> Result<(Running, Option<OwnedFd>)> 
             let fd = rustix::fs::open(path.as_str(), flags, Mode::from_raw_mode(0o644))
                 .ctx_at(Step::Usage, path)?;
             let st = rustix::fs::fstat(&fd).ctx_at(Step::Usage, path)?;
-            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-                return Err(crate::error::Error::usage(format!("log {path}: not a regular file")));
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+            {
+                return Err(crate::error::Error::usage(format!(
+                    "log {path}: not a regular file"
+                )));
             }
             rustix::fs::fcntl_setfl(&fd, OFlags::APPEND).ctx_at(Step::Usage, path)?;
             (fd, None)
@@ -582,7 +585,6 @@ fn say(line: &str) {
     text.push('\n');
     console::write(text.as_bytes());
 }
-
 
 #[cfg(test)]
 mod tests {
