@@ -33,13 +33,13 @@ CELLA_FAULT_ITERATIONS=$N cargo test --test faults --test oci_attacks -- \
     echo
     echo "| fault | runs | processes left | mounts left | cgroups left | state dirs left |"
     echo "|---|---:|---:|---:|---:|---:|"
-    grep '^FIGURE | ' "$log" | grep -v concurrent | sed 's/^FIGURE //' | awk -F'|' '{
+    grep -o 'FIGURE | .*' "$log" | grep -v concurrent | sed 's/^FIGURE //' | awk -F'|' '{
         # pad rows that have no state column
         n = NF - 2; row = $0; while (n < 6) { row = row " - |"; n++ } print row }'
     echo
     echo "| load | failed | processes left | cgroups left |"
     echo "|---|---:|---:|---:|"
-    grep '^FIGURE | ' "$log" | grep concurrent | sed 's/^FIGURE //'
+    grep -o 'FIGURE | .*' "$log" | grep concurrent | sed 's/^FIGURE //'
     echo
     echo "Test status: $( [ $status = 0 ] && echo 'all passed' || echo "FAILED ($status), see the test output")"
 } >"$OUT"

@@ -293,7 +293,7 @@ fn many_containers_at_once_all_run_and_leave_nothing() {
     }
     let (cgroups, processes) = (marked_cgroups(&marker), marked_processes(&marker));
     figure(&format!(
-        "{n} concurrent `cella run --memory 32m --pids 16` | {} failed | {} processes left | {} cgroups left |",
+        "{n} concurrent `cella run --memory 32m --pids 16` | {} | {} | {} |",
         failed.len(),
         processes.len(),
         cgroups.len()
