@@ -45,9 +45,12 @@ pub fn line(level: &str, message: &str, as_json: bool) -> String {
 pub fn error(message: &str) {
     let Some(t) = TARGET.get() else { return };
     let text = line("error", message, t.json);
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a FIFO there with no reader must not hold the verb.
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(&t.file)
     {
         let _ = f.write_all(text.as_bytes());
