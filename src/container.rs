@@ -132,7 +132,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         let root = Path::new(cgroup::ROOT);
         let layout = cgroup::detect(root).unwrap_or(cgroup::Layout::V1);
         let writes = cgroup::limits::plan(layout, &spec.limits);
-        Owned::create(root, &spec.name, &writes, &spec.device_rules)
+        Owned::create(root, &spec.name, &writes, &spec.device_rules, spec.pid_host)
             .map_err(|e| no_device_rules_hint(e, spec))?
     };
     //    With --init, PID 1 stays cella's code: it will show this title,

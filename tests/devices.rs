@@ -137,19 +137,7 @@ fn the_device_cgroup_is_dockers_seen_from_the_host() {
     }
     let root = rootfs("dev-list");
     let name = format!("devlist-{}", std::process::id());
-    let ready = root.join("tmp/ready");
-    let run = spawn(&[
-        "run",
-        "--rootfs",
-        root.to_str().unwrap(),
-        "--name",
-        &name,
-        "--",
-        "sh",
-        "-c",
-        "touch /tmp/ready; sleep 30",
-    ]);
-    wait_for(&ready, Duration::from_secs(20));
+    let run = spawn_ready(&root, &name, "sleep 30");
     let list =
         std::fs::read_to_string(container_cgroup("devices", &name).join("devices.list")).unwrap();
     let mut lines: Vec<&str> = list.lines().collect();
@@ -251,21 +239,9 @@ fn device_option_gives_one_node_with_its_permissions() {
     }
 }
 
-/// `cella init` as PID 1 of new PID, mount and UTS namespaces, with `config`;
-/// its console once it has ended.
+/// `cella init` with `config`: its console once it has ended.
 fn init_console(config: &Path) -> String {
-    let child = Command::new("unshare")
-        .args([
-            "--fork",
-            "--pid",
-            "--mount",
-            "--uts",
-            "--propagation",
-            "private",
-            cella_bin(),
-        ])
-        .args(["init", "--config", config.to_str().unwrap()])
-        .stdin(std::process::Stdio::null())
+    let child = init_command(config)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

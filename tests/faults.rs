@@ -128,20 +128,7 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     let _g = serial();
     let root = rootfs("fault-name");
     let name = format!("reclaim-{}", std::process::id());
-    let ready = root.join("tmp/ready");
-    let _ = std::fs::remove_file(&ready);
-    let first = spawn(&[
-        "run",
-        "--rootfs",
-        root.to_str().unwrap(),
-        "--name",
-        &name,
-        "--",
-        "sh",
-        "-c",
-        "touch /tmp/ready; sleep 30",
-    ]);
-    wait_for(&ready, Duration::from_secs(20));
+    let first = spawn_ready(&root, &name, "sleep 30");
     kill(first.id(), Signal::KILL);
     drop(first);
     assert!(wait_until(Duration::from_secs(10), || marked_processes(
@@ -164,6 +151,7 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     assert!(!container_cgroup("pids", &name).exists());
     // Sharing the host's PID namespace, a background process survives its
     // killed cella: its cgroup holds a live process, and the name is taken.
+    let ready = root.join("tmp/ready");
     let _ = std::fs::remove_file(&ready);
     // (No pipes: the surviving sleep would hold them open.)
     let mut first = Command::new(cella_bin())

@@ -189,19 +189,7 @@ fn a_running_name_cannot_be_reused_and_is_left_alone() {
     let _g = serial();
     let root = rootfs("dupname");
     let name = format!("dup-{}", std::process::id());
-    let ready = root.join("tmp/ready");
-    let first = spawn(&[
-        "run",
-        "--rootfs",
-        root.to_str().unwrap(),
-        "--name",
-        &name,
-        "--",
-        "sh",
-        "-c",
-        "touch /tmp/ready; sleep 2",
-    ]);
-    wait_for(&ready, Duration::from_secs(20));
+    let first = spawn_ready(&root, &name, "sleep 2");
     let out = run_in(&root, &["--name", &name], &["true"]);
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("File exists"), "{}", stderr(&out));

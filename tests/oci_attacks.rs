@@ -36,38 +36,11 @@ fn refused(o: &Output, what: &str, expected: &str) {
     );
 }
 
-/// cella with `args`, stdin from `stdin`, stdout and stderr to files (as
-/// [`runtime`]), failing the test if it takes longer than `limit`.
-fn runtime_within(args: &[&str], stdin: Stdio, limit: Duration) -> Output {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!("cella-attacks-io-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let (out_path, err_path) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
-    let child = Command::new(cella_bin())
-        .args(args)
-        .stdin(stdin)
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let done = wait_output(child, limit);
-    let out = Output {
-        status: done.status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr: std::fs::read(&err_path).unwrap(),
-    };
-    let _ = std::fs::remove_file(out_path);
-    let _ = std::fs::remove_file(err_path);
-    out
-}
-
 /// `bundle.oci(args)` with a 10 s deadline.
 fn oci_quick(b: &Bundle, args: &[&str]) -> Output {
     let mut all = vec!["--root", b.state.to_str().unwrap()];
     all.extend_from_slice(args);
-    runtime_within(&all, Stdio::null(), Duration::from_secs(10))
+    runtime_with(&all, Stdio::null(), Duration::from_secs(10))
 }
 
 fn mkfifo(path: &Path) {
@@ -625,7 +598,7 @@ fn inputs_that_are_not_regular_files_or_too_large_are_refused_quickly() {
         let out = oci_quick(&b, &["update", "--resources", file, &b.id]);
         refused(&out, &format!("update --resources {file}"), expected);
     }
-    let out = runtime_within(
+    let out = runtime_with(
         &[
             "--root",
             b.state.to_str().unwrap(),
@@ -667,7 +640,7 @@ fn inputs_that_are_not_regular_files_or_too_large_are_refused_quickly() {
         (big.to_str().unwrap(), too_large),
     ] {
         let opt = format!("seccomp={file}");
-        let out = runtime_within(
+        let out = runtime_with(
             &[
                 "run",
                 "--security-opt",

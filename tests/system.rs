@@ -22,18 +22,7 @@ struct Init {
 
 /// `cella init --config FILE` as PID 1 of new PID, mount and UTS namespaces.
 fn start_init(config: &Path) -> Init {
-    let mut child = Command::new("unshare")
-        .args([
-            "--fork",
-            "--pid",
-            "--mount",
-            "--uts",
-            "--propagation",
-            "private",
-            cella_bin(),
-        ])
-        .args(["init", "--config", config.to_str().unwrap()])
-        .stdin(Stdio::null())
+    let mut child = init_command(config)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -453,18 +442,7 @@ fn a_stalled_console_never_blocks_pid1() {
     );
     // The console is a pipe nobody reads (a stalled serial line).
     let (console_rx, console_tx) = rustix::pipe::pipe().unwrap();
-    let mut child = Command::new("unshare")
-        .args([
-            "--fork",
-            "--pid",
-            "--mount",
-            "--uts",
-            "--propagation",
-            "private",
-            cella_bin(),
-        ])
-        .args(["init", "--config", config.to_str().unwrap()])
-        .stdin(Stdio::null())
+    let mut child = init_command(&config)
         .stdout(Stdio::from(console_tx))
         .stderr(Stdio::null())
         .spawn()

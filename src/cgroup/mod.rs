@@ -384,18 +384,21 @@ fn remove_if_abandoned(leaf: &Path) -> bool {
     matches!(rustix::fs::rmdir(leaf), Ok(()) | Err(Errno::NOENT))
 }
 
+/// The v1 hierarchies an [`Owned`] cgroup can have a directory in (what
+/// `cella run`'s options and device rules need): where [`sweep`] looks.
+const OWNED_CONTROLLERS: [&str; 6] = ["memory", "pids", "devices", "freezer", "cpu", "blkio"];
+
 /// Remove every abandoned leaf under `cella/` in each hierarchy (what a
 /// killed `cella run` or `cella init` could not remove itself), then the
 /// `cella/` parents if they are empty. Returns the names of the leaves
 /// removed (once per hierarchy).
-pub fn sweep(root: &Path) -> Vec<String> {
-    let parents: Vec<PathBuf> = match detect(root) {
-        Some(Layout::V2) => vec![root.join(PARENT)],
-        Some(Layout::V1) => hierarchies(root)
-            .into_iter()
+pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
+    let parents: Vec<PathBuf> = match layout {
+        Layout::V2 => vec![root.join(PARENT)],
+        Layout::V1 => OWNED_CONTROLLERS
+            .iter()
             .map(|h| root.join(h).join(PARENT))
             .collect(),
-        None => Vec::new(),
     };
     let mut removed = Vec::new();
     for parent in parents {
@@ -654,18 +657,24 @@ impl Owned {
     /// Create `cella/ctr-NAME` with `writes` and `devices` (empty: no
     /// device rules, `--privileged`), after sweeping leftovers of killed
     /// cellas. Besides what the writes need, the container gets memory and
-    /// pids (accounting, OOM reports) and freezer (so everything in it can
-    /// be killed) where the host has them.
+    /// pids (accounting, OOM reports) where the host has them, and freezer
+    /// when its processes can `outlive_pid1` (no PID namespace of its own:
+    /// freezing is how they are all killed; otherwise the kernel kills them
+    /// with PID 1, and a hierarchy less makes every start cheaper).
     pub fn create(
         root: &Path,
         name: &str,
         writes: &[Write],
         devices: &[DeviceRule],
+        outlive_pid1: bool,
     ) -> Result<Owned> {
         let leaf = format!("{LEAF_PREFIX}{name}");
-        let swept_ours = sweep(root).contains(&leaf);
+        let swept_ours = detect(root).is_some_and(|layout| sweep(root, layout).contains(&leaf));
         let mut wanted: Vec<(&'static str, Option<&'static str>)> =
-            vec![("memory", None), ("pids", None), ("freezer", None)];
+            vec![("memory", None), ("pids", None)];
+        if outlive_pid1 {
+            wanted.push(("freezer", None));
+        }
         for w in writes {
             let option = w.required.then_some(w.what);
             match wanted.iter_mut().find(|(c, _)| *c == w.controller) {
@@ -837,16 +846,16 @@ fn read_small(path: &Path) -> String {
     let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
         return String::new();
     };
-    let mut buf = vec![0u8; 64 << 10];
-    let mut len = 0;
-    while len < buf.len() {
-        match rustix::io::read(&fd, &mut buf[len..]) {
+    // Most are a line or two; `cgroup.procs` of a busy container is longer.
+    let mut small = [0u8; 512];
+    let mut text = Vec::new();
+    loop {
+        match rustix::io::read(&fd, &mut small) {
             Ok(0) | Err(_) => break,
-            Ok(n) => len += n,
+            Ok(n) => text.extend_from_slice(&small[..n]),
         }
     }
-    buf.truncate(len);
-    String::from_utf8(buf).unwrap_or_default()
+    String::from_utf8(text).unwrap_or_default()
 }
 
 fn write_file(path: &Path, value: &str) -> rustix::io::Result<()> {

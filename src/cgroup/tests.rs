@@ -217,7 +217,7 @@ fn sweep_removes_only_abandoned_empty_leaves() {
     std::fs::create_dir(root.0.join("memory/cella/not-ours")).unwrap();
     // memory/ctr-dead and pids/ctr-dead, pids/ctr-busy (its memory leaf holds a process).
     assert_eq!(
-        sweep(&root.0),
+        sweep(&root.0, Layout::V1),
         ["ctr-dead", "ctr-dead", "ctr-busy"].map(String::from)
     );
     for (h, leaf, kept) in [

@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 /// Run cella as conmon does: stdout and stderr are files, not pipes we
 /// wait on (a created container keeps create's stdio open).
 pub fn runtime(args: &[&str]) -> Output {
+    runtime_with(args, Stdio::null(), Duration::from_secs(60))
+}
+
+/// [`runtime`] with `stdin`, failing the test if it takes longer than `limit`.
+pub fn runtime_with(args: &[&str], stdin: Stdio, limit: Duration) -> Output {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!("cella-oci-io-{}", std::process::id()));
@@ -20,12 +25,12 @@ pub fn runtime(args: &[&str]) -> Output {
     let (out_path, err_path) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
     let child = Command::new(cella_bin())
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    let done = wait_output(child, Duration::from_secs(60));
+    let done = wait_output(child, limit);
     let out = Output {
         status: done.status,
         stdout: std::fs::read(&out_path).unwrap(),

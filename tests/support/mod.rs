@@ -300,6 +300,46 @@ pub fn kill(pid: u32, sig: rustix::process::Signal) {
         .unwrap();
 }
 
+/// `cella run --rootfs ROOT --name NAME -- sh -c 'touch /tmp/ready; SCRIPT'`
+/// in the background, returned once the container has made `/tmp/ready`.
+pub fn spawn_ready(root: &Path, name: &str, script: &str) -> Running {
+    let ready = root.join("tmp/ready");
+    let _ = std::fs::remove_file(&ready);
+    let script = format!("touch /tmp/ready; {script}");
+    let run = spawn(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        name,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    wait_for(&ready, Duration::from_secs(20));
+    run
+}
+
+/// `cella init --config CONFIG` as PID 1 of new PID, mount and UTS
+/// namespaces (`unshare`), so it takes the path of a real machine's PID 1
+/// (`reboot()` then ends the namespace).
+pub fn init_command(config: &Path) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--fork",
+        "--pid",
+        "--mount",
+        "--uts",
+        "--propagation",
+        "private",
+        cella_bin(),
+    ])
+    .args(["init", "--config", config.to_str().unwrap()])
+    .stdin(Stdio::null());
+    cmd
+}
+
 /// `cella run --rootfs ROOT EXTRA... -- CMD...` with the default time limit.
 pub fn run_in(root: &Path, extra: &[&str], cmd: &[&str]) -> Output {
     let mut args = vec!["run", "--rootfs", root.to_str().unwrap()];
