@@ -74,19 +74,7 @@ impl Running {
             cleanup,
         }
     }
-}
 
-/// Start the container described by `spec` for `cella run`: with cella's
-/// own stdio, forwarding signals; [`Running::wait`] waits for it.
-pub fn run(spec: &Spec) -> Result<Running> {
-    // 1. Block the forwarded signals and SIGCHLD before the child exists, so
-    //    none is lost; the parent takes them one at a time, the child
-    //    restores the old mask just before exec.
-    let old_mask = signal::block(FORWARDED.with(Signal::CHILD)).ctx(Step::SignalMask)?;
-    start(spec, Stdio::default(), old_mask)
-}
-
-impl Running {
     /// 17. Forward signals until the container's PID 1 exits, then finish.
     pub fn wait(self) -> Result<Outcome> {
         let waited = FORWARDED.with(Signal::CHILD);
@@ -113,6 +101,16 @@ impl Running {
         };
         Ok(self.finish(status))
     }
+}
+
+/// Start the container described by `spec` for `cella run`: with cella's
+/// own stdio, forwarding signals; [`Running::wait`] waits for it.
+pub fn run(spec: &Spec) -> Result<Running> {
+    // 1. Block the forwarded signals and SIGCHLD before the child exists, so
+    //    none is lost; the parent takes them one at a time, the child
+    //    restores the old mask just before exec.
+    let old_mask = signal::block(FORWARDED.with(Signal::CHILD)).ctx(Step::SignalMask)?;
+    start(spec, Stdio::default(), old_mask)
 }
 
 /// Steps 2-16: create the container and exec its payload, returning once

@@ -814,6 +814,61 @@ fn delete_force_removes_a_state_directory_without_state_json() {
     b.assert_gone();
 }
 
+/// Fault: a `create` killed after it recorded itself but before it forked
+/// leaves a record with no process and the cgroup it was about to make;
+/// that path may be another container's (a clashing `cgroupsPath`). Its
+/// `delete --force` must not kill that container or remove its cgroup. And
+/// a state file that is a FIFO is refused at once, not waited on.
+#[test]
+fn a_record_without_a_process_never_touches_another_containers_cgroup() {
+    let _g = serial();
+    let running = Bundle::new("victim", &["sleep", "1000"], Cfg::default());
+    ok(running.create(&[]));
+    ok(running.oci(&["start", &running.id]));
+    let saved =
+        std::fs::read_to_string(running.state.join(&running.id).join("state.json")).unwrap();
+    let pid = running_pid(&saved);
+    // What the killed create left: its own id, pid 0, the same cgroup.
+    let ghost = format!("{}-ghost", running.id);
+    let dir = running.state.join(&ghost);
+    std::fs::create_dir(&dir).unwrap();
+    let record = saved
+        .replace(
+            &format!("\"id\":\"{}\"", running.id),
+            &format!("\"id\":\"{ghost}\""),
+        )
+        .replace(&format!("\"pid\":{pid},"), "\"pid\":0,");
+    std::fs::write(dir.join("state.json"), record).unwrap();
+    std::fs::copy(running.dir.join("config.json"), dir.join("config.json")).unwrap();
+    assert!(ok(running.oci(&["state", &ghost])).contains("\"status\":\"stopped\""));
+    ok(running.oci(&["delete", "--force", &ghost]));
+    assert!(!dir.exists());
+    assert_eq!(
+        running.status(),
+        "running",
+        "the other container was killed"
+    );
+    assert!(
+        !cgroup_leaves_of(&running.id).is_empty(),
+        "its cgroup was removed"
+    );
+    // A state file that is a FIFO: refused within the deadline.
+    let fifo_dir = running.state.join(format!("{}-fifo", running.id));
+    std::fs::create_dir(&fifo_dir).unwrap();
+    mkfifo(&fifo_dir.join("state.json"));
+    let out = oci_quick(&running, &["state", &format!("{}-fifo", running.id)]);
+    refused(&out, "state.json FIFO", "not a regular file");
+    std::fs::remove_dir_all(&fifo_dir).unwrap();
+    ok(running.oci(&["delete", "--force", &running.id]));
+    running.assert_gone();
+}
+
+/// The `pid` of a saved state.
+fn running_pid(state: &str) -> i64 {
+    let rest = state.split("\"pid\":").nth(1).unwrap();
+    rest.split(',').next().unwrap().parse().unwrap()
+}
+
 // ---------------------------------------------------------------------------
 // 9. No PID namespace: processes left behind by PID 1
 

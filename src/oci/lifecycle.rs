@@ -170,18 +170,27 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             status.name()
         )));
     }
-    // PID 1 first (it may not have joined its cgroup yet), then everything
-    // in the cgroup: a container sharing our pid namespace leaves
-    // processes behind its PID 1, and they go with it.
-    if st.alive()
-        && let Some(pid) = Pid::from_raw(st.pid)
-    {
-        let _ = rustix::process::kill_process(pid, Signal::KILL);
-    }
-    st.cgroup.kill_all();
-    wait_gone(&st);
     let cfg = saved_config(root, &st);
-    st.cgroup.remove()?;
+    if st.pid == 0 {
+        // A `create` killed before it forked: nothing of ours ran, and the
+        // recorded cgroup may not be ours (its path could clash with
+        // another container's). Only an empty directory goes.
+        for dir in st.cgroup.paths() {
+            let _ = rustix::fs::rmdir(dir);
+        }
+    } else {
+        // PID 1 first (it may not have joined its cgroup yet), then
+        // everything in the cgroup: a container sharing our pid namespace
+        // leaves processes behind its PID 1, and they go with it.
+        if st.alive()
+            && let Some(pid) = Pid::from_raw(st.pid)
+        {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+        }
+        st.cgroup.kill_all();
+        wait_gone(&st);
+        st.cgroup.remove()?;
+    }
     if let Ok(cfg) = &cfg {
         let json = st.to_json(Status::Stopped);
         if let Err(e) = hooks::run("hooks.poststop", &cfg.hooks.poststop, &json, None) {
