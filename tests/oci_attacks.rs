@@ -858,6 +858,10 @@ fn a_record_without_a_process_never_touches_another_containers_cgroup() {
     mkfifo(&fifo_dir.join("state.json"));
     let out = oci_quick(&running, &["state", &format!("{}-fifo", running.id)]);
     refused(&out, "state.json FIFO", "not a regular file");
+    std::fs::remove_file(fifo_dir.join("state.json")).unwrap();
+    padded_json(&fifo_dir.join("state.json"), "{}", 5 << 20);
+    let out = oci_quick(&running, &["state", &format!("{}-fifo", running.id)]);
+    refused(&out, "state.json of 5 MiB", "larger than the limit");
     std::fs::remove_dir_all(&fifo_dir).unwrap();
     ok(running.oci(&["delete", "--force", &running.id]));
     running.assert_gone();

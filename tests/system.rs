@@ -501,6 +501,31 @@ fn a_configuration_that_is_a_fifo_or_not_utf8_is_refused_at_once() {
         console.contains(&format!("cella: {}: not a regular file", fifo.display())),
         "{console:?}"
     );
+    // Endless and oversized: refused without reading past the limit.
+    for (path, needle) in [
+        (
+            PathBuf::from("/dev/zero"),
+            "/dev/zero: not a regular file".to_owned(),
+        ),
+        (
+            write_config("big", &"# padding\n".repeat(200_000)),
+            String::new(),
+        ),
+    ] {
+        let needle = if needle.is_empty() {
+            format!("{}: larger than the limit of 1048576 bytes", path.display())
+        } else {
+            needle
+        };
+        let start = Instant::now();
+        let (code, console) = start_init(&path).finish(Duration::from_secs(20));
+        assert_eq!(code, POWERED_OFF, "{console:?}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        assert!(
+            console.iter().any(|l| l.contains(&needle)),
+            "{needle}: {console:?}"
+        );
+    }
     let bad = write_config("utf8", "");
     std::fs::write(&bad, b"grace 1\n[container \xff]\ncommand true\n").unwrap();
     let (code, console) = start_init(&bad).finish(Duration::from_secs(20));
