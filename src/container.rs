@@ -117,9 +117,6 @@ pub fn run(spec: &Spec) -> Result<Running> {
 /// the exec happened (or with the failed step, leaving nothing behind).
 /// `child_mask` is the signal mask the payload gets.
 pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running> {
-    // Everything the child needs is built now: it must not allocate.
-    let ops = mount::plan(spec);
-    let root_source = mount::root_source(spec);
     // 2. Create the cgroup and write every limit before the payload exists
     //    (rootless: none; `main` said so if limits were asked).
     //    With the device rules (docker's unless --privileged): no container
@@ -133,6 +130,9 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         Owned::create(root, &spec.name, &writes, &spec.device_rules, spec.pid_host)
             .map_err(|e| no_device_rules_hint(e, spec))?
     };
+    // Everything the child needs is built now: it must not allocate.
+    let ops = mount::plan(spec, &cgroup.cgroup);
+    let root_source = mount::root_source(spec);
     //    With --init, PID 1 stays cella's code: it will show this title,
     //    not our command line.
     let title = spec

@@ -33,7 +33,7 @@ check cgroup2 "$(grep -c ' /sys/fs/cgroup cgroup2 ' /proc/mounts)" 1
 check pid1-hostname "$(cella run --rootfs /rootfs --hostname g1 -- sh -c 'echo $$ $(hostname)')" "1 g1"
 
 cella run --rootfs /rootfs --name lim --memory 16m --pids 20 --cpus 0.5 --cpu-weight 100 -- \
-    sh -c 'cat /proc/self/cgroup > /tmp/cg; touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done' &
+    sh -c 'cat /proc/self/cgroup > /tmp/cg; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max > /tmp/view; (echo 5 > /sys/fs/cgroup/pids.max) 2>> /tmp/view; touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done' &
 while [ ! -e /rootfs/tmp/ready ]; do sleep 0.1; done
 check memory.max "$(cat /sys/fs/cgroup/cella/ctr-lim/memory.max)" 16777216
 check pids.max "$(cat /sys/fs/cgroup/cella/ctr-lim/pids.max)" 20
@@ -45,8 +45,9 @@ touch /rootfs/tmp/go
 wait $!
 check run-rc $? 0
 check cgroup-namespace "$(cat /rootfs/tmp/cg)" "0::/"
+check cgroup-view "$(cat /rootfs/tmp/view | tr '\n' ' ')" "16777216 20 sh: can't create /sys/fs/cgroup/pids.max: Read-only file system "
 check cgroup-removed "$(ls /sys/fs/cgroup | grep -c cella)" 0
-rm -f /rootfs/tmp/go /rootfs/tmp/ready
+rm -f /rootfs/tmp/go /rootfs/tmp/ready /rootfs/tmp/view
 
 cella run --rootfs /rootfs --name bomb --pids 20 -- \
     sh -c 'touch /tmp/ready; while [ ! -e /tmp/go ]; do sleep 0.1; done; b() { b | b & }; b; sleep 30' 2>/dev/null &
@@ -110,7 +111,7 @@ sync
 poweroff -f
 "#;
 
-const CHECKS: usize = 32;
+const CHECKS: usize = 33;
 
 fn initramfs(arch: &Arch) -> Vec<u8> {
     let (cella, probe) = guest::build_for(arch);

@@ -306,3 +306,41 @@ fn no_device_rules_no_container() {
         "{err}"
     );
 }
+
+#[test]
+fn the_container_sees_its_own_cgroup_read_only() {
+    let _g = serial();
+    let root = rootfs("cgview");
+    let name = format!("cgview-{}", std::process::id());
+    let (mem, pids) = if cgroup_v2() {
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max")
+    } else {
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/pids/pids.max",
+        )
+    };
+    // Programs size themselves from these files (JVMs, Go's and Node's
+    // runtimes): they show the container's own limits, and cannot change them.
+    let script = format!("cat {mem} {pids}; (echo 1000 > {pids}) 2>&1; cat {pids}");
+    let out = ok(run_in(
+        &root,
+        &["--name", &name, "--memory", "48m", "--pids", "30"],
+        &["sh", "-c", &script],
+    ));
+    assert_eq!(
+        out,
+        format!(
+            "{}\n30\nsh: can't create {pids}: Read-only file system\n30\n",
+            48 << 20
+        )
+    );
+    // --privileged: the view is writable, as docker's.
+    let script = format!("echo 31 > {pids} && cat {pids}");
+    let out = ok(run_in(
+        &root,
+        &["--privileged", "--pids", "30"],
+        &["sh", "-c", &script],
+    ));
+    assert_eq!(out, "31\n");
+}

@@ -8,6 +8,7 @@
 //! descriptor (`move_mount`), so a symlink in the image can never send a
 //! mount outside the rootfs.
 
+use crate::cgroup::Cgroup;
 use crate::error::{Ctx, Error, Result, Step};
 use crate::spec::Spec;
 use crate::sys;
@@ -130,10 +131,34 @@ fn fs(
     }
 }
 
+/// A view of the container's own cgroup at `target` (see [`Kind::Cgroup`]).
+pub fn cgroup_view(target: &str, cgroup: &Cgroup, read_only: bool) -> MountOp {
+    let dirs = cgroup
+        .dirs
+        .iter()
+        .map(|(name, dir)| {
+            let dir = CString::new(dir.as_os_str().as_bytes()).unwrap_or_default();
+            (name.clone(), dir)
+        })
+        .collect();
+    MountOp {
+        step: Step::Mount,
+        target: target.to_owned(),
+        kind: Kind::Cgroup {
+            dirs,
+            v2: cgroup.v2,
+            read_only,
+        },
+    }
+}
+
 /// The mounts of a container, in the order they must happen: `/dev` before
 /// what lives in it, cella's own mounts before the user's so a user mount
-/// can shadow them (as with docker's `-v`).
-pub fn plan(spec: &Spec) -> Vec<MountOp> {
+/// can shadow them (as with docker's `-v`). `cgroup` is the container's,
+/// shown at `/sys/fs/cgroup` (read-only unless `--privileged`), so programs
+/// can read their limits (JVMs, Go's and Node's runtimes size themselves
+/// from them).
+pub fn plan(spec: &Spec, cgroup: &Cgroup) -> Vec<MountOp> {
     let mut ops = vec![
         fs(
             Step::MountProc,
@@ -197,6 +222,14 @@ pub fn plan(spec: &Spec) -> Vec<MountOp> {
         {
             options.retain(|(k, _)| k != "gid");
         }
+    }
+    // Nothing to show without a cgroup (rootless, no cgroup file system).
+    if !cgroup.dirs.is_empty() {
+        ops.push(cgroup_view(
+            "sys/fs/cgroup",
+            cgroup,
+            spec.security.confine_proc,
+        ));
     }
     // `--device` nodes, made in the container's /dev; rootless, where
     // mknod is refused, the host's node is bound instead.
@@ -414,7 +447,7 @@ mod tests {
 
     #[test]
     fn dev_comes_before_what_lives_in_it_and_user_mounts_come_last() {
-        let ops = plan(&spec(false));
+        let ops = plan(&spec(false), &Cgroup::default());
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
             targets,
@@ -443,7 +476,7 @@ mod tests {
 
     #[test]
     fn sysfs_is_read_only_and_proc_is_noexec() {
-        let ops = plan(&spec(false));
+        let ops = plan(&spec(false), &Cgroup::default());
         let attrs = |i: usize| match &ops[i].kind {
             Kind::Fs { attrs, .. } => *attrs,
             _ => unreachable!(),
@@ -455,7 +488,7 @@ mod tests {
 
     #[test]
     fn devpts_is_a_new_instance() {
-        let ops = plan(&spec(false));
+        let ops = plan(&spec(false), &Cgroup::default());
         match &ops[4].kind {
             Kind::Fs {
                 fstype, options, ..
@@ -468,12 +501,16 @@ mod tests {
 
     #[test]
     fn host_root_gets_a_private_tmp() {
-        let host = plan(&spec(true));
+        let host = plan(&spec(true), &Cgroup::default());
         assert!(
             host.iter()
                 .any(|o| o.target == "tmp" && o.step == Step::MountTmpfs)
         );
-        assert!(!plan(&spec(false)).iter().any(|o| o.target == "tmp"));
+        assert!(
+            !plan(&spec(false), &Cgroup::default())
+                .iter()
+                .any(|o| o.target == "tmp")
+        );
     }
 
     #[test]

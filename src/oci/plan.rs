@@ -148,20 +148,11 @@ pub fn mounts(
         }
         match m.fstype.as_str() {
             "cgroup" | "cgroup2" => {
-                let dirs = cgroup
-                    .dirs
-                    .iter()
-                    .map(|(n, d)| Ok((n.clone(), cpath(d)?)))
-                    .collect::<Result<Vec<_>>>()?;
-                ops.push(MountOp {
-                    step: Step::Mount,
-                    target,
-                    kind: Kind::Cgroup {
-                        dirs,
-                        v2: cgroup.v2,
-                        read_only: o.attrs & RDONLY != 0,
-                    },
-                });
+                ops.push(crate::mount::cgroup_view(
+                    &target,
+                    cgroup,
+                    o.attrs & RDONLY != 0,
+                ));
             }
             "" => {
                 return Err(Error::usage(format!("config.json: {at}.type: missing")));
