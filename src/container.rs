@@ -136,6 +136,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     //    With --init, PID 1 stays cella's code: it will show this title,
     //    not our command line.
     let title = spec
+        .payload
         .exec
         .init
         .then(|| (sys::proctitle::ArgArea::of_self(), init_title(spec)));
@@ -274,13 +275,12 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
     if let Err(e) = redirect(stdio).and_then(|()| sys::close_fds_except(&tx)) {
         return sync::send(&tx, fail(Step::CloseFds)(e));
     }
-    if let Some(dir) = &ctx.spec.exec.workdir
+    let p = &ctx.spec.payload;
+    if let Some(dir) = &p.exec.workdir
         && let Err(e) = rustix::process::chdir(dir.as_c_str())
     {
         return sync::send(&tx, fail(Step::Workdir)(e));
     }
-    let exec = &ctx.spec.exec;
-    let security = &ctx.spec.security;
     let payload = move || {
         // 15. Restore the caller's signal mask and default SIGPIPE (Rust
         //     ignores it, and "ignored" survives exec), then exec, searching
@@ -290,12 +290,12 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
         {
             return (Step::SignalMask, e);
         }
-        if let Err(f) = privileges::lock_down(security.no_new_privs, security.seccomp.as_deref()) {
+        if let Err(f) = privileges::lock_down(p.no_new_privileges, p.seccomp.as_deref()) {
             return (f.step, Errno::from_raw_os_error(f.errno));
         }
-        (Step::Exec, process::exec(exec))
+        (Step::Exec, process::exec(&p.exec))
     };
-    if exec.init {
+    if p.exec.init {
         //     With --init, PID 1 stays ours: it forks the payload and
         //     supervises, showing only a fixed name and the command.
         if let Some((area, title)) = ctx.title {
@@ -318,7 +318,7 @@ fn child(ctx: ChildContext<'_>, stdio: Stdio<'_>, child_mask: SigSet, tx: OwnedF
 /// the payload's arguments, never cella's own (host paths, `-e` values).
 fn init_title(spec: &Spec) -> Vec<u8> {
     let mut t = b"cella-init --".to_vec();
-    for arg in spec.exec.argv.strings() {
+    for arg in spec.payload.exec.argv.strings() {
         t.push(b' ');
         t.extend_from_slice(arg.as_bytes());
     }
@@ -435,19 +435,9 @@ fn setup(ctx: &ChildContext<'_>) -> std::result::Result<(), Failure> {
     //     root); the working directory is entered later, as that user.
     //     Resource limits and the OOM score while still privileged, then
     //     the user with exactly its capability sets.
-    let sec = &spec.security;
-    privileges::set_limits(&sec.rlimits, sec.oom_score_adj.as_deref())?;
-    let (uid, gid) = spec.exec.user.unwrap_or((0, 0));
-    privileges::drop_to(&privileges::Privileges {
-        caps: &sec.caps,
-        known_caps: sec.known_caps,
-        no_new_privs: sec.no_new_privs,
-        seccomp: sec.seccomp.as_deref(),
-        uid,
-        gid,
-        groups: &[],
-        setgroups_may_be_denied: spec.rootless.is_some(),
-    })?;
+    let p = &spec.payload;
+    privileges::set_limits(&p.rlimits, p.oom_score_adj.as_deref())?;
+    privileges::drop_to(&p.privileges(spec.rootless.is_some()))?;
     die_with_parent(ctx.parent)
 }
 
@@ -513,17 +503,19 @@ fn describe(spec: &Spec, ops: &[MountOp], f: Failure) -> Error {
             _ => format!("/{}", op.target),
         }),
         Step::Workdir => spec
+            .payload
             .exec
             .workdir
             .as_ref()
             .map(|w| w.to_string_lossy().into_owned()),
         Step::Exec => spec
+            .payload
             .exec
             .argv
             .strings()
             .first()
             .map(|a| a.to_string_lossy().into_owned()),
-        Step::SetUser => spec.exec.user.map(|(u, g)| format!("{u}:{g}")),
+        Step::SetUser => Some(format!("{}:{}", spec.payload.uid, spec.payload.gid)),
         _ => None,
     };
     error.what = what.map(Into::into);

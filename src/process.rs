@@ -1,10 +1,65 @@
-//! The payload's side of things: exec with cella's own PATH search, and the
+//! The payload's side of things: its process as every front end describes
+//! it ([`Payload`], [`Exec`]), exec with cella's own PATH search, and the
 //! mapping from a wait status to an exit code.
 
-use crate::spec::Exec;
-use crate::sys;
+use crate::caps::Caps;
+use crate::seccomp;
+use crate::sys::{self, CStrArray};
 use rustix::io::Errno;
 use rustix::process::WaitStatus;
+use rustix::process::{Gid, Resource, Rlimit};
+use std::ffi::CString;
+
+#[derive(Debug, Default)]
+pub struct Exec {
+    /// Paths to try, in order: the command itself when it contains a `/`,
+    /// else one per `$PATH` entry (searched inside the container, after the
+    /// root has changed).
+    pub candidates: Vec<CString>,
+    pub argv: CStrArray,
+    pub envp: CStrArray,
+    pub workdir: Option<CString>,
+    /// Run cella's tiny init as PID 1 and the command as its child.
+    pub init: bool,
+}
+
+/// The payload's process, ready for the child: what it runs and as whom,
+/// with what limits and privileges. Every front end builds one (`spec` for
+/// `cella run` and `cella init`, `oci::plan` for config.json).
+#[derive(Debug, Default)]
+pub struct Payload {
+    pub exec: Exec,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<Gid>,
+    pub umask: Option<u32>,
+    pub caps: Caps,
+    /// Every capability the kernel knows, to shrink the bounding set.
+    pub known_caps: u64,
+    pub rlimits: Vec<(Resource, Rlimit)>,
+    pub no_new_privileges: bool,
+    /// The decimal text for `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<Vec<u8>>,
+    pub seccomp: Option<Vec<seccomp::SockFilter>>,
+    pub terminal: bool,
+    pub console_size: Option<(u16, u16)>,
+}
+
+impl Payload {
+    /// Who it runs as and what it may do, for [`crate::privileges::drop_to`].
+    pub fn privileges(&self, setgroups_may_be_denied: bool) -> crate::privileges::Privileges<'_> {
+        crate::privileges::Privileges {
+            caps: &self.caps,
+            known_caps: self.known_caps,
+            no_new_privs: self.no_new_privileges,
+            seccomp: self.seccomp.as_deref(),
+            uid: self.uid,
+            gid: self.gid,
+            groups: &self.groups,
+            setgroups_may_be_denied,
+        }
+    }
+}
 
 /// Try each candidate path like execvp does: a missing file or directory
 /// moves on, a permission error is remembered (and wins over "not found"),

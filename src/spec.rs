@@ -10,6 +10,7 @@ use crate::caps::{self, Caps};
 use crate::cgroup::devices::{self, DeviceRule};
 use crate::cli::{Net, RunArgs, Seccomp};
 use crate::error::{Ctx, Error, Result, Step};
+use crate::process::{Exec, Payload};
 use crate::seccomp;
 use crate::sys::CStrArray;
 use std::ffi::{CString, OsStr, OsString};
@@ -34,27 +35,26 @@ pub struct Spec {
     /// The device cgroup's rules: docker's defaults plus `--device`; empty
     /// with `--privileged` (every device).
     pub device_rules: Vec<DeviceRule>,
-    pub exec: Exec,
-    pub security: Security,
+    pub payload: Payload,
+    /// Mask `/proc/kcore` and friends, make `/proc/sys` and friends
+    /// read-only, show the cgroup read-only (all but `--privileged`).
+    pub confine_proc: bool,
     /// Started by an unprivileged user: the user namespace's maps.
     pub rootless: Option<crate::rootless::Maps>,
 }
 
 /// What the payload may do: docker's defaults unless `--privileged`,
 /// `--cap-*` or `--security-opt` say otherwise.
-#[derive(Debug, Default)]
-pub struct Security {
-    pub caps: Caps,
+struct Security {
+    caps: Caps,
     /// Every capability the kernel knows (the bounding set is trimmed to `caps`).
-    pub known_caps: u64,
-    pub no_new_privs: bool,
-    pub seccomp: Option<Vec<seccomp::SockFilter>>,
-    /// Mask `/proc/kcore` and friends, make `/proc/sys` and friends read-only.
-    pub confine_proc: bool,
+    known_caps: u64,
+    no_new_privs: bool,
+    seccomp: Option<Vec<seccomp::SockFilter>>,
     /// `--ulimit`s, set before the user switch.
-    pub rlimits: Vec<(rustix::process::Resource, rustix::process::Rlimit)>,
+    rlimits: Vec<(rustix::process::Resource, rustix::process::Rlimit)>,
     /// `--oom-score-adj`, as the text written to `/proc/self/oom_score_adj`.
-    pub oom_score_adj: Option<Vec<u8>>,
+    oom_score_adj: Option<Vec<u8>>,
 }
 
 /// The container's root file system.
@@ -100,21 +100,6 @@ pub struct DeviceNode {
     pub minor: u32,
     /// The host node's permission bits.
     pub mode: u32,
-}
-
-#[derive(Debug)]
-pub struct Exec {
-    /// Paths to try, in order: the command itself when it contains a `/`,
-    /// else one per `$PATH` entry (searched inside the container, after the
-    /// root has changed).
-    pub candidates: Vec<CString>,
-    pub argv: CStrArray,
-    pub envp: CStrArray,
-    pub workdir: Option<CString>,
-    /// (uid, gid) to switch to before exec.
-    pub user: Option<(u32, u32)>,
-    /// Run cella's tiny init as PID 1 and the command as its child.
-    pub init: bool,
 }
 
 /// Validate `args` against the system and build the spec.
@@ -180,8 +165,24 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         ),
         envp: CStrArray::new(envp.into_iter().map(cstring).collect::<Result<_>>()?),
         workdir: args.workdir.map(cstring).transpose()?,
-        user: args.user.map(|(u, g)| (u, g.unwrap_or(u))),
         init: args.init,
+    };
+    // The group is the uid's unless given; supplementary groups are cleared.
+    let (uid, gid) = args.user.map_or((0, 0), |(u, g)| (u, g.unwrap_or(u)));
+    let payload = Payload {
+        exec,
+        uid,
+        gid,
+        groups: Vec::new(),
+        umask: None,
+        caps: security.caps,
+        known_caps: security.known_caps,
+        rlimits: security.rlimits,
+        no_new_privileges: security.no_new_privs,
+        oom_score_adj: security.oom_score_adj,
+        seccomp: security.seccomp,
+        terminal: false,
+        console_size: None,
     };
     let limits = Limits {
         memory: args.memory,
@@ -201,8 +202,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         binds,
         devices: nodes,
         device_rules,
-        exec,
-        security,
+        payload,
+        confine_proc: !args.privileged,
         rootless: crate::rootless::active().then(crate::rootless::Maps::for_caller),
     })
 }
@@ -336,7 +337,6 @@ fn security(args: &RunArgs) -> Result<Security> {
         known_caps: known,
         no_new_privs: !args.allow_new_privileges,
         seccomp,
-        confine_proc: !args.privileged,
         rlimits: args
             .ulimits
             .iter()

@@ -225,11 +225,7 @@ pub fn plan(spec: &Spec, cgroup: &Cgroup) -> Vec<MountOp> {
     }
     // Nothing to show without a cgroup (rootless, no cgroup file system).
     if !cgroup.dirs.is_empty() {
-        ops.push(cgroup_view(
-            "sys/fs/cgroup",
-            cgroup,
-            spec.security.confine_proc,
-        ));
+        ops.push(cgroup_view("sys/fs/cgroup", cgroup, spec.confine_proc));
     }
     // `--device` nodes, made in the container's /dev; rootless, where
     // mknod is refused, the host's node is bound instead.
@@ -285,7 +281,7 @@ pub fn plan(spec: &Spec, cgroup: &Cgroup) -> Vec<MountOp> {
             },
         });
     }
-    if spec.security.confine_proc {
+    if spec.confine_proc {
         for p in READ_ONLY_PATHS {
             ops.push(MountOp {
                 step: Step::ReadOnlyPath,
@@ -407,8 +403,8 @@ pub fn root_source(spec: &Spec) -> CString {
 mod tests {
     use super::*;
     use crate::cli::Net;
-    use crate::spec::{BindMount, Exec, Limits, Root, Security, Spec};
-    use crate::sys::CStrArray;
+    use crate::process::Payload;
+    use crate::spec::{BindMount, Limits, Root, Spec};
     use std::path::PathBuf;
 
     fn spec(is_host: bool) -> Spec {
@@ -432,15 +428,8 @@ mod tests {
                 read_only: true,
                 is_dir: true,
             }],
-            exec: Exec {
-                candidates: vec![],
-                argv: CStrArray::new(vec![]),
-                envp: CStrArray::new(vec![]),
-                workdir: None,
-                user: None,
-                init: false,
-            },
-            security: Security::default(),
+            payload: Payload::default(),
+            confine_proc: false,
             rootless: None,
         }
     }

@@ -19,10 +19,10 @@
 //! 12. report ready, block on the fifo until `start`
 //! 13. no_new_privs, seccomp, exec
 
-use super::plan::Payload;
 use crate::error::Step;
 use crate::mount::{self, MountOp};
 use crate::process;
+use crate::process::Payload;
 use crate::sync::{self, Failure, Msg};
 use crate::sys;
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -242,16 +242,7 @@ pub fn become_payload(p: &Payload, console: Option<BorrowedFd<'_>>) -> Result<()
             rustix::process::setsid().map_err(fail(Step::Session))?;
         }
     }
-    crate::privileges::drop_to(&crate::privileges::Privileges {
-        caps: &p.caps,
-        known_caps: p.known_caps,
-        no_new_privs: p.no_new_privileges,
-        seccomp: p.seccomp.as_deref(),
-        uid: p.uid,
-        gid: p.gid,
-        groups: &p.groups,
-        setgroups_may_be_denied: false,
-    })?;
+    crate::privileges::drop_to(&p.privileges(false))?;
     if let Some(mask) = p.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
     }

@@ -447,7 +447,7 @@ pub fn write_atomic(file: &Path, bytes: &[u8]) -> Result<()> {
 pub fn describe(
     cfg: &Config,
     ops: &[crate::mount::MountOp],
-    payload: &plan::Payload,
+    payload: &crate::process::Payload,
     f: crate::sync::Failure,
 ) -> Error {
     let mut e = if f.errno == 0 {

@@ -207,7 +207,7 @@ fn cfg_for_describe(cfg: &config::Config, p: &Process) -> config::Config {
 fn exec_child(
     joins: &[(OwnedFd, u32)],
     cgroup: &[OwnedFd],
-    payload: &plan::Payload,
+    payload: &crate::process::Payload,
     console: Option<rustix::fd::BorrowedFd<'_>>,
     tx: &OwnedFd,
     preserve: u32,

@@ -5,16 +5,17 @@
 //! sources; unit tested without root.
 
 use super::config::{Config, Device, DeviceRule, Mount, Process};
-use crate::caps::{self, Caps};
+use crate::caps;
 use crate::cgroup::Cgroup;
 use crate::error::{Error, Result, Step};
 use crate::mount::{Kind, MountOp};
+use crate::process::{Exec, Payload};
 use crate::seccomp;
-use crate::spec::{self, Exec};
+use crate::spec;
 use crate::sys::CStrArray;
 use linux_raw_sys::general as g;
 use rustix::fs::FileType;
-use rustix::process::{Gid, Resource, Rlimit};
+use rustix::process::{Gid, Rlimit};
 use std::ffi::{CString, OsString};
 use std::path::Path;
 
@@ -294,26 +295,6 @@ pub fn cpath(p: &Path) -> Result<CString> {
         .map_err(|_| Error::usage(format!("{}: path contains a NUL byte", p.display())))
 }
 
-/// The payload's process settings, ready for the child.
-#[derive(Debug)]
-pub struct Payload {
-    pub exec: Exec,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<Gid>,
-    pub umask: Option<u32>,
-    pub caps: Caps,
-    /// Every capability the kernel knows, to shrink the bounding set.
-    pub known_caps: u64,
-    pub rlimits: Vec<(Resource, Rlimit)>,
-    pub no_new_privileges: bool,
-    /// The decimal text for `/proc/self/oom_score_adj`.
-    pub oom_score_adj: Option<Vec<u8>>,
-    pub seccomp: Option<Vec<seccomp::SockFilter>>,
-    pub terminal: bool,
-    pub console_size: Option<(u16, u16)>,
-}
-
 /// Build the payload of `p`; `what` names it in errors ("process").
 pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Result<Payload> {
     let Some(first) = p.args.first() else {
@@ -332,7 +313,6 @@ pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Re
         ),
         envp: CStrArray::new(env.into_iter().map(spec::cstring).collect::<Result<_>>()?),
         workdir: Some(spec::cstring(p.cwd.as_str())?),
-        user: None,
         init: false,
     };
     let seccomp = match filter {

@@ -44,6 +44,12 @@ impl CStrArray {
     }
 }
 
+impl Default for CStrArray {
+    fn default() -> Self {
+        CStrArray::new(Vec::new())
+    }
+}
+
 impl Clone for CStrArray {
     fn clone(&self) -> Self {
         CStrArray::new(self.strings.clone())
