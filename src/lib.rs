@@ -7,8 +7,10 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod child;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod container;
 pub mod error;
 pub mod init;

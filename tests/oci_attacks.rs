@@ -926,3 +926,19 @@ fn delete_without_a_pid_namespace_kills_what_pid_1_left() {
     }
     b.assert_gone();
 }
+
+/// `run --bundle` blocks the signals it forwards while it waits; its
+/// payload must not inherit that mask (a blocked SIGTERM would make `kill`
+/// do nothing), as `create`'s payload does not.
+#[test]
+fn the_payload_of_run_gets_the_callers_signal_mask() {
+    let _g = serial();
+    let b = Bundle::new(
+        "sigmask",
+        &["sh", "-c", "grep -E '^Sig(Blk|Ign)' /proc/self/status"],
+        Cfg::default(),
+    );
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
+    b.assert_gone();
+}

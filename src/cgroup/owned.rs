@@ -99,12 +99,9 @@ impl Owned {
         self.dir_fd.as_ref().map(|fd| fd.as_fd())
     }
 
-    /// In the child: move this process into every leaf (`0` means "me").
-    pub fn join(&self) -> rustix::io::Result<()> {
-        for fd in &self.join_fds {
-            rustix::io::write(fd, b"0")?;
-        }
-        Ok(())
+    /// The membership files the child writes `0` ("me") to.
+    pub fn join_fds(&self) -> &[OwnedFd] {
+        &self.join_fds
     }
 
     /// Kill what is left in the cgroup (processes the payload started and

@@ -330,18 +330,12 @@ pub const MASKED_PATHS: [&str; 11] = [
 ///
 /// For the host root the clone is stacked on `/` itself: it needs no scratch
 /// directory, and the old root is detached in [`switch_root`] all the same.
-pub fn enter_root(spec: &Spec, source: &CString) -> Result<OwnedFd> {
-    // The host's own submounts (/home, /boot, ...) become read-only too;
-    // cella's mounts, made later, are not affected.
-    clone_and_enter(source, spec.root.is_host)
-}
-
-/// [`enter_root`] for a rootfs directory (the OCI bundle's root).
-pub fn enter_root_at(source: &CString) -> Result<OwnedFd> {
-    clone_and_enter(source, false)
-}
-
-fn clone_and_enter(source: &CString, read_only: bool) -> Result<OwnedFd> {
+///
+/// `host_root`: the source is the host's `/`, whose own submounts (/home,
+/// /boot, ...) become read-only too; cella's mounts, made later, are not
+/// affected.
+pub fn enter_root(source: &CString, host_root: bool) -> Result<OwnedFd> {
+    let read_only = host_root;
     let tree = open_tree(
         CWD,
         source.as_c_str(),

@@ -9,15 +9,15 @@
 //! far and kills the child: "as if the operation were never attempted".
 
 use super::cgroups;
-use super::child::{self, ContainerChild};
 use super::config::{self, Config, IdMap};
 use super::hooks;
 use super::plan;
 use super::state::{self, State, Status};
 use crate::cgroup::{self, Cgroup, Hierarchies, Layout, Request, detect};
+use crate::child;
 use crate::error::{Error, Result, Step};
 use crate::sync::{self, Msg};
-use crate::sys::{self, Fork};
+use crate::sys::{self, Fork, signal::SigSet};
 use linux_raw_sys::general as g;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
@@ -26,6 +26,7 @@ use rustix::process::{Pid, WaitOptions};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
+#[derive(Clone)]
 pub struct CreateArgs {
     pub root: PathBuf,
     pub id: String,
@@ -33,6 +34,8 @@ pub struct CreateArgs {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// The signal mask the payload gets (`None`: ours as it is).
+    pub exec_mask: Option<SigSet>,
 }
 
 /// Removes a half-made container unless disarmed: the state directory,
@@ -175,7 +178,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     let console = a
         .console_socket
         .as_deref()
-        .map(super::console::connect)
+        .map(crate::console::connect)
         .transpose()?;
     let fifo_path = state::fifo(&a.root, &a.id);
     rustix::fs::mknodat(
@@ -201,6 +204,12 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     // A pid or time namespace given by path is entered here: it applies to
     // our children, and the container's PID 1 is one.
     enter_for_children(&cfg)?;
+    // The payload gets the caller's signal mask (`run` blocked some of its
+    // own meanwhile).
+    let exec_mask = match a.exec_mask {
+        Some(mask) => mask,
+        None => sys::signal::block(SigSet::empty()).map_err(|e| Error::new(Step::SignalMask, e))?,
+    };
     // 4. Fork straight into the new namespaces.
     let user_ns = flags & g::CLONE_NEWUSER != 0;
     let pid =
@@ -208,16 +217,21 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
             Fork::Child { .. } => {
                 sys::mark_child();
                 drop(ours);
-                child::container(ContainerChild {
+                // The one sequence every container follows, held at the
+                // end until `start`.
+                child::run(child::Plan {
                     sync: theirs,
-                    fifo,
-                    console,
+                    waited: SigSet::empty(),
+                    exec_mask,
                     wait_for_maps: user_ns,
+                    setgroups_may_be_denied: false,
+                    parent: None,
                     joins: &joins,
-                    hostname: hostname.as_ref(),
-                    domainname: domainname.as_ref(),
+                    hostname: hostname.as_ref().map(|h| h.as_bytes()),
+                    domainname: domainname.as_ref().map(|d| d.as_bytes()),
                     new_netns: flags & g::CLONE_NEWNET != 0,
                     root: &root,
+                    host_root: false,
                     root_readonly: cfg.root_readonly,
                     rootfs_propagation: cfg
                         .linux
@@ -229,7 +243,11 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
                     cgroup_join: &join_fds,
                     cgroup_ns: cfg.linux.new_namespaces() & g::CLONE_NEWCGROUP != 0,
                     payload: &payload,
+                    console,
+                    stdio: child::Stdio::default(),
                     preserve,
+                    hold: Some(fifo),
+                    title: None,
                 })
             }
             Fork::Parent { child, .. } => child,

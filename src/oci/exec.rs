@@ -5,11 +5,11 @@
 //! not dumpable until its exec, so nothing in the container can ptrace it
 //! or reach the host through it meanwhile.
 
-use super::child;
 use super::config::{self, NS_KINDS, Process};
 use super::lifecycle::saved_config;
 use super::plan;
 use super::state::{State, Status};
+use crate::child;
 use crate::error::{Error, Result, Step};
 use crate::sync::{self, Failure};
 use crate::sys::{self, Fork, signal};
@@ -129,7 +129,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     let console = a
         .console_socket
         .as_deref()
-        .map(super::console::connect)
+        .map(crate::console::connect)
         .transpose()?;
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::new(Step::SyncPipe, e))?;
@@ -223,8 +223,8 @@ fn exec_child(
         for (fd, flag) in joins {
             child::join_namespace(fd.as_fd(), *flag).map_err(child::fail(Step::JoinNamespace))?;
         }
-        child::process_limits(payload)?;
-        child::become_payload(payload, console)?;
+        child::limits(payload)?;
+        child::become_payload(payload, console, false)?;
         let mut keep = [tx.as_raw_fd()];
         keep.sort_unstable();
         child::close_fds(preserve, &keep).map_err(child::fail(Step::CloseFds))?;

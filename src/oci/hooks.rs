@@ -68,7 +68,7 @@ fn run_one(h: &Hook, state: &str, enter: Option<i32>) -> Result<()> {
         Fork::Child { .. } => {
             sys::mark_child();
             for (fd, flag) in &namespaces {
-                if super::child::join_namespace(fd.as_fd(), *flag).is_err() {
+                if crate::child::join_namespace(fd.as_fd(), *flag).is_err() {
                     sys::exit_group(126);
                 }
             }

@@ -7,9 +7,7 @@
 //! `exec` act on it, `state` records it between verbs.
 
 pub mod cgroups;
-pub mod child;
 pub mod config;
-pub mod console;
 pub mod create;
 mod decode;
 pub mod exec;
@@ -331,6 +329,7 @@ fn parse_create(
         pid_file: None,
         console_socket: None,
         preserve_fds: 0,
+        exec_mask: None,
     };
     let mut detach = false;
     let mut id = None;
@@ -471,6 +470,11 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
     let forwarded = crate::container::FORWARDED.with(Signal::CHILD);
     let old =
         signal::block(forwarded).map_err(|e| Error::new(crate::error::Step::SignalMask, e))?;
+    // The payload gets the mask we had, not the one we wait with.
+    let a = &create::CreateArgs {
+        exec_mask: Some(old),
+        ..a.clone()
+    };
     let (_, pid) = create::create(a)?;
     if let Err(e) = lifecycle::start(&a.root, &a.id) {
         let _ = lifecycle::delete(&a.root, &a.id, true);

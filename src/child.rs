@@ -1,0 +1,425 @@
+//! The forked side of every container, `cella run`, `cella init` and OCI
+//! `create` alike: one sequence, top to bottom. Everything it reads was
+//! built before the fork ([`Plan`]); it allocates nothing, talks to the
+//! parent only through the sync socket (fixed 8-byte records), and ends in
+//! `execve` or `exit_group`.
+//!
+//! The sequence, numbered as in the README:
+//!  1. block the signals an `--init` PID 1 waits on
+//!  2. user namespace: wait for the id maps, become its root; not dumpable
+//!  3. `cella run`: die with cella (and check it is still alive)
+//!  4. join the namespaces given by path
+//!  5. hostname and domainname
+//!  6. make every mount private; bring lo up in a new network namespace
+//!  7. clone the root, apply the mount plan (mounts, devices, sysctls,
+//!     read-only and masked paths, the cgroup view)
+//!  8. OCI: the createRuntime/createContainer hooks (run by the parent)
+//!  9. pivot_root (chroot where impossible); the root's propagation
+//! 10. join the cgroup; a cgroup namespace
+//! 11. rlimits and oom_score_adj, while still privileged
+//! 12. the console, or a new session
+//! 13. the user, groups, capabilities, umask; die with cella again
+//! 14. stdio; close every fd but stdio, preserved ones and ours
+//! 15. the working directory (no host fd is left to reach through it)
+//! 16. OCI create: the command checked to exist; ready; wait to be
+//!     recorded, then for `start`
+//! 17. the caller's signal mask, SIGPIPE's default, no_new_privs and
+//!     seccomp last, exec (`--init`: fork it and stay as PID 1)
+
+use crate::error::Step;
+use crate::mount::{self, MountOp};
+use crate::process::{self, Payload};
+use crate::sync::{self, Failure, Msg};
+use crate::sys::{self, proctitle::ArgArea, signal, signal::SigSet};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::process::Signal;
+use std::ffi::CString;
+
+/// Where the payload's standard streams go; `None` passes cella's own
+/// through untouched.
+#[derive(Clone, Copy, Default)]
+pub struct Stdio<'a> {
+    pub stdin: Option<BorrowedFd<'a>>,
+    pub stdout: Option<BorrowedFd<'a>>,
+    pub stderr: Option<BorrowedFd<'a>>,
+}
+
+/// What the child does, prepared before the clone.
+pub struct Plan<'a> {
+    /// The channel to the parent (close-on-exec: end-of-file there means
+    /// the exec happened).
+    pub sync: OwnedFd,
+    /// Blocked while cella's code runs (an `--init` PID 1 waits on them).
+    pub waited: SigSet,
+    /// The signal mask the payload gets: the caller's.
+    pub exec_mask: SigSet,
+    /// A user namespace: the parent writes the maps, then a byte.
+    pub wait_for_maps: bool,
+    /// Rootless without newgidmap: setgroups is denied.
+    pub setgroups_may_be_denied: bool,
+    /// `cella run`: the parent's pidfd; the container dies with it.
+    pub parent: Option<BorrowedFd<'a>>,
+    /// (namespace fd, CLONE_NEW* type) to setns, in order.
+    pub joins: &'a [(OwnedFd, u32)],
+    pub hostname: Option<&'a [u8]>,
+    pub domainname: Option<&'a [u8]>,
+    pub new_netns: bool,
+    pub root: &'a CString,
+    /// The root is the host's own `/` (`cella run` without `--rootfs`):
+    /// cloned read-only, already over `/`.
+    pub host_root: bool,
+    pub root_readonly: bool,
+    /// `MS_*` propagation for the container's mounts after pivot_root.
+    pub rootfs_propagation: Option<u32>,
+    pub ops: &'a [MountOp],
+    /// Ask the parent to run the hooks once the namespaces exist.
+    pub hooks: bool,
+    /// The cgroup's membership files (empty: born in it, or none).
+    pub cgroup_join: &'a [OwnedFd],
+    pub cgroup_ns: bool,
+    pub payload: &'a Payload,
+    /// `--console-socket`: the pty master goes there.
+    pub console: Option<OwnedFd>,
+    pub stdio: Stdio<'a>,
+    /// Keep fds 3..3+preserve open for the payload.
+    pub preserve: u32,
+    /// OCI create: hold until `start` writes a byte to this fifo.
+    pub hold: Option<OwnedFd>,
+    /// `--init`: our argument area and what to show there.
+    pub title: Option<(ArgArea, &'a [u8])>,
+}
+
+pub fn fail(step: Step) -> impl Fn(Errno) -> Failure {
+    move |e| Failure {
+        step,
+        errno: e.raw_os_error(),
+        index: 0,
+    }
+}
+
+/// Run the child; never returns.
+pub fn run(plan: Plan<'_>) -> ! {
+    if let Err(f) = setup(&plan) {
+        sync::send(&plan.sync, f);
+        sys::exit_group(125)
+    }
+    let Plan {
+        sync,
+        hold,
+        payload,
+        waited,
+        exec_mask,
+        title,
+        ..
+    } = plan;
+    // 16. Held for `start`: once the parent has recorded us (if it was
+    //     killed first, no `delete` would ever find us, so we go), only the
+    //     fifo is ours. A failure from here on can only go to stderr.
+    let sync = match hold {
+        Some(fifo) => {
+            sync::send_msg(&sync, Msg::Ready);
+            let mut ack = [0u8; 1];
+            if rustix::io::read(&sync, &mut ack) != Ok(1) {
+                sys::exit_group(125)
+            }
+            drop(sync);
+            wait_for_start(fifo);
+            None
+        }
+        None => Some(sync),
+    };
+    // 17. The payload, last.
+    let exec = move || {
+        if let Err(e) = signal::set_mask(exec_mask) {
+            return fail(Step::SignalMask)(e);
+        }
+        finish(payload)
+    };
+    let Some(sync) = sync else {
+        let f = exec();
+        let _ = rustix::io::write(rustix::stdio::stderr(), exec_failed(f.step));
+        sys::exit_group(if f.step == Step::Exec { 127 } else { 126 })
+    };
+    if payload.exec.init {
+        //     With --init, PID 1 stays ours: it forks the payload and
+        //     supervises, showing only a fixed name and the command.
+        if let Some((area, title)) = title {
+            area.set(title);
+        }
+        crate::init::run(sync, waited, move || {
+            let f = exec();
+            (f.step, Errno::from_raw_os_error(f.errno))
+        });
+    }
+    sync::send(&sync, exec());
+    sys::exit_group(125)
+}
+
+fn wait_for_start(fifo: OwnedFd) {
+    let mut b = [0u8; 1];
+    loop {
+        match rustix::io::read(&fifo, &mut b) {
+            Ok(1) => return,
+            Err(Errno::INTR) => continue,
+            _ => sys::exit_group(125),
+        }
+    }
+}
+
+fn exec_failed(step: Step) -> &'static [u8] {
+    match step {
+        Step::Exec => b"cella: exec of the container process failed\n",
+        _ => b"cella: setting up the container process failed\n",
+    }
+}
+
+/// Steps 1-15 (and the check of 16).
+fn setup(c: &Plan<'_>) -> Result<(), Failure> {
+    use rustix::mount::{MountPropagationFlags, mount_change};
+    // 1. The signals an --init PID 1 takes, blocked whatever the caller had.
+    signal::block(c.waited).map_err(fail(Step::SignalMask))?;
+    // 2. Become the user namespace's root once mapped: until then we are its
+    //    overflow id, and files we made would belong to nobody. (Before we
+    //    turn non-dumpable: a rootless parent could not open our maps then.)
+    if c.wait_for_maps {
+        let mut b = [0u8; 1];
+        match rustix::io::read(&c.sync, &mut b) {
+            Ok(1) => {}
+            Ok(_) => return Err(fail(Step::UserNamespace)(Errno::PIPE)),
+            Err(e) => return Err(fail(Step::UserNamespace)(e)),
+        }
+        let (uid, gid) = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
+        rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(fail(Step::UserNamespace))?;
+        rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(fail(Step::UserNamespace))?;
+    }
+    //    Not dumpable while cella's code runs in here: the container cannot
+    //    ptrace us or open /proc/PID/exe (the host binary). execve resets
+    //    it; an --init PID 1 stays not dumpable.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(fail(Step::Clone))?;
+    // 3. `cella run`: if the runtime is killed, the container goes too.
+    if let Some(parent) = c.parent {
+        die_with_parent(parent)?;
+    }
+    // 4. Namespaces given by path (a network namespace podman prepared).
+    for (fd, kind) in c.joins {
+        join_namespace(fd.as_fd(), *kind).map_err(fail(Step::JoinNamespace))?;
+    }
+    // 5. Names, in our own UTS namespace.
+    if let Some(h) = c.hostname {
+        rustix::system::sethostname(h).map_err(fail(Step::SetHostname))?;
+    }
+    if let Some(d) = c.domainname {
+        rustix::system::setdomainname(d).map_err(fail(Step::SetHostname))?;
+    }
+    // 6. No mount of ours may propagate to the host, none of its reach us.
+    mount_change(
+        c"/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(fail(Step::MakeRootPrivate))?;
+    if c.new_netns {
+        sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
+    }
+    // 7. The new root and everything in it, each target resolved inside it
+    //    and mounted onto by fd.
+    let tree = mount::enter_root(c.root, c.host_root).map_err(from_error)?;
+    mount::apply(tree.as_fd(), c.ops).map_err(|(i, e)| Failure {
+        index: i as u16,
+        ..from_error(e)
+    })?;
+    // 8. The hooks that run once the namespaces exist, before pivot_root.
+    if c.hooks {
+        sync::send_msg(&c.sync, Msg::Hooks);
+        let mut b = [0u8; 1];
+        match rustix::io::read(&c.sync, &mut b) {
+            Ok(1) if b[0] == 0 => {}
+            Ok(_) => return Err(fail(Step::Hook)(Errno::CANCELED)),
+            Err(e) => return Err(fail(Step::Hook)(e)),
+        }
+    }
+    // 9. Enter it for good.
+    mount::switch_root(tree.as_fd(), c.root_readonly && !c.host_root, c.host_root)
+        .map_err(from_error)?;
+    drop(tree);
+    if let Some(flags) = c.rootfs_propagation {
+        mount_change(c"/", MountPropagationFlags::from_bits_retain(flags))
+            .map_err(fail(Step::MakeRootPrivate))?;
+    }
+    // 10. The cgroup as late as possible (what the runtime did so far is not
+    //     charged to the container), then a cgroup namespace rooted there.
+    for fd in c.cgroup_join {
+        rustix::io::write(fd, b"0").map_err(fail(Step::CgroupJoin))?;
+    }
+    if c.cgroup_ns {
+        sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
+    }
+    // 11.-13. The process itself.
+    limits(c.payload)?;
+    become_payload(
+        c.payload,
+        c.console.as_ref().map(|f| f.as_fd()),
+        c.setgroups_may_be_denied,
+    )?;
+    //     A change of credentials clears the parent-death signal: again.
+    if let Some(parent) = c.parent {
+        die_with_parent(parent)?;
+    }
+    // 14. The requested stdio; then only stdio, preserved fds and ours
+    //     (close-on-exec) may remain.
+    redirect(c.stdio).map_err(fail(Step::CloseFds))?;
+    let mut keep = [
+        c.sync.as_raw_fd(),
+        c.hold.as_ref().map_or(-1, |f| f.as_raw_fd()),
+    ];
+    keep.sort_unstable();
+    close_fds(c.preserve, &keep).map_err(fail(Step::CloseFds))?;
+    // 15. The working directory, once no descriptor of the host is left to
+    //     reach through `/proc/self/fd` (CVE-2024-21626).
+    enter_cwd(c.payload)?;
+    // 16. Refuse at create time, as runc does, a command that is not
+    //     there: `start` could not report it.
+    if c.hold.is_some() {
+        check_executable(c.payload)?;
+    }
+    Ok(())
+}
+
+/// Ask to die with cella, then check through its pidfd that it has not
+/// died already: the request would be too late, and as PID 1 we have no
+/// parent to look at.
+fn die_with_parent(parent: BorrowedFd<'_>) -> Result<(), Failure> {
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(fail(Step::Clone))?;
+    let mut fds = [rustix::event::PollFd::new(
+        &parent,
+        rustix::event::PollFlags::IN,
+    )];
+    let zero = rustix::time::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match rustix::event::poll(&mut fds, Some(&zero)) {
+        Ok(0) => Ok(()),
+        // Gone already: nobody would supervise us, or remove our cgroup.
+        Ok(_) => sys::exit_group(125),
+        Err(e) => Err(fail(Step::Clone)(e)),
+    }
+}
+
+/// `dup2` the requested descriptors onto 0, 1 and 2.
+fn redirect(stdio: Stdio<'_>) -> rustix::io::Result<()> {
+    if let Some(fd) = stdio.stdin {
+        rustix::stdio::dup2_stdin(fd)?;
+    }
+    if let Some(fd) = stdio.stdout {
+        rustix::stdio::dup2_stdout(fd)?;
+    }
+    if let Some(fd) = stdio.stderr {
+        rustix::stdio::dup2_stderr(fd)?;
+    }
+    Ok(())
+}
+
+/// Close what the payload must not inherit: every fd from 3 up except
+/// the `preserve` fds right after stdio and `ours` (sorted; negative
+/// entries are ignored).
+pub fn close_fds(preserve: u32, ours: &[i32]) -> rustix::io::Result<()> {
+    sys::close_fds_keeping(3 + preserve as i32, ours)
+}
+
+pub fn join_namespace(fd: BorrowedFd<'_>, kind: u32) -> rustix::io::Result<()> {
+    use linux_raw_sys::general as g;
+    use rustix::thread::{LinkNameSpaceType as L, move_into_link_name_space};
+    let t = match kind {
+        g::CLONE_NEWNET => L::Network,
+        g::CLONE_NEWIPC => L::InterProcessCommunication,
+        g::CLONE_NEWUTS => L::HostNameAndNISDomainName,
+        g::CLONE_NEWNS => L::Mount,
+        g::CLONE_NEWPID => L::ProcessID,
+        g::CLONE_NEWUSER => L::User,
+        g::CLONE_NEWCGROUP => L::ControlGroup,
+        _ => L::Time,
+    };
+    move_into_link_name_space(fd, Some(t))
+}
+
+/// oom_score_adj and rlimits: set while still privileged.
+pub fn limits(p: &Payload) -> Result<(), Failure> {
+    crate::privileges::set_limits(&p.rlimits, p.oom_score_adj.as_deref())
+}
+
+/// The working directory, entered only once every fd not meant for the
+/// payload is closed: a `cwd` of `/proc/self/fd/N/..` can then reach
+/// nothing of the host (CVE-2024-21626).
+pub fn enter_cwd(p: &Payload) -> Result<(), Failure> {
+    if let Some(dir) = &p.exec.workdir {
+        rustix::process::chdir(dir.as_c_str()).map_err(fail(Step::Workdir))?;
+    }
+    Ok(())
+}
+
+/// Console or session, user and groups, capabilities, umask; seccomp here
+/// too when no_new_privs is off (it then needs the privileges the user
+/// switch drops, as runc does).
+pub fn become_payload(
+    p: &Payload,
+    console: Option<BorrowedFd<'_>>,
+    setgroups_may_be_denied: bool,
+) -> Result<(), Failure> {
+    match console {
+        Some(sock) => crate::console::attach(sock, p.console_size).map_err(fail(Step::Console))?,
+        // A new session: the payload has no controlling terminal, so it
+        // cannot push keystrokes into the caller's (TIOCSTI, CVE-2017-5226)
+        // or be hit by its job control.
+        None => {
+            rustix::process::setsid().map_err(fail(Step::Session))?;
+        }
+    }
+    crate::privileges::drop_to(&p.privileges(setgroups_may_be_denied))?;
+    if let Some(mask) = p.umask {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
+    }
+    Ok(())
+}
+
+/// Whether the command is there and executable (searched as exec would).
+pub fn check_executable(p: &Payload) -> Result<(), Failure> {
+    use rustix::fs::{Access, CWD};
+    let mut err = Errno::NOENT;
+    for c in &p.exec.candidates {
+        match rustix::fs::accessat(
+            CWD,
+            c.as_c_str(),
+            Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(Errno::ACCESS) => err = Errno::ACCESS,
+            Err(_) => {}
+        }
+    }
+    Err(fail(Step::Exec)(err))
+}
+
+/// SIGPIPE's default (Rust ignores it, and "ignored" survives exec), then
+/// no_new_privs and seccomp as the very last things, then exec, searching
+/// the container's PATH. Returns the failure if exec did not happen.
+pub fn finish(p: &Payload) -> Failure {
+    if let Err(e) = signal::set_default(Signal::PIPE) {
+        return fail(Step::SignalMask)(e);
+    }
+    if let Err(f) = crate::privileges::lock_down(p.no_new_privileges, p.seccomp.as_deref()) {
+        return f;
+    }
+    fail(Step::Exec)(process::exec(&p.exec))
+}
+
+fn from_error(e: crate::error::Error) -> Failure {
+    Failure {
+        step: e.step,
+        errno: e.errno.map_or(0, |e| e.raw_os_error()),
+        index: 0,
+    }
+}
