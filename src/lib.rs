@@ -25,6 +25,7 @@ pub mod process;
 pub mod rootless;
 pub mod seccomp;
 pub mod spec;
+pub mod store;
 pub mod sync;
 pub mod sys;
 pub mod system;

@@ -369,7 +369,7 @@ fn the_state_directory_is_private_and_a_foreign_root_is_refused() {
     assert_eq!(mode(&b.state), 0o700, "state root");
     assert_eq!(mode(&cdir), 0o700, "container directory");
     assert_eq!(mode(&cdir.join("config.json")), 0o600, "config.json");
-    assert_eq!(mode(&cdir.join("state.json")), 0o600, "state.json");
+    assert_eq!(mode(&cdir.join("state")), 0o600, "state");
     let saved = std::fs::read_to_string(cdir.join("config.json")).unwrap();
     assert!(
         saved.contains("hunter2"),
@@ -385,7 +385,7 @@ fn the_state_directory_is_private_and_a_foreign_root_is_refused() {
     let ls = as_nobody(&["ls", b.state.to_str().unwrap()]);
     assert!(!ls.status.success(), "nobody listed the state root: {ls:?}");
     assert!(!String::from_utf8_lossy(&ls.stdout).contains(&b.id));
-    for file in ["config.json", "state.json"] {
+    for file in ["config.json", "state"] {
         let cat = as_nobody(&["cat", cdir.join(file).to_str().unwrap()]);
         assert!(!cat.status.success(), "nobody read {file}: {cat:?}");
         assert!(!String::from_utf8_lossy(&cat.stdout).contains("hunter2"));
@@ -792,9 +792,9 @@ fn bad_formats_and_a_relative_exec_cwd_are_refused() {
 }
 
 // ---------------------------------------------------------------------------
-// 8. A state directory without state.json
+// 8. A state directory without state file
 
-/// Fault: `<root>/<id>/` exists with no state.json (what a create killed in
+/// Fault: `<root>/<id>/` exists with no state file (what a create killed in
 /// its first steps leaves, here with a stray file): `state` says the
 /// container does not exist, `delete --force` removes the directory, and
 /// the id can be created again.
@@ -825,8 +825,7 @@ fn a_record_without_a_process_never_touches_another_containers_cgroup() {
     let running = Bundle::new("victim", &["sleep", "1000"], Cfg::default());
     ok(running.create(&[]));
     ok(running.oci(&["start", &running.id]));
-    let saved =
-        std::fs::read_to_string(running.state.join(&running.id).join("state.json")).unwrap();
+    let saved = std::fs::read_to_string(running.state.join(&running.id).join("state")).unwrap();
     let pid = running_pid(&saved);
     // What the killed create left: its own id, pid 0, the same cgroup.
     let ghost = format!("{}-ghost", running.id);
@@ -834,11 +833,12 @@ fn a_record_without_a_process_never_touches_another_containers_cgroup() {
     std::fs::create_dir(&dir).unwrap();
     let record = saved
         .replace(
-            &format!("\"id\":\"{}\"", running.id),
-            &format!("\"id\":\"{ghost}\""),
+            &format!("\nid {}\n", running.id),
+            &format!("\nid {ghost}\n"),
         )
-        .replace(&format!("\"pid\":{pid},"), "\"pid\":0,");
-    std::fs::write(dir.join("state.json"), record).unwrap();
+        .replace(&format!("\npid {pid}\n"), "\npid 0\n");
+    assert_ne!(record, saved);
+    std::fs::write(dir.join("state"), record).unwrap();
     std::fs::copy(running.dir.join("config.json"), dir.join("config.json")).unwrap();
     assert!(ok(running.oci(&["state", &ghost])).contains("\"status\":\"stopped\""));
     ok(running.oci(&["delete", "--force", &ghost]));
@@ -855,13 +855,13 @@ fn a_record_without_a_process_never_touches_another_containers_cgroup() {
     // A state file that is a FIFO: refused within the deadline.
     let fifo_dir = running.state.join(format!("{}-fifo", running.id));
     std::fs::create_dir(&fifo_dir).unwrap();
-    mkfifo(&fifo_dir.join("state.json"));
+    mkfifo(&fifo_dir.join("state"));
     let out = oci_quick(&running, &["state", &format!("{}-fifo", running.id)]);
-    refused(&out, "state.json FIFO", "not a regular file");
-    std::fs::remove_file(fifo_dir.join("state.json")).unwrap();
-    padded_json(&fifo_dir.join("state.json"), "{}", 5 << 20);
+    refused(&out, "state FIFO", "not a regular file");
+    std::fs::remove_file(fifo_dir.join("state")).unwrap();
+    padded_json(&fifo_dir.join("state"), "{}", 5 << 20);
     let out = oci_quick(&running, &["state", &format!("{}-fifo", running.id)]);
-    refused(&out, "state.json of 5 MiB", "larger than the limit");
+    refused(&out, "state file of 5 MiB", "larger than the limit");
     std::fs::remove_dir_all(&fifo_dir).unwrap();
     ok(running.oci(&["delete", "--force", &running.id]));
     running.assert_gone();
@@ -869,8 +869,8 @@ fn a_record_without_a_process_never_touches_another_containers_cgroup() {
 
 /// The `pid` of a saved state.
 fn running_pid(state: &str) -> i64 {
-    let rest = state.split("\"pid\":").nth(1).unwrap();
-    rest.split(',').next().unwrap().parse().unwrap()
+    let line = state.lines().find(|l| l.starts_with("pid ")).unwrap();
+    line[4..].parse().unwrap()
 }
 
 // ---------------------------------------------------------------------------

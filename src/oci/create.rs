@@ -147,6 +147,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     };
     let mut st = State {
         id: a.id.clone(),
+        kind: state::Kind::Oci,
         pid: 0,
         pid_start: 0,
         bundle: bundle.clone(),
@@ -272,7 +273,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         match sync::receive_msg(&ours) {
             Ok(Some(Msg::Ready)) => break,
             Ok(Some(Msg::Hooks)) => {
-                let json = st.to_json(Status::Created);
+                let json = state::to_json(&st, Status::Created);
                 let result = hooks::run("hooks.prestart", &cfg.hooks.prestart, &json, None)
                     .and_then(|()| {
                         hooks::run(

@@ -39,7 +39,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         return Err(refuse("start", id, status));
     }
     let cfg = saved_config(root, &st)?;
-    let json = st.to_json(Status::Created);
+    let json = state::to_json(&st, Status::Created);
     hooks::run(
         "hooks.startContainer",
         &cfg.hooks.start_container,
@@ -59,7 +59,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     };
     rustix::io::write(&fd, &[0]).map_err(|e| Error::new(Step::WaitStart, e))?;
     let _ = std::fs::remove_file(&fifo);
-    let json = st.to_json(Status::Running);
+    let json = state::to_json(&st, Status::Running);
     if let Err(e) = hooks::run("hooks.poststart", &cfg.hooks.poststart, &json, None) {
         warn(&e);
     }
@@ -68,7 +68,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 
 pub fn print_state(root: &Path, id: &str) -> Result<String> {
     let st = State::load(root, id)?;
-    let mut out = st.to_json(st.status(root));
+    let mut out = state::to_json(&st, st.status(root));
     out.push('\n');
     Ok(out)
 }
@@ -192,7 +192,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         st.cgroup.remove()?;
     }
     if let Ok(cfg) = &cfg {
-        let json = st.to_json(Status::Stopped);
+        let json = state::to_json(&st, Status::Stopped);
         if let Err(e) = hooks::run("hooks.poststop", &cfg.hooks.poststop, &json, None) {
             warn(&e);
         }
@@ -240,7 +240,7 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&st.to_json(st.status(root)));
+            out.push_str(&state::to_json(&st, st.status(root)));
         }
         out.push_str("]\n");
         return out;

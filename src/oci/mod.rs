@@ -127,7 +127,7 @@ pub fn main(args: Vec<OsString>) -> Result<Output> {
 fn dispatch(args: Vec<OsString>) -> Result<Output> {
     let mut p = lexopt::Parser::from_args(args);
     let mut g = Globals {
-        root: PathBuf::from(state::DEFAULT_ROOT),
+        root: crate::store::default_root(),
     };
     let mut log_file = None;
     let mut log_json = false;

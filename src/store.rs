@@ -1,0 +1,496 @@
+//! The state store: cella's record of every container between commands,
+//! `cella run` and `cella init` containers and OCI ones alike.
+//!
+//! One directory per container under the root (`--root`, default
+//! `/run/cella` for root; for another user `$XDG_RUNTIME_DIR/cella`, or a
+//! 0700 directory of its own under `/tmp` when that is unset), 0700, holding
+//! `state` (this record, 0600), and for OCI containers the copy of
+//! `config.json` taken at create and the `exec.fifo` a created container
+//! waits on. Files are replaced whole (written, then renamed over).
+//!
+//! Two locks, both `flock`s the kernel drops when their holder dies however
+//! it dies: `lock` on the directory serializes the commands that change a
+//! container; the file `owner` is held by the cella process that supervises
+//! a `cella run` or `cella init` container for its whole life, so a record
+//! whose owner lock is free and whose process is gone was left by a killed
+//! cella, and is repaired (removed) by the next command that meets it.
+//!
+//! `state` is text, a line each `key value` (values escaped: `\\`, `\n`),
+//! starting with the format version, so the smallest build reads it without
+//! a JSON parser. A container's status is never stored: it is derived from
+//! its process (alive, and the same process: the start time must match),
+//! the fifo and the freezer.
+
+use crate::cgroup::Cgroup;
+use crate::error::{Error, Result, Step};
+use rustix::fd::OwnedFd;
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use std::path::{Path, PathBuf};
+
+/// The state format this cella writes and reads.
+pub const FORMAT: u32 = 1;
+pub const DEFAULT_ROOT: &str = "/run/cella";
+const STATE: &str = "state";
+const OWNER: &str = "owner";
+/// The largest state file read.
+const MAX_STATE: usize = 1 << 20;
+
+/// Which front end made the container (what may be done to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `cella create` / `cella run --bundle` (podman, containerd).
+    Oci,
+    /// `cella run` or `cella init`: supervised by the cella that made it.
+    Run,
+}
+
+/// A container's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub kind: Kind,
+    pub pid: i32,
+    /// `starttime` from `/proc/PID/stat`: tells our process from a later
+    /// one that reused its pid.
+    pub pid_start: u64,
+    /// The OCI bundle (empty for `cella run`).
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub annotations: Vec<(String, String)>,
+    pub cgroup: Cgroup,
+    /// The container has its own pid namespace: killing PID 1 ends it.
+    pub own_pid_ns: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The root for this user: `/run/cella` for root; otherwise
+/// `$XDG_RUNTIME_DIR/cella`, or `/tmp/cella-UID` when that is unset.
+pub fn default_root() -> PathBuf {
+    let uid = rustix::process::geteuid();
+    if uid.is_root() {
+        return PathBuf::from(DEFAULT_ROOT);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("cella"),
+        _ => PathBuf::from(format!("/tmp/cella-{}", uid.as_raw())),
+    }
+}
+
+/// Container ids become directory names: refuse anything that could
+/// leave the state root or confuse a listing.
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!("invalid container id '{id}'")))
+    }
+}
+
+pub fn dir(root: &Path, id: &str) -> PathBuf {
+    root.join(id)
+}
+
+pub fn fifo(root: &Path, id: &str) -> PathBuf {
+    dir(root, id).join("exec.fifo")
+}
+
+/// Whether `id` has a state directory but no state file: what a `create`
+/// killed in its first steps leaves.
+pub fn is_unrecorded(root: &Path, id: &str) -> bool {
+    let d = dir(root, id);
+    check_id(id).is_ok() && d.is_dir() && !d.join(STATE).exists()
+}
+
+/// `starttime` (field 22) of `/proc/PID/stat`, or `None` if the process is gone.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    // After ')' come field 3 (state) ... field 22 (starttime): index 19.
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
+}
+
+impl Record {
+    pub fn status(&self, root: &Path) -> Status {
+        if !self.alive() {
+            return Status::Stopped;
+        }
+        if fifo(root, &self.id).exists() {
+            return Status::Created;
+        }
+        if self.cgroup.frozen() {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    /// Whether the container's process is still the one we started.
+    pub fn alive(&self) -> bool {
+        self.pid > 0 && start_time(self.pid) == Some(self.pid_start)
+    }
+
+    /// The saved form.
+    fn to_text(&self) -> String {
+        let mut s = format!("cella-state {FORMAT}\n");
+        let mut line = |key: &str, value: &str| {
+            s.push_str(key);
+            s.push(' ');
+            escape_into(&mut s, value);
+            s.push('\n');
+        };
+        line(
+            "kind",
+            match self.kind {
+                Kind::Oci => "oci",
+                Kind::Run => "run",
+            },
+        );
+        line("id", &self.id);
+        line("pid", &self.pid.to_string());
+        line("pid-start", &self.pid_start.to_string());
+        line("bundle", &self.bundle.to_string_lossy());
+        line("rootfs", &self.rootfs.to_string_lossy());
+        line("created", &self.created);
+        line("own-pid-ns", if self.own_pid_ns { "yes" } else { "no" });
+        line("cgroup-v2", if self.cgroup.v2 { "yes" } else { "no" });
+        for (name, path) in &self.cgroup.dirs {
+            // The hierarchy's name has no space; the path may.
+            line("cgroup", &format!("{name} {}", path.to_string_lossy()));
+        }
+        for (k, v) in &self.annotations {
+            line("annotation-key", k);
+            line("annotation-value", v);
+        }
+        s
+    }
+
+    fn from_text(text: &str) -> std::result::Result<Record, &'static str> {
+        let mut lines = text.lines();
+        match lines.next().and_then(|l| l.strip_prefix("cella-state ")) {
+            Some(v) if v == FORMAT.to_string() => {}
+            Some(_) => return Err("written by another version of cella"),
+            None => return Err("not a cella state file"),
+        }
+        let mut r = Record {
+            id: String::new(),
+            kind: Kind::Oci,
+            pid: 0,
+            pid_start: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            annotations: Vec::new(),
+            cgroup: Cgroup::default(),
+            own_pid_ns: false,
+        };
+        let mut key = None;
+        for l in lines {
+            let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+            let v = unescape(v);
+            const NOT_A_NUMBER: &str = "a number is not one";
+            match k {
+                "kind" => r.kind = if v == "run" { Kind::Run } else { Kind::Oci },
+                "id" => r.id = v,
+                "pid" => r.pid = v.parse().map_err(|_| NOT_A_NUMBER)?,
+                "pid-start" => r.pid_start = v.parse().map_err(|_| NOT_A_NUMBER)?,
+                "bundle" => r.bundle = v.into(),
+                "rootfs" => r.rootfs = v.into(),
+                "created" => r.created = v,
+                "own-pid-ns" => r.own_pid_ns = v == "yes",
+                "cgroup-v2" => r.cgroup.v2 = v == "yes",
+                "cgroup" => {
+                    let (name, path) = v.split_once(' ').ok_or("a cgroup line has no path")?;
+                    r.cgroup.dirs.push((name.to_owned(), path.into()));
+                }
+                "annotation-key" => key = Some(v),
+                "annotation-value" => {
+                    let k = key.take().ok_or("an annotation has no key")?;
+                    r.annotations.push((k, v));
+                }
+                // Keys of a later format revision: not ours to judge.
+                _ => {}
+            }
+        }
+        if r.id.is_empty() {
+            return Err("no id");
+        }
+        Ok(r)
+    }
+
+    /// Write the record whole or not at all (a reader never sees half).
+    pub fn save(&self, root: &Path) -> Result<()> {
+        let d = dir(root, &self.id);
+        let tmp = d.join("state.tmp");
+        let file = d.join(STATE);
+        write_private(&tmp, self.to_text().as_bytes())?;
+        std::fs::rename(&tmp, &file).map_err(|e| io_error(e).at(file.display().to_string()))
+    }
+
+    /// The record of container `id`; a missing one is reported as runc does
+    /// ("does not exist"), which containerd's shim recognises.
+    pub fn load(root: &Path, id: &str) -> Result<Record> {
+        check_id(id)?;
+        let file = dir(root, id).join(STATE);
+        if !file.exists() {
+            return Err(Error::usage(format!("container {id} does not exist")));
+        }
+        let bytes = crate::input::read(&file, MAX_STATE)?;
+        let text = String::from_utf8(bytes).map_err(|_| corrupt(&file, "not UTF-8"))?;
+        Record::from_text(&text).map_err(|why| corrupt(&file, why))
+    }
+}
+
+fn corrupt(file: &Path, why: &str) -> Error {
+    Error::usage(format!("{}: corrupt state file ({why})", file.display()))
+}
+
+fn escape_into(s: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+}
+
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Make the state root if needed, readable by its owner only: a
+/// container's saved config holds its environment (passwords, tokens).
+/// A root we own is tightened to 0700; a root owned by anyone else could
+/// be changed under us, and is refused.
+pub fn prepare_root(root: &Path) -> Result<()> {
+    let shown = || root.display().to_string();
+    if let Some(parent) = root.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(e).at(shown()))?;
+    }
+    match rustix::fs::mkdir(root, Mode::from_raw_mode(0o700)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(Error::new(Step::State, e).at(shown())),
+    }
+    let st = rustix::fs::lstat(root).map_err(|e| Error::new(Step::State, e).at(shown()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory
+        || st.st_uid != me
+    {
+        return Err(Error::invalid(
+            Step::State,
+            format!(
+                "{}: not a directory owned by uid {me}: refusing to keep container state there",
+                shown()
+            ),
+        ));
+    }
+    if st.st_mode & 0o077 != 0 {
+        rustix::fs::chmod(root, Mode::from_raw_mode(0o700))
+            .map_err(|e| Error::new(Step::State, e).at(shown()))?;
+    }
+    Ok(())
+}
+
+/// Write `bytes` to a new file readable by its owner only.
+pub fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+        .open(file)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| io_error(e).at(file.display().to_string()))
+}
+
+/// Make the directory of a new container `id`: taking the id. `None` when
+/// another container has it.
+pub fn make_dir(root: &Path, id: &str) -> Result<Option<PathBuf>> {
+    let d = dir(root, id);
+    match rustix::fs::mkdir(&d, Mode::from_raw_mode(0o700)) {
+        Ok(()) => Ok(Some(d)),
+        Err(Errno::EXIST) => Ok(None),
+        Err(e) => Err(Error::new(Step::State, e).at(d.display().to_string())),
+    }
+}
+
+/// Hold the `owner` lock of container `id` (its supervising cella does,
+/// for the container's life).
+pub fn own(root: &Path, id: &str) -> Result<OwnedFd> {
+    let file = dir(root, id).join(OWNER);
+    let fd = rustix::fs::open(
+        &file,
+        OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
+    rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
+    Ok(fd)
+}
+
+/// Whether a cella process supervises container `id` (holds its owner lock).
+pub fn owned(root: &Path, id: &str) -> bool {
+    let Ok(fd) = rustix::fs::open(
+        dir(root, id).join(OWNER),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err()
+}
+
+/// The ids of every container under `root`, sorted.
+pub fn ids(root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(root)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().join(STATE).exists())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+pub fn io_error(e: std::io::Error) -> Error {
+    Error::new(Step::State, Errno::from_io_error(&e).unwrap_or(Errno::IO))
+}
+
+/// Now as RFC 3339 UTC with nanoseconds, as runc writes `created` and log times.
+pub fn now_rfc3339() -> String {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    rfc3339(t.tv_sec, t.tv_nsec as u32)
+}
+
+fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_could_escape_are_refused() {
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\0", "a\nb"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["c1", "628ceaf5094f", "a.b_c-d+e"] {
+            assert!(check_id(good).is_ok());
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(1_795_910_400, 5), "2026-11-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(951_782_400, 0), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn records_round_trip_and_refuse_other_formats() {
+        let r = Record {
+            id: "c1".into(),
+            kind: Kind::Run,
+            pid: 42,
+            pid_start: 7,
+            bundle: "/b b".into(),
+            rootfs: "/b/root\nfs".into(),
+            created: rfc3339(0, 0),
+            annotations: vec![("k \\x".into(), "v\"\n".into())],
+            cgroup: Cgroup {
+                v2: false,
+                dirs: vec![("memory".into(), "/sys/fs/cgroup/memory/x y".into())],
+            },
+            own_pid_ns: true,
+        };
+        let text = r.to_text();
+        assert_eq!(text.lines().next(), Some("cella-state 1"));
+        assert_eq!(Record::from_text(&text), Ok(r.clone()));
+        let later = text.replace("cella-state 1", "cella-state 2");
+        assert_eq!(
+            Record::from_text(&later),
+            Err("written by another version of cella")
+        );
+        assert!(Record::from_text("{\"id\":\"c1\"}").is_err());
+        // Keys a later revision may add are skipped.
+        let more = format!("{text}future-key value\n");
+        assert_eq!(Record::from_text(&more), Ok(r));
+    }
+
+    #[test]
+    fn our_own_start_time_is_readable() {
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        assert!(start_time(me).is_some());
+        assert_eq!(start_time(i32::MAX), None);
+    }
+}
