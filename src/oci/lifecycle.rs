@@ -240,7 +240,7 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&state::to_json(&st, st.status(root)));
+            out.push_str(&state::to_json(st, st.status(root)));
         }
         out.push_str("]\n");
         return out;
