@@ -9,13 +9,14 @@ use crate::error::{Ctx, Error, Result, Step};
 use crate::mount::{self, MountOp};
 use crate::process;
 use crate::spec::Spec;
+use crate::store;
 use crate::sync::{self, Failure};
 use crate::sys::{self, Fork, signal, signal::SigSet};
 use linux_raw_sys::general::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS};
 use rustix::fd::AsFd;
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Signals sent to cella that reach the payload.
 pub const FORWARDED: SigSet = SigSet::empty()
@@ -45,6 +46,8 @@ pub use crate::child::Stdio;
 pub struct Running {
     pub pid: Pid,
     cgroup: Owned,
+    /// Its record in the state store, removed with it.
+    record: store::Held,
     memory_limited: bool,
 }
 
@@ -60,6 +63,7 @@ impl Running {
         let code = process::exit_code(status);
         let oom_killed = self.memory_limited && code == 137 && self.cgroup.cgroup.oom_killed();
         let cleanup = self.cgroup.remove().err();
+        self.record.remove();
         Outcome {
             code,
             oom_killed,
@@ -109,6 +113,24 @@ pub fn run(spec: &Spec) -> Result<Running> {
 /// the exec happened (or with the failed step, leaving nothing behind).
 /// `child_mask` is the signal mask the payload gets.
 pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running> {
+    //    The record in the state store: taking the name there (after
+    //    removing what killed cellas left) makes the container visible to
+    //    `cella list`, `state`, `kill`, `ps`, `pause` and `resume` by name.
+    let store_root = store::default_root();
+    store::sweep(&store_root);
+    let mut entry = store::Record {
+        id: spec.name.clone(),
+        kind: store::Kind::Run,
+        pid: 0,
+        pid_start: 0,
+        bundle: PathBuf::new(),
+        rootfs: spec.root.source.clone(),
+        created: store::now_rfc3339(),
+        annotations: Vec::new(),
+        cgroup: cgroup::Cgroup::default(),
+        own_pid_ns: !spec.pid_host,
+    };
+    let record = store::Held::take(&store_root, &spec.name, &entry)?;
     // 2. Create the cgroup and write every limit before the payload exists
     //    (rootless: none; `main` said so if limits were asked).
     //    With the device rules (docker's unless --privileged): no container
@@ -119,7 +141,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         let root = Path::new(cgroup::ROOT);
         let layout = cgroup::detect(root).unwrap_or(cgroup::Layout::V1);
         let writes = cgroup::limits::plan(layout, &spec.limits);
-        Owned::create(root, &spec.name, &writes, &spec.device_rules, spec.pid_host)
+        Owned::create(root, &spec.name, &writes, &spec.device_rules)
             .map_err(|e| no_device_rules_hint(e, spec))?
     };
     // Everything the child needs is built now: it must not allocate.
@@ -198,6 +220,15 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     };
     drop(theirs);
     drop(me);
+    entry.pid = child.as_raw_nonzero().get();
+    entry.pid_start = store::start_time(entry.pid).unwrap_or(0);
+    entry.cgroup = cgroup.cgroup.clone();
+    let recorded = record.save(&entry);
+    if let Err(e) = recorded {
+        let _ = rustix::process::kill_process(child, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
+        return Err(e);
+    }
     //    Rootless: map the caller to root in the child's user namespace,
     //    then let it go on.
     if let Some(maps) = &spec.rootless {
@@ -226,6 +257,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
     Ok(Running {
         pid: child,
         cgroup,
+        record,
         memory_limited: spec.limits.memory.is_some(),
     })
 }

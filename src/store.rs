@@ -8,8 +8,8 @@
 //! `config.json` taken at create and the `exec.fifo` a created container
 //! waits on. Files are replaced whole (written, then renamed over).
 //!
-//! Two locks, both `flock`s the kernel drops when their holder dies however
-//! it dies: `lock` on the directory serializes the commands that change a
+//! Locks are `flock`s, which the kernel drops when their holder dies
+//! however it dies: `lock` on the directory serializes the commands that change a
 //! container; the file `owner` is held by the cella process that supervises
 //! a `cella run` or `cella init` container for its whole life, so a record
 //! whose owner lock is free and whose process is gone was left by a killed
@@ -363,12 +363,10 @@ pub fn make_dir(root: &Path, id: &str) -> Result<Option<PathBuf>> {
     }
 }
 
-/// Hold the `owner` lock of container `id` (its supervising cella does,
-/// for the container's life).
-pub fn own(root: &Path, id: &str) -> Result<OwnedFd> {
-    let file = dir(root, id).join(OWNER);
+/// Create `file` and hold an exclusive lock on it.
+fn lock_file(file: &Path) -> Result<OwnedFd> {
     let fd = rustix::fs::open(
-        &file,
+        file,
         OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
@@ -380,14 +378,156 @@ pub fn own(root: &Path, id: &str) -> Result<OwnedFd> {
 
 /// Whether a cella process supervises container `id` (holds its owner lock).
 pub fn owned(root: &Path, id: &str) -> bool {
+    locked(&dir(root, id))
+}
+
+/// Whether the owner lock in directory `d` is held.
+fn locked(d: &Path) -> bool {
     let Ok(fd) = rustix::fs::open(
-        dir(root, id).join(OWNER),
+        d.join(OWNER),
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     ) else {
         return false;
     };
     rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err()
+}
+
+/// The record of a `cella run` or `cella init` container, held by the cella
+/// that supervises it: made when the container is, removed with it (or on
+/// drop); its owner lock tells other commands that it is supervised.
+pub struct Held {
+    root: PathBuf,
+    id: String,
+    _owner: OwnedFd,
+}
+
+impl Held {
+    /// Take the id `id` under `root` for a supervised container: its
+    /// directory appears whole, already recorded (no process yet) and with
+    /// its owner lock held (made under a temporary name, then renamed into
+    /// place without replacing anything), so no other command ever sees it
+    /// half made. A leftover of a killed cella (a run record nobody holds,
+    /// whose process is gone) is removed first; any other container with
+    /// the id is a clash.
+    pub fn take(root: &Path, id: &str, first: &Record) -> Result<Held> {
+        prepare_root(root)?;
+        check_id(id)?;
+        let tmp = root.join(format!(
+            ".{id}.{}",
+            rustix::process::getpid().as_raw_nonzero()
+        ));
+        let _ = std::fs::remove_dir_all(&tmp);
+        rustix::fs::mkdir(&tmp, Mode::from_raw_mode(0o700))
+            .map_err(|e| Error::new(Step::State, e).at(tmp.display().to_string()))?;
+        let made = (|| {
+            let owner = lock_file(&tmp.join(OWNER))?;
+            let file = tmp.join(STATE);
+            write_private(&file, first.to_text().as_bytes())?;
+            Ok(owner)
+        })();
+        let owner = match made {
+            Ok(owner) => owner,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        for _ in 0..3 {
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &tmp,
+                rustix::fs::CWD,
+                dir(root, id),
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => {
+                    return Ok(Held {
+                        root: root.to_owned(),
+                        id: id.to_owned(),
+                        _owner: owner,
+                    });
+                }
+                Err(Errno::EXIST) if remove_if_stale(root, id) => continue,
+                Err(Errno::EXIST) => break,
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    return Err(Error::new(Step::State, e).at(dir(root, id).display().to_string()));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        Err(Error::usage(format!(
+            "a container named {id} exists (see 'cella list')"
+        )))
+    }
+
+    /// Record `r` (its id is ours).
+    pub fn save(&self, r: &Record) -> Result<()> {
+        r.save(&self.root)
+    }
+
+    /// Remove the record: the container is gone.
+    pub fn remove(self) {}
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        remove_dir(&self.root, &self.id);
+    }
+}
+
+/// Remove container `id`'s directory: first renamed out of the way (to
+/// `.ID.PID`, which [`sweep`] removes if we are killed before we do), so it
+/// is never seen half removed.
+pub fn remove_dir(root: &Path, id: &str) -> bool {
+    let gone = root.join(format!(
+        ".{id}.{}",
+        rustix::process::getpid().as_raw_nonzero()
+    ));
+    let _ = std::fs::remove_dir_all(&gone);
+    if std::fs::rename(dir(root, id), &gone).is_err() {
+        return false;
+    }
+    let _ = std::fs::remove_dir_all(&gone);
+    true
+}
+
+/// Remove `id` if it is what a killed cella left of a supervised container
+/// (its record nobody holds, its process gone); true if removed.
+pub fn remove_if_stale(root: &Path, id: &str) -> bool {
+    let stale =
+        Record::load(root, id).is_ok_and(|r| r.kind == Kind::Run && !owned(root, id) && !r.alive());
+    stale && remove_dir(root, id)
+}
+
+/// Remove every record a killed cella left of a supervised container.
+pub fn sweep(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        // Only supervised containers have an owner file; OCI ones stay
+        // until `delete`. A `.NAME.PID` directory is one being made or
+        // removed by process PID, or left by it if it was killed meanwhile.
+        if let Some(maker) = name.strip_prefix('.') {
+            let alive = maker
+                .rsplit('.')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .and_then(rustix::process::Pid::from_raw)
+                .is_some_and(|p| rustix::process::test_kill_process(p).is_ok());
+            if !alive {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        } else if path.join(OWNER).exists() {
+            remove_if_stale(root, &name);
+        }
+    }
 }
 
 /// The ids of every container under `root`, sorted.

@@ -108,14 +108,33 @@ fn sigkill_of_run_at_any_moment_leaves_no_process_and_no_cgroup() {
     // A killed cella cannot remove its cgroups; the next cella does.
     ok(run_in(&root, &[], &["true"]));
     let cgroups = marked_cgroups(&marker);
+    let records = marked_records(&marker);
     figure(&format!(
-        "cella run SIGKILLed at 0-5 ms | {n} | {} | {mounts} | {} |",
+        "cella run SIGKILLed at 0-5 ms | {n} | {} | {mounts} | {} | {} |",
         left.len(),
-        cgroups.len()
+        cgroups.len(),
+        records.len()
     ));
     assert!(left.is_empty(), "processes outlived their cella: {left:?}");
     assert_eq!(mounts, 0, "mounts of the rootfs left on the host");
     assert_eq!(cgroups, Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        records,
+        Vec::<String>::new(),
+        "records left in the state store"
+    );
+}
+
+/// Records in the state store of containers whose name contains `marker`.
+fn marked_records(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/run/cella")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|n| n.contains(marker))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A line for `size-report/faults.sh`, which collects them into a table.

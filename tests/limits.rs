@@ -192,7 +192,11 @@ fn a_running_name_cannot_be_reused_and_is_left_alone() {
     let first = spawn_ready(&root, &name, "sleep 2");
     let out = run_in(&root, &["--name", &name], &["true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("File exists"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("a container named {name} exists")),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         container_cgroup("pids", &name).exists(),
         "the running container's cgroup is intact"

@@ -30,24 +30,18 @@ impl Owned {
     /// Create `cella/ctr-NAME` with `writes` and `devices` (empty: no
     /// device rules, `--privileged`), after sweeping leftovers of killed
     /// cellas. Besides what the writes need, the container gets memory and
-    /// pids (accounting, OOM reports) where the host has them, and freezer
-    /// when its processes can `outlive_pid1` (no PID namespace of its own:
-    /// freezing is how they are all killed; otherwise the kernel kills them
-    /// with PID 1, and a hierarchy less makes every start cheaper).
+    /// pids (accounting, OOM reports) and freezer (`pause`, and killing
+    /// everything in it) where the host has them.
     pub fn create(
         root: &Path,
         name: &str,
         writes: &[Write],
         devices: &[DeviceRule],
-        outlive_pid1: bool,
     ) -> Result<Owned> {
         let leaf = format!("{LEAF_PREFIX}{name}");
         let swept_ours = detect(root).is_some_and(|layout| sweep(root, layout).contains(&leaf));
         let mut wanted: Vec<(&'static str, Option<&'static str>)> =
-            vec![("memory", None), ("pids", None)];
-        if outlive_pid1 {
-            wanted.push(("freezer", None));
-        }
+            vec![("memory", None), ("pids", None), ("freezer", None)];
         for w in writes {
             let option = w.required.then_some(w.what);
             match wanted.iter_mut().find(|(c, _)| *c == w.controller) {

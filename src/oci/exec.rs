@@ -87,6 +87,12 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             status.name()
         )));
     }
+    if st.kind == super::state::Kind::Run {
+        return Err(Error::usage(format!(
+            "exec: {} is a `cella run` container, which has no OCI configuration to exec with",
+            a.id
+        )));
+    }
     let cfg = saved_config(root, &st)?;
     let process = process(a, &cfg)?;
     if process.terminal != a.console_socket.is_some() {

@@ -229,6 +229,8 @@ fn wait_gone(st: &State) {
 }
 
 pub fn list(root: &Path, json: bool, quiet: bool) -> String {
+    // What killed cellas left of supervised containers goes first.
+    crate::store::sweep(root);
     let mut out = String::new();
     let states: Vec<State> = state::ids(root)
         .iter()

@@ -1,0 +1,112 @@
+//! The one state store: a `cella run` container is recorded from start to
+//! end, so the runtime's verbs find it by name while it runs (`list`,
+//! `state`, `ps`, `pause`, `resume`, `kill`), and what a killed cella left
+//! of one is repaired by the next command that meets it.
+
+#![cfg(feature = "oci")]
+
+mod support;
+
+use rustix::process::Signal;
+use std::time::Duration;
+use support::*;
+
+fn verb(args: &[&str]) -> std::process::Output {
+    cella_timed(args, Duration::from_secs(20))
+}
+
+#[test]
+fn a_run_container_is_managed_by_name_while_it_runs() {
+    let _g = serial();
+    let root = rootfs("store-run");
+    let name = format!("store-{}", std::process::id());
+    let run = spawn_ready(&root, &name, "sleep 60");
+    let list = ok(verb(&["list"]));
+    let line = list
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}\t")))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains("\trunning\t"), "{line}");
+    let state = ok(verb(&["state", &name]));
+    assert!(
+        state.contains("\"status\":\"running\"") && state.contains(&format!("\"id\":\"{name}\"")),
+        "{state}"
+    );
+    let ps = ok(verb(&["ps", &name]));
+    assert!(ps.contains("sleep 60"), "{ps}");
+    ok(verb(&["pause", &name]));
+    assert!(ok(verb(&["state", &name])).contains("\"status\":\"paused\""));
+    ok(verb(&["resume", &name]));
+    assert!(ok(verb(&["state", &name])).contains("\"status\":\"running\""));
+    // The record is private, as every container's.
+    let dir = std::path::Path::new("/run/cella").join(&name);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // exec needs an OCI configuration: refused, with a message.
+    let exec = verb(&["exec", &name, "true"]);
+    assert_eq!(code(&exec), 125);
+    assert!(
+        stderr(&exec).contains("is a `cella run` container"),
+        "{}",
+        stderr(&exec)
+    );
+    ok(verb(&["kill", &name, "KILL"]));
+    let out = run.output(Duration::from_secs(20));
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    // Gone with it.
+    assert!(!dir.exists());
+    assert!(code(&verb(&["state", &name])) == 125);
+}
+
+#[test]
+fn a_killed_runs_record_is_repaired_by_the_next_command() {
+    let _g = serial();
+    let root = rootfs("store-killed");
+    let name = format!("killed-{}", std::process::id());
+    let run = spawn_ready(&root, &name, "sleep 60");
+    kill(run.id(), Signal::KILL);
+    drop(run);
+    let dir = std::path::Path::new("/run/cella").join(&name);
+    assert!(dir.exists(), "a SIGKILLed cella leaves its record");
+    // Seen as stopped, and removed by `list`.
+    let state = ok(verb(&["state", &name]));
+    assert!(state.contains("\"status\":\"stopped\""), "{state}");
+    let list = ok(verb(&["list"]));
+    assert!(!list.contains(&name), "{list}");
+    assert!(!dir.exists());
+    // The name is free again, record and cgroup.
+    let run = spawn_ready(&root, &name, "sleep 60");
+    kill(run.id(), Signal::KILL);
+    drop(run);
+    let out = run_in(&root, &["--name", &name], &["echo", "again"]);
+    assert_eq!(stdout(&out), "again\n", "{}", stderr(&out));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_run_name_held_by_an_oci_container_is_a_clash() {
+    let _g = serial();
+    let root = rootfs("store-clash");
+    let name = format!("clash-{}", std::process::id());
+    let dir = std::path::Path::new("/run/cella").join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A stopped OCI container's record stays until `delete`: not garbage.
+    std::fs::write(
+        dir.join("state"),
+        format!("cella-state 1\nkind oci\nid {name}\npid 0\npid-start 0\n"),
+    )
+    .unwrap();
+    let out = run_in(&root, &["--name", &name], &["true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains(&format!("a container named {name} exists")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dir.join("state").exists());
+    ok(verb(&["delete", &name]));
+    assert!(!dir.exists());
+}
