@@ -46,12 +46,19 @@ pub use crate::child::Stdio;
 pub struct Running {
     pub pid: Pid,
     cgroup: Owned,
-    /// Its record in the state store, removed with it.
+    /// Its record in the state store, removed with it (or kept, with how
+    /// it ended: `cella run -d` without `--rm`).
     record: store::Held,
+    keep_record: bool,
     memory_limited: bool,
 }
 
 impl Running {
+    /// Its directory in the state store.
+    pub fn record_dir(&self) -> std::path::PathBuf {
+        self.record.dir()
+    }
+
     /// An abandoned cgroup of the same name (a killed cella's) was taken over.
     pub fn reclaimed(&self) -> bool {
         self.cgroup.reclaimed
@@ -63,7 +70,11 @@ impl Running {
         let code = process::exit_code(status);
         let oom_killed = self.memory_limited && code == 137 && self.cgroup.cgroup.oom_killed();
         let cleanup = self.cgroup.remove().err();
-        self.record.remove();
+        if self.keep_record {
+            self.record.exited(i32::from(code));
+        } else {
+            self.record.remove();
+        }
         Outcome {
             code,
             oom_killed,
@@ -129,6 +140,18 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         annotations: Vec::new(),
         cgroup: cgroup::Cgroup::default(),
         own_pid_ns: !spec.pid_host,
+        keep: spec.detach && !spec.remove,
+        exit_code: None,
+        finished: String::new(),
+        command: spec
+            .payload
+            .exec
+            .argv
+            .strings()
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     let record = store::Held::take(&store_root, &spec.name, &entry)?;
     // 2. Create the cgroup and write every limit before the payload exists
@@ -258,6 +281,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         pid: child,
         cgroup,
         record,
+        keep_record: spec.detach && !spec.remove,
         memory_limited: spec.limits.memory.is_some(),
     })
 }

@@ -12,11 +12,13 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod detach;
 pub mod error;
 pub mod init;
 pub mod input;
 #[cfg(feature = "oci")]
 pub mod json;
+pub mod manage;
 pub mod mount;
 #[cfg(feature = "oci")]
 pub mod oci;

@@ -18,6 +18,16 @@ fn main() -> ExitCode {
         return ExitCode::from(125);
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if cella::manage::is_manage(&args) {
+        let mut emit = |bytes: &[u8]| write_all(rustix::stdio::stdout(), bytes);
+        return match cella::manage::main(args, &mut emit) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                report(&format!("cella: {e}\n"));
+                ExitCode::from(125)
+            }
+        };
+    }
     #[cfg(feature = "oci")]
     if oci::is_oci(&args) && !rustix::process::getpid().is_init() {
         return match oci::main(args) {
@@ -66,6 +76,12 @@ fn main() -> ExitCode {
         );
         spec.limits = spec::Limits::default();
     }
+    if spec.detach {
+        return match cella::detach::run(&spec) {
+            Ok(()) => print(&format!("{}\n", spec.name)),
+            Err(e) => fail(&e),
+        };
+    }
     let running = match container::run(&spec) {
         Ok(r) => r,
         Err(e) => return fail(&e),
@@ -109,14 +125,16 @@ fn report(line: &str) {
     write_all(rustix::stdio::stderr(), line.as_bytes());
 }
 
-fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) {
+/// Write all of `bytes`; false if `fd` takes no more (its reader is gone).
+fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
         match rustix::io::write(fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
             Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return,
+            Err(_) => return false,
         }
     }
+    true
 }
 
 /// A byte count the way `--memory` takes it: `16m` rather than `16777216`.

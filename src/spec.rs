@@ -39,6 +39,10 @@ pub struct Spec {
     /// Mask `/proc/kcore` and friends, make `/proc/sys` and friends
     /// read-only, show the cgroup read-only (all but `--privileged`).
     pub confine_proc: bool,
+    /// `-d`: a supervisor of its own runs it; `cella run` returns at once.
+    pub detach: bool,
+    /// `--rm`: a detached container's record goes with it.
+    pub remove: bool,
     /// Started by an unprivileged user: the user namespace's maps.
     pub rootless: Option<crate::rootless::Maps>,
 }
@@ -204,6 +208,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         device_rules,
         payload,
         confine_proc: !args.privileged,
+        detach: args.detach,
+        remove: args.remove,
         rootless: crate::rootless::active().then(crate::rootless::Maps::for_caller),
     })
 }

@@ -63,6 +63,15 @@ pub struct Record {
     pub cgroup: Cgroup,
     /// The container has its own pid namespace: killing PID 1 ends it.
     pub own_pid_ns: bool,
+    /// `cella run -d` without `--rm`: the record stays, with the exit
+    /// status, once the container has ended (until `cella rm`).
+    pub keep: bool,
+    /// How it ended (kept records), as `cella run` would exit.
+    pub exit_code: Option<i32>,
+    /// When it ended (RFC 3339, UTC), for kept records.
+    pub finished: String,
+    /// The command, for listings.
+    pub command: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +194,12 @@ impl Record {
         line("rootfs", &self.rootfs.to_string_lossy());
         line("created", &self.created);
         line("own-pid-ns", if self.own_pid_ns { "yes" } else { "no" });
+        line("keep", if self.keep { "yes" } else { "no" });
+        if let Some(code) = self.exit_code {
+            line("exit-code", &code.to_string());
+        }
+        line("finished", &self.finished);
+        line("command", &self.command);
         line("cgroup-v2", if self.cgroup.v2 { "yes" } else { "no" });
         for (name, path) in &self.cgroup.dirs {
             // The hierarchy's name has no space; the path may.
@@ -215,6 +230,10 @@ impl Record {
             annotations: Vec::new(),
             cgroup: Cgroup::default(),
             own_pid_ns: false,
+            keep: false,
+            exit_code: None,
+            finished: String::new(),
+            command: String::new(),
         };
         let mut key = None;
         for l in lines {
@@ -230,6 +249,10 @@ impl Record {
                 "rootfs" => r.rootfs = v.into(),
                 "created" => r.created = v,
                 "own-pid-ns" => r.own_pid_ns = v == "yes",
+                "keep" => r.keep = v == "yes",
+                "exit-code" => r.exit_code = Some(v.parse().map_err(|_| NOT_A_NUMBER)?),
+                "finished" => r.finished = v,
+                "command" => r.command = v,
                 "cgroup-v2" => r.cgroup.v2 = v == "yes",
                 "cgroup" => {
                     let (name, path) = v.split_once(' ').ok_or("a cgroup line has no path")?;
@@ -400,6 +423,8 @@ pub struct Held {
     root: PathBuf,
     id: String,
     _owner: OwnedFd,
+    /// The record outlives the container (`exited`): not removed on drop.
+    kept: bool,
 }
 
 impl Held {
@@ -446,6 +471,7 @@ impl Held {
                         root: root.to_owned(),
                         id: id.to_owned(),
                         _owner: owner,
+                        kept: false,
                     });
                 }
                 Err(Errno::EXIST) if remove_if_stale(root, id) => continue,
@@ -469,11 +495,28 @@ impl Held {
 
     /// Remove the record: the container is gone.
     pub fn remove(self) {}
+
+    /// The record's directory.
+    pub fn dir(&self) -> PathBuf {
+        dir(&self.root, &self.id)
+    }
+
+    /// The container ended with `code` and its record is kept (`cella run
+    /// -d` without `--rm`): say so in it, and stop holding it.
+    pub fn exited(mut self, code: i32) {
+        if let Ok(mut r) = Record::load(&self.root, &self.id) {
+            r.exit_code = Some(code);
+            r.finished = now_rfc3339();
+            self.kept = r.save(&self.root).is_ok();
+        }
+    }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        remove_dir(&self.root, &self.id);
+        if !self.kept {
+            remove_dir(&self.root, &self.id);
+        }
     }
 }
 
@@ -496,8 +539,10 @@ pub fn remove_dir(root: &Path, id: &str) -> bool {
 /// Remove `id` if it is what a killed cella left of a supervised container
 /// (its record nobody holds, its process gone); true if removed.
 pub fn remove_if_stale(root: &Path, id: &str) -> bool {
-    let stale =
-        Record::load(root, id).is_ok_and(|r| r.kind == Kind::Run && !owned(root, id) && !r.alive());
+    // A kept record that says how its container ended waits for `rm`.
+    let stale = Record::load(root, id).is_ok_and(|r| {
+        r.kind == Kind::Run && r.exit_code.is_none() && !owned(root, id) && !r.alive()
+    });
     stale && remove_dir(root, id)
 }
 
@@ -612,6 +657,10 @@ mod tests {
                 dirs: vec![("memory".into(), "/sys/fs/cgroup/memory/x y".into())],
             },
             own_pid_ns: true,
+            keep: true,
+            exit_code: Some(137),
+            finished: rfc3339(1, 0),
+            command: "sh -c 'echo\nx'".into(),
         };
         let text = r.to_text();
         assert_eq!(text.lines().next(), Some("cella-state 1"));

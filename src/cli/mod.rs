@@ -14,13 +14,32 @@ cella: a small container runtime in one static binary
 
 Usage: cella run [OPTIONS] [--] COMMAND [ARG...]
        cella init [--config FILE]
+       cella ps [-a] | logs [-f] [--tail N] NAME | stop [-t SECS] NAME
+             | rm [-f] NAME | wait NAME
+       cella [--root DIR] create|start|state|kill|delete|exec|list|ps ID|... (OCI)
        cella --help | --version
 
 Commands:
-  run       run COMMAND in a new container and wait for it
+  run       run COMMAND in a new container and wait for it (-d: leave it
+            running under a supervisor, print its name)
   init      start and supervise the containers of FILE (default
             /etc/cella/init.conf, or cella.conf= on the kernel command
             line); as PID 1, also set up the machine and power it off
+  ps        the containers (-a: with those that ended): NAME, STATUS, PID,
+            CREATED, COMMAND
+  logs      what a `run -d` container wrote (-f: follow it)
+  stop      SIGTERM, then after SECS (default 10) SIGKILL to all of it
+  rm        remove a container that has ended (-f: stop it first)
+  wait      wait for a container to end, print its exit status
+
+Every container, `cella run` ones included, is in one state store: the
+OCI verbs (list, state, kill, pause, resume, update, delete) find them by
+name too.
+
+Where docker's and runc's habits meet: an argv podman, conmon, containerd
+or runc's tools pass keeps its OCI meaning ('run' with --bundle, -b or
+another OCI-only option, any global option such as --root before the
+verb, 'ps ID'); otherwise docker's ('run -d', 'ps', 'ps -a').
 
 Run 'cella run --help' for the options of run.
 ";
@@ -47,6 +66,9 @@ Options:
   --io-weight N         relative block I/O weight, 1-10000
   --init                run a tiny init as PID 1 that reaps zombies and
                         forwards signals to COMMAND
+  -d, --detach          return once COMMAND runs; a supervisor keeps its
+                        output (cella logs NAME) and its exit status
+  --rm                  with -d, remove the container when it ends
   -e, --env K=V         set an environment variable (K alone: copy from here)
   -w, --workdir DIR     working directory inside
   -u, --user UID[:GID]  run COMMAND as this numeric user and group
@@ -146,6 +168,10 @@ pub struct RunArgs {
     pub ulimits: Vec<(String, u64, u64)>,
     /// `--oom-score-adj N`, -1000..1000.
     pub oom_score_adj: Option<i32>,
+    /// `-d`: return once the payload runs, leaving it to a supervisor.
+    pub detach: bool,
+    /// `--rm`: remove a detached container's record when it ends.
+    pub remove: bool,
     pub command: Vec<OsString>,
 }
 
@@ -193,6 +219,14 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
             }
             Long("privileged") => {
                 a.privileged = true;
+                continue;
+            }
+            Short('d') | Long("detach") => {
+                a.detach = true;
+                continue;
+            }
+            Long("rm") => {
+                a.remove = true;
                 continue;
             }
             Value(cmd) => {

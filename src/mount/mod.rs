@@ -424,6 +424,8 @@ mod tests {
             }],
             payload: Payload::default(),
             confine_proc: false,
+            detach: false,
+            remove: false,
             rootless: None,
         }
     }

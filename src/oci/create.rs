@@ -156,6 +156,10 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         annotations: cfg.annotations.clone(),
         cgroup: cgroup::plan(cg_root, &request)?,
         own_pid_ns: cfg.linux.has(g::CLONE_NEWPID),
+        keep: false,
+        exit_code: None,
+        finished: String::new(),
+        command: process.args.join(" "),
     };
     st.save(&a.root)?;
     let leaves = cgroup::create(cg_root, &request)?.cgroup;

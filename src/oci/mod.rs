@@ -38,14 +38,13 @@ const GLOBAL_FLAGS: [&str; 7] = [
     "--rootless",
     "--criu",
 ];
-/// `run` options that only OCI `run` has: their presence selects it.
-const OCI_RUN_FLAGS: [&str; 10] = [
+/// `run` options that only OCI `run` has: their presence selects it
+/// (`-d`/`--detach` both have: docker's meaning wins, see `cella --help`).
+const OCI_RUN_FLAGS: [&str; 8] = [
     "--bundle",
     "-b",
     "--pid-file",
     "--console-socket",
-    "--detach",
-    "-d",
     "--preserve-fds",
     "--no-pivot",
     "--no-new-keyring",
@@ -580,6 +579,7 @@ mod tests {
         assert!(is_oci(&args(&["kill", "c", "9"])));
         assert!(is_oci(&args(&["run", "--bundle", "/b", "c"])));
         assert!(is_oci(&args(&["run", "-d", "--pid-file=/p", "c"])));
+        assert!(!is_oci(&args(&["run", "-d", "--name", "web", "sh"])));
         assert!(!is_oci(&args(&["run", "--memory", "64m", "--", "sh"])));
         assert!(!is_oci(&args(&["run", "sh", "-d"])));
         assert!(!is_oci(&args(&["init"])));

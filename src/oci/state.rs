@@ -65,6 +65,10 @@ mod tests {
             annotations: vec![("k".into(), "v\"".into())],
             cgroup: Cgroup::default(),
             own_pid_ns: true,
+            keep: false,
+            exit_code: None,
+            finished: String::new(),
+            command: "sh".into(),
         };
         let shown = json::parse(to_json(&s, Status::Stopped).as_bytes()).unwrap();
         assert_eq!(shown.get("pid").and_then(Value::as_i64), Some(0));

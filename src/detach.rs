@@ -1,0 +1,207 @@
+//! `cella run -d`: the container runs on after `cella run` returns. cella
+//! forks a small supervisor of its own (as conmon is for podman; no re-exec
+//! of cella) that starts the container, keeps its output in a size-capped
+//! log in its state directory, waits for it, and records its exit status
+//! (or, with `--rm`, removes it). `cella run -d` returns once the payload
+//! runs, or with the error that kept it from running.
+//!
+//! The supervisor holds the container's owner lock: killed, it takes the
+//! container with it (the parent-death signal), and the record it leaves is
+//! removed by the next command that meets it.
+
+use crate::container::{self, Stdio};
+use crate::error::{Ctx, Error, Result, Step};
+use crate::spec::Spec;
+use crate::sys::{self, Fork, signal};
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::{Signal, WaitOptions};
+use std::path::{Path, PathBuf};
+
+/// Each log file stops at this size; the one before is kept as `log.1`.
+pub const LOG_MAX: u64 = 1 << 20;
+
+/// The container's log, in its directory of the state store.
+pub fn log_path(dir: &Path) -> PathBuf {
+    dir.join("log")
+}
+
+/// Start `spec`'s container under a supervisor and return once its payload
+/// runs.
+pub fn run(spec: &Spec) -> Result<()> {
+    let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
+    match sys::fork().ctx(Step::Clone)? {
+        Fork::Child { .. } => {
+            // A raw fork: musl's cached thread id is the parent's, so a
+            // panic must not go through abort().
+            sys::mark_child();
+            drop(rx);
+            sys::exit_group(supervise(spec, tx))
+        }
+        Fork::Parent { child, .. } => {
+            drop(tx);
+            // The supervisor's word: one byte once the payload runs, or the
+            // error's text.
+            let mut said = Vec::new();
+            let mut buf = [0u8; 512];
+            while let Ok(n @ 1..) = rustix::io::read(&rx, &mut buf) {
+                said.extend_from_slice(&buf[..n]);
+            }
+            if said == [0] {
+                return Ok(());
+            }
+            // It failed (and exited): reap it; the container is gone with it.
+            let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
+            let text = String::from_utf8_lossy(&said);
+            Err(match text.strip_prefix('\u{1}') {
+                Some(message) => Error::usage(message.to_owned()),
+                None => Error::invalid(Step::Clone, "the container's supervisor died"),
+            })
+        }
+    }
+}
+
+/// The supervisor: its own session, no terminal, the container's output
+/// into the log; returns its exit status.
+fn supervise(spec: &Spec, tx: OwnedFd) -> i32 {
+    let _ = rustix::process::setsid();
+    // Nothing the caller had open stays open with us (a pipe it waits on
+    // would never end): only the channel back.
+    let _ = sys::close_fds_except(&tx);
+    let waited = container::FORWARDED.with(Signal::CHILD);
+    let started = (|| -> Result<_> {
+        let old = signal::block(waited).ctx(Step::SignalMask)?;
+        let null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+            .ctx_at(Step::Usage, "/dev/null")?;
+        let (out_rx, out_tx) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
+        let stdio = Stdio {
+            stdin: Some(null.as_fd()),
+            stdout: Some(out_tx.as_fd()),
+            stderr: Some(out_tx.as_fd()),
+        };
+        let running = container::start(spec, stdio, old)?;
+        // Nothing of the caller's terminal stays with us.
+        let _ = rustix::stdio::dup2_stdin(&null);
+        let _ = rustix::stdio::dup2_stdout(&null);
+        let _ = rustix::stdio::dup2_stderr(&null);
+        Ok((running, out_rx))
+    })();
+    let (running, out) = match started {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = rustix::io::write(&tx, format!("\u{1}{e}").as_bytes());
+            return 125;
+        }
+    };
+    let _ = rustix::io::write(&tx, &[0]);
+    drop(tx);
+    let dir = running.record_dir();
+    let mut log = Log::open(&dir);
+    let Ok(sigfd) = signal::signalfd(waited) else {
+        return 125;
+    };
+    let mut out = Some(out);
+    let status = loop {
+        let mut fds = vec![PollFd::new(&sigfd, PollFlags::IN)];
+        if let Some(o) = &out {
+            fds.push(PollFd::new(o, PollFlags::IN));
+        }
+        match poll(&mut fds, None) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(_) => return 125,
+        }
+        let (sig_ready, out_ready) = (
+            !fds[0].revents().is_empty(),
+            fds.get(1).is_some_and(|f| !f.revents().is_empty()),
+        );
+        drop(fds);
+        if out_ready
+            && let Some(o) = &out
+            && !log.copy_from(o)
+        {
+            out = None;
+        }
+        if sig_ready {
+            let mut ended = None;
+            while let Some(sig) = signal::read_signalfd(&sigfd) {
+                if sig == Signal::CHILD.as_raw() {
+                    if let Ok(Some((_, status))) =
+                        rustix::process::waitpid(Some(running.pid), WaitOptions::NOHANG)
+                    {
+                        ended = Some(status);
+                    }
+                } else if let Some(s) = Signal::from_named_raw(sig) {
+                    let _ = rustix::process::kill_process(running.pid, s);
+                }
+            }
+            if let Some(status) = ended {
+                break status;
+            }
+        }
+    };
+    // What the payload wrote last, then its end.
+    if let Some(o) = &out {
+        while log.copy_from(o) {}
+    }
+    i32::from(running.finish(status).code)
+}
+
+/// The container's output, appended to `log` and rotated at [`LOG_MAX`].
+struct Log {
+    path: PathBuf,
+    old: PathBuf,
+    file: Option<OwnedFd>,
+    size: u64,
+}
+
+impl Log {
+    fn open(dir: &Path) -> Log {
+        let path = log_path(dir);
+        let mut log = Log {
+            old: dir.join("log.1"),
+            path,
+            file: None,
+            size: 0,
+        };
+        log.reopen();
+        log
+    }
+
+    fn reopen(&mut self) {
+        self.file = rustix::fs::open(
+            &self.path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .ok();
+        self.size = self
+            .file
+            .as_ref()
+            .and_then(|f| rustix::fs::fstat(f).ok())
+            .map_or(0, |st| st.st_size as u64);
+    }
+
+    /// Copy what `from` has; false at its end.
+    fn copy_from(&mut self, from: &OwnedFd) -> bool {
+        let mut buf = [0u8; 16 << 10];
+        match rustix::io::read(from, &mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                if self.size + n as u64 > LOG_MAX {
+                    let _ = std::fs::rename(&self.path, &self.old);
+                    self.reopen();
+                }
+                if let Some(f) = &self.file {
+                    let _ = rustix::io::write(f, &buf[..n]);
+                }
+                self.size += n as u64;
+                true
+            }
+            Err(Errno::INTR | Errno::AGAIN) => true,
+            Err(_) => false,
+        }
+    }
+}

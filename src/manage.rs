@@ -1,0 +1,288 @@
+//! Containers managed by name, as docker users do (no daemon): `ps`,
+//! `logs`, `stop`, `rm`, `wait`, over the state store. They act on every
+//! container the store holds, `cella run` ones and OCI ones.
+//!
+//! Where docker's and runc's habits collide, the OCI meaning is kept for
+//! every argv an orchestrator passes (see `cella --help`): `ps ID` is
+//! runc's (the container's processes); `ps` alone, or with `-a`, is this
+//! module's table.
+
+use crate::cgroup::sleep_ms;
+use crate::detach;
+use crate::error::{Error, Result};
+use crate::store::{self, Kind, Record, Status};
+use lexopt::prelude::*;
+use rustix::process::{Pid, Signal};
+use std::ffi::OsString;
+use std::path::Path;
+
+/// The verbs this module owns.
+const VERBS: [&str; 4] = ["logs", "stop", "rm", "wait"];
+
+/// Whether `args` (without argv[0]) is one of these verbs.
+pub fn is_manage(args: &[OsString]) -> bool {
+    let Some(first) = args.first().and_then(|a| a.to_str()) else {
+        return false;
+    };
+    // `ps` with a container id is runc's.
+    VERBS.contains(&first)
+        || (first == "ps"
+            && args[1..]
+                .iter()
+                .all(|a| a.to_str().is_some_and(|a| a.starts_with('-'))))
+}
+
+fn lex(e: lexopt::Error) -> Error {
+    Error::usage(e.to_string())
+}
+
+fn name_of(v: OsString) -> Result<String> {
+    v.into_string()
+        .map_err(|_| Error::usage("a container name must be valid UTF-8"))
+}
+
+/// Run a verb, handing what it prints to `emit` (`main` writes it out;
+/// false: nobody reads any more); returns the exit status.
+pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<u8> {
+    let root = store::default_root();
+    let mut p = lexopt::Parser::from_args(args);
+    let verb = match p.next().map_err(lex)? {
+        Some(Value(v)) => name_of(v)?,
+        _ => return Err(Error::usage("no command given")),
+    };
+    let mut all = false;
+    let mut force = false;
+    let mut follow = false;
+    let mut tail: Option<usize> = None;
+    let mut grace = 10u64;
+    let mut names = Vec::new();
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Short('a') | Long("all") if verb == "ps" => all = true,
+            Short('f') | Long("force") if verb == "rm" => force = true,
+            Short('f') | Long("follow") if verb == "logs" => follow = true,
+            Short('n') | Long("tail") if verb == "logs" => {
+                let v = p.value().map_err(lex)?;
+                tail = Some(
+                    v.to_str()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| Error::usage("--tail: expected a number of lines"))?,
+                );
+            }
+            Short('t') | Long("time") if verb == "stop" => {
+                let v = p.value().map_err(lex)?;
+                grace = v
+                    .to_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| Error::usage("--time: expected a number of seconds"))?;
+            }
+            Value(v) if verb != "ps" => names.push(name_of(v)?),
+            other => return Err(lex(other.unexpected())),
+        }
+    }
+    if verb == "ps" {
+        let _ = emit(ps(&root, all).as_bytes());
+        return Ok(0);
+    }
+    if names.is_empty() {
+        return Err(Error::usage(format!("usage: cella {verb} NAME...")));
+    }
+    for name in &names {
+        match verb.as_str() {
+            "logs" => logs(&root, name, tail, follow, emit)?,
+            "stop" => {
+                stop(&root, name, grace)?;
+                let _ = emit(format!("{name}\n").as_bytes());
+            }
+            "rm" => {
+                rm(&root, name, force)?;
+                let _ = emit(format!("{name}\n").as_bytes());
+            }
+            _ => {
+                // As docker's: the status is printed, the verb succeeds.
+                let c = wait(&root, name)?;
+                let _ = emit(format!("{c}\n").as_bytes());
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// docker's status words: `running`, `paused`, `created`, `exited (N)`.
+fn status_text(r: &Record, status: Status) -> String {
+    match (status, r.exit_code) {
+        (Status::Stopped, Some(code)) => format!("exited ({code})"),
+        (Status::Stopped, None) => "exited".into(),
+        (s, _) => s.name().into(),
+    }
+}
+
+/// The containers, running ones (`all`: every one), as a table.
+fn ps(root: &Path, all: bool) -> String {
+    store::sweep(root);
+    let mut out = String::from("NAME\tSTATUS\tPID\tCREATED\tCOMMAND\n");
+    for id in store::ids(root) {
+        let Ok(r) = Record::load(root, &id) else {
+            continue;
+        };
+        let status = r.status(root);
+        if status == Status::Stopped && !all {
+            continue;
+        }
+        let pid = if status == Status::Stopped { 0 } else { r.pid };
+        out.push_str(&format!(
+            "{id}\t{}\t{pid}\t{}\t{}\n",
+            status_text(&r, status),
+            r.created,
+            r.command
+        ));
+    }
+    out
+}
+
+/// The container's log (a `cella run -d` container's output); with
+/// `follow`, until it ends.
+fn logs(
+    root: &Path,
+    name: &str,
+    tail: Option<usize>,
+    follow: bool,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<()> {
+    let r = Record::load(root, name)?;
+    let dir = store::dir(root, name);
+    let log = detach::log_path(&dir);
+    if !log.exists() {
+        return Err(Error::usage(format!(
+            "{name} keeps no log (only `cella run -d` containers do)"
+        )));
+    }
+    let mut text = std::fs::read(dir.join("log.1")).unwrap_or_default();
+    text.extend(std::fs::read(&log).unwrap_or_default());
+    let shown = match tail {
+        Some(n) => last_lines(&text, n),
+        None => &text[..],
+    };
+    if !emit(shown) || !follow {
+        return Ok(());
+    }
+    let mut seen = std::fs::metadata(&log).map_or(0, |m| m.len());
+    loop {
+        let running = r.alive() && Record::load(root, name).is_ok_and(|now| now.alive());
+        let len = std::fs::metadata(&log).map_or(0, |m| m.len());
+        if len < seen {
+            // Rotated: the new file starts over.
+            seen = 0;
+        }
+        if len > seen {
+            let bytes = std::fs::read(&log).unwrap_or_default();
+            let end = bytes.len().min(len as usize);
+            if !emit(&bytes[seen as usize..end]) {
+                // The reader went away (`logs -f | head`).
+                return Ok(());
+            }
+            seen = end as u64;
+        }
+        if !running {
+            return Ok(());
+        }
+        sleep_ms(100);
+    }
+}
+
+fn last_lines(text: &[u8], n: usize) -> &[u8] {
+    let mut count = 0;
+    let trimmed = text.strip_suffix(b"\n").unwrap_or(text);
+    for (i, b) in trimmed.iter().enumerate().rev() {
+        if *b == b'\n' {
+            count += 1;
+            if count == n {
+                return &text[i + 1..];
+            }
+        }
+    }
+    if n == 0 { &[] } else { text }
+}
+
+/// SIGTERM to PID 1, `grace` seconds, then SIGKILL to everything left in
+/// the container: docker's `stop`.
+fn stop(root: &Path, name: &str, grace: u64) -> Result<()> {
+    let r = Record::load(root, name)?;
+    if !r.alive() {
+        return Ok(());
+    }
+    if let Some(pid) = Pid::from_raw(r.pid) {
+        // A paused container takes no signal until thawed.
+        if r.cgroup.frozen() {
+            let _ = r.cgroup.freeze(false);
+        }
+        let _ = rustix::process::kill_process(pid, Signal::TERM);
+    }
+    for _ in 0..grace * 10 {
+        if !r.alive() {
+            break;
+        }
+        sleep_ms(100);
+    }
+    if let Some(pid) = Pid::from_raw(r.pid)
+        && r.alive()
+    {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
+    }
+    r.cgroup.kill_all();
+    wait_gone(&r);
+    Ok(())
+}
+
+/// Remove a container that has ended (`force`: stop it first, at once).
+fn rm(root: &Path, name: &str, force: bool) -> Result<()> {
+    let r = Record::load(root, name)?;
+    if r.alive() {
+        if !force {
+            return Err(Error::usage(format!(
+                "cannot remove container {name}: it is running (stop it first, or use -f)"
+            )));
+        }
+        stop(root, name, 0)?;
+    }
+    if r.kind == Kind::Oci && !r.cgroup.dirs.is_empty() {
+        // An OCI container's cgroup goes with it, as `delete` removes it.
+        r.cgroup.remove()?;
+    }
+    // A supervised container's own cella may still be finishing; what it
+    // leaves, the store's sweep removes.
+    if r.kind == Kind::Run {
+        let _ = r.cgroup.remove();
+    }
+    store::remove_dir(root, name);
+    Ok(())
+}
+
+/// Block until the container ends; its exit status.
+fn wait(root: &Path, name: &str) -> Result<i32> {
+    loop {
+        let r = Record::load(root, name)?;
+        if !r.alive() {
+            // A detached container's supervisor records the status once it
+            // has cleaned up.
+            if let Some(code) = r.exit_code {
+                return Ok(code);
+            }
+            if !store::owned(root, name) {
+                return Err(Error::usage(format!(
+                    "{name} has ended, and its exit status was not recorded (only `cella run -d` containers keep it)"
+                )));
+            }
+        }
+        sleep_ms(50);
+    }
+}
+
+fn wait_gone(r: &Record) {
+    for _ in 0..200 {
+        if !r.alive() {
+            return;
+        }
+        sleep_ms(10);
+    }
+}

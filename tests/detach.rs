@@ -1,0 +1,183 @@
+//! Containers managed by name, as docker users do: `cella run -d` returns
+//! once the payload runs and leaves it to a supervisor of its own, which
+//! keeps its output and its exit status; `ps`, `logs`, `stop`, `wait`,
+//! `rm` act on it by name. Nothing is left after `rm`; a killed supervisor
+//! takes its container with it and the next command cleans the record.
+
+mod support;
+
+use rustix::process::Signal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn verb(args: &[&str]) -> std::process::Output {
+    cella_timed(args, Duration::from_secs(30))
+}
+
+fn record(name: &str) -> std::path::PathBuf {
+    Path::new("/run/cella").join(name)
+}
+
+/// The supervisor of container `name` (a cella process whose child is the
+/// container's PID 1).
+fn supervisor_of(name: &str) -> u32 {
+    let state = std::fs::read_to_string(record(name).join("state")).unwrap();
+    let pid: u32 = state
+        .lines()
+        .find_map(|l| l.strip_prefix("pid "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_detached_container_from_run_to_rm() {
+    let _g = serial();
+    let root = rootfs("detach-life");
+    let name = format!("life-{}", std::process::id());
+    // A payload that ignores SIGTERM: `stop -t 2` must end it with SIGKILL.
+    let script =
+        "trap '' TERM; echo started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done";
+    let started = Instant::now();
+    let out = run_in(&root, &["-d", "--name", &name], &["sh", "-c", script]);
+    assert_eq!(stdout(&out), format!("{name}\n"), "{}", stderr(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "run -d returned at once"
+    );
+    let ps = ok(verb(&["ps"]));
+    let line = ps
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{ps}"));
+    assert!(line.contains("\trunning\t"), "{line}");
+    // logs -f follows while it runs (head ends it after three lines).
+    let follow = std::process::Command::new("sh")
+        .args(["-c", &format!("{} logs -f {name} | head -n 3", cella_bin())])
+        .output()
+        .unwrap();
+    let followed = String::from_utf8_lossy(&follow.stdout);
+    assert!(followed.starts_with("started\ntick 0\n"), "{followed}");
+    let stopping = Instant::now();
+    ok(verb(&["stop", "-t", "2", &name]));
+    let took = stopping.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
+    assert_eq!(ok(verb(&["wait", &name])), "137\n");
+    let ps = ok(verb(&["ps", "-a"]));
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with(&name) && l.contains("exited (137)")),
+        "{ps}"
+    );
+    assert!(!ok(verb(&["ps"])).contains(&name), "not running any more");
+    let logs = ok(verb(&["logs", "--tail", "1", &name]));
+    assert!(logs.starts_with("tick "), "{logs}");
+    ok(verb(&["rm", &name]));
+    assert!(!record(&name).exists());
+    assert!(container_cgroups_of(&name).is_empty());
+    assert_eq!(code(&verb(&["logs", &name])), 125);
+}
+
+fn container_cgroups_of(name: &str) -> Vec<std::path::PathBuf> {
+    cella_cgroups()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(name))
+        .collect()
+}
+
+#[test]
+fn rm_refuses_a_running_container_unless_forced_and_rm_removes_with_it() {
+    let _g = serial();
+    let root = rootfs("detach-rm");
+    let name = format!("rmf-{}", std::process::id());
+    ok(run_in(&root, &["-d", "--name", &name], &["sleep", "60"]));
+    let out = verb(&["rm", &name]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("it is running"), "{}", stderr(&out));
+    ok(verb(&["rm", "-f", &name]));
+    assert!(!record(&name).exists());
+    // --rm: the record goes with the container.
+    ok(run_in(&root, &["-d", "--rm", "--name", &name], &["true"]));
+    let start = Instant::now();
+    while record(&name).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "--rm kept the record"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(container_cgroups_of(&name).is_empty());
+}
+
+#[test]
+fn a_killed_supervisor_takes_its_container_and_the_next_command_cleans_up() {
+    let _g = serial();
+    let root = rootfs("detach-kill");
+    let name = format!("killsup-{}", std::process::id());
+    ok(run_in(&root, &["-d", "--name", &name], &["sleep", "60"]));
+    let sup = supervisor_of(&name);
+    kill(sup, Signal::KILL);
+    let start = Instant::now();
+    while ok(verb(&["ps", "-a"])).contains(&name) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the record stayed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!record(&name).exists());
+    // Its cgroup goes with the next start.
+    ok(run_in(&root, &[], &["true"]));
+    assert!(container_cgroups_of(&name).is_empty());
+}
+
+#[test]
+fn twenty_detached_containers_at_once() {
+    let _g = serial();
+    let root = rootfs("detach-many");
+    let tag = format!("many{}", std::process::id());
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            spawn(&[
+                "run",
+                "--rootfs",
+                root.to_str().unwrap(),
+                "-d",
+                "--name",
+                &format!("{tag}-{i}"),
+                "--",
+                "sh",
+                "-c",
+                "echo hi; sleep 1",
+            ])
+        })
+        .collect();
+    for c in children {
+        let out = c.output(Duration::from_secs(60));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    for i in 0..20 {
+        assert_eq!(ok(verb(&["wait", &format!("{tag}-{i}")])), "0\n");
+        assert_eq!(ok(verb(&["logs", &format!("{tag}-{i}")])), "hi\n");
+        ok(verb(&["rm", &format!("{tag}-{i}")]));
+    }
+    assert!(container_cgroups_of(&tag).is_empty());
+    assert!(
+        !std::fs::read_dir("/run/cella")
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains(&tag))
+    );
+}
