@@ -12,12 +12,14 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod container;
+#[cfg(feature = "manage")]
 pub mod detach;
 pub mod error;
 pub mod init;
 pub mod input;
 #[cfg(feature = "oci")]
 pub mod json;
+#[cfg(feature = "manage")]
 pub mod manage;
 pub mod mount;
 #[cfg(feature = "oci")]

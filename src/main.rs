@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         return ExitCode::from(125);
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    #[cfg(feature = "manage")]
     if cella::manage::is_manage(&args) {
         let mut emit = |bytes: &[u8]| write_all(rustix::stdio::stdout(), bytes);
         return match cella::manage::main(args, &mut emit) {
@@ -77,10 +78,15 @@ fn main() -> ExitCode {
         spec.limits = spec::Limits::default();
     }
     if spec.detach {
+        #[cfg(feature = "manage")]
         return match cella::detach::run(&spec) {
             Ok(()) => print(&format!("{}\n", spec.name)),
             Err(e) => fail(&e),
         };
+        #[cfg(not(feature = "manage"))]
+        return fail(&cella::error::Error::usage(
+            "run -d: this cella was built without the manage feature",
+        ));
     }
     let running = match container::run(&spec) {
         Ok(r) => r,

@@ -333,8 +333,15 @@ fn unescape(v: &str) -> String {
 /// be changed under us, and is refused.
 pub fn prepare_root(root: &Path) -> Result<()> {
     let shown = || root.display().to_string();
-    if let Some(parent) = root.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io_error(e).at(shown()))?;
+    // Its parents as runc makes them (containerd names a root whose
+    // parents may not exist yet).
+    let mut ancestors: Vec<&Path> = root.ancestors().skip(1).collect();
+    ancestors.reverse();
+    for dir in ancestors {
+        match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(Error::new(Step::State, e).at(shown())),
+        }
     }
     match rustix::fs::mkdir(root, Mode::from_raw_mode(0o700)) {
         Ok(()) | Err(Errno::EXIST) => {}
@@ -585,7 +592,7 @@ pub fn ids(root: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    out.sort();
+    out.sort_unstable();
     out
 }
 
@@ -595,8 +602,10 @@ pub fn io_error(e: std::io::Error) -> Error {
 
 /// Now as RFC 3339 UTC with nanoseconds, as runc writes `created` and log times.
 pub fn now_rfc3339() -> String {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    rfc3339(t.tv_sec, t.tv_nsec as u32)
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(t.as_secs() as i64, t.subsec_nanos())
 }
 
 fn rfc3339(secs: i64, nanos: u32) -> String {

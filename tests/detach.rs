@@ -4,6 +4,8 @@
 //! `rm` act on it by name. Nothing is left after `rm`; a killed supervisor
 //! takes its container with it and the next command cleans the record.
 
+#![cfg(feature = "manage")]
+
 mod support;
 
 use rustix::process::Signal;

@@ -335,7 +335,7 @@ fn hierarchies(root: &Path) -> Vec<String> {
             out.push(name);
         }
     }
-    out.sort();
+    out.sort_unstable();
     out
 }
 

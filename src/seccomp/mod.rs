@@ -479,7 +479,8 @@ impl Emitter {
                 }
             }
         }
-        pairs.sort_by_key(|&(nr, _)| nr);
+        // By number, and within one number in rule order: (nr, r) is unique.
+        pairs.sort_unstable();
         let mut calls: Vec<(u32, Vec<&Rule>)> = Vec::new();
         for (nr, r) in pairs {
             let rule = &p.rules[r];

@@ -25,7 +25,7 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions};
-use rustix::time::{ClockId, Timespec, clock_gettime};
+use rustix::time::Timespec;
 
 /// Signals PID 1 handles; everything else keeps its default (and the kernel
 /// never delivers a default-action signal to PID 1).
@@ -560,8 +560,13 @@ fn is_mount_point(path: &str) -> bool {
     }
 }
 
+/// Monotonic seconds since this init started.
 fn now_secs() -> u64 {
-    clock_gettime(ClockId::Monotonic).tv_sec as u64
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs()
 }
 
 fn read_small(path: &str) -> String {
