@@ -18,8 +18,15 @@ fn main() -> ExitCode {
         return ExitCode::from(125);
     }
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // Invoked as `runc` (a symlink), cella is runc for every argv.
+    #[cfg_attr(not(any(feature = "oci", feature = "manage")), allow(unused_variables))]
+    let as_runc = std::env::args_os().next().is_some_and(|a| {
+        std::path::Path::new(&a)
+            .file_name()
+            .is_some_and(|n| n == "runc")
+    });
     #[cfg(feature = "manage")]
-    if cella::manage::is_manage(&args) {
+    if !as_runc && cella::manage::is_manage(&args) {
         let mut emit = |bytes: &[u8]| write_all(rustix::stdio::stdout(), bytes);
         return match cella::manage::main(args, &mut emit) {
             Ok(code) => ExitCode::from(code),
@@ -30,8 +37,8 @@ fn main() -> ExitCode {
         };
     }
     #[cfg(feature = "oci")]
-    if oci::is_oci(&args) && !rustix::process::getpid().is_init() {
-        return match oci::main(args) {
+    if (as_runc || oci::is_oci(&args)) && !rustix::process::getpid().is_init() {
+        return match oci::main(args, as_runc) {
             Ok(out) => {
                 write_all(rustix::stdio::stdout(), out.stdout.as_bytes());
                 ExitCode::from(out.code)

@@ -110,3 +110,35 @@ fn a_run_name_held_by_an_oci_container_is_a_clash() {
     ok(verb(&["delete", &name]));
     assert!(!dir.exists());
 }
+
+#[test]
+fn kill_without_a_signal_is_dockers_kill_unless_runc_is_asked() {
+    let _g = serial();
+    let root = rootfs("store-kill");
+    let name = format!("killdef-{}", std::process::id());
+    // A payload that ignores SIGTERM: only docker's default (KILL) ends it.
+    let run = spawn_ready(&root, &name, "trap '' TERM; sleep 60");
+    ok(verb(&["kill", &name]));
+    let out = run.output(Duration::from_secs(20));
+    assert_eq!(code(&out), 137, "{}", stderr(&out));
+    // With a global option before the verb (as orchestrators call it), or
+    // invoked as `runc`, runc's default: TERM.
+    let runc = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("runc");
+    let _ = std::fs::remove_file(&runc);
+    std::os::unix::fs::symlink(cella_bin(), &runc).unwrap();
+    for as_runc in [false, true] {
+        let run = spawn_ready(&root, &name, "trap 'exit 3' TERM; sleep 60 & wait");
+        let out = if as_runc {
+            std::process::Command::new(&runc)
+                .args(["kill", &name])
+                .output()
+                .unwrap()
+        } else {
+            verb(&["--root", "/run/cella", "kill", &name])
+        };
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = run.output(Duration::from_secs(20));
+        assert_eq!(code(&out), 3, "as runc: {as_runc}: {}", stderr(&out));
+    }
+    std::fs::remove_file(&runc).unwrap();
+}

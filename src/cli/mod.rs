@@ -39,7 +39,8 @@ name too.
 Where docker's and runc's habits meet: an argv podman, conmon, containerd
 or runc's tools pass keeps its OCI meaning ('run' with --bundle, -b or
 another OCI-only option, any global option such as --root before the
-verb, 'ps ID'); otherwise docker's ('run -d', 'ps', 'ps -a').
+verb, 'ps ID'); otherwise docker's ('run -d', 'ps', 'ps -a', 'kill NAME'
+sending KILL). Invoked as 'runc' (a symlink), cella is runc throughout.
 
 Run 'cella run --help' for the options of run.
 ";

@@ -114,16 +114,25 @@ fn number(v: OsString, what: &str) -> Result<u64> {
         .map_err(|_| Error::usage(format!("{what}: '{s}' is not a number")))
 }
 
-/// Run an OCI verb. Errors are also appended to `--log`.
-pub fn main(args: Vec<OsString>) -> Result<Output> {
-    let result = dispatch(args);
+/// Run an OCI verb. Errors are also appended to `--log`. `as_runc`: cella
+/// was invoked under the name `runc`, and every argv has runc's meaning.
+pub fn main(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
+    let result = dispatch(args, as_runc);
     if let Err(e) = &result {
         log::error(&e.to_string());
     }
     result
 }
 
-fn dispatch(args: Vec<OsString>) -> Result<Output> {
+fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
+    // An orchestrator puts global options before the verb; without any
+    // (and not invoked as runc), a verb both worlds have takes docker's
+    // habits where they differ.
+    let docker_habits = !as_runc
+        && args
+            .first()
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| !a.starts_with('-'));
     let mut p = lexopt::Parser::from_args(args);
     let mut g = Globals {
         root: crate::store::default_root(),
@@ -202,7 +211,11 @@ fn dispatch(args: Vec<OsString>) -> Result<Output> {
                 }
             }
             let (id, sig) = match pos.as_slice() {
-                [id] => (id.clone(), signal.unwrap_or_else(|| "TERM".into())),
+                // runc's default is TERM, docker's KILL.
+                [id] => (
+                    id.clone(),
+                    signal.unwrap_or_else(|| if docker_habits { "KILL" } else { "TERM" }.into()),
+                ),
                 [id, sig] if signal.is_none() => (id.clone(), sig.clone()),
                 _ => return Err(Error::usage("usage: kill [--all] ID [SIGNAL]")),
             };
