@@ -207,6 +207,12 @@ fn last_lines(text: &[u8], n: usize) -> &[u8] {
 /// SIGTERM to PID 1, `grace` seconds, then SIGKILL to everything left in
 /// the container: docker's `stop`.
 fn stop(root: &Path, name: &str, grace: u64) -> Result<()> {
+    let _serial = store::lock(root, name);
+    stop_locked(root, name, grace)
+}
+
+/// [`stop`], the container's lock already held.
+fn stop_locked(root: &Path, name: &str, grace: u64) -> Result<()> {
     let r = Record::load(root, name)?;
     if !r.alive() {
         return Ok(());
@@ -236,6 +242,7 @@ fn stop(root: &Path, name: &str, grace: u64) -> Result<()> {
 
 /// Remove a container that has ended (`force`: stop it first, at once).
 fn rm(root: &Path, name: &str, force: bool) -> Result<()> {
+    let _serial = store::lock(root, name);
     let r = Record::load(root, name)?;
     if r.alive() {
         if !force {
@@ -243,7 +250,7 @@ fn rm(root: &Path, name: &str, force: bool) -> Result<()> {
                 "cannot remove container {name}: it is running (stop it first, or use -f)"
             )));
         }
-        stop(root, name, 0)?;
+        stop_locked(root, name, 0)?;
     }
     if r.kind == Kind::Oci && !r.cgroup.dirs.is_empty() {
         // An OCI container's cgroup goes with it, as `delete` removes it.

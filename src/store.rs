@@ -393,6 +393,21 @@ pub fn make_dir(root: &Path, id: &str) -> Result<Option<PathBuf>> {
     }
 }
 
+/// Serialize the commands that change container `id`: an exclusive lock on
+/// its directory, held until the returned fd is dropped (a second `delete`
+/// waits for the first, then finds nothing). `None` without a directory.
+pub fn lock(root: &Path, id: &str) -> Option<OwnedFd> {
+    check_id(id).ok()?;
+    let fd = rustix::fs::open(
+        dir(root, id),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    rustix::fs::flock(&fd, FlockOperation::LockExclusive).ok()?;
+    Some(fd)
+}
+
 /// Create `file` and hold an exclusive lock on it.
 fn lock_file(file: &Path) -> Result<OwnedFd> {
     let fd = rustix::fs::open(

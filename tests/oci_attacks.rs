@@ -942,3 +942,35 @@ fn the_payload_of_run_gets_the_callers_signal_mask() {
     assert!(out.contains("SigBlk:\t0000000000000000"), "{out}");
     b.assert_gone();
 }
+
+/// Concurrent verbs on one container serialize on its lock: five
+/// `delete --force` at once each finish cleanly (done, or "does not
+/// exist" once another has removed it) and nothing is left.
+#[test]
+fn concurrent_deletes_of_one_container_serialize() {
+    let _g = serial();
+    let b = Bundle::new("concurrent", &["sleep", "1000"], Cfg::default());
+    ok(b.create(&[]));
+    ok(b.oci(&["start", &b.id]));
+    let state = b.state.to_str().unwrap().to_owned();
+    let children: Vec<_> = (0..5)
+        .map(|_| {
+            Command::new(cella_bin())
+                .args(["--root", &state, "delete", "--force", &b.id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = wait_output(child, Duration::from_secs(30));
+        assert!(
+            code(&out) == 0 || stderr(&out).contains("does not exist"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    b.assert_gone();
+}

@@ -33,6 +33,7 @@ fn warn(e: &Error) {
 }
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
+    let _serial = crate::store::lock(root, id);
     let st = State::load(root, id)?;
     let status = st.status(root);
     if status != Status::Created {
@@ -151,6 +152,7 @@ fn signal_all(st: &State, sig: Signal) {
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let _serial = crate::store::lock(root, id);
     let st = match State::load(root, id) {
         Ok(st) => st,
         // A `create` killed before it wrote the state leaves its directory
@@ -299,6 +301,7 @@ pub fn ps(root: &Path, id: &str, json: bool) -> Result<String> {
 }
 
 pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<()> {
+    let _serial = crate::store::lock(root, id);
     let st = State::load(root, id)?;
     let status = st.status(root);
     let (verb, wanted) = if frozen {
@@ -315,6 +318,7 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<()> {
 /// `update`: new limits from a resources JSON file (`-` for stdin) and/or
 /// the runc flags.
 pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()> {
+    let _serial = crate::store::lock(root, id);
     let st = State::load(root, id)?;
     let status = st.status(root);
     if status == Status::Stopped {
