@@ -28,6 +28,29 @@ pub fn log_path(dir: &Path) -> PathBuf {
     dir.join("log")
 }
 
+/// An error as the supervisor sends it back: its step, its errno (0:
+/// none) and what it was about, so the caller reports (and exits with) the
+/// same as `cella run` would.
+fn encode(e: &Error) -> Vec<u8> {
+    let mut b = vec![1, e.step.code()];
+    b.extend_from_slice(&e.errno.map_or(0, |e| e.raw_os_error()).to_le_bytes());
+    b.extend_from_slice(e.what.as_deref().unwrap_or("").as_bytes());
+    b
+}
+
+fn decode(b: &[u8]) -> Option<Error> {
+    let [1, step, e0, e1, e2, e3, what @ ..] = b else {
+        return None;
+    };
+    let errno = i32::from_le_bytes([*e0, *e1, *e2, *e3]);
+    let what = String::from_utf8_lossy(what).into_owned();
+    Some(Error {
+        step: Step::from_code(*step)?,
+        errno: (errno != 0).then(|| Errno::from_raw_os_error(errno)),
+        what: (!what.is_empty()).then(|| what.into()),
+    })
+}
+
 /// Start `spec`'s container under a supervisor and return once its payload
 /// runs.
 pub fn run(spec: &Spec) -> Result<()> {
@@ -54,11 +77,8 @@ pub fn run(spec: &Spec) -> Result<()> {
             }
             // It failed (and exited): reap it; the container is gone with it.
             let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
-            let text = String::from_utf8_lossy(&said);
-            Err(match text.strip_prefix('\u{1}') {
-                Some(message) => Error::usage(message.to_owned()),
-                None => Error::invalid(Step::Clone, "the container's supervisor died"),
-            })
+            Err(decode(&said)
+                .unwrap_or_else(|| Error::invalid(Step::Clone, "the container's supervisor died")))
         }
     }
 }
@@ -92,7 +112,7 @@ fn supervise(spec: &Spec, tx: OwnedFd) -> i32 {
     let (running, out) = match started {
         Ok(s) => s,
         Err(e) => {
-            let _ = rustix::io::write(&tx, format!("\u{1}{e}").as_bytes());
+            let _ = rustix::io::write(&tx, &encode(&e));
             return 125;
         }
     };
@@ -203,5 +223,21 @@ impl Log {
             Err(Errno::INTR | Errno::AGAIN) => true,
             Err(_) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_cross_whole() {
+        let e = Error::new(Step::Exec, Errno::NOENT).at("nosuch");
+        let back = decode(&encode(&e)).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.exit_code(), 127);
+        let u = Error::usage("a container named x exists");
+        assert_eq!(decode(&encode(&u)), Some(u));
+        assert_eq!(decode(&[0]), None);
     }
 }

@@ -90,6 +90,17 @@ fn a_detached_container_from_run_to_rm() {
     assert!(!record(&name).exists());
     assert!(container_cgroups_of(&name).is_empty());
     assert_eq!(code(&verb(&["logs", &name])), 125);
+    // A command that is not there: run -d says so as run does (127), and
+    // leaves nothing.
+    let out = run_in(&root, &["-d", "--name", &name], &["nosuchcommand"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("executable file not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!record(&name).exists());
+    assert!(container_cgroups_of(&name).is_empty());
 }
 
 fn container_cgroups_of(name: &str) -> Vec<std::path::PathBuf> {
