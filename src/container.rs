@@ -152,6 +152,7 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" "),
+        options: spec.options.clone(),
     };
     let record = store::Held::take(&store_root, &spec.name, &entry)?;
     // 2. Create the cgroup and write every limit before the payload exists

@@ -43,6 +43,8 @@ pub struct Spec {
     pub detach: bool,
     /// `--rm`: a detached container's record goes with it.
     pub remove: bool,
+    /// The options it was run with, as typed (recorded, for `exec`).
+    pub options: Vec<String>,
     /// Started by an unprivileged user: the user namespace's maps.
     pub rootless: Option<crate::rootless::Maps>,
 }
@@ -210,6 +212,11 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         confine_proc: !args.privileged,
         detach: args.detach,
         remove: args.remove,
+        options: args
+            .options
+            .iter()
+            .map(|o| o.to_string_lossy().into_owned())
+            .collect(),
         rootless: crate::rootless::active().then(crate::rootless::Maps::for_caller),
     })
 }

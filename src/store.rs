@@ -72,6 +72,8 @@ pub struct Record {
     pub finished: String,
     /// The command, for listings.
     pub command: String,
+    /// `cella run`: its options as typed, for `exec` into it.
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +202,9 @@ impl Record {
         }
         line("finished", &self.finished);
         line("command", &self.command);
+        for o in &self.options {
+            line("option", o);
+        }
         line("cgroup-v2", if self.cgroup.v2 { "yes" } else { "no" });
         for (name, path) in &self.cgroup.dirs {
             // The hierarchy's name has no space; the path may.
@@ -234,6 +239,7 @@ impl Record {
             exit_code: None,
             finished: String::new(),
             command: String::new(),
+            options: Vec::new(),
         };
         let mut key = None;
         for l in lines {
@@ -253,6 +259,7 @@ impl Record {
                 "exit-code" => r.exit_code = Some(v.parse().map_err(|_| NOT_A_NUMBER)?),
                 "finished" => r.finished = v,
                 "command" => r.command = v,
+                "option" => r.options.push(v),
                 "cgroup-v2" => r.cgroup.v2 = v == "yes",
                 "cgroup" => {
                     let (name, path) = v.split_once(' ').ok_or("a cgroup line has no path")?;
@@ -685,6 +692,7 @@ mod tests {
             exit_code: Some(137),
             finished: rfc3339(1, 0),
             command: "sh -c 'echo\nx'".into(),
+            options: vec!["--name".into(), "a b\\c".into()],
         };
         let text = r.to_text();
         assert_eq!(text.lines().next(), Some("cella-state 1"));

@@ -50,7 +50,19 @@ fn a_detached_container_from_run_to_rm() {
     let script =
         "trap '' TERM; echo started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done";
     let started = Instant::now();
-    let out = run_in(&root, &["-d", "--name", &name], &["sh", "-c", script]);
+    let out = run_in(
+        &root,
+        &[
+            "-d",
+            "--name",
+            &name,
+            "-e",
+            "FROM_RUN=yes",
+            "--memory",
+            "32m",
+        ],
+        &["sh", "-c", script],
+    );
     assert_eq!(stdout(&out), format!("{name}\n"), "{}", stderr(&out));
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -69,6 +81,28 @@ fn a_detached_container_from_run_to_rm() {
         .unwrap();
     let followed = String::from_utf8_lossy(&follow.stdout);
     assert!(followed.starts_with("started\ntick 0\n"), "{followed}");
+    // exec: in its namespaces and cgroup, with its environment and
+    // security profile.
+    let exec = ok(verb(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo $FROM_RUN $(hostname); cat /sys/fs/cgroup/memory/memory.limit_in_bytes; grep -E '^(CapEff|Seccomp):' /proc/self/status",
+    ]));
+    let want_mem = if cgroup_v2() {
+        String::new()
+    } else {
+        format!("{}\n", 32 << 20)
+    };
+    assert!(
+        exec.starts_with(&format!("yes {name}\n{want_mem}")),
+        "{exec}"
+    );
+    assert!(
+        exec.contains("CapEff:\t00000000a80425fb") && exec.contains("Seccomp:\t2"),
+        "{exec}"
+    );
     let stopping = Instant::now();
     ok(verb(&["stop", "-t", "2", &name]));
     let took = stopping.elapsed();

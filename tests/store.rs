@@ -45,13 +45,25 @@ fn a_run_container_is_managed_by_name_while_it_runs() {
         std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    // exec needs an OCI configuration: refused, with a message.
-    let exec = verb(&["exec", &name, "true"]);
-    assert_eq!(code(&exec), 125);
+    // exec joins it, with the process its options describe.
+    let exec = ok(verb(&[
+        "exec",
+        "-e",
+        "EXTRA=1",
+        &name,
+        "sh",
+        "-c",
+        "echo $EXTRA $(hostname) $$",
+    ]));
+    let pid: u32 = exec
+        .strip_prefix(&format!("1 {name} "))
+        .unwrap_or_else(|| panic!("{exec}"))
+        .trim()
+        .parse()
+        .unwrap();
     assert!(
-        stderr(&exec).contains("is a `cella run` container"),
-        "{}",
-        stderr(&exec)
+        pid > 1 && pid < 10,
+        "a pid of the container's namespace: {exec}"
     );
     ok(verb(&["kill", &name, "KILL"]));
     let out = run.output(Duration::from_secs(20));

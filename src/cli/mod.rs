@@ -173,6 +173,8 @@ pub struct RunArgs {
     pub detach: bool,
     /// `--rm`: remove a detached container's record when it ends.
     pub remove: bool,
+    /// The options as typed (everything between `run` and the command).
+    pub options: Vec<OsString>,
     pub command: Vec<OsString>,
 }
 
@@ -189,11 +191,25 @@ pub enum Seccomp {
 
 /// Parse the whole command line (without argv[0]).
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
-    let mut p = lexopt::Parser::from_args(args);
+    let raw: Vec<OsString> = args.into_iter().collect();
+    let mut p = lexopt::Parser::from_args(raw.clone());
     match p.next().map_err(lex)? {
         Some(Short('h') | Long("help")) => Ok(Command::Help),
         Some(Short('V') | Long("version")) => Ok(Command::Version),
-        Some(Value(cmd)) if cmd == "run" => parse_run(&mut p),
+        Some(Value(cmd)) if cmd == "run" => {
+            let mut run = parse_run(&mut p)?;
+            if let Command::Run(a) = &mut run {
+                // What came between `run` and the command, verbatim: the
+                // container's options, recorded for `exec` into it.
+                let end = raw.len() - a.command.len();
+                let mut options = raw[1..end].to_vec();
+                if options.last().is_some_and(|o| o == "--") {
+                    options.pop();
+                }
+                a.options = options;
+            }
+            Ok(run)
+        }
         Some(Value(cmd)) if cmd == "init" => parse_init(&mut p),
         Some(Value(cmd)) if cmd == "help" => Ok(Command::Help),
         Some(Value(cmd)) => Err(Error::usage(format!(

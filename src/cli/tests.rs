@@ -297,3 +297,12 @@ fn user_parsing_is_exact_on_any_input() {
         }
     }
 }
+
+#[test]
+fn the_options_are_kept_as_typed_for_exec() {
+    let a = run_ok(&["--name", "ab", "-e", "K=a b", "--", "sh", "-c", "x"]);
+    assert_eq!(a.options, ["--name", "ab", "-e", "K=a b"]);
+    let a = run_ok(&["--init", "sh"]);
+    assert_eq!(a.options, ["--init"]);
+    assert_eq!(a.command, ["sh"]);
+}

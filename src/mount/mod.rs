@@ -426,6 +426,7 @@ mod tests {
             confine_proc: false,
             detach: false,
             remove: false,
+            options: vec![],
             rootless: None,
         }
     }

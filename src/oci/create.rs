@@ -160,6 +160,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         exit_code: None,
         finished: String::new(),
         command: process.args.join(" "),
+        options: Vec::new(),
     };
     st.save(&a.root)?;
     let leaves = cgroup::create(cg_root, &request)?.cgroup;

@@ -76,6 +76,72 @@ fn process(a: &ExecArgs, cfg: &config::Config) -> Result<Process> {
     Ok(p)
 }
 
+/// `cella run`'s options of container `st`, with `a`'s command and its
+/// `--env`, `--cwd` and `--user` in place of the container's.
+fn run_args(st: &State, a: &ExecArgs) -> Result<crate::cli::RunArgs> {
+    if a.args.is_empty() {
+        return Err(Error::usage("exec: no command given"));
+    }
+    if a.process.is_some() {
+        return Err(Error::usage(format!(
+            "exec --process: {} is a `cella run` container, configured by its options",
+            st.id
+        )));
+    }
+    let mut argv: Vec<std::ffi::OsString> = vec!["run".into()];
+    argv.extend(st.options.iter().map(Into::into));
+    argv.push("--".into());
+    argv.extend(a.args.iter().map(Into::into));
+    let crate::cli::Command::Run(mut r) = crate::cli::parse(argv)? else {
+        return Err(Error::usage(format!(
+            "exec: {}: its options were not recorded",
+            st.id
+        )));
+    };
+    r.env.extend(a.env.iter().map(Into::into));
+    if let Some(cwd) = &a.cwd {
+        r.workdir = Some(cwd.clone());
+    }
+    if let Some((uid, gid)) = a.user {
+        r.user = Some((uid, Some(gid)));
+    }
+    // The exec's process is not the container's init, nor detached.
+    r.init = false;
+    r.detach = false;
+    r.name = Some(st.id.clone());
+    Ok(r)
+}
+
+fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
+    let mut p = crate::spec::build(run_args(st, a)?)?.payload;
+    // runc's exec flags on top.
+    p.groups.extend(
+        a.additional_gids
+            .iter()
+            .map(|g| rustix::process::Gid::from_raw(*g)),
+    );
+    p.no_new_privileges |= a.no_new_privs;
+    p.terminal = a.tty;
+    Ok(p)
+}
+
+/// What `describe` reads of a `cella run` container's exec.
+fn run_container_process(st: &State, a: &ExecArgs) -> Result<(config::Config, Process)> {
+    let r = run_args(st, a)?;
+    let process = Process {
+        args: a.args.clone(),
+        cwd: r.workdir.unwrap_or_else(|| "/".into()),
+        terminal: a.tty,
+        ..Process::default()
+    };
+    let cfg = config::Config {
+        root: st.rootfs.clone(),
+        process: Some(process.clone()),
+        ..config::Config::default()
+    };
+    Ok((cfg, process))
+}
+
 /// Run the exec; returns the exit code to report (0 when detached).
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     let st = State::load(root, &a.id)?;
@@ -87,14 +153,15 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             status.name()
         )));
     }
-    if st.kind == super::state::Kind::Run {
-        return Err(Error::usage(format!(
-            "exec: {} is a `cella run` container, which has no OCI configuration to exec with",
-            a.id
-        )));
-    }
-    let cfg = saved_config(root, &st)?;
-    let process = process(a, &cfg)?;
+    // A `cella run` container has no OCI configuration: its process is
+    // what its recorded options describe, with the exec's command.
+    let (cfg, process) = if st.kind == super::state::Kind::Run {
+        run_container_process(&st, a)?
+    } else {
+        let cfg = saved_config(root, &st)?;
+        let process = process(a, &cfg)?;
+        (cfg, process)
+    };
     if process.terminal != a.console_socket.is_some() {
         return Err(Error::usage(if process.terminal {
             "exec: a terminal needs --console-socket"
@@ -102,7 +169,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             "exec: --console-socket given but no terminal asked for"
         }));
     }
-    let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
+    let payload = match st.kind {
+        super::state::Kind::Run => run_payload(&st, a)?,
+        super::state::Kind::Oci => plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?,
+    };
     // Namespaces to join: every one that differs from ours.
     let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
     for (_, flag) in NS_KINDS {

@@ -69,6 +69,7 @@ mod tests {
             exit_code: None,
             finished: String::new(),
             command: "sh".into(),
+            options: Vec::new(),
         };
         let shown = json::parse(to_json(&s, Status::Stopped).as_bytes()).unwrap();
         assert_eq!(shown.get("pid").and_then(Value::as_i64), Some(0));
