@@ -1,5 +1,5 @@
 //! Containers managed by name, as docker users do (no daemon): `ps`,
-//! `logs`, `stop`, `rm`, `wait`, over the state store. They act on every
+//! `logs`, `stop`, `rm`, `wait`, `inspect`, over the state store. They act on every
 //! container the store holds, `cella run` ones and OCI ones.
 //!
 //! Where docker's and runc's habits collide, the OCI meaning is kept for
@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The verbs this module owns.
-const VERBS: [&str; 4] = ["logs", "stop", "rm", "wait"];
+const VERBS: [&str; 5] = ["logs", "stop", "rm", "wait", "inspect"];
 
 /// Whether `args` (without argv[0]) is one of these verbs.
 pub fn is_manage(args: &[OsString]) -> bool {
@@ -97,6 +97,9 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
             "rm" => {
                 rm(&root, name, force)?;
                 let _ = emit(format!("{name}\n").as_bytes());
+            }
+            "inspect" => {
+                let _ = emit(inspect(&root, name)?.as_bytes());
             }
             _ => {
                 // As docker's: the status is printed, the verb succeeds.
@@ -263,6 +266,76 @@ fn rm(root: &Path, name: &str, force: bool) -> Result<()> {
     }
     store::remove_dir(root, name);
     Ok(())
+}
+
+/// The container's record and description as JSON: for a `cella run`
+/// container its options as typed, for an OCI one its saved config.json.
+#[cfg(feature = "oci")]
+fn inspect(root: &Path, name: &str) -> Result<String> {
+    use crate::json::write_str;
+    let r = Record::load(root, name)?;
+    let status = r.status(root);
+    let mut s = String::from("{\"Name\":");
+    write_str(&mut s, &r.id);
+    s.push_str(",\"Kind\":");
+    s.push_str(match r.kind {
+        Kind::Run => "\"run\"",
+        Kind::Oci => "\"oci\"",
+    });
+    s.push_str(",\"Status\":");
+    write_str(&mut s, &status_text(&r, status));
+    let pid = if status == Status::Stopped { 0 } else { r.pid };
+    s.push_str(&format!(",\"Pid\":{pid}"));
+    if let Some(code) = r.exit_code {
+        s.push_str(&format!(",\"ExitCode\":{code}"));
+    }
+    for (key, value) in [
+        ("Created", &r.created),
+        ("Finished", &r.finished),
+        ("Command", &r.command),
+    ] {
+        s.push_str(&format!(",\"{key}\":"));
+        write_str(&mut s, value);
+    }
+    s.push_str(",\"Rootfs\":");
+    write_str(&mut s, &r.rootfs.to_string_lossy());
+    s.push_str(",\"Cgroups\":[");
+    for (i, dir) in r.cgroup.paths().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        write_str(&mut s, &dir.to_string_lossy());
+    }
+    s.push(']');
+    match r.kind {
+        Kind::Run => {
+            s.push_str(",\"Options\":[");
+            for (i, o) in r.options.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                write_str(&mut s, o);
+            }
+            s.push(']');
+        }
+        Kind::Oci => {
+            s.push_str(",\"Bundle\":");
+            write_str(&mut s, &r.bundle.to_string_lossy());
+            // The saved config, as it was given (it is JSON already).
+            let cfg = crate::input::read(&store::dir(root, name).join("config.json"), 4 << 20)?;
+            s.push_str(",\"Config\":");
+            s.push_str(String::from_utf8_lossy(&cfg).trim());
+        }
+    }
+    s.push_str("}\n");
+    Ok(s)
+}
+
+#[cfg(not(feature = "oci"))]
+fn inspect(_root: &Path, name: &str) -> Result<String> {
+    Err(Error::usage(format!(
+        "inspect {name}: this cella was built without the oci feature (no JSON)"
+    )))
 }
 
 /// Block until the container ends; its exit status.

@@ -81,6 +81,30 @@ fn a_detached_container_from_run_to_rm() {
         .unwrap();
     let followed = String::from_utf8_lossy(&follow.stdout);
     assert!(followed.starts_with("started\ntick 0\n"), "{followed}");
+    // inspect: the record and the options it was run with, as JSON.
+    let shown = ok(verb(&["inspect", &name]));
+    let v = cella::json::parse(shown.as_bytes()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        (text("Name"), text("Kind"), text("Status")),
+        (name.clone(), "run".into(), "running".into())
+    );
+    let options: Vec<&str> = v
+        .get("Options")
+        .and_then(|o| o.as_array())
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.as_str())
+        .collect();
+    assert!(
+        options.windows(2).any(|w| w == ["-e", "FROM_RUN=yes"]),
+        "{shown}"
+    );
     // exec: in its namespaces and cgroup, with its environment and
     // security profile.
     let exec = ok(verb(&[
@@ -227,4 +251,33 @@ fn twenty_detached_containers_at_once() {
             .flatten()
             .any(|e| e.file_name().to_string_lossy().contains(&tag))
     );
+}
+
+#[cfg(feature = "oci")]
+#[test]
+fn an_oci_container_in_the_default_store_is_managed_by_name_too() {
+    let _g = serial();
+    let b = support::bundle::Bundle::new("detach-oci", &["sleep", "60"], Default::default());
+    let id = b.id.clone();
+    let dir = b.dir.to_str().unwrap().to_owned();
+    // No --root: the default store, where `ps` and `inspect` look.
+    ok(support::bundle::runtime(&["create", "--bundle", &dir, &id]));
+    ok(support::bundle::runtime(&["start", &id]));
+    let ps = ok(verb(&["ps"]));
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with(&id) && l.contains("sleep 60")),
+        "{ps}"
+    );
+    let shown = ok(verb(&["inspect", &id]));
+    let v = cella::json::parse(shown.as_bytes()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    assert_eq!(v.get("Kind").and_then(|k| k.as_str()), Some("oci"));
+    let args = v
+        .get("Config")
+        .and_then(|c| c.get("process"))
+        .and_then(|p| p.get("args"));
+    assert!(args.is_some(), "the saved config: {shown}");
+    ok(verb(&["stop", "-t", "1", &id]));
+    ok(verb(&["rm", &id]));
+    assert!(!record(&id).exists());
 }

@@ -31,6 +31,7 @@ Commands:
   stop      SIGTERM, then after SECS (default 10) SIGKILL to all of it
   rm        remove a container that has ended (-f: stop it first)
   wait      wait for a container to end, print its exit status
+  inspect   a container's record and description as JSON
 
 Every container, `cella run` ones included, is in one state store: the
 OCI verbs (list, state, kill, pause, resume, update, delete) find them by
@@ -197,7 +198,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         Some(Short('h') | Long("help")) => Ok(Command::Help),
         Some(Short('V') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) if cmd == "run" => {
+            #[cfg_attr(not(feature = "manage"), allow(unused_mut))]
             let mut run = parse_run(&mut p)?;
+            #[cfg(feature = "manage")]
             if let Command::Run(a) = &mut run {
                 // What came between `run` and the command, verbatim: the
                 // container's options, recorded for `exec` into it.

@@ -298,6 +298,7 @@ fn user_parsing_is_exact_on_any_input() {
     }
 }
 
+#[cfg(feature = "manage")]
 #[test]
 fn the_options_are_kept_as_typed_for_exec() {
     let a = run_ok(&["--name", "ab", "-e", "K=a b", "--", "sh", "-c", "x"]);

@@ -78,6 +78,7 @@ fn process(a: &ExecArgs, cfg: &config::Config) -> Result<Process> {
 
 /// `cella run`'s options of container `st`, with `a`'s command and its
 /// `--env`, `--cwd` and `--user` in place of the container's.
+#[cfg(feature = "manage")]
 fn run_args(st: &State, a: &ExecArgs) -> Result<crate::cli::RunArgs> {
     if a.args.is_empty() {
         return Err(Error::usage("exec: no command given"));
@@ -112,6 +113,7 @@ fn run_args(st: &State, a: &ExecArgs) -> Result<crate::cli::RunArgs> {
     Ok(r)
 }
 
+#[cfg(feature = "manage")]
 fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
     let mut p = crate::spec::build(run_args(st, a)?)?.payload;
     // runc's exec flags on top.
@@ -126,6 +128,7 @@ fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
 }
 
 /// What `describe` reads of a `cella run` container's exec.
+#[cfg(feature = "manage")]
 fn run_container_process(st: &State, a: &ExecArgs) -> Result<(config::Config, Process)> {
     let r = run_args(st, a)?;
     let process = Process {
@@ -156,6 +159,12 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     // A `cella run` container has no OCI configuration: its process is
     // what its recorded options describe, with the exec's command.
     let (cfg, process) = if st.kind == super::state::Kind::Run {
+        #[cfg(not(feature = "manage"))]
+        return Err(Error::usage(format!(
+            "exec: {} is a `cella run` container: exec into one needs the manage feature",
+            a.id
+        )));
+        #[cfg(feature = "manage")]
         run_container_process(&st, a)?
     } else {
         let cfg = saved_config(root, &st)?;
@@ -170,8 +179,9 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         }));
     }
     let payload = match st.kind {
+        #[cfg(feature = "manage")]
         super::state::Kind::Run => run_payload(&st, a)?,
-        super::state::Kind::Oci => plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?,
+        _ => plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?,
     };
     // Namespaces to join: every one that differs from ours.
     let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
