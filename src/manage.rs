@@ -255,14 +255,15 @@ fn rm(root: &Path, name: &str, force: bool) -> Result<()> {
         }
         stop_locked(root, name, 0)?;
     }
-    if r.kind == Kind::Oci && !r.cgroup.dirs.is_empty() {
-        // An OCI container's cgroup goes with it, as `delete` removes it.
-        r.cgroup.remove()?;
-    }
-    // A supervised container's own cella may still be finishing; what it
-    // leaves, the store's sweep removes.
-    if r.kind == Kind::Run {
-        let _ = r.cgroup.remove();
+    // Its cgroup goes with it, and whatever PID 1 left there, as `delete`
+    // does; a supervised container's own cella may be removing it at the
+    // same time (what either leaves, the next start's sweep removes).
+    r.cgroup.kill_all();
+    match r.kind {
+        Kind::Oci => r.cgroup.remove()?,
+        Kind::Run => {
+            let _ = r.cgroup.remove();
+        }
     }
     store::remove_dir(root, name);
     Ok(())
