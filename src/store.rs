@@ -340,17 +340,23 @@ fn unescape(v: &str) -> String {
 /// be changed under us, and is refused.
 pub fn prepare_root(root: &Path) -> Result<()> {
     let shown = || root.display().to_string();
-    // Its parents as runc makes them (containerd names a root whose
-    // parents may not exist yet).
-    let mut ancestors: Vec<&Path> = root.ancestors().skip(1).collect();
-    ancestors.reverse();
-    for dir in ancestors {
-        match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o755)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(Error::new(Step::State, e).at(shown())),
+    let made = match rustix::fs::mkdir(root, Mode::from_raw_mode(0o700)) {
+        Err(Errno::NOENT) => {
+            // Its parents as runc makes them (containerd names a root whose
+            // parents may not exist yet).
+            let mut ancestors: Vec<&Path> = root.ancestors().skip(1).collect();
+            ancestors.reverse();
+            for dir in ancestors {
+                match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Error::new(Step::State, e).at(shown())),
+                }
+            }
+            rustix::fs::mkdir(root, Mode::from_raw_mode(0o700))
         }
-    }
-    match rustix::fs::mkdir(root, Mode::from_raw_mode(0o700)) {
+        other => other,
+    };
+    match made {
         Ok(()) | Err(Errno::EXIST) => {}
         Err(e) => return Err(Error::new(Step::State, e).at(shown())),
     }
@@ -569,9 +575,10 @@ pub fn remove_dir(root: &Path, id: &str) -> bool {
 /// (its record nobody holds, its process gone); true if removed.
 pub fn remove_if_stale(root: &Path, id: &str) -> bool {
     // A kept record that says how its container ended waits for `rm`.
-    let stale = Record::load(root, id).is_ok_and(|r| {
-        r.kind == Kind::Run && r.exit_code.is_none() && !owned(root, id) && !r.alive()
-    });
+    // (The lock first: it is the cheap answer for every live container.)
+    let stale = !owned(root, id)
+        && Record::load(root, id)
+            .is_ok_and(|r| r.kind == Kind::Run && r.exit_code.is_none() && !r.alive());
     stale && remove_dir(root, id)
 }
 
