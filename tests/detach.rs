@@ -17,6 +17,18 @@ fn verb(args: &[&str]) -> std::process::Output {
     cella_timed(args, Duration::from_secs(30))
 }
 
+/// `rm -f` of the named containers however the test ends: a failing test
+/// leaves no kept record or running container behind.
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = verb(&["rm", "-f", name]);
+        }
+    }
+}
+
 fn record(name: &str) -> std::path::PathBuf {
     Path::new("/run/cella").join(name)
 }
@@ -46,6 +58,7 @@ fn a_detached_container_from_run_to_rm() {
     let _g = serial();
     let root = rootfs("detach-life");
     let name = format!("life-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
     // A payload that ignores SIGTERM: `stop -t 2` must end it with SIGKILL.
     let script =
         "trap '' TERM; echo started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done";
@@ -173,6 +186,7 @@ fn rm_refuses_a_running_container_unless_forced_and_rm_removes_with_it() {
     let _g = serial();
     let root = rootfs("detach-rm");
     let name = format!("rmf-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
     ok(run_in(&root, &["-d", "--name", &name], &["sleep", "60"]));
     let out = verb(&["rm", &name]);
     assert_eq!(code(&out), 125);
@@ -197,6 +211,7 @@ fn a_killed_supervisor_takes_its_container_and_the_next_command_cleans_up() {
     let _g = serial();
     let root = rootfs("detach-kill");
     let name = format!("killsup-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
     ok(run_in(&root, &["-d", "--name", &name], &["sleep", "60"]));
     let sup = supervisor_of(&name);
     kill(sup, Signal::KILL);
@@ -219,6 +234,7 @@ fn twenty_detached_containers_at_once() {
     let _g = serial();
     let root = rootfs("detach-many");
     let tag = format!("many{}", std::process::id());
+    let _cleanup = Cleanup((0..20).map(|i| format!("{tag}-{i}")).collect());
     let children: Vec<_> = (0..20)
         .map(|i| {
             spawn(&[
@@ -259,6 +275,7 @@ fn an_oci_container_in_the_default_store_is_managed_by_name_too() {
     let _g = serial();
     let b = support::bundle::Bundle::new("detach-oci", &["sleep", "60"], Default::default());
     let id = b.id.clone();
+    let _cleanup = Cleanup(vec![id.clone()]);
     let dir = b.dir.to_str().unwrap().to_owned();
     // No --root: the default store, where `ps` and `inspect` look.
     ok(support::bundle::runtime(&["create", "--bundle", &dir, &id]));
