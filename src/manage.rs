@@ -233,13 +233,7 @@ fn stop_locked(root: &Path, name: &str, grace: u64) -> Result<()> {
         }
         sleep_ms(100);
     }
-    if let Some(pid) = Pid::from_raw(r.pid)
-        && r.alive()
-    {
-        let _ = rustix::process::kill_process(pid, Signal::KILL);
-    }
-    r.cgroup.kill_all();
-    wait_gone(&r);
+    r.kill();
     Ok(())
 }
 
@@ -265,7 +259,7 @@ fn rm(root: &Path, name: &str, force: bool) -> Result<()> {
             let _ = r.cgroup.remove();
         }
     }
-    store::remove_dir(root, name);
+    store::remove_dir(root, name)?;
     Ok(())
 }
 
@@ -356,14 +350,5 @@ fn wait(root: &Path, name: &str) -> Result<i32> {
             }
         }
         sleep_ms(50);
-    }
-}
-
-fn wait_gone(r: &Record) {
-    for _ in 0..200 {
-        if !r.alive() {
-            return;
-        }
-        sleep_ms(10);
     }
 }

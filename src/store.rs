@@ -26,6 +26,7 @@ use crate::error::{Error, Result, Step};
 use rustix::fd::OwnedFd;
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
+use rustix::process::Pid;
 use std::path::{Path, PathBuf};
 
 /// The state format this cella writes and reads.
@@ -166,6 +167,47 @@ impl Record {
             return Status::Paused;
         }
         Status::Running
+    }
+
+    /// SIGKILL to PID 1 (it may not have joined its cgroup yet) and to
+    /// everything in the cgroup (what a container sharing our pid
+    /// namespace left behind its PID 1 goes with it), then wait (up to
+    /// 10 s) until PID 1 has exited.
+    pub fn kill(&self) {
+        if self.alive()
+            && let Some(pid) = Pid::from_raw(self.pid)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+        self.cgroup.kill_all();
+        self.wait_gone();
+    }
+
+    /// Wait (up to 10 s) until PID 1 has exited.
+    pub fn wait_gone(&self) {
+        let Some(pid) = Pid::from_raw(self.pid) else {
+            return;
+        };
+        if let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+            if self.alive() {
+                let mut fds = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let limit = rustix::time::Timespec {
+                    tv_sec: 10,
+                    tv_nsec: 0,
+                };
+                let _ = rustix::event::poll(&mut fds, Some(&limit));
+            }
+            return;
+        }
+        for _ in 0..2000 {
+            if !self.alive() {
+                return;
+            }
+            crate::cgroup::sleep_ms(5);
+        }
     }
 
     /// Whether the container's process is still the one we started.
@@ -473,10 +515,7 @@ impl Held {
     pub fn take(root: &Path, id: &str, first: &Record) -> Result<Held> {
         prepare_root(root)?;
         check_id(id)?;
-        let tmp = root.join(format!(
-            ".{id}.{}",
-            rustix::process::getpid().as_raw_nonzero()
-        ));
+        let tmp = scratch(root, id);
         let _ = std::fs::remove_dir_all(&tmp);
         rustix::fs::mkdir(&tmp, Mode::from_raw_mode(0o700))
             .map_err(|e| Error::new(Step::State, e).at(tmp.display().to_string()))?;
@@ -550,25 +589,33 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if !self.kept {
-            remove_dir(&self.root, &self.id);
+            let _ = remove_dir(&self.root, &self.id);
         }
     }
 }
 
-/// Remove container `id`'s directory: first renamed out of the way (to
-/// `.ID.PID`, which [`sweep`] removes if we are killed before we do), so it
-/// is never seen half removed.
-pub fn remove_dir(root: &Path, id: &str) -> bool {
-    let gone = root.join(format!(
+/// `.ID.PID`: where this process makes or removes container `id`'s
+/// directory out of sight ([`sweep`] removes it if the process dies first).
+fn scratch(root: &Path, id: &str) -> PathBuf {
+    root.join(format!(
         ".{id}.{}",
         rustix::process::getpid().as_raw_nonzero()
-    ));
+    ))
+}
+
+/// Remove container `id`'s directory: first renamed out of the way (to
+/// [`scratch`]), so it is never seen half removed. `Ok(false)`: it was
+/// gone already.
+pub fn remove_dir(root: &Path, id: &str) -> Result<bool> {
+    let gone = scratch(root, id);
     let _ = std::fs::remove_dir_all(&gone);
-    if std::fs::rename(dir(root, id), &gone).is_err() {
-        return false;
+    match std::fs::rename(dir(root, id), &gone) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io_error(e).at(dir(root, id).display().to_string())),
     }
-    let _ = std::fs::remove_dir_all(&gone);
-    true
+    std::fs::remove_dir_all(&gone).map_err(|e| io_error(e).at(gone.display().to_string()))?;
+    Ok(true)
 }
 
 /// Remove `id` if it is what a killed cella left of a supervised container
@@ -579,7 +626,7 @@ pub fn remove_if_stale(root: &Path, id: &str) -> bool {
     let stale = !owned(root, id)
         && Record::load(root, id)
             .is_ok_and(|r| r.kind == Kind::Run && r.exit_code.is_none() && !r.alive());
-    stale && remove_dir(root, id)
+    stale && remove_dir(root, id).unwrap_or(false)
 }
 
 /// Remove every record a killed cella left of a supervised container.

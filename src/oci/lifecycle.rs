@@ -159,9 +159,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         // and nothing else (the state is written before any cgroup or
         // process exists): `--force` removes it, as runc does.
         Err(_) if force && state::is_unrecorded(root, id) => {
-            let dir = state::dir(root, id);
-            return std::fs::remove_dir_all(&dir)
-                .map_err(|err| state::io_error(err).at(dir.display().to_string()));
+            return crate::store::remove_dir(root, id).map(|_| ());
         }
         Err(e) => return Err(e),
     };
@@ -181,16 +179,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             let _ = rustix::fs::rmdir(dir);
         }
     } else {
-        // PID 1 first (it may not have joined its cgroup yet), then
-        // everything in the cgroup: a container sharing our pid namespace
-        // leaves processes behind its PID 1, and they go with it.
-        if st.alive()
-            && let Some(pid) = Pid::from_raw(st.pid)
-        {
-            let _ = rustix::process::kill_process(pid, Signal::KILL);
-        }
-        st.cgroup.kill_all();
-        wait_gone(&st);
+        st.kill();
         st.cgroup.remove()?;
     }
     if let Ok(cfg) = &cfg {
@@ -199,35 +188,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             warn(&e);
         }
     }
-    std::fs::remove_dir_all(state::dir(root, id))
-        .map_err(|e| state::io_error(e).at(state::dir(root, id).display().to_string()))
-}
-
-/// Wait (up to 10 s) until the container's PID 1 has exited.
-fn wait_gone(st: &State) {
-    let Some(pid) = Pid::from_raw(st.pid) else {
-        return;
-    };
-    if let Ok(fd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
-        if st.alive() {
-            let mut fds = [rustix::event::PollFd::new(
-                &fd,
-                rustix::event::PollFlags::IN,
-            )];
-            let limit = rustix::time::Timespec {
-                tv_sec: 10,
-                tv_nsec: 0,
-            };
-            let _ = rustix::event::poll(&mut fds, Some(&limit));
-        }
-        return;
-    }
-    for _ in 0..2000 {
-        if !st.alive() {
-            return;
-        }
-        crate::cgroup::sleep_ms(5);
-    }
+    crate::store::remove_dir(root, id).map(|_| ())
 }
 
 pub fn list(root: &Path, json: bool, quiet: bool) -> String {
