@@ -8,32 +8,45 @@
 //! read past the caller's limit; a larger file is refused, not truncated.
 
 use crate::error::{Error, Result, strerror};
-use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::path::Path;
 
 /// The whole of `path`, at most `limit` bytes.
 pub fn read(path: &Path, limit: usize) -> Result<Vec<u8>> {
-    let shown = || path.display().to_string();
-    let fail = |e: Errno| Error::usage(format!("{}: {}", shown(), strerror(e)));
+    let (fd, size) = open_regular(path)?;
+    let result = if size > limit as u64 {
+        Err(None)
+    } else {
+        read_bounded(fd.as_fd(), limit)
+    };
+    result.map_err(|e| match e {
+        None => too_large(&path.display().to_string(), limit),
+        Some(e) => failed(path, e),
+    })
+}
+
+/// `path` opened for reading, with its size, if it is a regular file.
+pub fn open_regular(path: &Path) -> Result<(OwnedFd, u64)> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(fail)?;
-    let st = rustix::fs::fstat(&fd).map_err(fail)?;
+    .map_err(|e| failed(path, e))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| failed(path, e))?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(Error::usage(format!("{}: not a regular file", shown())));
+        return Err(Error::usage(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
     }
-    if st.st_size as u64 > limit as u64 {
-        return Err(too_large(&shown(), limit));
-    }
-    read_bounded(fd.as_fd(), limit).map_err(|e| match e {
-        None => too_large(&shown(), limit),
-        Some(e) => fail(e),
-    })
+    Ok((fd, st.st_size as u64))
+}
+
+fn failed(path: &Path, e: Errno) -> Error {
+    Error::usage(format!("{}: {}", path.display(), strerror(e)))
 }
 
 /// Standard input (`-` where a verb takes it), at most `limit` bytes: a

@@ -160,8 +160,8 @@ fn logs(
             "{name} keeps no log (only `cella run -d` containers do)"
         )));
     }
-    let mut text = std::fs::read(dir.join("log.1")).unwrap_or_default();
-    text.extend(std::fs::read(&log).unwrap_or_default());
+    let mut text = read_log(&dir.join("log.1"), 0);
+    text.extend(read_log(&log, 0));
     let shown = match tail {
         Some(n) => last_lines(&text, n),
         None => &text[..],
@@ -178,19 +178,41 @@ fn logs(
             seen = 0;
         }
         if len > seen {
-            let bytes = std::fs::read(&log).unwrap_or_default();
-            let end = bytes.len().min(len as usize);
-            if !emit(&bytes[seen as usize..end]) {
+            // Only what came since the last look is read.
+            let bytes = read_log(&log, seen);
+            if !emit(&bytes) {
                 // The reader went away (`logs -f | head`).
                 return Ok(());
             }
-            seen = end as u64;
+            seen += bytes.len() as u64;
         }
         if !running {
             return Ok(());
         }
         sleep_ms(100);
     }
+}
+
+/// A log file from byte `from` on, at most [`detach::LOG_MAX`] bytes; a
+/// missing file is empty. Read only if it is a regular file, as every file
+/// cella reads ([`crate::input`]).
+fn read_log(path: &Path, from: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Ok((fd, _)) = crate::input::open_regular(path) else {
+        return out;
+    };
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let room = (detach::LOG_MAX as usize - out.len()).min(buf.len());
+        if room == 0 {
+            break;
+        }
+        match rustix::io::pread(&fd, &mut buf[..room], from + out.len() as u64) {
+            Ok(n @ 1..) => out.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    out
 }
 
 fn last_lines(text: &[u8], n: usize) -> &[u8] {
