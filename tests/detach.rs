@@ -298,3 +298,65 @@ fn an_oci_container_in_the_default_store_is_managed_by_name_too() {
     ok(verb(&["rm", &id]));
     assert!(!record(&id).exists());
 }
+
+/// Lines `first..=last` of the test payload's `line-N` output, each once and
+/// in order: what `logs` must show, however the file was rotated or read.
+fn numbered_lines(text: &str) -> Vec<u32> {
+    text.lines()
+        .map(|l| {
+            l.strip_prefix("line-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a payload line: {l:?}"))
+        })
+        .collect()
+}
+
+#[test]
+fn logs_follow_every_line_once_and_keep_one_rotation() {
+    let _g = serial();
+    let root = rootfs("detach-logs");
+    let name = format!("logs-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
+    // Followed from the start: each line arrives after `logs -f` began, so
+    // every one of them comes through the follow loop, once.
+    ok(run_in(
+        &root,
+        &["-d", "--name", &name],
+        &[
+            "sh",
+            "-c",
+            "sleep 0.5; i=0; while [ $i -lt 15 ]; do echo line-$i; i=$((i+1)); sleep 0.1; done",
+        ],
+    ));
+    let follow = verb(&["logs", "-f", &name]);
+    assert_eq!(code(&follow), 0, "{}", stderr(&follow));
+    assert_eq!(
+        numbered_lines(&stdout(&follow)),
+        (0..15).collect::<Vec<_>>()
+    );
+    ok(verb(&["wait", &name]));
+    ok(verb(&["rm", &name]));
+    // Past the 1 MiB limit the log rotates once: `logs` shows the kept
+    // file and the current one, a contiguous run that ends with the last
+    // line, and no more than the two files hold.
+    let pad = "x".repeat(60);
+    let script = format!("i=0; while [ $i -lt 30000 ]; do echo line-$i-{pad}; i=$((i+1)); done");
+    ok(run_in(
+        &root,
+        &["-d", "--name", &name],
+        &["sh", "-c", &script],
+    ));
+    assert_eq!(ok(verb(&["wait", &name])), "0\n");
+    let all = ok(verb(&["logs", &name]));
+    assert!(record(&name).join("log.1").exists(), "rotated");
+    assert!(all.len() <= 2 << 20, "{} bytes", all.len());
+    let lines = numbered_lines(&all);
+    let first = lines[0];
+    assert!(first > 0, "the oldest output went with the rotation");
+    assert_eq!(lines, (first..30000).collect::<Vec<_>>());
+    // -f on an exited container shows what there is and returns.
+    let follow = verb(&["logs", "-f", "--tail", "2", &name]);
+    assert_eq!(numbered_lines(&stdout(&follow)), vec![29998, 29999]);
+    ok(verb(&["rm", &name]));
+}

@@ -97,9 +97,30 @@ pub fn cella(args: &[&str]) -> Output {
 }
 
 /// Wait for `child` with a deadline; on timeout kill it and fail the test.
+/// Its output is drained while it runs, so a child that writes more than a
+/// pipe holds is not held up by the test itself.
 pub fn wait_output(mut child: Child, limit: Duration) -> Output {
     let start = Instant::now();
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    set_nonblocking(&child, true);
+    let drain = |pipe: Option<&mut dyn Read>, into: &mut Vec<u8>| {
+        if let Some(pipe) = pipe {
+            let mut buf = [0u8; 64 << 10];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                into.extend_from_slice(&buf[..n]);
+            }
+        }
+    };
     loop {
+        drain(
+            child.stdout.as_mut().map(|s| s as &mut dyn Read),
+            &mut stdout,
+        );
+        drain(
+            child.stderr.as_mut().map(|s| s as &mut dyn Read),
+            &mut stderr,
+        );
         if child.try_wait().unwrap().is_some() {
             break;
         }
@@ -117,8 +138,8 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
+    // The rest to the end, as before: blocking again.
+    set_nonblocking(&child, false);
     child.stdout.take().map(|mut s| s.read_to_end(&mut stdout));
     child.stderr.take().map(|mut s| s.read_to_end(&mut stderr));
     let status = child.wait().unwrap();
@@ -126,6 +147,20 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
         status,
         stdout,
         stderr,
+    }
+}
+
+fn set_nonblocking(child: &Child, on: bool) {
+    use std::os::fd::AsFd;
+    let flags = if on {
+        rustix::fs::OFlags::NONBLOCK
+    } else {
+        rustix::fs::OFlags::empty()
+    };
+    let out = child.stdout.as_ref().map(|s| s.as_fd());
+    let err = child.stderr.as_ref().map(|s| s.as_fd());
+    for fd in [out, err].into_iter().flatten() {
+        rustix::fs::fcntl_setfl(fd, flags).unwrap();
     }
 }
 
