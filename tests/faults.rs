@@ -266,34 +266,26 @@ fn many_containers_at_once_all_run_and_leave_nothing() {
     let n = iterations();
     let children: Vec<_> = (0..n)
         .map(|i| {
-            Command::new(cella_bin())
-                .args([
-                    "run",
-                    "--rootfs",
-                    root.to_str().unwrap(),
-                    "--name",
-                    &format!("{marker}-{i}"),
-                ])
-                .args([
-                    "--memory",
-                    "32m",
-                    "--pids",
-                    "16",
-                    "--",
-                    "sh",
-                    "-c",
-                    "echo $((6*7))",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            spawn(&[
+                "run",
+                "--rootfs",
+                root.to_str().unwrap(),
+                "--name",
+                &format!("{marker}-{i}"),
+                "--memory",
+                "32m",
+                "--pids",
+                "16",
+                "--",
+                "sh",
+                "-c",
+                "echo $((6*7))",
+            ])
         })
         .collect();
     let mut failed = Vec::new();
     for (i, child) in children.into_iter().enumerate() {
-        let out = wait_output(child, Duration::from_secs(120));
+        let out = child.output(Duration::from_secs(120));
         if (code(&out), stdout(&out).as_str()) != (0, "42\n") {
             failed.push(format!("container {i}: {} {}", code(&out), stderr(&out)));
         }

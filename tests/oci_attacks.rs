@@ -954,18 +954,10 @@ fn concurrent_deletes_of_one_container_serialize() {
     ok(b.oci(&["start", &b.id]));
     let state = b.state.to_str().unwrap().to_owned();
     let children: Vec<_> = (0..5)
-        .map(|_| {
-            Command::new(cella_bin())
-                .args(["--root", &state, "delete", "--force", &b.id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| spawn(&["--root", &state, "delete", "--force", &b.id]))
         .collect();
     for child in children {
-        let out = wait_output(child, Duration::from_secs(30));
+        let out = child.output(Duration::from_secs(30));
         assert!(
             code(&out) == 0 || stderr(&out).contains("does not exist"),
             "{}",
