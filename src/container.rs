@@ -1,19 +1,19 @@
-//! `cella run`, top to bottom: the parent's steps, the child's steps, and
-//! the wait. Each side is one straight list that reads like the README's
-//! numbered setup sequence; each step is one call with its reason.
+//! `cella run` and `cella init` containers: a [`Spec`] translated into the
+//! engine's container (`crate::engine` makes it), then the wait, with
+//! signals forwarded, and the cleanup.
 
 use crate::cgroup::{self, Owned};
-use crate::child;
 use crate::cli::Net;
+use crate::engine;
 use crate::error::{Ctx, Error, Result, Step};
-use crate::mount::{self, MountOp};
+use crate::mount;
 use crate::process;
 use crate::spec::Spec;
 use crate::store;
-use crate::sync::{self, Failure};
-use crate::sys::{self, Fork, signal, signal::SigSet};
-use linux_raw_sys::general::{CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS};
-use rustix::fd::AsFd;
+use crate::sys::{signal, signal::SigSet};
+use linux_raw_sys::general::{
+    CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
+};
 use rustix::io::Errno;
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 use std::path::{Path, PathBuf};
@@ -120,16 +120,30 @@ pub fn run(spec: &Spec) -> Result<Running> {
     start(spec, Stdio::default(), old_mask)
 }
 
-/// Steps 2-16: create the container and exec its payload, returning once
-/// the exec happened (or with the failed step, leaving nothing behind).
+/// Create the container and exec its payload, returning once the exec
+/// happened (or with the failed step, leaving nothing behind).
 /// `child_mask` is the signal mask the payload gets.
 pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running> {
-    //    The record in the state store: taking the name there (after
-    //    removing what killed cellas left) makes the container visible to
-    //    `cella list`, `state`, `kill`, `ps`, `pause` and `resume` by name.
-    let store_root = store::default_root();
-    store::sweep(&store_root);
-    let mut entry = store::Record {
+    let io = engine::Io {
+        stdio,
+        console: None,
+        waited: FORWARDED.with(Signal::CHILD),
+        exec_mask: child_mask,
+    };
+    let made = engine::create(container(spec)?, io, &mut |_| Ok(()))?;
+    let (pid, cgroup, record) = made.running();
+    Ok(Running {
+        pid,
+        cgroup,
+        record,
+        keep_record: spec.detach && !spec.remove,
+        memory_limited: spec.limits.memory.is_some(),
+    })
+}
+
+/// `spec` as the engine's container: a supervised one, under its name.
+fn container(spec: &Spec) -> Result<engine::Container<'_>> {
+    let record = store::Record {
         id: spec.name.clone(),
         kind: store::Kind::Run,
         pid: 0,
@@ -154,48 +168,16 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
             .join(" "),
         options: spec.options.clone(),
     };
-    let record = store::Held::take(&store_root, &spec.name, &entry)?;
-    // 2. Create the cgroup and write every limit before the payload exists
-    //    (rootless: none; `main` said so if limits were asked).
-    //    With the device rules (docker's unless --privileged): no container
-    //    runs without them.
-    let cgroup = if spec.rootless.is_some() {
-        Owned::none()
-    } else {
-        let root = Path::new(cgroup::ROOT);
-        let layout = cgroup::detect(root).unwrap_or(cgroup::Layout::V1);
-        let writes = cgroup::limits::plan(layout, &spec.limits);
-        Owned::create(root, &spec.name, &writes, &spec.device_rules)
-            .map_err(|e| no_device_rules_hint(e, spec))?
-    };
-    // Everything the child needs is built now: it must not allocate.
-    let ops = mount::plan(spec, &cgroup.cgroup);
-    let root_source = mount::root_source(spec);
-    //    With --init, PID 1 stays cella's code: it will show this title,
-    //    not our command line.
-    let title = spec
-        .payload
-        .exec
-        .init
-        .then(|| (sys::proctitle::ArgArea::of_self(), init_title(spec)));
-    //    Our pidfd: the child checks that we are still alive once it has
-    //    asked to die with us (its PID 1 has no parent it could ask).
-    let me = rustix::process::pidfd_open(
-        rustix::process::getpid(),
-        rustix::process::PidfdFlags::empty(),
-    )
-    .ctx(Step::Clone)?;
-    // 3. The channel to the child: its failure records one way; when
-    //    rootless, "maps written" the other.
-    let (ours, theirs) = rustix::net::socketpair(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::SEQPACKET,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .ctx(Step::SyncPipe)?;
-    // 4. Fork straight into the new namespaces (and, on v2, the cgroup). The
-    //    cgroup namespace comes later, from inside the cgroup.
+    // Rootless: no cgroup (`main` said so if limits were asked).
+    let cgroup = spec.rootless.is_none().then(|| {
+        let layout = cgroup::detect(Path::new(cgroup::ROOT)).unwrap_or(cgroup::Layout::V1);
+        cgroup::Plan {
+            supervised: Some(spec.name.clone()),
+            path: String::new(),
+            writes: cgroup::limits::plan(layout, &spec.limits),
+            devices: spec.device_rules.clone(),
+        }
+    });
     let mut flags = CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC;
     if !spec.pid_host {
         flags |= CLONE_NEWPID;
@@ -204,86 +186,31 @@ pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Runnin
         flags |= CLONE_NEWNET;
     }
     if spec.rootless.is_some() {
-        flags |= linux_raw_sys::general::CLONE_NEWUSER;
+        flags |= CLONE_NEWUSER;
     }
-    let child = match sys::fork_into(u64::from(flags), cgroup.clone_target()).ctx(Step::Clone)? {
-        Fork::Child { into_cgroup } => {
-            sys::mark_child();
-            drop(ours);
-            // 5.-15. in `child`: the one sequence every container follows.
-            child::run(child::Plan {
-                sync: theirs,
-                waited: FORWARDED.with(Signal::CHILD),
-                exec_mask: child_mask,
-                wait_for_maps: spec.rootless.is_some(),
-                setgroups_may_be_denied: spec.rootless.is_some(),
-                parent: Some(me.as_fd()),
-                joins: &[],
-                hostname: Some(spec.hostname.as_bytes()),
-                domainname: None,
-                new_netns: spec.net == Net::None,
-                root: &root_source,
-                host_root: spec.root.is_host,
-                root_readonly: spec.root.read_only,
-                rootfs_propagation: None,
-                ops: &ops,
-                hooks: false,
-                cgroup_join: if into_cgroup { &[] } else { cgroup.join_fds() },
-                cgroup_ns: true,
-                payload: &spec.payload,
-                console: None,
-                stdio,
-                preserve: 0,
-                hold: None,
-                title: title
-                    .as_ref()
-                    .and_then(|(a, t)| Some((a.as_ref().copied()?, t.as_slice()))),
-            })
-        }
-        Fork::Parent { child, .. } => child,
-    };
-    drop(theirs);
-    drop(me);
-    entry.pid = child.as_raw_nonzero().get();
-    entry.pid_start = store::start_time(entry.pid).unwrap_or(0);
-    entry.cgroup = cgroup.cgroup.clone();
-    let recorded = record.save(&entry);
-    if let Err(e) = recorded {
-        let _ = rustix::process::kill_process(child, Signal::KILL);
-        let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
-        return Err(e);
-    }
-    //    Rootless: map the caller to root in the child's user namespace,
-    //    then let it go on.
-    if let Some(maps) = &spec.rootless {
-        if let Err(e) = maps.apply(child) {
-            let _ = rustix::process::kill_process(child, Signal::KILL);
-            let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
-            return Err(e);
-        }
-        let _ = rustix::io::write(&ours, &[0]);
-    }
-    // 16. Wait for the child's verdict: end-of-file means exec happened.
-    let verdict = sync::receive(&ours);
-    drop(ours);
-    let failure = match verdict {
-        Ok(None) => None,
-        Ok(Some(f)) => Some(describe(spec, &ops, f)),
-        Err(e) => Some(Error::new(Step::SyncPipe, e)),
-    };
-    if let Some(error) = failure {
-        // Nothing may be left behind: the child is reaped (its namespaces and
-        // mounts die with it) and dropping the cgroup removes it.
-        let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
-        drop(cgroup);
-        return Err(error);
-    }
-    Ok(Running {
-        pid: child,
-        cgroup,
+    Ok(engine::Container {
+        store: store::default_root(),
         record,
-        keep_record: spec.detach && !spec.remove,
-        memory_limited: spec.limits.memory.is_some(),
+        files: Vec::new(),
+        cgroup,
+        clone_flags: flags,
+        cgroup_ns: true,
+        joins: Vec::new(),
+        id_maps: spec.rootless.as_ref().map(engine::IdMaps::Caller),
+        dies_with_us: true,
+        hostname: Some(crate::spec::cstring(&spec.hostname)?),
+        domainname: None,
+        root_path: spec.root.source.clone(),
+        root: mount::root_source(spec),
+        host_root: spec.root.is_host,
+        root_readonly: spec.root.read_only,
+        rootfs_propagation: None,
+        mounts: mount::plan(spec),
+        hooks: false,
+        payload: &spec.payload,
+        preserve: 0,
+        hold_for_start: false,
+        title: spec.payload.exec.init.then(|| init_title(spec)),
     })
 }
 
@@ -296,77 +223,4 @@ fn init_title(spec: &Spec) -> Vec<u8> {
         t.extend_from_slice(arg.as_bytes());
     }
     t
-}
-
-/// Without the device cgroup (v1) or cgroup BPF (v2) cella runs nothing
-/// but a `--privileged` container: say so where the cause is missing rules.
-fn no_device_rules_hint(e: Error, spec: &Spec) -> Error {
-    let about_devices = e.what.as_deref().is_some_and(|w| {
-        w.starts_with("device rules")
-            || (w.ends_with("no cgroup file system mounted") && !spec.device_rules.is_empty())
-    });
-    if !about_devices {
-        return e;
-    }
-    let what = format!(
-        "{} (cella runs no container without device rules; --privileged gives every device)",
-        e.what.as_deref().unwrap_or("device rules")
-    );
-    e.at(what)
-}
-
-/// Turn the child's record into a full error, naming the path or value the
-/// step was working on (the child cannot format strings).
-fn describe(spec: &Spec, ops: &[MountOp], f: Failure) -> Error {
-    let errno = Errno::from_raw_os_error(f.errno);
-    let mut error = if f.errno == 0 {
-        Error::invalid(f.step, "")
-    } else {
-        Error::new(f.step, errno)
-    };
-    let op_target = ops
-        .get(usize::from(f.index))
-        .map(|op| format!("/{}", op.target));
-    let what: Option<String> = match f.step {
-        Step::SetHostname => Some(spec.hostname.clone()),
-        Step::CloneRoot
-        | Step::AttachRoot
-        | Step::EnterRoot
-        | Step::PivotRoot
-        | Step::DetachOldRoot
-        | Step::Chroot
-        | Step::ReadOnlyRoot => Some(spec.root.source.display().to_string()),
-        Step::MakeMountpoint
-        | Step::MountProc
-        | Step::MountSys
-        | Step::MountDev
-        | Step::MakeDevice
-        | Step::MountDevPts
-        | Step::MountShm
-        | Step::MountMqueue
-        | Step::MountTmpfs => op_target,
-        Step::BindMount => ops.get(usize::from(f.index)).map(|op| match &op.kind {
-            mount::Kind::Bind { source, .. } => {
-                format!("{} on /{}", source.to_string_lossy(), op.target)
-            }
-            _ => format!("/{}", op.target),
-        }),
-        Step::Workdir => spec
-            .payload
-            .exec
-            .workdir
-            .as_ref()
-            .map(|w| w.to_string_lossy().into_owned()),
-        Step::Exec => spec
-            .payload
-            .exec
-            .argv
-            .strings()
-            .first()
-            .map(|a| a.to_string_lossy().into_owned()),
-        Step::SetUser => Some(format!("{}:{}", spec.payload.uid, spec.payload.gid)),
-        _ => None,
-    };
-    error.what = what.map(Into::into);
-    error
 }

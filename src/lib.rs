@@ -14,6 +14,7 @@ pub mod console;
 pub mod container;
 #[cfg(feature = "manage")]
 pub mod detach;
+pub mod engine;
 pub mod error;
 pub mod init;
 pub mod input;

@@ -493,26 +493,29 @@ fn locked(d: &Path) -> bool {
     rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err()
 }
 
-/// The record of a `cella run` or `cella init` container, held by the cella
-/// that supervises it: made when the container is, removed with it (or on
-/// drop); its owner lock tells other commands that it is supervised.
+/// A container's directory while the cella that made it holds it: taken
+/// whole, removed with the container (or on drop: a failed create leaves
+/// nothing), or kept (an OCI container once created; a detached one that
+/// exited). A supervised container's (`cella run`, `cella init`) also
+/// holds the owner lock, which tells other commands it is supervised.
 pub struct Held {
     root: PathBuf,
     id: String,
-    _owner: OwnedFd,
-    /// The record outlives the container (`exited`): not removed on drop.
+    _owner: Option<OwnedFd>,
+    /// The record outlives this process: not removed on drop.
     kept: bool,
 }
 
 impl Held {
-    /// Take the id `id` under `root` for a supervised container: its
-    /// directory appears whole, already recorded (no process yet) and with
-    /// its owner lock held (made under a temporary name, then renamed into
-    /// place without replacing anything), so no other command ever sees it
-    /// half made. A leftover of a killed cella (a run record nobody holds,
-    /// whose process is gone) is removed first; any other container with
-    /// the id is a clash.
-    pub fn take(root: &Path, id: &str, first: &Record) -> Result<Held> {
+    /// Take the id `first.id` under `root`: its directory appears whole,
+    /// already recorded (no process yet), with `files` (name, contents) and,
+    /// for a supervised container, its owner lock held. It is made under a
+    /// temporary name, then renamed into place without replacing anything,
+    /// so no other command ever sees it half made. A leftover of a killed
+    /// cella (a run record nobody holds, whose process is gone) is removed
+    /// first; any other container with the id is a clash.
+    pub fn take(root: &Path, first: &Record, files: &[(&str, &[u8])]) -> Result<Held> {
+        let id = first.id.as_str();
         prepare_root(root)?;
         check_id(id)?;
         let tmp = scratch(root, id);
@@ -520,9 +523,14 @@ impl Held {
         rustix::fs::mkdir(&tmp, Mode::from_raw_mode(0o700))
             .map_err(|e| Error::new(Step::State, e).at(tmp.display().to_string()))?;
         let made = (|| {
-            let owner = lock_file(&tmp.join(OWNER))?;
-            let file = tmp.join(STATE);
-            write_private(&file, first.to_text().as_bytes())?;
+            let owner = match first.kind {
+                Kind::Run => Some(lock_file(&tmp.join(OWNER))?),
+                Kind::Oci => None,
+            };
+            for (name, bytes) in files {
+                write_private(&tmp.join(name), bytes)?;
+            }
+            write_private(&tmp.join(STATE), first.to_text().as_bytes())?;
             Ok(owner)
         })();
         let owner = match made {
@@ -557,9 +565,11 @@ impl Held {
             }
         }
         let _ = std::fs::remove_dir_all(&tmp);
-        Err(Error::usage(format!(
-            "a container named {id} exists (see 'cella list')"
-        )))
+        Err(Error::usage(match first.kind {
+            // runc's words, which orchestrators may look for.
+            Kind::Oci => format!("container {id} already exists"),
+            Kind::Run => format!("a container named {id} exists (see 'cella list')"),
+        }))
     }
 
     /// Record `r` (its id is ours).
@@ -569,6 +579,11 @@ impl Held {
 
     /// Remove the record: the container is gone.
     pub fn remove(self) {}
+
+    /// Keep the record after this process: the container is made (OCI).
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
 
     /// The record's directory.
     pub fn dir(&self) -> PathBuf {
@@ -663,7 +678,11 @@ pub fn ids(root: &Path) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(root)
         .map(|d| {
             d.flatten()
-                .filter(|e| e.path().join(STATE).exists())
+                // `.ID.PID`: one being made or removed, not yet or no longer there.
+                .filter(|e| {
+                    !e.file_name().as_encoded_bytes().starts_with(b".")
+                        && e.path().join(STATE).exists()
+                })
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect()
         })

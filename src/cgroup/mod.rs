@@ -26,7 +26,7 @@ pub mod limits;
 mod owned;
 
 pub use create::{Created, Hierarchies, Request, attach_device_filter, create, plan, sweep};
-pub use owned::Owned;
+pub use owned::{Owned, Plan};
 
 use crate::error::{Error, Result, Step};
 use rustix::fd::OwnedFd;

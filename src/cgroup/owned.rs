@@ -1,19 +1,86 @@
-//! The cgroup of a `cella run` or `cella init` container: created under
-//! `cella/`, locked by its cella for the container's life, emptied and
-//! removed when the container ends (or when this process drops it).
+//! A container's cgroup while the cella that made it holds it: what every
+//! front end asks for ([`Plan`]), made by [`Owned::create`], and removed
+//! when the container ends or creation fails (dropping it), or kept past
+//! this process ([`Owned::release`], OCI `create`).
+//!
+//! A supervised container's (`cella run`, `cella init`) lives at
+//! `cella/ctr-NAME`, locked by its cella for the container's whole life.
 
 use super::devices::DeviceRule;
 use super::{
-    Cgroup, Hierarchies, LEAF_PREFIX, PARENT, Request, Write, create, detect, open_dir, sweep,
+    Cgroup, Hierarchies, LEAF_PREFIX, PARENT, Request, Write, create, detect, open_dir, plan, sweep,
 };
 use crate::error::{Error, Result, Step};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-/// The cgroup of a `cella run` or `cella init` container, for as long as
-/// this process lives: locked (see the module docs), with what the child
-/// needs to join. Removing it (or dropping it) kills whatever is left in
-/// it first.
+/// The cgroup a container is to get, as data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// A supervised container's name (its cgroup is `cella/ctr-NAME` in the
+    /// hierarchies its writes need, plus memory, pids and freezer where the
+    /// host has them); `None`: an OCI container's, at `path` in every
+    /// hierarchy, as runc makes it.
+    pub supervised: Option<String>,
+    /// Relative to each hierarchy (an OCI `cgroupsPath`).
+    pub path: String,
+    pub writes: Vec<Write>,
+    /// Device rules in the order they apply; empty: every device.
+    pub devices: Vec<DeviceRule>,
+}
+
+impl Plan {
+    fn path(&self) -> String {
+        match &self.supervised {
+            Some(name) => format!("{PARENT}/{LEAF_PREFIX}{name}"),
+            None => self.path.clone(),
+        }
+    }
+
+    /// Besides what the writes need, a supervised container gets memory and
+    /// pids (accounting, OOM reports) and freezer (`pause`, and killing
+    /// everything in it).
+    fn wanted(&self) -> Vec<(&'static str, Option<&'static str>)> {
+        let mut wanted: Vec<(&'static str, Option<&'static str>)> =
+            vec![("memory", None), ("pids", None), ("freezer", None)];
+        for w in &self.writes {
+            let option = w.required.then_some(w.what);
+            match wanted.iter_mut().find(|(c, _)| *c == w.controller) {
+                Some(entry) => entry.1 = entry.1.or(option),
+                None => wanted.push((w.controller, option)),
+            }
+        }
+        wanted
+    }
+
+    fn request<'a>(
+        &'a self,
+        path: &'a str,
+        wanted: &'a [(&'static str, Option<&'static str>)],
+    ) -> Request<'a> {
+        Request {
+            path,
+            hierarchies: match self.supervised {
+                Some(_) => Hierarchies::Wanted(wanted),
+                None => Hierarchies::All,
+            },
+            writes: &self.writes,
+            devices: &self.devices,
+            owned: self.supervised.is_some(),
+        }
+    }
+
+    /// The directories [`Owned::create`] would make, made or not (recorded
+    /// before they exist, so a killed cella's are found).
+    pub fn dirs(&self, root: &Path) -> Result<Cgroup> {
+        let (path, wanted) = (self.path(), self.wanted());
+        plan(root, &self.request(&path, &wanted))
+    }
+}
+
+/// A container's cgroup, for as long as this process holds it: locked if
+/// supervised (see the module docs), with what the child needs to join.
+/// Removing it (or dropping it) kills whatever is left in it first.
 pub struct Owned {
     pub cgroup: Cgroup,
     /// Held until the directories are gone; the kernel releases them if
@@ -22,47 +89,26 @@ pub struct Owned {
     join_fds: Vec<OwnedFd>,
     /// The v2 leaf directory, for `CLONE_INTO_CGROUP`.
     dir_fd: Option<OwnedFd>,
+    /// Under `cella/`, shared with other supervised containers.
+    supervised: bool,
     /// An abandoned cgroup of the same name was taken over.
     pub reclaimed: bool,
 }
 
 impl Owned {
-    /// Create `cella/ctr-NAME` with `writes` and `devices` (empty: no
-    /// device rules, `--privileged`), after sweeping leftovers of killed
-    /// cellas. Besides what the writes need, the container gets memory and
-    /// pids (accounting, OOM reports) and freezer (`pause`, and killing
-    /// everything in it) where the host has them.
-    pub fn create(
-        root: &Path,
-        name: &str,
-        writes: &[Write],
-        devices: &[DeviceRule],
-    ) -> Result<Owned> {
-        let leaf = format!("{LEAF_PREFIX}{name}");
-        let swept_ours = detect(root).is_some_and(|layout| sweep(root, layout).contains(&leaf));
-        let mut wanted: Vec<(&'static str, Option<&'static str>)> =
-            vec![("memory", None), ("pids", None), ("freezer", None)];
-        for w in writes {
-            let option = w.required.then_some(w.what);
-            match wanted.iter_mut().find(|(c, _)| *c == w.controller) {
-                Some(entry) => entry.1 = entry.1.or(option),
-                None => wanted.push((w.controller, option)),
-            }
-        }
-        let path = format!("{PARENT}/{leaf}");
-        let created = create(
-            root,
-            &Request {
-                path: &path,
-                hierarchies: Hierarchies::Wanted(&wanted),
-                writes,
-                devices,
-                owned: true,
-            },
-        )?;
+    /// Create the cgroup `plan` describes with its device rules and limits
+    /// (a supervised one after sweeping leftovers of killed cellas).
+    pub fn create(root: &Path, plan: &Plan) -> Result<Owned> {
+        let path = plan.path();
+        let leaf = path.rsplit('/').next().unwrap_or_default();
+        let swept_ours = plan.supervised.is_some()
+            && detect(root).is_some_and(|layout| sweep(root, layout).iter().any(|s| s == leaf));
+        let wanted = plan.wanted();
+        let created = create(root, &plan.request(&path, &wanted))?;
         let mut owned = Owned {
             join_fds: Vec::new(),
             dir_fd: None,
+            supervised: plan.supervised.is_some(),
             reclaimed: created.reclaimed || swept_ours,
             cgroup: created.cgroup,
             _locks: created.locks,
@@ -84,6 +130,7 @@ impl Owned {
             _locks: Vec::new(),
             join_fds: Vec::new(),
             dir_fd: None,
+            supervised: false,
             reclaimed: false,
         }
     }
@@ -96,6 +143,14 @@ impl Owned {
     /// The membership files the child writes `0` ("me") to.
     pub fn join_fds(&self) -> &[OwnedFd] {
         &self.join_fds
+    }
+
+    /// Keep the cgroup past this process (an OCI container, which `delete`
+    /// removes).
+    pub fn release(mut self) -> Cgroup {
+        self.join_fds.clear();
+        self.dir_fd = None;
+        std::mem::take(&mut self.cgroup)
     }
 
     /// Kill what is left in the cgroup (processes the payload started and
@@ -111,10 +166,12 @@ impl Owned {
         let cgroup = std::mem::take(&mut self.cgroup);
         cgroup.kill_all();
         let result = cgroup.remove();
-        for dir in cgroup.paths() {
-            if let Some(parent) = dir.parent() {
-                // Shared by all containers: only the last one out removes it.
-                let _ = rustix::fs::rmdir(parent);
+        if self.supervised {
+            for dir in cgroup.paths() {
+                if let Some(parent) = dir.parent() {
+                    // Shared by all containers: only the last one out removes it.
+                    let _ = rustix::fs::rmdir(parent);
+                }
             }
         }
         result

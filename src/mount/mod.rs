@@ -131,24 +131,38 @@ fn fs(
     }
 }
 
-/// A view of the container's own cgroup at `target` (see [`Kind::Cgroup`]).
-pub fn cgroup_view(target: &str, cgroup: &Cgroup, read_only: bool) -> MountOp {
-    let dirs = cgroup
-        .dirs
-        .iter()
-        .map(|(name, dir)| {
-            let dir = CString::new(dir.as_os_str().as_bytes()).unwrap_or_default();
-            (name.clone(), dir)
-        })
-        .collect();
+/// A view of the container's own cgroup at `target` (see [`Kind::Cgroup`]):
+/// planned before the cgroup exists, its directories filled in by
+/// [`show_cgroup`] once it does.
+pub fn cgroup_view(target: &str, read_only: bool) -> MountOp {
     MountOp {
         step: Step::Mount,
         target: target.to_owned(),
         kind: Kind::Cgroup {
-            dirs,
-            v2: cgroup.v2,
+            dirs: Vec::new(),
+            v2: false,
             read_only,
         },
+    }
+}
+
+/// Point every cgroup view of `ops` at `cgroup`, the container's, now made;
+/// without one (rootless, no cgroup file system) there is nothing to show,
+/// and the views go.
+pub fn show_cgroup(ops: &mut Vec<MountOp>, cgroup: &Cgroup) {
+    ops.retain(|op| !matches!(op.kind, Kind::Cgroup { .. }) || !cgroup.dirs.is_empty());
+    for op in ops.iter_mut() {
+        if let Kind::Cgroup { dirs, v2, .. } = &mut op.kind {
+            *v2 = cgroup.v2;
+            *dirs = cgroup
+                .dirs
+                .iter()
+                .map(|(name, dir)| {
+                    let dir = CString::new(dir.as_os_str().as_bytes()).unwrap_or_default();
+                    (name.clone(), dir)
+                })
+                .collect();
+        }
     }
 }
 
@@ -158,7 +172,7 @@ pub fn cgroup_view(target: &str, cgroup: &Cgroup, read_only: bool) -> MountOp {
 /// shown at `/sys/fs/cgroup` (read-only unless `--privileged`), so programs
 /// can read their limits (JVMs, Go's and Node's runtimes size themselves
 /// from them).
-pub fn plan(spec: &Spec, cgroup: &Cgroup) -> Vec<MountOp> {
+pub fn plan(spec: &Spec) -> Vec<MountOp> {
     let mut ops = vec![
         fs(
             Step::MountProc,
@@ -223,10 +237,7 @@ pub fn plan(spec: &Spec, cgroup: &Cgroup) -> Vec<MountOp> {
             options.retain(|(k, _)| k != "gid");
         }
     }
-    // Nothing to show without a cgroup (rootless, no cgroup file system).
-    if !cgroup.dirs.is_empty() {
-        ops.push(cgroup_view("sys/fs/cgroup", cgroup, spec.confine_proc));
-    }
+    ops.push(cgroup_view("sys/fs/cgroup", spec.confine_proc));
     // `--device` nodes, made in the container's /dev; rootless, where
     // mknod is refused, the host's node is bound instead.
     for d in &spec.devices {
@@ -433,7 +444,7 @@ mod tests {
 
     #[test]
     fn dev_comes_before_what_lives_in_it_and_user_mounts_come_last() {
-        let ops = plan(&spec(false), &Cgroup::default());
+        let ops = plan(&spec(false));
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
             targets,
@@ -445,13 +456,14 @@ mod tests {
                 "dev/pts",
                 "dev/shm",
                 "dev/mqueue",
+                "sys/fs/cgroup",
                 "run",
                 "srv/data"
             ]
         );
         assert_eq!(ops[3].kind, Kind::DevNodes);
         assert!(matches!(
-            &ops[8].kind,
+            &ops[9].kind,
             Kind::Bind {
                 read_only: true,
                 is_dir: true,
@@ -462,7 +474,7 @@ mod tests {
 
     #[test]
     fn sysfs_is_read_only_and_proc_is_noexec() {
-        let ops = plan(&spec(false), &Cgroup::default());
+        let ops = plan(&spec(false));
         let attrs = |i: usize| match &ops[i].kind {
             Kind::Fs { attrs, .. } => *attrs,
             _ => unreachable!(),
@@ -474,7 +486,7 @@ mod tests {
 
     #[test]
     fn devpts_is_a_new_instance() {
-        let ops = plan(&spec(false), &Cgroup::default());
+        let ops = plan(&spec(false));
         match &ops[4].kind {
             Kind::Fs {
                 fstype, options, ..
@@ -487,16 +499,35 @@ mod tests {
 
     #[test]
     fn host_root_gets_a_private_tmp() {
-        let host = plan(&spec(true), &Cgroup::default());
+        let host = plan(&spec(true));
         assert!(
             host.iter()
                 .any(|o| o.target == "tmp" && o.step == Step::MountTmpfs)
         );
-        assert!(
-            !plan(&spec(false), &Cgroup::default())
-                .iter()
-                .any(|o| o.target == "tmp")
+        assert!(!plan(&spec(false)).iter().any(|o| o.target == "tmp"));
+    }
+
+    #[test]
+    fn the_cgroup_view_shows_the_cgroup_made_or_goes() {
+        let mut ops = plan(&spec(false));
+        let cgroup = Cgroup {
+            v2: true,
+            dirs: vec![(String::new(), "/sys/fs/cgroup/cella/ctr-c".into())],
+        };
+        show_cgroup(&mut ops, &cgroup);
+        let view = ops.iter().find(|o| o.target == "sys/fs/cgroup").unwrap();
+        assert_eq!(
+            view.kind,
+            Kind::Cgroup {
+                dirs: vec![(String::new(), c"/sys/fs/cgroup/cella/ctr-c".to_owned())],
+                v2: true,
+                read_only: false,
+            }
         );
+        let mut none = plan(&spec(false));
+        show_cgroup(&mut none, &Cgroup::default());
+        assert!(!none.iter().any(|o| matches!(o.kind, Kind::Cgroup { .. })));
+        assert_eq!(none.len(), ops.len() - 1);
     }
 
     #[test]

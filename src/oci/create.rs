@@ -13,16 +13,16 @@ use super::config::{self, Config, IdMap};
 use super::hooks;
 use super::plan;
 use super::state::{self, State, Status};
-use crate::cgroup::{self, Cgroup, Hierarchies, Layout, Request, detect};
+use crate::cgroup::{self, Layout, detect};
 use crate::child;
+use crate::engine;
 use crate::error::{Error, Result, Step};
-use crate::sync::{self, Msg};
-use crate::sys::{self, Fork, signal::SigSet};
+use crate::sys::{self, signal::SigSet};
 use linux_raw_sys::general as g;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::process::{Pid, WaitOptions};
+use rustix::process::Pid;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -36,29 +36,6 @@ pub struct CreateArgs {
     pub preserve_fds: u32,
     /// The signal mask the payload gets (`None`: ours as it is).
     pub exec_mask: Option<SigSet>,
-}
-
-/// Removes a half-made container unless disarmed: the state directory,
-/// the cgroup, the child.
-struct Undo {
-    dir: Option<PathBuf>,
-    cgroup: Option<Cgroup>,
-    child: Option<Pid>,
-}
-
-impl Drop for Undo {
-    fn drop(&mut self) {
-        if let Some(pid) = self.child.take() {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-        }
-        if let Some(cg) = self.cgroup.take() {
-            let _ = cg.remove();
-        }
-        if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
 }
 
 /// Read `bundle/config.json`: the raw bytes (saved with the state) and
@@ -108,44 +85,19 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     }
     let flags = namespace_flags(&cfg)?;
     let joins = open_joins(&cfg)?;
-    // 1. The state directory: its creation is what makes the id ours. Only
-    //    we may read it (the config holds the payload's environment).
-    state::prepare_root(&a.root)?;
-    let dir = state::dir(&a.root, &a.id);
-    match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
-        Ok(()) => {}
-        Err(Errno::EXIST) => {
-            return Err(Error::usage(format!("container {} already exists", a.id)));
-        }
-        Err(e) => return Err(Error::new(Step::State, e).at(dir.display().to_string())),
-    }
-    let mut undo = Undo {
-        dir: Some(dir.clone()),
-        cgroup: None,
-        child: None,
+    // The cgroup, at `cgroupsPath` in every hierarchy, as runc makes it.
+    let layout = detect(Path::new(cgroup::ROOT)).unwrap_or(Layout::V1);
+    let cgroup = cgroup::Plan {
+        supervised: None,
+        path: cfg
+            .linux
+            .cgroups_path
+            .clone()
+            .unwrap_or_else(|| format!("/{}", a.id)),
+        writes: cgroups::writes(layout, &cfg.linux.resources)?,
+        devices: cgroups::device_rules(&cfg.linux.resources, &plan::device_rules(&cfg)),
     };
-    state::write_private(&dir.join("config.json"), &bytes)?;
-    // 2. The record, before anything else exists (no process yet, the
-    //    cgroup it is about to get): whatever a killed `create` leaves,
-    //    `delete --force` finds. Then the cgroup and its limits, before
-    //    anything runs in it.
-    let cg_root = Path::new(cgroup::ROOT);
-    let layout = detect(cg_root).unwrap_or(Layout::V1);
-    let writes = cgroups::writes(layout, &cfg.linux.resources)?;
-    let device_rules = cgroups::device_rules(&cfg.linux.resources, &plan::device_rules(&cfg));
-    let cg_path = cfg
-        .linux
-        .cgroups_path
-        .clone()
-        .unwrap_or_else(|| format!("/{}", a.id));
-    let request = Request {
-        path: &cg_path,
-        hierarchies: Hierarchies::All,
-        writes: &writes,
-        devices: &device_rules,
-        owned: false,
-    };
-    let mut st = State {
+    let record = State {
         id: a.id.clone(),
         kind: state::Kind::Oci,
         pid: 0,
@@ -154,7 +106,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         rootfs: cfg.root.clone(),
         created: state::now_rfc3339(),
         annotations: cfg.annotations.clone(),
-        cgroup: cgroup::plan(cg_root, &request)?,
+        cgroup: cgroup::Cgroup::default(),
         own_pid_ns: cfg.linux.has(g::CLONE_NEWPID),
         keep: false,
         exit_code: None,
@@ -162,51 +114,53 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         command: process.args.join(" "),
         options: Vec::new(),
     };
-    st.save(&a.root)?;
-    let leaves = cgroup::create(cg_root, &request)?.cgroup;
-    undo.cgroup = Some(leaves.clone());
-    // 3. The mount plan and everything else the child reads.
-    let ops = plan::mounts(&cfg, &bundle, &leaves, host_netns(&cfg, &joins))?;
-    let root = plan::cpath(&cfg.root)?;
-    let hostname = cfg
-        .hostname
-        .as_deref()
-        .map(CString::new)
-        .transpose()
-        .map_err(|_| Error::usage("config.json: hostname: NUL byte"))?;
-    let domainname = cfg
-        .domainname
-        .as_deref()
-        .map(CString::new)
-        .transpose()
-        .map_err(|_| Error::usage("config.json: domainname: NUL byte"))?;
-    let join_fds = leaves.join_files()?;
+    let mounts = plan::mounts(&cfg, &bundle, host_netns(&cfg, &joins))?;
+    let cstring = |v: &Option<String>, what: &str| {
+        v.as_deref()
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| Error::usage(format!("config.json: {what}: NUL byte")))
+    };
+    let id_maps = (flags & g::CLONE_NEWUSER != 0).then(|| engine::IdMaps::Given {
+        uids: id_map_text(&cfg.linux.uid_mappings),
+        gids: id_map_text(&cfg.linux.gid_mappings),
+    });
+    let container = engine::Container {
+        store: a.root.clone(),
+        record,
+        // Only we may read it: the config holds the payload's environment.
+        files: vec![("config.json", bytes)],
+        cgroup: Some(cgroup),
+        clone_flags: flags,
+        cgroup_ns: cfg.linux.new_namespaces() & g::CLONE_NEWCGROUP != 0,
+        joins,
+        id_maps,
+        dies_with_us: false,
+        hostname: cstring(&cfg.hostname, "hostname")?,
+        domainname: cstring(&cfg.domainname, "domainname")?,
+        root_path: cfg.root.clone(),
+        root: plan::cpath(&cfg.root)?,
+        host_root: false,
+        root_readonly: cfg.root_readonly,
+        rootfs_propagation: cfg
+            .linux
+            .rootfs_propagation
+            .as_deref()
+            .and_then(config::propagation),
+        mounts,
+        hooks: !(cfg.hooks.prestart.is_empty()
+            && cfg.hooks.create_runtime.is_empty()
+            && cfg.hooks.create_container.is_empty()),
+        payload: &payload,
+        preserve,
+        hold_for_start: true,
+        title: None,
+    };
     let console = a
         .console_socket
         .as_deref()
         .map(crate::console::connect)
         .transpose()?;
-    let fifo_path = state::fifo(&a.root, &a.id);
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo_path,
-        rustix::fs::FileType::Fifo,
-        Mode::from_raw_mode(0o600),
-        0,
-    )
-    .map_err(|e| Error::new(Step::State, e).at(fifo_path.display().to_string()))?;
-    let fifo = rustix::fs::open(&fifo_path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::new(Step::State, e).at(fifo_path.display().to_string()))?;
-    let (ours, theirs) = rustix::net::socketpair(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::SEQPACKET,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| Error::new(Step::SyncPipe, e))?;
-    let has_hooks = !(cfg.hooks.prestart.is_empty()
-        && cfg.hooks.create_runtime.is_empty()
-        && cfg.hooks.create_container.is_empty());
     // A pid or time namespace given by path is entered here: it applies to
     // our children, and the container's PID 1 is one.
     enter_for_children(&cfg)?;
@@ -216,110 +170,38 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         Some(mask) => mask,
         None => sys::signal::block(SigSet::empty()).map_err(|e| Error::new(Step::SignalMask, e))?,
     };
-    // 4. Fork straight into the new namespaces.
-    let user_ns = flags & g::CLONE_NEWUSER != 0;
-    let pid =
-        match sys::fork_into(u64::from(flags), None).map_err(|e| Error::new(Step::Clone, e))? {
-            Fork::Child { .. } => {
-                sys::mark_child();
-                drop(ours);
-                // The one sequence every container follows, held at the
-                // end until `start`.
-                child::run(child::Plan {
-                    sync: theirs,
-                    waited: SigSet::empty(),
-                    exec_mask,
-                    wait_for_maps: user_ns,
-                    setgroups_may_be_denied: false,
-                    parent: None,
-                    joins: &joins,
-                    hostname: hostname.as_ref().map(|h| h.as_bytes()),
-                    domainname: domainname.as_ref().map(|d| d.as_bytes()),
-                    new_netns: flags & g::CLONE_NEWNET != 0,
-                    root: &root,
-                    host_root: false,
-                    root_readonly: cfg.root_readonly,
-                    rootfs_propagation: cfg
-                        .linux
-                        .rootfs_propagation
-                        .as_deref()
-                        .and_then(config::propagation),
-                    ops: &ops,
-                    hooks: has_hooks,
-                    cgroup_join: &join_fds,
-                    cgroup_ns: cfg.linux.new_namespaces() & g::CLONE_NEWCGROUP != 0,
-                    payload: &payload,
-                    console,
-                    stdio: child::Stdio::default(),
-                    preserve,
-                    hold: Some(fifo),
-                    title: None,
-                })
-            }
-            Fork::Parent { child, .. } => child,
-        };
-    undo.child = Some(pid);
-    drop(theirs);
-    drop(fifo);
-    drop(console);
-    //    Recorded at once: if we are killed from here on, `delete --force`
-    //    kills this process by its pid (and it ends by itself once it sees
-    //    that we are gone: it waits for our word before it waits for start).
-    st.pid = pid.as_raw_nonzero().get();
-    st.pid_start = state::start_time(st.pid).unwrap_or(0);
-    st.cgroup = leaves.clone();
-    st.save(&a.root)?;
-    // 5. Answer the child until it is ready.
-    if user_ns {
-        write_id_maps(pid, &cfg.linux.uid_mappings, &cfg.linux.gid_mappings)?;
-        rustix::io::write(&ours, &[0]).map_err(|e| Error::new(Step::UserNamespace, e))?;
-    }
-    loop {
-        match sync::receive_msg(&ours) {
-            Ok(Some(Msg::Ready)) => break,
-            Ok(Some(Msg::Hooks)) => {
-                let json = state::to_json(&st, Status::Created);
-                let result = hooks::run("hooks.prestart", &cfg.hooks.prestart, &json, None)
-                    .and_then(|()| {
-                        hooks::run(
-                            "hooks.createRuntime",
-                            &cfg.hooks.create_runtime,
-                            &json,
-                            None,
-                        )
-                    })
-                    .and_then(|()| {
-                        hooks::run(
-                            "hooks.createContainer",
-                            &cfg.hooks.create_container,
-                            &json,
-                            Some(st.pid),
-                        )
-                    });
-                let reply = [u8::from(result.is_err())];
-                let _ = rustix::io::write(&ours, &reply);
-                result?;
-            }
-            Ok(Some(Msg::Failed(f))) => return Err(describe(&cfg, &ops, &payload, f)),
-            Ok(None) => {
-                return Err(Error::invalid(
-                    Step::Clone,
-                    "the container process died during setup",
-                ));
-            }
-            Err(e) => return Err(Error::new(Step::SyncPipe, e)),
-        }
-    }
-    // 6. The pid file before we return (the caller reads it at once); then
-    //    the child may wait for `start`: from here on the container exists.
+    let io = engine::Io {
+        stdio: crate::child::Stdio::default(),
+        console,
+        waited: SigSet::empty(),
+        exec_mask,
+    };
+    let made = engine::create(container, io, &mut |st| run_create_hooks(&cfg, st))?;
+    // The pid file before we return (the caller reads it at once); then the
+    // child may wait for `start`: from here on the container exists.
     if let Some(file) = &a.pid_file {
-        write_atomic(file, st.pid.to_string().as_bytes())?;
+        write_atomic(file, made.pid.to_string().as_bytes())?;
     }
-    rustix::io::write(&ours, &[0]).map_err(|e| Error::new(Step::SyncPipe, e))?;
-    undo.child = None;
-    undo.cgroup = None;
-    undo.dir = None;
-    Ok((st, pid))
+    let pid = made.pid;
+    Ok((made.keep()?, pid))
+}
+
+/// The prestart, createRuntime and createContainer hooks, in that order.
+fn run_create_hooks(cfg: &Config, st: &State) -> Result<()> {
+    let json = state::to_json(st, Status::Created);
+    hooks::run("hooks.prestart", &cfg.hooks.prestart, &json, None)?;
+    hooks::run(
+        "hooks.createRuntime",
+        &cfg.hooks.create_runtime,
+        &json,
+        None,
+    )?;
+    hooks::run(
+        "hooks.createContainer",
+        &cfg.hooks.create_container,
+        &json,
+        Some(st.pid),
+    )
 }
 
 /// The rootfs, symlinks resolved (it is mounted over itself by path).
@@ -436,23 +318,11 @@ fn enter_for_children(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-fn write_id_maps(pid: Pid, uids: &[IdMap], gids: &[IdMap]) -> Result<()> {
-    let text = |maps: &[IdMap]| {
-        maps.iter()
-            .map(|m| format!("{} {} {}\n", m.container, m.host, m.size))
-            .collect::<String>()
-    };
-    let pid = pid.as_raw_nonzero().get();
-    for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text(maps))
-            .map_err(|e| state::io_error(e).at(path.clone()))
-            .map_err(|e| Error {
-                step: Step::UserNamespace,
-                ..e
-            })?;
-    }
-    Ok(())
+/// `linux.uidMappings` or `gidMappings` as `/proc/PID/uid_map` takes them.
+fn id_map_text(maps: &[IdMap]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container, m.host, m.size))
+        .collect()
 }
 
 /// Write a small file whole or not at all.
@@ -465,61 +335,4 @@ pub fn write_atomic(file: &Path, bytes: &[u8]) -> Result<()> {
             let _ = std::fs::remove_file(&tmp);
             state::io_error(e).at(file.display().to_string())
         })
-}
-
-/// The child's failure record as a full error naming what it was about.
-pub fn describe(
-    cfg: &Config,
-    ops: &[crate::mount::MountOp],
-    payload: &crate::process::Payload,
-    f: crate::sync::Failure,
-) -> Error {
-    let mut e = if f.errno == 0 {
-        Error::invalid(f.step, "")
-    } else {
-        Error::new(f.step, Errno::from_raw_os_error(f.errno))
-    };
-    let op = ops
-        .get(usize::from(f.index))
-        .map(|op| format!("/{}", op.target));
-    e.what = match f.step {
-        Step::CloneRoot
-        | Step::AttachRoot
-        | Step::EnterRoot
-        | Step::PivotRoot
-        | Step::DetachOldRoot
-        | Step::Chroot
-        | Step::ReadOnlyRoot => Some(cfg.root.display().to_string()),
-        Step::MakeMountpoint
-        | Step::MountProc
-        | Step::MountSys
-        | Step::MountDev
-        | Step::MakeDevice
-        | Step::MountDevPts
-        | Step::MountShm
-        | Step::MountMqueue
-        | Step::MountTmpfs
-        | Step::BindMount
-        | Step::Mount
-        | Step::Sysctl
-        | Step::MaskPath
-        | Step::ReadOnlyPath => op,
-        Step::SetHostname => cfg.hostname.clone(),
-        Step::Workdir => cfg.process.as_ref().map(|p| p.cwd.clone()),
-        Step::Exec => payload
-            .exec
-            .argv
-            .strings()
-            .first()
-            .map(|a| a.to_string_lossy().into_owned()),
-        Step::SetUser => Some(format!("{}:{}", payload.uid, payload.gid)),
-        Step::Rlimit => cfg
-            .process
-            .as_ref()
-            .and_then(|p| p.rlimits.get(usize::from(f.index)))
-            .map(|(r, soft, hard)| format!("{} {soft}:{hard}", config::rlimit_name(*r))),
-        _ => None,
-    }
-    .map(Into::into);
-    e
 }

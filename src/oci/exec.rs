@@ -250,13 +250,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         Ok(None) => {}
         Ok(Some(f)) => {
             let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            let ops = [];
-            return Err(super::create::describe(
-                &cfg_for_describe(&cfg, &process),
-                &ops,
-                &payload,
-                f,
-            ));
+            return Err(crate::engine::describe(f, &payload, &[], &cfg.root, None));
         }
         Err(e) => return Err(Error::new(Step::SyncPipe, e)),
     }
@@ -278,15 +272,6 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         } else if let Some(s) = Signal::from_named_raw(sig) {
             let _ = rustix::process::kill_process(pid, s);
         }
-    }
-}
-
-fn cfg_for_describe(cfg: &config::Config, p: &Process) -> config::Config {
-    config::Config {
-        process: Some(p.clone()),
-        root: cfg.root.clone(),
-        hostname: cfg.hostname.clone(),
-        ..config::Config::default()
     }
 }
 

@@ -6,7 +6,6 @@
 
 use super::config::{Config, Device, DeviceRule, Mount, Process};
 use crate::caps;
-use crate::cgroup::Cgroup;
 use crate::error::{Error, Result, Step};
 use crate::mount::{Kind, MountOp};
 use crate::process::{Exec, Payload};
@@ -111,15 +110,10 @@ pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
         .collect()
 }
 
-/// The child's mount ops for `c`, given the container's cgroup (for
-/// `cgroup` mounts) and whether its network namespace is cella's own (no
-/// new one, or the one joined by path is ours: no `net.*` sysctl then).
-pub fn mounts(
-    c: &Config,
-    bundle: &Path,
-    cgroup: &Cgroup,
-    host_netns: bool,
-) -> Result<Vec<MountOp>> {
+/// The child's mount ops for `c`, given whether its network namespace is
+/// cella's own (no new one, or the one joined by path is ours: no `net.*`
+/// sysctl then).
+pub fn mounts(c: &Config, bundle: &Path, host_netns: bool) -> Result<Vec<MountOp>> {
     let mut ops = Vec::new();
     let mut dev_is_bound = false;
     for (i, m) in c.mounts.iter().enumerate() {
@@ -149,11 +143,7 @@ pub fn mounts(
         }
         match m.fstype.as_str() {
             "cgroup" | "cgroup2" => {
-                ops.push(crate::mount::cgroup_view(
-                    &target,
-                    cgroup,
-                    o.attrs & RDONLY != 0,
-                ));
+                ops.push(crate::mount::cgroup_view(&target, o.attrs & RDONLY != 0));
             }
             "" => {
                 return Err(Error::usage(format!("config.json: {at}.type: missing")));
@@ -374,7 +364,7 @@ mod tests {
     fn containerd_sample_plans_its_mounts_then_devices() {
         let c = sample("ctr");
         assert_eq!(c.root, Path::new("/bundle/rootfs"));
-        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default(), false).unwrap();
+        let ops = mounts(&c, Path::new("/bundle"), false).unwrap();
         let rules = device_rules(&c);
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
@@ -420,11 +410,11 @@ mod tests {
         let c = sample("podman");
         assert_eq!(c.hostname.as_deref(), Some("628ceaf5094f"));
         // Bind sources of the sample do not exist here: planning refuses.
-        let err = mounts(&c, Path::new("/bundle"), &Cgroup::default(), false).unwrap_err();
+        let err = mounts(&c, Path::new("/bundle"), false).unwrap_err();
         assert!(err.to_string().contains("mounts[5].source"), "{err}");
         let mut c = c;
         c.mounts.retain(|m| !m.options.iter().any(|o| o == "bind"));
-        let ops = mounts(&c, Path::new("/bundle"), &Cgroup::default(), false).unwrap();
+        let ops = mounts(&c, Path::new("/bundle"), false).unwrap();
         let sysctl = ops.iter().find(|o| o.step == Step::Sysctl).unwrap();
         assert_eq!(sysctl.target, "proc/sys/net/ipv4/ping_group_range");
         assert!(ops.iter().any(|o| matches!(

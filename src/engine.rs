@@ -1,0 +1,418 @@
+//! The one engine under every front end. `cella run`, `cella init` and
+//! OCI `create` each translate what they were given into a [`Container`]
+//! (planned, as data: its record, cgroup, namespaces, mounts, payload);
+//! [`create`] makes it, in the README's numbered order: the record, the
+//! cgroup, the fork into the namespaces, the child's one sequence
+//! (`crate::child`), and the parent's answers until the child has exec'd
+//! or, held for `start`, is ready. A failure at any point leaves nothing:
+//! no record, cgroup or process.
+
+use crate::cgroup::{self, Owned};
+use crate::child::{self, Stdio};
+use crate::error::{Ctx, Error, Result, Step};
+use crate::mount::{self, MountOp};
+use crate::process::{self, Payload};
+use crate::store::{self, Held, Record};
+use crate::sync::{self, Failure, Msg};
+use crate::sys::{self, Fork, proctitle::ArgArea, signal::SigSet};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitOptions};
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+/// A container as every front end describes it, planned: everything the
+/// parent does and the child reads, built before anything exists.
+pub struct Container<'a> {
+    /// The state store it is recorded in (`--root`).
+    pub store: PathBuf,
+    /// Its record as it starts (no process yet): id, kind, what `list`,
+    /// `ps` and `inspect` show.
+    pub record: Record,
+    /// Files kept beside the record (OCI: the bundle's `config.json`).
+    pub files: Vec<(&'static str, Vec<u8>)>,
+    /// `None`: no cgroup (rootless: the host delegates none to users).
+    pub cgroup: Option<cgroup::Plan>,
+    /// The `CLONE_NEW*` namespaces to create at the fork (the cgroup
+    /// namespace comes later, from inside the cgroup: `cgroup_ns`).
+    pub clone_flags: u32,
+    pub cgroup_ns: bool,
+    /// (namespace fd, `CLONE_NEW*` type) the child joins, in order.
+    pub joins: Vec<(OwnedFd, u32)>,
+    /// A new user namespace's id maps, written by the parent.
+    pub id_maps: Option<IdMaps<'a>>,
+    /// The container dies with this process (`cella run`, `cella init`).
+    pub dies_with_us: bool,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    /// The root file system: its path (for errors), and as the child needs it.
+    pub root_path: PathBuf,
+    pub root: CString,
+    /// The root is the host's own `/` (`cella run` without `--rootfs`).
+    pub host_root: bool,
+    pub root_readonly: bool,
+    /// `MS_*` propagation for the container's mounts after pivot_root.
+    pub rootfs_propagation: Option<u32>,
+    pub mounts: Vec<MountOp>,
+    /// The createRuntime/createContainer hooks: the child asks the parent
+    /// to run them once its namespaces exist.
+    pub hooks: bool,
+    pub payload: &'a Payload,
+    /// Keep fds 3..3+preserve open for the payload.
+    pub preserve: u32,
+    /// OCI `create`: once set up, the child holds until `start` writes to
+    /// the `exec.fifo` in its directory.
+    pub hold_for_start: bool,
+    /// `--init`: what its PID 1 shows as its command line.
+    pub title: Option<Vec<u8>>,
+}
+
+/// The id maps of a new user namespace.
+pub enum IdMaps<'a> {
+    /// The caller as root, through newuidmap/newgidmap where it has
+    /// subordinate ids (rootless `cella run`).
+    Caller(&'a crate::rootless::Maps),
+    /// `uid_map` and `gid_map` as given (OCI `linux.uidMappings`).
+    Given { uids: String, gids: String },
+}
+
+/// What the container's process gets from the caller of [`create`].
+pub struct Io<'a> {
+    pub stdio: Stdio<'a>,
+    /// `--console-socket`: the pty master goes there.
+    pub console: Option<OwnedFd>,
+    /// Blocked while cella's code runs in the child (an `--init` PID 1
+    /// waits on them).
+    pub waited: SigSet,
+    /// The payload's signal mask.
+    pub exec_mask: SigSet,
+}
+
+/// A made container: its PID 1 (our child), its cgroup and record, held
+/// until [`Made::keep`] (OCI) or [`Made::running`] (`cella run`); dropping
+/// it kills the child, then removes the cgroup and the record.
+pub struct Made {
+    /// First, so it goes first: no process is left in the cgroup removed next.
+    child: Reaper,
+    pub pid: Pid,
+    pub cgroup: Owned,
+    pub record: Held,
+    /// What was recorded.
+    pub state: Record,
+    /// To a held child: one byte lets it wait for `start`.
+    sync: OwnedFd,
+}
+
+/// Kills and reaps the child on drop, unless disarmed.
+struct Reaper(Option<Pid>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+        }
+    }
+}
+
+impl Made {
+    /// The payload has exec'd: its process, cgroup and record are the
+    /// caller's to wait for and remove.
+    pub fn running(self) -> (Pid, Owned, Held) {
+        let Made {
+            mut child,
+            pid,
+            cgroup,
+            record,
+            ..
+        } = self;
+        child.0 = None;
+        (pid, cgroup, record)
+    }
+
+    /// Keep the container past this process (OCI `create`): let the held
+    /// child go on to wait for `start`.
+    pub fn keep(self) -> Result<Record> {
+        rustix::io::write(&self.sync, &[0]).ctx(Step::SyncPipe)?;
+        let Made {
+            mut child,
+            cgroup,
+            record,
+            state,
+            ..
+        } = self;
+        child.0 = None;
+        cgroup.release();
+        record.keep();
+        Ok(state)
+    }
+}
+
+/// Make the container `c`: record it, create its cgroup, fork into its
+/// namespaces and follow the child until its payload has exec'd (or, with
+/// `io.hold`, it is ready and waits). `hooks` runs the OCI hooks when the
+/// child asks, given the record.
+pub fn create(
+    mut c: Container<'_>,
+    io: Io<'_>,
+    hooks: &mut dyn FnMut(&Record) -> Result<()>,
+) -> Result<Made> {
+    // 1. The record, before anything else exists (the cgroup it is about
+    //    to get, no process yet): whatever a killed cella leaves, the next
+    //    verb finds. Taking the name there, after removing what killed
+    //    cellas left, makes the container visible to `list`, `state`,
+    //    `kill`, `ps`, `pause` and `resume`.
+    store::sweep(&c.store);
+    let cg_root = Path::new(cgroup::ROOT);
+    if let Some(plan) = &c.cgroup {
+        c.record.cgroup = plan
+            .dirs(cg_root)
+            .map_err(|e| no_device_rules_hint(e, plan))?;
+    }
+    let files: Vec<(&str, &[u8])> = c.files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let record = Held::take(&c.store, &c.record, &files)?;
+    // 2. The cgroup, with the device rules and every limit written before
+    //    the payload exists: no container runs without device rules
+    //    (docker's, unless --privileged).
+    let cgroup = match &c.cgroup {
+        None => Owned::none(),
+        Some(plan) => Owned::create(cg_root, plan).map_err(|e| no_device_rules_hint(e, plan))?,
+    };
+    mount::show_cgroup(&mut c.mounts, &cgroup.cgroup);
+    //    OCI: the fifo `start` writes to, which the child holds.
+    let hold = if c.hold_for_start {
+        Some(exec_fifo(&store::fifo(&c.store, &c.record.id))?)
+    } else {
+        None
+    };
+    //    With --init, PID 1 stays cella's code: it will show this title,
+    //    not our command line.
+    let title = c
+        .title
+        .as_ref()
+        .and_then(|t| Some((ArgArea::of_self()?, t.as_slice())));
+    //    Our pidfd: a child that dies with us checks that we are still
+    //    alive once it has asked (its PID 1 has no parent it could ask).
+    let me = if c.dies_with_us {
+        Some(
+            rustix::process::pidfd_open(
+                rustix::process::getpid(),
+                rustix::process::PidfdFlags::empty(),
+            )
+            .ctx(Step::Clone)?,
+        )
+    } else {
+        None
+    };
+    // 3. The channel to the child: its failure records one way, "maps
+    //    written" and the hooks' verdict the other.
+    let (ours, theirs) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .ctx(Step::SyncPipe)?;
+    // 4. Fork straight into the new namespaces (and, on v2, the cgroup).
+    let held = hold.is_some();
+    let user_ns = c.clone_flags & linux_raw_sys::general::CLONE_NEWUSER != 0;
+    let fork = sys::fork_into(u64::from(c.clone_flags), cgroup.clone_target());
+    let pid = match fork.ctx(Step::Clone)? {
+        Fork::Child { into_cgroup } => {
+            sys::mark_child();
+            drop(ours);
+            // 5.-17. in `child`: the one sequence every container follows.
+            child::run(child::Plan {
+                sync: theirs,
+                waited: io.waited,
+                exec_mask: io.exec_mask,
+                wait_for_maps: user_ns,
+                setgroups_may_be_denied: matches!(c.id_maps, Some(IdMaps::Caller(_))),
+                parent: me.as_ref().map(|fd| fd.as_fd()),
+                joins: &c.joins,
+                hostname: c.hostname.as_ref().map(|h| h.as_bytes()),
+                domainname: c.domainname.as_ref().map(|d| d.as_bytes()),
+                new_netns: c.clone_flags & linux_raw_sys::general::CLONE_NEWNET != 0,
+                root: &c.root,
+                host_root: c.host_root,
+                root_readonly: c.root_readonly,
+                rootfs_propagation: c.rootfs_propagation,
+                ops: &c.mounts,
+                hooks: c.hooks,
+                cgroup_join: if into_cgroup { &[] } else { cgroup.join_fds() },
+                cgroup_ns: c.cgroup_ns,
+                payload: c.payload,
+                console: io.console,
+                stdio: io.stdio,
+                preserve: c.preserve,
+                hold,
+                title,
+            })
+        }
+        Fork::Parent { child, .. } => child,
+    };
+    drop(theirs);
+    drop(me);
+    let mut made = Made {
+        child: Reaper(Some(pid)),
+        pid,
+        cgroup,
+        record,
+        state: c.record,
+        sync: ours,
+    };
+    // 5. Recorded at once: if we are killed from here on, the next verb
+    //    finds the process by its pid (and a held child ends by itself once
+    //    it sees that we are gone: it waits for our word before `start`).
+    made.state.pid = pid.as_raw_nonzero().get();
+    made.state.pid_start = store::start_time(made.state.pid).unwrap_or(0);
+    made.state.cgroup = made.cgroup.cgroup.clone();
+    made.record.save(&made.state)?;
+    // 6. A user namespace: its id maps, then the child may go on.
+    if user_ns {
+        match &c.id_maps {
+            Some(IdMaps::Caller(maps)) => maps.apply(pid)?,
+            Some(IdMaps::Given { uids, gids }) => write_id_maps(pid, uids, gids)?,
+            None => {}
+        }
+        rustix::io::write(&made.sync, &[0]).ctx(Step::UserNamespace)?;
+    }
+    // 7. Answer the child until it has exec'd (end-of-file) or is ready.
+    //    On failure nothing may be left behind: the child is reaped (its
+    //    namespaces and mounts die with it), then the cgroup and record go
+    //    as `made` drops.
+    loop {
+        match sync::receive_msg(&made.sync) {
+            Ok(None) if held => {
+                return Err(Error::invalid(
+                    Step::Clone,
+                    "the container process died during setup",
+                ));
+            }
+            Ok(None | Some(Msg::Ready)) => return Ok(made),
+            Ok(Some(Msg::Hooks)) => {
+                let result = hooks(&made.state);
+                let _ = rustix::io::write(&made.sync, &[u8::from(result.is_err())]);
+                result?;
+            }
+            Ok(Some(Msg::Failed(f))) => {
+                return Err(describe(
+                    f,
+                    c.payload,
+                    &c.mounts,
+                    &c.root_path,
+                    c.hostname.as_ref(),
+                ));
+            }
+            Err(e) => return Err(Error::new(Step::SyncPipe, e)),
+        }
+    }
+}
+
+/// Without the device cgroup (v1) or cgroup BPF (v2) cella runs nothing
+/// but a container without device rules: say so where that is the cause.
+fn no_device_rules_hint(e: Error, plan: &cgroup::Plan) -> Error {
+    let about_devices = e.what.as_deref().is_some_and(|w| {
+        w.starts_with("device rules")
+            || (w.ends_with("no cgroup file system mounted") && !plan.devices.is_empty())
+    });
+    if !about_devices {
+        return e;
+    }
+    let what = format!(
+        "{} (cella runs no container without device rules; --privileged gives every device)",
+        e.what.as_deref().unwrap_or("device rules")
+    );
+    e.at(what)
+}
+
+/// Make the fifo at `path` and open it without blocking (read and write).
+fn exec_fifo(path: &Path) -> Result<OwnedFd> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let shown = path.display().to_string();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        FileType::Fifo,
+        Mode::from_raw_mode(0o600),
+        0,
+    )
+    .ctx_at(Step::State, &shown)?;
+    rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+        .ctx_at(Step::State, &shown)
+}
+
+fn write_id_maps(pid: Pid, uids: &str, gids: &str) -> Result<()> {
+    let pid = pid.as_raw_nonzero().get();
+    for (file, text) in [("uid_map", uids), ("gid_map", gids)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| {
+            let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+            Error::new(Step::UserNamespace, errno).at(path.clone())
+        })?;
+    }
+    Ok(())
+}
+
+/// The child's failure record as a full error, naming the path or value
+/// the step was working on (the child cannot format strings). Also for
+/// `exec`, whose child has no mounts and no root of its own.
+pub fn describe(
+    f: Failure,
+    payload: &Payload,
+    mounts: &[MountOp],
+    root: &Path,
+    hostname: Option<&CString>,
+) -> Error {
+    let mut error = if f.errno == 0 {
+        Error::invalid(f.step, "")
+    } else {
+        Error::new(f.step, Errno::from_raw_os_error(f.errno))
+    };
+    let op = mounts.get(usize::from(f.index));
+    let text = |s: &CString| s.to_string_lossy().into_owned();
+    error.what = match f.step {
+        Step::SetHostname => hostname.map(text),
+        Step::CloneRoot
+        | Step::AttachRoot
+        | Step::EnterRoot
+        | Step::PivotRoot
+        | Step::DetachOldRoot
+        | Step::Chroot
+        | Step::ReadOnlyRoot => Some(root.display().to_string()),
+        Step::BindMount => op.map(|op| match &op.kind {
+            mount::Kind::Bind { source, .. } | mount::Kind::BindWith { source, .. } => {
+                format!("{} on /{}", source.to_string_lossy(), op.target)
+            }
+            _ => format!("/{}", op.target),
+        }),
+        Step::MakeMountpoint
+        | Step::MountProc
+        | Step::MountSys
+        | Step::MountDev
+        | Step::MakeDevice
+        | Step::MountDevPts
+        | Step::MountShm
+        | Step::MountMqueue
+        | Step::MountTmpfs
+        | Step::Mount
+        | Step::Sysctl
+        | Step::MaskPath
+        | Step::ReadOnlyPath => op.map(|op| format!("/{}", op.target)),
+        Step::Workdir => payload.exec.workdir.as_ref().map(text),
+        Step::Exec => payload.exec.argv.strings().first().map(text),
+        Step::SetUser => Some(format!("{}:{}", payload.uid, payload.gid)),
+        Step::Rlimit => payload.rlimits.get(usize::from(f.index)).map(|(r, l)| {
+            let value = |v: Option<u64>| v.map_or("unlimited".to_owned(), |v| v.to_string());
+            format!(
+                "{} {}:{}",
+                process::rlimit_name(*r),
+                value(l.current),
+                value(l.maximum)
+            )
+        }),
+        _ => None,
+    }
+    .map(Into::into);
+    error
+}
