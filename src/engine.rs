@@ -381,7 +381,7 @@ pub fn describe(
         | Step::Chroot
         | Step::ReadOnlyRoot => Some(root.display().to_string()),
         Step::BindMount => op.map(|op| match &op.kind {
-            mount::Kind::Bind { source, .. } | mount::Kind::BindWith { source, .. } => {
+            mount::Kind::Bind { source, .. } => {
                 format!("{} on /{}", source.to_string_lossy(), op.target)
             }
             _ => format!("/{}", op.target),

@@ -10,6 +10,7 @@ use crate::caps::{self, Caps};
 use crate::cgroup::devices::{self, DeviceRule};
 use crate::cli::{Net, RunArgs, Seccomp};
 use crate::error::{Ctx, Error, Result, Step};
+use crate::mount::{DeviceNode, Filesystem, Mount};
 use crate::process::{Exec, Payload};
 use crate::seccomp;
 use crate::sys::CStrArray;
@@ -28,17 +29,12 @@ pub struct Spec {
     pub net: Net,
     pub pid_host: bool,
     pub limits: Limits,
-    pub tmpfs: Vec<String>,
-    pub binds: Vec<BindMount>,
-    /// Host device nodes given with `--device`.
-    pub devices: Vec<DeviceNode>,
+    /// Its mounts and device nodes, as docker gives them.
+    pub filesystem: Filesystem,
     /// The device cgroup's rules: docker's defaults plus `--device`; empty
     /// with `--privileged` (every device).
     pub device_rules: Vec<DeviceRule>,
     pub payload: Payload,
-    /// Mask `/proc/kcore` and friends, make `/proc/sys` and friends
-    /// read-only, show the cgroup read-only (all but `--privileged`).
-    pub confine_proc: bool,
     /// `-d`: a supervisor of its own runs it; `cella run` returns at once.
     pub detach: bool,
     /// `--rm`: a detached container's record goes with it.
@@ -83,31 +79,6 @@ pub struct Limits {
     pub io_weight: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct BindMount {
-    /// Absolute host path, symlinks resolved.
-    pub source: PathBuf,
-    /// Path inside the container, without the leading `/`.
-    pub target: String,
-    pub read_only: bool,
-    /// Whether the source is a directory (the mount point must match).
-    pub is_dir: bool,
-}
-
-/// A host device node the container gets (`--device`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeviceNode {
-    /// The host's node, symlinks resolved.
-    pub host: PathBuf,
-    /// Path inside the container, relative to its root.
-    pub target: String,
-    pub kind: rustix::fs::FileType,
-    pub major: u32,
-    pub minor: u32,
-    /// The host node's permission bits.
-    pub mode: u32,
-}
-
 /// Validate `args` against the system and build the spec.
 pub fn build(args: RunArgs) -> Result<Spec> {
     let security = security(&args)?;
@@ -128,13 +99,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
             read_only: true,
         },
     };
-    let binds = args.binds.iter().map(bind).collect::<Result<Vec<_>>>()?;
-    let tmpfs = args
-        .tmpfs
-        .iter()
-        .map(|t| mount_target(t, "--tmpfs"))
-        .collect::<Result<Vec<_>>>()?;
-    let nodes = args
+    let rootless = crate::rootless::active().then(crate::rootless::Maps::for_caller);
+    let nodes: Vec<DeviceNode> = args
         .devices
         .iter()
         .map(device)
@@ -159,6 +125,12 @@ pub fn build(args: RunArgs) -> Result<Spec> {
             .collect();
         devices::docker_default(&allowed)
     };
+    let mount_args = MountArgs {
+        tmpfs: &args.tmpfs,
+        binds: &args.binds,
+        privileged: args.privileged,
+    };
+    let filesystem = filesystem(&mount_args, root.is_host, rootless.is_some(), nodes)?;
     let uid = args.user.map_or(0, |(u, _)| u);
     let envp = environment(&args.env, &hostname, uid, |k| std::env::var_os(k))?;
     let exec = Exec {
@@ -204,12 +176,9 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         net: args.net,
         pid_host: args.pid_host,
         limits,
-        tmpfs,
-        binds,
-        devices: nodes,
+        filesystem,
         device_rules,
         payload,
-        confine_proc: !args.privileged,
         detach: args.detach,
         remove: args.remove,
         options: args
@@ -217,7 +186,111 @@ pub fn build(args: RunArgs) -> Result<Spec> {
             .iter()
             .map(|o| o.to_string_lossy().into_owned())
             .collect(),
-        rootless: crate::rootless::active().then(crate::rootless::Maps::for_caller),
+        rootless,
+    })
+}
+
+/// What of `cella run`'s options makes its file system.
+struct MountArgs<'a> {
+    tmpfs: &'a [String],
+    binds: &'a [crate::cli::Bind],
+    privileged: bool,
+}
+
+/// The container's file system as docker gives it, in the shape every
+/// front end describes one: proc, a read-only sysfs, a small `/dev` tmpfs
+/// with its pts, shm and mqueue, the container's cgroup; the host root's
+/// private `/tmp`; then `--tmpfs` and `--bind` (a user's mount can shadow
+/// cella's); `--device` nodes (bound from the host where mknod is refused,
+/// rootless); and, unless `--privileged`, docker's read-only and masked
+/// paths, with the cgroup read-only.
+fn filesystem(
+    args: &MountArgs<'_>,
+    host_root: bool,
+    rootless: bool,
+    devices: Vec<DeviceNode>,
+) -> Result<Filesystem> {
+    const NO: [&str; 3] = ["nosuid", "nodev", "noexec"];
+    // gid 5 (tty) is not mapped in a rootless user namespace.
+    let pts: &[&str] = if rootless {
+        &[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+        ]
+    } else {
+        &[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ]
+    };
+    let confined = !args.privileged;
+    let mut mounts = vec![
+        Mount::new("/proc", "proc", "proc", &NO),
+        Mount::new(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["ro", "nosuid", "nodev", "noexec"],
+        ),
+        Mount::new(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "noexec", "mode=755", "size=65536k"],
+        ),
+        Mount::new("/dev/pts", "devpts", "devpts", pts),
+        Mount::new(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "nodev", "noexec", "mode=1777", "size=65536k"],
+        ),
+        Mount::new("/dev/mqueue", "mqueue", "mqueue", &NO),
+        Mount::new(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            if confined { &["ro"] } else { &[] },
+        ),
+    ];
+    let tmpfs = ["nosuid", "nodev", "mode=1777"];
+    if host_root {
+        mounts.push(Mount::new("/tmp", "tmpfs", "tmpfs", &tmpfs));
+    }
+    for t in args.tmpfs {
+        mounts.push(Mount::new(
+            &mount_target(t, "--tmpfs")?,
+            "tmpfs",
+            "tmpfs",
+            &tmpfs,
+        ));
+    }
+    for b in args.binds {
+        mounts.push(bind(b)?);
+    }
+    let paths = |list: &[&str]| {
+        if confined {
+            list.iter().map(|p| (*p).to_owned()).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    Ok(Filesystem {
+        origin: "--bind/--tmpfs",
+        mounts,
+        base: PathBuf::from("/"),
+        devices,
+        bind_devices: rootless,
+        sysctls: Vec::new(),
+        readonly_paths: paths(&crate::mount::READ_ONLY_PATHS),
+        masked_paths: paths(&crate::mount::MASKED_PATHS),
     })
 }
 
@@ -424,22 +497,31 @@ fn device(d: &crate::cli::Device) -> Result<DeviceNode> {
         major: rustix::fs::major(st.st_rdev),
         minor: rustix::fs::minor(st.st_rdev),
         mode: st.st_mode & 0o777,
+        uid: 0,
+        gid: 0,
     })
 }
 
-fn bind(b: &crate::cli::Bind) -> Result<BindMount> {
+/// `--bind`: a recursive bind of the host path, symlinks resolved.
+fn bind(b: &crate::cli::Bind) -> Result<Mount> {
     let shown = b.source.to_string_lossy();
     let source =
         std::fs::canonicalize(&b.source).map_err(|e| io(Step::BindMount, e).at(&*shown))?;
-    let meta = rustix::fs::stat(&source).map_err(|e| Error::new(Step::BindMount, e).at(&*shown))?;
-    let is_dir =
-        rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
-    Ok(BindMount {
-        source,
-        target: mount_target(&b.target, "--bind")?,
-        read_only: b.read_only,
-        is_dir,
-    })
+    let source = source
+        .into_os_string()
+        .into_string()
+        .map_err(|_| Error::usage(format!("--bind {shown}: the path is not UTF-8")))?;
+    let options: &[&str] = if b.read_only {
+        &["rbind", "ro"]
+    } else {
+        &["rbind"]
+    };
+    Ok(Mount::new(
+        &mount_target(&b.target, "--bind")?,
+        "bind",
+        &source,
+        options,
+    ))
 }
 
 /// `/a//b/./c/../d` → `a/b/d`: a path inside the container made relative
@@ -550,6 +632,132 @@ fn io(step: Step, e: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mount::{Kind, MountOp, plan};
+    use linux_raw_sys::general as g;
+
+    const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
+    const NODEV: u64 = g::MOUNT_ATTR_NODEV as u64;
+    const NOEXEC: u64 = g::MOUNT_ATTR_NOEXEC as u64;
+
+    /// The mount ops of a `cella run` with `--tmpfs /run --bind /:/srv/data:ro`.
+    fn ops(host_root: bool, rootless: bool, privileged: bool) -> Vec<MountOp> {
+        let binds = [crate::cli::Bind {
+            source: "/".into(),
+            target: "/srv/data".into(),
+            read_only: true,
+        }];
+        let args = MountArgs {
+            tmpfs: &["/run".to_owned()],
+            binds: &binds,
+            privileged,
+        };
+        plan(&filesystem(&args, host_root, rootless, Vec::new()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn dev_comes_before_what_lives_in_it_and_user_mounts_after_cellas() {
+        let ops = ops(false, false, false);
+        let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
+        assert_eq!(
+            targets[..10],
+            [
+                "proc",
+                "sys",
+                "dev",
+                "dev/pts",
+                "dev/shm",
+                "dev/mqueue",
+                "sys/fs/cgroup",
+                "run",
+                "srv/data",
+                "dev"
+            ]
+        );
+        assert_eq!(ops[9].kind, Kind::DevNodes);
+        assert_eq!(
+            ops[8].kind,
+            Kind::Bind {
+                source: c"/".to_owned(),
+                is_dir: true,
+                recursive: true,
+                attrs: RDONLY,
+            }
+        );
+        // docker's read-only paths, then its masked ones.
+        assert_eq!(ops[10].target, "proc/bus");
+        assert_eq!(ops[10].kind, Kind::ReadOnly);
+        assert_eq!(ops.last().unwrap().kind, Kind::Mask);
+    }
+
+    #[test]
+    fn sysfs_is_read_only_and_proc_is_noexec() {
+        let ops = ops(false, false, false);
+        let attrs = |i: usize| match &ops[i].kind {
+            Kind::Fs { attrs, .. } => *attrs,
+            _ => unreachable!(),
+        };
+        assert_ne!(attrs(1) & RDONLY, 0);
+        assert_ne!(attrs(0) & NOEXEC, 0);
+        assert_eq!(attrs(2) & NODEV, 0, "/dev must allow device nodes");
+    }
+
+    #[test]
+    fn devpts_is_a_new_instance_with_the_tty_group_unless_rootless() {
+        let options = |rootless: bool| match &ops(false, rootless, false)[3].kind {
+            Kind::Fs {
+                fstype, options, ..
+            } if fstype == "devpts" => options.clone(),
+            other => panic!("{other:?}"),
+        };
+        let root = options(false);
+        assert!(root.contains(&("newinstance".into(), String::new())));
+        assert!(root.contains(&("gid".into(), "5".into())));
+        assert!(!options(true).iter().any(|(k, _)| k == "gid"));
+    }
+
+    #[test]
+    fn host_root_gets_a_private_tmp() {
+        let has_tmp = |host| {
+            ops(host, false, false)
+                .iter()
+                .any(|o| o.target == "tmp" && o.step == Step::MountTmpfs)
+        };
+        assert!(has_tmp(true));
+        assert!(!has_tmp(false));
+    }
+
+    #[test]
+    fn privileged_sees_everything_and_may_write_its_cgroup() {
+        let privileged = ops(false, false, true);
+        assert!(
+            !privileged
+                .iter()
+                .any(|o| matches!(o.kind, Kind::ReadOnly | Kind::Mask))
+        );
+        let view = privileged
+            .iter()
+            .find(|o| o.target == "sys/fs/cgroup")
+            .unwrap();
+        assert!(matches!(
+            view.kind,
+            Kind::Cgroup {
+                read_only: false,
+                ..
+            }
+        ));
+        let confined = ops(false, false, false);
+        let view = confined
+            .iter()
+            .find(|o| o.target == "sys/fs/cgroup")
+            .unwrap();
+        assert!(matches!(
+            view.kind,
+            Kind::Cgroup {
+                read_only: true,
+                ..
+            }
+        ));
+    }
 
     fn env(entries: &[&str], lookup: &[(&str, &str)]) -> Vec<String> {
         let entries: Vec<OsString> = entries.iter().map(OsString::from).collect();

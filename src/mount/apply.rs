@@ -49,30 +49,6 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
             .ctx(op.step)?;
             attach(&mnt, &target).ctx(op.step)
         }
-        Kind::Bind {
-            source,
-            read_only,
-            is_dir,
-        } => {
-            let target = if *is_dir {
-                make_dir(root, &op.target)
-            } else {
-                make_file(root, &op.target)
-            }
-            .ctx(Step::MakeMountpoint)?;
-            let tree = open_tree(
-                CWD,
-                source.as_c_str(),
-                OpenTreeFlags::OPEN_TREE_CLONE
-                    | OpenTreeFlags::AT_RECURSIVE
-                    | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-            )
-            .ctx(op.step)?;
-            if *read_only {
-                sys::mount_setattr(&tree, RDONLY, true).ctx(op.step)?;
-            }
-            attach(&tree, &target).ctx(op.step)
-        }
         Kind::DevNodes => {
             let dev = resolve(root, &op.target, OFlags::PATH | OFlags::DIRECTORY).ctx(op.step)?;
             // The image's umask must not weaken 0666 device modes.
@@ -81,7 +57,7 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
             rustix::process::umask(old);
             made.ctx(op.step)
         }
-        Kind::BindWith {
+        Kind::Bind {
             source,
             is_dir,
             recursive,

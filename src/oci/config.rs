@@ -73,13 +73,7 @@ pub struct Process {
     pub oom_score_adj: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mount {
-    pub destination: String,
-    pub fstype: String,
-    pub source: String,
-    pub options: Vec<String>,
-}
+pub use crate::mount::Mount;
 
 #[derive(Debug, Default, Clone)]
 pub struct Hook {

@@ -114,7 +114,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         command: process.args.join(" "),
         options: Vec::new(),
     };
-    let mounts = plan::mounts(&cfg, &bundle, host_netns(&cfg, &joins))?;
+    let mounts = crate::mount::plan(&plan::filesystem(&cfg, &bundle, host_netns(&cfg, &joins))?)?;
     let cstring = |v: &Option<String>, what: &str| {
         v.as_deref()
             .map(CString::new)

@@ -1,13 +1,13 @@
-//! From a decoded config to what the child does: the mount ops (OCI
-//! mounts, default devices, `linux.devices`, sysctls, read-only and masked
-//! paths, in that order) and the payload's process settings, with every
-//! string and buffer built before the clone. Pure except for `stat` of bind
-//! sources; unit tested without root.
+//! From a decoded config to the engine's description: its file system
+//! (mounts, `linux.devices`, sysctls checked against its namespaces,
+//! read-only and masked paths; `crate::mount::plan` plans them) and the
+//! payload's process settings, with every string and buffer built before
+//! the clone. Unit tested without root.
 
-use super::config::{Config, Device, DeviceRule, Mount, Process};
+use super::config::{Config, Device, DeviceRule, Process};
 use crate::caps;
-use crate::error::{Error, Result, Step};
-use crate::mount::{Kind, MountOp};
+use crate::error::{Error, Result};
+use crate::mount::{DeviceNode, Filesystem};
 use crate::process::{Exec, Payload};
 use crate::seccomp;
 use crate::spec;
@@ -15,84 +15,8 @@ use crate::sys::CStrArray;
 use linux_raw_sys::general as g;
 use rustix::fs::FileType;
 use rustix::process::{Gid, Rlimit};
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::path::Path;
-
-const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
-const NOSUID: u64 = g::MOUNT_ATTR_NOSUID as u64;
-const NODEV: u64 = g::MOUNT_ATTR_NODEV as u64;
-const NOEXEC: u64 = g::MOUNT_ATTR_NOEXEC as u64;
-const NOATIME: u64 = g::MOUNT_ATTR_NOATIME as u64;
-const STRICTATIME: u64 = g::MOUNT_ATTR_STRICTATIME as u64;
-const NODIRATIME: u64 = g::MOUNT_ATTR_NODIRATIME as u64;
-const NOSYMFOLLOW: u64 = g::MOUNT_ATTR_NOSYMFOLLOW as u64;
-const ATIME_BITS: u64 = g::MOUNT_ATTR__ATIME as u64;
-
-/// A mount's `options`, sorted into what they mean.
-#[derive(Debug, Default, PartialEq)]
-struct Options {
-    attrs: u64,
-    bind: bool,
-    recursive: bool,
-    /// Options for the file system itself (`mode=755`, `newinstance`).
-    data: Vec<(String, String)>,
-}
-
-fn options(m: &Mount, at: &str) -> Result<Options> {
-    let mut o = Options::default();
-    for opt in &m.options {
-        let flag = match opt.as_str() {
-            "ro" => RDONLY,
-            "nosuid" => NOSUID,
-            "nodev" => NODEV,
-            "noexec" => NOEXEC,
-            "noatime" => NOATIME,
-            "strictatime" => STRICTATIME,
-            "nodiratime" => NODIRATIME,
-            "nosymfollow" => NOSYMFOLLOW,
-            // Defaults of a new mount, or of cella's all-private tree.
-            "rw" | "suid" | "dev" | "exec" | "atime" | "relatime" | "defaults" | "private"
-            | "rprivate" => 0,
-            "bind" => {
-                o.bind = true;
-                0
-            }
-            "rbind" => {
-                o.bind = true;
-                o.recursive = true;
-                0
-            }
-            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" | "sync"
-            | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
-                return Err(Error::usage(format!(
-                    "config.json: {at}.options: {opt} is not supported by cella"
-                )));
-            }
-            data => {
-                let (k, v) = data.split_once('=').unwrap_or((data, ""));
-                o.data.push((k.to_owned(), v.to_owned()));
-                0
-            }
-        };
-        o.attrs |= flag;
-    }
-    if m.fstype == "bind" {
-        o.bind = true;
-    }
-    Ok(o)
-}
-
-fn step_for(fstype: &str, target: &str) -> Step {
-    match fstype {
-        "proc" => Step::MountProc,
-        "sysfs" => Step::MountSys,
-        "devpts" => Step::MountDevPts,
-        "mqueue" => Step::MountMqueue,
-        "tmpfs" if target == "dev" => Step::MountDev,
-        "tmpfs" => Step::MountTmpfs,
-        _ => Step::Mount,
-    }
-}
 
 /// The device-cgroup rules the nodes of `linux.devices` need.
 pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
@@ -110,97 +34,31 @@ pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
         .collect()
 }
 
-/// The child's mount ops for `c`, given whether its network namespace is
-/// cella's own (no new one, or the one joined by path is ours: no `net.*`
-/// sysctl then).
-pub fn mounts(c: &Config, bundle: &Path, host_netns: bool) -> Result<Vec<MountOp>> {
-    let mut ops = Vec::new();
-    let mut dev_is_bound = false;
-    for (i, m) in c.mounts.iter().enumerate() {
-        let at = format!("mounts[{i}]");
-        let target = spec::mount_target(&m.destination, &format!("config.json: {at}.destination"))?;
-        let o = options(m, &at)?;
-        if o.bind {
-            if target == "dev" {
-                dev_is_bound = true;
-            }
-            let source = bundle.join(&m.source);
-            let st = rustix::fs::stat(&source).map_err(|e| {
-                Error::new(Step::BindMount, e).at(format!("{} ({at}.source)", source.display()))
-            })?;
-            ops.push(MountOp {
-                step: Step::BindMount,
-                target,
-                kind: Kind::BindWith {
-                    source: cpath(&source)?,
-                    is_dir: FileType::from_raw_mode(st.st_mode) == FileType::Directory,
-                    recursive: o.recursive,
-                    // A bind keeps its source's atime setting.
-                    attrs: o.attrs & !ATIME_BITS,
-                },
-            });
-            continue;
-        }
-        match m.fstype.as_str() {
-            "cgroup" | "cgroup2" => {
-                ops.push(crate::mount::cgroup_view(&target, o.attrs & RDONLY != 0));
-            }
-            "" => {
-                return Err(Error::usage(format!("config.json: {at}.type: missing")));
-            }
-            fstype => {
-                let mut data = o.data;
-                if !m.source.is_empty() && fstype != "proc" && fstype != "sysfs" {
-                    data.insert(0, ("source".into(), m.source.clone()));
-                }
-                ops.push(MountOp {
-                    step: step_for(fstype, &target),
-                    target,
-                    kind: Kind::Fs {
-                        fstype: fstype.to_owned(),
-                        options: data,
-                        attrs: o.attrs,
-                    },
-                });
-            }
-        }
-    }
-    // The runtime spec's default devices and /dev links, unless the caller
-    // bound a /dev of its own.
-    if !dev_is_bound {
-        ops.push(MountOp {
-            step: Step::MakeDevice,
-            target: "dev".into(),
-            kind: Kind::DevNodes,
-        });
-    }
-    for (i, d) in c.linux.devices.iter().enumerate() {
-        ops.push(device_op(d, i)?);
-    }
-    for (key, value) in &c.linux.sysctl {
-        ops.push(MountOp {
-            step: Step::Sysctl,
-            target: sysctl_target(key, &c.linux, host_netns)?,
-            kind: Kind::ProcWrite {
-                value: value.clone().into_bytes(),
-            },
-        });
-    }
-    for p in &c.linux.readonly_paths {
-        ops.push(MountOp {
-            step: Step::ReadOnlyPath,
-            target: spec::relative(p),
-            kind: Kind::ReadOnly,
-        });
-    }
-    for p in &c.linux.masked_paths {
-        ops.push(MountOp {
-            step: Step::MaskPath,
-            target: spec::relative(p),
-            kind: Kind::Mask,
-        });
-    }
-    Ok(ops)
+/// `c`'s file system as the one planner takes it, given whether its
+/// network namespace is cella's own (no new one, or the one joined by path
+/// is ours: no `net.*` sysctl then).
+pub fn filesystem(c: &Config, bundle: &Path, host_netns: bool) -> Result<Filesystem> {
+    Ok(Filesystem {
+        origin: "config.json: mounts",
+        mounts: c.mounts.clone(),
+        base: bundle.to_path_buf(),
+        devices: c
+            .linux
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| device_node(d, i))
+            .collect::<Result<_>>()?,
+        bind_devices: false,
+        sysctls: c
+            .linux
+            .sysctl
+            .iter()
+            .map(|(key, value)| Ok((sysctl_target(key, &c.linux, host_netns)?, value.clone())))
+            .collect::<Result<_>>()?,
+        readonly_paths: c.linux.readonly_paths.clone(),
+        masked_paths: c.linux.masked_paths.clone(),
+    })
 }
 
 /// The IPC namespace's sysctls that runc 1.1 accepts (with `fs.mqueue.*`).
@@ -260,30 +118,25 @@ pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) 
     Ok(format!("proc/sys/{}", parts.join("/")))
 }
 
-fn device_op(d: &Device, i: usize) -> Result<MountOp> {
+fn device_node(d: &Device, i: usize) -> Result<DeviceNode> {
     let kind = match d.kind {
         b'b' => FileType::BlockDevice,
         b'p' => FileType::Fifo,
         _ => FileType::CharacterDevice,
     };
-    Ok(MountOp {
-        step: Step::MakeDevice,
+    Ok(DeviceNode {
         target: spec::mount_target(&d.path, &format!("config.json: linux.devices[{i}].path"))?,
-        kind: Kind::Node {
-            kind,
-            dev: rustix::fs::makedev(d.major, d.minor),
-            mode: d.mode,
-            uid: d.uid,
-            gid: d.gid,
-        },
+        host: d.path.clone().into(),
+        kind,
+        major: d.major,
+        minor: d.minor,
+        mode: d.mode,
+        uid: d.uid,
+        gid: d.gid,
     })
 }
 
-pub fn cpath(p: &Path) -> Result<CString> {
-    use std::os::unix::ffi::OsStrExt;
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::usage(format!("{}: path contains a NUL byte", p.display())))
-}
+pub use crate::mount::cpath;
 
 /// Build the payload of `p`; `what` names it in errors ("process").
 pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Result<Payload> {
@@ -349,7 +202,13 @@ pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Step;
     use crate::json;
+    use crate::mount::{Kind, MountOp};
+
+    const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
+    const NOSUID: u64 = g::MOUNT_ATTR_NOSUID as u64;
+    const NOEXEC: u64 = g::MOUNT_ATTR_NOEXEC as u64;
 
     fn sample(name: &str) -> Config {
         let text = match name {
@@ -360,11 +219,16 @@ mod tests {
         super::super::config::decode(&doc, Path::new("/bundle")).unwrap()
     }
 
+    /// The mount ops of `c` (bundle `/bundle`, a network namespace of its own).
+    fn mounts(c: &Config) -> Result<Vec<MountOp>> {
+        crate::mount::plan(&filesystem(c, Path::new("/bundle"), false)?)
+    }
+
     #[test]
     fn containerd_sample_plans_its_mounts_then_devices() {
         let c = sample("ctr");
         assert_eq!(c.root, Path::new("/bundle/rootfs"));
-        let ops = mounts(&c, Path::new("/bundle"), false).unwrap();
+        let ops = mounts(&c).unwrap();
         let rules = device_rules(&c);
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
@@ -410,11 +274,11 @@ mod tests {
         let c = sample("podman");
         assert_eq!(c.hostname.as_deref(), Some("628ceaf5094f"));
         // Bind sources of the sample do not exist here: planning refuses.
-        let err = mounts(&c, Path::new("/bundle"), false).unwrap_err();
+        let err = mounts(&c).unwrap_err();
         assert!(err.to_string().contains("mounts[5].source"), "{err}");
         let mut c = c;
         c.mounts.retain(|m| !m.options.iter().any(|o| o == "bind"));
-        let ops = mounts(&c, Path::new("/bundle"), false).unwrap();
+        let ops = mounts(&c).unwrap();
         let sysctl = ops.iter().find(|o| o.step == Step::Sysctl).unwrap();
         assert_eq!(sysctl.target, "proc/sys/net/ipv4/ping_group_range");
         assert!(ops.iter().any(|o| matches!(
@@ -424,18 +288,6 @@ mod tests {
                 ..
             }
         )));
-    }
-
-    #[test]
-    fn unsupported_options_are_named() {
-        let m = Mount {
-            destination: "/x".into(),
-            fstype: "tmpfs".into(),
-            source: "tmpfs".into(),
-            options: vec!["rshared".into()],
-        };
-        let e = options(&m, "mounts[3]").unwrap_err().to_string();
-        assert!(e.contains("mounts[3].options: rshared"), "{e}");
     }
 
     #[test]
