@@ -1,10 +1,10 @@
 //! The one engine under every front end. `cella run`, `cella init` and
 //! OCI `create` each translate what they were given into a [`Container`]
 //! (planned, as data: its record, cgroup, namespaces, mounts, payload);
-//! [`create`] makes it, in the README's numbered order: the record, the
-//! cgroup, the fork into the namespaces, the child's one sequence
-//! (`crate::child`), and the parent's answers until the child has exec'd
-//! or, held for `start`, is ready. A failure at any point leaves nothing:
+//! [`create`] makes it, in the README's numbered order (steps 2-4 and 16):
+//! the record, the cgroup, the fork into the namespaces, the child's one
+//! sequence (`crate::child`, steps 5-15), and the parent's answers until
+//! the child has exec'd or, held for `start`, is ready. A failure at any point leaves nothing:
 //! no record, cgroup or process.
 
 use crate::cgroup::{self, Owned};
@@ -157,7 +157,7 @@ pub fn create(
     io: Io<'_>,
     hooks: &mut dyn FnMut(&Record) -> Result<()>,
 ) -> Result<Made> {
-    // 1. The record, before anything else exists (the cgroup it is about
+    // 2. The record, before anything else exists (the cgroup it is about
     //    to get, no process yet): whatever a killed cella leaves, the next
     //    verb finds. Taking the name there, after removing what killed
     //    cellas left, makes the container visible to `list`, `state`,
@@ -171,7 +171,7 @@ pub fn create(
     }
     let files: Vec<(&str, &[u8])> = c.files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     let record = Held::take(&c.store, &c.record, &files)?;
-    // 2. The cgroup, with the device rules and every limit written before
+    //    The cgroup, with the device rules and every limit written before
     //    the payload exists: no container runs without device rules
     //    (docker's, unless --privileged).
     let cgroup = match &c.cgroup {
@@ -221,7 +221,7 @@ pub fn create(
         Fork::Child { into_cgroup } => {
             sys::mark_child();
             drop(ours);
-            // 5.-17. in `child`: the one sequence every container follows.
+            // 5.-15. in `child`: the one sequence every container follows.
             child::run(child::Plan {
                 sync: theirs,
                 waited: io.waited,
@@ -261,14 +261,14 @@ pub fn create(
         state: c.record,
         sync: ours,
     };
-    // 5. Recorded at once: if we are killed from here on, the next verb
+    // 16. Recorded at once: if we are killed from here on, the next verb
     //    finds the process by its pid (and a held child ends by itself once
     //    it sees that we are gone: it waits for our word before `start`).
     made.state.pid = pid.as_raw_nonzero().get();
     made.state.pid_start = store::start_time(made.state.pid).unwrap_or(0);
     made.state.cgroup = made.cgroup.cgroup.clone();
     made.record.save(&made.state)?;
-    // 6. A user namespace: its id maps, then the child may go on.
+    //     A user namespace: its id maps, then the child may go on.
     if user_ns {
         match &c.id_maps {
             Some(IdMaps::Caller(maps)) => maps.apply(pid)?,
@@ -277,10 +277,10 @@ pub fn create(
         }
         rustix::io::write(&made.sync, &[0]).ctx(Step::UserNamespace)?;
     }
-    // 7. Answer the child until it has exec'd (end-of-file) or is ready.
-    //    On failure nothing may be left behind: the child is reaped (its
-    //    namespaces and mounts die with it), then the cgroup and record go
-    //    as `made` drops.
+    //     Answer the child until it has exec'd (end-of-file) or is ready.
+    //     On failure nothing may be left behind: the child is reaped (its
+    //     namespaces and mounts die with it), then the cgroup and record go
+    //     as `made` drops.
     loop {
         match sync::receive_msg(&made.sync) {
             Ok(None) if held => {

@@ -1,9 +1,14 @@
 //! cella: a small Linux container runtime in one static binary.
 //!
-//! `main` parses with [`cli`], validates into a [`spec::Spec`], and hands it
-//! to [`container::run`], which forks straight into new namespaces and
-//! execs the payload: cella itself never runs inside a container. Raw
-//! syscalls and every `unsafe` block live in [`sys`].
+//! Three front ends, one engine: `cella run` ([`cli`] parses, [`spec`]
+//! validates, [`container`] waits), `cella init` ([`system`]) and the OCI
+//! verbs (`oci`) each translate what they were given into one
+//! [`engine::Container`]: its mounts planned by [`mount::plan`] from one
+//! [`mount::Filesystem`], its payload a [`process::Payload`], its cgroup a
+//! [`cgroup::Plan`]. [`engine::create`] forks straight into the new
+//! namespaces, where [`child`] runs the one setup sequence and execs the
+//! payload: cella itself never runs inside a container. Raw syscalls and
+//! every `unsafe` block live in [`sys`].
 
 pub mod caps;
 pub mod cgroup;
