@@ -273,7 +273,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
         c.sync.as_raw_fd(),
         c.hold.as_ref().map_or(-1, |f| f.as_raw_fd()),
     ];
-    keep.sort_unstable();
+    crate::heapsort::sort(&mut keep);
     close_fds(c.preserve, &keep).map_err(fail(Step::CloseFds))?;
     // 15. The working directory, once no descriptor of the host is left to
     //     reach through `/proc/self/fd` (CVE-2024-21626).

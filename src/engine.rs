@@ -73,6 +73,7 @@ pub enum IdMaps<'a> {
     /// subordinate ids (rootless `cella run`).
     Caller(&'a crate::rootless::Maps),
     /// `uid_map` and `gid_map` as given (OCI `linux.uidMappings`).
+    #[cfg(feature = "oci")]
     Given { uids: String, gids: String },
 }
 
@@ -163,8 +164,11 @@ pub fn create(
     //    cellas left, makes the container visible to `list`, `state`,
     //    `kill`, `ps`, `pause` and `resume`.
     store::sweep(&c.store);
+    //    (A supervised container's cgroup needs no such record: its lock
+    //    tells a killed cella's leftover, and the next start sweeps it.)
     let cg_root = Path::new(cgroup::ROOT);
-    if let Some(plan) = &c.cgroup {
+    #[cfg(feature = "oci")]
+    if let Some(plan) = c.cgroup.as_ref().filter(|p| p.supervised.is_none()) {
         c.record.cgroup = plan
             .dirs(cg_root)
             .map_err(|e| no_device_rules_hint(e, plan))?;
@@ -180,7 +184,7 @@ pub fn create(
     };
     mount::show_cgroup(&mut c.mounts, &cgroup.cgroup);
     //    OCI: the fifo `start` writes to, which the child holds.
-    let hold = if c.hold_for_start {
+    let hold = if cfg!(feature = "oci") && c.hold_for_start {
         Some(exec_fifo(&store::fifo(&c.store, &c.record.id))?)
     } else {
         None
@@ -272,6 +276,7 @@ pub fn create(
     if user_ns {
         match &c.id_maps {
             Some(IdMaps::Caller(maps)) => maps.apply(pid)?,
+            #[cfg(feature = "oci")]
             Some(IdMaps::Given { uids, gids }) => write_id_maps(pid, uids, gids)?,
             None => {}
         }
@@ -290,11 +295,12 @@ pub fn create(
                 ));
             }
             Ok(None | Some(Msg::Ready)) => return Ok(made),
-            Ok(Some(Msg::Hooks)) => {
+            Ok(Some(Msg::Hooks)) if cfg!(feature = "oci") => {
                 let result = hooks(&made.state);
                 let _ = rustix::io::write(&made.sync, &[u8::from(result.is_err())]);
                 result?;
             }
+            Ok(Some(Msg::Hooks)) => return Err(Error::new(Step::SyncPipe, Errno::PROTO)),
             Ok(Some(Msg::Failed(f))) => {
                 return Err(describe(
                     f,
@@ -342,6 +348,7 @@ fn exec_fifo(path: &Path) -> Result<OwnedFd> {
         .ctx_at(Step::State, &shown)
 }
 
+#[cfg(feature = "oci")]
 fn write_id_maps(pid: Pid, uids: &str, gids: &str) -> Result<()> {
     let pid = pid.as_raw_nonzero().get();
     for (file, text) in [("uid_map", uids), ("gid_map", gids)] {

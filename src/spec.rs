@@ -210,67 +210,57 @@ fn filesystem(
     rootless: bool,
     devices: Vec<DeviceNode>,
 ) -> Result<Filesystem> {
-    const NO: [&str; 3] = ["nosuid", "nodev", "noexec"];
-    // gid 5 (tty) is not mapped in a rootless user namespace.
-    let pts: &[&str] = if rootless {
-        &[
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-        ]
-    } else {
-        &[
-            "nosuid",
-            "noexec",
-            "newinstance",
-            "ptmxmode=0666",
-            "mode=0620",
-            "gid=5",
-        ]
+    use linux_raw_sys::general::{
+        MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
     };
+    const RDONLY: u64 = MOUNT_ATTR_RDONLY as u64;
+    const NOSUID: u64 = MOUNT_ATTR_NOSUID as u64;
+    const NODEV: u64 = MOUNT_ATTR_NODEV as u64;
+    const NOEXEC: u64 = MOUNT_ATTR_NOEXEC as u64;
+    const NO: u64 = NOSUID | NODEV | NOEXEC;
+    let pts = [
+        ("newinstance", ""),
+        ("ptmxmode", "0666"),
+        ("mode", "0620"),
+        ("gid", "5"),
+    ];
+    // gid 5 (tty) is not mapped in a rootless user namespace.
+    let pts = if rootless { &pts[..3] } else { &pts[..] };
     let confined = !args.privileged;
+    let tmpfs = [("mode", "1777")];
     let mut mounts = vec![
-        Mount::new("/proc", "proc", "proc", &NO),
-        Mount::new(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["ro", "nosuid", "nodev", "noexec"],
-        ),
-        Mount::new(
+        Mount::fs("/proc", "proc", "proc", NO, &[]),
+        Mount::fs("/sys", "sysfs", "sysfs", RDONLY | NO, &[]),
+        Mount::fs(
             "/dev",
             "tmpfs",
             "tmpfs",
-            &["nosuid", "noexec", "mode=755", "size=65536k"],
+            NOSUID | NOEXEC,
+            &[("mode", "755"), ("size", "65536k")],
         ),
-        Mount::new("/dev/pts", "devpts", "devpts", pts),
-        Mount::new(
+        Mount::fs("/dev/pts", "devpts", "devpts", NOSUID | NOEXEC, pts),
+        Mount::fs(
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "nodev", "noexec", "mode=1777", "size=65536k"],
+            NO,
+            &[("mode", "1777"), ("size", "65536k")],
         ),
-        Mount::new("/dev/mqueue", "mqueue", "mqueue", &NO),
-        Mount::new(
+        Mount::fs("/dev/mqueue", "mqueue", "mqueue", NO, &[]),
+        Mount::fs(
             "/sys/fs/cgroup",
             "cgroup",
             "cgroup",
-            if confined { &["ro"] } else { &[] },
+            if confined { RDONLY } else { 0 },
+            &[],
         ),
     ];
-    let tmpfs = ["nosuid", "nodev", "mode=1777"];
     if host_root {
-        mounts.push(Mount::new("/tmp", "tmpfs", "tmpfs", &tmpfs));
+        mounts.push(Mount::fs("/tmp", "tmpfs", "tmpfs", NOSUID | NODEV, &tmpfs));
     }
     for t in args.tmpfs {
-        mounts.push(Mount::new(
-            &mount_target(t, "--tmpfs")?,
-            "tmpfs",
-            "tmpfs",
-            &tmpfs,
-        ));
+        let target = mount_target(t, "--tmpfs")?;
+        mounts.push(Mount::fs(&target, "tmpfs", "tmpfs", NOSUID | NODEV, &tmpfs));
     }
     for b in args.binds {
         mounts.push(bind(b)?);
@@ -511,16 +501,16 @@ fn bind(b: &crate::cli::Bind) -> Result<Mount> {
         .into_os_string()
         .into_string()
         .map_err(|_| Error::usage(format!("--bind {shown}: the path is not UTF-8")))?;
-    let options: &[&str] = if b.read_only {
-        &["rbind", "ro"]
+    let attrs = if b.read_only {
+        u64::from(linux_raw_sys::general::MOUNT_ATTR_RDONLY)
     } else {
-        &["rbind"]
+        0
     };
-    Ok(Mount::new(
+    Ok(Mount::bind(
         &mount_target(&b.target, "--bind")?,
-        "bind",
         &source,
-        options,
+        true,
+        attrs,
     ))
 }
 

@@ -437,16 +437,6 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| io_error(e).at(file.display().to_string()))
 }
 
-/// Make the directory of a new container `id`: taking the id. `None` when
-/// another container has it.
-pub fn make_dir(root: &Path, id: &str) -> Result<Option<PathBuf>> {
-    let d = dir(root, id);
-    match rustix::fs::mkdir(&d, Mode::from_raw_mode(0o700)) {
-        Ok(()) => Ok(Some(d)),
-        Err(Errno::EXIST) => Ok(None),
-        Err(e) => Err(Error::new(Step::State, e).at(d.display().to_string())),
-    }
-}
 
 /// Serialize the commands that change container `id`: an exclusive lock on
 /// its directory, held until the returned fd is dropped (a second `delete`
@@ -687,7 +677,7 @@ pub fn ids(root: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    out.sort_unstable();
+    crate::heapsort::sort(&mut out);
     out
 }
 

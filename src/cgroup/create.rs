@@ -335,7 +335,7 @@ fn hierarchies(root: &Path) -> Vec<String> {
             out.push(name);
         }
     }
-    out.sort_unstable();
+    crate::heapsort::sort(&mut out);
     out
 }
 

@@ -8,7 +8,7 @@
 
 use super::devices::DeviceRule;
 use super::{
-    Cgroup, Hierarchies, LEAF_PREFIX, PARENT, Request, Write, create, detect, open_dir, plan, sweep,
+    Cgroup, Hierarchies, LEAF_PREFIX, PARENT, Request, Write, create, detect, open_dir, sweep,
 };
 use crate::error::{Error, Result, Step};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -60,9 +60,10 @@ impl Plan {
     ) -> Request<'a> {
         Request {
             path,
+            // Only the OCI runtime makes unsupervised ones.
             hierarchies: match self.supervised {
-                Some(_) => Hierarchies::Wanted(wanted),
-                None => Hierarchies::All,
+                None if cfg!(feature = "oci") => Hierarchies::All,
+                _ => Hierarchies::Wanted(wanted),
             },
             writes: &self.writes,
             devices: &self.devices,
@@ -72,9 +73,10 @@ impl Plan {
 
     /// The directories [`Owned::create`] would make, made or not (recorded
     /// before they exist, so a killed cella's are found).
+    #[cfg(feature = "oci")]
     pub fn dirs(&self, root: &Path) -> Result<Cgroup> {
         let (path, wanted) = (self.path(), self.wanted());
-        plan(root, &self.request(&path, &wanted))
+        super::plan(root, &self.request(&path, &wanted))
     }
 }
 

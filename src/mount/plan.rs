@@ -14,32 +14,55 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
-const NOSUID: u64 = g::MOUNT_ATTR_NOSUID as u64;
-const NODEV: u64 = g::MOUNT_ATTR_NODEV as u64;
-const NOEXEC: u64 = g::MOUNT_ATTR_NOEXEC as u64;
-const NOATIME: u64 = g::MOUNT_ATTR_NOATIME as u64;
-const STRICTATIME: u64 = g::MOUNT_ATTR_STRICTATIME as u64;
-const NODIRATIME: u64 = g::MOUNT_ATTR_NODIRATIME as u64;
-const NOSYMFOLLOW: u64 = g::MOUNT_ATTR_NOSYMFOLLOW as u64;
 const ATIME_BITS: u64 = g::MOUNT_ATTR__ATIME as u64;
 
-/// One mount, as the OCI runtime spec writes it (`cella run`'s options
-/// are translated into the same).
+/// One mount, as every front end describes it (the OCI runtime's options
+/// already sorted into what they mean).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mount {
     pub destination: String,
+    /// The file system type (`tmpfs`, `cgroup` for the container's own
+    /// cgroup); ignored for a bind.
     pub fstype: String,
+    /// What mountinfo shows as the source; for a bind, the path bound
+    /// (relative ones relative to [`Filesystem::base`]).
     pub source: String,
-    pub options: Vec<String>,
+    /// `MOUNT_ATTR_*` flags.
+    pub attrs: u64,
+    /// A bind mount: `Some(recursive)`.
+    pub bind: Option<bool>,
+    /// Options for the file system itself (`mode=755`, `newinstance`).
+    pub data: Vec<(String, String)>,
 }
 
 impl Mount {
-    pub fn new(destination: &str, fstype: &str, source: &str, options: &[&str]) -> Mount {
+    /// A new file system instance of `fstype` at `destination`.
+    pub fn fs(
+        destination: &str,
+        fstype: &str,
+        source: &str,
+        attrs: u64,
+        data: &[(&str, &str)],
+    ) -> Mount {
         Mount {
             destination: destination.to_owned(),
             fstype: fstype.to_owned(),
             source: source.to_owned(),
-            options: options.iter().map(|o| (*o).to_owned()).collect(),
+            attrs,
+            bind: None,
+            data: data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// A bind of `source` at `destination`.
+    pub fn bind(destination: &str, source: &str, recursive: bool, attrs: u64) -> Mount {
+        Mount {
+            bind: Some(recursive),
+            attrs,
+            ..Mount::fs(destination, "bind", source, 0, &[])
         }
     }
 }
@@ -79,60 +102,6 @@ pub struct Filesystem {
     pub masked_paths: Vec<String>,
 }
 
-/// A mount's `options`, sorted into what they mean.
-#[derive(Debug, Default, PartialEq)]
-struct Options {
-    attrs: u64,
-    bind: bool,
-    recursive: bool,
-    /// Options for the file system itself (`mode=755`, `newinstance`).
-    data: Vec<(String, String)>,
-}
-
-fn options(m: &Mount, at: &str) -> Result<Options> {
-    let mut o = Options::default();
-    for opt in &m.options {
-        let flag = match opt.as_str() {
-            "ro" => RDONLY,
-            "nosuid" => NOSUID,
-            "nodev" => NODEV,
-            "noexec" => NOEXEC,
-            "noatime" => NOATIME,
-            "strictatime" => STRICTATIME,
-            "nodiratime" => NODIRATIME,
-            "nosymfollow" => NOSYMFOLLOW,
-            // Defaults of a new mount, or of cella's all-private tree.
-            "rw" | "suid" | "dev" | "exec" | "atime" | "relatime" | "defaults" | "private"
-            | "rprivate" => 0,
-            "bind" => {
-                o.bind = true;
-                0
-            }
-            "rbind" => {
-                o.bind = true;
-                o.recursive = true;
-                0
-            }
-            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" | "sync"
-            | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
-                return Err(Error::usage(format!(
-                    "{at}.options: {opt} is not supported by cella"
-                )));
-            }
-            data => {
-                let (k, v) = data.split_once('=').unwrap_or((data, ""));
-                o.data.push((k.to_owned(), v.to_owned()));
-                0
-            }
-        };
-        o.attrs |= flag;
-    }
-    if m.fstype == "bind" {
-        o.bind = true;
-    }
-    Ok(o)
-}
-
 fn step_for(fstype: &str, target: &str) -> Step {
     match fstype {
         "proc" => Step::MountProc,
@@ -161,8 +130,7 @@ pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
     for (i, m) in fs.mounts.iter().enumerate() {
         let at = format!("{}[{i}]", fs.origin);
         let target = spec::mount_target(&m.destination, &format!("{at}.destination"))?;
-        let o = options(m, &at)?;
-        if o.bind {
+        if let Some(recursive) = m.bind {
             if target == "dev" {
                 dev_is_bound = true;
             }
@@ -176,22 +144,22 @@ pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
                 kind: Kind::Bind {
                     source: cpath(&source)?,
                     is_dir: FileType::from_raw_mode(st.st_mode) == FileType::Directory,
-                    recursive: o.recursive,
+                    recursive,
                     // A bind keeps its source's atime setting.
-                    attrs: o.attrs & !ATIME_BITS,
+                    attrs: m.attrs & !ATIME_BITS,
                 },
             });
             continue;
         }
         match m.fstype.as_str() {
             "cgroup" | "cgroup2" => {
-                ops.push(super::cgroup_view(&target, o.attrs & RDONLY != 0));
+                ops.push(super::cgroup_view(&target, m.attrs & RDONLY != 0));
             }
             "" => {
                 return Err(Error::usage(format!("{at}.type: missing")));
             }
             fstype => {
-                let mut data = o.data;
+                let mut data = m.data.clone();
                 if !m.source.is_empty() && fstype != "proc" && fstype != "sysfs" {
                     data.insert(0, ("source".into(), m.source.clone()));
                 }
@@ -201,7 +169,7 @@ pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
                     kind: Kind::Fs {
                         fstype: fstype.to_owned(),
                         options: data,
-                        attrs: o.attrs,
+                        attrs: m.attrs,
                     },
                 });
             }
@@ -266,6 +234,9 @@ pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
 mod tests {
     use super::*;
 
+    const NOSUID: u64 = g::MOUNT_ATTR_NOSUID as u64;
+    const NOATIME: u64 = g::MOUNT_ATTR_NOATIME as u64;
+
     fn fs(mounts: Vec<Mount>) -> Filesystem {
         Filesystem {
             origin: "--mount",
@@ -280,21 +251,12 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_options_are_named() {
-        let m = Mount::new("/x", "tmpfs", "tmpfs", &["rshared"]);
-        let e = options(&m, "mounts[3]").unwrap_err().to_string();
-        assert!(e.contains("mounts[3].options: rshared"), "{e}");
-        let e = plan(&fs(vec![m])).unwrap_err().to_string();
-        assert!(e.contains("--mount[0].options: rshared"), "{e}");
-    }
-
-    #[test]
     fn mounts_then_default_devices_then_nodes_then_paths() {
         let mut f = fs(vec![
-            Mount::new("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-            Mount::new("/dev", "tmpfs", "tmpfs", &["nosuid", "mode=755"]),
-            Mount::new("/dev/shm", "tmpfs", "shm", &["mode=1777"]),
-            Mount::new("/srv", "bind", "/", &["rbind", "ro", "noatime"]),
+            Mount::fs("/proc", "proc", "proc", NOSUID, &[]),
+            Mount::fs("/dev", "tmpfs", "tmpfs", NOSUID, &[("mode", "755")]),
+            Mount::fs("/dev/shm", "tmpfs", "shm", 0, &[("mode", "1777")]),
+            Mount::bind("/srv", "/", true, RDONLY | NOATIME),
         ]);
         f.devices.push(DeviceNode {
             target: "dev/fuse".into(),
@@ -364,20 +326,19 @@ mod tests {
 
     #[test]
     fn a_bound_dev_gets_no_default_devices() {
-        let ops = plan(&fs(vec![Mount::new("/dev", "bind", "/dev", &["rbind"])])).unwrap();
+        let ops = plan(&fs(vec![Mount::bind("/dev", "/dev", true, 0)])).unwrap();
         assert!(!ops.iter().any(|o| o.kind == Kind::DevNodes));
     }
 
     #[test]
-    fn a_missing_bind_source_is_named() {
-        let e = plan(&fs(vec![Mount::new(
-            "/x",
-            "none",
-            "/nonexistent-cella",
-            &["bind"],
-        )]))
-        .unwrap_err()
-        .to_string();
+    fn a_missing_bind_source_and_a_missing_type_are_named() {
+        let e = plan(&fs(vec![Mount::bind("/x", "/nonexistent-cella", false, 0)]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent-cella (--mount[0].source)"), "{e}");
+        let e = plan(&fs(vec![Mount::fs("/x", "", "", 0, &[])]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--mount[0].type: missing"), "{e}");
     }
 }

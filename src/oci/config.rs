@@ -73,7 +73,14 @@ pub struct Process {
     pub oom_score_adj: Option<i32>,
 }
 
-pub use crate::mount::Mount;
+/// A mount as config.json writes it (`oci::plan` sorts its options).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    pub destination: String,
+    pub fstype: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Hook {

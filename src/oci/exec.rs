@@ -297,7 +297,7 @@ fn exec_child(
         child::limits(payload)?;
         child::become_payload(payload, console, false)?;
         let mut keep = [tx.as_raw_fd()];
-        keep.sort_unstable();
+        crate::heapsort::sort(&mut keep);
         child::close_fds(preserve, &keep).map_err(child::fail(Step::CloseFds))?;
         child::enter_cwd(payload)?;
         if let Some(mask) = old_mask {

@@ -235,7 +235,7 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
 pub fn ps(root: &Path, id: &str, json: bool) -> Result<String> {
     let st = State::load(root, id)?;
     let mut pids = st.cgroup.pids();
-    pids.sort_unstable();
+    crate::heapsort::sort(&mut pids);
     let mut out = String::new();
     if json {
         out.push('[');

@@ -4,7 +4,7 @@
 //! payload's process settings, with every string and buffer built before
 //! the clone. Unit tested without root.
 
-use super::config::{Config, Device, DeviceRule, Process};
+use super::config::{Config, Device, DeviceRule, Mount, Process};
 use crate::caps;
 use crate::error::{Error, Result};
 use crate::mount::{DeviceNode, Filesystem};
@@ -38,27 +38,29 @@ pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
 /// network namespace is cella's own (no new one, or the one joined by path
 /// is ours: no `net.*` sysctl then).
 pub fn filesystem(c: &Config, bundle: &Path, host_netns: bool) -> Result<Filesystem> {
-    Ok(Filesystem {
+    // Loops rather than collecting into a Result: the smaller code.
+    let mut fs = Filesystem {
         origin: "config.json: mounts",
-        mounts: c.mounts.clone(),
+        mounts: Vec::with_capacity(c.mounts.len()),
         base: bundle.to_path_buf(),
-        devices: c
-            .linux
-            .devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| device_node(d, i))
-            .collect::<Result<_>>()?,
+        devices: Vec::with_capacity(c.linux.devices.len()),
         bind_devices: false,
-        sysctls: c
-            .linux
-            .sysctl
-            .iter()
-            .map(|(key, value)| Ok((sysctl_target(key, &c.linux, host_netns)?, value.clone())))
-            .collect::<Result<_>>()?,
+        sysctls: Vec::with_capacity(c.linux.sysctl.len()),
         readonly_paths: c.linux.readonly_paths.clone(),
         masked_paths: c.linux.masked_paths.clone(),
-    })
+    };
+    for (i, m) in c.mounts.iter().enumerate() {
+        fs.mounts
+            .push(mount(m, &format!("config.json: mounts[{i}]"))?);
+    }
+    for (i, d) in c.linux.devices.iter().enumerate() {
+        fs.devices.push(device_node(d, i)?);
+    }
+    for (key, value) in &c.linux.sysctl {
+        let target = sysctl_target(key, &c.linux, host_netns)?;
+        fs.sysctls.push((target, value.clone()));
+    }
+    Ok(fs)
 }
 
 /// The IPC namespace's sysctls that runc 1.1 accepts (with `fs.mqueue.*`).
@@ -116,6 +118,51 @@ pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) 
         return refuse("is not in a separate kernel namespace");
     }
     Ok(format!("proc/sys/{}", parts.join("/")))
+}
+
+/// `m` with its options sorted into what they mean: mount attributes, a
+/// bind (recursive or not), and the file system's own options.
+fn mount(m: &Mount, at: &str) -> Result<crate::mount::Mount> {
+    let mut out = crate::mount::Mount::fs(&m.destination, &m.fstype, &m.source, 0, &[]);
+    if m.fstype == "bind" {
+        out.bind = Some(false);
+    }
+    for opt in &m.options {
+        let flag = match opt.as_str() {
+            "ro" => g::MOUNT_ATTR_RDONLY,
+            "nosuid" => g::MOUNT_ATTR_NOSUID,
+            "nodev" => g::MOUNT_ATTR_NODEV,
+            "noexec" => g::MOUNT_ATTR_NOEXEC,
+            "noatime" => g::MOUNT_ATTR_NOATIME,
+            "strictatime" => g::MOUNT_ATTR_STRICTATIME,
+            "nodiratime" => g::MOUNT_ATTR_NODIRATIME,
+            "nosymfollow" => g::MOUNT_ATTR_NOSYMFOLLOW,
+            // Defaults of a new mount, or of cella's all-private tree.
+            "rw" | "suid" | "dev" | "exec" | "atime" | "relatime" | "defaults" | "private"
+            | "rprivate" => 0,
+            "bind" => {
+                out.bind = Some(out.bind.unwrap_or(false));
+                0
+            }
+            "rbind" => {
+                out.bind = Some(true);
+                0
+            }
+            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" | "sync"
+            | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
+                return Err(Error::usage(format!(
+                    "{at}.options: {opt} is not supported by cella"
+                )));
+            }
+            data => {
+                let (k, v) = data.split_once('=').unwrap_or((data, ""));
+                out.data.push((k.to_owned(), v.to_owned()));
+                0
+            }
+        };
+        out.attrs |= u64::from(flag);
+    }
+    Ok(out)
 }
 
 fn device_node(d: &Device, i: usize) -> Result<DeviceNode> {
@@ -267,6 +314,32 @@ mod tests {
             Kind::Fs { attrs, .. } => assert_ne!(attrs & RDONLY, 0, "sysfs ro"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn options_are_sorted_and_unsupported_ones_named() {
+        let m = |options: &[&str]| Mount {
+            destination: "/x".into(),
+            fstype: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
+        };
+        let e = mount(&m(&["rshared"]), "mounts[3]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mounts[3].options: rshared"), "{e}");
+        let sorted = mount(&m(&["ro", "nosuid", "mode=755", "newinstance"]), "m").unwrap();
+        assert_eq!(sorted.attrs, RDONLY | NOSUID);
+        assert_eq!(sorted.bind, None);
+        assert_eq!(
+            sorted.data,
+            [
+                ("mode".into(), "755".into()),
+                ("newinstance".into(), String::new())
+            ]
+        );
+        assert_eq!(mount(&m(&["bind"]), "m").unwrap().bind, Some(false));
+        assert_eq!(mount(&m(&["rbind", "bind"]), "m").unwrap().bind, Some(true));
     }
 
     #[test]

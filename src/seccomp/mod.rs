@@ -480,7 +480,7 @@ impl Emitter {
             }
         }
         // By number, and within one number in rule order: (nr, r) is unique.
-        pairs.sort_unstable();
+        crate::heapsort::sort(&mut pairs);
         let mut calls: Vec<(u32, Vec<&Rule>)> = Vec::new();
         for (nr, r) in pairs {
             let rule = &p.rules[r];
