@@ -100,11 +100,10 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         },
     };
     let rootless = crate::rootless::active().then(crate::rootless::Maps::for_caller);
-    let nodes: Vec<DeviceNode> = args
-        .devices
-        .iter()
-        .map(device)
-        .collect::<Result<Vec<_>>>()?;
+    let mut nodes: Vec<DeviceNode> = Vec::with_capacity(args.devices.len());
+    for d in &args.devices {
+        nodes.push(device(d)?);
+    }
     let device_rules = if args.privileged {
         Vec::new()
     } else {
@@ -135,13 +134,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     let envp = environment(&args.env, &hostname, uid, |k| std::env::var_os(k))?;
     let exec = Exec {
         candidates: candidates(&args.command[0], &envp)?,
-        argv: CStrArray::new(
-            args.command
-                .into_iter()
-                .map(cstring)
-                .collect::<Result<_>>()?,
-        ),
-        envp: CStrArray::new(envp.into_iter().map(cstring).collect::<Result<_>>()?),
+        argv: cstrings(args.command)?,
+        envp: cstrings(envp)?,
         workdir: args.workdir.map(cstring).transpose()?,
         init: args.init,
     };
@@ -607,6 +601,15 @@ pub fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
             cstring(OsString::from_vec(full))
         })
         .collect()
+}
+
+/// `strings` as an argv or envp.
+pub fn cstrings(strings: Vec<OsString>) -> Result<CStrArray> {
+    let mut out = Vec::with_capacity(strings.len());
+    for s in strings {
+        out.push(cstring(s)?);
+    }
+    Ok(CStrArray::new(out))
 }
 
 pub fn cstring(s: impl Into<OsString>) -> Result<CString> {

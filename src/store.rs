@@ -437,7 +437,6 @@ pub fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| io_error(e).at(file.display().to_string()))
 }
 
-
 /// Serialize the commands that change container `id`: an exclusive lock on
 /// its directory, held until the returned fd is dropped (a second `delete`
 /// waits for the first, then finds nothing). `None` without a directory.

@@ -11,7 +11,6 @@ use crate::mount::{DeviceNode, Filesystem};
 use crate::process::{Exec, Payload};
 use crate::seccomp;
 use crate::spec;
-use crate::sys::CStrArray;
 use linux_raw_sys::general as g;
 use rustix::fs::FileType;
 use rustix::process::{Gid, Rlimit};
@@ -195,13 +194,8 @@ pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Re
     let env: Vec<OsString> = p.env.iter().map(OsString::from).collect();
     let exec = Exec {
         candidates: spec::candidates(std::ffi::OsStr::new(first), &env)?,
-        argv: CStrArray::new(
-            p.args
-                .iter()
-                .map(|a| spec::cstring(a.as_str()))
-                .collect::<Result<_>>()?,
-        ),
-        envp: CStrArray::new(env.into_iter().map(spec::cstring).collect::<Result<_>>()?),
+        argv: spec::cstrings(p.args.iter().map(OsString::from).collect())?,
+        envp: spec::cstrings(env)?,
         workdir: Some(spec::cstring(p.cwd.as_str())?),
         init: false,
     };
