@@ -59,6 +59,11 @@ impl Running {
         self.record.dir()
     }
 
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.record.id()
+    }
+
     /// An abandoned cgroup of the same name (a killed cella's) was taken over.
     pub fn reclaimed(&self) -> bool {
         self.cgroup.reclaimed
@@ -112,7 +117,7 @@ impl Running {
 
 /// Start the container described by `spec` for `cella run`: with cella's
 /// own stdio, forwarding signals; [`Running::wait`] waits for it.
-pub fn run(spec: &Spec) -> Result<Running> {
+pub fn run(spec: Spec) -> Result<Running> {
     // 1. Block the forwarded signals and SIGCHLD before the child exists, so
     //    none is lost; the parent takes them one at a time, the child
     //    restores the old mask just before exec.
@@ -123,26 +128,29 @@ pub fn run(spec: &Spec) -> Result<Running> {
 /// Create the container and exec its payload, returning once the exec
 /// happened (or with the failed step, leaving nothing behind).
 /// `child_mask` is the signal mask the payload gets.
-pub fn start(spec: &Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running> {
+pub fn start(spec: Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running> {
     let io = engine::Io {
         stdio,
         console: None,
         waited: FORWARDED.with(Signal::CHILD),
         exec_mask: child_mask,
     };
-    let made = engine::create(container(spec)?, io, &mut |_| Ok(()))?;
+    let keep_record = spec.detach && !spec.remove;
+    let memory_limited = spec.limits.memory.is_some();
+    let made = engine::create(&mut container(spec)?, io, &mut |_| Ok(()))?;
     let (pid, cgroup, record) = made.running();
     Ok(Running {
         pid,
         cgroup,
         record,
-        keep_record: spec.detach && !spec.remove,
-        memory_limited: spec.limits.memory.is_some(),
+        keep_record,
+        memory_limited,
     })
 }
 
 /// `spec` as the engine's container: a supervised one, under its name.
-fn container(spec: &Spec) -> Result<engine::Container<'_>> {
+fn container(spec: Spec) -> Result<engine::Container> {
+    let title = spec.payload.exec.init.then(|| init_title(&spec));
     let record = store::Record {
         id: spec.name.clone(),
         kind: store::Kind::Run,
@@ -166,7 +174,7 @@ fn container(spec: &Spec) -> Result<engine::Container<'_>> {
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" "),
-        options: spec.options.clone(),
+        options: spec.options,
     };
     // Rootless: no cgroup (`main` said so if limits were asked).
     let cgroup = spec.rootless.is_none().then(|| {
@@ -175,7 +183,7 @@ fn container(spec: &Spec) -> Result<engine::Container<'_>> {
             supervised: Some(spec.name.clone()),
             path: String::new(),
             writes: cgroup::limits::plan(layout, &spec.limits),
-            devices: spec.device_rules.clone(),
+            devices: spec.device_rules,
         }
     });
     let mut flags = CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC;
@@ -196,21 +204,21 @@ fn container(spec: &Spec) -> Result<engine::Container<'_>> {
         clone_flags: flags,
         cgroup_ns: true,
         joins: Vec::new(),
-        id_maps: spec.rootless.as_ref().map(engine::IdMaps::Caller),
+        id_maps: spec.rootless.map(engine::IdMaps::Caller),
         dies_with_us: true,
         hostname: Some(crate::spec::cstring(&spec.hostname)?),
         domainname: None,
-        root_path: spec.root.source.clone(),
         root: mount::cpath(&spec.root.source)?,
+        root_path: spec.root.source,
         host_root: spec.root.is_host,
         root_readonly: spec.root.read_only,
         rootfs_propagation: None,
-        mounts: mount::plan(&spec.filesystem)?,
+        mounts: mount::plan(spec.filesystem)?,
         hooks: false,
-        payload: &spec.payload,
+        payload: spec.payload,
         preserve: 0,
         hold_for_start: false,
-        title: spec.payload.exec.init.then(|| init_title(spec)),
+        title,
     })
 }
 

@@ -53,7 +53,7 @@ fn decode(b: &[u8]) -> Option<Error> {
 
 /// Start `spec`'s container under a supervisor and return once its payload
 /// runs.
-pub fn run(spec: &Spec) -> Result<()> {
+pub fn run(spec: Spec) -> Result<()> {
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
     match sys::fork().ctx(Step::Clone)? {
         Fork::Child { .. } => {
@@ -85,7 +85,7 @@ pub fn run(spec: &Spec) -> Result<()> {
 
 /// The supervisor: its own session, no terminal, the container's output
 /// into the log; returns its exit status.
-fn supervise(spec: &Spec, tx: OwnedFd) -> i32 {
+fn supervise(spec: Spec, tx: OwnedFd) -> i32 {
     let _ = rustix::process::setsid();
     // Nothing the caller had open stays open with us (a pipe it waits on
     // would never end): only the channel back.

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// A container as every front end describes it, planned: everything the
 /// parent does and the child reads, built before anything exists.
-pub struct Container<'a> {
+pub struct Container {
     /// The state store it is recorded in (`--root`).
     pub store: PathBuf,
     /// Its record as it starts (no process yet): id, kind, what `list`,
@@ -40,7 +40,7 @@ pub struct Container<'a> {
     /// (namespace fd, `CLONE_NEW*` type) the child joins, in order.
     pub joins: Vec<(OwnedFd, u32)>,
     /// A new user namespace's id maps, written by the parent.
-    pub id_maps: Option<IdMaps<'a>>,
+    pub id_maps: Option<IdMaps>,
     /// The container dies with this process (`cella run`, `cella init`).
     pub dies_with_us: bool,
     pub hostname: Option<CString>,
@@ -57,7 +57,7 @@ pub struct Container<'a> {
     /// The createRuntime/createContainer hooks: the child asks the parent
     /// to run them once its namespaces exist.
     pub hooks: bool,
-    pub payload: &'a Payload,
+    pub payload: Payload,
     /// Keep fds 3..3+preserve open for the payload.
     pub preserve: u32,
     /// OCI `create`: once set up, the child holds until `start` writes to
@@ -68,10 +68,10 @@ pub struct Container<'a> {
 }
 
 /// The id maps of a new user namespace.
-pub enum IdMaps<'a> {
+pub enum IdMaps {
     /// The caller as root, through newuidmap/newgidmap where it has
     /// subordinate ids (rootless `cella run`).
-    Caller(&'a crate::rootless::Maps),
+    Caller(crate::rootless::Maps),
     /// `uid_map` and `gid_map` as given (OCI `linux.uidMappings`).
     #[cfg(feature = "oci")]
     Given { uids: String, gids: String },
@@ -98,8 +98,6 @@ pub struct Made {
     pub pid: Pid,
     pub cgroup: Owned,
     pub record: Held,
-    /// What was recorded.
-    pub state: Record,
     /// To a held child: one byte lets it wait for `start`.
     sync: OwnedFd,
 }
@@ -133,28 +131,28 @@ impl Made {
 
     /// Keep the container past this process (OCI `create`): let the held
     /// child go on to wait for `start`.
-    pub fn keep(self) -> Result<Record> {
+    pub fn keep(self) -> Result<()> {
         rustix::io::write(&self.sync, &[0]).ctx(Step::SyncPipe)?;
         let Made {
             mut child,
             cgroup,
             record,
-            state,
             ..
         } = self;
         child.0 = None;
         cgroup.release();
         record.keep();
-        Ok(state)
+        Ok(())
     }
 }
 
 /// Make the container `c`: record it, create its cgroup, fork into its
-/// namespaces and follow the child until its payload has exec'd (or, with
-/// `io.hold`, it is ready and waits). `hooks` runs the OCI hooks when the
-/// child asks, given the record.
+/// namespaces and follow the child until its payload has exec'd (or, held
+/// for `start`, it is ready and waits). `c.record` is kept up to date (the
+/// pid, the cgroup). `hooks` runs the OCI hooks when the child asks, given
+/// the record.
 pub fn create(
-    mut c: Container<'_>,
+    c: &mut Container,
     io: Io<'_>,
     hooks: &mut dyn FnMut(&Record) -> Result<()>,
 ) -> Result<Made> {
@@ -173,8 +171,7 @@ pub fn create(
             .dirs(cg_root)
             .map_err(|e| no_device_rules_hint(e, plan))?;
     }
-    let files: Vec<(&str, &[u8])> = c.files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let record = Held::take(&c.store, &c.record, &files)?;
+    let record = Held::take(&c.store, &c.record, &c.files)?;
     //    The cgroup, with the device rules and every limit written before
     //    the payload exists: no container runs without device rules
     //    (docker's, unless --privileged).
@@ -245,7 +242,7 @@ pub fn create(
                 hooks: c.hooks,
                 cgroup_join: if into_cgroup { &[] } else { cgroup.join_fds() },
                 cgroup_ns: c.cgroup_ns,
-                payload: c.payload,
+                payload: &c.payload,
                 console: io.console,
                 stdio: io.stdio,
                 preserve: c.preserve,
@@ -257,21 +254,20 @@ pub fn create(
     };
     drop(theirs);
     drop(me);
-    let mut made = Made {
+    let made = Made {
         child: Reaper(Some(pid)),
         pid,
         cgroup,
         record,
-        state: c.record,
         sync: ours,
     };
     // 16. Recorded at once: if we are killed from here on, the next verb
     //    finds the process by its pid (and a held child ends by itself once
     //    it sees that we are gone: it waits for our word before `start`).
-    made.state.pid = pid.as_raw_nonzero().get();
-    made.state.pid_start = store::start_time(made.state.pid).unwrap_or(0);
-    made.state.cgroup = made.cgroup.cgroup.clone();
-    made.record.save(&made.state)?;
+    c.record.pid = pid.as_raw_nonzero().get();
+    c.record.pid_start = store::start_time(c.record.pid).unwrap_or(0);
+    c.record.cgroup = made.cgroup.cgroup.clone();
+    made.record.save(&c.record)?;
     //     A user namespace: its id maps, then the child may go on.
     if user_ns {
         match &c.id_maps {
@@ -296,7 +292,7 @@ pub fn create(
             }
             Ok(None | Some(Msg::Ready)) => return Ok(made),
             Ok(Some(Msg::Hooks)) if cfg!(feature = "oci") => {
-                let result = hooks(&made.state);
+                let result = hooks(&c.record);
                 let _ = rustix::io::write(&made.sync, &[u8::from(result.is_err())]);
                 result?;
             }
@@ -304,7 +300,7 @@ pub fn create(
             Ok(Some(Msg::Failed(f))) => {
                 return Err(describe(
                     f,
-                    c.payload,
+                    &c.payload,
                     &c.mounts,
                     &c.root_path,
                     c.hostname.as_ref(),

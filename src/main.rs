@@ -86,23 +86,26 @@ fn main() -> ExitCode {
     }
     if spec.detach {
         #[cfg(feature = "manage")]
-        return match cella::detach::run(&spec) {
-            Ok(()) => print(&format!("{}\n", spec.name)),
-            Err(e) => fail(&e),
+        return {
+            let name = spec.name.clone();
+            match cella::detach::run(spec) {
+                Ok(()) => print(&format!("{name}\n")),
+                Err(e) => fail(&e),
+            }
         };
         #[cfg(not(feature = "manage"))]
         return fail(&cella::error::Error::usage(
             "run -d: this cella was built without the manage feature",
         ));
     }
-    let running = match container::run(&spec) {
+    let running = match container::run(spec) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
     if running.reclaimed() {
         report(&format!(
             "cella: removed the cgroup an earlier container named {} left behind (its cella was killed)\n",
-            spec.name
+            running.name()
         ));
     }
     let outcome = match running.wait() {

@@ -10,7 +10,7 @@ use crate::caps::{self, Caps};
 use crate::cgroup::devices::{self, DeviceRule};
 use crate::cli::{Net, RunArgs, Seccomp};
 use crate::error::{Ctx, Error, Result, Step};
-use crate::mount::{DeviceNode, Filesystem, Mount};
+use crate::mount::{DeviceNode, Filesystem, MountOp};
 use crate::process::{Exec, Payload};
 use crate::seccomp;
 use crate::sys::CStrArray;
@@ -184,6 +184,12 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     })
 }
 
+const RDONLY: u64 = linux_raw_sys::general::MOUNT_ATTR_RDONLY as u64;
+const NOSUID: u64 = linux_raw_sys::general::MOUNT_ATTR_NOSUID as u64;
+const NODEV: u64 = linux_raw_sys::general::MOUNT_ATTR_NODEV as u64;
+const NOEXEC: u64 = linux_raw_sys::general::MOUNT_ATTR_NOEXEC as u64;
+const NO: u64 = NOSUID | NODEV | NOEXEC;
+
 /// What of `cella run`'s options makes its file system.
 struct MountArgs<'a> {
     tmpfs: &'a [String],
@@ -204,57 +210,59 @@ fn filesystem(
     rootless: bool,
     devices: Vec<DeviceNode>,
 ) -> Result<Filesystem> {
-    use linux_raw_sys::general::{
-        MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     };
-    const RDONLY: u64 = MOUNT_ATTR_RDONLY as u64;
-    const NOSUID: u64 = MOUNT_ATTR_NOSUID as u64;
-    const NODEV: u64 = MOUNT_ATTR_NODEV as u64;
-    const NOEXEC: u64 = MOUNT_ATTR_NOEXEC as u64;
-    const NO: u64 = NOSUID | NODEV | NOEXEC;
-    let pts = [
+    let mut pts = owned(&[
         ("newinstance", ""),
         ("ptmxmode", "0666"),
         ("mode", "0620"),
         ("gid", "5"),
-    ];
+    ]);
     // gid 5 (tty) is not mapped in a rootless user namespace.
-    let pts = if rootless { &pts[..3] } else { &pts[..] };
+    if rootless {
+        pts.pop();
+    }
     let confined = !args.privileged;
-    let tmpfs = [("mode", "1777")];
+    let fs = MountOp::fs;
     let mut mounts = vec![
-        Mount::fs("/proc", "proc", "proc", NO, &[]),
-        Mount::fs("/sys", "sysfs", "sysfs", RDONLY | NO, &[]),
-        Mount::fs(
-            "/dev",
+        fs("proc".into(), "proc", "proc", NO, Vec::new()),
+        fs("sys".into(), "sysfs", "sysfs", RDONLY | NO, Vec::new()),
+        fs(
+            "dev".into(),
             "tmpfs",
             "tmpfs",
             NOSUID | NOEXEC,
-            &[("mode", "755"), ("size", "65536k")],
+            owned(&[("mode", "755"), ("size", "65536k")]),
         ),
-        Mount::fs("/dev/pts", "devpts", "devpts", NOSUID | NOEXEC, pts),
-        Mount::fs(
-            "/dev/shm",
+        fs("dev/pts".into(), "devpts", "devpts", NOSUID | NOEXEC, pts),
+        fs(
+            "dev/shm".into(),
             "tmpfs",
             "shm",
             NO,
-            &[("mode", "1777"), ("size", "65536k")],
+            owned(&[("mode", "1777"), ("size", "65536k")]),
         ),
-        Mount::fs("/dev/mqueue", "mqueue", "mqueue", NO, &[]),
-        Mount::fs(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            if confined { RDONLY } else { 0 },
-            &[],
-        ),
+        fs("dev/mqueue".into(), "mqueue", "mqueue", NO, Vec::new()),
+        crate::mount::cgroup_view("sys/fs/cgroup", confined),
     ];
+    let mut tmpfs = |target: String| {
+        mounts.push(fs(
+            target,
+            "tmpfs",
+            "tmpfs",
+            NOSUID | NODEV,
+            owned(&[("mode", "1777")]),
+        ));
+    };
     if host_root {
-        mounts.push(Mount::fs("/tmp", "tmpfs", "tmpfs", NOSUID | NODEV, &tmpfs));
+        tmpfs("tmp".into());
     }
     for t in args.tmpfs {
-        let target = mount_target(t, "--tmpfs")?;
-        mounts.push(Mount::fs(&target, "tmpfs", "tmpfs", NOSUID | NODEV, &tmpfs));
+        tmpfs(mount_target(t, "--tmpfs")?);
     }
     for b in args.binds {
         mounts.push(bind(b)?);
@@ -267,9 +275,7 @@ fn filesystem(
         }
     };
     Ok(Filesystem {
-        origin: "--bind/--tmpfs",
         mounts,
-        base: PathBuf::from("/"),
         devices,
         bind_devices: rootless,
         sysctls: Vec::new(),
@@ -487,24 +493,19 @@ fn device(d: &crate::cli::Device) -> Result<DeviceNode> {
 }
 
 /// `--bind`: a recursive bind of the host path, symlinks resolved.
-fn bind(b: &crate::cli::Bind) -> Result<Mount> {
+fn bind(b: &crate::cli::Bind) -> Result<MountOp> {
     let shown = b.source.to_string_lossy();
     let source =
         std::fs::canonicalize(&b.source).map_err(|e| io(Step::BindMount, e).at(&*shown))?;
-    let source = source
-        .into_os_string()
-        .into_string()
-        .map_err(|_| Error::usage(format!("--bind {shown}: the path is not UTF-8")))?;
-    let attrs = if b.read_only {
-        u64::from(linux_raw_sys::general::MOUNT_ATTR_RDONLY)
-    } else {
-        0
-    };
-    Ok(Mount::bind(
-        &mount_target(&b.target, "--bind")?,
-        &source,
+    let meta = rustix::fs::stat(&source).map_err(|e| Error::new(Step::BindMount, e).at(&*shown))?;
+    let is_dir =
+        rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
+    Ok(MountOp::bind(
+        mount_target(&b.target, "--bind")?,
+        crate::mount::cpath(&source)?,
+        is_dir,
         true,
-        attrs,
+        if b.read_only { RDONLY } else { 0 },
     ))
 }
 
@@ -625,12 +626,7 @@ fn io(step: Step, e: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mount::{Kind, MountOp, plan};
-    use linux_raw_sys::general as g;
-
-    const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
-    const NODEV: u64 = g::MOUNT_ATTR_NODEV as u64;
-    const NOEXEC: u64 = g::MOUNT_ATTR_NOEXEC as u64;
+    use crate::mount::{Kind, plan};
 
     /// The mount ops of a `cella run` with `--tmpfs /run --bind /:/srv/data:ro`.
     fn ops(host_root: bool, rootless: bool, privileged: bool) -> Vec<MountOp> {
@@ -644,7 +640,7 @@ mod tests {
             binds: &binds,
             privileged,
         };
-        plan(&filesystem(&args, host_root, rootless, Vec::new()).unwrap()).unwrap()
+        plan(filesystem(&args, host_root, rootless, Vec::new()).unwrap()).unwrap()
     }
 
     #[test]

@@ -503,7 +503,7 @@ impl Held {
     /// so no other command ever sees it half made. A leftover of a killed
     /// cella (a run record nobody holds, whose process is gone) is removed
     /// first; any other container with the id is a clash.
-    pub fn take(root: &Path, first: &Record, files: &[(&str, &[u8])]) -> Result<Held> {
+    pub fn take(root: &Path, first: &Record, files: &[(&str, Vec<u8>)]) -> Result<Held> {
         let id = first.id.as_str();
         prepare_root(root)?;
         check_id(id)?;
@@ -572,6 +572,11 @@ impl Held {
     /// Keep the record after this process: the container is made (OCI).
     pub fn keep(mut self) {
         self.kept = true;
+    }
+
+    /// The container's id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The record's directory.

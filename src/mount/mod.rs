@@ -24,7 +24,7 @@ mod plan;
 
 pub use apply::{apply, verify_procfs};
 pub use paths::make_dir;
-pub use plan::{DeviceNode, Filesystem, Mount, cpath, plan};
+pub use plan::{DeviceNode, Filesystem, cpath, plan};
 
 const NOSUID: u64 = linux_raw_sys::general::MOUNT_ATTR_NOSUID as u64;
 const NODEV: u64 = linux_raw_sys::general::MOUNT_ATTR_NODEV as u64;

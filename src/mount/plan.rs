@@ -1,8 +1,8 @@
 //! The one mount planner. Every front end describes the container's file
-//! system the same way ([`Filesystem`]: mounts in the OCI runtime spec's
-//! shape, device nodes, sysctls, read-only and masked paths); [`plan`]
-//! turns that into the ordered [`MountOp`]s the child applies. Pure except
-//! for `stat` of bind sources; unit tested without root.
+//! system the same way ([`Filesystem`]: its mounts, made with
+//! [`MountOp::fs`] and [`MountOp::bind`], device nodes, sysctls, read-only
+//! and masked paths); [`plan`] puts them in the order the child applies
+//! them, with the default devices. Pure; unit tested without root.
 
 use super::{Kind, MountOp};
 use crate::error::{Error, Result, Step};
@@ -13,56 +13,48 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
-const ATIME_BITS: u64 = g::MOUNT_ATTR__ATIME as u64;
-
-/// One mount, as every front end describes it (the OCI runtime's options
-/// already sorted into what they mean).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mount {
-    pub destination: String,
-    /// The file system type (`tmpfs`, `cgroup` for the container's own
-    /// cgroup); ignored for a bind.
-    pub fstype: String,
-    /// What mountinfo shows as the source; for a bind, the path bound
-    /// (relative ones relative to [`Filesystem::base`]).
-    pub source: String,
-    /// `MOUNT_ATTR_*` flags.
-    pub attrs: u64,
-    /// A bind mount: `Some(recursive)`.
-    pub bind: Option<bool>,
-    /// Options for the file system itself (`mode=755`, `newinstance`).
-    pub data: Vec<(String, String)>,
-}
-
-impl Mount {
-    /// A new file system instance of `fstype` at `destination`.
+impl MountOp {
+    /// A new file system instance of `fstype` at `target` (relative to the
+    /// root); `source` is what mountinfo shows (proc and sysfs take none).
     pub fn fs(
-        destination: &str,
+        target: String,
         fstype: &str,
         source: &str,
         attrs: u64,
-        data: &[(&str, &str)],
-    ) -> Mount {
-        Mount {
-            destination: destination.to_owned(),
-            fstype: fstype.to_owned(),
-            source: source.to_owned(),
-            attrs,
-            bind: None,
-            data: data
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+        mut data: Vec<(String, String)>,
+    ) -> MountOp {
+        if !source.is_empty() && fstype != "proc" && fstype != "sysfs" {
+            data.insert(0, ("source".into(), source.to_owned()));
+        }
+        MountOp {
+            step: step_for(fstype, &target),
+            target,
+            kind: Kind::Fs {
+                fstype: fstype.to_owned(),
+                options: data,
+                attrs,
+            },
         }
     }
 
-    /// A bind of `source` at `destination`.
-    pub fn bind(destination: &str, source: &str, recursive: bool, attrs: u64) -> Mount {
-        Mount {
-            bind: Some(recursive),
-            attrs,
-            ..Mount::fs(destination, "bind", source, 0, &[])
+    /// A bind of the host path `source` at `target`; a bind keeps its
+    /// source's atime setting.
+    pub fn bind(
+        target: String,
+        source: CString,
+        is_dir: bool,
+        recursive: bool,
+        attrs: u64,
+    ) -> MountOp {
+        MountOp {
+            step: Step::BindMount,
+            target,
+            kind: Kind::Bind {
+                source,
+                is_dir,
+                recursive,
+                attrs: attrs & !(g::MOUNT_ATTR__ATIME as u64),
+            },
         }
     }
 }
@@ -86,12 +78,10 @@ pub struct DeviceNode {
 /// A container's file system, as every front end describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filesystem {
-    /// How errors name the mounts: `config.json: mounts`.
-    pub origin: &'static str,
-    /// In order: a later mount may shadow an earlier one.
-    pub mounts: Vec<Mount>,
-    /// Relative bind sources are relative to this (the OCI bundle).
-    pub base: PathBuf,
+    /// Its mounts in order (a later one may shadow an earlier one): new
+    /// file systems, binds with their sources resolved, cgroup views
+    /// ([`MountOp::fs`], [`MountOp::bind`], [`super::cgroup_view`]).
+    pub mounts: Vec<MountOp>,
     pub devices: Vec<DeviceNode>,
     /// mknod is refused (a user namespace): bind each host node instead.
     pub bind_devices: bool,
@@ -124,57 +114,11 @@ pub fn cpath(p: &Path) -> Result<CString> {
 /// listed; the runtime spec's default devices and `/dev` links (unless a
 /// `/dev` of the caller's is bound); the device nodes; sysctls; read-only
 /// paths, then masked ones, as runc does.
-pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
-    let mut ops = Vec::new();
-    let mut dev_is_bound = false;
-    for (i, m) in fs.mounts.iter().enumerate() {
-        let at = format!("{}[{i}]", fs.origin);
-        let target = spec::mount_target(&m.destination, &format!("{at}.destination"))?;
-        if let Some(recursive) = m.bind {
-            if target == "dev" {
-                dev_is_bound = true;
-            }
-            let source = fs.base.join(&m.source);
-            let st = rustix::fs::stat(&source).map_err(|e| {
-                Error::new(Step::BindMount, e).at(format!("{} ({at}.source)", source.display()))
-            })?;
-            ops.push(MountOp {
-                step: Step::BindMount,
-                target,
-                kind: Kind::Bind {
-                    source: cpath(&source)?,
-                    is_dir: FileType::from_raw_mode(st.st_mode) == FileType::Directory,
-                    recursive,
-                    // A bind keeps its source's atime setting.
-                    attrs: m.attrs & !ATIME_BITS,
-                },
-            });
-            continue;
-        }
-        match m.fstype.as_str() {
-            "cgroup" | "cgroup2" => {
-                ops.push(super::cgroup_view(&target, m.attrs & RDONLY != 0));
-            }
-            "" => {
-                return Err(Error::usage(format!("{at}.type: missing")));
-            }
-            fstype => {
-                let mut data = m.data.clone();
-                if !m.source.is_empty() && fstype != "proc" && fstype != "sysfs" {
-                    data.insert(0, ("source".into(), m.source.clone()));
-                }
-                ops.push(MountOp {
-                    step: step_for(fstype, &target),
-                    target,
-                    kind: Kind::Fs {
-                        fstype: fstype.to_owned(),
-                        options: data,
-                        attrs: m.attrs,
-                    },
-                });
-            }
-        }
-    }
+pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
+    let mut ops = fs.mounts;
+    let dev_is_bound = ops
+        .iter()
+        .any(|op| op.target == "dev" && matches!(op.kind, Kind::Bind { .. }));
     if !dev_is_bound {
         ops.push(MountOp {
             step: Step::MakeDevice,
@@ -182,10 +126,10 @@ pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
             kind: Kind::DevNodes,
         });
     }
-    for d in &fs.devices {
+    for d in fs.devices {
         ops.push(MountOp {
             step: Step::MakeDevice,
-            target: d.target.clone(),
+            target: d.target,
             kind: if fs.bind_devices {
                 Kind::Bind {
                     source: cpath(&d.host)?,
@@ -204,12 +148,12 @@ pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
             },
         });
     }
-    for (target, value) in &fs.sysctls {
+    for (target, value) in fs.sysctls {
         ops.push(MountOp {
             step: Step::Sysctl,
-            target: target.clone(),
+            target,
             kind: Kind::ProcWrite {
-                value: value.clone().into_bytes(),
+                value: value.into_bytes(),
             },
         });
     }
@@ -234,14 +178,13 @@ pub fn plan(fs: &Filesystem) -> Result<Vec<MountOp>> {
 mod tests {
     use super::*;
 
+    const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
     const NOSUID: u64 = g::MOUNT_ATTR_NOSUID as u64;
     const NOATIME: u64 = g::MOUNT_ATTR_NOATIME as u64;
 
-    fn fs(mounts: Vec<Mount>) -> Filesystem {
+    fn fs(mounts: Vec<MountOp>) -> Filesystem {
         Filesystem {
-            origin: "--mount",
             mounts,
-            base: PathBuf::from("/"),
             devices: Vec::new(),
             bind_devices: false,
             sysctls: Vec::new(),
@@ -250,13 +193,63 @@ mod tests {
         }
     }
 
+    fn data(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_file_system_shows_its_source_and_its_step() {
+        let shm = MountOp::fs(
+            "dev/shm".into(),
+            "tmpfs",
+            "shm",
+            0,
+            data(&[("mode", "1777")]),
+        );
+        assert_eq!(shm.step, Step::MountShm);
+        assert_eq!(
+            shm.kind,
+            Kind::Fs {
+                fstype: "tmpfs".into(),
+                options: data(&[("source", "shm"), ("mode", "1777")]),
+                attrs: 0,
+            }
+        );
+        let proc = MountOp::fs("proc".into(), "proc", "proc", NOSUID, Vec::new());
+        assert_eq!(proc.step, Step::MountProc);
+        assert!(matches!(&proc.kind, Kind::Fs { options, .. } if options.is_empty()));
+        assert_eq!(
+            MountOp::fs("dev".into(), "tmpfs", "", 0, Vec::new()).step,
+            Step::MountDev
+        );
+        let bind = MountOp::bind("srv".into(), c"/".to_owned(), true, true, RDONLY | NOATIME);
+        assert_eq!(
+            bind.kind,
+            Kind::Bind {
+                source: c"/".to_owned(),
+                is_dir: true,
+                recursive: true,
+                attrs: RDONLY,
+            },
+            "a bind keeps its source's atime"
+        );
+    }
+
     #[test]
     fn mounts_then_default_devices_then_nodes_then_paths() {
         let mut f = fs(vec![
-            Mount::fs("/proc", "proc", "proc", NOSUID, &[]),
-            Mount::fs("/dev", "tmpfs", "tmpfs", NOSUID, &[("mode", "755")]),
-            Mount::fs("/dev/shm", "tmpfs", "shm", 0, &[("mode", "1777")]),
-            Mount::bind("/srv", "/", true, RDONLY | NOATIME),
+            MountOp::fs("proc".into(), "proc", "proc", NOSUID, Vec::new()),
+            MountOp::fs(
+                "dev".into(),
+                "tmpfs",
+                "tmpfs",
+                NOSUID,
+                data(&[("mode", "755")]),
+            ),
+            MountOp::bind("srv".into(), c"/".to_owned(), true, true, RDONLY),
         ]);
         f.devices.push(DeviceNode {
             target: "dev/fuse".into(),
@@ -268,77 +261,46 @@ mod tests {
             uid: 0,
             gid: 0,
         });
-        let ops = plan(&f).unwrap();
+        f.sysctls
+            .push(("proc/sys/kernel/msgmax".into(), "1".into()));
+        let ops = plan(f.clone()).unwrap();
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
             targets,
             [
                 "proc",
                 "dev",
-                "dev/shm",
                 "srv",
                 "dev",
                 "dev/fuse",
+                "proc/sys/kernel/msgmax",
                 "proc/sys",
                 "proc/kcore"
             ]
         );
-        let steps: Vec<Step> = ops.iter().map(|o| o.step).collect();
+        assert_eq!(ops[3].kind, Kind::DevNodes);
+        assert!(matches!(ops[4].kind, Kind::Node { mode: 0o666, .. }));
         assert_eq!(
-            steps[..5],
-            [
-                Step::MountProc,
-                Step::MountDev,
-                Step::MountShm,
-                Step::BindMount,
-                Step::MakeDevice
-            ]
-        );
-        assert_eq!(ops[4].kind, Kind::DevNodes);
-        assert_eq!(
-            ops[2].kind,
-            Kind::Fs {
-                fstype: "tmpfs".into(),
-                options: vec![
-                    ("source".into(), "shm".into()),
-                    ("mode".into(), "1777".into())
-                ],
-                attrs: 0,
+            ops[5].kind,
+            Kind::ProcWrite {
+                value: b"1".to_vec()
             }
         );
         assert_eq!(
-            ops[3].kind,
-            Kind::Bind {
-                source: c"/".to_owned(),
-                is_dir: true,
-                recursive: true,
-                attrs: RDONLY,
-            },
-            "a bind keeps its source's atime"
+            (ops[6].step, ops[7].step),
+            (Step::ReadOnlyPath, Step::MaskPath)
         );
-        assert!(matches!(ops[5].kind, Kind::Node { mode: 0o666, .. }));
         f.bind_devices = true;
-        let ops = plan(&f).unwrap();
+        let ops = plan(f.clone()).unwrap();
         assert!(
-            matches!(&ops[5].kind, Kind::Bind { source, is_dir: false, .. } if source.as_bytes() == b"/dev/fuse")
+            matches!(&ops[4].kind, Kind::Bind { source, is_dir: false, .. } if source.as_bytes() == b"/dev/fuse")
         );
     }
 
     #[test]
     fn a_bound_dev_gets_no_default_devices() {
-        let ops = plan(&fs(vec![Mount::bind("/dev", "/dev", true, 0)])).unwrap();
+        let bound = MountOp::bind("dev".into(), c"/dev".to_owned(), true, true, 0);
+        let ops = plan(fs(vec![bound])).unwrap();
         assert!(!ops.iter().any(|o| o.kind == Kind::DevNodes));
-    }
-
-    #[test]
-    fn a_missing_bind_source_and_a_missing_type_are_named() {
-        let e = plan(&fs(vec![Mount::bind("/x", "/nonexistent-cella", false, 0)]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("/nonexistent-cella (--mount[0].source)"), "{e}");
-        let e = plan(&fs(vec![Mount::fs("/x", "", "", 0, &[])]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--mount[0].type: missing"), "{e}");
     }
 }

@@ -114,7 +114,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         command: process.args.join(" "),
         options: Vec::new(),
     };
-    let mounts = crate::mount::plan(&plan::filesystem(&cfg, &bundle, host_netns(&cfg, &joins))?)?;
+    let mounts = crate::mount::plan(plan::filesystem(&cfg, &bundle, host_netns(&cfg, &joins))?)?;
     let cstring = |v: &Option<String>, what: &str| {
         v.as_deref()
             .map(CString::new)
@@ -125,7 +125,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         uids: id_map_text(&cfg.linux.uid_mappings),
         gids: id_map_text(&cfg.linux.gid_mappings),
     });
-    let container = engine::Container {
+    let mut container = engine::Container {
         store: a.root.clone(),
         record,
         // Only we may read it: the config holds the payload's environment.
@@ -151,7 +151,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         hooks: !(cfg.hooks.prestart.is_empty()
             && cfg.hooks.create_runtime.is_empty()
             && cfg.hooks.create_container.is_empty()),
-        payload: &payload,
+        payload,
         preserve,
         hold_for_start: true,
         title: None,
@@ -176,14 +176,15 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
         waited: SigSet::empty(),
         exec_mask,
     };
-    let made = engine::create(container, io, &mut |st| run_create_hooks(&cfg, st))?;
+    let made = engine::create(&mut container, io, &mut |st| run_create_hooks(&cfg, st))?;
     // The pid file before we return (the caller reads it at once); then the
     // child may wait for `start`: from here on the container exists.
     if let Some(file) = &a.pid_file {
         write_atomic(file, made.pid.to_string().as_bytes())?;
     }
     let pid = made.pid;
-    Ok((made.keep()?, pid))
+    made.keep()?;
+    Ok((container.record, pid))
 }
 
 /// The prestart, createRuntime and createContainer hooks, in that order.

@@ -6,8 +6,8 @@
 
 use super::config::{Config, Device, DeviceRule, Mount, Process};
 use crate::caps;
-use crate::error::{Error, Result};
-use crate::mount::{DeviceNode, Filesystem};
+use crate::error::{Error, Result, Step};
+use crate::mount::{DeviceNode, Filesystem, MountOp};
 use crate::process::{Exec, Payload};
 use crate::seccomp;
 use crate::spec;
@@ -39,9 +39,7 @@ pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
 pub fn filesystem(c: &Config, bundle: &Path, host_netns: bool) -> Result<Filesystem> {
     // Loops rather than collecting into a Result: the smaller code.
     let mut fs = Filesystem {
-        origin: "config.json: mounts",
         mounts: Vec::with_capacity(c.mounts.len()),
-        base: bundle.to_path_buf(),
         devices: Vec::with_capacity(c.linux.devices.len()),
         bind_devices: false,
         sysctls: Vec::with_capacity(c.linux.sysctl.len()),
@@ -50,7 +48,7 @@ pub fn filesystem(c: &Config, bundle: &Path, host_netns: bool) -> Result<Filesys
     };
     for (i, m) in c.mounts.iter().enumerate() {
         fs.mounts
-            .push(mount(m, &format!("config.json: mounts[{i}]"))?);
+            .push(mount(m, &format!("config.json: mounts[{i}]"), bundle)?);
     }
     for (i, d) in c.linux.devices.iter().enumerate() {
         fs.devices.push(device_node(d, i)?);
@@ -119,13 +117,14 @@ pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) 
     Ok(format!("proc/sys/{}", parts.join("/")))
 }
 
-/// `m` with its options sorted into what they mean: mount attributes, a
-/// bind (recursive or not), and the file system's own options.
-fn mount(m: &Mount, at: &str) -> Result<crate::mount::Mount> {
-    let mut out = crate::mount::Mount::fs(&m.destination, &m.fstype, &m.source, 0, &[]);
-    if m.fstype == "bind" {
-        out.bind = Some(false);
-    }
+/// `m` as the mount op it describes: its options sorted into mount
+/// attributes, a bind (recursive or not) and the file system's own
+/// options; a bind's source (relative to the bundle) looked up.
+fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
+    let target = spec::mount_target(&m.destination, &format!("{at}.destination"))?;
+    let mut attrs = 0;
+    let mut bind = (m.fstype == "bind").then_some(false);
+    let mut data = Vec::new();
     for opt in &m.options {
         let flag = match opt.as_str() {
             "ro" => g::MOUNT_ATTR_RDONLY,
@@ -140,11 +139,11 @@ fn mount(m: &Mount, at: &str) -> Result<crate::mount::Mount> {
             "rw" | "suid" | "dev" | "exec" | "atime" | "relatime" | "defaults" | "private"
             | "rprivate" => 0,
             "bind" => {
-                out.bind = Some(out.bind.unwrap_or(false));
+                bind = Some(bind.unwrap_or(false));
                 0
             }
             "rbind" => {
-                out.bind = Some(true);
+                bind = Some(true);
                 0
             }
             "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" | "sync"
@@ -153,15 +152,36 @@ fn mount(m: &Mount, at: &str) -> Result<crate::mount::Mount> {
                     "{at}.options: {opt} is not supported by cella"
                 )));
             }
-            data => {
-                let (k, v) = data.split_once('=').unwrap_or((data, ""));
-                out.data.push((k.to_owned(), v.to_owned()));
+            other => {
+                let (k, v) = other.split_once('=').unwrap_or((other, ""));
+                data.push((k.to_owned(), v.to_owned()));
                 0
             }
         };
-        out.attrs |= u64::from(flag);
+        attrs |= u64::from(flag);
     }
-    Ok(out)
+    if let Some(recursive) = bind {
+        let source = bundle.join(&m.source);
+        let st = rustix::fs::stat(&source).map_err(|e| {
+            Error::new(Step::BindMount, e).at(format!("{} ({at}.source)", source.display()))
+        })?;
+        let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+        return Ok(MountOp::bind(
+            target,
+            cpath(&source)?,
+            is_dir,
+            recursive,
+            attrs,
+        ));
+    }
+    match m.fstype.as_str() {
+        "cgroup" | "cgroup2" => Ok(crate::mount::cgroup_view(
+            &target,
+            attrs & u64::from(g::MOUNT_ATTR_RDONLY) != 0,
+        )),
+        "" => Err(Error::usage(format!("{at}.type: missing"))),
+        fstype => Ok(MountOp::fs(target, fstype, &m.source, attrs, data)),
+    }
 }
 
 fn device_node(d: &Device, i: usize) -> Result<DeviceNode> {
@@ -243,9 +263,8 @@ pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Step;
     use crate::json;
-    use crate::mount::{Kind, MountOp};
+    use crate::mount::Kind;
 
     const RDONLY: u64 = g::MOUNT_ATTR_RDONLY as u64;
     const NOSUID: u64 = g::MOUNT_ATTR_NOSUID as u64;
@@ -262,7 +281,7 @@ mod tests {
 
     /// The mount ops of `c` (bundle `/bundle`, a network namespace of its own).
     fn mounts(c: &Config) -> Result<Vec<MountOp>> {
-        crate::mount::plan(&filesystem(c, Path::new("/bundle"), false)?)
+        crate::mount::plan(filesystem(c, Path::new("/bundle"), false)?)
     }
 
     #[test]
@@ -312,28 +331,50 @@ mod tests {
 
     #[test]
     fn options_are_sorted_and_unsupported_ones_named() {
-        let m = |options: &[&str]| Mount {
+        let m = |fstype: &str, options: &[&str]| Mount {
             destination: "/x".into(),
-            fstype: "tmpfs".into(),
-            source: "tmpfs".into(),
+            fstype: fstype.into(),
+            source: "/".into(),
             options: options.iter().map(|o| (*o).to_owned()).collect(),
         };
-        let e = mount(&m(&["rshared"]), "mounts[3]")
-            .unwrap_err()
-            .to_string();
+        let mount = |m: &Mount| mount(m, "mounts[3]", Path::new("/bundle"));
+        let e = mount(&m("tmpfs", &["rshared"])).unwrap_err().to_string();
         assert!(e.contains("mounts[3].options: rshared"), "{e}");
-        let sorted = mount(&m(&["ro", "nosuid", "mode=755", "newinstance"]), "m").unwrap();
-        assert_eq!(sorted.attrs, RDONLY | NOSUID);
-        assert_eq!(sorted.bind, None);
+        let e = mount(&m("", &[])).unwrap_err().to_string();
+        assert!(e.contains("mounts[3].type: missing"), "{e}");
+        let sorted = mount(&m("tmpfs", &["ro", "nosuid", "mode=755", "newinstance"])).unwrap();
         assert_eq!(
-            sorted.data,
-            [
-                ("mode".into(), "755".into()),
-                ("newinstance".into(), String::new())
-            ]
+            sorted.kind,
+            Kind::Fs {
+                fstype: "tmpfs".into(),
+                options: vec![
+                    ("source".into(), "/".into()),
+                    ("mode".into(), "755".into()),
+                    ("newinstance".into(), String::new())
+                ],
+                attrs: RDONLY | NOSUID,
+            }
         );
-        assert_eq!(mount(&m(&["bind"]), "m").unwrap().bind, Some(false));
-        assert_eq!(mount(&m(&["rbind", "bind"]), "m").unwrap().bind, Some(true));
+        let bind = |options: &[&str]| match mount(&m("none", options)).unwrap().kind {
+            Kind::Bind { recursive, .. } => recursive,
+            other => panic!("{other:?}"),
+        };
+        assert!(!bind(&["bind"]));
+        assert!(bind(&["rbind", "bind"]));
+        assert!(!matches!(
+            mount(&m("bind", &[])).unwrap().kind,
+            Kind::Fs { .. }
+        ));
+        let e = mount(&Mount {
+            source: "nonexistent-cella".into(),
+            ..m("bind", &[])
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("/bundle/nonexistent-cella (mounts[3].source)"),
+            "{e}"
+        );
     }
 
     #[test]

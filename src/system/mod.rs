@@ -507,7 +507,7 @@ fn start_container(c: &config::Container) -> Result<(Running, Option<OwnedFd>)> 
         stderr: Some(out.as_fd()),
     };
     // The payload gets an empty signal mask, as PID 1 itself started with.
-    let running = container::start(&spec, stdio, SigSet::empty())?;
+    let running = container::start(spec, stdio, SigSet::empty())?;
     Ok((running, relay))
 }
 
