@@ -32,9 +32,7 @@ pub fn is_manage(args: &[OsString]) -> bool {
                 .all(|a| a.to_str().is_some_and(|a| a.starts_with('-'))))
 }
 
-fn lex(e: lexopt::Error) -> Error {
-    Error::usage(e.to_string())
-}
+use crate::cli::lex;
 
 fn name_of(v: OsString) -> Result<String> {
     v.into_string()

@@ -512,8 +512,30 @@ pub const PIDS_MAX: u64 = if cfg!(target_pointer_width = "64") {
 };
 const BIND_RULE: &str = "expected SRC:DST[:ro|rw] with an absolute DST";
 
-fn lex(e: lexopt::Error) -> Error {
-    Error::usage(e.to_string())
+/// A command-line error from lexopt, in words of our own: lexopt's own
+/// text quotes values with `{:?}`, which brings Rust's string escaping and
+/// its Unicode tables into the binary (about 3 KB) for one message. A
+/// control character in a value is escaped when the error is printed.
+pub fn lex(e: lexopt::Error) -> Error {
+    use lexopt::Error as E;
+    let shown = |v: &std::ffi::OsStr| v.to_string_lossy().into_owned();
+    Error::usage(match e {
+        E::MissingValue { option: None } => "missing argument".to_owned(),
+        E::MissingValue {
+            option: Some(option),
+        } => format!("missing argument for option '{option}'"),
+        E::UnexpectedOption(option) => format!("invalid option '{option}'"),
+        E::UnexpectedArgument(value) => format!("unexpected argument '{}'", shown(&value)),
+        E::UnexpectedValue { option, value } => {
+            format!(
+                "unexpected argument for option '{option}': '{}'",
+                shown(&value)
+            )
+        }
+        E::NonUnicodeValue(value) => format!("argument is invalid unicode: '{}'", shown(&value)),
+        E::ParsingFailed { value, error } => format!("cannot parse argument '{value}': {error}"),
+        E::Custom(error) => error.to_string(),
+    })
 }
 
 fn ranged(s: &str, max: u64) -> Option<u64> {

@@ -84,9 +84,7 @@ struct Globals {
     root: PathBuf,
 }
 
-fn lex(e: lexopt::Error) -> Error {
-    Error::usage(e.to_string())
-}
+use crate::cli::lex;
 
 #[inline(never)]
 fn val(p: &mut lexopt::Parser, what: &str) -> Result<String> {
