@@ -87,8 +87,7 @@ pub fn mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u64, &'a str
 
 /// Every capability this kernel knows (`cap_last_cap`), as a mask.
 pub fn all_known() -> u64 {
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
+    let last = crate::input::system_text("/proc/sys/kernel/cap_last_cap")
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(40)
         .min(63);

@@ -273,7 +273,10 @@ pub fn create(
         match &c.id_maps {
             Some(IdMaps::Caller(maps)) => maps.apply(pid)?,
             #[cfg(feature = "oci")]
-            Some(IdMaps::Given { uids, gids }) => write_id_maps(pid, uids, gids)?,
+            Some(IdMaps::Given { uids, gids }) => {
+                crate::rootless::write_map(pid, "uid_map", uids)?;
+                crate::rootless::write_map(pid, "gid_map", gids)?;
+            }
             None => {}
         }
         rustix::io::write(&made.sync, &[0]).ctx(Step::UserNamespace)?;
@@ -342,19 +345,6 @@ fn exec_fifo(path: &Path) -> Result<OwnedFd> {
     .ctx_at(Step::State, &shown)?;
     rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .ctx_at(Step::State, &shown)
-}
-
-#[cfg(feature = "oci")]
-fn write_id_maps(pid: Pid, uids: &str, gids: &str) -> Result<()> {
-    let pid = pid.as_raw_nonzero().get();
-    for (file, text) in [("uid_map", uids), ("gid_map", gids)] {
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text).map_err(|e| {
-            let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-            Error::new(Step::UserNamespace, errno).at(path.clone())
-        })?;
-    }
-    Ok(())
 }
 
 /// The child's failure record as a full error, naming the path or value

@@ -1,6 +1,7 @@
 //! Reading the files cella is pointed at (config.json, process.json,
 //! seccomp profiles, `update --resources`, the init configuration, state
-//! files): one place, so none of them can make cella hang or grow.
+//! files) and the system's own (`/proc`, cgroup files, which it also
+//! writes): one place, so none of them can make cella hang or grow.
 //!
 //! A path must name a regular file: opening is non-blocking (a FIFO with no
 //! writer would otherwise hold cella for ever) and anything else (a FIFO,
@@ -47,6 +48,38 @@ pub fn open_regular(path: &Path) -> Result<(OwnedFd, u64)> {
 
 fn failed(path: &Path, e: Errno) -> Error {
     Error::usage(format!("{}: {}", path.display(), strerror(e)))
+}
+
+/// A file of the system's own (`/proc`, `/sys`, a cgroup's interface
+/// files, `/etc/passwd`) as text, through the same open as every other
+/// file and never more than 1 MiB; `None` if it cannot be read.
+pub fn system_text(path: impl AsRef<Path>) -> Option<String> {
+    let (fd, _) = open_regular(path.as_ref()).ok()?;
+    String::from_utf8(read_bounded(fd.as_fd(), 1 << 20).ok()?).ok()
+}
+
+/// Write `value` to a file of the system's own (a cgroup interface file,
+/// `/proc/PID/uid_map`, a sysctl) in one write, as the kernel requires.
+pub fn write_system(path: impl AsRef<Path>, value: &str) -> rustix::io::Result<()> {
+    let fd = rustix::fs::open(
+        path.as_ref(),
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::io::write(&fd, value.as_bytes()).map(|_| ())
+}
+
+/// Write all of `bytes` to `fd` (a short write is continued).
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> rustix::io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Standard input (`-` where a verb takes it), at most `limit` bytes: a

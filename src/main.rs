@@ -142,15 +142,8 @@ fn report(line: &str) {
 }
 
 /// Write all of `bytes`; false if `fd` takes no more (its reader is gone).
-fn write_all(fd: rustix::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
-    while !bytes.is_empty() {
-        match rustix::io::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(_) => return false,
-        }
-    }
-    true
+fn write_all(fd: rustix::fd::BorrowedFd<'_>, bytes: &[u8]) -> bool {
+    cella::input::write_all(fd, bytes).is_ok()
 }
 
 /// A byte count the way `--memory` takes it: `16m` rather than `16777216`.

@@ -47,7 +47,7 @@ impl Maps {
             if !helpers {
                 return None;
             }
-            let text = std::fs::read_to_string(file).ok()?;
+            let text = crate::input::system_text(file)?;
             subordinate(&text, name.as_deref(), id)
         };
         Maps {
@@ -78,18 +78,19 @@ impl Maps {
                 helper(NEWGIDMAP, raw, &self.gid_map())
             }
             _ => {
-                let write = |file: &str, text: &str| {
-                    std::fs::write(format!("/proc/{raw}/{file}"), text).map_err(|e| {
-                        let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                        Error::new(Step::UserNamespace, errno).at(format!("/proc/{raw}/{file}"))
-                    })
-                };
-                write("uid_map", &format!("0 {} 1\n", self.uid))?;
-                write("setgroups", "deny")?;
-                write("gid_map", &format!("0 {} 1\n", self.gid))
+                write_map(pid, "uid_map", &format!("0 {} 1\n", self.uid))?;
+                write_map(pid, "setgroups", "deny")?;
+                write_map(pid, "gid_map", &format!("0 {} 1\n", self.gid))
             }
         }
     }
+}
+
+/// Write `text` to `/proc/PID/FILE` (`uid_map`, `gid_map`, `setgroups`) in
+/// one write, as the kernel requires: for every user namespace cella makes.
+pub fn write_map(pid: Pid, file: &str, text: &str) -> Result<()> {
+    let path = format!("/proc/{}/{file}", pid.as_raw_nonzero());
+    crate::input::write_system(&path, text).map_err(|e| Error::new(Step::UserNamespace, e).at(path))
 }
 
 fn lines(own: u32, sub: Option<(u32, u32)>) -> Vec<(u32, u32, u32)> {
@@ -116,7 +117,7 @@ fn subordinate(text: &str, name: Option<&str>, id: u32) -> Option<(u32, u32)> {
 }
 
 fn user_name(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let passwd = crate::input::system_text("/etc/passwd")?;
     passwd.lines().find_map(|l| {
         let mut f = l.split(':');
         let name = f.next()?;

@@ -143,7 +143,7 @@ pub fn is_unrecorded(root: &Path, id: &str) -> bool {
 
 /// `starttime` (field 22) of `/proc/PID/stat`, or `None` if the process is gone.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::input::system_text(format!("/proc/{pid}/stat"))?;
     // The command name may hold spaces and parentheses: fields follow the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
@@ -328,7 +328,8 @@ impl Record {
         let tmp = d.join("state.tmp");
         let file = d.join(STATE);
         write_private(&tmp, self.to_text().as_bytes())?;
-        std::fs::rename(&tmp, &file).map_err(|e| io_error(e).at(file.display().to_string()))
+        rustix::fs::rename(&tmp, &file)
+            .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))
     }
 
     /// The record of container `id`; a missing one is reported as runc does
@@ -424,17 +425,12 @@ pub fn prepare_root(root: &Path) -> Result<()> {
 
 /// Write `bytes` to a new file readable by its owner only.
 pub fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
-        .open(file)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|e| io_error(e).at(file.display().to_string()))
+    use rustix::fd::AsFd;
+    let flags =
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::open(file, flags, Mode::from_raw_mode(0o600))
+        .and_then(|fd| crate::input::write_all(fd.as_fd(), bytes))
+        .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))
 }
 
 /// Serialize the commands that change container `id`: an exclusive lock on

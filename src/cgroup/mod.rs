@@ -357,26 +357,13 @@ fn open_dir(dir: &Path) -> rustix::io::Result<OwnedFd> {
     )
 }
 
-/// A cgroup interface file's text (they are small); empty if unreadable.
+/// A cgroup interface file's text; empty if unreadable.
 fn read_small(path: &Path) -> String {
-    let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
-        return String::new();
-    };
-    // Most are a line or two; `cgroup.procs` of a busy container is longer.
-    let mut small = [0u8; 512];
-    let mut text = Vec::new();
-    loop {
-        match rustix::io::read(&fd, &mut small) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => text.extend_from_slice(&small[..n]),
-        }
-    }
-    String::from_utf8(text).unwrap_or_default()
+    crate::input::system_text(path).unwrap_or_default()
 }
 
 fn write_file(path: &Path, value: &str) -> rustix::io::Result<()> {
-    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    rustix::io::write(&fd, value.as_bytes()).map(|_| ())
+    crate::input::write_system(path, value)
 }
 
 pub fn sleep_ms(ms: u64) {

@@ -368,7 +368,7 @@ fn lsm_enabled(label: &str) -> bool {
     } else {
         "/sys/fs/selinux/enforce"
     };
-    std::fs::read_to_string(file).is_ok_and(|s| s.starts_with('Y') || s.starts_with('1'))
+    crate::input::system_text(file).is_some_and(|s| s.starts_with('Y') || s.starts_with('1'))
 }
 
 fn capabilities(v: &Value, path: &str) -> Result<Caps> {

@@ -16,7 +16,7 @@ impl ArgArea {
     /// This process's area, from `/proc/self/stat` (fields 48 and 49).
     /// Read it before the clone: it allocates.
     pub fn of_self() -> Option<ArgArea> {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let stat = crate::input::system_text("/proc/self/stat")?;
         // The command name may hold spaces: fields follow the last ')',
         // starting with field 3.
         let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(45);

@@ -570,17 +570,11 @@ fn now_secs() -> u64 {
 }
 
 fn read_small(path: &str) -> String {
-    let Ok(fd) = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
-        return String::new();
-    };
-    let mut buf = [0u8; 4096];
-    let n = rustix::io::read(&fd, &mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    crate::input::system_text(path).unwrap_or_default()
 }
 
 fn write_file(path: &str, value: &str) -> rustix::io::Result<()> {
-    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    rustix::io::write(&fd, value.as_bytes()).map(|_| ())
+    crate::input::write_system(path, value)
 }
 
 /// One line to the console (PID 1's stdout), never blocking.
