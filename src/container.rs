@@ -14,19 +14,11 @@ use crate::sys::{signal, signal::SigSet};
 use linux_raw_sys::general::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
 };
-use rustix::io::Errno;
-use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
+use rustix::fd::OwnedFd;
+use rustix::process::{Pid, WaitStatus};
 use std::path::{Path, PathBuf};
 
-/// Signals sent to cella that reach the payload.
-pub const FORWARDED: SigSet = SigSet::empty()
-    .with(Signal::INT)
-    .with(Signal::TERM)
-    .with(Signal::HUP)
-    .with(Signal::QUIT)
-    .with(Signal::USR1)
-    .with(Signal::USR2)
-    .with(Signal::WINCH);
+pub use crate::process::FORWARDED;
 
 /// How the container ended.
 #[derive(Debug)]
@@ -89,28 +81,13 @@ impl Running {
 
     /// 17. Forward signals until the container's PID 1 exits, then finish.
     pub fn wait(self) -> Result<Outcome> {
-        let waited = FORWARDED.with(Signal::CHILD);
-        let child = self.pid;
-        let status = loop {
-            let sig = match signal::wait(waited) {
-                Ok(sig) => sig,
-                Err(e) => {
-                    let _ = rustix::process::kill_process(child, Signal::KILL);
-                    let _ = rustix::process::waitpid(Some(child), WaitOptions::empty());
-                    return Err(Error::new(Step::Wait, e));
-                }
-            };
-            if sig == Signal::CHILD.as_raw() {
-                match rustix::process::waitpid(Some(child), WaitOptions::NOHANG) {
-                    Ok(Some((_, status))) => break status,
-                    Ok(None) | Err(Errno::INTR) => continue,
-                    Err(e) => return Err(Error::new(Step::Wait, e)),
-                }
-            } else if let Some(s) = Signal::from_named_raw(sig) {
-                // The child is unreaped, so its pid cannot have been reused.
-                let _ = rustix::process::kill_process(child, s);
-            }
-        };
+        let status = process::wait_forwarding(self.pid, None)?;
+        Ok(self.finish(status))
+    }
+
+    /// [`Running::wait`], handing what the payload writes to `out` to `sink`.
+    pub fn wait_relaying(self, out: OwnedFd, sink: &mut dyn FnMut(&[u8])) -> Result<Outcome> {
+        let status = process::wait_forwarding(self.pid, Some((out, sink)))?;
         Ok(self.finish(status))
     }
 }
@@ -121,7 +98,7 @@ pub fn run(spec: Spec) -> Result<Running> {
     // 1. Block the forwarded signals and SIGCHLD before the child exists, so
     //    none is lost; the parent takes them one at a time, the child
     //    restores the old mask just before exec.
-    let old_mask = signal::block(FORWARDED.with(Signal::CHILD)).ctx(Step::SignalMask)?;
+    let old_mask = signal::block(process::WAITED).ctx(Step::SignalMask)?;
     start(spec, Stdio::default(), old_mask)
 }
 
@@ -132,7 +109,7 @@ pub fn start(spec: Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running
     let io = engine::Io {
         stdio,
         console: None,
-        waited: FORWARDED.with(Signal::CHILD),
+        waited: process::WAITED,
         exec_mask: child_mask,
     };
     let keep_record = spec.detach && !spec.remove;

@@ -13,11 +13,10 @@ use crate::container::{self, Stdio};
 use crate::error::{Ctx, Error, Result, Step};
 use crate::spec::Spec;
 use crate::sys::{self, Fork, signal};
-use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::process::{Signal, WaitOptions};
+use rustix::process::WaitOptions;
 use std::path::{Path, PathBuf};
 
 /// Each log file stops at this size; the one before is kept as `log.1`.
@@ -90,7 +89,7 @@ fn supervise(spec: Spec, tx: OwnedFd) -> i32 {
     // Nothing the caller had open stays open with us (a pipe it waits on
     // would never end): only the channel back.
     let _ = sys::close_fds_except(&tx);
-    let waited = container::FORWARDED.with(Signal::CHILD);
+    let waited = crate::process::WAITED;
     let started = (|| -> Result<_> {
         let old = signal::block(waited).ctx(Step::SignalMask)?;
         let null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
@@ -118,55 +117,11 @@ fn supervise(spec: Spec, tx: OwnedFd) -> i32 {
     };
     let _ = rustix::io::write(&tx, &[0]);
     drop(tx);
-    let dir = running.record_dir();
-    let mut log = Log::open(&dir);
-    let Ok(sigfd) = signal::signalfd(waited) else {
-        return 125;
-    };
-    let mut out = Some(out);
-    let status = loop {
-        let mut fds = vec![PollFd::new(&sigfd, PollFlags::IN)];
-        if let Some(o) = &out {
-            fds.push(PollFd::new(o, PollFlags::IN));
-        }
-        match poll(&mut fds, None) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(_) => return 125,
-        }
-        let (sig_ready, out_ready) = (
-            !fds[0].revents().is_empty(),
-            fds.get(1).is_some_and(|f| !f.revents().is_empty()),
-        );
-        drop(fds);
-        if out_ready
-            && let Some(o) = &out
-            && !log.copy_from(o)
-        {
-            out = None;
-        }
-        if sig_ready {
-            let mut ended = None;
-            while let Some(sig) = signal::read_signalfd(&sigfd) {
-                if sig == Signal::CHILD.as_raw() {
-                    if let Ok(Some((_, status))) =
-                        rustix::process::waitpid(Some(running.pid), WaitOptions::NOHANG)
-                    {
-                        ended = Some(status);
-                    }
-                } else if let Some(s) = Signal::from_named_raw(sig) {
-                    let _ = rustix::process::kill_process(running.pid, s);
-                }
-            }
-            if let Some(status) = ended {
-                break status;
-            }
-        }
-    };
-    // What the payload wrote last, then its end.
-    if let Some(o) = &out {
-        while log.copy_from(o) {}
+    let mut log = Log::open(&running.record_dir());
+    match running.wait_relaying(out, &mut |bytes| log.append(bytes)) {
+        Ok(outcome) => i32::from(outcome.code),
+        Err(_) => 125,
     }
-    i32::from(running.finish(status).code)
 }
 
 /// The container's output, appended to `log` and rotated at [`LOG_MAX`].
@@ -204,25 +159,16 @@ impl Log {
             .map_or(0, |st| st.st_size as u64);
     }
 
-    /// Copy what `from` has; false at its end.
-    fn copy_from(&mut self, from: &OwnedFd) -> bool {
-        let mut buf = [0u8; 16 << 10];
-        match rustix::io::read(from, &mut buf) {
-            Ok(0) => false,
-            Ok(n) => {
-                if self.size + n as u64 > LOG_MAX {
-                    let _ = std::fs::rename(&self.path, &self.old);
-                    self.reopen();
-                }
-                if let Some(f) = &self.file {
-                    let _ = rustix::io::write(f, &buf[..n]);
-                }
-                self.size += n as u64;
-                true
-            }
-            Err(Errno::INTR | Errno::AGAIN) => true,
-            Err(_) => false,
+    /// Append `bytes`, first rotating a log that would pass [`LOG_MAX`].
+    fn append(&mut self, bytes: &[u8]) {
+        if self.size + bytes.len() as u64 > LOG_MAX {
+            let _ = rustix::fs::rename(&self.path, &self.old);
+            self.reopen();
         }
+        if let Some(f) = &self.file {
+            let _ = crate::input::write_all(f.as_fd(), bytes);
+        }
+        self.size += bytes.len() as u64;
     }
 }
 

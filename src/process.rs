@@ -1,13 +1,16 @@
 //! The payload's side of things: its process as every front end describes
-//! it ([`Payload`], [`Exec`]), exec with cella's own PATH search, and the
+//! it ([`Payload`], [`Exec`]), exec with cella's own PATH search, the one
+//! wait for it with signals forwarded ([`wait_forwarding`]), and the
 //! mapping from a wait status to an exit code.
 
 use crate::caps::Caps;
 use crate::seccomp;
-use crate::sys::{self, CStrArray};
+use crate::sys::{self, CStrArray, signal::SigSet};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::OwnedFd;
 use rustix::io::Errno;
-use rustix::process::WaitStatus;
 use rustix::process::{Gid, Resource, Rlimit};
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 use std::ffi::CString;
 
 #[derive(Debug, Default)]
@@ -74,6 +77,87 @@ pub fn exec(e: &Exec) -> Errno {
         }
     }
     result
+}
+
+/// Signals sent to cella that reach the payload.
+pub const FORWARDED: SigSet = SigSet::empty()
+    .with(Signal::INT)
+    .with(Signal::TERM)
+    .with(Signal::HUP)
+    .with(Signal::QUIT)
+    .with(Signal::USR1)
+    .with(Signal::USR2)
+    .with(Signal::WINCH);
+
+/// What a waiting cella blocks before the payload exists, so no signal is
+/// lost: the forwarded ones and SIGCHLD.
+pub const WAITED: SigSet = FORWARDED.with(Signal::CHILD);
+
+/// A pipe the payload writes to, and where what comes through it goes.
+pub type Relay<'a> = (OwnedFd, &'a mut dyn FnMut(&[u8]));
+
+/// Wait for our child `pid` (a container's PID 1, an `exec`'d process),
+/// forwarding the [`FORWARDED`] signals to it; [`WAITED`] must be blocked.
+/// With `relay`, what the payload writes to that pipe is handed to the
+/// sink as it comes, and to its end once the payload is gone (what is
+/// still there, without waiting for a writer it left behind). The one
+/// wait of `cella run`, `run -d`'s supervisor, OCI `run` and `exec`.
+pub fn wait_forwarding(pid: Pid, mut relay: Option<Relay<'_>>) -> crate::error::Result<WaitStatus> {
+    use crate::error::{Error, Step};
+    let failed = |e: Errno| {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+        Error::new(Step::Wait, e)
+    };
+    let sigfd = sys::signal::signalfd(WAITED).map_err(failed)?;
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let mut fds = [
+            PollFd::new(&sigfd, PollFlags::IN),
+            PollFd::new(&sigfd, PollFlags::empty()),
+        ];
+        let watched = match &relay {
+            Some((out, _)) => {
+                fds[1] = PollFd::new(out, PollFlags::IN);
+                2
+            }
+            None => 1,
+        };
+        match rustix::event::poll(&mut fds[..watched], None) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(failed(e)),
+        }
+        let out_ready = watched == 2 && !fds[1].revents().is_empty();
+        if out_ready && let Some((out, sink)) = &mut relay {
+            match rustix::io::read(&*out, &mut buf) {
+                Ok(0) | Err(Errno::BADF | Errno::IO) => relay = None,
+                Ok(n) => sink(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        while let Some(sig) = sys::signal::read_signalfd(&sigfd) {
+            if sig != Signal::CHILD.as_raw() {
+                if let Some(s) = Signal::from_named_raw(sig) {
+                    // Our unreaped child: its pid cannot have been reused.
+                    let _ = rustix::process::kill_process(pid, s);
+                }
+                continue;
+            }
+            match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+                Ok(None) | Err(Errno::INTR) => {}
+                Ok(Some((_, status))) => {
+                    if let Some((out, sink)) = relay {
+                        let _ = rustix::fs::fcntl_setfl(&out, rustix::fs::OFlags::NONBLOCK);
+                        while let Ok(n @ 1..) = rustix::io::read(&out, &mut buf) {
+                            sink(&buf[..n]);
+                        }
+                    }
+                    return Ok(status);
+                }
+                Err(e) => return Err(failed(e)),
+            }
+        }
+    }
 }
 
 /// The shell's convention: the exit code, or 128+N when killed by signal N.

@@ -230,6 +230,38 @@ fn a_killed_supervisor_takes_its_container_and_the_next_command_cleans_up() {
 }
 
 #[test]
+fn output_held_by_a_process_left_behind_does_not_wedge_the_supervisor() {
+    let _g = serial();
+    let root = rootfs("detach-holder");
+    let name = format!("holder-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
+    // With the host's pid namespace, the background sleep outlives the
+    // payload and keeps its output pipe open: the supervisor must still
+    // see the end, keep what was written, and kill what was left.
+    ok(run_in(
+        &root,
+        &["-d", "--pid", "host", "--name", &name],
+        &["sh", "-c", "echo first; sleep 120 & echo last"],
+    ));
+    let started = Instant::now();
+    let waited = verb(&["wait", &name]);
+    assert_eq!(stdout(&waited), "0\n", "{}", stderr(&waited));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "wait took {:?}: the supervisor waited for the writer left behind",
+        started.elapsed()
+    );
+    let logs = ok(verb(&["logs", &name]));
+    assert_eq!(logs, "first\nlast\n");
+    assert!(
+        container_cgroups_of(&name).is_empty(),
+        "the sleep was killed with its cgroup"
+    );
+    ok(verb(&["rm", &name]));
+    assert!(!record(&name).exists());
+}
+
+#[test]
 fn twenty_detached_containers_at_once() {
     let _g = serial();
     let root = rootfs("detach-many");

@@ -16,8 +16,7 @@ use crate::sys::{self, Fork, signal};
 use linux_raw_sys::general as g;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
-use rustix::io::Errno;
-use rustix::process::{Signal, WaitOptions};
+use rustix::process::WaitOptions;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default)]
@@ -220,7 +219,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::new(Step::SyncPipe, e))?;
     // Signals to forward when we wait (not detached), blocked before the fork.
-    let forwarded = crate::container::FORWARDED.with(Signal::CHILD);
+    let forwarded = crate::process::WAITED;
     let old_mask = if a.detach {
         None
     } else {
@@ -261,18 +260,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         return Ok(0);
     }
     // Wait, forwarding signals, like `cella run`.
-    loop {
-        let sig = signal::wait(forwarded).map_err(|e| Error::new(Step::Wait, e))?;
-        if sig == Signal::CHILD.as_raw() {
-            match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
-                Ok(Some((_, status))) => return Ok(crate::process::exit_code(status)),
-                Ok(None) | Err(Errno::INTR) => continue,
-                Err(e) => return Err(Error::new(Step::Wait, e)),
-            }
-        } else if let Some(s) = Signal::from_named_raw(sig) {
-            let _ = rustix::process::kill_process(pid, s);
-        }
-    }
+    let status = crate::process::wait_forwarding(pid, None)?;
+    Ok(crate::process::exit_code(status))
 }
 
 fn exec_child(

@@ -476,8 +476,7 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
 /// code is the payload's (128+N for a signal).
 fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
     use crate::sys::signal;
-    use rustix::process::{Signal, WaitOptions};
-    let forwarded = crate::container::FORWARDED.with(Signal::CHILD);
+    let forwarded = crate::process::WAITED;
     let old =
         signal::block(forwarded).map_err(|e| Error::new(crate::error::Step::SignalMask, e))?;
     // The payload gets the mask we had, not the one we wait with.
@@ -494,17 +493,7 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
         let _ = signal::set_mask(old);
         return Ok(Output::ok(String::new()));
     }
-    let code = loop {
-        let sig = signal::wait(forwarded).map_err(|e| Error::new(crate::error::Step::Wait, e))?;
-        if sig == Signal::CHILD.as_raw() {
-            match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
-                Ok(Some((_, status))) => break crate::process::exit_code(status),
-                _ => continue,
-            }
-        } else if let Some(s) = Signal::from_named_raw(sig) {
-            let _ = rustix::process::kill_process(pid, s);
-        }
-    };
+    let code = crate::process::exit_code(crate::process::wait_forwarding(pid, None)?);
     lifecycle::delete(&a.root, &a.id, true)?;
     Ok(Output {
         stdout: String::new(),
