@@ -93,20 +93,10 @@ pub fn send(fd: impl AsFd, f: Failure) {
 /// In the parent: `Ok(None)` at end-of-file (the child exec'd or died),
 /// `Ok(Some(_))` for a failure record.
 pub fn receive(fd: impl AsFd) -> Result<Option<Failure>, Errno> {
-    let mut buf = [0u8; RECORD];
-    let mut got = 0;
-    while got < RECORD {
-        match rustix::io::read(&fd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    match got {
-        0 => Ok(None),
-        RECORD => Failure::decode(buf).map(Some).ok_or(Errno::PROTO),
-        _ => Err(Errno::PROTO),
+    match receive_msg(fd)? {
+        None => Ok(None),
+        Some(Msg::Failed(f)) => Ok(Some(f)),
+        Some(_) => Err(Errno::PROTO),
     }
 }
 
