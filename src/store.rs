@@ -729,6 +729,18 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_being_made_or_removed_is_not_listed() {
+        let root = std::env::temp_dir().join(format!("cella-store-ids-{}", std::process::id()));
+        for d in ["web", ".web.123", "db"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+            std::fs::write(root.join(d).join(STATE), "x").unwrap();
+        }
+        std::fs::create_dir_all(root.join("no-record")).unwrap();
+        assert_eq!(ids(&root), ["db", "web"]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(1_795_910_400, 5), "2026-11-29T00:00:00.000000005Z");
