@@ -144,6 +144,9 @@ impl Cgroup {
 
     /// Write `writes`, in order. Errors name the option or field and the file.
     pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        // The file last written stays open: consecutive writes to one file
+        // (a device rule a write, in `devices.allow`) share one open.
+        let mut last: Option<(PathBuf, OwnedFd)> = None;
         for wr in writes {
             let Some(dir) = self.dir_for(wr.controller) else {
                 if wr.required {
@@ -151,11 +154,12 @@ impl Cgroup {
                 }
                 continue;
             };
+            let same = |path: &Path| last.as_ref().is_some_and(|(p, _)| p == path);
             let Some((path, value)) = wr
                 .choices
                 .iter()
                 .map(|(file, value)| (dir.join(file), value))
-                .find(|(path, _)| path.exists())
+                .find(|(path, _)| same(path) || path.exists())
             else {
                 if !wr.required {
                     continue;
@@ -170,13 +174,21 @@ impl Cgroup {
                     ),
                 ));
             };
-            write_file(&path, value).map_err(|e| {
+            let failed = |e| {
                 Error::new(Step::CgroupLimit, e).at(format!(
                     "{} ({} = {value})",
                     wr.what,
                     path.display()
                 ))
-            })?;
+            };
+            if !same(&path) {
+                let fd = rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(failed)?;
+                last = Some((path.clone(), fd));
+            }
+            if let Some((_, fd)) = &last {
+                rustix::io::write(fd, value.as_bytes()).map_err(failed)?;
+            }
         }
         Ok(())
     }
