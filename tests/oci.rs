@@ -764,3 +764,58 @@ fn exec_into_a_container_with_its_own_user_namespace() {
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
 }
+
+/// (mount point, type, source) of each line of a `/proc/self/mountinfo`.
+fn mounts_seen(mountinfo: &str) -> Vec<(String, String, String)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?;
+            let mut r = right.split(' ');
+            Some((point.to_owned(), r.next()?.to_owned(), r.next()?.to_owned()))
+        })
+        .collect()
+}
+
+/// The runtime spec: a mount's `source` is what is mounted. mountinfo shows
+/// `proc proc`, not `proc none`, as runc gives it, for config.json's mounts
+/// and for `cella run`'s own.
+#[test]
+fn every_mount_shows_its_source() {
+    let _g = serial();
+    let b = Bundle::new("sources", &["cat", "/proc/self/mountinfo"], Cfg::default());
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    let seen = mounts_seen(&out);
+    for (point, fstype, source) in [
+        ("/proc", "proc", "proc"),
+        ("/sys", "sysfs", "sysfs"),
+        ("/dev", "tmpfs", "tmpfs"),
+        ("/dev/pts", "devpts", "devpts"),
+        ("/tmp", "tmpfs", "tmpfs"),
+    ] {
+        assert!(
+            seen.iter()
+                .any(|(p, t, s)| p == point && t == fstype && s == source),
+            "OCI: {point} {fstype} {source} not in {seen:?}"
+        );
+    }
+    b.assert_gone();
+    let root = rootfs("sources-run");
+    let out = ok(run_in(&root, &[], &["cat", "/proc/self/mountinfo"]));
+    let seen = mounts_seen(&out);
+    for (point, fstype, source) in [
+        ("/proc", "proc", "proc"),
+        ("/sys", "sysfs", "sysfs"),
+        ("/dev", "tmpfs", "tmpfs"),
+        ("/dev/pts", "devpts", "devpts"),
+        ("/dev/shm", "tmpfs", "shm"),
+        ("/dev/mqueue", "mqueue", "mqueue"),
+    ] {
+        assert!(
+            seen.iter()
+                .any(|(p, t, s)| p == point && t == fstype && s == source),
+            "cella run: {point} {fstype} {source} not in {seen:?}"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 impl MountOp {
     /// A new file system instance of `fstype` at `target` (relative to the
-    /// root); `source` is what mountinfo shows (proc and sysfs take none).
+    /// root); `source` is what mountinfo shows (`proc proc`, not `proc none`).
     pub fn fs(
         target: String,
         fstype: &str,
@@ -23,7 +23,7 @@ impl MountOp {
         attrs: u64,
         mut data: Vec<(String, String)>,
     ) -> MountOp {
-        if !source.is_empty() && fstype != "proc" && fstype != "sysfs" {
+        if !source.is_empty() {
             data.insert(0, ("source".into(), source.to_owned()));
         }
         MountOp {
@@ -220,7 +220,9 @@ mod tests {
         );
         let proc = MountOp::fs("proc".into(), "proc", "proc", NOSUID, Vec::new());
         assert_eq!(proc.step, Step::MountProc);
-        assert!(matches!(&proc.kind, Kind::Fs { options, .. } if options.is_empty()));
+        assert!(
+            matches!(&proc.kind, Kind::Fs { options, .. } if *options == data(&[("source", "proc")]))
+        );
         assert_eq!(
             MountOp::fs("dev".into(), "tmpfs", "", 0, Vec::new()).step,
             Step::MountDev
