@@ -819,3 +819,72 @@ fn every_mount_shows_its_source() {
         );
     }
 }
+
+/// What docker's profile allowed before Linux 5.3: none of `close_range`,
+/// `faccessat2`, `openat2`, `clone3`, `pidfd_*`.
+const OLD_DOCKER_SYSCALLS: &str = "accept accept4 access alarm arch_prctl bind brk capget capset \
+    chdir chmod chown clock_getres clock_gettime clock_nanosleep clone close connect dup dup2 dup3 \
+    epoll_create epoll_create1 epoll_ctl epoll_pwait epoll_wait eventfd eventfd2 execve execveat \
+    exit exit_group faccessat fadvise64 fallocate fchdir fchmod fchmodat fchown fchownat fcntl \
+    fdatasync flock fork fstat fstatfs fsync ftruncate futex getcwd getdents getdents64 getegid \
+    geteuid getgid getgroups getitimer getpeername getpgid getpgrp getpid getppid getpriority \
+    getrandom getresgid getresuid getrlimit getrusage getsid getsockname getsockopt gettid \
+    gettimeofday getuid getxattr ioctl kill lchown link linkat listen lseek lstat madvise mkdir \
+    mkdirat mmap mprotect mremap munmap nanosleep newfstatat open openat pause pipe pipe2 poll \
+    ppoll prctl pread64 prlimit64 pselect6 pwrite64 read readlink readlinkat readv recvfrom \
+    recvmsg rename renameat rmdir rt_sigaction rt_sigpending rt_sigprocmask rt_sigqueueinfo \
+    rt_sigreturn rt_sigsuspend rt_sigtimedwait sched_getaffinity sched_yield select sendmsg \
+    sendto set_robust_list set_tid_address setgid setgroups setitimer setpgid setresgid \
+    setresuid setsid setsockopt setuid shutdown sigaltstack socket socketpair stat statfs \
+    symlink symlinkat sysinfo tgkill time times tkill umask uname unlink unlinkat utimensat \
+    vfork wait4 waitid write writev";
+
+/// A profile written before the newer calls existed (older docker ones,
+/// most hand-written ones) runs the container whether no_new_privs is on
+/// (the filter goes in just before exec) or off (it goes in before the
+/// user switch): cella's own steps after the filter (closing descriptors,
+/// checking the command, waiting for `start`) use only calls such a
+/// profile allows, and the payload's libc falls back from the newer ones.
+#[test]
+fn a_strict_old_profile_without_the_newer_calls_runs_the_container() {
+    let _g = serial();
+    let names = quoted(&OLD_DOCKER_SYSCALLS.split_whitespace().collect::<Vec<_>>());
+    for nnp in [true, false] {
+        let linux = format!(
+            r#""seccomp": {{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{{"names": [{names}], "action": "SCMP_ACT_ALLOW"}}]}},"#
+        );
+        let b = Bundle::new(
+            &format!("oldprofile-{nnp}"),
+            &[
+                "sh",
+                "-c",
+                "echo ok from $(cat /proc/self/status | grep -c Seccomp:.2)",
+            ],
+            Cfg {
+                linux: &linux,
+                ..Cfg::default()
+            },
+        );
+        if !nnp {
+            b.edit_config(|c| c.replace("\"noNewPrivileges\": true", "\"noNewPrivileges\": false"));
+        }
+        // Through create, start and delete, as podman and containerd do.
+        let out = b.create(&[]);
+        assert!(
+            out.status.success(),
+            "no_new_privs {nnp}: create: {}",
+            stderr(&out)
+        );
+        ok(b.oci(&["start", &b.id]));
+        b.wait_status("stopped");
+        ok(b.oci(&["delete", &b.id]));
+        b.assert_gone();
+        let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+        assert_eq!(
+            out, "ok from 1\n",
+            "no_new_privs {nnp}: the payload ran under the filter"
+        );
+        b.assert_gone();
+    }
+}

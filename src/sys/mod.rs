@@ -257,16 +257,55 @@ fn close_range_or_loop(first: usize, last: usize) -> Result<()> {
     // ones again: it execs or exits.
     match check(unsafe { syscall6(__NR_close_range, [first, last, 0, 0, 0, 0]) }) {
         Ok(_) => Ok(()),
-        Err(Errno::NOSYS) => {
-            for fd in first..=last.min(4096) {
-                // SAFETY: as above; close(2) of a descriptor we own (or
-                // EBADF for one that is not open).
-                unsafe { syscall6(linux_raw_sys::general::__NR_close, [fd, 0, 0, 0, 0, 0]) };
-            }
-            Ok(())
-        }
-        Err(e) => Err(e),
+        Err(Errno::INVAL) => Err(Errno::INVAL),
+        // Missing (before Linux 5.9), or refused by a container's seccomp
+        // profile written before close_range existed (installed before
+        // this step when no_new_privs is off): close what is open, one by one.
+        Err(_) => close_listed(first, last),
     }
+}
+
+/// Close the open descriptors in `first..=last`, as `/proc/self/fd` lists
+/// them (the container's own procfs by now): only the calls every seccomp
+/// profile allows (open, getdents64, close), and no allocation.
+fn close_listed(first: usize, last: usize) -> Result<()> {
+    use rustix::fs::{Mode, OFlags, RawDir};
+    let dir = rustix::fs::open(
+        c"/proc/self/fd",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let own = dir.as_raw_fd() as usize;
+    let mut buf = [core::mem::MaybeUninit::<u8>::uninit(); 1024];
+    loop {
+        // Listed again after each batch: closing changes what is open.
+        let mut closed_any = false;
+        let mut entries = RawDir::new(&dir, &mut buf);
+        while let Some(entry) = entries.next() {
+            let Some(fd) = parse_fd(entry?.file_name().to_bytes()) else {
+                continue;
+            };
+            if fd != own && (first..=last).contains(&fd) {
+                // SAFETY: close(2) of a descriptor this child owns (see
+                // close_range_or_loop), never used again.
+                unsafe { syscall6(linux_raw_sys::general::__NR_close, [fd, 0, 0, 0, 0, 0]) };
+                closed_any = true;
+            }
+        }
+        if !closed_any {
+            return Ok(());
+        }
+        rustix::fs::seek(&dir, rustix::fs::SeekFrom::Start(0))?;
+    }
+}
+
+fn parse_fd(name: &[u8]) -> Option<usize> {
+    if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    name.iter().try_fold(0usize, |n, d| {
+        n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+    })
 }
 
 /// Close every descriptor from 3 up, except `keep`: whatever cella or its
