@@ -18,7 +18,16 @@
 //!    argument comparisons all hold (a rule without any always holds) gives
 //!    the action, and the default action applies when none does. So of two
 //!    unconditional rules for one syscall (podman allows `setns`, then
-//!    refuses it) the first wins.
+//!    refuses it) the first wins. A rule with several comparisons on one
+//!    argument is read as runc 1.1 reads it: each comparison a rule of its
+//!    own (ORed).
+//! 4. A number above the highest the profile names for the architecture
+//!    fails with ENOSYS unless the default action allows it, so libc falls
+//!    back from calls newer than the profile; below it, a number the
+//!    profile does not name gets the default action.
+//!
+//! The native architecture is always in the filter, listed or not (as
+//! libseccomp always adds it); the compat one only when listed.
 //!
 //! Names are resolved per architecture. A name the architecture lacks is
 //! skipped there, as libseccomp does; a name no table knows is skipped as
@@ -121,8 +130,6 @@ pub enum Arch {
 /// Why a profile cannot become a filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CompileError {
-    /// `architectures` is not empty and leaves out this machine's.
-    Architecture,
     /// An argument index above 5.
     ArgIndex(u8),
     /// The program would exceed BPF_MAXINSNS instructions (the length).
@@ -132,12 +139,6 @@ pub enum CompileError {
 impl core::fmt::Display for CompileError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            CompileError::Architecture => {
-                write!(
-                    f,
-                    "architectures do not include {NATIVE_NAME}, this machine's"
-                )
-            }
             CompileError::ArgIndex(i) => write!(f, "argument index {i} is above 5"),
             CompileError::TooLong(n) => {
                 write!(
@@ -150,13 +151,6 @@ impl core::fmt::Display for CompileError {
 }
 
 impl std::error::Error for CompileError {}
-
-#[cfg(target_arch = "x86_64")]
-const NATIVE_NAME: &str = "SCMP_ARCH_X86_64";
-#[cfg(target_arch = "aarch64")]
-const NATIVE_NAME: &str = "SCMP_ARCH_AARCH64";
-#[cfg(target_arch = "arm")]
-const NATIVE_NAME: &str = "SCMP_ARCH_ARM";
 
 impl Arch {
     /// The architecture cella was built for.
@@ -333,12 +327,17 @@ fn arg_words(index: u8) -> (u32, u32) {
 /// Compiles `p` for this machine. See the module documentation for what
 /// the program does.
 pub fn compile(p: &Profile) -> Result<Vec<SockFilter>, CompileError> {
-    if !p.architectures.is_empty() && !p.architectures.contains(&Arch::NATIVE) {
-        return Err(CompileError::Architecture);
-    }
     if let Some(c) = p.rules.iter().flat_map(|r| &r.args).find(|c| c.index > 5) {
         return Err(CompileError::ArgIndex(c.index));
     }
+    let split;
+    let p = match split_same_argument(&p.rules) {
+        Some(rules) => {
+            split = Profile { rules, ..p.clone() };
+            &split
+        }
+        None => p,
+    };
     let default = p.default.ret();
     let mut e = Emitter::default();
     let kill = To::Ret(RET_KILL_PROCESS);
@@ -351,6 +350,31 @@ pub fn compile(p: &Profile) -> Result<Vec<SockFilter>, CompileError> {
     let check = e.jump(JEQ_K, Arch::NATIVE.audit(), body, other_arch);
     let entry = e.stmt(LD_W_ABS, OFF_ARCH, check);
     e.finish(entry)
+}
+
+/// runc 1.1's reading of a rule with several comparisons on one argument
+/// (`arg0 == 1`, `arg0 == 2`): each of the rule's comparisons becomes a
+/// rule of its own, the rules ORed; a rule's comparisons on different
+/// arguments stay ANDed. `None` when no rule has such comparisons.
+fn split_same_argument(rules: &[Rule]) -> Option<Vec<Rule>> {
+    let repeats = |r: &Rule| {
+        (1..r.args.len()).any(|i| r.args[..i].iter().any(|a| a.index == r.args[i].index))
+    };
+    if !rules.iter().any(repeats) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(rules.len());
+    for r in rules {
+        if repeats(r) {
+            out.extend(r.args.iter().map(|a| Rule {
+                args: vec![*a],
+                ..r.clone()
+            }));
+        } else {
+            out.push(r.clone());
+        }
+    }
+    Some(out)
 }
 
 /// Where a jump goes: an emitted instruction, or "return k" (an existing
@@ -511,7 +535,16 @@ impl Emitter {
             );
             next = nr + 1;
         }
-        add(next, Body::Ret(default));
+        // Past the highest number the profile names, ENOSYS rather than
+        // the default action (unless that allows): libc then falls back
+        // from calls newer than the profile (clone3, faccessat2) to older
+        // ones, as with runc 1.1's filters.
+        let newer = if calls.is_empty() || default == RET_ALLOW || default == RET_LOG {
+            default
+        } else {
+            RET_ERRNO | u32::from(ENOSYS)
+        };
+        add(next, Body::Ret(newer));
         if arch == Arch::X86_64 {
             add(X32_BIT, Body::Ret(RET_ERRNO | u32::from(ENOSYS)));
         }

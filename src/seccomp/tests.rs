@@ -92,10 +92,25 @@ fn expected(p: &Profile, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
         .filter(|&(i, _)| number(numbers, i) == Some(nr))
         .map(|(_, name)| name)
         .collect();
+    // Past the highest number the profile names here: ENOSYS, unless the
+    // default allows.
+    let highest = p
+        .rules
+        .iter()
+        .flat_map(|r| &r.names)
+        .filter_map(|n| syscall_number(a, n))
+        .max();
+    let allows = matches!(p.default, Action::Allow | Action::Log);
+    if highest.is_some_and(|h| nr > h) && !allows {
+        return errno(ENOSYS);
+    }
     for rule in &p.rules {
         if !rule.names.iter().any(|n| names.contains(&n.as_str())) {
             continue;
         }
+        // runc: comparisons repeating an argument are each a rule (ORed).
+        let repeats = (1..rule.args.len())
+            .any(|i| rule.args[..i].iter().any(|c| c.index == rule.args[i].index));
         let holds = |c: &ArgCmp| {
             let v = args[usize::from(c.index)];
             let v = if wide { v } else { v & 0xffff_ffff };
@@ -109,7 +124,12 @@ fn expected(p: &Profile, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
                 Op::MaskedEqual => v & c.value == c.value_two,
             }
         };
-        if rule.args.iter().all(holds) {
+        let matched = if repeats {
+            rule.args.iter().any(holds)
+        } else {
+            rule.args.iter().all(holds)
+        };
+        if matched {
             return rule.action.ret();
         }
     }
@@ -294,13 +314,26 @@ fn allow_deny_and_default() {
             ("write", &[], ALLOW),
             ("exit_group", &[], ALLOW),
             ("getpid", &[], errno(95)),
-            ("openat", &[], errno(1)),
-            ("kexec_load", &[], errno(1)),
         ],
     );
+    // Unnamed: the default below the highest number the profile names,
+    // ENOSYS above it.
+    let highest = ["read", "write", "exit_group", "getpid"]
+        .map(nr)
+        .into_iter()
+        .max()
+        .unwrap();
+    for name in ["openat", "kexec_load", "close"] {
+        let want = if nr(name) > highest {
+            errno(ENOSYS)
+        } else {
+            errno(1)
+        };
+        assert_eq!(call(&prog, name, [0; 6]), want, "{name}");
+    }
     let native = Arch::NATIVE.audit();
     for n in [999, 0x3fff_ffff] {
-        assert_eq!(run(&prog, native, n, [0; 6]), errno(1), "{n:#x}");
+        assert_eq!(run(&prog, native, n, [0; 6]), errno(ENOSYS), "{n:#x}");
     }
 }
 
@@ -340,16 +373,77 @@ fn unknown_arch_is_killed() {
 }
 
 #[test]
-fn native_arch_must_be_listed() {
-    let mut p = profile(Action::Allow, Vec::new());
+fn the_native_arch_applies_even_when_not_listed() {
+    let mut p = profile(
+        Action::Errno(1),
+        vec![rule("read openat", Action::Allow, &[])],
+    );
     p.architectures = Arch::COMPAT.into_iter().collect();
-    assert_eq!(compile(&p), Err(CompileError::Architecture));
-    assert!(CompileError::Architecture.to_string().contains(NATIVE_NAME));
-    p.architectures.push(Arch::NATIVE);
-    assert!(compile(&p).is_ok());
+    let prog = compile(&p).unwrap();
+    let native = Arch::NATIVE.audit();
+    assert_eq!(run(&prog, native, nr("read"), [0; 6]), ALLOW);
+    assert_eq!(run(&prog, native, nr("openat"), [0; 6]), ALLOW);
+    assert_eq!(run(&prog, native, nr("write"), [0; 6]), errno(1));
     p.rules
         .push(rule("read", Action::Allow, &[(6, Op::EqualTo, 0)]));
     assert_eq!(compile(&p), Err(CompileError::ArgIndex(6)));
+}
+
+#[test]
+fn numbers_past_the_highest_named_fail_with_enosys() {
+    // read (0) and openat (257) on x86_64; clone3 (435) is past them.
+    let p = profile(
+        Action::Errno(1),
+        vec![rule("read openat", Action::Allow, &[])],
+    );
+    let prog = compile(&p).unwrap();
+    let native = Arch::NATIVE.audit();
+    let highest = nr("read").max(nr("openat"));
+    assert_eq!(run(&prog, native, highest, [0; 6]), ALLOW);
+    assert_eq!(run(&prog, native, highest + 1, [0; 6]), errno(ENOSYS));
+    assert_eq!(run(&prog, native, nr("clone3"), [0; 6]), errno(ENOSYS));
+    // Below the highest, an unnamed number gets the default action.
+    let below = (0..highest).find(|n| *n != nr("read")).unwrap();
+    assert_eq!(run(&prog, native, below, [0; 6]), errno(1));
+    // A default that allows stays so; a profile naming nothing has no tail.
+    let allow = compile(&profile(
+        Action::Allow,
+        vec![rule("read", Action::Errno(1), &[])],
+    ))
+    .unwrap();
+    assert_eq!(run(&allow, native, nr("clone3"), [0; 6]), ALLOW);
+    let empty = compile(&profile(Action::Errno(1), Vec::new())).unwrap();
+    assert_eq!(run(&empty, native, nr("clone3"), [0; 6]), errno(1));
+}
+
+#[test]
+fn comparisons_on_one_argument_are_ored_as_runc_does() {
+    // runc 1.1: personality(0) or personality(8) allowed; a rule with
+    // comparisons on two arguments keeps them ANDed.
+    let p = profile(
+        Action::Errno(1),
+        vec![
+            rule(
+                "personality",
+                Action::Allow,
+                &[(0, Op::EqualTo, 0), (0, Op::EqualTo, 8)],
+            ),
+            rule(
+                "socket",
+                Action::Allow,
+                &[(0, Op::EqualTo, 1), (1, Op::EqualTo, 2)],
+            ),
+        ],
+    );
+    let prog = compile(&p).unwrap();
+    let native = Arch::NATIVE.audit();
+    let call = |name: &str, a0: u64, a1: u64| run(&prog, native, nr(name), [a0, a1, 0, 0, 0, 0]);
+    assert_eq!(call("personality", 0, 0), ALLOW);
+    assert_eq!(call("personality", 8, 0), ALLOW);
+    assert_eq!(call("personality", 4, 0), errno(1));
+    assert_eq!(call("socket", 1, 2), ALLOW);
+    assert_eq!(call("socket", 1, 3), errno(1));
+    assert_eq!(call("socket", 2, 2), errno(1));
 }
 
 #[test]
@@ -393,7 +487,8 @@ fn i386_uses_its_own_table() {
         (dup3, args(&[0, 5]), ALLOW),
         // 32-bit arguments: the high word is 0, so 0x1_0000_0006 never matches.
         (dup3, args(&[0, 6]), errno(1)),
-        (X32_BIT, [0; 6], errno(1)), // no x32 check
+        // No x32 check; past dup3, the highest number named: ENOSYS.
+        (X32_BIT, [0; 6], errno(ENOSYS)),
     ];
     for (n, a, want) in cases {
         assert_eq!(run(&prog, i386, n, a), want, "{n} {a:?}");

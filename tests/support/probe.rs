@@ -10,6 +10,8 @@
 //! - `probe syscalls`: try calls a container's seccomp filter should refuse,
 //!   with arguments that make them harmless, and print `name=errno` (0 when
 //!   the call went through).
+//! - `probe nr N...`: make system call number N with zero arguments (only
+//!   numbers a test's seccomp filter refuses) and print `N=errno`.
 //! - `probe tiocsti`: push a character into the terminal on stdin with
 //!   `TIOCSTI`; prints `TIOCSTI ok` or `TIOCSTI errno=N`.
 //! - `probe no-clone3 CMD...` (run outside containers): install a seccomp
@@ -34,6 +36,16 @@ fn main() {
         }
         Some("no-clone3") => no_clone3(&args[2..]),
         Some("syscalls") => syscalls(),
+        Some("nr") => {
+            let results: Vec<String> = args[2..]
+                .iter()
+                .map(|n| {
+                    let r = syscall3(n.parse().expect("a syscall number"), 0, 0, 0);
+                    format!("{n}={}", if r < 0 { -r } else { 0 })
+                })
+                .collect();
+            println!("{}", results.join(" "));
+        }
         Some("tiocsti") => {
             let c = b'#';
             let r = syscall3(
@@ -50,7 +62,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: probe escape MARKER | hog MIB | fds | syscalls | tiocsti | no-clone3 CMD..."
+                "usage: probe escape MARKER | hog MIB | fds | syscalls | nr N... | tiocsti | no-clone3 CMD..."
             );
             std::process::exit(2);
         }
