@@ -915,3 +915,27 @@ fn a_strict_old_profile_without_the_newer_calls_runs_the_container() {
         }
     }
 }
+
+/// runc's habits scripts rely on: `kill ID 0` says whether the container
+/// is alive (exit 0) or not; `delete --force` of an id that does not exist
+/// succeeds; `-v` prints the version.
+#[test]
+fn kill_zero_delete_force_of_nothing_and_dash_v() {
+    let _g = serial();
+    let b = Bundle::new("killzero", &["sh", "-c", "exit 0"], Cfg::default());
+    ok(b.create(&[]));
+    ok(b.oci(&["kill", &b.id, "0"]));
+    assert_eq!(b.status(), "created", "signal 0 changes nothing");
+    ok(b.oci(&["start", &b.id]));
+    b.wait_status("stopped");
+    let stopped = b.oci(&["kill", &b.id, "0"]);
+    assert_ne!(code(&stopped), 0, "a stopped container is not alive");
+    ok(b.oci(&["delete", &b.id]));
+    b.assert_gone();
+    let nothing = b.oci(&["delete", "--force", &b.id]);
+    assert_eq!(code(&nothing), 0, "{}", stderr(&nothing));
+    let without_force = b.oci(&["delete", &b.id]);
+    assert!(stderr(&without_force).contains("does not exist"));
+    let version = ok(cella(&["-v"]));
+    assert!(version.starts_with("cella "), "{version}");
+}

@@ -196,7 +196,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
     let mut p = lexopt::Parser::from_args(raw.clone());
     match p.next().map_err(lex)? {
         Some(Short('h') | Long("help")) => Ok(Command::Help),
-        Some(Short('V') | Long("version")) => Ok(Command::Version),
+        // `-v` as runc and docker take it.
+        Some(Short('V' | 'v') | Long("version")) => Ok(Command::Version),
         Some(Value(cmd)) if cmd == "run" => {
             #[cfg_attr(not(feature = "manage"), allow(unused_mut))]
             let mut run = parse_run(&mut p)?;

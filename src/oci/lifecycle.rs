@@ -119,12 +119,17 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     Ok(sig)
 }
 
-pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
+/// Send `sig` to the container's PID 1 (every process with `all`);
+/// `None` is signal 0: only whether it is alive, as runc's `kill ID 0`.
+pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<()> {
     let st = State::load(root, id)?;
     let status = st.status(root);
-    if status == Status::Stopped && !all {
+    if status == Status::Stopped && (!all || sig.is_none()) {
         return Err(refuse("kill", id, status));
     }
+    let Some(sig) = sig else {
+        return Ok(());
+    };
     if all {
         signal_all(&st, sig);
         return Ok(());
@@ -161,6 +166,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Err(_) if force && state::is_unrecorded(root, id) => {
             return crate::store::remove_dir(root, id).map(|_| ());
         }
+        // Nothing to delete: done, as runc's `delete --force` says.
+        Err(_) if force && !state::dir(root, id).exists() => return Ok(()),
         Err(e) => return Err(e),
     };
     let status = st.status(root);

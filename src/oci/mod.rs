@@ -217,7 +217,11 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
                 [id, sig] if signal.is_none() => (id.clone(), sig.clone()),
                 _ => return Err(Error::usage("usage: kill [--all] ID [SIGNAL]")),
             };
-            let sig = lifecycle::parse_signal(&sig)?;
+            // Signal 0, as kill(2) takes it: is the container alive?
+            let sig = match sig.as_str() {
+                "0" => None,
+                name => Some(lifecycle::parse_signal(name)?),
+            };
             lifecycle::kill(&g.root, &id, sig, all)?;
             Ok(Output::ok(String::new()))
         }
