@@ -167,7 +167,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             return crate::store::remove_dir(root, id).map(|_| ());
         }
         // Nothing to delete: done, as runc's `delete --force` says.
-        Err(_) if force && !state::dir(root, id).exists() => return Ok(()),
+        Err(_) if force && state::check_id(id).is_ok() && !state::dir(root, id).exists() => {
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     let status = st.status(root);
