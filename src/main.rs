@@ -41,6 +41,9 @@ fn main() -> ExitCode {
         return match oci::main(args, as_runc) {
             Ok(out) => {
                 write_all(rustix::stdio::stdout(), out.stdout.as_bytes());
+                for w in &out.warnings {
+                    report(&format!("cella: warning: {w}\n"));
+                }
                 ExitCode::from(out.code)
             }
             // A runtime failure of any verb is 125: 126/127 are the

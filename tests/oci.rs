@@ -939,3 +939,57 @@ fn kill_zero_delete_force_of_nothing_and_dash_v() {
     let version = ok(cella(&["-v"]));
     assert!(version.starts_with("cella "), "{version}");
 }
+
+/// The runtime spec: a failing poststart or poststop hook is a warning,
+/// and the hooks after it in that phase still run (runc 1.1 stops at a
+/// failing poststart hook; the spec wins).
+#[test]
+fn a_failing_poststart_or_poststop_hook_warns_and_the_rest_run() {
+    let _g = serial();
+    let dir = std::env::temp_dir().join(format!("cella-hookwarn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let mark = |name: &str| {
+        format!(
+            r#"{{"path": "/bin/sh", "args": ["sh", "-c", "echo {name} >> {}"]}}"#,
+            log.display()
+        )
+    };
+    let fail = r#"{"path": "/bin/false"}"#;
+    let top = format!(
+        r#""hooks": {{"poststart": [{fail}, {}], "poststop": [{fail}, {}]}},"#,
+        mark("poststart-after-failure"),
+        mark("poststop-after-failure"),
+    );
+    let b = Bundle::new(
+        "hookwarn",
+        &["true"],
+        Cfg {
+            top: &top,
+            ..Cfg::default()
+        },
+    );
+    ok(b.create(&[]));
+    let started = b.oci(&["start", &b.id]);
+    assert_eq!(code(&started), 0, "{}", stderr(&started));
+    assert!(
+        stderr(&started).contains("warning") && stderr(&started).contains("hooks.poststart[0]"),
+        "{}",
+        stderr(&started)
+    );
+    b.wait_status("stopped");
+    let deleted = b.oci(&["delete", &b.id]);
+    assert_eq!(code(&deleted), 0, "{}", stderr(&deleted));
+    assert!(
+        stderr(&deleted).contains("hooks.poststop[0]"),
+        "{}",
+        stderr(&deleted)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "poststart-after-failure\npoststop-after-failure\n"
+    );
+    b.assert_gone();
+    let _ = std::fs::remove_dir_all(&dir);
+}

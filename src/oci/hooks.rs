@@ -14,18 +14,32 @@ use std::ffi::CString;
 /// `enter` is the pid whose namespaces the hooks join (none: cella's own).
 pub fn run(kind: &str, hooks: &[Hook], state: &str, enter: Option<i32>) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state, enter).map_err(|e| {
-            let what = format!("{kind}[{i}] {}", h.path);
-            match e.errno {
-                Some(errno) => Error::new(Step::Hook, errno).at(what),
-                None => Error::invalid(
-                    Step::Hook,
-                    format!("{what}: {}", e.what.unwrap_or_default()),
-                ),
-            }
-        })?;
+        run_one(h, state, enter).map_err(|e| failed(kind, i, h, e))?;
     }
     Ok(())
+}
+
+/// Run every hook of `hooks` (poststart, poststop), in cella's namespaces:
+/// a failure goes to `warn` and the rest still run, as the runtime spec
+/// says of these phases.
+pub fn run_warning(kind: &str, hooks: &[Hook], state: &str, warn: &mut dyn FnMut(&Error)) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(e) = run_one(h, state, None) {
+            warn(&failed(kind, i, h, e));
+        }
+    }
+}
+
+/// Hook `i` of `kind` failed with `e`: the error naming it.
+fn failed(kind: &str, i: usize, h: &Hook, e: Error) -> Error {
+    let what = format!("{kind}[{i}] {}", h.path);
+    match e.errno {
+        Some(errno) => Error::new(Step::Hook, errno).at(what),
+        None => Error::invalid(
+            Step::Hook,
+            format!("{what}: {}", e.what.unwrap_or_default()),
+        ),
+    }
 }
 
 fn cstr(s: &str) -> Result<CString> {

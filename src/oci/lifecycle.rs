@@ -27,12 +27,18 @@ fn refuse(verb: &str, id: &str, status: Status) -> Error {
     ))
 }
 
-/// Warnings go to stderr (and the log), never fail the verb.
-fn warn(e: &Error) {
-    super::log::error(&format!("warning: {e}"));
+/// What failed without failing the verb: to the log now, and returned
+/// for `main` to print on stderr.
+fn warner(warnings: &mut Vec<Error>) -> impl FnMut(&Error) + '_ {
+    |e: &Error| {
+        super::log::error(&format!("warning: {e}"));
+        warnings.push(e.clone());
+    }
 }
 
-pub fn start(root: &Path, id: &str) -> Result<()> {
+/// Let the created container `id` run; returns the poststart hooks'
+/// failures (warnings).
+pub fn start(root: &Path, id: &str) -> Result<Vec<Error>> {
     let _serial = crate::store::lock(root, id);
     let st = State::load(root, id)?;
     let status = st.status(root);
@@ -61,10 +67,14 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     rustix::io::write(&fd, &[0]).map_err(|e| Error::new(Step::WaitStart, e))?;
     let _ = std::fs::remove_file(&fifo);
     let json = state::to_json(&st, Status::Running);
-    if let Err(e) = hooks::run("hooks.poststart", &cfg.hooks.poststart, &json, None) {
-        warn(&e);
-    }
-    Ok(())
+    let mut warnings = Vec::new();
+    hooks::run_warning(
+        "hooks.poststart",
+        &cfg.hooks.poststart,
+        &json,
+        &mut warner(&mut warnings),
+    );
+    Ok(warnings)
 }
 
 pub fn print_state(root: &Path, id: &str) -> Result<String> {
@@ -156,7 +166,9 @@ fn signal_all(st: &State, sig: Signal) {
     }
 }
 
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+/// Remove container `id` (killing it with `force`); returns the poststop
+/// hooks' failures (warnings).
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<Error>> {
     let _serial = crate::store::lock(root, id);
     let st = match State::load(root, id) {
         Ok(st) => st,
@@ -164,11 +176,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         // and nothing else (the state is written before any cgroup or
         // process exists): `--force` removes it, as runc does.
         Err(_) if force && state::is_unrecorded(root, id) => {
-            return crate::store::remove_dir(root, id).map(|_| ());
+            return crate::store::remove_dir(root, id).map(|_| Vec::new());
         }
         // Nothing to delete: done, as runc's `delete --force` says.
         Err(_) if force && state::check_id(id).is_ok() && !state::dir(root, id).exists() => {
-            return Ok(());
+            return Ok(Vec::new());
         }
         Err(e) => return Err(e),
     };
@@ -191,13 +203,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         st.kill();
         st.cgroup.remove()?;
     }
+    let mut warnings = Vec::new();
     if let Ok(cfg) = &cfg {
         let json = state::to_json(&st, Status::Stopped);
-        if let Err(e) = hooks::run("hooks.poststop", &cfg.hooks.poststop, &json, None) {
-            warn(&e);
-        }
+        hooks::run_warning(
+            "hooks.poststop",
+            &cfg.hooks.poststop,
+            &json,
+            &mut warner(&mut warnings),
+        );
     }
-    crate::store::remove_dir(root, id).map(|_| ())
+    crate::store::remove_dir(root, id).map(|_| warnings)
 }
 
 pub fn list(root: &Path, json: bool, quiet: bool) -> String {

@@ -72,11 +72,25 @@ pub fn is_oci(args: &[OsString]) -> bool {
 pub struct Output {
     pub stdout: String,
     pub code: u8,
+    /// What went wrong without failing the verb (a poststart or poststop
+    /// hook): `main` prints each on stderr.
+    pub warnings: Vec<Error>,
 }
 
 impl Output {
     fn ok(stdout: String) -> Output {
-        Output { stdout, code: 0 }
+        Output {
+            stdout,
+            code: 0,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn warned(warnings: Vec<Error>) -> Output {
+        Output {
+            warnings,
+            ..Output::ok(String::new())
+        }
     }
 }
 
@@ -189,8 +203,7 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
         }
         "start" => {
             let id = only_id(&mut p, "start")?;
-            lifecycle::start(&g.root, &id)?;
-            Ok(Output::ok(String::new()))
+            Ok(Output::warned(lifecycle::start(&g.root, &id)?))
         }
         "state" => {
             let id = only_id(&mut p, "state")?;
@@ -236,15 +249,14 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
                 }
             }
             let id = id.ok_or_else(|| Error::usage("usage: delete [--force] ID"))?;
-            lifecycle::delete(&g.root, &id, force)?;
-            Ok(Output::ok(String::new()))
+            Ok(Output::warned(lifecycle::delete(&g.root, &id, force)?))
         }
         "exec" => {
             let a = parse_exec(&mut p)?;
             let code = exec::exec(&g.root, &a)?;
             Ok(Output {
-                stdout: String::new(),
                 code,
+                ..Output::ok(String::new())
             })
         }
         "list" => {
@@ -489,19 +501,22 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
         ..a.clone()
     };
     let (_, pid) = create::create(a)?;
-    if let Err(e) = lifecycle::start(&a.root, &a.id) {
-        let _ = lifecycle::delete(&a.root, &a.id, true);
-        return Err(e);
-    }
+    let mut warnings = match lifecycle::start(&a.root, &a.id) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = lifecycle::delete(&a.root, &a.id, true);
+            return Err(e);
+        }
+    };
     if detach {
         let _ = signal::set_mask(old);
-        return Ok(Output::ok(String::new()));
+        return Ok(Output::warned(warnings));
     }
     let code = crate::process::exit_code(crate::process::wait_forwarding(pid, None)?);
-    lifecycle::delete(&a.root, &a.id, true)?;
+    warnings.extend(lifecycle::delete(&a.root, &a.id, true)?);
     Ok(Output {
-        stdout: String::new(),
         code,
+        ..Output::warned(warnings)
     })
 }
 
