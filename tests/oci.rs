@@ -993,3 +993,32 @@ fn a_failing_poststart_or_poststop_hook_warns_and_the_rest_run() {
     b.assert_gone();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `linux.devices` makes nodes, `linux.resources.devices` says which may be
+/// used: a node the rules refuse exists but cannot be opened (runc).
+#[test]
+fn a_device_node_does_not_widen_the_device_rules() {
+    let _g = serial();
+    // /dev/fuse (10:229) is harmless to open and in no default allow list.
+    let node = r#""devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0}],"#;
+    let script = "ls /dev/fuse && { exec 3</dev/fuse && echo opened; } 2>&1 | grep -o 'opened\\|Operation not permitted'";
+    for (allow, want) in [
+        ("", "Operation not permitted"),
+        (r#", {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}"#, "opened"),
+    ] {
+        let linux = format!(
+            r#"{node} "resources": {{"devices": [{{"allow": false, "access": "rwm"}}{allow}]}},"#
+        );
+        let b = Bundle::new(
+            "devnode",
+            &["sh", "-c", script],
+            Cfg {
+                linux: &linux,
+                ..Cfg::default()
+            },
+        );
+        let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+        assert_eq!(out, format!("/dev/fuse\n{want}\n"), "rules {allow:?}");
+        b.assert_gone();
+    }
+}

@@ -293,13 +293,15 @@ fn unsupported_v2(field: &str) -> Error {
 }
 
 /// The device rules of a container in the order they apply: the config's,
-/// those for `linux.devices` nodes, then the default allow list. Empty when
-/// the config restricts no device (then no filter is attached).
-pub fn device_rules(r: &Resources, extra_devices: &[DeviceRule]) -> Vec<DeviceRule> {
-    if r.devices.is_empty() && extra_devices.is_empty() {
+/// then the default allow list. The nodes of `linux.devices` add none: a
+/// node the config's rules refuse exists but cannot be opened, as with
+/// runc. Empty when the config restricts no device (then no filter is
+/// attached).
+pub fn device_rules(r: &Resources) -> Vec<DeviceRule> {
+    if r.devices.is_empty() {
         return Vec::new();
     }
-    let mut rules: Vec<DeviceRule> = r.devices.iter().chain(extra_devices).cloned().collect();
+    let mut rules: Vec<DeviceRule> = r.devices.clone();
     rules.extend(devices::default_allowed());
     rules
 }
@@ -366,30 +368,32 @@ mod tests {
     #[test]
     fn device_rules_then_defaults() {
         let r = Resources {
-            devices: vec![DeviceRule {
-                allow: false,
-                kind: b'a',
-                major: None,
-                minor: None,
-                access: "rwm".into(),
-            }],
+            devices: vec![
+                DeviceRule {
+                    allow: false,
+                    kind: b'a',
+                    major: None,
+                    minor: None,
+                    access: "rwm".into(),
+                },
+                DeviceRule {
+                    allow: true,
+                    kind: b'c',
+                    major: Some(10),
+                    minor: None,
+                    access: "rw".into(),
+                },
+            ],
             ..Resources::default()
         };
-        let extra = [DeviceRule {
-            allow: true,
-            kind: b'c',
-            major: Some(10),
-            minor: None,
-            access: "rw".into(),
-        }];
         assert!(
             writes(Layout::V1, &r).unwrap().is_empty()
                 && writes(Layout::V2, &r).unwrap().is_empty(),
             "device rules are not writes (v1 lines or a v2 program, made by cgroup::create)"
         );
-        let rules = device_rules(&r, &extra);
+        let rules = device_rules(&r);
         assert_eq!(rules[0], r.devices[0]);
-        assert_eq!(rules[1], extra[0]);
+        assert_eq!(rules[1], r.devices[1]);
         assert_eq!(rules.len(), 2 + devices::DEFAULT_ALLOWED.len());
         let lines = devices::v1_writes(&rules);
         assert_eq!(
@@ -400,7 +404,7 @@ mod tests {
             lines[1].choices[0],
             ("devices.allow".into(), "c 10:* rw".into())
         );
-        assert!(device_rules(&Resources::default(), &[]).is_empty());
+        assert!(device_rules(&Resources::default()).is_empty());
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
             .clone()
             .unwrap_or_else(|| format!("/{}", a.id)),
         writes: cgroups::writes(layout, &cfg.linux.resources)?,
-        devices: cgroups::device_rules(&cfg.linux.resources, &plan::device_rules(&cfg)),
+        devices: cgroups::device_rules(&cfg.linux.resources),
     };
     let record = State {
         id: a.id.clone(),

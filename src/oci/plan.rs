@@ -4,7 +4,7 @@
 //! payload's process settings, with every string and buffer built before
 //! the clone. Unit tested without root.
 
-use super::config::{Config, Device, DeviceRule, Mount, Process};
+use super::config::{Config, Device, Mount, Process};
 use crate::caps;
 use crate::error::{Error, Result, Step};
 use crate::mount::{DeviceNode, Filesystem, MountOp};
@@ -16,22 +16,6 @@ use rustix::fs::FileType;
 use rustix::process::{Gid, Rlimit};
 use std::ffi::OsString;
 use std::path::Path;
-
-/// The device-cgroup rules the nodes of `linux.devices` need.
-pub fn device_rules(c: &Config) -> Vec<DeviceRule> {
-    c.linux
-        .devices
-        .iter()
-        .filter(|d| d.kind != b'p')
-        .map(|d| DeviceRule {
-            allow: true,
-            kind: if d.kind == b'b' { b'b' } else { b'c' },
-            major: Some(u64::from(d.major)),
-            minor: Some(u64::from(d.minor)),
-            access: "rwm".into(),
-        })
-        .collect()
-}
 
 /// `c`'s file system as the one planner takes it, given whether its
 /// network namespace is cella's own (no new one, or the one joined by path
@@ -289,7 +273,6 @@ mod tests {
         let c = sample("ctr");
         assert_eq!(c.root, Path::new("/bundle/rootfs"));
         let ops = mounts(&c).unwrap();
-        let rules = device_rules(&c);
         let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
         assert_eq!(
             &targets[..8],
@@ -305,7 +288,6 @@ mod tests {
             ]
         );
         assert_eq!(ops[7].kind, Kind::DevNodes);
-        assert!(rules.is_empty());
         // readonly before masked, as runc does.
         let ro = targets.iter().position(|t| *t == "proc/sys").unwrap();
         let masked = targets.iter().position(|t| *t == "proc/kcore").unwrap();
