@@ -1004,7 +1004,10 @@ fn a_device_node_does_not_widen_the_device_rules() {
     let script = "ls /dev/fuse && { exec 3</dev/fuse && echo opened; } 2>&1 | grep -o 'opened\\|Operation not permitted'";
     for (allow, want) in [
         ("", "Operation not permitted"),
-        (r#", {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}"#, "opened"),
+        (
+            r#", {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}"#,
+            "opened",
+        ),
     ] {
         let linux = format!(
             r#"{node} "resources": {{"devices": [{{"allow": false, "access": "rwm"}}{allow}]}},"#
@@ -1021,4 +1024,85 @@ fn a_device_node_does_not_widen_the_device_rules() {
         assert_eq!(out, format!("/dev/fuse\n{want}\n"), "rules {allow:?}");
         b.assert_gone();
     }
+}
+
+/// The runtime spec: unknown properties are ignored, at any depth; a
+/// property it defines that cella cannot honour is refused by name; runc
+/// 1.1's habits for kernel memory (accepted, a warning) and AppArmor (a
+/// profile on a host without it is an error).
+#[test]
+fn unknown_properties_are_ignored_and_unhonourable_ones_named() {
+    let _g = serial();
+    let b = Bundle::new(
+        "unknown",
+        &["sh", "-c", "echo ran"],
+        Cfg {
+            top: r#""x-future": {"nested": [1, {"deeper": true}]},"#,
+            process: r#""x-process-extra": "v","#,
+            linux: r#""x-linux-extra": 1, "resources": {"x-res": {}, "memory": {"limit": 67108864, "x-mem": 2, "kernel": 1048576, "kernelTCP": 1048576}},"#,
+            ..Cfg::default()
+        },
+    );
+    b.edit_config(|c| {
+        c.replace(
+            r#""root": {"path": "rootfs","#,
+            r#""root": {"x-root": 1, "path": "rootfs","#,
+        )
+        .replace(r#"{"type": "pid"}"#, r#"{"type": "pid", "x-ns": "y"}"#)
+    });
+    let config = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    assert!(
+        config.contains("x-root") && config.contains("x-ns"),
+        "{config}"
+    );
+    let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert_eq!(stdout(&out), "ran\n", "{}", stderr(&out));
+    assert_eq!(code(&out), 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning")
+            && err.contains("linux.resources.memory.kernel:")
+            && err.contains("kernelTCP"),
+        "{err}"
+    );
+    b.assert_gone();
+    for (tag, edit, named) in [
+        (
+            "vm",
+            r#""vm": {"hypervisor": {"path": "/x"}},"#,
+            "vm: not supported",
+        ),
+        (
+            "sched",
+            r#""process": { "scheduler": {"policy": "SCHED_OTHER"},"#,
+            "process.scheduler: not supported",
+        ),
+        (
+            "personality",
+            r#""linux": { "personality": {"domain": "LINUX"},"#,
+            "linux.personality: not supported",
+        ),
+    ] {
+        let b = Bundle::new(&format!("unhonoured-{tag}"), &["true"], Cfg::default());
+        b.edit_config(|c| match tag {
+            "vm" => c.replacen("\"ociVersion\"", &format!("{edit} \"ociVersion\""), 1),
+            "sched" => c.replacen("\"process\": {", edit, 1),
+            _ => c.replacen("\"linux\": {", edit, 1),
+        });
+        let out = b.create(&[]);
+        refused(&out, tag, named);
+        b.assert_gone();
+    }
+    // AppArmor: a profile asked for where it cannot be applied is an error.
+    let b = Bundle::new(
+        "apparmor",
+        &["true"],
+        Cfg {
+            process: r#""apparmorProfile": "docker-default","#,
+            ..Cfg::default()
+        },
+    );
+    let out = b.create(&[]);
+    refused(&out, "apparmor", "process.apparmorProfile");
+    b.assert_gone();
 }

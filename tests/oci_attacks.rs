@@ -16,26 +16,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::bundle::*;
 use support::*;
 
-/// Exit 125 and exactly one line on stderr containing `expected`.
-fn refused(o: &Output, what: &str, expected: &str) {
-    let err = stderr(o);
-    assert_eq!(
-        code(o),
-        125,
-        "{what}: expected a refusal\nstdout: {}\nstderr: {err}",
-        stdout(o)
-    );
-    assert!(
-        err.contains(expected),
-        "{what}: stderr should contain {expected:?}: {err:?}"
-    );
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "{what}: one line on stderr: {err:?}"
-    );
-}
-
 /// `bundle.oci(args)` with a 10 s deadline.
 fn oci_quick(b: &Bundle, args: &[&str]) -> Output {
     let mut all = vec!["--root", b.state.to_str().unwrap()];

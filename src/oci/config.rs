@@ -164,7 +164,7 @@ pub fn load(bundle: &Path) -> Result<Config> {
 
 /// Decode a whole config.json document.
 pub fn decode(doc: &Value, bundle: &Path) -> Result<Config> {
-    let top = obj(
+    let top = obj_refusing(
         doc,
         "",
         &[
@@ -178,6 +178,8 @@ pub fn decode(doc: &Value, bundle: &Path) -> Result<Config> {
             "annotations",
             "linux",
         ],
+        // A virtual machine to run the container in.
+        &["vm"],
     )?;
     let version = field(top, "ociVersion").ok_or_else(|| bad("ociVersion", "missing"))?;
     let version = string(version, "ociVersion")?;
@@ -234,7 +236,7 @@ pub fn decode(doc: &Value, bundle: &Path) -> Result<Config> {
 
 /// `process` of config.json, or the whole file given to `exec --process`.
 pub fn process(v: &Value, path: &str) -> Result<Process> {
-    let f = obj(
+    let f = obj_refusing(
         v,
         path,
         &[
@@ -252,6 +254,7 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
             "oomScoreAdj",
             "selinuxLabel",
         ],
+        &["scheduler", "ioPriority", "execCPUAffinity"],
     )?;
     let at = |k: &str| sub(path, k);
     let mut p = Process {
@@ -352,8 +355,14 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
     for label in ["apparmorProfile", "selinuxLabel"] {
         if let Some(v) = field(f, label) {
             let s = string(v, &at(label))?;
-            if !s.is_empty() && lsm_enabled(label) {
+            let enabled = !s.is_empty() && lsm_enabled(label);
+            if enabled {
                 return Err(bad(&at(label), "not supported by cella"));
+            }
+            // As runc: a profile for an AppArmor this host does not run is
+            // an error (an SELinux label without SELinux is ignored).
+            if !s.is_empty() && label == "apparmorProfile" {
+                return Err(bad(&at(label), "AppArmor is not enabled on this host"));
             }
         }
     }
@@ -514,7 +523,7 @@ fn hook(v: &Value, path: &str) -> Result<Hook> {
 }
 
 fn linux(v: &Value) -> Result<Linux> {
-    let f = obj(
+    let f = obj_refusing(
         v,
         "linux",
         &[
@@ -532,6 +541,7 @@ fn linux(v: &Value) -> Result<Linux> {
             "seccomp",
             "mountLabel",
         ],
+        &["personality", "intelRdt", "memoryPolicy", "netDevices"],
     )?;
     let mut l = Linux::default();
     if let Some(v) = field(f, "namespaces") {

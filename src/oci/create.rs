@@ -51,9 +51,10 @@ pub fn read_bundle(bundle: &Path) -> Result<(Vec<u8>, Config, PathBuf)> {
     Ok((bytes, cfg, bundle))
 }
 
-/// Create the container; returns its state (status `created`) and the
-/// child, which is ours until this process exits.
-pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
+/// Create the container; returns its state (status `created`), the
+/// child, which is ours until this process exits, and the settings it
+/// accepted but ignored (warnings).
+pub fn create(a: &CreateArgs) -> Result<(State, Pid, Vec<Error>)> {
     state::check_id(&a.id)?;
     let (bytes, mut cfg, bundle) = read_bundle(&a.bundle)?;
     let Some(process) = &cfg.process else {
@@ -184,7 +185,13 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid)> {
     }
     let pid = made.pid;
     made.keep()?;
-    Ok((container.record, pid))
+    let ignored = cfg
+        .linux
+        .resources
+        .ignored
+        .iter()
+        .map(|w| Error::usage(w.clone()));
+    Ok((container.record, pid, ignored.collect()))
 }
 
 /// The prestart, createRuntime and createContainer hooks, in that order.

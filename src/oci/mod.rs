@@ -194,8 +194,8 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
     match verb.as_str() {
         "create" => {
             let a = parse_create(&mut p, &g, false)?.0;
-            create::create(&a)?;
-            Ok(Output::ok(String::new()))
+            let (_, _, ignored) = create::create(&a)?;
+            Ok(Output::warned(ignored))
         }
         "run" => {
             let (a, detach) = parse_create(&mut p, &g, true)?;
@@ -500,9 +500,9 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
         exec_mask: Some(old),
         ..a.clone()
     };
-    let (_, pid) = create::create(a)?;
-    let mut warnings = match lifecycle::start(&a.root, &a.id) {
-        Ok(w) => w,
+    let (_, pid, mut warnings) = create::create(a)?;
+    match lifecycle::start(&a.root, &a.id) {
+        Ok(w) => warnings.extend(w),
         Err(e) => {
             let _ = lifecycle::delete(&a.root, &a.id, true);
             return Err(e);

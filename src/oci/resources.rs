@@ -11,6 +11,9 @@ pub use crate::cgroup::devices::DeviceRule;
 /// `linux.resources`, kept as the cgroup writes it means (see `resources`).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Resources {
+    /// Settings accepted but not applied, said as warnings (runc 1.1's
+    /// kernel memory limits, which Linux has dropped).
+    pub ignored: Vec<String>,
     pub memory_limit: Option<i64>,
     pub memory_reservation: Option<i64>,
     pub memory_swap: Option<i64>,
@@ -76,7 +79,10 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
         r.memory_swap = i("swap")?;
         for k in ["kernel", "kernelTCP"] {
             if i(k)?.is_some() {
-                return Err(bad(&sub(&p, k), "kernel memory limits are not supported"));
+                r.ignored.push(format!(
+                    "config.json: {}: kernel memory limits are ignored (as runc 1.1 does)",
+                    sub(&p, k)
+                ));
             }
         }
         if let Some(v) = field(mf, "swappiness") {

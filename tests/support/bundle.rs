@@ -213,3 +213,23 @@ impl Drop for Bundle {
         }
     }
 }
+
+/// Exit 125 and exactly one line on stderr containing `expected`.
+pub fn refused(o: &Output, what: &str, expected: &str) {
+    let err = stderr(o);
+    assert_eq!(
+        code(o),
+        125,
+        "{what}: expected a refusal\nstdout: {}\nstderr: {err}",
+        stdout(o)
+    );
+    assert!(
+        err.contains(expected),
+        "{what}: stderr should contain {expected:?}: {err:?}"
+    );
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "{what}: one line on stderr: {err:?}"
+    );
+}
