@@ -330,14 +330,7 @@ pub fn compile(p: &Profile) -> Result<Vec<SockFilter>, CompileError> {
     if let Some(c) = p.rules.iter().flat_map(|r| &r.args).find(|c| c.index > 5) {
         return Err(CompileError::ArgIndex(c.index));
     }
-    let split;
-    let p = match split_same_argument(&p.rules) {
-        Some(rules) => {
-            split = Profile { rules, ..p.clone() };
-            &split
-        }
-        None => p,
-    };
+
     let default = p.default.ret();
     let mut e = Emitter::default();
     let kill = To::Ret(RET_KILL_PROCESS);
@@ -352,29 +345,11 @@ pub fn compile(p: &Profile) -> Result<Vec<SockFilter>, CompileError> {
     e.finish(entry)
 }
 
-/// runc 1.1's reading of a rule with several comparisons on one argument
-/// (`arg0 == 1`, `arg0 == 2`): each of the rule's comparisons becomes a
-/// rule of its own, the rules ORed; a rule's comparisons on different
-/// arguments stay ANDed. `None` when no rule has such comparisons.
-fn split_same_argument(rules: &[Rule]) -> Option<Vec<Rule>> {
-    let repeats = |r: &Rule| {
-        (1..r.args.len()).any(|i| r.args[..i].iter().any(|a| a.index == r.args[i].index))
-    };
-    if !rules.iter().any(repeats) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(rules.len());
-    for r in rules {
-        if repeats(r) {
-            out.extend(r.args.iter().map(|a| Rule {
-                args: vec![*a],
-                ..r.clone()
-            }));
-        } else {
-            out.push(r.clone());
-        }
-    }
-    Some(out)
+/// Whether `r` has several comparisons on one argument (`arg0 == 1`,
+/// `arg0 == 2`), which runc 1.1 reads as one rule per comparison, ORed; a
+/// rule's comparisons on different arguments are ANDed.
+fn repeats_an_argument(r: &Rule) -> bool {
+    (1..r.args.len()).any(|i| r.args[..i].iter().any(|a| a.index == r.args[i].index))
 }
 
 /// Where a jump goes: an emitted instruction, or "return k" (an existing
@@ -586,7 +561,15 @@ impl Emitter {
         };
         let mut next = To::Ret(default);
         for rule in rules.iter().rev() {
-            let mut ok = To::Ret(rule.action.ret());
+            let action = To::Ret(rule.action.ret());
+            if repeats_an_argument(rule) {
+                // runc 1.1: each comparison a rule of its own, ORed.
+                for c in rule.args.iter().rev() {
+                    next = self.compare(c, wide, action, next);
+                }
+                continue;
+            }
+            let mut ok = action;
             for c in rule.args.iter().rev() {
                 ok = self.compare(c, wide, ok, next);
             }
