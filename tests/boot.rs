@@ -28,8 +28,10 @@ command sh -c 'echo "pid=$$ host=$(hostname) uptime=$(cut -d" " -f1 /proc/uptime
 rootfs /rootfs
 pids 20
 # To mount its cgroup and read pids.max from inside (refused by default).
+# While the bomb holds every pid, the shell waits with builtins only: a
+# fork of its own (sleep) would fail and end it.
 cap-add SYS_ADMIN
-command sh -c 'mount -t cgroup2 none /mnt; echo "pids.max=$(cat /mnt/pids.max)"; (b() { b | b & }; b) 2>/dev/null; sleep 3; kill -9 -1; sleep 1; echo "after the bomb: $(cat /mnt/pids.events)"'
+command sh -c 'mount -t cgroup2 none /mnt; echo "pids.max=$(cat /mnt/pids.max)"; (b() { b | b & }; b) 2>/dev/null; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; kill -9 -1; sleep 1; echo "after the bomb: $(cat /mnt/pids.events)"'
 
 [container hog]
 rootfs /rootfs
