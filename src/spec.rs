@@ -500,12 +500,13 @@ fn bind(b: &crate::cli::Bind) -> Result<MountOp> {
     let meta = rustix::fs::stat(&source).map_err(|e| Error::new(Step::BindMount, e).at(&*shown))?;
     let is_dir =
         rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
+    // `:ro` as docker 25 gives it on kernels that can: the whole tree.
     Ok(MountOp::bind(
         mount_target(&b.target, "--bind")?,
         crate::mount::cpath(&source)?,
         is_dir,
         true,
-        if b.read_only { RDONLY } else { 0 },
+        (0, if b.read_only { RDONLY } else { 0 }),
     ))
 }
 
@@ -669,7 +670,8 @@ mod tests {
                 source: c"/".to_owned(),
                 is_dir: true,
                 recursive: true,
-                attrs: RDONLY,
+                attrs: 0,
+                tree_attrs: RDONLY,
             }
         );
         // docker's read-only paths, then its masked ones.

@@ -1106,3 +1106,55 @@ fn unknown_properties_are_ignored_and_unhonourable_ones_named() {
     refused(&out, "apparmor", "process.apparmorProfile");
     b.assert_gone();
 }
+
+/// `ro` with `rbind` makes only the top mount read-only (runc); `rro` makes
+/// every mount of the tree read-only, with `mount_setattr(AT_RECURSIVE)`.
+#[test]
+fn ro_seals_the_top_of_a_recursive_bind_and_rro_the_whole_tree() {
+    let _g = serial();
+    let host = std::env::temp_dir().join(format!("cella-rro-{}", std::process::id()));
+    let sub = host.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    // A mount under the bound directory: the tree a recursive bind takes.
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "cella-rro", sub.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+        }
+    }
+    let _unmount = Unmount(sub.clone());
+    let b = Bundle::new(
+        "rro",
+        &[
+            "sh",
+            "-c",
+            "for d in /top /tree; do for f in $d/x $d/sub/x; do touch $f 2>/dev/null && echo $f=rw || echo $f=ro; done; done",
+        ],
+        Cfg::default(),
+    );
+    let source = host.to_str().unwrap();
+    b.edit_config(|c| {
+        c.replacen(
+            "\"mounts\": [",
+            &format!(
+                r#""mounts": [
+    {{"destination": "/top", "type": "bind", "source": "{source}", "options": ["rbind", "ro"]}},
+    {{"destination": "/tree", "type": "bind", "source": "{source}", "options": ["rbind", "rro"]}},"#
+            ),
+            1,
+        )
+    });
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_eq!(
+        out,
+        "/top/x=ro\n/top/sub/x=rw\n/tree/x=ro\n/tree/sub/x=ro\n",
+        "ro: the top only; rro: every mount"
+    );
+    b.assert_gone();
+}

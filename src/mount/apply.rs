@@ -62,6 +62,7 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
             is_dir,
             recursive,
             attrs,
+            tree_attrs,
         } => {
             let target = if *is_dir {
                 make_dir(root, &op.target)
@@ -74,8 +75,11 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
                 flags |= OpenTreeFlags::AT_RECURSIVE;
             }
             let tree = open_tree(CWD, source.as_c_str(), flags).ctx(op.step)?;
+            if *tree_attrs != 0 {
+                sys::mount_setattr(&tree, *tree_attrs, *recursive).ctx(op.step)?;
+            }
             if *attrs != 0 {
-                sys::mount_setattr(&tree, *attrs, *recursive).ctx(op.step)?;
+                sys::mount_setattr(&tree, *attrs, false).ctx(op.step)?;
             }
             attach(&tree, &target).ctx(op.step)
         }

@@ -51,13 +51,16 @@ pub enum Kind {
     },
     /// The device nodes and symlinks of a minimal `/dev` (the target is `dev`).
     DevNodes,
-    /// A bind of a host path: recursive or not, with mount attributes
-    /// (applied to every mount of the tree when recursive).
+    /// A bind of a host path: recursive or not, with mount attributes for
+    /// its top mount (`attrs`) and for every mount of the tree
+    /// (`tree_attrs`: OCI's `rro` and the other `r*` options, `cella run`'s
+    /// `:ro`).
     Bind {
         source: CString,
         is_dir: bool,
         recursive: bool,
         attrs: u64,
+        tree_attrs: u64,
     },
     /// A device node (`linux.devices`, `--device`): type, device number,
     /// mode, owner.

@@ -37,15 +37,17 @@ impl MountOp {
         }
     }
 
-    /// A bind of the host path `source` at `target`; a bind keeps its
-    /// source's atime setting.
+    /// A bind of the host path `source` at `target`, with `attrs` on its
+    /// top mount and `tree_attrs` on every mount of the tree; a bind keeps
+    /// its source's atime setting unless asked otherwise.
     pub fn bind(
         target: String,
         source: CString,
         is_dir: bool,
         recursive: bool,
-        attrs: u64,
+        (attrs, tree_attrs): (u64, u64),
     ) -> MountOp {
+        let keep_atime = !(g::MOUNT_ATTR__ATIME as u64);
         MountOp {
             step: Step::BindMount,
             target,
@@ -53,7 +55,8 @@ impl MountOp {
                 source,
                 is_dir,
                 recursive,
-                attrs: attrs & !(g::MOUNT_ATTR__ATIME as u64),
+                attrs: attrs & keep_atime,
+                tree_attrs: tree_attrs & keep_atime,
             },
         }
     }
@@ -136,6 +139,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
                     is_dir: false,
                     recursive: false,
                     attrs: 0,
+                    tree_attrs: 0,
                 }
             } else {
                 Kind::Node {
@@ -227,7 +231,13 @@ mod tests {
             MountOp::fs("dev".into(), "tmpfs", "", 0, Vec::new()).step,
             Step::MountDev
         );
-        let bind = MountOp::bind("srv".into(), c"/".to_owned(), true, true, RDONLY | NOATIME);
+        let bind = MountOp::bind(
+            "srv".into(),
+            c"/".to_owned(),
+            true,
+            true,
+            (RDONLY | NOATIME, NOSUID),
+        );
         assert_eq!(
             bind.kind,
             Kind::Bind {
@@ -235,6 +245,7 @@ mod tests {
                 is_dir: true,
                 recursive: true,
                 attrs: RDONLY,
+                tree_attrs: NOSUID,
             },
             "a bind keeps its source's atime"
         );
@@ -251,7 +262,7 @@ mod tests {
                 NOSUID,
                 data(&[("mode", "755")]),
             ),
-            MountOp::bind("srv".into(), c"/".to_owned(), true, true, RDONLY),
+            MountOp::bind("srv".into(), c"/".to_owned(), true, true, (RDONLY, 0)),
         ]);
         f.devices.push(DeviceNode {
             target: "dev/fuse".into(),
@@ -301,7 +312,7 @@ mod tests {
 
     #[test]
     fn a_bound_dev_gets_no_default_devices() {
-        let bound = MountOp::bind("dev".into(), c"/dev".to_owned(), true, true, 0);
+        let bound = MountOp::bind("dev".into(), c"/dev".to_owned(), true, true, (0, 0));
         let ops = plan(fs(vec![bound])).unwrap();
         assert!(!ops.iter().any(|o| o.kind == Kind::DevNodes));
     }

@@ -524,7 +524,7 @@ fn features() -> String {
     let mut s = String::from("{\"ociVersionMin\":\"1.0.0\",\"ociVersionMax\":\"");
     s.push_str(state::OCI_VERSION);
     s.push_str("\",\"hooks\":[\"prestart\",\"createRuntime\",\"createContainer\",\"startContainer\",\"poststart\",\"poststop\"]");
-    s.push_str(",\"mountOptions\":[\"ro\",\"rw\",\"nosuid\",\"suid\",\"nodev\",\"dev\",\"noexec\",\"exec\",\"noatime\",\"atime\",\"relatime\",\"strictatime\",\"nodiratime\",\"nosymfollow\",\"bind\",\"rbind\",\"private\",\"rprivate\",\"defaults\"]");
+    s.push_str(",\"mountOptions\":[\"ro\",\"rw\",\"nosuid\",\"suid\",\"nodev\",\"dev\",\"noexec\",\"exec\",\"noatime\",\"atime\",\"relatime\",\"strictatime\",\"nodiratime\",\"nosymfollow\",\"bind\",\"rbind\",\"private\",\"rprivate\",\"defaults\",\"rro\",\"rrw\",\"rnosuid\",\"rsuid\",\"rnodev\",\"rdev\",\"rnoexec\",\"rexec\",\"rnoatime\",\"ratime\",\"rstrictatime\",\"rnodiratime\",\"rnosymfollow\"]");
     s.push_str(",\"linux\":{\"namespaces\":[\"cgroup\",\"ipc\",\"mount\",\"network\",\"pid\",\"user\",\"uts\"],\"capabilities\":[");
     for (i, n) in crate::caps::NAMES.iter().enumerate() {
         if i > 0 {

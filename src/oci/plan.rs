@@ -106,11 +106,25 @@ pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) 
 /// options; a bind's source (relative to the bundle) looked up.
 fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
     let target = spec::mount_target(&m.destination, &format!("{at}.destination"))?;
-    let mut attrs = 0;
+    // Attributes for the mount itself, and (`r*`) for every mount of a
+    // recursive bind's tree; `ro` with `rbind` seals only the top one, as
+    // runc does, `rro` all of them.
+    let (mut attrs, mut tree_attrs) = (0u64, 0u64);
     let mut bind = (m.fstype == "bind").then_some(false);
     let mut data = Vec::new();
     for opt in &m.options {
-        let flag = match opt.as_str() {
+        let (recursive, name) = match opt.strip_prefix('r') {
+            Some(rest)
+                if !matches!(
+                    opt.as_str(),
+                    "ro" | "rw" | "rbind" | "relatime" | "rprivate"
+                ) =>
+            {
+                (true, rest)
+            }
+            _ => (false, opt.as_str()),
+        };
+        let flag = match name {
             "ro" => g::MOUNT_ATTR_RDONLY,
             "nosuid" => g::MOUNT_ATTR_NOSUID,
             "nodev" => g::MOUNT_ATTR_NODEV,
@@ -122,7 +136,7 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
             // Defaults of a new mount, or of cella's all-private tree.
             "rw" | "suid" | "dev" | "exec" | "atime" | "relatime" | "defaults" | "private"
             | "rprivate" => 0,
-            "bind" => {
+            "bind" if !recursive => {
                 bind = Some(bind.unwrap_or(false));
                 0
             }
@@ -136,13 +150,22 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
                     "{at}.options: {opt} is not supported by cella"
                 )));
             }
+            _ if recursive => {
+                return Err(Error::usage(format!(
+                    "{at}.options: {opt} is not supported by cella"
+                )));
+            }
             other => {
                 let (k, v) = other.split_once('=').unwrap_or((other, ""));
                 data.push((k.to_owned(), v.to_owned()));
                 0
             }
         };
-        attrs |= u64::from(flag);
+        if recursive {
+            tree_attrs |= u64::from(flag);
+        } else {
+            attrs |= u64::from(flag);
+        }
     }
     if let Some(recursive) = bind {
         let source = bundle.join(&m.source);
@@ -155,9 +178,11 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
             cpath(&source)?,
             is_dir,
             recursive,
-            attrs,
+            (attrs, tree_attrs),
         ));
     }
+    // A new file system has no mounts under it: `r*` is the same as plain.
+    let attrs = attrs | tree_attrs;
     match m.fstype.as_str() {
         "cgroup" | "cgroup2" => Ok(crate::mount::cgroup_view(
             &target,
@@ -357,6 +382,21 @@ mod tests {
             e.contains("/bundle/nonexistent-cella (mounts[3].source)"),
             "{e}"
         );
+        // `ro` with `rbind` seals the top mount only (runc); `rro` and the
+        // other `r*` options every mount of the tree; on a new file
+        // system they are the plain ones.
+        let attrs = |options: &[&str]| match mount(&m("none", options)).unwrap().kind {
+            Kind::Bind {
+                attrs, tree_attrs, ..
+            } => (attrs, tree_attrs),
+            Kind::Fs { attrs, .. } => (attrs, u64::MAX),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(attrs(&["rbind", "ro"]), (RDONLY, 0));
+        assert_eq!(attrs(&["rbind", "rro", "rnosuid"]), (0, RDONLY | NOSUID));
+        assert_eq!(attrs(&["rro", "nosuid"]), (RDONLY | NOSUID, u64::MAX));
+        let e = mount(&m("tmpfs", &["rfoo"])).unwrap_err().to_string();
+        assert!(e.contains("options: rfoo is not supported"), "{e}");
     }
 
     #[test]
