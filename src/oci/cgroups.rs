@@ -293,15 +293,17 @@ fn unsupported_v2(field: &str) -> Error {
 }
 
 /// The device rules of a container in the order they apply: the config's,
-/// then the default allow list. The nodes of `linux.devices` add none: a
-/// node the config's rules refuse exists but cannot be opened, as with
-/// runc. Empty when the config restricts no device (then no filter is
-/// attached).
-pub fn device_rules(r: &Resources) -> Vec<DeviceRule> {
-    if r.devices.is_empty() {
-        return Vec::new();
-    }
-    let mut rules: Vec<DeviceRule> = r.devices.clone();
+/// then the default allow list. The nodes of `linux.devices` (`nodes`: an
+/// allow rule each) do not widen the config's rules: a node they refuse
+/// exists but cannot be opened, as with runc. Only a config without rules
+/// of its own gets the nodes' (with the defaults: a filter that allows
+/// them and refuses the rest); without either, no filter is attached.
+pub fn device_rules(r: &Resources, nodes: &[DeviceRule]) -> Vec<DeviceRule> {
+    let mut rules: Vec<DeviceRule> = match (r.devices.is_empty(), nodes.is_empty()) {
+        (true, true) => return Vec::new(),
+        (true, false) => nodes.to_vec(),
+        (false, _) => r.devices.clone(),
+    };
     rules.extend(devices::default_allowed());
     rules
 }
@@ -391,10 +393,24 @@ mod tests {
                 && writes(Layout::V2, &r).unwrap().is_empty(),
             "device rules are not writes (v1 lines or a v2 program, made by cgroup::create)"
         );
-        let rules = device_rules(&r);
+        let node = DeviceRule {
+            allow: true,
+            kind: b'c',
+            major: Some(10),
+            minor: Some(229),
+            access: "rwm".into(),
+        };
+        let rules = device_rules(&r, std::slice::from_ref(&node));
         assert_eq!(rules[0], r.devices[0]);
         assert_eq!(rules[1], r.devices[1]);
-        assert_eq!(rules.len(), 2 + devices::DEFAULT_ALLOWED.len());
+        assert_eq!(
+            rules.len(),
+            2 + devices::DEFAULT_ALLOWED.len(),
+            "a node does not widen the config's rules"
+        );
+        let without_rules = device_rules(&Resources::default(), std::slice::from_ref(&node));
+        assert_eq!(without_rules[0], node);
+        assert_eq!(without_rules.len(), 1 + devices::DEFAULT_ALLOWED.len());
         let lines = devices::v1_writes(&rules);
         assert_eq!(
             lines[0].choices[0],
@@ -404,7 +420,7 @@ mod tests {
             lines[1].choices[0],
             ("devices.allow".into(), "c 10:* rw".into())
         );
-        assert!(device_rules(&Resources::default()).is_empty());
+        assert!(device_rules(&Resources::default(), &[]).is_empty());
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid, Vec<Error>)> {
             .clone()
             .unwrap_or_else(|| format!("/{}", a.id)),
         writes: cgroups::writes(layout, &cfg.linux.resources)?,
-        devices: cgroups::device_rules(&cfg.linux.resources),
+        devices: cgroups::device_rules(&cfg.linux.resources, &plan::node_rules(&cfg)),
     };
     let record = State {
         id: a.id.clone(),

@@ -4,7 +4,7 @@
 //! payload's process settings, with every string and buffer built before
 //! the clone. Unit tested without root.
 
-use super::config::{Config, Device, Mount, Process};
+use super::config::{Config, Device, DeviceRule, Mount, Process};
 use crate::caps;
 use crate::error::{Error, Result, Step};
 use crate::mount::{DeviceNode, Filesystem, MountOp};
@@ -191,6 +191,23 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
         "" => Err(Error::usage(format!("{at}.type: missing"))),
         fstype => Ok(MountOp::fs(target, fstype, &m.source, attrs, data)),
     }
+}
+
+/// An allow rule for each node of `linux.devices` (what a config without
+/// device rules of its own gets, see `cgroups::device_rules`).
+pub fn node_rules(c: &Config) -> Vec<DeviceRule> {
+    c.linux
+        .devices
+        .iter()
+        .filter(|d| d.kind != b'p')
+        .map(|d| DeviceRule {
+            allow: true,
+            kind: if d.kind == b'b' { b'b' } else { b'c' },
+            major: Some(u64::from(d.major)),
+            minor: Some(u64::from(d.minor)),
+            access: "rwm".into(),
+        })
+        .collect()
 }
 
 fn device_node(d: &Device, i: usize) -> Result<DeviceNode> {
