@@ -126,24 +126,6 @@ fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
     Ok(p)
 }
 
-/// What `describe` reads of a `cella run` container's exec.
-#[cfg(feature = "manage")]
-fn run_container_process(st: &State, a: &ExecArgs) -> Result<(config::Config, Process)> {
-    let r = run_args(st, a)?;
-    let process = Process {
-        args: a.args.clone(),
-        cwd: r.workdir.unwrap_or_else(|| "/".into()),
-        terminal: a.tty,
-        ..Process::default()
-    };
-    let cfg = config::Config {
-        root: st.rootfs.clone(),
-        process: Some(process.clone()),
-        ..config::Config::default()
-    };
-    Ok((cfg, process))
-}
-
 /// Run the exec; returns the exit code to report (0 when detached).
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     let st = State::load(root, &a.id)?;
@@ -157,31 +139,27 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     }
     // A `cella run` container has no OCI configuration: its process is
     // what its recorded options describe, with the exec's command.
-    let (cfg, process) = if st.kind == super::state::Kind::Run {
+    let (payload, rootfs) = if st.kind == super::state::Kind::Run {
         #[cfg(not(feature = "manage"))]
         return Err(Error::usage(format!(
             "exec: {} is a `cella run` container: exec into one needs the manage feature",
             a.id
         )));
         #[cfg(feature = "manage")]
-        run_container_process(&st, a)?
+        (run_payload(&st, a)?, st.rootfs.clone())
     } else {
         let cfg = saved_config(root, &st)?;
         let process = process(a, &cfg)?;
-        (cfg, process)
+        let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
+        (payload, cfg.root)
     };
-    if process.terminal != a.console_socket.is_some() {
-        return Err(Error::usage(if process.terminal {
+    if payload.terminal != a.console_socket.is_some() {
+        return Err(Error::usage(if payload.terminal {
             "exec: a terminal needs --console-socket"
         } else {
             "exec: --console-socket given but no terminal asked for"
         }));
     }
-    let payload = match st.kind {
-        #[cfg(feature = "manage")]
-        super::state::Kind::Run => run_payload(&st, a)?,
-        _ => plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?,
-    };
     // Namespaces to join: every one that differs from ours.
     let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
     for (_, flag) in NS_KINDS {
@@ -249,7 +227,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         Ok(None) => {}
         Ok(Some(f)) => {
             let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            return Err(crate::engine::describe(f, &payload, &[], &cfg.root, None));
+            return Err(crate::engine::describe(f, &payload, &[], &rootfs, None));
         }
         Err(e) => return Err(Error::new(Step::SyncPipe, e)),
     }
