@@ -34,26 +34,25 @@ pub(super) fn bad(path: &str, what: &str) -> Error {
     Error::usage(format!("config.json: {path}: {what}"))
 }
 
-/// The fields of the object `v`. `known` are the spec's properties the
-/// caller reads; any other property is ignored, as the runtime spec
-/// requires of unknown ones (at any depth). A property the spec defines
-/// but cella cannot honour is refused by name: [`obj_refusing`].
-pub(super) fn obj<'a>(v: &'a Value, path: &str, known: &[&str]) -> Result<&'a [(String, Value)]> {
-    obj_refusing(v, path, known, &[])
+/// The fields of the object `v`. The caller reads the spec's properties it
+/// knows; any other property is ignored, as the runtime spec requires of
+/// unknown ones (at any depth). A property the spec defines but cella
+/// cannot honour is refused by name: [`obj_refusing`].
+pub(super) fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a [(String, Value)]> {
+    obj_refusing(v, path, &[])
 }
 
 /// [`obj`], refusing the properties `refused` (the spec's, not honoured).
 pub(super) fn obj_refusing<'a>(
     v: &'a Value,
     path: &str,
-    known: &[&str],
     refused: &[&str],
 ) -> Result<&'a [(String, Value)]> {
     let fields = v
         .as_object()
         .ok_or_else(|| bad(path, &format!("expected an object, found {}", v.kind())))?;
     for (k, _) in fields {
-        if refused.contains(&k.as_str()) && !known.contains(&k.as_str()) {
+        if refused.contains(&k.as_str()) {
             return Err(bad(&sub(path, k), "not supported by cella"));
         }
     }

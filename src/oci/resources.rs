@@ -40,39 +40,11 @@ pub struct Resources {
 
 /// `linux.resources` (also the whole file of `update --resources`).
 pub fn resources(v: &Value, path: &str) -> Result<Resources> {
-    let f = obj(
-        v,
-        path,
-        &[
-            "memory",
-            "cpu",
-            "pids",
-            "blockIO",
-            "devices",
-            "hugepageLimits",
-            "unified",
-            "network",
-            "rdma",
-        ],
-    )?;
+    let f = obj(v, path)?;
     let mut r = Resources::default();
     if let Some(m) = field(f, "memory") {
         let p = sub(path, "memory");
-        let mf = obj(
-            m,
-            &p,
-            &[
-                "limit",
-                "reservation",
-                "swap",
-                "kernel",
-                "kernelTCP",
-                "swappiness",
-                "disableOOMKiller",
-                "useHierarchy",
-                "checkBeforeUpdate",
-            ],
-        )?;
+        let mf = obj(m, &p)?;
         let i = |k: &str| field(mf, k).map(|v| signed(v, &sub(&p, k))).transpose();
         r.memory_limit = i("limit")?;
         r.memory_reservation = i("reservation")?;
@@ -94,21 +66,7 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
     }
     if let Some(c) = field(f, "cpu") {
         let p = sub(path, "cpu");
-        let cf = obj(
-            c,
-            &p,
-            &[
-                "shares",
-                "quota",
-                "burst",
-                "period",
-                "realtimeRuntime",
-                "realtimePeriod",
-                "cpus",
-                "mems",
-                "idle",
-            ],
-        )?;
+        let cf = obj(c, &p)?;
         let u = |k: &str| field(cf, k).map(|v| unsigned(v, &sub(&p, k))).transpose();
         let i = |k: &str| field(cf, k).map(|v| signed(v, &sub(&p, k))).transpose();
         r.cpu_shares = u("shares")?;
@@ -127,7 +85,7 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
     }
     if let Some(pv) = field(f, "pids") {
         let p = sub(path, "pids");
-        let pf = obj(pv, &p, &["limit"])?;
+        let pf = obj(pv, &p)?;
         if let Some(v) = field(pf, "limit") {
             r.pids_limit = Some(signed(v, &sub(&p, "limit"))?);
         }
@@ -144,7 +102,7 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
     if let Some(h) = field(f, "hugepageLimits") {
         for (i, e) in array(h, &sub(path, "hugepageLimits"))?.iter().enumerate() {
             let here = format!("{path}.hugepageLimits[{i}]");
-            let hf = obj(e, &here, &["pageSize", "limit"])?;
+            let hf = obj(e, &here)?;
             let size = string(
                 field(hf, "pageSize").ok_or_else(|| bad(&here, "pageSize missing"))?,
                 &here,
@@ -181,19 +139,7 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
 }
 
 fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
-    let f = obj(
-        v,
-        p,
-        &[
-            "weight",
-            "leafWeight",
-            "weightDevice",
-            "throttleReadBpsDevice",
-            "throttleWriteBpsDevice",
-            "throttleReadIOPSDevice",
-            "throttleWriteIOPSDevice",
-        ],
-    )?;
+    let f = obj(v, p)?;
     if let Some(w) = field(f, "weight") {
         r.blkio_weight = Some(unsigned(w, &sub(p, "weight"))?);
     }
@@ -213,11 +159,7 @@ fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
         let Some(list) = field(f, key) else { continue };
         for (i, d) in array(list, &sub(p, key))?.iter().enumerate() {
             let here = format!("{p}.{key}[{i}]");
-            let df = obj(
-                d,
-                &here,
-                &["major", "minor", "rate", "weight", "leafWeight"],
-            )?;
+            let df = obj(d, &here)?;
             let n = |k: &str| {
                 field(df, k)
                     .map(|v| unsigned(v, &sub(&here, k)))
@@ -242,7 +184,7 @@ fn blkio(v: &Value, p: &str, r: &mut Resources) -> Result<()> {
 }
 
 fn device_rule(v: &Value, path: &str) -> Result<DeviceRule> {
-    let f = obj(v, path, &["allow", "type", "major", "minor", "access"])?;
+    let f = obj(v, path)?;
     let allow = boolean(
         field(f, "allow").ok_or_else(|| bad(path, "allow missing"))?,
         &sub(path, "allow"),

@@ -11,19 +11,7 @@ use crate::seccomp;
 /// `linux.seccomp` (also a docker/OCI profile file of its own).
 pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
     let p = "linux.seccomp";
-    let f = obj(
-        v,
-        p,
-        &[
-            "defaultAction",
-            "defaultErrnoRet",
-            "architectures",
-            "flags",
-            "listenerPath",
-            "listenerMetadata",
-            "syscalls",
-        ],
-    )?;
+    let f = obj(v, p)?;
     let default_errno = field(f, "defaultErrnoRet")
         .map(|v| u32_of(v, &sub(p, "defaultErrnoRet")))
         .transpose()?;
@@ -66,13 +54,7 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
     if let Some(list) = field(f, "syscalls") {
         for (i, s) in array(list, &sub(p, "syscalls"))?.iter().enumerate() {
             let here = format!("{p}.syscalls[{i}]");
-            let sf = obj(
-                s,
-                &here,
-                &[
-                    "names", "action", "errnoRet", "args", "comment", "includes", "excludes",
-                ],
-            )?;
+            let sf = obj(s, &here)?;
             for k in ["includes", "excludes"] {
                 if field(sf, k).is_some() {
                     return Err(bad(&sub(&here, k), "not part of the OCI format"));
@@ -94,7 +76,7 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
             if let Some(a) = field(sf, "args") {
                 for (j, arg) in array(a, &sub(&here, "args"))?.iter().enumerate() {
                     let ah = format!("{here}.args[{j}]");
-                    let af = obj(arg, &ah, &["index", "value", "valueTwo", "op"])?;
+                    let af = obj(arg, &ah)?;
                     let index = unsigned(
                         field(af, "index").ok_or_else(|| bad(&ah, "index missing"))?,
                         &ah,
