@@ -112,9 +112,10 @@ pub fn start(spec: Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running
         waited: process::WAITED,
         exec_mask: child_mask,
     };
-    let keep_record = spec.detach && !spec.remove;
     let memory_limited = spec.limits.memory.is_some();
-    let made = engine::create(&mut container(spec)?, io, &mut |_| Ok(()))?;
+    let mut c = container(spec)?;
+    let keep_record = c.record.keep;
+    let made = engine::create(&mut c, io, &mut |_| Ok(()))?;
     let (pid, cgroup, record) = made.running();
     Ok(Running {
         pid,

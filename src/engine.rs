@@ -4,8 +4,8 @@
 //! [`create`] makes it, in the README's numbered order (steps 2-4 and 16):
 //! the record, the cgroup, the fork into the namespaces, the child's one
 //! sequence (`crate::child`, steps 5-15), and the parent's answers until
-//! the child has exec'd or, held for `start`, is ready. A failure at any point leaves nothing:
-//! no record, cgroup or process.
+//! the child has exec'd or, held for `start`, is ready. A failure at any
+//! point leaves nothing: no record, cgroup or process.
 
 use crate::cgroup::{self, Owned};
 use crate::child::{self, Stdio};

@@ -1152,8 +1152,7 @@ fn ro_seals_the_top_of_a_recursive_bind_and_rro_the_whole_tree() {
     });
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
     assert_eq!(
-        out,
-        "/top/x=ro\n/top/sub/x=rw\n/tree/x=ro\n/tree/sub/x=ro\n",
+        out, "/top/x=ro\n/top/sub/x=rw\n/tree/x=ro\n/tree/sub/x=ro\n",
         "ro: the top only; rro: every mount"
     );
     b.assert_gone();

@@ -2,8 +2,9 @@
 //! mount API.
 //!
 //! [`plan`] turns the [`Filesystem`] every front end describes into an
-//! ordered list of [`MountOp`]s (pure, unit tested). [`enter_root`], [`apply`] and [`switch_root`] run in the child,
-//! in its new mount namespace. Every mount target inside the new root is
+//! ordered list of [`MountOp`]s (pure, unit tested). [`enter_root`],
+//! [`apply`] and [`switch_root`] run in the child, in its new mount
+//! namespace. Every mount target inside the new root is
 //! opened with `openat2(RESOLVE_IN_ROOT)` and mounted onto by file
 //! descriptor (`move_mount`), so a symlink in the image can never send a
 //! mount outside the rootfs.
