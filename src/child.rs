@@ -259,7 +259,10 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     limits(c.payload)?;
     become_payload(
         c.payload,
-        c.console.as_ref().map(|f| f.as_fd()),
+        c.console.as_ref().map(|f| crate::console::Console {
+            socket: f.as_fd(),
+            dev_console: true,
+        }),
         c.setgroups_may_be_denied,
     )?;
     //     A change of credentials clears the parent-death signal: again.
@@ -365,11 +368,13 @@ pub fn enter_cwd(p: &Payload) -> Result<(), Failure> {
 /// switch drops, as runc does).
 pub fn become_payload(
     p: &Payload,
-    console: Option<BorrowedFd<'_>>,
+    console: Option<crate::console::Console<'_>>,
     setgroups_may_be_denied: bool,
 ) -> Result<(), Failure> {
     match console {
-        Some(sock) => crate::console::attach(sock, p.console_size).map_err(fail(Step::Console))?,
+        Some(to) => {
+            crate::console::attach(to, p.console_size, p.uid).map_err(fail(Step::Console))?
+        }
         // A new session: the payload has no controlling terminal, so it
         // cannot push keystrokes into the caller's (TIOCSTI, CVE-2017-5226)
         // or be hit by its job control.

@@ -14,7 +14,6 @@ use crate::sys::{signal, signal::SigSet};
 use linux_raw_sys::general::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
 };
-use rustix::fd::OwnedFd;
 use rustix::process::{Pid, WaitStatus};
 use std::path::{Path, PathBuf};
 
@@ -81,13 +80,12 @@ impl Running {
 
     /// 17. Forward signals until the container's PID 1 exits, then finish.
     pub fn wait(self) -> Result<Outcome> {
-        let status = process::wait_forwarding(self.pid, None)?;
-        Ok(self.finish(status))
+        self.wait_relaying(process::Relay::default())
     }
 
-    /// [`Running::wait`], handing what the payload writes to `out` to `sink`.
-    pub fn wait_relaying(self, out: OwnedFd, sink: &mut dyn FnMut(&[u8])) -> Result<Outcome> {
-        let status = process::wait_forwarding(self.pid, Some((out, sink)))?;
+    /// [`Running::wait`], carrying `relay`'s streams meanwhile.
+    pub fn wait_relaying(self, relay: process::Relay<'_>) -> Result<Outcome> {
+        let status = process::wait_forwarding(self.pid, relay)?;
         Ok(self.finish(status))
     }
 }

@@ -118,7 +118,16 @@ fn supervise(spec: Spec, tx: OwnedFd) -> i32 {
     let _ = rustix::io::write(&tx, &[0]);
     drop(tx);
     let mut log = Log::open(&running.record_dir());
-    match running.wait_relaying(out, &mut |bytes| log.append(bytes)) {
+    let mut to_log = |bytes: &[u8]| log.append(bytes);
+    let relay = crate::process::Relay {
+        streams: vec![crate::process::Stream {
+            from: out.as_fd(),
+            to: &mut to_log,
+            drain: true,
+        }],
+        resize: None,
+    };
+    match running.wait_relaying(relay) {
         Ok(outcome) => i32::from(outcome.code),
         Err(_) => 125,
     }

@@ -55,7 +55,38 @@ fn failed(path: &Path, e: Errno) -> Error {
 /// file and never more than 1 MiB; `None` if it cannot be read.
 pub fn system_text(path: impl AsRef<Path>) -> Option<String> {
     let (fd, _) = open_regular(path.as_ref()).ok()?;
-    String::from_utf8(read_bounded(fd.as_fd(), 1 << 20).ok()?).ok()
+    bounded_text(fd.as_fd())
+}
+
+/// A container's file (`etc/passwd`) as text, `path` resolved inside
+/// `root` (its symlinks cannot leave it, as they would lead a host path to
+/// the host's files), through the same checks and limit as
+/// [`system_text`]; `None` if it cannot be read.
+pub fn text_inside(root: &Path, path: &str) -> Option<String> {
+    use rustix::fs::ResolveFlags;
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let fd = rustix::fs::openat2(
+        &dir,
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    bounded_text(fd.as_fd())
+}
+
+fn bounded_text(fd: BorrowedFd<'_>) -> Option<String> {
+    String::from_utf8(read_bounded(fd, 1 << 20).ok()?).ok()
 }
 
 /// Write `value` to a file of the system's own (a cgroup interface file,

@@ -40,3 +40,4 @@ pub mod store;
 pub mod sync;
 pub mod sys;
 pub mod system;
+pub mod users;

@@ -7,7 +7,7 @@ use crate::caps::Caps;
 use crate::seccomp;
 use crate::sys::{self, CStrArray, signal::SigSet};
 use rustix::event::{PollFd, PollFlags};
-use rustix::fd::OwnedFd;
+use rustix::fd::BorrowedFd;
 use rustix::io::Errno;
 use rustix::process::{Gid, Resource, Rlimit};
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
@@ -93,16 +93,31 @@ pub const FORWARDED: SigSet = SigSet::empty()
 /// lost: the forwarded ones and SIGCHLD.
 pub const WAITED: SigSet = FORWARDED.with(Signal::CHILD);
 
-/// A pipe the payload writes to, and where what comes through it goes.
-pub type Relay<'a> = (OwnedFd, &'a mut dyn FnMut(&[u8]));
+/// One flow a waiting cella carries: what becomes readable on `from` is
+/// handed to `to` as it comes.
+pub struct Stream<'a> {
+    pub from: BorrowedFd<'a>,
+    pub to: &'a mut dyn FnMut(&[u8]),
+    /// Read what is left once the payload has ended (its output; not the
+    /// caller's input), without waiting for a writer it left behind.
+    pub drain: bool,
+}
+
+/// What [`wait_forwarding`] relays besides signals.
+#[derive(Default)]
+pub struct Relay<'a> {
+    pub streams: Vec<Stream<'a>>,
+    /// A terminal cella relays, `(caller's, pty master)`: SIGWINCH copies
+    /// the caller's window size to the pty (whose kernel signals the
+    /// payload) instead of being forwarded.
+    pub resize: Option<(BorrowedFd<'a>, BorrowedFd<'a>)>,
+}
 
 /// Wait for our child `pid` (a container's PID 1, an `exec`'d process),
 /// forwarding the [`FORWARDED`] signals to it; [`WAITED`] must be blocked.
-/// With `relay`, what the payload writes to that pipe is handed to the
-/// sink as it comes, and to its end once the payload is gone (what is
-/// still there, without waiting for a writer it left behind). The one
+/// Each of `relay`'s streams is copied as it comes until its end. The one
 /// wait of `cella run`, `run -d`'s supervisor, OCI `run` and `exec`.
-pub fn wait_forwarding(pid: Pid, mut relay: Option<Relay<'_>>) -> crate::error::Result<WaitStatus> {
+pub fn wait_forwarding(pid: Pid, mut relay: Relay<'_>) -> crate::error::Result<WaitStatus> {
     use crate::error::{Error, Step};
     let failed = |e: Errno| {
         let _ = rustix::process::kill_process(pid, Signal::KILL);
@@ -112,30 +127,44 @@ pub fn wait_forwarding(pid: Pid, mut relay: Option<Relay<'_>>) -> crate::error::
     let sigfd = sys::signal::signalfd(WAITED).map_err(failed)?;
     let mut buf = [0u8; 16 << 10];
     loop {
-        let mut fds = [
-            PollFd::new(&sigfd, PollFlags::IN),
-            PollFd::new(&sigfd, PollFlags::empty()),
-        ];
-        let watched = match &relay {
-            Some((out, _)) => {
-                fds[1] = PollFd::new(out, PollFlags::IN);
-                2
-            }
-            None => 1,
-        };
-        match rustix::event::poll(&mut fds[..watched], None) {
+        let mut fds: Vec<PollFd<'_>> = core::iter::once(PollFd::new(&sigfd, PollFlags::IN))
+            .chain(
+                relay
+                    .streams
+                    .iter()
+                    .map(|s| PollFd::new(&s.from, PollFlags::IN)),
+            )
+            .collect();
+        match rustix::event::poll(&mut fds, None) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(failed(e)),
         }
-        let out_ready = watched == 2 && !fds[1].revents().is_empty();
-        if out_ready && let Some((out, sink)) = &mut relay {
-            match rustix::io::read(&*out, &mut buf) {
-                Ok(0) | Err(Errno::BADF | Errno::IO) => relay = None,
-                Ok(n) => sink(&buf[..n]),
-                Err(_) => {}
+        let ready: Vec<bool> = fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        let mut i = 0;
+        relay.streams.retain_mut(|s| {
+            i += 1;
+            if !ready[i - 1] {
+                return true;
             }
-        }
+            match rustix::io::read(s.from, &mut buf) {
+                Ok(0) | Err(Errno::BADF | Errno::IO) => false,
+                Ok(n) => {
+                    (s.to)(&buf[..n]);
+                    true
+                }
+                Err(_) => true,
+            }
+        });
         while let Some(sig) = sys::signal::read_signalfd(&sigfd) {
+            if sig == Signal::WINCH.as_raw()
+                && let Some((caller, pty)) = relay.resize
+            {
+                if let Ok(size) = rustix::termios::tcgetwinsize(caller) {
+                    let _ = rustix::termios::tcsetwinsize(pty, size);
+                }
+                continue;
+            }
             if sig != Signal::CHILD.as_raw() {
                 if let Some(s) = Signal::from_named_raw(sig) {
                     // Our unreaped child: its pid cannot have been reused.
@@ -146,10 +175,10 @@ pub fn wait_forwarding(pid: Pid, mut relay: Option<Relay<'_>>) -> crate::error::
             match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
                 Ok(None) | Err(Errno::INTR) => {}
                 Ok(Some((_, status))) => {
-                    if let Some((out, sink)) = relay {
-                        let _ = rustix::fs::fcntl_setfl(&out, rustix::fs::OFlags::NONBLOCK);
-                        while let Ok(n @ 1..) = rustix::io::read(&out, &mut buf) {
-                            sink(&buf[..n]);
+                    for s in relay.streams.iter_mut().filter(|s| s.drain) {
+                        let _ = rustix::fs::fcntl_setfl(s.from, rustix::fs::OFlags::NONBLOCK);
+                        while let Ok(n @ 1..) = rustix::io::read(s.from, &mut buf) {
+                            (s.to)(&buf[..n]);
                         }
                     }
                     return Ok(status);

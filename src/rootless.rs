@@ -118,12 +118,9 @@ fn subordinate(text: &str, name: Option<&str>, id: u32) -> Option<(u32, u32)> {
 
 fn user_name(uid: u32) -> Option<String> {
     let passwd = crate::input::system_text("/etc/passwd")?;
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let id = f.nth(1)?;
-        (id.parse() == Ok(uid)).then(|| name.to_owned())
-    })
+    crate::users::entries(&passwd)
+        .find(|u| u.uid == uid)
+        .map(|u| u.name.to_owned())
 }
 
 /// `newuidmap PID 0 UID 1 1 START COUNT`, run and waited for.

@@ -44,6 +44,9 @@ pub struct Created {
     pub locks: Vec<OwnedFd>,
     /// An abandoned cgroup of the same name was removed to make room.
     pub reclaimed: bool,
+    /// Processes already in an existing cgroup taken as it is (an OCI
+    /// `cgroupsPath` someone made beforehand; runc warns of them).
+    pub found_processes: usize,
 }
 
 /// The directories [`create`] would make for `req`, made or not.
@@ -79,6 +82,7 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
         cgroup: Cgroup::default(),
         locks: Vec::new(),
         reclaimed: false,
+        found_processes: 0,
     };
     let Some(layout) = detect(root) else {
         if req.writes.is_empty() && req.devices.is_empty() {
@@ -91,6 +95,9 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
     };
     let v2 = layout == Layout::V2;
     let bases = bases(root, layout, req)?;
+    if !req.owned {
+        refuse_frozen(&bases, req.path, v2)?;
+    }
     let mut made: Vec<PathBuf> = Vec::new();
     let mut out = Created {
         cgroup: Cgroup {
@@ -99,6 +106,7 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
         },
         locks: Vec::new(),
         reclaimed: false,
+        found_processes: 0,
     };
     let result = (|| {
         let enable = if v2 {
@@ -108,8 +116,10 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
         };
         for (name, base) in &bases {
             let leaf = make_path(base, req.path, name, &enable, &mut made)?;
-            let (lock, reclaimed) = make_leaf(&leaf, req.owned)?;
-            made.push(leaf.clone());
+            let (lock, reclaimed, fresh) = make_leaf(&leaf, req.owned)?;
+            if fresh {
+                made.push(leaf.clone());
+            }
             if holds(name, "cpuset") {
                 inherit_cpuset(&leaf);
             }
@@ -124,6 +134,7 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
                 out.cgroup.apply(&devices::v1_writes(req.devices))?;
             }
         }
+        out.found_processes = out.cgroup.pids().len();
         out.cgroup.apply(req.writes)
     })();
     if let Err(e) = result {
@@ -141,13 +152,20 @@ fn bases(root: &Path, layout: Layout, req: &Request<'_>) -> Result<Vec<(String, 
         return Ok(vec![(String::new(), root.to_path_buf())]);
     }
     let mut out: Vec<(String, PathBuf)> = match req.hierarchies {
-        Hierarchies::All => hierarchies(root)
-            .into_iter()
-            .map(|h| {
-                let base = root.join(&h);
-                (h, base)
-            })
-            .collect(),
+        Hierarchies::All => {
+            let mut all: Vec<(String, PathBuf)> = hierarchies(root)
+                .into_iter()
+                .map(|h| {
+                    let base = root.join(&h);
+                    (h, base)
+                })
+                .collect();
+            let hybrid = root.join(super::HYBRID);
+            if detect(&hybrid) == Some(Layout::V2) {
+                all.push((super::HYBRID.to_owned(), hybrid));
+            }
+            all
+        }
         Hierarchies::Wanted(wanted) => {
             let mut out = Vec::new();
             for &(controller, option) in wanted {
@@ -210,14 +228,13 @@ fn make_path(
     for part in parents {
         dir.push(part);
         match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o755)) {
-            Ok(()) => {
-                made.push(dir.clone());
-                if holds(hierarchy, "cpuset") {
-                    inherit_cpuset(&dir);
-                }
-            }
+            Ok(()) => made.push(dir.clone()),
             Err(Errno::EXIST) => {}
             Err(e) => return Err(Error::new(Step::CgroupCreate, e).at(dir.display().to_string())),
+        }
+        // A parent made by someone else may be just as empty as a new one.
+        if holds(hierarchy, "cpuset") {
+            inherit_cpuset(&dir);
         }
         enable_controllers(&dir, enable);
     }
@@ -226,9 +243,11 @@ fn make_path(
 
 /// Make the leaf itself. `owned`: lock it, and take over a leftover of the
 /// same path whose owner is gone (unlocked) and which holds no process;
-/// returns the lock and whether a leftover was taken over. Another
-/// container's leaf (locked or populated) is a clash.
-fn make_leaf(leaf: &Path, owned: bool) -> Result<(Option<OwnedFd>, bool)> {
+/// returns the lock, whether a leftover was taken over and whether the
+/// leaf is new. Another container's leaf (locked or populated) is a
+/// clash. Not `owned` (OCI), an existing leaf is used as it is, as runc
+/// does.
+fn make_leaf(leaf: &Path, owned: bool) -> Result<(Option<OwnedFd>, bool, bool)> {
     let clash = || Error::new(Step::CgroupCreate, Errno::EXIST).at(leaf.display().to_string());
     let mut reclaimed = false;
     // A concurrent sweep may remove the leaf between our mkdir and our lock
@@ -243,7 +262,7 @@ fn make_leaf(leaf: &Path, owned: bool) -> Result<(Option<OwnedFd>, bool)> {
                 reclaimed = true;
                 continue;
             }
-            Err(Errno::EXIST) => return Err(clash()),
+            Err(Errno::EXIST) => return Ok((None, false, false)),
             // A parent removed by another container's cleanup meanwhile.
             Err(Errno::NOENT) => {
                 if let Some(parent) = leaf.parent() {
@@ -254,14 +273,14 @@ fn make_leaf(leaf: &Path, owned: bool) -> Result<(Option<OwnedFd>, bool)> {
             Err(e) => return Err(Error::new(Step::CgroupCreate, e).at(leaf.display().to_string())),
         }
         if !owned {
-            return Ok((None, reclaimed));
+            return Ok((None, reclaimed, true));
         }
         let lock = open_dir(leaf)
             .and_then(|fd| rustix::fs::flock(&fd, FlockOperation::LockExclusive).map(|()| fd));
         match lock {
             // Still ours once locked: the path still leads to the directory
             // we locked (a sweep did not remove it meanwhile).
-            Ok(fd) if same_file(&fd, leaf) => return Ok((Some(fd), reclaimed)),
+            Ok(fd) if same_file(&fd, leaf) => return Ok((Some(fd), reclaimed, true)),
             Ok(_) | Err(Errno::NOENT) => continue,
             Err(e) => return Err(Error::new(Step::CgroupCreate, e).at(leaf.display().to_string())),
         }
@@ -359,14 +378,38 @@ fn enable_controllers(dir: &Path, controllers: &[String]) {
     }
 }
 
-/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes: copy
-/// the parent's, or nothing could join it.
+/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes: an
+/// empty one gets its parent's (set first, top down), or nothing could
+/// join it.
 fn inherit_cpuset(dir: &Path) {
     let Some(parent) = dir.parent() else { return };
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let v = read_small(&parent.join(file));
-        let _ = write_file(&dir.join(file), v.trim());
+        if read_small(&dir.join(file)).trim().is_empty() {
+            let v = read_small(&parent.join(file));
+            let _ = write_file(&dir.join(file), v.trim());
+        }
     }
+}
+
+/// An existing cgroup at `path` that is frozen cannot take a container
+/// (its process would never run): refused before anything is made, with
+/// runc's message.
+fn refuse_frozen(bases: &[(String, PathBuf)], path: &str, v2: bool) -> Result<()> {
+    let (file, frozen) = if v2 {
+        ("cgroup.freeze", "1")
+    } else {
+        ("freezer.state", "FROZEN")
+    };
+    let freezer = bases.iter().find(|(n, _)| v2 || holds(n, "freezer"));
+    if let Some((_, base)) = freezer
+        && read_small(&leaf_of(base, path).join(file)).trim() == frozen
+    {
+        return Err(Error::invalid(
+            Step::CgroupCreate,
+            "container's cgroup unexpectedly frozen",
+        ));
+    }
+    Ok(())
 }
 
 fn same_file(fd: &OwnedFd, path: &Path) -> bool {

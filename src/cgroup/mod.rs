@@ -39,6 +39,9 @@ pub const ROOT: &str = "/sys/fs/cgroup";
 pub const PARENT: &str = "cella";
 /// Before each container's name in its leaf directory.
 pub const LEAF_PREFIX: &str = "ctr-";
+/// A hybrid host's cgroup2 mount, below the root; an OCI container gets a
+/// directory there too, as with runc (`0::/PATH` in `/proc/PID/cgroup`).
+const HYBRID: &str = "unified";
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,25 +201,31 @@ impl Cgroup {
     /// threadgroup lock, whose RCU grace period made a `cgroup.procs` write
     /// cost about 8 ms on the build hosts; v2: `cgroup.procs`).
     pub fn join_files(&self) -> Result<Vec<OwnedFd>> {
-        let file = if self.v2 { "cgroup.procs" } else { "tasks" };
         self.dirs
             .iter()
-            .map(|(_, d)| {
-                let p = d.join(file);
+            .map(|(name, d)| {
+                let v2 = self.v2 || name == HYBRID;
+                let p = d.join(if v2 { "cgroup.procs" } else { "tasks" });
                 rustix::fs::open(&p, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
                     .map_err(|e| Error::new(Step::CgroupCreate, e).at(p.display().to_string()))
             })
             .collect()
     }
 
-    /// PIDs of every process in the container's cgroup.
+    /// PIDs of every process in the container's cgroup and the cgroups
+    /// its payload made below it.
     pub fn pids(&self) -> Vec<i32> {
         let Some(dir) = self.any() else {
             return Vec::new();
         };
-        read_small(&dir.join("cgroup.procs"))
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
+        tree(dir)
+            .iter()
+            .flat_map(|d| {
+                read_small(&d.join("cgroup.procs"))
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect::<Vec<i32>>()
+            })
             .collect()
     }
 
@@ -327,10 +336,11 @@ impl Cgroup {
     /// take a moment to leave.
     pub fn remove(&self) -> Result<()> {
         let mut first = None;
-        for (_, dir) in &self.dirs {
+        // The payload's own cgroups below the leaves first, deepest first.
+        for dir in self.dirs.iter().flat_map(|(_, leaf)| tree(leaf)) {
             let mut tries = 0;
             loop {
-                match rustix::fs::rmdir(dir) {
+                match rustix::fs::rmdir(&dir) {
                     Ok(()) | Err(Errno::NOENT) => break,
                     Err(Errno::BUSY) if tries < 400 => {
                         tries += 1;
@@ -347,6 +357,21 @@ impl Cgroup {
         }
         first.map_or(Ok(()), Err)
     }
+}
+
+/// `dir` and every cgroup below it, each after its children (the order
+/// they can be removed in). Symbolic links are not followed.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(tree(&e.path()));
+            }
+        }
+    }
+    out.push(dir.to_path_buf());
+    out
 }
 
 /// Whether hierarchy `name` (`cpu,cpuacct`) holds `controller`.

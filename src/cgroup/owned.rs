@@ -95,6 +95,8 @@ pub struct Owned {
     supervised: bool,
     /// An abandoned cgroup of the same name was taken over.
     pub reclaimed: bool,
+    /// See [`super::Created::found_processes`].
+    pub found_processes: usize,
 }
 
 impl Owned {
@@ -112,6 +114,7 @@ impl Owned {
             dir_fd: None,
             supervised: plan.supervised.is_some(),
             reclaimed: created.reclaimed || swept_ours,
+            found_processes: created.found_processes,
             cgroup: created.cgroup,
             _locks: created.locks,
         };
@@ -134,6 +137,7 @@ impl Owned {
             dir_fd: None,
             supervised: false,
             reclaimed: false,
+            found_processes: 0,
         }
     }
 

@@ -36,6 +36,18 @@ pub struct CreateArgs {
     pub preserve_fds: u32,
     /// The signal mask the payload gets (`None`: ours as it is).
     pub exec_mask: Option<SigSet>,
+    /// A foreground `run`: a terminal with no `--console-socket` is ours
+    /// to relay ([`Created::terminal`]).
+    pub relay_terminal: bool,
+}
+
+/// A created container's PID 1 (our child until this process exits), the
+/// settings it accepted but ignored (warnings), and the pty master when
+/// the terminal is ours to relay.
+pub struct Created {
+    pub pid: Pid,
+    pub warnings: Vec<Error>,
+    pub terminal: Option<OwnedFd>,
 }
 
 /// Read `bundle/config.json`: the raw bytes (saved with the state) and
@@ -51,10 +63,8 @@ pub fn read_bundle(bundle: &Path) -> Result<(Vec<u8>, Config, PathBuf)> {
     Ok((bytes, cfg, bundle))
 }
 
-/// Create the container; returns its state (status `created`), the
-/// child, which is ours until this process exits, and the settings it
-/// accepted but ignored (warnings).
-pub fn create(a: &CreateArgs) -> Result<(State, Pid, Vec<Error>)> {
+/// Create the container (status `created`).
+pub fn create(a: &CreateArgs) -> Result<Created> {
     state::check_id(&a.id)?;
     let (bytes, mut cfg, bundle) = read_bundle(&a.bundle)?;
     let Some(process) = &cfg.process else {
@@ -64,6 +74,7 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid, Vec<Error>)> {
     // The fds after stdio the payload keeps: --preserve-fds, and socket
     // activation's LISTEN_FDS, which also goes to its environment.
     let mut process = process.clone();
+    crate::users::with_home(&mut process.env, &cfg.root, process.uid);
     let mut preserve = a.preserve_fds;
     if let Some(n) = std::env::var("LISTEN_FDS")
         .ok()
@@ -77,13 +88,6 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid, Vec<Error>)> {
         process.env.push("LISTEN_PID=1".into());
     }
     let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
-    if process.terminal != a.console_socket.is_some() {
-        return Err(Error::usage(if process.terminal {
-            "process.terminal is true: --console-socket is required"
-        } else {
-            "--console-socket given but process.terminal is false"
-        }));
-    }
     let flags = namespace_flags(&cfg)?;
     let joins = open_joins(&cfg)?;
     // The cgroup, at `cgroupsPath` in every hierarchy, as runc makes it.
@@ -157,11 +161,12 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid, Vec<Error>)> {
         hold_for_start: true,
         title: None,
     };
-    let console = a
-        .console_socket
-        .as_deref()
-        .map(crate::console::connect)
-        .transpose()?;
+    let (console, ours) = crate::console::sockets(
+        process.terminal,
+        a.console_socket.as_deref(),
+        a.relay_terminal,
+        "process",
+    )?;
     // A pid or time namespace given by path is entered here: it applies to
     // our children, and the container's PID 1 is one.
     enter_for_children(&cfg)?;
@@ -183,15 +188,28 @@ pub fn create(a: &CreateArgs) -> Result<(State, Pid, Vec<Error>)> {
     if let Some(file) = &a.pid_file {
         write_atomic(file, made.pid.to_string().as_bytes())?;
     }
+    let terminal = ours.as_ref().map(crate::console::receive).transpose()?;
     let pid = made.pid;
+    // Besides our child, as runc counts them.
+    let found = made.cgroup.found_processes;
     made.keep()?;
-    let ignored = cfg
+    let mut warnings: Vec<Error> = cfg
         .linux
         .resources
         .ignored
         .iter()
-        .map(|w| Error::usage(w.clone()));
-    Ok((container.record, pid, ignored.collect()))
+        .map(|w| Error::usage(w.clone()))
+        .collect();
+    if found > 0 {
+        warnings.push(Error::usage(format!(
+            "container's cgroup is not empty: {found} process(es) found"
+        )));
+    }
+    Ok(Created {
+        pid,
+        warnings,
+        terminal,
+    })
 }
 
 /// The prestart, createRuntime and createContainer hooks, in that order.

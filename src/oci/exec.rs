@@ -149,17 +149,13 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         (run_payload(&st, a)?, st.rootfs.clone())
     } else {
         let cfg = saved_config(root, &st)?;
-        let process = process(a, &cfg)?;
+        let mut process = process(a, &cfg)?;
+        // The container's passwd as it sees it (a bind over it included).
+        let root = PathBuf::from(format!("/proc/{}/root", st.pid));
+        crate::users::with_home(&mut process.env, &root, process.uid);
         let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
         (payload, cfg.root)
     };
-    if payload.terminal != a.console_socket.is_some() {
-        return Err(Error::usage(if payload.terminal {
-            "exec: a terminal needs --console-socket"
-        } else {
-            "exec: --console-socket given but no terminal asked for"
-        }));
-    }
     // Namespaces to join: every one that differs from ours.
     let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
     for (_, flag) in NS_KINDS {
@@ -189,11 +185,12 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             .map_err(|e| Error::new(Step::JoinNamespace, e).at(config::ns_file(*flag)))?;
     }
     let cgroup_fds = st.cgroup.join_files()?;
-    let console = a
-        .console_socket
-        .as_deref()
-        .map(crate::console::connect)
-        .transpose()?;
+    let (console, ours) = crate::console::sockets(
+        payload.terminal,
+        a.console_socket.as_deref(),
+        !a.detach,
+        "exec's process",
+    )?;
     let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| Error::new(Step::SyncPipe, e))?;
     // Signals to forward when we wait (not detached), blocked before the fork.
@@ -211,7 +208,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
                 &for_child,
                 &cgroup_fds,
                 &payload,
-                console.as_ref().map(|c| c.as_fd()),
+                console.as_ref().map(|c| crate::console::Console {
+                    socket: c.as_fd(),
+                    dev_console: false,
+                }),
                 &tx,
                 a.preserve_fds,
                 old_mask,
@@ -231,6 +231,14 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         }
         Err(e) => return Err(Error::new(Step::SyncPipe, e)),
     }
+    let terminal = match ours.as_ref().map(crate::console::receive).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+            return Err(e);
+        }
+    };
     if let Some(file) = &a.pid_file {
         super::create::write_atomic(file, pid.as_raw_nonzero().get().to_string().as_bytes())?;
     }
@@ -238,7 +246,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         return Ok(0);
     }
     // Wait, forwarding signals, like `cella run`.
-    let status = crate::process::wait_forwarding(pid, None)?;
+    let status = match terminal {
+        Some(master) => crate::console::relay(pid, master)?,
+        None => crate::process::wait_forwarding(pid, crate::process::Relay::default())?,
+    };
     Ok(crate::process::exit_code(status))
 }
 
@@ -246,7 +257,7 @@ fn exec_child(
     joins: &[(OwnedFd, u32)],
     cgroup: &[OwnedFd],
     payload: &crate::process::Payload,
-    console: Option<rustix::fd::BorrowedFd<'_>>,
+    console: Option<crate::console::Console<'_>>,
     tx: &OwnedFd,
     preserve: u32,
     old_mask: Option<signal::SigSet>,

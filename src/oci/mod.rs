@@ -194,7 +194,7 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
     match verb.as_str() {
         "create" => {
             let a = parse_create(&mut p, &g, false)?.0;
-            let (_, _, ignored) = create::create(&a)?;
+            let ignored = create::create(&a)?.warnings;
             Ok(Output::warned(ignored))
         }
         "run" => {
@@ -356,6 +356,7 @@ fn parse_create(
         console_socket: None,
         preserve_fds: 0,
         exec_mask: None,
+        relay_terminal: false,
     };
     let mut detach = false;
     let mut id = None;
@@ -498,9 +499,14 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
     // The payload gets the mask we had, not the one we wait with.
     let a = &create::CreateArgs {
         exec_mask: Some(old),
+        relay_terminal: !detach,
         ..a.clone()
     };
-    let (_, pid, mut warnings) = create::create(a)?;
+    let create::Created {
+        pid,
+        mut warnings,
+        terminal,
+    } = create::create(a)?;
     match lifecycle::start(&a.root, &a.id) {
         Ok(w) => warnings.extend(w),
         Err(e) => {
@@ -512,7 +518,11 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
         let _ = signal::set_mask(old);
         return Ok(Output::warned(warnings));
     }
-    let code = crate::process::exit_code(crate::process::wait_forwarding(pid, None)?);
+    let status = match terminal {
+        Some(master) => crate::console::relay(pid, master)?,
+        None => crate::process::wait_forwarding(pid, crate::process::Relay::default())?,
+    };
+    let code = crate::process::exit_code(status);
     warnings.extend(lifecycle::delete(&a.root, &a.id, true)?);
     Ok(Output {
         code,

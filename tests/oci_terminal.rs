@@ -1,0 +1,397 @@
+//! The OCI side's terminals and environment as runc gives them (issue 11,
+//! point 7): a foreground `run` and `exec -t` with no `--console-socket`
+//! relay the pty themselves, on a real terminal the test holds; an exec's
+//! pty never becomes the container's `/dev/console`, so tty execs can
+//! follow one another (containerd's `kubectl exec -it`); the pty belongs to
+//! the process's user; a process with no `HOME` gets its passwd home.
+#![cfg(feature = "oci")]
+
+mod support;
+
+use rustix::fd::OwnedFd;
+use rustix::pty::OpenptFlags;
+use rustix::termios::{self, Winsize};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::bundle::*;
+use support::*;
+
+/// A pty pair the test owns: the master it types into and reads from, and
+/// the terminal (peer) cella is given as stdin, stdout and stderr.
+struct OuterTerminal {
+    master: std::fs::File,
+    peer: OwnedFd,
+    seen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl OuterTerminal {
+    fn open(rows: u16, cols: u16) -> OuterTerminal {
+        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        rustix::pty::grantpt(&master).unwrap();
+        rustix::pty::unlockpt(&master).unwrap();
+        let peer = rustix::pty::ioctl_tiocgptpeer(
+            &master,
+            OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+        )
+        .unwrap();
+        let t = OuterTerminal {
+            master: std::fs::File::from(master),
+            peer,
+            seen: Arc::default(),
+        };
+        t.resize(rows, cols);
+        let mut reader = t.master.try_clone().unwrap();
+        let seen = t.seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        t
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        let size = Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        termios::tcsetwinsize(&self.peer, size).unwrap();
+    }
+
+    fn stdio(&self) -> Stdio {
+        Stdio::from(self.peer.try_clone().unwrap())
+    }
+
+    /// What came out so far, carriage returns dropped.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).replace('\r', "")
+    }
+
+    fn wait_for(&self, want: &str) {
+        let start = Instant::now();
+        while !self.text().contains(want) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no {want:?} on the terminal; it shows: {:?}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn type_in(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).unwrap();
+    }
+
+    fn modes(&self) -> (String, String, String) {
+        let t = termios::tcgetattr(&self.peer).unwrap();
+        (
+            format!("{:?}", t.input_modes),
+            format!("{:?}", t.output_modes),
+            format!("{:?}", t.local_modes),
+        )
+    }
+}
+
+fn cella_on(term: &OuterTerminal, args: &[&str]) -> std::process::Child {
+    Command::new(cella_bin())
+        .args(args)
+        .stdin(term.stdio())
+        .stdout(term.stdio())
+        .stderr(term.stdio())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_code(child: std::process::Child) -> i32 {
+    let out = wait_output(child, Duration::from_secs(30));
+    out.status.code().unwrap_or(-1)
+}
+
+#[test]
+fn a_foreground_run_relays_its_terminal_raw_sized_and_restored() {
+    let _g = serial();
+    let b = Bundle::new(
+        "term-run",
+        &[
+            "sh",
+            "-c",
+            "tty; stty size; echo ready; read line; echo \"got:$line\"; \
+             while :; do stty size; sleep 0.1; done",
+        ],
+        Cfg {
+            terminal: true,
+            ..Cfg::default()
+        },
+    );
+    let mut term = OuterTerminal::open(33, 77);
+    let before = term.modes();
+    let state = b.state.to_str().unwrap().to_owned();
+    let cella = cella_on(
+        &term,
+        &[
+            "--root",
+            &state,
+            "run",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ],
+    );
+    let pid = cella.id() as i32;
+    term.wait_for("ready");
+    let text = term.text();
+    assert!(text.contains("/dev/pts/0\n"), "the payload's tty: {text:?}");
+    assert!(
+        text.contains("33 77\n"),
+        "the caller's size, given to the pty: {text:?}"
+    );
+    // Raw while it runs: the caller's line discipline no longer echoes or
+    // turns ctrl-C into a signal; the container's does.
+    let during = term.modes();
+    assert!(
+        !during.2.contains("ICANON") && !during.2.contains("ISIG"),
+        "{during:?}"
+    );
+    term.type_in(b"hello\r");
+    term.wait_for("got:hello\n");
+    // The size followed: a resized terminal signals its foreground group.
+    term.resize(40, 90);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid).unwrap(),
+        rustix::process::Signal::WINCH,
+    )
+    .unwrap();
+    term.wait_for("40 90\n");
+    // ctrl-C is a byte to us and SIGINT inside: the shell dies of it.
+    term.type_in(b"\x03");
+    assert_eq!(wait_code(cella), 130, "{:?}", term.text());
+    assert_eq!(term.modes(), before, "the caller's terminal as it was");
+    b.assert_gone();
+}
+
+/// Accept one connection on `listener` and take the pty master it carries.
+fn receive_master(listener: &UnixListener) -> OwnedFd {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let (conn, _) = listener.accept().unwrap();
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 64];
+    rustix::net::recvmsg(
+        &conn,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::empty(),
+    )
+    .unwrap();
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            return fds.next().unwrap();
+        }
+    }
+    panic!("no fd received");
+}
+
+/// Everything read from `master` until `end` shows or it closes.
+fn read_until(master: OwnedFd, end: &str) -> String {
+    let mut f = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&out).contains(end) && start.elapsed() < Duration::from_secs(10)
+    {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+fn console_mounts(pid: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some("/dev/console"))
+        .count()
+}
+
+#[test]
+fn tty_execs_follow_one_another_and_never_bind_dev_console() {
+    let _g = serial();
+    let b = Bundle::new("term-exec", &["sleep", "1000"], Cfg::default());
+    ok(b.create(&[]));
+    ok(b.oci(&["start", &b.id]));
+    let state = ok(b.oci(&["state", &b.id]));
+    let pid = state.split("\"pid\":").nth(1).unwrap();
+    let pid: String = pid.chars().take_while(char::is_ascii_digit).collect();
+    assert_eq!(console_mounts(&pid), 0);
+    // As containerd's shim: a console socket per session, one after another.
+    let sock = b.dir.join("exec-console.sock");
+    for session in 0..3 {
+        let _ = std::fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock).unwrap();
+        let args: Vec<String> = [
+            "--root",
+            b.state.to_str().unwrap(),
+            "exec",
+            "-t",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &b.id,
+            "sh",
+            "-c",
+            &format!("tty; echo session-{session}-done"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let exec = std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            runtime(&args)
+        });
+        let master = receive_master(&listener);
+        let out = read_until(master, &format!("session-{session}-done"));
+        let done = exec.join().unwrap();
+        assert_eq!(code(&done), 0, "session {session}: {}", stderr(&done));
+        assert!(out.contains("/dev/pts/"), "session {session}: {out}");
+        assert_eq!(
+            console_mounts(&pid),
+            0,
+            "session {session} left /dev/console"
+        );
+    }
+    // With no socket, in the foreground, cella relays the pty itself; the
+    // pty belongs to the exec's user.
+    let out = b.oci(&[
+        "exec",
+        "-t",
+        "--user",
+        "1000:1000",
+        &b.id,
+        "sh",
+        "-c",
+        "tty; ls -ln $(tty) | awk '{print \"owner=\" $3}'",
+    ]);
+    let text = stdout(&out).replace('\r', "");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("owner=1000\n"), "{text}");
+    // Detached, with no socket: refused, as runc does.
+    let out = b.oci(&["exec", "-t", "-d", &b.id, "true"]);
+    refused(
+        &out,
+        "detached exec -t without a socket",
+        "needs --console-socket",
+    );
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn a_process_without_home_gets_its_users_home_from_the_containers_passwd() {
+    let _g = serial();
+    let b = Bundle::new(
+        "home",
+        &["sh", "-c", "echo home=$HOME; exec sleep 1000"],
+        Cfg::default(),
+    );
+    std::fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root-home:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    let log = b.dir.join("out");
+    let state = b.state.to_str().unwrap().to_owned();
+    let cella = Command::new(cella_bin())
+        .args([
+            "--root",
+            &state,
+            "run",
+            "-d",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_code(cella), 0);
+    wait_until(|| std::fs::read_to_string(&log).unwrap().contains("home="));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "home=/root-home\n");
+    let home_of = |user: &str| {
+        let out = b.oci(&["exec", "--user", user, &b.id, "sh", "-c", "echo $HOME"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    assert_eq!(home_of("1000:1000"), "/home/app");
+    assert_eq!(home_of("4242:4242"), "/", "no entry: /");
+    // An explicit HOME stays.
+    let out = b.oci(&[
+        "exec",
+        "--env",
+        "HOME=/mine",
+        &b.id,
+        "sh",
+        "-c",
+        "echo $HOME",
+    ]);
+    assert_eq!(stdout(&out).trim(), "/mine");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn a_hostile_passwd_neither_leads_to_the_hosts_nor_wedges_create() {
+    let _g = serial();
+    for (tag, plant) in [("home-link", "link"), ("home-fifo", "fifo")] {
+        let b = Bundle::new(tag, &["sh", "-c", "echo home=$HOME"], Cfg::default());
+        let passwd = b.rootfs().join("etc/passwd");
+        std::fs::remove_file(&passwd).unwrap();
+        if plant == "link" {
+            // Absolute and climbing: on the host it would be the host's file
+            // (whose root has HOME /root); inside the root it is itself.
+            std::os::unix::fs::symlink("/../../../../../../etc/passwd", &passwd).unwrap();
+        } else {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &passwd,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .unwrap();
+        }
+        let out = runtime_with(
+            &[
+                "--root",
+                b.state.to_str().unwrap(),
+                "run",
+                "--bundle",
+                b.dir.to_str().unwrap(),
+                &b.id,
+            ],
+            Stdio::null(),
+            Duration::from_secs(20),
+        );
+        assert_eq!(code(&out), 0, "{tag}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "home=/\n", "{tag}");
+        b.assert_gone();
+    }
+}
+
+fn wait_until(f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
