@@ -395,3 +395,48 @@ fn wait_until(f: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_bundle_from_cella_spec_runs_runcs_interactive_shell() {
+    let _g = serial();
+    let b = Bundle::new("spec-shell", &["true"], Cfg::default());
+    std::fs::remove_file(b.dir.join("config.json")).unwrap();
+    ok(runtime(&["spec", "--bundle", b.dir.to_str().unwrap()]));
+    let again = runtime(&["spec", "--bundle", b.dir.to_str().unwrap()]);
+    refused(&again, "a second spec", "exists; remove it first");
+    let mut term = OuterTerminal::open(24, 80);
+    let state = b.state.to_str().unwrap().to_owned();
+    // As a runc user would: `runc spec`, a rootfs, `runc run ID` on a terminal.
+    let cella = cella_on(
+        &term,
+        &[
+            "--root",
+            &state,
+            "run",
+            "--bundle",
+            b.dir.to_str().unwrap(),
+            &b.id,
+        ],
+    );
+    term.type_in(
+        b"echo in-$((6*7)); touch /x || echo read-only; wc -c < /proc/timer_list; \
+          ls /sys/fs/cgroup | grep -c . ; hostname; exit 3\r",
+    );
+    assert_eq!(wait_code(cella), 3, "{:?}", term.text());
+    let text = term.text();
+    assert!(text.contains("\nin-42\n"), "{text:?}");
+    assert!(
+        text.contains("\nread-only\n"),
+        "the root is read-only: {text:?}"
+    );
+    assert!(
+        text.contains("\n0\n"),
+        "/proc/timer_list is masked: {text:?}"
+    );
+    assert!(text.contains("\ncella\n"), "{text:?}");
+    assert!(
+        !text.contains("\n0\ncella"),
+        "/sys/fs/cgroup is mounted: {text:?}"
+    );
+    b.assert_gone();
+}

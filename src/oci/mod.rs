@@ -17,10 +17,12 @@ pub mod log;
 pub mod plan;
 pub mod resources;
 mod seccomp_config;
+mod spec;
 pub mod state;
 
 use crate::error::{Error, Result};
 use lexopt::prelude::*;
+use rustix::fd::AsFd;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -297,21 +299,41 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
         }
         "spec" => {
             let mut bundle = PathBuf::from(".");
+            let mut rootless = false;
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Long("bundle") | Short('b') => bundle = path_val(&mut p)?,
-                    Long("rootless") => {
-                        return Err(Error::usage("spec --rootless: not supported by cella yet"));
-                    }
+                    Long("rootless") => rootless = true,
                     other => return Err(lex(other.unexpected())),
                 }
             }
+            let v2 = crate::cgroup::detect(std::path::Path::new(crate::cgroup::ROOT))
+                == Some(crate::cgroup::Layout::V2);
+            let caller = rootless.then(|| {
+                (
+                    rustix::process::geteuid().as_raw(),
+                    rustix::process::getegid().as_raw(),
+                )
+            });
             let file = bundle.join("config.json");
-            if file.exists() {
-                return Err(Error::usage(format!("{}: already exists", file.display())));
-            }
-            std::fs::write(&file, DEFAULT_SPEC)
-                .map_err(|e| state::io_error(e).at(file.display().to_string()))?;
+            // Never over an existing one (as runc), nor through a link.
+            let out = rustix::fs::open(
+                &file,
+                rustix::fs::OFlags::WRONLY
+                    | rustix::fs::OFlags::CREATE
+                    | rustix::fs::OFlags::EXCL
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::from_raw_mode(0o666),
+            )
+            .map_err(|e| match e {
+                rustix::io::Errno::EXIST => {
+                    Error::usage(format!("{}: exists; remove it first", file.display()))
+                }
+                e => Error::new(crate::error::Step::Usage, e).at(file.display().to_string()),
+            })?;
+            crate::input::write_all(out.as_fd(), spec::example(v2, caller).as_bytes()).map_err(
+                |e| Error::new(crate::error::Step::Usage, e).at(file.display().to_string()),
+            )?;
             Ok(Output::ok(String::new()))
         }
         "features" => Ok(Output::ok(features())),
@@ -552,40 +574,6 @@ fn features() -> String {
 }
 
 /// What `spec` writes: a busybox-ready bundle config, as `runc spec` does.
-pub const DEFAULT_SPEC: &str = r#"{
-  "ociVersion": "1.0.2",
-  "process": {
-    "terminal": false,
-    "user": {"uid": 0, "gid": 0},
-    "args": ["sh"],
-    "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-    "cwd": "/",
-    "capabilities": {
-      "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-      "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-      "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    },
-    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-    "noNewPrivileges": true
-  },
-  "root": {"path": "rootfs", "readonly": true},
-  "hostname": "cella",
-  "mounts": [
-    {"destination": "/proc", "type": "proc", "source": "proc"},
-    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-    {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-    {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
-  ],
-  "linux": {
-    "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-    "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
-    "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-    "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-  }
-}
-"#;
 
 #[cfg(test)]
 mod tests {
@@ -612,14 +600,6 @@ mod tests {
         assert!(!is_oci(&args(&["run", "--memory", "64m", "--", "sh"])));
         assert!(!is_oci(&args(&["run", "sh", "-d"])));
         assert!(!is_oci(&args(&["init"])));
-    }
-
-    #[test]
-    fn default_spec_decodes() {
-        let doc = crate::json::parse(DEFAULT_SPEC.as_bytes()).unwrap();
-        let c = config::decode(&doc, std::path::Path::new("/b")).unwrap();
-        assert_eq!(c.process.unwrap().args, ["sh"]);
-        assert!(c.root_readonly);
     }
 
     #[test]
