@@ -573,8 +573,6 @@ fn features() -> String {
     s
 }
 
-/// What `spec` writes: a busybox-ready bundle config, as `runc spec` does.
-
 #[cfg(test)]
 mod tests {
     use super::*;
