@@ -64,7 +64,7 @@ impl Running {
     /// is left in the cgroup and remove it (step 18).
     pub fn finish(self, status: WaitStatus) -> Outcome {
         let code = process::exit_code(status);
-        let oom_killed = self.memory_limited && code == 137 && self.cgroup.cgroup.oom_killed();
+        let oom_killed = self.memory_limited && code == 137 && self.cgroup.cgroup.oom_kills() > 0;
         let cleanup = self.cgroup.remove().err();
         if self.keep_record {
             self.record.exited(i32::from(code));

@@ -38,7 +38,8 @@ fn main() -> ExitCode {
     }
     #[cfg(feature = "oci")]
     if (as_runc || oci::is_oci(&args)) && !rustix::process::getpid().is_init() {
-        return match oci::main(args, as_runc) {
+        let mut emit = |bytes: &[u8]| write_all(rustix::stdio::stdout(), bytes);
+        return match oci::main(args, as_runc, &mut emit) {
             Ok(out) => {
                 write_all(rustix::stdio::stdout(), out.stdout.as_bytes());
                 for w in &out.warnings {

@@ -24,9 +24,9 @@ fn a_run_container_is_managed_by_name_while_it_runs() {
     let list = ok(verb(&["list"]));
     let line = list
         .lines()
-        .find(|l| l.starts_with(&format!("{name}\t")))
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))
         .unwrap_or_else(|| panic!("{list}"));
-    assert!(line.contains("\trunning\t"), "{line}");
+    assert_eq!(line.split_whitespace().nth(2), Some("running"), "{line}");
     let state = ok(verb(&["state", &name]));
     assert!(
         state.contains("\"status\":\"running\"") && state.contains(&format!("\"id\":\"{name}\"")),

@@ -24,6 +24,8 @@ mod create;
 pub mod devices;
 pub mod limits;
 mod owned;
+#[cfg(feature = "oci")]
+pub mod stats;
 
 pub use create::{Created, Hierarchies, Request, attach_device_filter, create, plan, sweep};
 pub use owned::{Owned, Plan};
@@ -138,6 +140,30 @@ impl Cgroup {
         self.dir_for("pids")
             .or_else(|| self.dir_for("memory"))
             .or_else(|| self.dirs.first().map(|(_, d)| d.as_path()))
+    }
+
+    /// The cgroups below these that `exec --cgroup` names: `(controllers,
+    /// path)`, the path relative to the container's and inside it; with
+    /// controllers (`memory,pids`), for their hierarchies only.
+    pub fn below(&self, subs: &[(Option<String>, String)]) -> Result<Cgroup> {
+        let mut out = self.clone();
+        for (controllers, path) in subs {
+            let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+            if parts.is_empty() || parts.iter().any(|p| *p == "." || *p == "..") {
+                return Err(Error::usage(format!(
+                    "--cgroup: '{path}' is not a path below the container's cgroup"
+                )));
+            }
+            for (name, dir) in &mut out.dirs {
+                let named = controllers
+                    .as_deref()
+                    .is_none_or(|c| self.v2 || c.split(',').any(|c| holds(name, c)));
+                if named {
+                    dir.extend(&parts);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The directories, for messages and tests.
@@ -316,18 +342,17 @@ impl Cgroup {
         }
     }
 
-    /// Whether the OOM killer fired in the container.
-    pub fn oom_killed(&self) -> bool {
+    /// How many times the OOM killer has killed in the container.
+    pub fn oom_kills(&self) -> u64 {
         let file = if self.v2 {
             "memory.events"
         } else {
             "memory.oom_control"
         };
-        self.dir_for("memory").is_some_and(|d| {
-            read_small(&d.join(file))
-                .lines()
-                .filter_map(|l| l.strip_prefix("oom_kill "))
-                .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
+        self.dir_for("memory").map_or(0, |d| {
+            keyed(&read_small(&d.join(file)))
+                .find(|(k, _)| *k == "oom_kill")
+                .map_or(0, |(_, v)| v)
         })
     }
 
@@ -357,6 +382,14 @@ impl Cgroup {
         }
         first.map_or(Ok(()), Err)
     }
+}
+
+/// The `key value` lines of a cgroup stat file.
+pub fn keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {
+    text.lines().filter_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        Some((k, v.trim().parse().ok()?))
+    })
 }
 
 /// `dir` and every cgroup below it, each after its children (the order

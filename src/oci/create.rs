@@ -39,6 +39,8 @@ pub struct CreateArgs {
     /// A foreground `run`: a terminal with no `--console-socket` is ours
     /// to relay ([`Created::terminal`]).
     pub relay_terminal: bool,
+    /// `run --keep`: the stopped container stays until `delete`.
+    pub keep: bool,
 }
 
 /// A created container's PID 1 (our child until this process exits), the
@@ -190,6 +192,7 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
     }
     let terminal = ours.as_ref().map(crate::console::receive).transpose()?;
     let pid = made.pid;
+    super::log::debug(|| format!("{}: created, pid {pid}", a.id));
     // Besides our child, as runc counts them.
     let found = made.cgroup.found_processes;
     made.keep()?;

@@ -35,6 +35,12 @@ pub struct ExecArgs {
     pub cap_add: Vec<String>,
     pub no_new_privs: bool,
     pub preserve_fds: u32,
+    /// `--ignore-paused`: exec into a paused container too (the process
+    /// then waits, frozen, as runc's does).
+    pub ignore_paused: bool,
+    /// `--cgroup [CONTROLLERS:]PATH`: join this cgroup below the
+    /// container's (for the controllers named, else every one).
+    pub cgroup: Vec<(Option<String>, String)>,
 }
 
 /// The process to run: the `--process` file, or the container's own
@@ -130,11 +136,17 @@ fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     let st = State::load(root, &a.id)?;
     let status = st.status(root);
-    if status != Status::Running && status != Status::Created {
+    let paused_ok = status == Status::Paused && a.ignore_paused;
+    if status != Status::Running && status != Status::Created && !paused_ok {
         return Err(Error::usage(format!(
-            "cannot exec in container {}: it is {}",
+            "cannot exec in container {}: it is {}{}",
             a.id,
-            status.name()
+            status.name(),
+            if status == Status::Paused {
+                " (use --ignore-paused to override)"
+            } else {
+                ""
+            }
         )));
     }
     // A `cella run` container has no OCI configuration: its process is
@@ -184,7 +196,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         child::join_namespace(fd.as_fd(), *flag)
             .map_err(|e| Error::new(Step::JoinNamespace, e).at(config::ns_file(*flag)))?;
     }
-    let cgroup_fds = st.cgroup.join_files()?;
+    let cgroup_fds = st.cgroup.below(&a.cgroup)?.join_files()?;
     let (console, ours) = crate::console::sockets(
         payload.terminal,
         a.console_socket.as_deref(),

@@ -235,29 +235,80 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
         out.push_str("]\n");
         return out;
     }
-    if !quiet {
-        out.push_str("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n");
-    }
-    for st in &states {
-        if quiet {
+    if quiet {
+        for st in &states {
             out.push_str(&st.id);
             out.push('\n');
-            continue;
         }
+        return out;
+    }
+    let mut rows = vec![
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for st in &states {
         let status = st.status(root);
         let pid = if status == Status::Stopped { 0 } else { st.pid };
-        out.push_str(&format!(
-            "{}\t{pid}\t{}\t{}\t{}\troot\n",
-            st.id,
-            status.name(),
-            st.bundle.display(),
-            st.created
-        ));
+        rows.push(vec![
+            st.id.clone(),
+            pid.to_string(),
+            status.name().to_owned(),
+            st.bundle.display().to_string(),
+            st.created.clone(),
+            owner(&root.join(&st.id)),
+        ]);
+    }
+    align(&rows)
+}
+
+/// Who owns a container's record (runc's OWNER): the name the host's
+/// passwd gives its uid, else the number.
+fn owner(dir: &Path) -> String {
+    let Ok(st) = rustix::fs::stat(dir) else {
+        return String::new();
+    };
+    crate::input::system_text("/etc/passwd")
+        .and_then(|text| {
+            crate::users::entries(&text)
+                .find(|u| u.uid == st.st_uid)
+                .map(|u| u.name.to_owned())
+        })
+        .unwrap_or_else(|| st.st_uid.to_string())
+}
+
+/// Columns as runc's tables align them (Go's tabwriter: each column but
+/// the last as wide as its widest cell plus 3, at least 12).
+fn align(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            let widest = rows
+                .iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max();
+            (widest.unwrap_or(0) + 3).max(12)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        for (c, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.chars().count();
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
     }
     out
 }
 
-pub fn ps(root: &Path, id: &str, json: bool) -> Result<String> {
+/// `ps`: the container's pids (json), or as runc does, the host's `ps`
+/// (with `ps_args`, default `-ef`) narrowed to the container's processes;
+/// where there is no `ps` (an initramfs), cella's own PID and CMD table.
+pub fn ps(root: &Path, id: &str, json: bool, ps_args: &[String]) -> Result<String> {
     let st = State::load(root, id)?;
     let mut pids = st.cgroup.pids();
     crate::heapsort::sort(&mut pids);
@@ -273,7 +324,41 @@ pub fn ps(root: &Path, id: &str, json: bool) -> Result<String> {
         out.push_str("]\n");
         return Ok(out);
     }
-    out.push_str("PID\tCMD\n");
+    let args: Vec<&str> = if ps_args.is_empty() {
+        vec!["-ef"]
+    } else {
+        ps_args.iter().map(String::as_str).collect()
+    };
+    if let Ok(listed) = std::process::Command::new("ps")
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+    {
+        if !listed.status.success() {
+            return Err(Error::usage(format!("ps {}: failed", args.join(" "))));
+        }
+        let text = String::from_utf8_lossy(&listed.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        let Some(column) = header.split_whitespace().position(|h| h == "PID") else {
+            return Err(Error::usage("ps: no PID column in its output"));
+        };
+        out.push_str(header);
+        out.push('\n');
+        for line in lines {
+            let pid = line
+                .split_whitespace()
+                .nth(column)
+                .and_then(|p| p.parse().ok());
+            if pid.is_some_and(|p: i32| pids.contains(&p)) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        return Ok(out);
+    }
+    let mut rows = vec![vec!["PID".to_owned(), "CMD".to_owned()]];
     for p in pids {
         let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
         let cmd: Vec<String> = cmd
@@ -281,9 +366,9 @@ pub fn ps(root: &Path, id: &str, json: bool) -> Result<String> {
             .filter(|a| !a.is_empty())
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        out.push_str(&format!("{p}\t{}\n", cmd.join(" ")));
+        rows.push(vec![p.to_string(), cmd.join(" ")]);
     }
-    Ok(out)
+    Ok(align(&rows))
 }
 
 pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<()> {
@@ -329,5 +414,20 @@ pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()>
             st.cgroup.apply(&rest)
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tables_align_as_gos_tabwriter() {
+        let rows: Vec<Vec<String>> = vec![
+            vec!["ID".into(), "PID".into(), "OWNER".into()],
+            vec!["a-much-longer-id".into(), "42".into(), "root".into()],
+        ];
+        assert_eq!(
+            super::align(&rows),
+            "ID                 PID         OWNER\na-much-longer-id   42          root\n"
+        );
     }
 }

@@ -11,13 +11,24 @@ use std::sync::OnceLock;
 struct Target {
     file: PathBuf,
     json: bool,
+    /// `--debug`: what the runtime does goes to the log too.
+    debug: bool,
 }
 
 static TARGET: OnceLock<Target> = OnceLock::new();
 
 /// Set once, from the global flags.
-pub fn configure(file: PathBuf, json: bool) {
-    let _ = TARGET.set(Target { file, json });
+pub fn configure(file: PathBuf, json: bool, debug: bool) {
+    let _ = TARGET.set(Target { file, json, debug });
+}
+
+/// With `--debug`, a debug line for `message` in the log.
+pub fn debug(message: impl FnOnce() -> String) {
+    if let Some(t) = TARGET.get()
+        && t.debug
+    {
+        append(t, "debug", &message());
+    }
 }
 
 /// One line for `message` (without the `cella: ` prefix) at `level`.
@@ -43,8 +54,13 @@ pub fn line(level: &str, message: &str, as_json: bool) -> String {
 /// Append an error to the log file, if one was given. Failing to log is
 /// not an error of the operation.
 pub fn error(message: &str) {
-    let Some(t) = TARGET.get() else { return };
-    let text = line("error", message, t.json);
+    if let Some(t) = TARGET.get() {
+        append(t, "error", message);
+    }
+}
+
+fn append(t: &Target, level: &str, message: &str) {
+    let text = line(level, message, t.json);
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking: a FIFO there with no reader must not hold the verb.
     if let Ok(mut f) = std::fs::OpenOptions::new()

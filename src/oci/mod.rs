@@ -10,6 +10,7 @@ pub mod cgroups;
 pub mod config;
 pub mod create;
 mod decode;
+mod events;
 pub mod exec;
 pub mod hooks;
 pub mod lifecycle;
@@ -19,6 +20,7 @@ pub mod resources;
 mod seccomp_config;
 mod spec;
 pub mod state;
+mod usage;
 
 use crate::error::{Error, Result};
 use lexopt::prelude::*;
@@ -27,9 +29,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Verbs only the OCI command line has (`run` is shared with cella's own).
-const VERBS: [&str; 13] = [
+const VERBS: [&str; 14] = [
     "create", "start", "state", "kill", "delete", "exec", "list", "ps", "pause", "resume",
-    "update", "spec", "features",
+    "update", "spec", "features", "events",
 ];
 const GLOBAL_FLAGS: [&str; 7] = [
     "--root",
@@ -130,15 +132,25 @@ fn number(v: OsString, what: &str) -> Result<u64> {
 
 /// Run an OCI verb. Errors are also appended to `--log`. `as_runc`: cella
 /// was invoked under the name `runc`, and every argv has runc's meaning.
-pub fn main(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
-    let result = dispatch(args, as_runc);
+/// Run the OCI verb of `args`; what a verb reports as it goes (`events`)
+/// is handed to `emit`, the rest returned.
+pub fn main(
+    args: Vec<OsString>,
+    as_runc: bool,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<Output> {
+    let result = dispatch(args, as_runc, emit);
     if let Err(e) = &result {
         log::error(&e.to_string());
     }
     result
 }
 
-fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
+fn dispatch(
+    args: Vec<OsString>,
+    as_runc: bool,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<Output> {
     // An orchestrator puts global options before the verb; without any
     // (and not invoked as runc), a verb both worlds have takes docker's
     // habits where they differ.
@@ -153,6 +165,7 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
     };
     let mut log_file = None;
     let mut log_json = false;
+    let mut debug = false;
     let verb = loop {
         match p.next().map_err(lex)? {
             Some(Long("root")) => g.root = path_val(&mut p)?,
@@ -168,7 +181,7 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
                     }
                 }
             }
-            Some(Long("debug")) => {}
+            Some(Long("debug")) => debug = true,
             Some(Long("systemd-cgroup")) => {
                 return Err(Error::usage(
                     "--systemd-cgroup: cella manages cgroups itself (cgroupfs); run podman with --cgroup-manager cgroupfs",
@@ -191,8 +204,19 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
         }
     };
     if let Some(f) = log_file {
-        log::configure(f, log_json);
+        log::configure(f, log_json, debug);
     }
+    let rest: Vec<OsString> = p.raw_args().map_err(lex)?.collect();
+    if usage::asks_help(&rest) {
+        return match usage::help(&verb) {
+            Some(text) => Ok(Output::ok(text)),
+            None => Err(Error::usage(format!(
+                "unknown command '{verb}' (see 'cella --help')"
+            ))),
+        };
+    }
+    log::debug(|| format!("{verb} {rest:?} (root {})", g.root.display()));
+    let mut p = lexopt::Parser::from_args(rest);
     match verb.as_str() {
         "create" => {
             let a = parse_create(&mut p, &g, false)?.0;
@@ -275,17 +299,25 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
         "ps" => {
             let mut json = false;
             let mut id = None;
+            let mut ps_args = Vec::new();
             while let Some(arg) = p.next().map_err(lex)? {
                 match arg {
                     Long("format") | Short('f') => json = format(&mut p)?,
-                    Value(v) if id.is_none() => id = Some(text(v, "ps")?),
-                    // Arguments for ps(1) after the id are accepted and unused.
-                    Value(_) => {}
+                    Value(v) => {
+                        id = Some(text(v, "ps")?);
+                        // After the id, everything is ps(1)'s (`-- -o pid,comm`).
+                        for a in p.raw_args().map_err(lex)? {
+                            let a = text(a, "ps")?;
+                            if a != "--" || !ps_args.is_empty() {
+                                ps_args.push(a);
+                            }
+                        }
+                    }
                     other => return Err(lex(other.unexpected())),
                 }
             }
             let id = id.ok_or_else(|| Error::usage("usage: ps [--format json] ID"))?;
-            Ok(Output::ok(lifecycle::ps(&g.root, &id, json)?))
+            Ok(Output::ok(lifecycle::ps(&g.root, &id, json, &ps_args)?))
         }
         "pause" | "resume" => {
             let id = only_id(&mut p, &verb)?;
@@ -294,8 +326,9 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
         }
         "update" => {
             let (id, r) = parse_update(&mut p)?;
+            let ignored = r.ignored.iter().map(|w| Error::usage(w.clone())).collect();
             lifecycle::update(&g.root, &id, r)?;
-            Ok(Output::ok(String::new()))
+            Ok(Output::warned(ignored))
         }
         "spec" => {
             let mut bundle = PathBuf::from(".");
@@ -334,6 +367,20 @@ fn dispatch(args: Vec<OsString>, as_runc: bool) -> Result<Output> {
             crate::input::write_all(out.as_fd(), spec::example(v2, caller).as_bytes()).map_err(
                 |e| Error::new(crate::error::Step::Usage, e).at(file.display().to_string()),
             )?;
+            Ok(Output::ok(String::new()))
+        }
+        "events" => {
+            let (mut once, mut every, mut id) = (false, std::time::Duration::from_secs(5), None);
+            while let Some(arg) = p.next().map_err(lex)? {
+                match arg {
+                    Long("stats") => once = true,
+                    Long("interval") => every = events::interval(&val(&mut p, "--interval")?)?,
+                    Value(v) if id.is_none() => id = Some(text(v, "events")?),
+                    other => return Err(lex(other.unexpected())),
+                }
+            }
+            let id = id.ok_or_else(|| Error::usage("usage: events [--stats] [--interval D] ID"))?;
+            events::events(&g.root, &id, once, every, emit)?;
             Ok(Output::ok(String::new()))
         }
         "features" => Ok(Output::ok(features())),
@@ -379,6 +426,7 @@ fn parse_create(
         preserve_fds: 0,
         exec_mask: None,
         relay_terminal: false,
+        keep: false,
     };
     let mut detach = false;
     let mut id = None;
@@ -391,7 +439,7 @@ fn parse_create(
             // cella never uses a session keyring and always pivots when it can.
             Long("no-new-keyring") | Long("no-pivot") => {}
             Long("detach") | Short('d') if run => detach = true,
-            Long("keep") if run => {}
+            Long("keep") if run => a.keep = true,
             Value(v) if id.is_none() => id = Some(text(v, "id")?),
             other => return Err(lex(other.unexpected())),
         }
@@ -444,7 +492,14 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
             Long("cap") | Short('c') => a.cap_add.push(val(p, "--cap")?),
             Long("no-new-privs") => a.no_new_privs = true,
             Long("preserve-fds") => a.preserve_fds = num_val(p, "--preserve-fds")?.min(1024) as u32,
-            Long("ignore-paused") => {}
+            Long("ignore-paused") => a.ignore_paused = true,
+            Long("cgroup") => {
+                let v = val(p, "--cgroup")?;
+                a.cgroup.push(match v.split_once(':') {
+                    Some((controllers, path)) => (Some(controllers.to_owned()), path.to_owned()),
+                    None => (None, v),
+                });
+            }
             Value(v) if a.id.is_empty() => {
                 a.id = text(v, "id")?;
                 for rest in p.raw_args().map_err(lex)? {
@@ -478,27 +533,22 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
                 };
                 r = config::resources(&doc, "resources")?;
             }
-            Long("memory") => {
-                let v = val(p, "--memory")?;
-                r.memory_limit = Some(
-                    crate::cli::size(&v)
-                        .ok_or_else(|| Error::usage(format!("--memory: '{v}' is not a size")))?
-                        as i64,
-                );
+            Long("memory") => r.memory_limit = Some(limit(p, "--memory", true)?),
+            Long("memory-reservation") => {
+                r.memory_reservation = Some(limit(p, "--memory-reservation", true)?)
             }
-            Long("memory-swap") => {
-                let v = val(p, "--memory-swap")?;
-                r.memory_swap = Some(if v == "-1" {
-                    -1
-                } else {
-                    crate::cli::size(&v).ok_or_else(|| {
-                        Error::usage(format!("--memory-swap: '{v}' is not a size"))
-                    })? as i64
-                });
+            Long("memory-swap") => r.memory_swap = Some(limit(p, "--memory-swap", true)?),
+            Long("pids-limit") => r.pids_limit = Some(limit(p, "--pids-limit", false)?),
+            Long("kernel-memory") | Long("kernel-memory-tcp") => {
+                let _ = val(p, "--kernel-memory")?;
+                r.ignored
+                    .push("update: kernel memory limits are ignored (as runc 1.1 does)".into());
             }
-            Long("pids-limit") => r.pids_limit = Some(num_val(p, "--pids-limit")? as i64),
-            Long("cpu-shares") => r.cpu_shares = Some(num_val(p, "--cpu-shares")?),
-            Long("cpu-quota") => r.cpu_quota = Some(num_val(p, "--cpu-quota")? as i64),
+            // runc spells it --cpu-share.
+            Long("cpu-shares") | Long("cpu-share") => {
+                r.cpu_shares = Some(num_val(p, "--cpu-share")?)
+            }
+            Long("cpu-quota") => r.cpu_quota = Some(limit(p, "--cpu-quota", false)?),
             Long("cpu-period") => r.cpu_period = Some(num_val(p, "--cpu-period")?),
             Long("cpuset-cpus") => r.cpus = Some(val(p, "--cpuset-cpus")?),
             Long("cpuset-mems") => r.mems = Some(val(p, "--cpuset-mems")?),
@@ -509,6 +559,22 @@ fn parse_update(p: &mut lexopt::Parser) -> Result<(String, config::Resources)> {
     }
     let id = id.ok_or_else(|| Error::usage("usage: update [--resources FILE] [limits] ID"))?;
     Ok((id, r))
+}
+
+/// An `update` limit: `-1` (none), or a number (`size`: with a k/m/g
+/// suffix too).
+fn limit(p: &mut lexopt::Parser, what: &str, size: bool) -> Result<i64> {
+    let v = val(p, what)?;
+    if v == "-1" {
+        return Ok(-1);
+    }
+    let n = if size {
+        crate::cli::size(&v)
+    } else {
+        v.parse().ok()
+    };
+    n.and_then(|n| i64::try_from(n).ok())
+        .ok_or_else(|| Error::usage(format!("{what}: '{v}' is not a number or -1")))
 }
 
 /// `run`: create, start, and (unless detached) wait and delete; the exit
@@ -545,7 +611,10 @@ fn run(a: &create::CreateArgs, detach: bool) -> Result<Output> {
         None => crate::process::wait_forwarding(pid, crate::process::Relay::default())?,
     };
     let code = crate::process::exit_code(status);
-    warnings.extend(lifecycle::delete(&a.root, &a.id, true)?);
+    log::debug(|| format!("{}: exited, code {code}", a.id));
+    if !a.keep {
+        warnings.extend(lifecycle::delete(&a.root, &a.id, true)?);
+    }
     Ok(Output {
         code,
         ..Output::warned(warnings)

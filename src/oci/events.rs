@@ -1,0 +1,169 @@
+//! `events`: the container's resource use as runc reports it (a `stats`
+//! record: CPU, memory, pids from its cgroup), once with `--stats`, else
+//! one per interval, and an `oom` record whenever the OOM killer strikes
+//! in it, until the container stops.
+
+use super::state::State;
+use crate::cgroup::stats::Stats;
+use crate::error::{Error, Result};
+use crate::json::write_str;
+use crate::store::Status;
+use std::fmt::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Go's duration text as runc's `--interval` takes it: `5s`, `500ms`,
+/// `1m`, `1.5s`.
+pub fn interval(text: &str) -> Result<Duration> {
+    let bad = || Error::usage(format!("--interval: '{text}' is not a duration such as 5s"));
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .ok_or_else(bad)?;
+    let (n, unit) = text.split_at(split);
+    let n: f64 = n.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !(seconds > 0.0 && seconds < 1e9) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn record(kind: &str, id: &str, data: Option<&str>) -> String {
+    let mut s = String::from("{\"type\":");
+    write_str(&mut s, kind);
+    s.push_str(",\"id\":");
+    write_str(&mut s, id);
+    if let Some(d) = data {
+        s.push_str(",\"data\":");
+        s.push_str(d);
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// runc's `types.Stats` JSON.
+fn stats_json(s: &Stats) -> String {
+    let percpu: Vec<String> = s.cpu_percpu.iter().map(u64::to_string).collect();
+    let mut raw = String::new();
+    for (i, (k, v)) in s.memory_raw.iter().enumerate() {
+        if i > 0 {
+            raw.push(',');
+        }
+        write_str(&mut raw, k);
+        let _ = write!(raw, ":{v}");
+    }
+    let cache = s
+        .memory_raw
+        .iter()
+        .find(|(k, _)| k == "cache" || k == "file")
+        .map_or(0, |(_, v)| *v);
+    format!(
+        "{{\"cpu\":{{\"usage\":{{\"total\":{},\"percpu\":[{}],\"kernel\":{},\"user\":{}}},\
+         \"throttling\":{{\"periods\":{},\"throttledPeriods\":{},\"throttledTime\":{}}}}},\
+         \"memory\":{{\"cache\":{cache},\"usage\":{{\"limit\":{},\"usage\":{},\"max\":{},\"failcnt\":{}}},\
+         \"swap\":{{\"limit\":{},\"usage\":{},\"failcnt\":0}},\"raw\":{{{raw}}}}},\
+         \"pids\":{{\"current\":{},\"limit\":{}}}}}",
+        s.cpu_total,
+        percpu.join(","),
+        s.cpu_kernel,
+        s.cpu_user,
+        s.periods,
+        s.throttled_periods,
+        s.throttled_ns,
+        s.memory_limit,
+        s.memory_usage,
+        s.memory_max_usage,
+        s.memory_failcnt,
+        s.swap_limit,
+        s.swap_usage,
+        s.pids_current,
+        s.pids_limit,
+    )
+}
+
+/// Report on container `id` through `emit` (see the module docs).
+pub fn events(
+    root: &Path,
+    id: &str,
+    once: bool,
+    every: Duration,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<()> {
+    let st = State::load(root, id)?;
+    let running = |st: &State| {
+        matches!(
+            st.status(root),
+            Status::Running | Status::Paused | Status::Created
+        )
+    };
+    if !running(&st) {
+        return Err(Error::usage(format!("container {id} is not running")));
+    }
+    let stats = |st: &State| record("stats", id, Some(&stats_json(&st.cgroup.stats())));
+    if once {
+        let _ = emit(stats(&st).as_bytes());
+        return Ok(());
+    }
+    // Until it stops, or nobody reads what we write.
+    let mut ooms = st.cgroup.oom_kills();
+    let mut next = Instant::now();
+    while running(&st) {
+        if Instant::now() >= next {
+            if !emit(stats(&st).as_bytes()) {
+                break;
+            }
+            next += every;
+        }
+        let now = st.cgroup.oom_kills();
+        if now > ooms {
+            if !emit(record("oom", id, None).as_bytes()) {
+                break;
+            }
+            ooms = now;
+        }
+        let wait = next.saturating_duration_since(Instant::now());
+        std::thread::sleep(wait.min(Duration::from_millis(100)));
+    }
+    // What killed it, if the OOM killer did since we last looked.
+    if st.cgroup.oom_kills() > ooms {
+        let _ = emit(record("oom", id, None).as_bytes());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_as_go_writes_them() {
+        assert_eq!(interval("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(interval("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(interval("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(interval("2m").unwrap(), Duration::from_secs(120));
+        for bad in ["5", "s", "-1s", "0s", "5x", ""] {
+            assert!(interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn records_are_json() {
+        let s = Stats {
+            cpu_percpu: vec![1, 2],
+            memory_raw: vec![("cache".into(), 7)],
+            ..Stats::default()
+        };
+        let line = record("stats", "c\"1", Some(&stats_json(&s)));
+        let v = crate::json::parse(line.trim_end().as_bytes()).unwrap();
+        assert_eq!(v.get("id").and_then(|v| v.as_str()), Some("c\"1"));
+        let mem = v.get("data").and_then(|d| d.get("memory")).unwrap();
+        assert_eq!(mem.get("cache").and_then(|c| c.as_u64()), Some(7));
+        assert!(crate::json::parse(record("oom", "x", None).trim_end().as_bytes()).is_ok());
+    }
+}
