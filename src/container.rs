@@ -160,6 +160,7 @@ fn container(spec: Spec) -> Result<engine::Container> {
             path: String::new(),
             writes: cgroup::limits::plan(layout, &spec.limits),
             devices: spec.device_rules,
+            only_where_permitted: false,
         }
     });
     let mut flags = CLONE_NEWUTS | CLONE_NEWNS | CLONE_NEWIPC;

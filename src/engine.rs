@@ -228,7 +228,10 @@ pub fn create(
                 waited: io.waited,
                 exec_mask: io.exec_mask,
                 wait_for_maps: user_ns,
-                setgroups_may_be_denied: matches!(c.id_maps, Some(IdMaps::Caller(_))),
+                // Rootless: denied when a user maps its own gid (below).
+                setgroups_may_be_denied: matches!(c.id_maps, Some(IdMaps::Caller(_)))
+                    || !rustix::process::geteuid().is_root()
+                    || store::in_user_namespace(),
                 parent: me.as_ref().map(|fd| fd.as_fd()),
                 joins: &c.joins,
                 hostname: c.hostname.as_ref().map(|h| h.as_bytes()),
@@ -275,7 +278,15 @@ pub fn create(
             #[cfg(feature = "oci")]
             Some(IdMaps::Given { uids, gids }) => {
                 crate::rootless::write_map(pid, "uid_map", uids)?;
-                crate::rootless::write_map(pid, "gid_map", gids)?;
+                if let Err(e) = crate::rootless::write_map(pid, "gid_map", gids) {
+                    // An unprivileged user may map its own gid only with
+                    // setgroups denied (user_namespaces(7)), as runc does.
+                    if e.errno != Some(rustix::io::Errno::PERM) {
+                        return Err(e);
+                    }
+                    crate::rootless::write_map(pid, "setgroups", "deny")?;
+                    crate::rootless::write_map(pid, "gid_map", gids)?;
+                }
             }
             None => {}
         }

@@ -97,16 +97,27 @@ impl Status {
 }
 
 /// The root for this user: `/run/cella` for root; otherwise
-/// `$XDG_RUNTIME_DIR/cella`, or `/tmp/cella-UID` when that is unset.
+/// `$XDG_RUNTIME_DIR/cella`, or `/tmp/cella-UID` when that is unset. Root
+/// of a user namespace that is not the host's root (rootless podman runs
+/// its runtime so, with no `--root`) is a user too, as with runc.
 pub fn default_root() -> PathBuf {
     let uid = rustix::process::geteuid();
-    if uid.is_root() {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let user_is_root = std::env::var_os("USER").is_some_and(|u| u == "root");
+    if uid.is_root() && !(xdg.is_some() && in_user_namespace() && !user_is_root) {
         return PathBuf::from(DEFAULT_ROOT);
     }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("cella"),
-        _ => PathBuf::from(format!("/tmp/cella-{}", uid.as_raw())),
+    match xdg {
+        Some(dir) => PathBuf::from(dir).join("cella"),
+        None => PathBuf::from(format!("/tmp/cella-{}", uid.as_raw())),
     }
+}
+
+/// Whether we run in a user namespace other than the host's (whose
+/// `uid_map` maps every id to itself).
+pub fn in_user_namespace() -> bool {
+    crate::input::system_text("/proc/self/uid_map")
+        .is_some_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 /// Container ids become directory names: refuse anything that could

@@ -7,65 +7,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use support::users::*;
 use support::*;
-
-const USER: &str = "cellatest";
-
-/// Run the test binary of cella as `uid:gid` with `args`.
-fn as_user(uid: u32, gid: u32, args: &[&str]) -> Output {
-    Command::new("timeout")
-        .arg("60")
-        .args([
-            "setpriv",
-            "--reuid",
-            &uid.to_string(),
-            "--regid",
-            &gid.to_string(),
-            "--clear-groups",
-        ])
-        .arg(cella_bin())
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// A user with a subordinate range, created once (CI runs on a fresh machine).
-fn user_with_range() -> (u32, u32, String) {
-    let id = |flag: &str| {
-        Command::new("id")
-            .args([flag, USER])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .parse::<u32>()
-                    .unwrap()
-            })
-    };
-    if id("-u").is_none() {
-        let ok = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/usr/sbin/nologin", USER])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "useradd {USER}");
-    }
-    for file in ["/etc/subuid", "/etc/subgid"] {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        if !text.lines().any(|l| l.starts_with(&format!("{USER}:"))) {
-            std::fs::write(file, format!("{text}{USER}:300000:65536\n")).unwrap();
-        }
-    }
-    let range = std::fs::read_to_string("/etc/subuid")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{USER}:")).map(str::to_owned))
-        .unwrap();
-    (id("-u").unwrap(), id("-g").unwrap(), range)
-}
 
 #[test]
 fn nobody_is_root_of_its_own_namespace_and_nobody_on_the_host() {

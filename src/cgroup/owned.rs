@@ -12,6 +12,7 @@ use super::{
 };
 use crate::error::{Error, Result, Step};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
 use std::path::Path;
 
 /// The cgroup a container is to get, as data.
@@ -27,6 +28,11 @@ pub struct Plan {
     pub writes: Vec<Write>,
     /// Device rules in the order they apply; empty: every device.
     pub devices: Vec<DeviceRule>,
+    /// OCI rootless (runc's rootless cgroup manager): where this user may
+    /// not make it, no cgroup at all, unless limits are asked for. Its
+    /// device rules are then moot: a user namespace can make no device
+    /// node, and the host's are bound in with the host's permissions.
+    pub only_where_permitted: bool,
 }
 
 impl Plan {
@@ -108,7 +114,21 @@ impl Owned {
         let swept_ours = plan.supervised.is_some()
             && detect(root).is_some_and(|layout| sweep(root, layout).iter().any(|s| s == leaf));
         let wanted = plan.wanted();
-        let created = create(root, &plan.request(&path, &wanted))?;
+        let created = match create(root, &plan.request(&path, &wanted)) {
+            Err(e)
+                if plan.only_where_permitted
+                    && matches!(e.errno, Some(Errno::PERM | Errno::ACCESS | Errno::ROFS)) =>
+            {
+                if plan.writes.is_empty() {
+                    return Ok(Owned::none());
+                }
+                return Err(Error::invalid(
+                    Step::CgroupCreate,
+                    format!("rootless: the limits need a cgroup this user may make ({e})"),
+                ));
+            }
+            other => other?,
+        };
         let mut owned = Owned {
             join_fds: Vec::new(),
             dir_fd: None,

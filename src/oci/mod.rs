@@ -100,6 +100,21 @@ impl Output {
 
 struct Globals {
     root: PathBuf,
+    /// `--rootless true|false`; `None`: auto.
+    rootless: Option<bool>,
+}
+
+impl Globals {
+    /// runc's rule for `--rootless auto`: not root, or (cgroup v1) root of
+    /// a user namespace.
+    fn rootless(&self) -> bool {
+        self.rootless.unwrap_or_else(|| {
+            !rustix::process::geteuid().is_root()
+                || (crate::cgroup::detect(std::path::Path::new(crate::cgroup::ROOT))
+                    != Some(crate::cgroup::Layout::V2)
+                    && crate::store::in_user_namespace())
+        })
+    }
 }
 
 use crate::cli::lex;
@@ -162,6 +177,7 @@ fn dispatch(
     let mut p = lexopt::Parser::from_args(args);
     let mut g = Globals {
         root: crate::store::default_root(),
+        rootless: None,
     };
     let mut log_file = None;
     let mut log_json = false;
@@ -188,11 +204,15 @@ fn dispatch(
                 ));
             }
             Some(Long("rootless")) => {
-                let v = val(&mut p, "--rootless")?;
-                if v == "true" {
-                    return Err(Error::usage(
-                        "--rootless true: rootless OCI mode is not supported by cella yet",
-                    ));
+                g.rootless = match val(&mut p, "--rootless")?.as_str() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    "auto" => None,
+                    other => {
+                        return Err(Error::usage(format!(
+                            "--rootless: '{other}' is not true, false or auto"
+                        )));
+                    }
                 }
             }
             Some(Long("criu")) => {
@@ -427,6 +447,7 @@ fn parse_create(
         exec_mask: None,
         relay_terminal: false,
         keep: false,
+        rootless: g.rootless(),
     };
     let mut detach = false;
     let mut id = None;
