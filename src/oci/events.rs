@@ -10,28 +10,44 @@ use crate::json::write_str;
 use crate::store::Status;
 use std::fmt::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Go's duration text as runc's `--interval` takes it: `5s`, `500ms`,
-/// `1m`, `1.5s`.
+/// `1m`, `1.5s` (to the millisecond).
 pub fn interval(text: &str) -> Result<Duration> {
     let bad = || Error::usage(format!("--interval: '{text}' is not a duration such as 5s"));
     let split = text
         .find(|c: char| c.is_ascii_alphabetic())
         .ok_or_else(bad)?;
-    let (n, unit) = text.split_at(split);
-    let n: f64 = n.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
+    let (number, unit) = text.split_at(split);
+    let ms_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
         _ => return Err(bad()),
     };
-    if !(seconds > 0.0 && seconds < 1e9) {
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || whole.len() > 9 {
         return Err(bad());
     }
-    Ok(Duration::from_secs_f64(seconds))
+    let mut ms = whole.parse::<u64>().map_err(|_| bad())? * ms_per_unit;
+    let mut scale = ms_per_unit;
+    for d in fraction.bytes().take(6) {
+        scale /= 10;
+        ms += u64::from(d - b'0') * scale;
+    }
+    if ms == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// Milliseconds on the monotonic clock.
+fn now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
 }
 
 fn record(kind: &str, id: &str, data: Option<&str>) -> String {
@@ -112,9 +128,10 @@ pub fn events(
     }
     // Until it stops, or nobody reads what we write.
     let mut ooms = st.cgroup.oom_kills();
-    let mut next = Instant::now();
+    let every = every.as_millis() as u64;
+    let mut next = now_ms();
     while running(&st) {
-        if Instant::now() >= next {
+        if now_ms() >= next {
             if !emit(stats(&st).as_bytes()) {
                 break;
             }
@@ -127,8 +144,7 @@ pub fn events(
             }
             ooms = now;
         }
-        let wait = next.saturating_duration_since(Instant::now());
-        std::thread::sleep(wait.min(Duration::from_millis(100)));
+        crate::cgroup::sleep_ms(next.saturating_sub(now_ms()).min(100));
     }
     // What killed it, if the OOM killer did since we last looked.
     if st.cgroup.oom_kills() > ooms {

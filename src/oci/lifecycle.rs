@@ -329,16 +329,14 @@ pub fn ps(root: &Path, id: &str, json: bool, ps_args: &[String]) -> Result<Strin
     } else {
         ps_args.iter().map(String::as_str).collect()
     };
-    if let Ok(listed) = std::process::Command::new("ps")
-        .args(&args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-    {
-        if !listed.status.success() {
-            return Err(Error::usage(format!("ps {}: failed", args.join(" "))));
+    if let Some((code, listed)) = host_ps(&args) {
+        if code != 0 {
+            return Err(Error::usage(format!(
+                "ps {}: exited with status {code}",
+                args.join(" ")
+            )));
         }
-        let text = String::from_utf8_lossy(&listed.stdout);
+        let text = String::from_utf8_lossy(&listed);
         let mut lines = text.lines();
         let header = lines.next().unwrap_or_default();
         let Some(column) = header.split_whitespace().position(|h| h == "PID") else {
@@ -415,6 +413,55 @@ pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()>
         }
         other => other,
     }
+}
+
+/// The host's `ps` run with `args`: its exit code and output (1 MiB at
+/// most); `None` where there is no `ps` to run.
+fn host_ps(args: &[&str]) -> Option<(u8, Vec<u8>)> {
+    use crate::sys::{CStrArray, Fork};
+    use std::ffi::CString;
+    let argv: Vec<CString> = std::iter::once("ps")
+        .chain(args.iter().copied())
+        .map(|a| CString::new(a).ok())
+        .collect::<Option<_>>()?;
+    let exec = crate::process::Exec {
+        candidates: vec![c"/bin/ps".into(), c"/usr/bin/ps".into()],
+        argv: CStrArray::new(argv),
+        envp: CStrArray::new(vec![c"PATH=/usr/bin:/bin".into()]),
+        ..Default::default()
+    };
+    let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
+    let child = match crate::sys::fork().ok()? {
+        Fork::Child { .. } => {
+            crate::sys::mark_child();
+            if rustix::stdio::dup2_stdout(&tx).is_ok() {
+                crate::process::exec(&exec);
+            }
+            crate::sys::exit_group(127)
+        }
+        Fork::Parent { child, .. } => child,
+    };
+    drop(tx);
+    let mut listed = Vec::new();
+    let mut buf = [0u8; 4096];
+    while listed.len() < 1 << 20 {
+        match rustix::io::read(&rx, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => listed.extend_from_slice(&buf[..n]),
+            Err(Errno::INTR) => {}
+            Err(_) => break,
+        }
+    }
+    drop(rx);
+    let code = loop {
+        match rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => break crate::process::exit_code(status),
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    };
+    // 127: no ps here (an initramfs): cella's own table instead.
+    (code != 127).then_some((code, listed))
 }
 
 #[cfg(test)]

@@ -235,7 +235,10 @@ fn dispatch(
             ))),
         };
     }
-    log::debug(|| format!("{verb} {rest:?} (root {})", g.root.display()));
+    log::debug(|| {
+        let args: Vec<_> = rest.iter().map(|a| a.to_string_lossy()).collect();
+        format!("{verb} {} (root {})", args.join(" "), g.root.display())
+    });
     let mut p = lexopt::Parser::from_args(rest);
     match verb.as_str() {
         "create" => {
