@@ -134,7 +134,9 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
                 out.cgroup.apply(&devices::v1_writes(req.devices))?;
             }
         }
-        out.found_processes = out.cgroup.pids().len();
+        if !req.owned {
+            out.found_processes = out.cgroup.pids().len();
+        }
         out.cgroup.apply(req.writes)
     })();
     if let Err(e) = result {

@@ -44,12 +44,6 @@ pub fn interval(text: &str) -> Result<Duration> {
     Ok(Duration::from_millis(ms))
 }
 
-/// Milliseconds on the monotonic clock.
-fn now_ms() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
-}
-
 fn record(kind: &str, id: &str, data: Option<&str>) -> String {
     let mut s = String::from("{\"type\":");
     write_str(&mut s, kind);
@@ -63,44 +57,61 @@ fn record(kind: &str, id: &str, data: Option<&str>) -> String {
     s
 }
 
+/// `open`, then `"name":N` of `pairs` comma-separated, then `close`.
+fn object(j: &mut String, open: &str, pairs: &[(&str, u64)], close: &str) {
+    j.push_str(open);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            j.push(',');
+        }
+        write_str(j, k);
+        let _ = write!(j, ":{v}");
+    }
+    j.push_str(close);
+}
+
 /// runc's `types.Stats` JSON.
 fn stats_json(s: &Stats) -> String {
-    let percpu: Vec<String> = s.cpu_percpu.iter().map(u64::to_string).collect();
-    let mut raw = String::new();
-    for (i, (k, v)) in s.memory_raw.iter().enumerate() {
-        if i > 0 {
-            raw.push(',');
-        }
-        write_str(&mut raw, k);
-        let _ = write!(raw, ":{v}");
-    }
+    let mut j = String::new();
     let cache = s
         .memory_raw
         .iter()
         .find(|(k, _)| k == "cache" || k == "file")
         .map_or(0, |(_, v)| *v);
-    format!(
-        "{{\"cpu\":{{\"usage\":{{\"total\":{},\"percpu\":[{}],\"kernel\":{},\"user\":{}}},\
-         \"throttling\":{{\"periods\":{},\"throttledPeriods\":{},\"throttledTime\":{}}}}},\
-         \"memory\":{{\"cache\":{cache},\"usage\":{{\"limit\":{},\"usage\":{},\"max\":{},\"failcnt\":{}}},\
-         \"swap\":{{\"limit\":{},\"usage\":{},\"failcnt\":0}},\"raw\":{{{raw}}}}},\
-         \"pids\":{{\"current\":{},\"limit\":{}}}}}",
-        s.cpu_total,
-        percpu.join(","),
-        s.cpu_kernel,
-        s.cpu_user,
-        s.periods,
-        s.throttled_periods,
-        s.throttled_ns,
-        s.memory_limit,
-        s.memory_usage,
-        s.memory_max_usage,
-        s.memory_failcnt,
-        s.swap_limit,
-        s.swap_usage,
-        s.pids_current,
-        s.pids_limit,
-    )
+    let usage = [
+        ("total", s.cpu_total),
+        ("kernel", s.cpu_kernel),
+        ("user", s.cpu_user),
+    ];
+    object(&mut j, "{\"cpu\":{\"usage\":{", &usage, ",\"percpu\":[");
+    for (i, n) in s.cpu_percpu.iter().enumerate() {
+        let _ = write!(j, "{}{n}", if i > 0 { "," } else { "" });
+    }
+    let throttling = [
+        ("periods", s.periods),
+        ("throttledPeriods", s.throttled_periods),
+        ("throttledTime", s.throttled_ns),
+    ];
+    object(&mut j, "]},\"throttling\":{", &throttling, "}},");
+    object(&mut j, "\"memory\":{", &[("cache", cache)], ",");
+    let usage = [
+        ("limit", s.memory_limit),
+        ("usage", s.memory_usage),
+        ("max", s.memory_max_usage),
+        ("failcnt", s.memory_failcnt),
+    ];
+    object(&mut j, "\"usage\":{", &usage, "},");
+    let swap = [
+        ("limit", s.swap_limit),
+        ("usage", s.swap_usage),
+        ("failcnt", 0),
+    ];
+    object(&mut j, "\"swap\":{", &swap, "},");
+    let raw: Vec<(&str, u64)> = s.memory_raw.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    object(&mut j, "\"raw\":{", &raw, "}},");
+    let pids = [("current", s.pids_current), ("limit", s.pids_limit)];
+    object(&mut j, "\"pids\":{", &pids, "}}");
+    j
 }
 
 /// Report on container `id` through `emit` (see the module docs).
@@ -127,16 +138,17 @@ pub fn events(
         return Ok(());
     }
     // Until it stops, or nobody reads what we write.
+    // Ticks of 100 ms: OOM kills are looked for at each, stats every
+    // `every` (a clock would cost more than the drift of the sleeps).
+    const TICK_MS: u64 = 100;
+    let ticks_per_record = (every.as_millis() as u64).div_ceil(TICK_MS).max(1);
     let mut ooms = st.cgroup.oom_kills();
-    let every = every.as_millis() as u64;
-    let mut next = now_ms();
+    let mut tick = 0u64;
     while running(&st) {
-        if now_ms() >= next {
-            if !emit(stats(&st).as_bytes()) {
-                break;
-            }
-            next += every;
+        if tick % ticks_per_record == 0 && !emit(stats(&st).as_bytes()) {
+            break;
         }
+        tick += 1;
         let now = st.cgroup.oom_kills();
         if now > ooms {
             if !emit(record("oom", id, None).as_bytes()) {
@@ -144,7 +156,7 @@ pub fn events(
             }
             ooms = now;
         }
-        crate::cgroup::sleep_ms(next.saturating_sub(now_ms()).min(100));
+        crate::cgroup::sleep_ms(TICK_MS.min(every.as_millis() as u64));
     }
     // What killed it, if the OOM killer did since we last looked.
     if st.cgroup.oom_kills() > ooms {
