@@ -145,7 +145,7 @@ pub fn events(
     let mut ooms = st.cgroup.oom_kills();
     let mut tick = 0u64;
     while running(&st) {
-        if tick % ticks_per_record == 0 && !emit(stats(&st).as_bytes()) {
+        if tick.is_multiple_of(ticks_per_record) && !emit(stats(&st).as_bytes()) {
             break;
         }
         tick += 1;
