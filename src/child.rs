@@ -10,7 +10,8 @@
 //!  3. `cella run`: die with cella (and check it is still alive)
 //!  4. join the namespaces given by path
 //!  5. hostname and domainname
-//!  6. make every mount private; bring lo up in a new network namespace
+//!  6. make every mount private (a slave of the host's where OCI mounts ask
+//!     to follow it); bring lo up in a new network namespace
 //!  7. clone the root, apply the mount plan (mounts, devices, sysctls,
 //!     read-only and masked paths, the cgroup view)
 //!  8. OCI: the createRuntime/createContainer hooks (run by the parent)
@@ -213,12 +214,23 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     if let Some(d) = c.domainname {
         rustix::system::setdomainname(d).map_err(fail(Step::SetHostname))?;
     }
-    // 6. No mount of ours may propagate to the host, none of its reach us.
-    mount_change(
-        c"/",
-        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-    )
-    .map_err(fail(Step::MakeRootPrivate))?;
+    // 6. No mount of ours may propagate to the host; none of its reach us
+    //    unless a mount asks to follow the host's (OCI `slave` or `shared`,
+    //    on a mount or the root: then all are slaves, runc's default).
+    let follow = |p: u64| {
+        p & u64::from(linux_raw_sys::general::MS_SLAVE | linux_raw_sys::general::MS_SHARED) != 0
+    };
+    let follows_host = c
+        .ops
+        .iter()
+        .any(|op| op.propagation.is_some_and(|(p, _)| follow(p)))
+        || c.rootfs_propagation.is_some_and(|p| follow(u64::from(p)));
+    let kind = if follows_host {
+        MountPropagationFlags::DOWNSTREAM
+    } else {
+        MountPropagationFlags::PRIVATE
+    };
+    mount_change(c"/", MountPropagationFlags::REC | kind).map_err(fail(Step::MakeRootPrivate))?;
     if c.new_netns {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }

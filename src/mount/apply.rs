@@ -25,6 +25,15 @@ pub fn apply(root: BorrowedFd<'_>, ops: &[MountOp]) -> std::result::Result<(), (
 }
 
 fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
+    make(root, op)?;
+    if let Some((propagation, recursive)) = op.propagation {
+        let mounted = resolve(root, &op.target, OFlags::PATH).ctx(op.step)?;
+        sys::mount_propagation(&mounted, propagation, recursive).ctx(op.step)?;
+    }
+    Ok(())
+}
+
+fn make(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
     match &op.kind {
         Kind::Fs {
             fstype,

@@ -40,6 +40,10 @@ pub struct MountOp {
     /// Target relative to the new root, e.g. `dev/pts`.
     pub target: String,
     pub kind: Kind,
+    /// OCI's `shared`, `slave`, `unbindable` (`MS_*`), and whether for
+    /// the whole tree (their `r*` forms); `None`: private, as every mount
+    /// in the container starts.
+    pub propagation: Option<(u64, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +119,7 @@ pub const DEV_LINKS: [(&str, &str); 5] = [
 pub fn cgroup_view(target: &str, read_only: bool) -> MountOp {
     MountOp {
         step: Step::Mount,
+        propagation: None,
         target: target.to_owned(),
         kind: Kind::Cgroup {
             dirs: Vec::new(),

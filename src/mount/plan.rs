@@ -28,6 +28,7 @@ impl MountOp {
         }
         MountOp {
             step: step_for(fstype, &target),
+            propagation: None,
             target,
             kind: Kind::Fs {
                 fstype: fstype.to_owned(),
@@ -50,6 +51,7 @@ impl MountOp {
         let keep_atime = !(g::MOUNT_ATTR__ATIME as u64);
         MountOp {
             step: Step::BindMount,
+            propagation: None,
             target,
             kind: Kind::Bind {
                 source,
@@ -125,6 +127,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
     if !dev_is_bound {
         ops.push(MountOp {
             step: Step::MakeDevice,
+            propagation: None,
             target: "dev".into(),
             kind: Kind::DevNodes,
         });
@@ -132,6 +135,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
     for d in fs.devices {
         ops.push(MountOp {
             step: Step::MakeDevice,
+            propagation: None,
             target: d.target,
             kind: if fs.bind_devices {
                 Kind::Bind {
@@ -155,6 +159,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
     for (target, value) in fs.sysctls {
         ops.push(MountOp {
             step: Step::Sysctl,
+            propagation: None,
             target,
             kind: Kind::ProcWrite {
                 value: value.into_bytes(),
@@ -164,6 +169,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
     for p in &fs.readonly_paths {
         ops.push(MountOp {
             step: Step::ReadOnlyPath,
+            propagation: None,
             target: spec::relative(p),
             kind: Kind::ReadOnly,
         });
@@ -171,6 +177,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
     for p in &fs.masked_paths {
         ops.push(MountOp {
             step: Step::MaskPath,
+            propagation: None,
             target: spec::relative(p),
             kind: Kind::Mask,
         });

@@ -111,6 +111,7 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
     // runc does, `rro` all of them.
     let (mut attrs, mut tree_attrs) = (0u64, 0u64);
     let mut bind = (m.fstype == "bind").then_some(false);
+    let mut propagation = None;
     let mut data = Vec::new();
     for opt in &m.options {
         let (recursive, name) = match opt.strip_prefix('r') {
@@ -144,8 +145,16 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
                 bind = Some(true);
                 0
             }
-            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" | "sync"
-            | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
+            "shared" | "slave" | "unbindable" => {
+                let flag = match name {
+                    "shared" => g::MS_SHARED,
+                    "slave" => g::MS_SLAVE,
+                    _ => g::MS_UNBINDABLE,
+                };
+                propagation = Some((u64::from(flag), recursive));
+                0
+            }
+            "sync" | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
                 return Err(Error::usage(format!(
                     "{at}.options: {opt} is not supported by cella"
                 )));
@@ -173,24 +182,27 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
             Error::new(Step::BindMount, e).at(format!("{} ({at}.source)", source.display()))
         })?;
         let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
-        return Ok(MountOp::bind(
+        let mut op = MountOp::bind(
             target,
             cpath(&source)?,
             is_dir,
             recursive,
             (attrs, tree_attrs),
-        ));
+        );
+        op.propagation = propagation;
+        return Ok(op);
     }
     // A new file system has no mounts under it: `r*` is the same as plain.
     let attrs = attrs | tree_attrs;
-    match m.fstype.as_str() {
-        "cgroup" | "cgroup2" => Ok(crate::mount::cgroup_view(
-            &target,
-            attrs & u64::from(g::MOUNT_ATTR_RDONLY) != 0,
-        )),
-        "" => Err(Error::usage(format!("{at}.type: missing"))),
-        fstype => Ok(MountOp::fs(target, fstype, &m.source, attrs, data)),
-    }
+    let mut op = match m.fstype.as_str() {
+        "cgroup" | "cgroup2" => {
+            crate::mount::cgroup_view(&target, attrs & u64::from(g::MOUNT_ATTR_RDONLY) != 0)
+        }
+        "" => return Err(Error::usage(format!("{at}.type: missing"))),
+        fstype => MountOp::fs(target, fstype, &m.source, attrs, data),
+    };
+    op.propagation = propagation;
+    Ok(op)
 }
 
 /// An allow rule for each node of `linux.devices` (what a config without
@@ -362,8 +374,10 @@ mod tests {
             options: options.iter().map(|o| (*o).to_owned()).collect(),
         };
         let mount = |m: &Mount| mount(m, "mounts[3]", Path::new("/bundle"));
-        let e = mount(&m("tmpfs", &["rshared"])).unwrap_err().to_string();
-        assert!(e.contains("mounts[3].options: rshared"), "{e}");
+        let shared = mount(&m("tmpfs", &["rshared"])).unwrap();
+        assert_eq!(shared.propagation, Some((u64::from(g::MS_SHARED), true)));
+        let e = mount(&m("tmpfs", &["rsync"])).unwrap_err().to_string();
+        assert!(e.contains("mounts[3].options: rsync"), "{e}");
         let e = mount(&m("", &[])).unwrap_err().to_string();
         assert!(e.contains("mounts[3].type: missing"), "{e}");
         let sorted = mount(&m("tmpfs", &["ro", "nosuid", "mode=755", "newinstance"])).unwrap();

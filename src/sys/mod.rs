@@ -108,12 +108,35 @@ pub fn exit_group(code: i32) -> ! {
 /// # References
 ///  - <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
 pub fn mount_setattr(fd: impl AsFd, attr_set: u64, recursive: bool) -> Result<()> {
-    let attr = mount_attr {
-        attr_set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    setattr(
+        fd,
+        mount_attr {
+            attr_set,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        },
+        recursive,
+    )
+}
+
+/// Set the propagation (`MS_SHARED`, `MS_SLAVE`, `MS_PRIVATE` or
+/// `MS_UNBINDABLE`) of the attached mount `fd` refers to, and with
+/// `recursive` of every mount below it.
+pub fn mount_propagation(fd: impl AsFd, propagation: u64, recursive: bool) -> Result<()> {
+    setattr(
+        fd,
+        mount_attr {
+            attr_set: 0,
+            attr_clr: 0,
+            propagation,
+            userns_fd: 0,
+        },
+        recursive,
+    )
+}
+
+fn setattr(fd: impl AsFd, attr: mount_attr, recursive: bool) -> Result<()> {
     let mut flags = linux_raw_sys::general::AT_EMPTY_PATH as usize;
     if recursive {
         flags |= linux_raw_sys::general::AT_RECURSIVE as usize;

@@ -1,0 +1,127 @@
+//! Mount propagation as the runtime spec and runc give it (issue 11,
+//! point 3): `shared`, `slave`, `unbindable` and their `r*` forms on a
+//! mount; a `slave` bind of a host mount receives what the host mounts
+//! there later (Kubernetes' HostToContainer), while by default nothing of
+//! the host's reaches the container. Seen in the container's mountinfo
+//! from the host.
+#![cfg(feature = "oci")]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::bundle::*;
+use support::*;
+
+fn pid_of(b: &Bundle) -> i32 {
+    let state = ok(b.oci(&["state", &b.id]));
+    let pid = state.split("\"pid\":").nth(1).unwrap();
+    pid.chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// The container's mountinfo line for the mount at `target`.
+fn mount_line(pid: i32, target: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap()
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(target))
+        .map(str::to_owned)
+}
+
+fn sh(cmd: &str) {
+    let ok = Command::new("sh").args(["-c", cmd]).status().unwrap().success();
+    assert!(ok, "{cmd}");
+}
+
+/// A shared host mount point that is undone however the test ends.
+struct HostMount(PathBuf);
+
+impl HostMount {
+    fn new(tag: &str) -> HostMount {
+        let dir = std::env::temp_dir().join(format!("cella-prop-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        sh(&format!("mount --bind {d} {d} && mount --make-shared {d}"));
+        HostMount(dir)
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let d = self.0.display();
+        let _ = Command::new("sh")
+            .args(["-c", &format!("umount -R {d}; rmdir {d}/sub {d}")])
+            .status();
+    }
+}
+
+#[test]
+fn mounts_take_their_propagation_and_a_slave_bind_follows_the_host() {
+    let _g = serial();
+    let host = HostMount::new("slave");
+    let b = Bundle::new(
+        "prop",
+        &["sleep", "1000"],
+        Cfg {
+            top: &format!(
+                r#""mounts": [
+    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {{"destination": "/host", "type": "bind", "source": "{}", "options": ["rbind", "rslave"]}},
+    {{"destination": "/shared", "type": "tmpfs", "source": "tmpfs", "options": ["shared"]}},
+    {{"destination": "/unb", "type": "tmpfs", "source": "tmpfs", "options": ["runbindable"]}}
+  ],"#,
+                host.0.display()
+            ),
+            ..Cfg::default()
+        },
+    );
+    // The template's own mounts go: these are the test's.
+    b.edit_config(|c| {
+        let first = c.find("\"mounts\": [").unwrap();
+        let second = c[first + 1..].find("\"mounts\": [").unwrap() + first + 1;
+        let end = c[second..].find("],").unwrap() + second + 2;
+        format!("{}{}", &c[..second], &c[end..])
+    });
+    ok(b.create(&[]));
+    let pid = pid_of(&b);
+    let shared = mount_line(pid, "/shared").unwrap();
+    assert!(shared.contains(" shared:"), "{shared}");
+    let unbindable = mount_line(pid, "/unb").unwrap();
+    assert!(unbindable.contains(" unbindable "), "{unbindable}");
+    let bound = mount_line(pid, "/host").unwrap();
+    assert!(bound.contains(" master:"), "a slave of the host's: {bound}");
+    // Mounted on the host after the container started: it shows inside.
+    sh(&format!("mkdir -p {0}/sub && mount -t tmpfs cella-late {0}/sub", host.0.display()));
+    assert!(mount_line(pid, "/host/sub").is_some(), "the host's new mount did not reach the slave");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn by_default_no_mount_of_the_host_reaches_the_container() {
+    let _g = serial();
+    let host = HostMount::new("private");
+    let b = Bundle::new("prop-private", &["sleep", "1000"], Cfg::default());
+    b.edit_config(|c| {
+        c.replace(
+            "\"mounts\": [",
+            &format!(
+                "\"mounts\": [\n    {{\"destination\": \"/host\", \"type\": \"bind\", \"source\": \"{}\", \"options\": [\"rbind\"]}},",
+                host.0.display()
+            ),
+        )
+    });
+    ok(b.create(&[]));
+    let pid = pid_of(&b);
+    let bound = mount_line(pid, "/host").unwrap();
+    assert!(!bound.contains("master:") && !bound.contains("shared:"), "{bound}");
+    sh(&format!("mkdir -p {0}/sub && mount -t tmpfs cella-late {0}/sub", host.0.display()));
+    assert!(mount_line(pid, "/host/sub").is_none(), "a host mount reached a private container");
+    assert!(Path::new(&format!("{}/sub", host.0.display())).exists());
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
