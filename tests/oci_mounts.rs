@@ -33,7 +33,11 @@ fn mount_line(pid: i32, target: &str) -> Option<String> {
 }
 
 fn sh(cmd: &str) {
-    let ok = Command::new("sh").args(["-c", cmd]).status().unwrap().success();
+    let ok = Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "{cmd}");
 }
 
@@ -95,8 +99,14 @@ fn mounts_take_their_propagation_and_a_slave_bind_follows_the_host() {
     let bound = mount_line(pid, "/host").unwrap();
     assert!(bound.contains(" master:"), "a slave of the host's: {bound}");
     // Mounted on the host after the container started: it shows inside.
-    sh(&format!("mkdir -p {0}/sub && mount -t tmpfs cella-late {0}/sub", host.0.display()));
-    assert!(mount_line(pid, "/host/sub").is_some(), "the host's new mount did not reach the slave");
+    sh(&format!(
+        "mkdir -p {0}/sub && mount -t tmpfs cella-late {0}/sub",
+        host.0.display()
+    ));
+    assert!(
+        mount_line(pid, "/host/sub").is_some(),
+        "the host's new mount did not reach the slave"
+    );
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
 }
@@ -118,10 +128,49 @@ fn by_default_no_mount_of_the_host_reaches_the_container() {
     ok(b.create(&[]));
     let pid = pid_of(&b);
     let bound = mount_line(pid, "/host").unwrap();
-    assert!(!bound.contains("master:") && !bound.contains("shared:"), "{bound}");
-    sh(&format!("mkdir -p {0}/sub && mount -t tmpfs cella-late {0}/sub", host.0.display()));
-    assert!(mount_line(pid, "/host/sub").is_none(), "a host mount reached a private container");
+    assert!(
+        !bound.contains("master:") && !bound.contains("shared:"),
+        "{bound}"
+    );
+    sh(&format!(
+        "mkdir -p {0}/sub && mount -t tmpfs cella-late {0}/sub",
+        host.0.display()
+    ));
+    assert!(
+        mount_line(pid, "/host/sub").is_none(),
+        "a host mount reached a private container"
+    );
     assert!(Path::new(&format!("{}/sub", host.0.display())).exists());
     ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+#[test]
+fn a_read_only_dev_gets_its_nodes_and_mounts_first() {
+    let _g = serial();
+    let b = Bundle::new(
+        "ro-dev",
+        &[
+            "sh",
+            "-c",
+            "echo ok > /dev/null && ls /dev/pts/ptmx >/dev/null && \
+             { touch /dev/new 2>/dev/null && echo writable || echo read-only; }",
+        ],
+        Cfg::default(),
+    );
+    b.edit_config(|c| {
+        c.replace(
+            "\"options\": [\"nosuid\", \"strictatime\", \"mode=755\"",
+            "\"options\": [\"ro\", \"nosuid\", \"strictatime\", \"mode=755\"",
+        )
+    });
+    assert!(
+        std::fs::read_to_string(b.dir.join("config.json"))
+            .unwrap()
+            .contains("[\"ro\", \"nosuid\", \"strictatime\"")
+    );
+    let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "read-only\n");
     b.assert_gone();
 }

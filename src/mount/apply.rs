@@ -140,6 +140,10 @@ fn make(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
             sys::mount_setattr(&tree, RDONLY | NOSUID | NODEV | NOEXEC, true).ctx(op.step)?;
             attach(&tree, &target).ctx(op.step)
         }
+        Kind::Seal => {
+            let mounted = resolve(root, &op.target, OFlags::PATH).ctx(op.step)?;
+            sys::mount_setattr(&mounted, RDONLY, false).ctx(op.step)
+        }
         Kind::Mask => {
             let target = match resolve(root, &op.target, OFlags::PATH) {
                 Err(Errno::NOENT) => return Ok(()),

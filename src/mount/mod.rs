@@ -81,6 +81,10 @@ pub enum Kind {
     /// Make an existing path read-only (bind it over itself); absent paths
     /// are skipped.
     ReadOnly,
+    /// Make the mount at the target read-only, itself only: a read-only
+    /// file system (`/dev` with `ro`) whose mount points and device nodes
+    /// had to be made in it first.
+    Seal,
     /// Hide an existing path: `/dev/null` over a file, an empty read-only
     /// tmpfs over a directory; absent paths are skipped.
     Mask,

@@ -121,6 +121,29 @@ pub fn cpath(p: &Path) -> Result<CString> {
 /// paths, then masked ones, as runc does.
 pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
     let mut ops = fs.mounts;
+    // A read-only file system with something to make in it (a mount point,
+    // `/dev`'s nodes) is made writable and sealed once all is done.
+    let rdonly = u64::from(g::MOUNT_ATTR_RDONLY);
+    let mut sealed = Vec::new();
+    for i in 0..ops.len() {
+        let below = format!("{}/", ops[i].target);
+        let holds_more = ops[i].target == "dev"
+            || ops[i + 1..]
+                .iter()
+                .any(|later| later.target.starts_with(&below));
+        if let Kind::Fs { attrs, .. } = &mut ops[i].kind
+            && *attrs & rdonly != 0
+            && holds_more
+        {
+            *attrs &= !rdonly;
+            sealed.push(MountOp {
+                step: ops[i].step,
+                propagation: None,
+                target: ops[i].target.clone(),
+                kind: Kind::Seal,
+            });
+        }
+    }
     let dev_is_bound = ops
         .iter()
         .any(|op| op.target == "dev" && matches!(op.kind, Kind::Bind { .. }));
@@ -182,6 +205,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
             kind: Kind::Mask,
         });
     }
+    ops.extend(sealed);
     Ok(ops)
 }
 
@@ -209,6 +233,19 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_read_only_file_system_with_mounts_below_is_sealed_last() {
+        let dev = MountOp::fs("dev".into(), "tmpfs", "tmpfs", RDONLY | NOSUID, Vec::new());
+        let pts = MountOp::fs("dev/pts".into(), "devpts", "devpts", 0, Vec::new());
+        let lone = MountOp::fs("srv".into(), "tmpfs", "tmpfs", RDONLY, Vec::new());
+        let ops = plan(fs(vec![dev, pts, lone])).unwrap();
+        assert!(matches!(ops[0].kind, Kind::Fs { attrs, .. } if attrs == NOSUID));
+        assert!(matches!(ops[2].kind, Kind::Fs { attrs, .. } if attrs == RDONLY));
+        let last = ops.last().unwrap();
+        assert_eq!((last.target.as_str(), &last.kind), ("dev", &Kind::Seal));
+        assert_eq!(ops.iter().filter(|o| o.kind == Kind::Seal).count(), 1);
     }
 
     #[test]
