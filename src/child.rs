@@ -74,6 +74,8 @@ pub struct Plan<'a> {
     /// `MS_*` propagation for the container's mounts after pivot_root.
     pub rootfs_propagation: Option<u32>,
     pub ops: &'a [MountOp],
+    /// Bind sources cloned before the fork (a user namespace), by op index.
+    pub bind_sources: &'a [(usize, OwnedFd)],
     /// Ask the parent to run the hooks once the namespaces exist.
     pub hooks: bool,
     /// The cgroup's membership files (empty: born in it, or none).
@@ -237,7 +239,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     // 7. The new root and everything in it, each target resolved inside it
     //    and mounted onto by fd.
     let tree = mount::enter_root(c.root, c.host_root).map_err(from_error)?;
-    mount::apply(tree.as_fd(), c.ops).map_err(|(i, e)| Failure {
+    mount::apply(tree.as_fd(), c.ops, c.bind_sources).map_err(|(i, e)| Failure {
         index: i as u16,
         ..from_error(e)
     })?;

@@ -217,6 +217,13 @@ pub fn create(
     // 4. Fork straight into the new namespaces (and, on v2, the cgroup).
     let held = hold.is_some();
     let user_ns = c.clone_flags & linux_raw_sys::general::CLONE_NEWUSER != 0;
+    //    Into a user namespace, bind sources are cloned here, while we can
+    //    still reach them.
+    let bind_sources = if user_ns {
+        mount::open_bind_sources(&c.mounts)?
+    } else {
+        Vec::new()
+    };
     let fork = sys::fork_into(u64::from(c.clone_flags), cgroup.clone_target());
     let pid = match fork.ctx(Step::Clone)? {
         Fork::Child { into_cgroup } => {
@@ -242,6 +249,7 @@ pub fn create(
                 root_readonly: c.root_readonly,
                 rootfs_propagation: c.rootfs_propagation,
                 ops: &c.mounts,
+                bind_sources: &bind_sources,
                 hooks: c.hooks,
                 cgroup_join: if into_cgroup { &[] } else { cgroup.join_fds() },
                 cgroup_ns: c.cgroup_ns,

@@ -174,3 +174,43 @@ fn a_read_only_dev_gets_its_nodes_and_mounts_first() {
     assert_eq!(stdout(&out), "read-only\n");
     b.assert_gone();
 }
+
+#[test]
+fn a_bind_source_only_host_root_can_reach_works_in_a_user_namespace() {
+    let _g = serial();
+    // podman's volumes: a 0700 store, a data directory open to the container.
+    let store = std::env::temp_dir().join(format!("cella-hidden-{}", std::process::id()));
+    let data = store.join("volume/_data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("file"), "from the volume\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let b = Bundle::new(
+        "userns-bind",
+        &["sh", "-c", "cat /data/file; id -u"],
+        Cfg {
+            linux: r#""uidMappings": [{"containerID": 0, "hostID": 210000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 210000, "size": 65536}],"#,
+            ..Cfg::default()
+        },
+    );
+    b.edit_config(|c| {
+        c.replace(r#"{"type": "mount"}]"#, r#"{"type": "mount"}, {"type": "user"}]"#)
+            .replace(
+                "\"mounts\": [",
+                &format!(
+                    "\"mounts\": [\n    {{\"destination\": \"/data\", \"type\": \"bind\", \"source\": \"{}\", \"options\": [\"rbind\", \"ro\"]}},",
+                    data.display()
+                ),
+            )
+    });
+    // The image has the mount point (its root is the host's root's, which
+    // the container's root cannot write).
+    std::fs::create_dir(b.rootfs().join("data")).unwrap();
+    let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    let _ = std::fs::remove_dir_all(&store);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "from the volume\n0\n");
+    b.assert_gone();
+}

@@ -17,15 +17,56 @@ use std::ffi::CString;
 
 /// Perform the planned mounts under `root`. On failure, returns the failed
 /// op's index with the error, so the parent can name its path.
-pub fn apply(root: BorrowedFd<'_>, ops: &[MountOp]) -> std::result::Result<(), (usize, Error)> {
+/// `opened`: the binds' sources cloned before the user namespace was
+/// entered (see [`open_bind_sources`]), by op index.
+pub fn apply(
+    root: BorrowedFd<'_>,
+    ops: &[MountOp],
+    opened: &[(usize, OwnedFd)],
+) -> std::result::Result<(), (usize, Error)> {
     for (i, op) in ops.iter().enumerate() {
-        apply_one(root, op).map_err(|e| (i, e))?;
+        let source = opened.iter().find(|(at, _)| *at == i).map(|(_, fd)| fd);
+        apply_one(root, op, source).map_err(|e| (i, e))?;
     }
     Ok(())
 }
 
-fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
-    make(root, op)?;
+/// The source trees of `ops`' binds, cloned now by the caller (root of
+/// the host) for a child that enters a user namespace: there it may not
+/// reach a source under a directory only host root may enter (podman's
+/// volumes under a 0700 storage), as runc's mount fds do. The clones are
+/// detached and private (nothing mounted in them reaches their origin).
+pub fn open_bind_sources(ops: &[MountOp]) -> Result<Vec<(usize, OwnedFd)>> {
+    let mut opened = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Kind::Bind {
+            source, recursive, ..
+        } = &op.kind
+        {
+            let tree = match clone_tree(source, *recursive) {
+                // Not ours to clone (an unprivileged caller, rootless
+                // `cella run`): the child opens them, as the same user.
+                Err(Errno::PERM) => return Ok(Vec::new()),
+                other => other.ctx_at(op.step, &source.to_string_lossy())?,
+            };
+            sys::mount_propagation(&tree, u64::from(linux_raw_sys::general::MS_PRIVATE), true)
+                .ctx_at(op.step, &source.to_string_lossy())?;
+            opened.push((i, tree));
+        }
+    }
+    Ok(opened)
+}
+
+fn clone_tree(source: &CString, recursive: bool) -> rustix::io::Result<OwnedFd> {
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    open_tree(CWD, source.as_c_str(), flags)
+}
+
+fn apply_one(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<()> {
+    make(root, op, opened)?;
     if let Some((propagation, recursive)) = op.propagation {
         let mounted = resolve(root, &op.target, OFlags::PATH).ctx(op.step)?;
         sys::mount_propagation(&mounted, propagation, recursive).ctx(op.step)?;
@@ -33,7 +74,7 @@ fn apply_one(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
     Ok(())
 }
 
-fn make(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
+fn make(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<()> {
     match &op.kind {
         Kind::Fs {
             fstype,
@@ -79,18 +120,21 @@ fn make(root: BorrowedFd<'_>, op: &MountOp) -> Result<()> {
                 make_file(root, &op.target)
             }
             .ctx(Step::MakeMountpoint)?;
-            let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
-            if *recursive {
-                flags |= OpenTreeFlags::AT_RECURSIVE;
-            }
-            let tree = open_tree(CWD, source.as_c_str(), flags).ctx(op.step)?;
+            let cloned;
+            let tree = match opened {
+                Some(tree) => tree,
+                None => {
+                    cloned = clone_tree(source, *recursive).ctx(op.step)?;
+                    &cloned
+                }
+            };
             if *tree_attrs != 0 {
-                sys::mount_setattr(&tree, *tree_attrs, *recursive).ctx(op.step)?;
+                sys::mount_setattr(tree, *tree_attrs, *recursive).ctx(op.step)?;
             }
             if *attrs != 0 {
-                sys::mount_setattr(&tree, *attrs, false).ctx(op.step)?;
+                sys::mount_setattr(tree, *attrs, false).ctx(op.step)?;
             }
-            attach(&tree, &target).ctx(op.step)
+            attach(tree, &target).ctx(op.step)
         }
         Kind::Node {
             kind,

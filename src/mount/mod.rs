@@ -23,7 +23,7 @@ mod apply;
 mod paths;
 mod plan;
 
-pub use apply::{apply, verify_procfs};
+pub use apply::{apply, open_bind_sources, verify_procfs};
 pub use paths::make_dir;
 pub use plan::{DeviceNode, Filesystem, cpath, plan};
 
