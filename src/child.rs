@@ -74,6 +74,8 @@ pub struct Plan<'a> {
     /// `MS_*` propagation for the container's mounts after pivot_root.
     pub rootfs_propagation: Option<u32>,
     pub ops: &'a [MountOp],
+    /// A mount namespace of its own (else 6, 7 and 9 are skipped).
+    pub new_mount_ns: bool,
     /// Bind sources cloned before the fork (a user namespace), by op index.
     pub bind_sources: &'a [(usize, OwnedFd)],
     /// Ask the parent to run the hooks once the namespaces exist.
@@ -219,30 +221,32 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     // 6. No mount of ours may propagate to the host; none of its reach us
     //    unless a mount asks to follow the host's (OCI `slave` or `shared`,
     //    on a mount or the root: then all are slaves, runc's default).
-    let follow = |p: u64| {
-        p & u64::from(linux_raw_sys::general::MS_SLAVE | linux_raw_sys::general::MS_SHARED) != 0
-    };
-    let follows_host = c
-        .ops
-        .iter()
-        .any(|op| op.propagation.is_some_and(|(p, _)| follow(p)))
-        || c.rootfs_propagation.is_some_and(|p| follow(u64::from(p)));
-    let kind = if follows_host {
-        MountPropagationFlags::DOWNSTREAM
-    } else {
-        MountPropagationFlags::PRIVATE
-    };
-    mount_change(c"/", MountPropagationFlags::REC | kind).map_err(fail(Step::MakeRootPrivate))?;
+    //    Without a mount namespace of its own (OCI), the container has the
+    //    runtime's mounts and root, as with runc: none of 6, 7 and 9.
+    if c.new_mount_ns {
+        let kind = if follows_host(c.ops, c.rootfs_propagation) {
+            MountPropagationFlags::DOWNSTREAM
+        } else {
+            MountPropagationFlags::PRIVATE
+        };
+        mount_change(c"/", MountPropagationFlags::REC | kind)
+            .map_err(fail(Step::MakeRootPrivate))?;
+    }
     if c.new_netns {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }
     // 7. The new root and everything in it, each target resolved inside it
     //    and mounted onto by fd.
-    let tree = mount::enter_root(c.root, c.host_root).map_err(from_error)?;
-    mount::apply(tree.as_fd(), c.ops, c.bind_sources).map_err(|(i, e)| Failure {
-        index: i as u16,
-        ..from_error(e)
-    })?;
+    let tree = if c.new_mount_ns {
+        let tree = mount::enter_root(c.root, c.host_root).map_err(from_error)?;
+        mount::apply(tree.as_fd(), c.ops, c.bind_sources).map_err(|(i, e)| Failure {
+            index: i as u16,
+            ..from_error(e)
+        })?;
+        Some(tree)
+    } else {
+        None
+    };
     // 8. The hooks that run once the namespaces exist, before pivot_root.
     if c.hooks {
         sync::send_msg(&c.sync, Msg::Hooks);
@@ -254,12 +258,14 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
         }
     }
     // 9. Enter it for good.
-    mount::switch_root(tree.as_fd(), c.root_readonly && !c.host_root, c.host_root)
-        .map_err(from_error)?;
-    drop(tree);
-    if let Some(flags) = c.rootfs_propagation {
-        mount_change(c"/", MountPropagationFlags::from_bits_retain(flags))
-            .map_err(fail(Step::MakeRootPrivate))?;
+    if let Some(tree) = tree {
+        mount::switch_root(tree.as_fd(), c.root_readonly && !c.host_root, c.host_root)
+            .map_err(from_error)?;
+        drop(tree);
+        if let Some(flags) = c.rootfs_propagation {
+            mount_change(c"/", MountPropagationFlags::from_bits_retain(flags))
+                .map_err(fail(Step::MakeRootPrivate))?;
+        }
     }
     // 10. The cgroup as late as possible (what the runtime did so far is not
     //     charged to the container), then a cgroup namespace rooted there.
@@ -301,6 +307,16 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
         check_executable(c.payload)?;
     }
     Ok(())
+}
+
+/// Whether a mount (or the root) asks to follow the host's mounts (OCI
+/// `slave` or `shared`).
+fn follows_host(ops: &[MountOp], rootfs_propagation: Option<u32>) -> bool {
+    use linux_raw_sys::general::{MS_SHARED, MS_SLAVE};
+    let follow = |p: u64| p & u64::from(MS_SLAVE | MS_SHARED) != 0;
+    ops.iter()
+        .any(|op| op.propagation.is_some_and(|(p, _)| follow(p)))
+        || rootfs_propagation.is_some_and(|p| follow(u64::from(p)))
 }
 
 /// Ask to die with cella, then check through its pidfd that it has not

@@ -250,6 +250,7 @@ pub fn create(
                 rootfs_propagation: c.rootfs_propagation,
                 ops: &c.mounts,
                 bind_sources: &bind_sources,
+                new_mount_ns: c.clone_flags & linux_raw_sys::general::CLONE_NEWNS != 0,
                 hooks: c.hooks,
                 cgroup_join: if into_cgroup { &[] } else { cgroup.join_fds() },
                 cgroup_ns: c.cgroup_ns,

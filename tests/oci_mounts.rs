@@ -58,7 +58,7 @@ impl Drop for HostMount {
     fn drop(&mut self) {
         let d = self.0.display();
         let _ = Command::new("sh")
-            .args(["-c", &format!("umount -R {d}; rmdir {d}/sub {d}")])
+            .args(["-c", &format!("umount -R {d}; rm -rf {d}")])
             .status();
     }
 }
@@ -212,5 +212,53 @@ fn a_bind_source_only_host_root_can_reach_works_in_a_user_namespace() {
     let _ = std::fs::remove_dir_all(&store);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "from the volume\n0\n");
+    b.assert_gone();
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_has_the_runtimes_and_changes_none() {
+    let _g = serial();
+    let host = HostMount::new("nomntns");
+    let shared_before = mount_line(std::process::id() as i32, host.0.to_str().unwrap()).unwrap();
+    assert!(shared_before.contains("shared:"), "{shared_before}");
+    let marker = host.0.join("seen-from-the-container");
+    std::fs::write(&marker, "").unwrap();
+    let b = Bundle::new(
+        "no-mntns",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "readlink /proc/self/ns/mnt; test -e {} && echo host-files",
+                marker.display()
+            ),
+        ],
+        Cfg::default(),
+    );
+    // As runc: nothing of the file system can be the container's own.
+    b.edit_config(|c| c.replace(r#", {"type": "mount"}]"#, "]"));
+    let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    refused(
+        &out,
+        "mounts without a mount namespace",
+        "mounts: needs a mount namespace",
+    );
+    b.edit_config(|c| {
+        let start = c.find("\"mounts\": [").unwrap();
+        let end = c[start..].find("],").unwrap() + start + 2;
+        let c = format!("{}{}", &c[..start], &c[end..]);
+        let start = c.find("\"maskedPaths\"").unwrap();
+        let end = c[start..].find("\n  }").unwrap() + start;
+        format!("{}\"devices\": []{}", &c[..start], &c[end..])
+    });
+    let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_eq!(stdout(&out), format!("{}\nhost-files\n", ours.display()));
+    let shared_after = mount_line(std::process::id() as i32, host.0.to_str().unwrap()).unwrap();
+    assert!(
+        shared_after.contains("shared:"),
+        "the host's propagation changed: {shared_after}"
+    );
     b.assert_gone();
 }

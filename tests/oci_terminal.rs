@@ -199,8 +199,8 @@ fn receive_master(listener: &UnixListener) -> OwnedFd {
 }
 
 /// Everything read from `master` until `end` shows or it closes.
-fn read_until(master: OwnedFd, end: &str) -> String {
-    let mut f = std::fs::File::from(master);
+fn read_until(master: &OwnedFd, end: &str) -> String {
+    let mut f = std::fs::File::from(master.try_clone().unwrap());
     let mut out = Vec::new();
     let mut buf = [0u8; 256];
     let start = Instant::now();
@@ -257,8 +257,11 @@ fn tty_execs_follow_one_another_and_never_bind_dev_console() {
             runtime(&args)
         });
         let master = receive_master(&listener);
-        let out = read_until(master, &format!("session-{session}-done"));
+        let out = read_until(&master, &format!("session-{session}-done"));
+        // Held until the process is gone: closing it first hangs the
+        // session up (SIGHUP), as closing a terminal window would.
         let done = exec.join().unwrap();
+        drop(master);
         assert_eq!(code(&done), 0, "session {session}: {}", stderr(&done));
         assert!(out.contains("/dev/pts/"), "session {session}: {out}");
         assert_eq!(

@@ -121,7 +121,7 @@ pub fn cpath(p: &Path) -> Result<CString> {
 /// paths, then masked ones, as runc does.
 pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
     let mut ops = fs.mounts;
-    // A read-only file system with something to make in it (a mount point,
+    // A read-only tmpfs with something to make in it (a mount point,
     // `/dev`'s nodes) is made writable and sealed once all is done.
     let rdonly = u64::from(g::MOUNT_ATTR_RDONLY);
     let mut sealed = Vec::new();
@@ -131,9 +131,12 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
             || ops[i + 1..]
                 .iter()
                 .any(|later| later.target.starts_with(&below));
-        if let Kind::Fs { attrs, .. } = &mut ops[i].kind
+        // Only a tmpfs: other file systems (sysfs, proc) have their mount
+        // points already and no node can be made in them.
+        if let Kind::Fs { attrs, fstype, .. } = &mut ops[i].kind
             && *attrs & rdonly != 0
             && holds_more
+            && fstype == "tmpfs"
         {
             *attrs &= !rdonly;
             sealed.push(MountOp {
@@ -240,9 +243,15 @@ mod tests {
         let dev = MountOp::fs("dev".into(), "tmpfs", "tmpfs", RDONLY | NOSUID, Vec::new());
         let pts = MountOp::fs("dev/pts".into(), "devpts", "devpts", 0, Vec::new());
         let lone = MountOp::fs("srv".into(), "tmpfs", "tmpfs", RDONLY, Vec::new());
-        let ops = plan(fs(vec![dev, pts, lone])).unwrap();
+        let sys = MountOp::fs("sys".into(), "sysfs", "sysfs", RDONLY, Vec::new());
+        let cgroup = crate::mount::cgroup_view("sys/fs/cgroup", true);
+        let ops = plan(fs(vec![dev, pts, lone, sys, cgroup])).unwrap();
         assert!(matches!(ops[0].kind, Kind::Fs { attrs, .. } if attrs == NOSUID));
         assert!(matches!(ops[2].kind, Kind::Fs { attrs, .. } if attrs == RDONLY));
+        assert!(
+            matches!(ops[3].kind, Kind::Fs { attrs, .. } if attrs == RDONLY),
+            "sysfs stays"
+        );
         let last = ops.last().unwrap();
         assert_eq!((last.target.as_str(), &last.kind), ("dev", &Kind::Seal));
         assert_eq!(ops.iter().filter(|o| o.kind == Kind::Seal).count(), 1);

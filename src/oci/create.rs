@@ -282,10 +282,22 @@ fn namespace_flags(cfg: &Config) -> Result<u32> {
             )));
         }
     }
+    // Without a mount namespace the container has ours, root and all, as
+    // with runc: nothing of the file system can be set up for it alone.
     if !cfg.linux.has(g::CLONE_NEWNS) {
-        return Err(Error::usage(
-            "config.json: linux.namespaces: cella needs a mount namespace to set up the root",
-        ));
+        let asks = [
+            ("mounts", !cfg.mounts.is_empty()),
+            ("linux.devices", !cfg.linux.devices.is_empty()),
+            ("linux.sysctl", !cfg.linux.sysctl.is_empty()),
+            ("linux.maskedPaths", !cfg.linux.masked_paths.is_empty()),
+            ("linux.readonlyPaths", !cfg.linux.readonly_paths.is_empty()),
+            ("root.readonly", cfg.root_readonly),
+        ];
+        if let Some((what, _)) = asks.iter().find(|(_, asked)| *asked) {
+            return Err(Error::usage(format!(
+                "config.json: {what}: needs a mount namespace (linux.namespaces has none)"
+            )));
+        }
     }
     Ok(cfg.linux.new_namespaces() & !(g::CLONE_NEWCGROUP | g::CLONE_NEWTIME))
 }
