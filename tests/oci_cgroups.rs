@@ -268,3 +268,60 @@ fn on_a_hybrid_host_the_container_is_in_the_cgroup2_hierarchy_too() {
     assert!(!unified.join(leaf.trim_start_matches('/')).exists());
     b.assert_gone();
 }
+
+#[test]
+fn network_priorities_and_class_go_to_net_cls_and_net_prio_where_mounted() {
+    let _g = serial();
+    if Path::new(ROOT).join("cgroup.controllers").exists() {
+        eprintln!("skipped: cgroup v2 has no net_cls or net_prio (unit tested)");
+        return;
+    }
+    let b = Bundle::new(
+        "net-cls",
+        &["sleep", "1000"],
+        Cfg {
+            linux: r#""resources": {"network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 7}]}},"#,
+            ..Cfg::default()
+        },
+    );
+    // This host mounts neither: refused, naming the field.
+    let out = b.create(&[]);
+    refused(
+        &out,
+        "no net_cls here",
+        "linux.resources.network.classID: the net_cls cgroup controller is not available",
+    );
+    // In a mount namespace of the test's own with the v1 hierarchies
+    // mounted afresh, net_cls,net_prio among them.
+    let leaf = format!("cella-oci-test/{}", b.id);
+    let script = format!(
+        r#"set -e
+mount -t tmpfs cgroups /sys/fs/cgroup
+for c in pids memory devices freezer net_cls,net_prio; do
+    mkdir "/sys/fs/cgroup/$c"; mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+done
+{cella} --root {state} create --bundle {dir} {id}
+echo "classid $(cat /sys/fs/cgroup/net_cls,net_prio/{leaf}/net_cls.classid)"
+grep '^lo ' /sys/fs/cgroup/net_cls,net_prio/{leaf}/net_prio.ifpriomap
+{cella} --root {state} delete --force {id}
+test ! -e /sys/fs/cgroup/net_cls,net_prio/{leaf} && echo removed
+rmdir /sys/fs/cgroup/net_cls,net_prio/cella-oci-test 2>/dev/null || true
+"#,
+        cella = cella_bin(),
+        state = b.state.display(),
+        dir = b.dir.display(),
+        id = b.id,
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "classid 1048577\nlo 7\nremoved\n");
+    b.assert_gone();
+}

@@ -283,6 +283,27 @@ pub fn writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
     for (file, value) in &r.unified {
         out.push(w("", file, value.clone(), "linux.resources.unified"));
     }
+    // v1's net_cls and net_prio, where the host mounts them (an error
+    // naming the field where it does not); v2 has neither.
+    if (r.net_class_id.is_some() || !r.net_priorities.is_empty()) && v2 {
+        return Err(unsupported_v2("linux.resources.network"));
+    }
+    if let Some(id) = r.net_class_id {
+        out.push(w(
+            "net_cls",
+            "net_cls.classid",
+            id.to_string(),
+            "linux.resources.network.classID",
+        ));
+    }
+    for (name, prio) in &r.net_priorities {
+        out.push(w(
+            "net_prio",
+            "net_prio.ifpriomap",
+            format!("{name} {prio}"),
+            "linux.resources.network.priorities",
+        ));
+    }
     Ok(out)
 }
 
@@ -434,5 +455,30 @@ mod tests {
             files(&writes(Layout::V2, &r).unwrap()),
             [("memory.high", "1000")]
         );
+    }
+
+    #[test]
+    fn network_is_net_cls_and_net_prio_on_v1_only() {
+        let doc = crate::json::parse(
+            br#"{"network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 5}, {"name": "lo", "priority": 1}]}}"#,
+        )
+        .unwrap();
+        let r = super::super::resources::resources(&doc, "linux.resources").unwrap();
+        let ws = writes(Layout::V1, &r).unwrap();
+        assert_eq!(
+            files(&ws),
+            [
+                ("net_cls.classid", "1048577"),
+                ("net_prio.ifpriomap", "eth0 5"),
+                ("net_prio.ifpriomap", "lo 1")
+            ]
+        );
+        assert_eq!(ws[0].controller, "net_cls");
+        assert!(writes(Layout::V2, &r).is_err());
+        let bad = crate::json::parse(
+            br#"{"network": {"priorities": [{"name": "eth0 7", "priority": 5}]}}"#,
+        )
+        .unwrap();
+        assert!(super::super::resources::resources(&bad, "linux.resources").is_err());
     }
 }

@@ -36,6 +36,10 @@ pub struct Resources {
     pub devices: Vec<DeviceRule>,
     pub hugepages: Vec<(String, u64)>,
     pub unified: Vec<(String, String)>,
+    /// `network.classID` (v1 `net_cls`).
+    pub net_class_id: Option<u32>,
+    /// `network.priorities`: (interface, priority) for v1 `net_prio`.
+    pub net_priorities: Vec<(String, u32)>,
 }
 
 /// `linux.resources` (also the whole file of `update --resources`).
@@ -130,10 +134,28 @@ pub fn resources(v: &Value, path: &str) -> Result<Resources> {
             ));
         }
     }
-    for k in ["network", "rdma"] {
-        if field(f, k).is_some() {
-            return Err(bad(&sub(path, k), "not supported by cella"));
+    if let Some(n) = field(f, "network") {
+        let p = sub(path, "network");
+        let nf = obj(n, &p)?;
+        if let Some(id) = field(nf, "classID") {
+            r.net_class_id = Some(u32_of(id, &sub(&p, "classID"))?);
         }
+        if let Some(list) = field(nf, "priorities") {
+            for (i, e) in array(list, &sub(&p, "priorities"))?.iter().enumerate() {
+                let here = format!("{p}.priorities[{i}]");
+                let ef = obj(e, &here)?;
+                let name = field(ef, "name").map_or(Ok(String::new()), |v| string(v, &here))?;
+                // One `name prio` line each: an interface name is one word.
+                if name.is_empty() || name.contains(char::is_whitespace) || name.len() > 15 {
+                    return Err(bad(&sub(&here, "name"), "not an interface name"));
+                }
+                let prio = field(ef, "priority").map_or(Ok(0), |v| u32_of(v, &here))?;
+                r.net_priorities.push((name, prio));
+            }
+        }
+    }
+    if field(f, "rdma").is_some() {
+        return Err(bad(&sub(path, "rdma"), "not supported by cella"));
     }
     Ok(r)
 }
