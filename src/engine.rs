@@ -219,7 +219,8 @@ pub fn create(
     let user_ns = c.clone_flags & linux_raw_sys::general::CLONE_NEWUSER != 0;
     //    Into a user namespace, bind sources are cloned here, while we can
     //    still reach them.
-    let bind_sources = if user_ns {
+    //    (Only an OCI config puts a privileged caller in a user namespace.)
+    let bind_sources = if cfg!(feature = "oci") && user_ns {
         mount::open_bind_sources(&c.mounts)?
     } else {
         Vec::new()

@@ -95,7 +95,8 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
     };
     let v2 = layout == Layout::V2;
     let bases = bases(root, layout, req)?;
-    if !req.owned {
+    // (Only the OCI runtime takes an existing cgroup.)
+    if cfg!(feature = "oci") && !req.owned {
         refuse_frozen(&bases, req.path, v2)?;
     }
     let mut made: Vec<PathBuf> = Vec::new();
@@ -134,7 +135,7 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
                 out.cgroup.apply(&devices::v1_writes(req.devices))?;
             }
         }
-        if !req.owned {
+        if cfg!(feature = "oci") && !req.owned {
             out.found_processes = out.cgroup.pids().len();
         }
         out.cgroup.apply(req.writes)
