@@ -428,29 +428,6 @@ fn pause_and_resume_freeze_every_process() {
     b.assert_gone();
 }
 
-/// Receive one fd over a unix socket (what conmon and the shim do).
-fn receive_fd(listener: &UnixListener) -> rustix::fd::OwnedFd {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    use std::mem::MaybeUninit;
-    let (conn, _) = listener.accept().unwrap();
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 64];
-    rustix::net::recvmsg(
-        &conn,
-        &mut [std::io::IoSliceMut::new(&mut buf)],
-        &mut control,
-        RecvFlags::empty(),
-    )
-    .unwrap();
-    for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            return fds.next().unwrap();
-        }
-    }
-    panic!("no fd received");
-}
-
 #[test]
 fn the_console_socket_receives_the_pty_master() {
     let _g = serial();

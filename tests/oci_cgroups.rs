@@ -41,16 +41,6 @@ fn v1_hierarchy(controller: &str) -> Option<PathBuf> {
     })
 }
 
-fn pid_of(b: &Bundle) -> i32 {
-    let state = ok(b.oci(&["state", &b.id]));
-    let pid = state.split("\"pid\":").nth(1).unwrap();
-    pid.chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
-}
-
 /// `rel` below every hierarchy.
 fn leaves(rel: &str) -> Vec<PathBuf> {
     hierarchies()
@@ -111,7 +101,7 @@ fn an_existing_empty_cgroup_is_used_and_removed_with_the_container() {
     let out = b.create(&[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(own.contains(&format!("/{leaf}\n")), "{own}");
     ok(b.oci(&["delete", "--force", &b.id]));
@@ -188,7 +178,7 @@ fn delete_force_removes_a_cgroup_whose_payload_made_cgroups_below_it() {
     let b = Bundle::new("cg-nested", &["sleep", "1000"], Cfg::default());
     ok(b.create(&[]));
     ok(b.oci(&["start", &b.id]));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     let leaf = format!("cella-oci-test/{}", b.id);
     // As a payload managing its own cgroups would: a child cgroup in each
     // hierarchy, itself moved there, the leaf left with no process.
@@ -260,7 +250,7 @@ fn on_a_hybrid_host_the_container_is_in_the_cgroup2_hierarchy_too() {
     }
     let b = Bundle::new("cg-hybrid", &["sleep", "1000"], Cfg::default());
     ok(b.create(&[]));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let leaf = format!("/cella-oci-test/{}", b.id);
     assert!(own.lines().any(|l| l == format!("0::{leaf}")), "{own}");

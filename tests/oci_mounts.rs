@@ -13,16 +13,6 @@ use std::process::Command;
 use support::bundle::*;
 use support::*;
 
-fn pid_of(b: &Bundle) -> i32 {
-    let state = ok(b.oci(&["state", &b.id]));
-    let pid = state.split("\"pid\":").nth(1).unwrap();
-    pid.chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
-}
-
 /// The container's mountinfo line for the mount at `target`.
 fn mount_line(pid: i32, target: &str) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
@@ -91,7 +81,7 @@ fn mounts_take_their_propagation_and_a_slave_bind_follows_the_host() {
         format!("{}{}", &c[..second], &c[end..])
     });
     ok(b.create(&[]));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     let shared = mount_line(pid, "/shared").unwrap();
     assert!(shared.contains(" shared:"), "{shared}");
     let unbindable = mount_line(pid, "/unb").unwrap();
@@ -126,7 +116,7 @@ fn by_default_no_mount_of_the_host_reaches_the_container() {
         )
     });
     ok(b.create(&[]));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     let bound = mount_line(pid, "/host").unwrap();
     assert!(
         !bound.contains("master:") && !bound.contains("shared:"),

@@ -176,28 +176,6 @@ fn a_foreground_run_relays_its_terminal_raw_sized_and_restored() {
     b.assert_gone();
 }
 
-/// Accept one connection on `listener` and take the pty master it carries.
-fn receive_master(listener: &UnixListener) -> OwnedFd {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let (conn, _) = listener.accept().unwrap();
-    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 64];
-    rustix::net::recvmsg(
-        &conn,
-        &mut [std::io::IoSliceMut::new(&mut buf)],
-        &mut control,
-        RecvFlags::empty(),
-    )
-    .unwrap();
-    for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            return fds.next().unwrap();
-        }
-    }
-    panic!("no fd received");
-}
-
 /// Everything read from `master` until `end` shows or it closes.
 fn read_until(master: &OwnedFd, end: &str) -> String {
     let mut f = std::fs::File::from(master.try_clone().unwrap());
@@ -256,7 +234,7 @@ fn tty_execs_follow_one_another_and_never_bind_dev_console() {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             runtime(&args)
         });
-        let master = receive_master(&listener);
+        let master = receive_fd(&listener);
         let out = read_until(&master, &format!("session-{session}-done"));
         // Held until the process is gone: closing it first hangs the
         // session up (SIGHUP), as closing a terminal window would.

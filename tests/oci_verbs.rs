@@ -18,16 +18,6 @@ const VERBS: [&str; 15] = [
     "update", "events", "spec", "features",
 ];
 
-fn pid_of(b: &Bundle) -> i32 {
-    let state = ok(b.oci(&["state", &b.id]));
-    let pid = state.split("\"pid\":").nth(1).unwrap();
-    pid.chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
-}
-
 /// The container's cgroup directory for `controller` (v1) or its one
 /// directory (v2), from its own /proc entry.
 fn cgroup_of(pid: i32, controller: &str) -> PathBuf {
@@ -98,7 +88,7 @@ fn update_takes_runcs_flags_and_minus_one() {
     let _g = serial();
     let b = Bundle::new("update-flags", &["sleep", "1000"], Cfg::default());
     ok(b.create(&[]));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let (mem, soft, pids) = (
         cgroup_of(pid, "memory"),
@@ -144,7 +134,7 @@ fn exec_ignore_paused_and_into_a_cgroup_below() {
     let b = Bundle::new("exec-flags", &["sleep", "1000"], Cfg::default());
     ok(b.create(&[]));
     ok(b.oci(&["start", &b.id]));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     ok(b.oci(&["pause", &b.id]));
     let out = b.oci(&["exec", &b.id, "true"]);
     refused(&out, "exec into a paused container", "--ignore-paused");
@@ -246,7 +236,7 @@ fn list_and_ps_tables_are_aligned_as_runcs() {
     let b = Bundle::new("tables", &["sleep", "1000"], Cfg::default());
     ok(b.create(&[]));
     ok(b.oci(&["start", &b.id]));
-    let pid = pid_of(&b);
+    let pid = b.pid();
     let list = ok(b.oci(&["list"]));
     let mut lines = list.lines();
     let header = lines.next().unwrap();

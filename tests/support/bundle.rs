@@ -166,6 +166,18 @@ impl Bundle {
         }
     }
 
+    /// The container's pid, from its state.
+    pub fn pid(&self) -> i32 {
+        let state = self.oci(&["state", &self.id]);
+        let text = String::from_utf8_lossy(&state.stdout);
+        let pid = text.split("\"pid\":").nth(1).expect("a pid in the state");
+        pid.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    }
+
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
@@ -238,4 +250,27 @@ pub fn refused(o: &Output, what: &str, expected: &str) {
         1,
         "{what}: one line on stderr: {err:?}"
     );
+}
+
+/// Receive one fd over a unix socket (what conmon and the shim do).
+pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> rustix::fd::OwnedFd {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    let (conn, _) = listener.accept().unwrap();
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 64];
+    rustix::net::recvmsg(
+        &conn,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::empty(),
+    )
+    .unwrap();
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            return fds.next().unwrap();
+        }
+    }
+    panic!("no fd received");
 }
