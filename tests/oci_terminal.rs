@@ -421,3 +421,115 @@ fn a_bundle_from_cella_spec_runs_runcs_interactive_shell() {
     );
     b.assert_gone();
 }
+
+/// A process.json as containerd's shim writes it for `kubectl exec -it`:
+/// a terminal, no `HOME` in the environment.
+fn cri_process(args: &[&str]) -> String {
+    format!(
+        r#"{{"terminal": true, "user": {{"uid": 0, "gid": 0}}, "args": [{}], "env": ["PATH=/bin"], "cwd": "/"}}"#,
+        quoted(args)
+    )
+}
+
+#[test]
+fn containerds_cri_sequence_of_calls() {
+    let _g = serial();
+    let b = Bundle::new(
+        "cri",
+        &["sh", "-c", "read line; echo got-$line"],
+        Cfg {
+            terminal: true,
+            ..Cfg::default()
+        },
+    );
+    let state = b.state.to_str().unwrap().to_owned();
+    // create --console-socket --pid-file, as the shim does, then start.
+    let sock = b.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let pid_file = b.dir.join("pid");
+    let args: Vec<String> = [
+        "--root",
+        &state,
+        "create",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &b.id,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let creator = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        runtime(&args)
+    });
+    let mut console = std::fs::File::from(receive_fd(&listener));
+    ok(creator.join().unwrap());
+    ok(b.oci(&["start", &b.id]));
+    // Two `exec --process --console-socket --detach` in a row, each with
+    // no HOME: a terminal of its own, and runc's HOME.
+    for session in 0..2 {
+        let process = b.dir.join(format!("process-{session}.json"));
+        std::fs::write(
+            &process,
+            cri_process(&[
+                "sh",
+                "-c",
+                &format!("tty; echo home=$HOME; echo exec-{session}-done"),
+            ]),
+        )
+        .unwrap();
+        let exec_sock = b.dir.join(format!("exec-{session}.sock"));
+        let exec_listener = UnixListener::bind(&exec_sock).unwrap();
+        let args: Vec<String> = [
+            "--root",
+            &state,
+            "exec",
+            "--process",
+            process.to_str().unwrap(),
+            "--console-socket",
+            exec_sock.to_str().unwrap(),
+            "--detach",
+            "--pid-file",
+            b.dir.join(format!("exec-{session}.pid")).to_str().unwrap(),
+            &b.id,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let exec = std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            runtime(&args)
+        });
+        let master = receive_fd(&exec_listener);
+        ok(exec.join().unwrap());
+        let out = read_until(&master, &format!("exec-{session}-done"));
+        assert!(out.contains("/dev/pts/"), "session {session}: {out}");
+        assert!(out.contains("home=/root\n"), "session {session}: {out}");
+        drop(master);
+    }
+    // The container's own terminal still works after them.
+    console.write_all(b"hello\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&seen).contains("got-hello") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        match console.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("got-hello"));
+    // It has exited: delete --force, as the shim does after exit.
+    b.wait_status("stopped");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
