@@ -169,11 +169,22 @@ impl Log {
     }
 
     /// Append `bytes`, first rotating a log that would pass [`LOG_MAX`].
-    fn append(&mut self, bytes: &[u8]) {
+    fn append(&mut self, mut bytes: &[u8]) {
         if self.size + bytes.len() as u64 > LOG_MAX {
+            // The line under way ends in this file, so each file (and the
+            // one kept) starts with a whole line: a read of the pipe can
+            // end mid-line.
+            if let Some(end) = bytes.iter().position(|b| *b == b'\n') {
+                self.write(&bytes[..=end]);
+                bytes = &bytes[end + 1..];
+            }
             let _ = rustix::fs::rename(&self.path, &self.old);
             self.reopen();
         }
+        self.write(bytes);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
         if let Some(f) = &self.file {
             let _ = crate::input::write_all(f.as_fd(), bytes);
         }
@@ -184,6 +195,33 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotated_log_starts_with_a_whole_line() {
+        let dir = std::env::temp_dir().join(format!("cella-log-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut log = Log::open(&dir);
+        let line = [b'x'; 99];
+        let mut text = Vec::new();
+        for _ in 0..(LOG_MAX as usize / 100 + 50) {
+            text.extend_from_slice(&line);
+            text.push(b'\n');
+        }
+        // Chunks that end mid-line, as a lagging read of the pipe gives.
+        for chunk in text.chunks(4096 + 7) {
+            log.append(chunk);
+        }
+        let current = std::fs::read(log_path(&dir)).unwrap();
+        let kept = std::fs::read(dir.join("log.1")).unwrap();
+        assert!(
+            !current.is_empty() && current.len() % 100 == 0,
+            "{}",
+            current.len()
+        );
+        assert!(kept.len() % 100 == 0 && kept.len() as u64 <= LOG_MAX + 100);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn errors_cross_whole() {
