@@ -215,11 +215,11 @@ mod tests {
         let current = std::fs::read(log_path(&dir)).unwrap();
         let kept = std::fs::read(dir.join("log.1")).unwrap();
         assert!(
-            !current.is_empty() && current.len() % 100 == 0,
+            !current.is_empty() && current.len().is_multiple_of(100),
             "{}",
             current.len()
         );
-        assert!(kept.len() % 100 == 0 && kept.len() as u64 <= LOG_MAX + 100);
+        assert!(kept.len().is_multiple_of(100) && kept.len() as u64 <= LOG_MAX + 100);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
