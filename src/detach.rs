@@ -22,6 +22,11 @@ use std::path::{Path, PathBuf};
 /// Each log file stops at this size; the one before is kept as `log.1`.
 pub const LOG_MAX: u64 = 1 << 20;
 
+/// A log is rotated once it would pass this, at the end of the line under
+/// way: the room left to [`LOG_MAX`] holds that line's end, since one read
+/// of the payload's output is at most 16 KiB.
+const ROTATE_AT: u64 = LOG_MAX - (64 << 10);
+
 /// The container's log, in its directory of the state store.
 pub fn log_path(dir: &Path) -> PathBuf {
     dir.join("log")
@@ -168,13 +173,15 @@ impl Log {
             .map_or(0, |st| st.st_size as u64);
     }
 
-    /// Append `bytes`, first rotating a log that would pass [`LOG_MAX`].
+    /// Append `bytes`, rotating a log that would pass [`ROTATE_AT`].
     fn append(&mut self, mut bytes: &[u8]) {
-        if self.size + bytes.len() as u64 > LOG_MAX {
+        if self.size + bytes.len() as u64 > ROTATE_AT {
             // The line under way ends in this file, so each file (and the
             // one kept) starts with a whole line: a read of the pipe can
-            // end mid-line.
-            if let Some(end) = bytes.iter().position(|b| *b == b'\n') {
+            // end mid-line. Never past LOG_MAX, which `logs` reads at most.
+            let room = LOG_MAX.saturating_sub(self.size) as usize;
+            let fits = &bytes[..bytes.len().min(room)];
+            if let Some(end) = fits.iter().position(|b| *b == b'\n') {
                 self.write(&bytes[..=end]);
                 bytes = &bytes[end + 1..];
             }
@@ -219,7 +226,7 @@ mod tests {
             "{}",
             current.len()
         );
-        assert!(kept.len().is_multiple_of(100) && kept.len() as u64 <= LOG_MAX + 100);
+        assert!(kept.len().is_multiple_of(100) && kept.len() as u64 <= LOG_MAX);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
