@@ -189,6 +189,19 @@ pub fn wait_forwarding(pid: Pid, mut relay: Relay<'_>) -> crate::error::Result<W
     }
 }
 
+/// Wait for our child `pid` to end (an interrupted wait is retried); its
+/// exit code, as [`exit_code`] gives it. For the helpers cella runs and
+/// waits for at once (hooks, newuidmap, `ps`).
+pub fn reap(pid: Pid) -> rustix::io::Result<u8> {
+    loop {
+        match rustix::process::waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(exit_code(status)),
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The shell's convention: the exit code, or 128+N when killed by signal N.
 pub fn exit_code(status: WaitStatus) -> u8 {
     code_of_raw(status.as_raw())

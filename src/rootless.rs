@@ -13,7 +13,7 @@
 use crate::error::{Error, Result, Step};
 use crate::sys::{self, CStrArray, Fork};
 use rustix::io::Errno;
-use rustix::process::{Pid, WaitOptions};
+use rustix::process::Pid;
 use std::ffi::CString;
 
 const NEWUIDMAP: &str = "/usr/bin/newuidmap";
@@ -145,21 +145,12 @@ fn helper(path: &str, pid: i32, map: &[(u32, u32, u32)]) -> Result<()> {
         }
         Fork::Parent { child, .. } => child,
     };
-    loop {
-        match rustix::process::waitpid(Some(child), WaitOptions::empty()) {
-            Ok(Some((_, status))) if crate::process::exit_code(status) == 0 => return Ok(()),
-            Ok(Some((_, status))) => {
-                return Err(Error::invalid(
-                    Step::UserNamespace,
-                    format!(
-                        "{path} exited with status {}",
-                        crate::process::exit_code(status)
-                    ),
-                ));
-            }
-            Ok(None) | Err(Errno::INTR) => continue,
-            Err(e) => return Err(fail(e)),
-        }
+    match crate::process::reap(child).map_err(fail)? {
+        0 => Ok(()),
+        code => Err(Error::invalid(
+            Step::UserNamespace,
+            format!("{path} exited with status {code}"),
+        )),
     }
 }
 

@@ -136,11 +136,5 @@ fn wait_with_timeout(child: rustix::process::Pid, timeout: Option<u32>) -> Resul
             ));
         }
     }
-    loop {
-        match waitpid(Some(child), WaitOptions::empty()) {
-            Ok(Some((_, status))) => return Ok(crate::process::exit_code(status)),
-            Ok(None) | Err(Errno::INTR) => continue,
-            Err(e) => return Err(Error::new(Step::Hook, e)),
-        }
-    }
+    crate::process::reap(child).map_err(|e| Error::new(Step::Hook, e))
 }

@@ -453,13 +453,7 @@ fn host_ps(args: &[&str]) -> Option<(u8, Vec<u8>)> {
         }
     }
     drop(rx);
-    let code = loop {
-        match rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty()) {
-            Ok(Some((_, status))) => break crate::process::exit_code(status),
-            Ok(None) | Err(Errno::INTR) => {}
-            Err(_) => return None,
-        }
-    };
+    let code = crate::process::reap(child).ok()?;
     // 127: no ps here (an initramfs): cella's own table instead.
     (code != 127).then_some((code, listed))
 }
