@@ -77,6 +77,21 @@ pub enum IdMaps {
     Given { uids: String, gids: String },
 }
 
+/// Whether setgroups may be denied in the container's user namespace:
+/// rootless `cella run` without newgidmap, and an unprivileged caller of
+/// an OCI config that maps its own gid (written with setgroups denied,
+/// see [`create`]). Only then is the host's uid map read.
+fn setgroups_may_be_denied(maps: &Option<IdMaps>) -> bool {
+    match maps {
+        Some(IdMaps::Caller(_)) => true,
+        #[cfg(feature = "oci")]
+        Some(IdMaps::Given { .. }) => {
+            !rustix::process::geteuid().is_root() || store::in_user_namespace()
+        }
+        None => false,
+    }
+}
+
 /// What the container's process gets from the caller of [`create`].
 pub struct Io<'a> {
     pub stdio: Stdio<'a>,
@@ -236,10 +251,7 @@ pub fn create(
                 waited: io.waited,
                 exec_mask: io.exec_mask,
                 wait_for_maps: user_ns,
-                // Rootless: denied when a user maps its own gid (below).
-                setgroups_may_be_denied: matches!(c.id_maps, Some(IdMaps::Caller(_)))
-                    || !rustix::process::geteuid().is_root()
-                    || store::in_user_namespace(),
+                setgroups_may_be_denied: setgroups_may_be_denied(&c.id_maps),
                 parent: me.as_ref().map(|fd| fd.as_fd()),
                 joins: &c.joins,
                 hostname: c.hostname.as_ref().map(|h| h.as_bytes()),

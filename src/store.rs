@@ -104,7 +104,7 @@ pub fn default_root() -> PathBuf {
     let uid = rustix::process::geteuid();
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
     let user_is_root = std::env::var_os("USER").is_some_and(|u| u == "root");
-    if uid.is_root() && !(xdg.is_some() && in_user_namespace() && !user_is_root) {
+    if uid.is_root() && !(xdg.is_some() && !user_is_root && in_user_namespace()) {
         return PathBuf::from(DEFAULT_ROOT);
     }
     match xdg {

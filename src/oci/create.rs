@@ -41,9 +41,9 @@ pub struct CreateArgs {
     pub relay_terminal: bool,
     /// `run --keep`: the stopped container stays until `delete`.
     pub keep: bool,
-    /// `--rootless` (given, or found as runc finds it): no cgroup where
-    /// the caller may not make one and asks for no limit.
-    pub rootless: bool,
+    /// `--rootless` as given (`None`: auto, see [`super::rootless`]): no
+    /// cgroup where the caller may not make one and asks for no limit.
+    pub rootless: Option<bool>,
 }
 
 /// A created container's PID 1 (our child until this process exits), the
@@ -106,8 +106,10 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
             .unwrap_or_else(|| format!("/{}", a.id)),
         writes: cgroups::writes(layout, &cfg.linux.resources)?,
         devices: cgroups::device_rules(&cfg.linux.resources, &plan::node_rules(&cfg)),
-        // As runc's rootless manager: only for a path it chose itself.
-        only_where_permitted: a.rootless && cfg.linux.cgroups_path.is_none(),
+        // As runc's rootless manager: only for a path it chose itself (so
+        // a config with a path, as podman's and containerd's as root, does
+        // not look for rootless at all).
+        only_where_permitted: cfg.linux.cgroups_path.is_none() && super::rootless(a.rootless),
     };
     let record = State {
         id: a.id.clone(),

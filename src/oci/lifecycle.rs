@@ -247,6 +247,7 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
             .map(String::from)
             .to_vec(),
     ];
+    let passwd = crate::input::system_text("/etc/passwd").unwrap_or_default();
     for st in &states {
         let status = st.status(root);
         let pid = if status == Status::Stopped { 0 } else { st.pid };
@@ -256,25 +257,21 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
             status.name().to_owned(),
             st.bundle.display().to_string(),
             st.created.clone(),
-            owner(&root.join(&st.id)),
+            owner(&root.join(&st.id), &passwd),
         ]);
     }
     align(&rows)
 }
 
 /// Who owns a container's record (runc's OWNER): the name the host's
-/// passwd gives its uid, else the number.
-fn owner(dir: &Path) -> String {
+/// `passwd` gives its uid, else the number.
+fn owner(dir: &Path, passwd: &str) -> String {
     let Ok(st) = rustix::fs::stat(dir) else {
         return String::new();
     };
-    crate::input::system_text("/etc/passwd")
-        .and_then(|text| {
-            crate::users::entries(&text)
-                .find(|u| u.uid == st.st_uid)
-                .map(|u| u.name.to_owned())
-        })
-        .unwrap_or_else(|| st.st_uid.to_string())
+    crate::users::entries(passwd)
+        .find(|u| u.uid == st.st_uid)
+        .map_or_else(|| st.st_uid.to_string(), |u| u.name.to_owned())
 }
 
 /// Columns as runc's tables align them (Go's tabwriter: each column but

@@ -104,17 +104,15 @@ struct Globals {
     rootless: Option<bool>,
 }
 
-impl Globals {
-    /// runc's rule for `--rootless auto`: not root, or (cgroup v1) root of
-    /// a user namespace.
-    fn rootless(&self) -> bool {
-        self.rootless.unwrap_or_else(|| {
-            !rustix::process::geteuid().is_root()
-                || (crate::cgroup::detect(std::path::Path::new(crate::cgroup::ROOT))
-                    != Some(crate::cgroup::Layout::V2)
-                    && crate::store::in_user_namespace())
-        })
-    }
+/// `--rootless` as given, else runc's rule for `auto`: not root, or (cgroup
+/// v1) root of a user namespace.
+fn rootless(given: Option<bool>) -> bool {
+    given.unwrap_or_else(|| {
+        !rustix::process::geteuid().is_root()
+            || (crate::cgroup::detect(std::path::Path::new(crate::cgroup::ROOT))
+                != Some(crate::cgroup::Layout::V2)
+                && crate::store::in_user_namespace())
+    })
 }
 
 use crate::cli::lex;
@@ -450,7 +448,7 @@ fn parse_create(
         exec_mask: None,
         relay_terminal: false,
         keep: false,
-        rootless: g.rootless(),
+        rootless: g.rootless,
     };
     let mut detach = false;
     let mut id = None;
