@@ -763,36 +763,42 @@ fn every_mount_shows_its_source() {
     let _g = serial();
     let b = Bundle::new("sources", &["cat", "/proc/self/mountinfo"], Cfg::default());
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
-    let seen = mounts_seen(&out);
-    for (point, fstype, source) in [
-        ("/proc", "proc", "proc"),
-        ("/sys", "sysfs", "sysfs"),
-        ("/dev", "tmpfs", "tmpfs"),
-        ("/dev/pts", "devpts", "devpts"),
-        ("/tmp", "tmpfs", "tmpfs"),
-    ] {
-        assert!(
-            seen.iter()
-                .any(|(p, t, s)| p == point && t == fstype && s == source),
-            "OCI: {point} {fstype} {source} not in {seen:?}"
-        );
-    }
+    assert_mounted(
+        "OCI",
+        &out,
+        &[
+            ("/proc", "proc", "proc"),
+            ("/sys", "sysfs", "sysfs"),
+            ("/dev", "tmpfs", "tmpfs"),
+            ("/dev/pts", "devpts", "devpts"),
+            ("/tmp", "tmpfs", "tmpfs"),
+        ],
+    );
     b.assert_gone();
     let root = rootfs("sources-run");
     let out = ok(run_in(&root, &[], &["cat", "/proc/self/mountinfo"]));
-    let seen = mounts_seen(&out);
-    for (point, fstype, source) in [
-        ("/proc", "proc", "proc"),
-        ("/sys", "sysfs", "sysfs"),
-        ("/dev", "tmpfs", "tmpfs"),
-        ("/dev/pts", "devpts", "devpts"),
-        ("/dev/shm", "tmpfs", "shm"),
-        ("/dev/mqueue", "mqueue", "mqueue"),
-    ] {
+    assert_mounted(
+        "cella run",
+        &out,
+        &[
+            ("/proc", "proc", "proc"),
+            ("/sys", "sysfs", "sysfs"),
+            ("/dev", "tmpfs", "tmpfs"),
+            ("/dev/pts", "devpts", "devpts"),
+            ("/dev/shm", "tmpfs", "shm"),
+            ("/dev/mqueue", "mqueue", "mqueue"),
+        ],
+    );
+}
+
+/// Each `(mount point, type, source)` is in `mountinfo`.
+fn assert_mounted(who: &str, mountinfo: &str, wanted: &[(&str, &str, &str)]) {
+    let seen = mounts_seen(mountinfo);
+    for (point, fstype, source) in wanted {
         assert!(
             seen.iter()
                 .any(|(p, t, s)| p == point && t == fstype && s == source),
-            "cella run: {point} {fstype} {source} not in {seen:?}"
+            "{who}: {point} {fstype} {source} not in {seen:?}"
         );
     }
 }
