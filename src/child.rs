@@ -121,8 +121,23 @@ pub fn run(plan: Plan<'_>) -> ! {
     // 16. Held for `start`: once the parent has recorded us (if it was
     //     killed first, no `delete` would ever find us, so we go), only the
     //     fifo is ours. A failure from here on can only go to stderr.
+    //     A filter with a listener goes in before we say ready (with
+    //     no_new_privs; without, it is in already): `create` ends there,
+    //     and its listener must reach the seccomp agent first.
+    let mut filter = payload.seccomp.as_ref();
     let sync = match hold {
         Some(fifo) => {
+            if filter.is_some_and(|f| f.listens()) {
+                let early = crate::privileges::lock_down(
+                    payload.no_new_privileges,
+                    filter.take(),
+                    Some(sync.as_fd()),
+                );
+                if let Err(f) = early {
+                    sync::send(&sync, f);
+                    sys::exit_group(125)
+                }
+            }
             sync::send_msg(&sync, Msg::Ready);
             let mut ack = [0u8; 1];
             if rustix::io::read(&sync, &mut ack) != Ok(1) {
@@ -134,15 +149,15 @@ pub fn run(plan: Plan<'_>) -> ! {
         }
         None => Some(sync),
     };
-    // 17. The payload, last.
-    let exec = move || {
+    // 17. The payload, last (`to`: where a seccomp listener goes).
+    let exec = move |to: Option<BorrowedFd<'_>>| {
         if let Err(e) = signal::set_mask(exec_mask) {
             return fail(Step::SignalMask)(e);
         }
-        finish(payload)
+        finish(payload, filter, to)
     };
     let Some(sync) = sync else {
-        let f = exec();
+        let f = exec(None);
         let _ = rustix::io::write(rustix::stdio::stderr(), exec_failed(f.step));
         sys::exit_group(if f.step == Step::Exec { 127 } else { 126 })
     };
@@ -152,12 +167,13 @@ pub fn run(plan: Plan<'_>) -> ! {
         if let Some((area, title)) = title {
             area.set(title);
         }
+        //     (`cella run` has no seccomp agent.)
         crate::init::run(sync, waited, move || {
-            let f = exec();
+            let f = exec(None);
             (f.step, Errno::from_raw_os_error(f.errno))
         });
     }
-    sync::send(&sync, exec());
+    sync::send(&sync, exec(Some(sync.as_fd())));
     sys::exit_group(125)
 }
 
@@ -284,6 +300,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
             dev_console: true,
         }),
         c.setgroups_may_be_denied,
+        c.sync.as_fd(),
     )?;
     //     A change of credentials clears the parent-death signal: again.
     if let Some(parent) = c.parent {
@@ -396,10 +413,12 @@ pub fn enter_cwd(p: &Payload) -> Result<(), Failure> {
 /// Console or session, user and groups, capabilities, umask; seccomp here
 /// too when no_new_privs is off (it then needs the privileges the user
 /// switch drops, as runc does).
+/// `sync` is where a seccomp listener goes.
 pub fn become_payload(
     p: &Payload,
     console: Option<crate::console::Console<'_>>,
     setgroups_may_be_denied: bool,
+    sync: BorrowedFd<'_>,
 ) -> Result<(), Failure> {
     match console {
         Some(to) => {
@@ -412,7 +431,7 @@ pub fn become_payload(
             rustix::process::setsid().map_err(fail(Step::Session))?;
         }
     }
-    crate::privileges::drop_to(&p.privileges(setgroups_may_be_denied))?;
+    crate::privileges::drop_to(&p.privileges(setgroups_may_be_denied, Some(sync)))?;
     if let Some(mask) = p.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
     }
@@ -451,13 +470,18 @@ pub fn check_executable(p: &Payload) -> Result<(), Failure> {
 }
 
 /// SIGPIPE's default (Rust ignores it, and "ignored" survives exec), then
-/// no_new_privs and seccomp as the very last things, then exec, searching
-/// the container's PATH. Returns the failure if exec did not happen.
-pub fn finish(p: &Payload) -> Failure {
+/// no_new_privs and the seccomp filter still to install (`filter`; its
+/// listener to `sync`) as the very last things, then exec, searching the
+/// container's PATH. Returns the failure if exec did not happen.
+pub fn finish(
+    p: &Payload,
+    filter: Option<&crate::seccomp::Filter>,
+    sync: Option<BorrowedFd<'_>>,
+) -> Failure {
     if let Err(e) = signal::set_default(Signal::PIPE) {
         return fail(Step::SignalMask)(e);
     }
-    if let Err(f) = crate::privileges::lock_down(p.no_new_privileges, p.seccomp.as_deref()) {
+    if let Err(f) = crate::privileges::lock_down(p.no_new_privileges, filter, sync) {
         return f;
     }
     fail(Step::Exec)(process::exec(&p.exec))

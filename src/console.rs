@@ -10,27 +10,15 @@
 use crate::error::{Error, Result, Step};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
-use rustix::net::{
-    AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
-    SocketFlags, SocketType,
-};
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use rustix::pty::OpenptFlags;
-use std::mem::MaybeUninit;
 use std::path::Path;
 
 /// In the parent: connect to the caller's socket before the fork.
 pub fn connect(path: &Path) -> Result<OwnedFd> {
-    let shown = || format!("--console-socket {}", path.display());
-    let addr = SocketAddrUnix::new(path).map_err(|e| Error::new(Step::Console, e).at(shown()))?;
-    let sock = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .map_err(|e| Error::new(Step::Console, e).at(shown()))?;
-    rustix::net::connect(&sock, &addr).map_err(|e| Error::new(Step::Console, e).at(shown()))?;
-    Ok(sock)
+    crate::fdpass::connect(path).map_err(|e| {
+        Error::new(Step::Console, e).at(format!("--console-socket {}", path.display()))
+    })
 }
 
 /// The socket a process with a `terminal` sends its pty master over, the
@@ -74,24 +62,11 @@ fn pair() -> Result<(OwnedFd, OwnedFd)> {
 /// The master the child sent on the other end of `ours`; an error when the
 /// child ended without sending it.
 pub fn receive(ours: &OwnedFd) -> Result<OwnedFd> {
-    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut name = [0u8; 16];
-    let got = rustix::net::recvmsg(
-        ours,
-        &mut [std::io::IoSliceMut::new(&mut name)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::new(Step::Console, e))?;
-    let master = control.drain().find_map(|m| match m {
-        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-        _ => None,
-    });
+    let (got, master) = crate::fdpass::receive_fd(ours.as_fd(), &mut name)
+        .map_err(|e| Error::new(Step::Console, e))?;
     master.ok_or_else(|| {
-        Error::new(Step::Console, rustix::io::Errno::PIPE)
-            .at(format!("{} bytes, no pty", got.bytes))
+        Error::new(Step::Console, rustix::io::Errno::PIPE).at(format!("{got} bytes, no pty"))
     })
 }
 
@@ -130,7 +105,8 @@ pub fn attach(to: Console<'_>, size: Option<(u16, u16)>, uid: u32) -> rustix::io
         )?;
     }
     rustix::fs::fchown(&peer, Some(rustix::process::Uid::from_raw(uid)), None)?;
-    send_fd(to.socket, master.as_fd())?;
+    // With the name runc sends as data.
+    crate::fdpass::send_fd(to.socket, b"/dev/ptmx", master.as_fd())?;
     drop(master);
     if to.dev_console {
         bind_console(peer.as_fd())?;
@@ -212,18 +188,6 @@ impl Drop for Raw<'_> {
                 rustix::termios::tcsetattr(self.tty, rustix::termios::OptionalActions::Now, saved);
         }
     }
-}
-
-/// One SCM_RIGHTS message carrying `fd`, with the name runc sends as data.
-pub fn send_fd(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> rustix::io::Result<()> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds = [fd];
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(rustix::io::Errno::NOBUFS);
-    }
-    let data = [std::io::IoSlice::new(b"/dev/ptmx")];
-    rustix::net::sendmsg(sock, &data, &mut control, SendFlags::empty()).map(|_| ())
 }
 
 /// The runtime spec's `/dev/console`: a bind of the pty peer.

@@ -113,7 +113,7 @@ pub fn start(spec: Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running
     let memory_limited = spec.limits.memory.is_some();
     let mut c = container(spec)?;
     let keep_record = c.record.keep;
-    let made = engine::create(&mut c, io, &mut |_| Ok(()))?;
+    let made = engine::create(&mut c, io, &mut |_, _| Ok(()))?;
     let (pid, cgroup, record) = made.running();
     Ok(Running {
         pid,

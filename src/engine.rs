@@ -161,15 +161,23 @@ impl Made {
     }
 }
 
+/// What a container's child asks of its front end while it sets up.
+pub enum Ask {
+    /// Run the createRuntime and createContainer hooks (OCI) now.
+    Hooks,
+    /// Its seccomp filter's listener: take it to the seccomp agent (OCI).
+    SeccompAgent(OwnedFd),
+}
+
 /// Make the container `c`: record it, create its cgroup, fork into its
 /// namespaces and follow the child until its payload has exec'd (or, held
 /// for `start`, it is ready and waits). `c.record` is kept up to date (the
-/// pid, the cgroup). `hooks` runs the OCI hooks when the child asks, given
-/// the record.
+/// pid, the cgroup). `ask` does what the child asks of the front end (OCI:
+/// run the hooks, take the seccomp listener to the agent), given the record.
 pub fn create(
     c: &mut Container,
     io: Io<'_>,
-    hooks: &mut dyn FnMut(&Record) -> Result<()>,
+    ask: &mut dyn FnMut(Ask, &Record) -> Result<()>,
 ) -> Result<Made> {
     // 2. The record, before anything else exists (the cgroup it is about
     //    to get, no process yet): whatever a killed cella leaves, the next
@@ -328,11 +336,16 @@ pub fn create(
             }
             Ok(None | Some(Msg::Ready)) => return Ok(made),
             Ok(Some(Msg::Hooks)) if cfg!(feature = "oci") => {
-                let result = hooks(&c.record);
+                let result = ask(Ask::Hooks, &c.record);
                 let _ = rustix::io::write(&made.sync, &[u8::from(result.is_err())]);
                 result?;
             }
-            Ok(Some(Msg::Hooks)) => return Err(Error::new(Step::SyncPipe, Errno::PROTO)),
+            Ok(Some(Msg::Listener(fd))) if cfg!(feature = "oci") => {
+                ask(Ask::SeccompAgent(fd), &c.record)?
+            }
+            Ok(Some(Msg::Hooks | Msg::Listener(_))) => {
+                return Err(Error::new(Step::SyncPipe, Errno::PROTO));
+            }
             Ok(Some(Msg::Failed(f))) => {
                 return Err(describe(
                     f,

@@ -62,6 +62,8 @@ pub enum Step {
     Capabilities,
     NoNewPrivs,
     Seccomp,
+    /// Hand the seccomp listener to the agent at `listenerPath`.
+    SeccompAgent,
     WaitStart,
     Hook,
     State,
@@ -72,7 +74,7 @@ pub enum Step {
 
 impl Step {
     /// All steps, indexable by `code - 1`.
-    const ALL: [Step; 53] = [
+    const ALL: [Step; 54] = [
         Step::Usage,
         Step::Rootfs,
         Step::CgroupSetup,
@@ -121,6 +123,7 @@ impl Step {
         Step::Capabilities,
         Step::NoNewPrivs,
         Step::Seccomp,
+        Step::SeccompAgent,
         Step::WaitStart,
         Step::Hook,
         Step::State,
@@ -187,6 +190,7 @@ impl Step {
             Step::Capabilities => "set capabilities",
             Step::NoNewPrivs => "set no_new_privs",
             Step::Seccomp => "install seccomp filter",
+            Step::SeccompAgent => "send the seccomp listener to the agent",
             Step::WaitStart => "wait for start",
             Step::Hook => "hook",
             Step::State => "state",

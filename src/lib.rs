@@ -21,6 +21,7 @@ pub mod container;
 pub mod detach;
 pub mod engine;
 pub mod error;
+pub mod fdpass;
 pub mod heapsort;
 pub mod init;
 pub mod input;

@@ -1,13 +1,16 @@
 //! What the payload's setup does last, shared by `cella run` and the OCI
 //! child: resource limits and the OOM score while still privileged, the
 //! switch to the payload's user with exactly its capability sets, and
-//! no_new_privs with the seccomp filter right before exec. Runs in the
+//! no_new_privs with the seccomp filter right before exec (its listener,
+//! if any, handed to the parent for the seccomp agent). Runs in the
 //! forked child: no allocation; failures are sync records.
 
 use crate::caps::Caps;
 use crate::error::Step;
+use crate::seccomp::Filter;
 use crate::sync::Failure;
-use crate::sys::{self, seccomp::SockFilter};
+use crate::sys;
+use rustix::fd::{AsFd, BorrowedFd};
 use rustix::io::Errno;
 use rustix::process::{Gid, Resource, Rlimit, Uid};
 
@@ -52,7 +55,9 @@ pub struct Privileges<'a> {
     /// Every capability the kernel knows (the bounding set is trimmed).
     pub known_caps: u64,
     pub no_new_privs: bool,
-    pub seccomp: Option<&'a [SockFilter]>,
+    pub seccomp: Option<&'a Filter>,
+    /// Where the filter's listener goes: the channel to the parent.
+    pub listener_to: Option<BorrowedFd<'a>>,
     pub uid: u32,
     pub gid: u32,
     pub groups: &'a [Gid],
@@ -72,7 +77,7 @@ pub fn drop_to(p: &Privileges<'_>) -> Result<(), Failure> {
     if !p.no_new_privs
         && let Some(filter) = p.seccomp
     {
-        sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
+        install(filter, p.listener_to)?;
     }
     rustix::thread::set_keep_capabilities(true).map_err(fail(Step::SetUser))?;
     match set_thread_groups(p.groups) {
@@ -88,12 +93,27 @@ pub fn drop_to(p: &Privileges<'_>) -> Result<(), Failure> {
 
 /// Just before exec: no_new_privs, then the seccomp filter (last, so it
 /// need not allow cella's own setup calls).
-pub fn lock_down(no_new_privs: bool, seccomp: Option<&[SockFilter]>) -> Result<(), Failure> {
+pub fn lock_down(
+    no_new_privs: bool,
+    seccomp: Option<&Filter>,
+    listener_to: Option<BorrowedFd<'_>>,
+) -> Result<(), Failure> {
     if no_new_privs {
         rustix::thread::set_no_new_privs(true).map_err(fail(Step::NoNewPrivs))?;
         if let Some(filter) = seccomp {
-            sys::seccomp::install(filter).map_err(fail(Step::Seccomp))?;
+            install(filter, listener_to)?;
         }
+    }
+    Ok(())
+}
+
+/// The filter in; its listener, if it has one, to the parent, which takes
+/// it to the seccomp agent (ours closes as we return).
+fn install(filter: &Filter, listener_to: Option<BorrowedFd<'_>>) -> Result<(), Failure> {
+    let listener =
+        sys::seccomp::install(&filter.program, filter.flags).map_err(fail(Step::Seccomp))?;
+    if let (Some(fd), Some(to)) = (listener, listener_to) {
+        crate::sync::send_listener(to, fd.as_fd()).map_err(fail(Step::SeccompAgent))?;
     }
     Ok(())
 }

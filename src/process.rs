@@ -43,19 +43,25 @@ pub struct Payload {
     pub no_new_privileges: bool,
     /// The decimal text for `/proc/self/oom_score_adj`.
     pub oom_score_adj: Option<Vec<u8>>,
-    pub seccomp: Option<Vec<seccomp::SockFilter>>,
+    pub seccomp: Option<seccomp::Filter>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
 }
 
 impl Payload {
     /// Who it runs as and what it may do, for [`crate::privileges::drop_to`].
-    pub fn privileges(&self, setgroups_may_be_denied: bool) -> crate::privileges::Privileges<'_> {
+    /// `listener_to`: where a seccomp listener goes (the parent's channel).
+    pub fn privileges<'a>(
+        &'a self,
+        setgroups_may_be_denied: bool,
+        listener_to: Option<BorrowedFd<'a>>,
+    ) -> crate::privileges::Privileges<'a> {
         crate::privileges::Privileges {
             caps: &self.caps,
             known_caps: self.known_caps,
             no_new_privs: self.no_new_privileges,
-            seccomp: self.seccomp.as_deref(),
+            seccomp: self.seccomp.as_ref(),
+            listener_to,
             uid: self.uid,
             gid: self.gid,
             groups: &self.groups,

@@ -52,7 +52,7 @@ struct Security {
     /// Every capability the kernel knows (the bounding set is trimmed to `caps`).
     known_caps: u64,
     no_new_privs: bool,
-    seccomp: Option<Vec<seccomp::SockFilter>>,
+    seccomp: Option<seccomp::Filter>,
     /// `--ulimit`s, set before the user switch.
     rlimits: Vec<(rustix::process::Resource, rustix::process::Rlimit)>,
     /// `--oom-score-adj`, as the text written to `/proc/self/oom_score_adj`.
@@ -285,24 +285,30 @@ fn filesystem(
 }
 
 /// `--security-opt seccomp=FILE`: an OCI/docker profile, read with the
-/// OCI runtime's JSON decoder.
+/// OCI runtime's JSON decoder, and its filter flags. `cella run` has no
+/// seccomp agent: a profile that notifies is refused.
 #[cfg(feature = "oci")]
-fn profile_file(f: &OsStr) -> Result<seccomp::Profile> {
-    let doc = crate::oci::config::read_json(std::path::Path::new(f))?;
-    crate::oci::config::seccomp_profile(&doc).map_err(|e| {
+fn profile_file(f: &OsStr) -> Result<(seccomp::Profile, u32)> {
+    let refused = |what: &str| {
         Error::usage(format!(
             "--security-opt seccomp={}: {}",
             f.to_string_lossy(),
-            e.what
-                .as_deref()
-                .unwrap_or("")
-                .trim_start_matches("config.json: ")
+            what.trim_start_matches("config.json: ")
         ))
-    })
+    };
+    let doc = crate::oci::config::read_json(std::path::Path::new(f))?;
+    let s = crate::oci::config::linux_seccomp(&doc)
+        .map_err(|e| refused(e.what.as_deref().unwrap_or("")))?;
+    if s.listener.is_some() {
+        return Err(refused(
+            "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a seccomp agent, which cella run does not support",
+        ));
+    }
+    Ok((s.profile, s.flags))
 }
 
 #[cfg(not(feature = "oci"))]
-fn profile_file(f: &OsStr) -> Result<seccomp::Profile> {
+fn profile_file(f: &OsStr) -> Result<(seccomp::Profile, u32)> {
     Err(Error::usage(format!(
         "--security-opt seccomp={}: profile files need cella built with the oci feature",
         f.to_string_lossy()
@@ -399,14 +405,21 @@ fn security(args: &RunArgs) -> Result<Security> {
     let compile = |p: seccomp::Profile| {
         seccomp::compile(&p).map_err(|e| Error::usage(format!("--security-opt seccomp: {e}")))
     };
+    let program = |program| Some(seccomp::Filter { program, flags: 0 });
     let seccomp = match (&args.seccomp, args.privileged) {
         (Seccomp::Unconfined, _) | (Seccomp::Default, true) => None,
         // docker's profile as it stands comes precompiled where it can.
         (Seccomp::Default, false) => match seccomp::default_program() {
-            Some(prog) if cap_syscalls(set).is_empty() => Some(prog.to_vec()),
-            _ => Some(compile(with_cap_rules(seccomp::default_profile(), set))?),
+            Some(prog) if cap_syscalls(set).is_empty() => program(prog.to_vec()),
+            _ => program(compile(with_cap_rules(seccomp::default_profile(), set))?),
         },
-        (Seccomp::File(f), _) => Some(compile(profile_file(f)?)?),
+        (Seccomp::File(f), _) => {
+            let (profile, flags) = profile_file(f)?;
+            Some(seccomp::Filter {
+                program: compile(profile)?,
+                flags,
+            })
+        }
     };
     Ok(Security {
         caps: Caps::same(set),

@@ -1,12 +1,14 @@
 //! The one channel from the forked child to the parent: a close-on-exec
-//! pipe carrying fixed 8-byte records.
+//! unix socket pair (SEQPACKET) carrying fixed 8-byte records, one of
+//! which (the seccomp listener) carries a descriptor.
 //!
-//! The child writes a record only when a step fails; a successful `execve`
-//! closes its end, and the parent reads end-of-file. So "exec happened" needs
-//! no message, and a failure always names its step.
+//! The child writes a record only when a step fails or it has something
+//! to hand over; a successful `execve` closes its end, and the parent
+//! reads end-of-file. So "exec happened" needs no message, and a failure
+//! always names its step.
 
 use crate::error::Step;
-use rustix::fd::AsFd;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
 /// A failed step, as sent by the child: the step, the errno (0 if none) and
@@ -22,15 +24,18 @@ pub const RECORD: usize = 8;
 const FAILED: u8 = 1;
 const READY: u8 = 2;
 const HOOKS: u8 = 3;
+const LISTENER: u8 = 4;
 
-/// What an OCI `create` child can say besides a failure: it is set up and
+/// What a child can say besides a failure: (OCI `create`) it is set up and
 /// waits for `start`, or it wants the createRuntime/createContainer hooks
-/// run now (and waits for the parent's one-byte reply).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// run now (and waits for the parent's one-byte reply); or here is its
+/// seccomp filter's listener, for the agent at `listenerPath`.
+#[derive(Debug)]
 pub enum Msg {
     Failed(Failure),
     Ready,
     Hooks,
+    Listener(OwnedFd),
 }
 
 /// In the child: say `Ready` or `Hooks`.
@@ -39,27 +44,29 @@ pub fn send_msg(fd: impl AsFd, m: Msg) {
         Msg::Failed(f) => f.encode(),
         Msg::Ready => [READY, 0, 0, 0, 0, 0, 0, 0],
         Msg::Hooks => [HOOKS, 0, 0, 0, 0, 0, 0, 0],
+        Msg::Listener(l) => {
+            let _ = send_listener(fd.as_fd(), l.as_fd());
+            return;
+        }
     };
     let _ = rustix::io::write(fd, &rec);
+}
+
+/// In the child: hand the seccomp listener `fd` to the parent.
+pub fn send_listener(sock: BorrowedFd<'_>, fd: BorrowedFd<'_>) -> rustix::io::Result<()> {
+    crate::fdpass::send_fd(sock, &[LISTENER, 0, 0, 0, 0, 0, 0, 0], fd)
 }
 
 /// In the parent: the next message, `Ok(None)` at end-of-file.
 pub fn receive_msg(fd: impl AsFd) -> Result<Option<Msg>, Errno> {
     let mut buf = [0u8; RECORD];
-    let mut got = 0;
-    while got < RECORD {
-        match rustix::io::read(&fd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    match (got, buf[0]) {
-        (0, _) => Ok(None),
-        (RECORD, READY) => Ok(Some(Msg::Ready)),
-        (RECORD, HOOKS) => Ok(Some(Msg::Hooks)),
-        (RECORD, _) => Failure::decode(buf)
+    let (got, passed) = crate::fdpass::receive_fd(fd.as_fd(), &mut buf)?;
+    match (got, buf[0], passed) {
+        (0, _, _) => Ok(None),
+        (RECORD, LISTENER, Some(l)) => Ok(Some(Msg::Listener(l))),
+        (RECORD, READY, None) => Ok(Some(Msg::Ready)),
+        (RECORD, HOOKS, None) => Ok(Some(Msg::Hooks)),
+        (RECORD, _, None) => Failure::decode(buf)
             .map(|f| Some(Msg::Failed(f)))
             .ok_or(Errno::PROTO),
         _ => Err(Errno::PROTO),
@@ -116,9 +123,20 @@ mod tests {
         assert_eq!(Failure::decode([FAILED, 0, 0, 0, 0, 0, 0, 0]), None);
     }
 
+    fn channel() -> (OwnedFd, OwnedFd) {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn through_a_real_pipe() {
-        let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    fn through_a_real_channel() {
+        let (rx, tx) = channel();
         let f = Failure {
             step: Step::Exec,
             errno: 2,
@@ -128,5 +146,21 @@ mod tests {
         drop(tx);
         assert_eq!(receive(&rx), Ok(Some(f)));
         assert_eq!(receive(&rx), Ok(None));
+    }
+
+    #[test]
+    fn the_listener_travels_with_its_record() {
+        let (rx, tx) = channel();
+        let (a, _b) = channel();
+        send_listener(tx.as_fd(), a.as_fd()).unwrap();
+        send_msg(&tx, Msg::Ready);
+        drop(tx);
+        let Ok(Some(Msg::Listener(got))) = receive_msg(&rx) else {
+            panic!("no listener")
+        };
+        let inode = |fd: &OwnedFd| rustix::fs::fstat(fd).unwrap().st_ino;
+        assert_eq!(inode(&got), inode(&a));
+        assert!(matches!(receive_msg(&rx), Ok(Some(Msg::Ready))));
+        assert!(matches!(receive_msg(&rx), Ok(None)));
     }
 }

@@ -36,12 +36,12 @@ fn in_child(test: &str) -> bool {
 fn install(p: &Profile) {
     let filter = seccomp::compile(p).unwrap();
     assert_eq!(
-        sys::seccomp::install(&[]),
+        sys::seccomp::install(&[], 0).map(|_| ()),
         Err(Errno::INVAL),
         "an empty program"
     );
     rustix::thread::set_no_new_privs(true).unwrap();
-    sys::seccomp::install(&filter).unwrap();
+    sys::seccomp::install(&filter, 0).unwrap();
 }
 
 #[test]

@@ -8,11 +8,10 @@
 
 use super::decode::*;
 pub use super::resources::{DeviceRule, Resources, resources};
-pub use super::seccomp_config::seccomp_profile;
+pub use super::seccomp_config::{Listener, Seccomp, linux_seccomp};
 use crate::caps::{self, Caps};
 use crate::error::{Error, Result};
 use crate::json::{self, Value};
-use crate::seccomp;
 use std::path::{Path, PathBuf};
 
 /// Namespace kinds, in the order `exec` joins them (user first, mount last).
@@ -134,7 +133,7 @@ pub struct Linux {
     pub devices: Vec<Device>,
     /// (clock, seconds, nanoseconds): `monotonic` and `boottime`.
     pub time_offsets: Vec<(String, i64, u32)>,
-    pub seccomp: Option<seccomp::Profile>,
+    pub seccomp: Option<Seccomp>,
 }
 
 impl Linux {
@@ -579,7 +578,7 @@ fn linux(v: &Value) -> Result<Linux> {
         }
     }
     if let Some(v) = field(f, "seccomp") {
-        l.seccomp = Some(seccomp_profile(v)?);
+        l.seccomp = Some(linux_seccomp(v)?);
     }
     if let Some(v) = field(f, "mountLabel")
         && !string(v, "linux.mountLabel")?.is_empty()

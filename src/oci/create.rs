@@ -191,7 +191,16 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         waited: SigSet::empty(),
         exec_mask,
     };
-    let made = engine::create(&mut container, io, &mut |st| run_create_hooks(&cfg, st))?;
+    let made = engine::create(&mut container, io, &mut |ask, st| match ask {
+        engine::Ask::Hooks => run_create_hooks(&cfg, st),
+        // The state runc sends: `creating`, the pid recorded already.
+        engine::Ask::SeccompAgent(fd) => super::agent::hand_over(
+            cfg.linux.seccomp.as_ref(),
+            fd,
+            &state::to_json_as(st, "creating", st.pid),
+            st.pid,
+        ),
+    })?;
     // The pid file before we return (the caller reads it at once); then the
     // child may wait for `start`: from here on the container exists.
     if let Some(file) = &a.pid_file {

@@ -11,11 +11,12 @@ use super::plan;
 use super::state::{State, Status};
 use crate::child;
 use crate::error::{Error, Result, Step};
-use crate::sync::{self, Failure};
+use crate::sync::{self, Failure, Msg};
 use crate::sys::{self, Fork, signal};
 use linux_raw_sys::general as g;
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 use rustix::process::WaitOptions;
 use std::path::{Path, PathBuf};
 
@@ -151,14 +152,14 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     }
     // A `cella run` container has no OCI configuration: its process is
     // what its recorded options describe, with the exec's command.
-    let (payload, rootfs) = if st.kind == super::state::Kind::Run {
+    let (payload, rootfs, seccomp) = if st.kind == super::state::Kind::Run {
         #[cfg(not(feature = "manage"))]
         return Err(Error::usage(format!(
             "exec: {} is a `cella run` container: exec into one needs the manage feature",
             a.id
         )));
         #[cfg(feature = "manage")]
-        (run_payload(&st, a)?, st.rootfs.clone())
+        (run_payload(&st, a)?, st.rootfs.clone(), None)
     } else {
         let cfg = saved_config(root, &st)?;
         let mut process = process(a, &cfg)?;
@@ -166,7 +167,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         let root = PathBuf::from(format!("/proc/{}/root", st.pid));
         crate::users::with_home(&mut process.env, &root, process.uid);
         let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
-        (payload, cfg.root)
+        (payload, cfg.root, cfg.linux.seccomp)
     };
     // Namespaces to join: every one that differs from ours.
     let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
@@ -203,8 +204,13 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         !a.detach,
         "exec's process",
     )?;
-    let (rx, tx) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| Error::new(Step::SyncPipe, e))?;
+    let (rx, tx) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::new(Step::SyncPipe, e))?;
     // Signals to forward when we wait (not detached), blocked before the fork.
     let forwarded = crate::process::WAITED;
     let old_mask = if a.detach {
@@ -235,22 +241,34 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     };
     drop(tx);
     drop(console);
-    match sync::receive(&rx) {
-        Ok(None) => {}
-        Ok(Some(f)) => {
-            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            return Err(crate::engine::describe(f, &payload, &[], &rootfs, None));
-        }
-        Err(e) => return Err(Error::new(Step::SyncPipe, e)),
-    }
-    let terminal = match ours.as_ref().map(crate::console::receive).transpose() {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            return Err(e);
-        }
+    let give_up = |e: Error| {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+        e
     };
+    //  Until it has exec'd (end-of-file): a failure, or its seccomp
+    //  listener for the agent, with the container's state as runc sends it.
+    loop {
+        match sync::receive_msg(&rx) {
+            Ok(None) => break,
+            Ok(Some(Msg::Listener(fd))) => {
+                let state = super::state::to_json(&st, status);
+                let pid = pid.as_raw_nonzero().get();
+                super::agent::hand_over(seccomp.as_ref(), fd, &state, pid).map_err(give_up)?;
+            }
+            Ok(Some(Msg::Failed(f))) => {
+                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+                return Err(crate::engine::describe(f, &payload, &[], &rootfs, None));
+            }
+            Ok(Some(_)) => return Err(give_up(Error::new(Step::SyncPipe, Errno::PROTO))),
+            Err(e) => return Err(give_up(Error::new(Step::SyncPipe, e))),
+        }
+    }
+    let terminal = ours
+        .as_ref()
+        .map(crate::console::receive)
+        .transpose()
+        .map_err(give_up)?;
     if let Some(file) = &a.pid_file {
         super::create::write_atomic(file, pid.as_raw_nonzero().get().to_string().as_bytes())?;
     }
@@ -285,7 +303,7 @@ fn exec_child(
             child::join_namespace(fd.as_fd(), *flag).map_err(child::fail(Step::JoinNamespace))?;
         }
         child::limits(payload)?;
-        child::become_payload(payload, console, false)?;
+        child::become_payload(payload, console, false, tx.as_fd())?;
         let mut keep = [tx.as_raw_fd()];
         crate::heapsort::sort(&mut keep);
         child::close_fds(preserve, &keep).map_err(child::fail(Step::CloseFds))?;
@@ -296,7 +314,7 @@ fn exec_child(
         Ok(())
     };
     match run() {
-        Ok(()) => child::finish(payload),
+        Ok(()) => child::finish(payload, payload.seccomp.as_ref(), Some(tx.as_fd())),
         Err(f) => f,
     }
 }

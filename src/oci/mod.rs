@@ -6,6 +6,7 @@
 //! the child's work, `create`/`child` make the container, `lifecycle` and
 //! `exec` act on it, `state` records it between verbs.
 
+mod agent;
 pub mod cgroups;
 pub mod config;
 pub mod create;
@@ -658,7 +659,13 @@ fn features() -> String {
         s.push('"');
     }
     s.push_str("],\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false,\"systemdUser\":false}");
-    s.push_str(",\"seccomp\":{\"enabled\":true,\"actions\":[\"SCMP_ACT_KILL\",\"SCMP_ACT_KILL_PROCESS\",\"SCMP_ACT_KILL_THREAD\",\"SCMP_ACT_TRAP\",\"SCMP_ACT_ERRNO\",\"SCMP_ACT_TRACE\",\"SCMP_ACT_ALLOW\",\"SCMP_ACT_LOG\"],\"operators\":[\"SCMP_CMP_NE\",\"SCMP_CMP_LT\",\"SCMP_CMP_LE\",\"SCMP_CMP_EQ\",\"SCMP_CMP_GE\",\"SCMP_CMP_GT\",\"SCMP_CMP_MASKED_EQ\"]}");
+    s.push_str(",\"seccomp\":{\"enabled\":true,\"actions\":[\"SCMP_ACT_KILL\",\"SCMP_ACT_KILL_PROCESS\",\"SCMP_ACT_KILL_THREAD\",\"SCMP_ACT_TRAP\",\"SCMP_ACT_ERRNO\",\"SCMP_ACT_TRACE\",\"SCMP_ACT_ALLOW\",\"SCMP_ACT_LOG\",\"SCMP_ACT_NOTIFY\"],\"operators\":[\"SCMP_CMP_NE\",\"SCMP_CMP_LT\",\"SCMP_CMP_LE\",\"SCMP_CMP_EQ\",\"SCMP_CMP_GE\",\"SCMP_CMP_GT\",\"SCMP_CMP_MASKED_EQ\"]");
+    let flags = "[\"SECCOMP_FILTER_FLAG_TSYNC\",\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\",\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"]";
+    s.push_str(",\"knownFlags\":");
+    s.push_str(flags);
+    s.push_str(",\"supportedFlags\":");
+    s.push_str(flags);
+    s.push('}');
     s.push_str(",\"apparmor\":{\"enabled\":false},\"selinux\":{\"enabled\":false}}");
     s.push_str(",\"annotations\":{\"org.opencontainers.runtime-spec.features\":\"cella\"}}\n");
     s

@@ -4,7 +4,7 @@
 //! payload's process settings, with every string and buffer built before
 //! the clone. Unit tested without root.
 
-use super::config::{Config, Device, DeviceRule, Mount, Process};
+use super::config::{self, Config, Device, DeviceRule, Mount, Process};
 use crate::caps;
 use crate::error::{Error, Result, Step};
 use crate::mount::{DeviceNode, Filesystem, MountOp};
@@ -243,7 +243,7 @@ fn device_node(d: &Device, i: usize) -> Result<DeviceNode> {
 pub use crate::mount::cpath;
 
 /// Build the payload of `p`; `what` names it in errors ("process").
-pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Result<Payload> {
+pub fn payload(p: &Process, filter: Option<&config::Seccomp>, what: &str) -> Result<Payload> {
     let Some(first) = p.args.first() else {
         return Err(Error::usage(format!(
             "config.json: {what}.args: must not be empty"
@@ -258,10 +258,11 @@ pub fn payload(p: &Process, filter: Option<&seccomp::Profile>, what: &str) -> Re
         init: false,
     };
     let seccomp = match filter {
-        Some(profile) => Some(
-            seccomp::compile(profile)
+        Some(s) => Some(seccomp::Filter {
+            program: seccomp::compile(&s.profile)
                 .map_err(|e| Error::usage(format!("config.json: linux.seccomp: {e}")))?,
-        ),
+            flags: s.flags,
+        }),
         None => None,
     };
     Ok(Payload {

@@ -1,15 +1,118 @@
 //! `linux.seccomp` of config.json, and docker/OCI profile files
 //! (`cella run --security-opt seccomp=FILE`): decoded into the compiler's
-//! [`seccomp::Profile`]. An action or flag cella cannot honour (notify,
-//! filter flags) is an error naming it.
+//! [`seccomp::Profile`], seccomp(2)'s filter flags, and the seccomp agent
+//! that `SCMP_ACT_NOTIFY` needs (`listenerPath`). An action or flag cella
+//! cannot honour is an error naming it.
 
 use super::decode::*;
 use crate::error::Result;
 use crate::json::Value;
 use crate::seccomp;
+use crate::sys::seccomp::flag;
+use std::path::PathBuf;
+
+/// `linux.seccomp` as a whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seccomp {
+    pub profile: seccomp::Profile,
+    /// `SECCOMP_FILTER_FLAG_*`, NEW_LISTENER included when the profile
+    /// notifies.
+    pub flags: u32,
+    /// Where the listener goes: set exactly when the profile notifies.
+    pub listener: Option<Listener>,
+}
+
+/// The seccomp agent: the runtime connects to its unix socket and sends
+/// the container process state with the listener fd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub path: PathBuf,
+    /// `listenerMetadata`, passed on as is.
+    pub metadata: String,
+}
+
+/// Syscalls a notify rule may not cover, as with runc: cella itself makes
+/// them after the filter is in, `sendmsg` to hand the listener over (a
+/// notification then would wait for an agent that has no listener yet),
+/// `write` to say it is ready.
+const NEVER_NOTIFIED: [&str; 2] = ["write", "sendmsg"];
 
 /// `linux.seccomp` (also a docker/OCI profile file of its own).
-pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
+pub fn linux_seccomp(v: &Value) -> Result<Seccomp> {
+    let profile = seccomp_profile(v)?;
+    let p = "linux.seccomp";
+    let f = obj(v, p)?;
+    let mut flags = 0;
+    if let Some(list) = field(f, "flags") {
+        for name in strings(list, &sub(p, "flags"))? {
+            flags |= match name.as_str() {
+                // One thread, and TSYNC excludes a listener.
+                "SECCOMP_FILTER_FLAG_TSYNC" => 0,
+                "SECCOMP_FILTER_FLAG_LOG" => flag::LOG,
+                "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => flag::SPEC_ALLOW,
+                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => flag::WAIT_KILLABLE_RECV,
+                _ => {
+                    return Err(bad(&sub(p, "flags"), &format!("unknown flag {name}")));
+                }
+            };
+        }
+    }
+    if !profile.notifies() {
+        // The agent is told nothing, and the flag means nothing, without
+        // a notify action (runc contacts no agent either).
+        return Ok(Seccomp {
+            profile,
+            flags: flags & !flag::WAIT_KILLABLE_RECV,
+            listener: None,
+        });
+    }
+    if profile.default == seccomp::Action::Notify {
+        return Err(bad(
+            &sub(p, "defaultAction"),
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
+    }
+    for (i, r) in profile.rules.iter().enumerate() {
+        if r.action == seccomp::Action::Notify
+            && let Some(n) = r
+                .names
+                .iter()
+                .find(|n| NEVER_NOTIFIED.contains(&n.as_str()))
+        {
+            return Err(bad(
+                &format!("{p}.syscalls[{i}].names"),
+                &format!(
+                    "SCMP_ACT_NOTIFY cannot be used for {n}: cella needs it to hand the listener to the seccomp agent"
+                ),
+            ));
+        }
+    }
+    let path = field(f, "listenerPath")
+        .map(|v| string(v, &sub(p, "listenerPath")))
+        .transpose()?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            bad(
+                &sub(p, "listenerPath"),
+                "missing: SCMP_ACT_NOTIFY needs a seccomp agent to answer",
+            )
+        })?;
+    let metadata = field(f, "listenerMetadata")
+        .map(|v| string(v, &sub(p, "listenerMetadata")))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Seccomp {
+        profile,
+        flags: flags | flag::NEW_LISTENER,
+        listener: Some(Listener {
+            path: PathBuf::from(path),
+            metadata,
+        }),
+    })
+}
+
+/// The filter of `linux.seccomp`.
+fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
     let p = "linux.seccomp";
     let f = obj(v, p)?;
     let default_errno = field(f, "defaultErrnoRet")
@@ -35,20 +138,6 @@ pub fn seccomp_profile(v: &Value) -> Result<seccomp::Profile> {
             })?;
             architectures.push(arch);
         }
-    }
-    if let Some(flags) = field(f, "flags")
-        && !strings(flags, &sub(p, "flags"))?.is_empty()
-    {
-        return Err(bad(
-            &sub(p, "flags"),
-            "seccomp flags are not supported by cella",
-        ));
-    }
-    if field(f, "listenerPath").is_some() {
-        return Err(bad(
-            &sub(p, "listenerPath"),
-            "seccomp notify is not supported by cella",
-        ));
     }
     let mut rules = Vec::new();
     if let Some(list) = field(f, "syscalls") {

@@ -13,16 +13,22 @@ pub const OCI_VERSION: &str = "1.3.0";
 /// The state JSON of the runtime spec (plus runc's extra fields) of `st`
 /// with `status`.
 pub fn to_json(st: &State, status: Status) -> String {
+    let pid = if status == Status::Stopped { 0 } else { st.pid };
+    to_json_as(st, status.name(), pid)
+}
+
+/// [`to_json`] with the status `status` (the spec's `creating` too) and
+/// `pid`.
+pub fn to_json_as(st: &State, status: &str, pid: i32) -> String {
     let mut s = String::with_capacity(256);
     s.push_str("{\"ociVersion\":\"");
     s.push_str(OCI_VERSION);
     s.push_str("\",\"id\":");
     json::write_str(&mut s, &st.id);
-    let pid = if status == Status::Stopped { 0 } else { st.pid };
     s.push_str(",\"pid\":");
     s.push_str(&pid.to_string());
     s.push_str(",\"status\":\"");
-    s.push_str(status.name());
+    s.push_str(status);
     s.push_str("\",\"bundle\":");
     json::write_str(&mut s, &st.bundle.to_string_lossy());
     s.push_str(",\"rootfs\":");

@@ -72,6 +72,9 @@ pub enum Action {
     Errno(u16),
     /// Notify a ptrace tracer, with this message.
     Trace(u16),
+    /// Wait for the seccomp agent's answer (`SCMP_ACT_NOTIFY`): the filter
+    /// is installed with a listener, which goes to the agent.
+    Notify,
     Allow,
     /// Allow, and log it.
     Log,
@@ -115,6 +118,29 @@ pub struct Profile {
     /// Empty: the native architecture only.
     pub architectures: Vec<Arch>,
     pub rules: Vec<Rule>,
+}
+
+/// A compiled filter and how seccomp(2) installs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub program: Vec<SockFilter>,
+    /// `SECCOMP_FILTER_FLAG_*`.
+    pub flags: u32,
+}
+
+impl Filter {
+    /// Installed with a listener, for a seccomp agent.
+    pub fn listens(&self) -> bool {
+        self.flags & crate::sys::seccomp::flag::NEW_LISTENER != 0
+    }
+}
+
+impl Profile {
+    /// Whether some syscall waits for a seccomp agent: the filter then
+    /// needs a listener.
+    pub fn notifies(&self) -> bool {
+        self.default == Action::Notify || self.rules.iter().any(|r| r.action == Action::Notify)
+    }
 }
 
 /// The architectures OCI profiles name that cella can meet.
@@ -212,7 +238,7 @@ impl Arch {
 
 /// `"SCMP_ACT_ERRNO"` and friends. `errno_ret` is the errno of ERRNO and
 /// the message of TRACE; runc makes both EPERM when it is absent. `None`
-/// for an unknown name (NOTIFY included) or an errno above 0xffff.
+/// for an unknown name or an errno above 0xffff.
 pub fn action_from_oci(name: &str, errno_ret: Option<u32>) -> Option<Action> {
     let data = || u16::try_from(errno_ret.unwrap_or(EPERM.into())).ok();
     Some(match name {
@@ -224,6 +250,7 @@ pub fn action_from_oci(name: &str, errno_ret: Option<u32>) -> Option<Action> {
         "SCMP_ACT_TRACE" => Action::Trace(data()?),
         "SCMP_ACT_ALLOW" => Action::Allow,
         "SCMP_ACT_LOG" => Action::Log,
+        "SCMP_ACT_NOTIFY" => Action::Notify,
         _ => return None,
     })
 }
@@ -277,6 +304,7 @@ const RET_KILL_THREAD: u32 = 0;
 const RET_TRAP: u32 = 0x0003_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
 const RET_TRACE: u32 = 0x7ff0_0000;
+const RET_USER_NOTIF: u32 = 0x7fc0_0000;
 const RET_LOG: u32 = 0x7ffc_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
 
@@ -289,6 +317,7 @@ impl Action {
             Action::Trap => RET_TRAP,
             Action::Errno(e) => RET_ERRNO | u32::from(e),
             Action::Trace(m) => RET_TRACE | u32::from(m),
+            Action::Notify => RET_USER_NOTIF,
             Action::Allow => RET_ALLOW,
             Action::Log => RET_LOG,
         }

@@ -263,7 +263,8 @@ fn oci_names() {
         ("SCMP_ACT_TRAP", None, Some(Action::Trap)),
         ("SCMP_ACT_ALLOW", Some(5), Some(Action::Allow)),
         ("SCMP_ACT_LOG", None, Some(Action::Log)),
-        ("SCMP_ACT_NOTIFY", None, None),
+        ("SCMP_ACT_NOTIFY", None, Some(Action::Notify)),
+        ("SCMP_ACT_UNKNOWN", None, None),
     ];
     for (name, errno_ret, want) in actions {
         assert_eq!(action_from_oci(name, errno_ret), want, "{name}");
@@ -286,6 +287,7 @@ fn return_values() {
         (Action::Errno(95), 0x0005_005f),
         (Action::Trace(7), 0x7ff0_0007),
         (Action::Log, 0x7ffc_0000),
+        (Action::Notify, 0x7fc0_0000),
         (Action::Allow, 0x7fff_0000),
     ];
     for (action, ret) in all {

@@ -254,23 +254,32 @@ pub fn refused(o: &Output, what: &str, expected: &str) {
 
 /// Receive one fd over a unix socket (what conmon and the shim do).
 pub fn receive_fd(listener: &std::os::unix::net::UnixListener) -> rustix::fd::OwnedFd {
+    receive_message(listener).1
+}
+
+/// Accept one connection and receive one message: its data and the fd it
+/// carried (what a seccomp agent does).
+pub fn receive_message(
+    listener: &std::os::unix::net::UnixListener,
+) -> (Vec<u8>, rustix::fd::OwnedFd) {
     use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     use std::mem::MaybeUninit;
     let (conn, _) = listener.accept().unwrap();
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut buf = [0u8; 64];
-    rustix::net::recvmsg(
+    let mut buf = vec![0u8; 64 * 1024];
+    let got = rustix::net::recvmsg(
         &conn,
         &mut [std::io::IoSliceMut::new(&mut buf)],
         &mut control,
-        RecvFlags::empty(),
+        RecvFlags::CMSG_CLOEXEC,
     )
     .unwrap();
+    buf.truncate(got.bytes);
     for msg in control.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            return fds.next().unwrap();
+            return (buf, fds.next().unwrap());
         }
     }
-    panic!("no fd received");
+    panic!("no fd received with {:?}", String::from_utf8_lossy(&buf));
 }
