@@ -8,7 +8,8 @@
 //!  1. block the signals an `--init` PID 1 waits on
 //!  2. user namespace: wait for the id maps, become its root; not dumpable
 //!  3. `cella run`: die with cella (and check it is still alive)
-//!  4. join the namespaces given by path
+//!  4. join the namespaces given by path (a mount namespace's root and
+//!     working directory become ours)
 //!  5. hostname and domainname
 //!  6. make every mount private (a slave of the host's where OCI mounts ask
 //!     to follow it); bring lo up in a new network namespace
@@ -74,8 +75,9 @@ pub struct Plan<'a> {
     /// `MS_*` propagation for the container's mounts after pivot_root.
     pub rootfs_propagation: Option<u32>,
     pub ops: &'a [MountOp],
-    /// A mount namespace of its own (else 6, 7 and 9 are skipped).
-    pub new_mount_ns: bool,
+    /// A mount namespace of the container's, new or joined by path (else 6,
+    /// 7 and 9 are skipped: it has the runtime's mounts and root).
+    pub mount_ns: bool,
     /// Bind sources cloned before the fork (a user namespace), by op index.
     pub bind_sources: &'a [(usize, OwnedFd)],
     /// Ask the parent to run the hooks once the namespaces exist.
@@ -238,8 +240,11 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     //    unless a mount asks to follow the host's (OCI `slave` or `shared`,
     //    on a mount or the root: then all are slaves, runc's default).
     //    Without a mount namespace of its own (OCI), the container has the
-    //    runtime's mounts and root, as with runc: none of 6, 7 and 9.
-    if c.new_mount_ns {
+    //    runtime's mounts and root, as with runc: none of 6, 7 and 9. One
+    //    joined by path is set up as a new one would be, as runc does: its
+    //    other processes see the propagation change and, if their root is
+    //    its root, the pivot (pivot_root(2) moves them too).
+    if c.mount_ns {
         let kind = if follows_host(c.ops, c.rootfs_propagation) {
             MountPropagationFlags::DOWNSTREAM
         } else {
@@ -253,7 +258,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     }
     // 7. The new root and everything in it, each target resolved inside it
     //    and mounted onto by fd.
-    let tree = if c.new_mount_ns {
+    let tree = if c.mount_ns {
         let tree = mount::enter_root(c.root, c.host_root).map_err(from_error)?;
         mount::apply(tree.as_fd(), c.ops, c.bind_sources).map_err(|(i, e)| Failure {
             index: i as u16,

@@ -271,7 +271,10 @@ pub fn create(
                 rootfs_propagation: c.rootfs_propagation,
                 ops: &c.mounts,
                 bind_sources: &bind_sources,
-                new_mount_ns: c.clone_flags & linux_raw_sys::general::CLONE_NEWNS != 0,
+                mount_ns: c.clone_flags & linux_raw_sys::general::CLONE_NEWNS != 0
+                    || c.joins
+                        .iter()
+                        .any(|(_, k)| *k == linux_raw_sys::general::CLONE_NEWNS),
                 hooks: c.hooks,
                 cgroup_join: if into_cgroup { &[] } else { cgroup.join_fds() },
                 cgroup_ns: c.cgroup_ns,

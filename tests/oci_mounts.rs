@@ -252,3 +252,96 @@ fn without_a_mount_namespace_the_container_has_the_runtimes_and_changes_none() {
     );
     b.assert_gone();
 }
+
+/// A process in a mount namespace of its own (a copy of ours): the
+/// process, the namespace's path and its link.
+fn mount_namespace_holder() -> (std::process::Child, String, PathBuf) {
+    let holder = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    let ns = format!("/proc/{}/ns/mnt", holder.id());
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let theirs = std::fs::read_link(&ns).unwrap();
+        if theirs != ours {
+            return (holder, ns, theirs);
+        }
+        assert!(start.elapsed().as_secs() < 10, "unshare made no namespace");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A mount namespace joined by path is the container's, set up as a new
+/// one would be (runc's way): the container's mounts and root are made in
+/// it, seen by the namespace's other processes and not by the host; a user
+/// namespace joined by path is still refused by name.
+#[test]
+fn a_mount_namespace_joined_by_path_is_where_the_container_is_made() {
+    let _g = serial();
+    let b = Bundle::new(
+        "join-mntns",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; test -x /bin/busybox && echo rootfs",
+        ],
+        Cfg::default(),
+    );
+    let template = std::fs::read_to_string(b.dir.join("config.json")).unwrap();
+    let join = |ns: &str| {
+        let config = template.replace(
+            r#"{"type": "mount"}"#,
+            &format!(r#"{{"type": "mount", "path": "{ns}"}}"#),
+        );
+        std::fs::write(b.dir.join("config.json"), config).unwrap();
+    };
+    let (mut holder, ns, _) = mount_namespace_holder();
+    join(&ns);
+    let out = b.create(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // The container's root and /proc are mounts of the joined namespace,
+    // not ours; its other process was moved to the new root with the
+    // pivot, as pivot_root(2) does (so with runc).
+    let in_joined = std::fs::read_to_string(format!("/proc/{}/mountinfo", holder.id())).unwrap();
+    let root = in_joined.lines().find(|l| l.split(' ').nth(4) == Some("/"));
+    assert!(
+        root.is_some_and(|l| l.split(' ').nth(3) == b.rootfs().to_str()),
+        "{in_joined}"
+    );
+    assert!(
+        in_joined
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some("/proc") && l.contains(" - proc proc ")),
+        "{in_joined}"
+    );
+    assert!(!host_mounts().contains(b.rootfs().to_str().unwrap()));
+    ok(b.oci(&["start", &b.id]));
+    b.wait_status("stopped");
+    ok(b.oci(&["delete", &b.id]));
+    b.assert_gone();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // What the payload sees: the namespace it joined, and its rootfs.
+    let (mut holder, ns, theirs) = mount_namespace_holder();
+    join(&ns);
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_eq!(out, format!("{}\nrootfs\n", theirs.display()));
+    b.assert_gone();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // A user namespace by path: refused, naming it.
+    b.edit_config(|c| {
+        c.replace(
+            r#"{"type": "pid"}"#,
+            r#"{"type": "pid"}, {"type": "user", "path": "/proc/self/ns/user"}"#,
+        )
+    });
+    refused(
+        &b.create(&[]),
+        "user namespace by path",
+        "joining a user namespace by path is not supported by cella",
+    );
+    b.assert_gone();
+}

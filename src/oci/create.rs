@@ -286,11 +286,10 @@ fn check_rootfs(root: &Path) -> Result<PathBuf> {
 /// (unshared from inside the cgroup) and time (entered before the fork).
 fn namespace_flags(cfg: &Config) -> Result<u32> {
     for (flag, path) in &cfg.linux.namespaces {
-        if path.is_some() && (*flag == g::CLONE_NEWUSER || *flag == g::CLONE_NEWNS) {
-            return Err(Error::usage(format!(
-                "config.json: linux.namespaces: joining a {} namespace by path is not supported by cella",
-                config::ns_file(*flag)
-            )));
+        if path.is_some() && *flag == g::CLONE_NEWUSER {
+            return Err(Error::usage(
+                "config.json: linux.namespaces: joining a user namespace by path is not supported by cella",
+            ));
         }
     }
     // Without a mount namespace the container has ours, root and all, as
