@@ -253,14 +253,26 @@ fn without_a_mount_namespace_the_container_has_the_runtimes_and_changes_none() {
     b.assert_gone();
 }
 
+/// A process holding a mount namespace; killed when dropped.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A process in a mount namespace of its own (a copy of ours): the
 /// process, the namespace's path and its link.
-fn mount_namespace_holder() -> (std::process::Child, String, PathBuf) {
-    let holder = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "sleep", "100"])
-        .spawn()
-        .unwrap();
-    let ns = format!("/proc/{}/ns/mnt", holder.id());
+fn mount_namespace_holder() -> (Holder, String, PathBuf) {
+    let holder = Holder(
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sleep", "100"])
+            .spawn()
+            .unwrap(),
+    );
+    let ns = format!("/proc/{}/ns/mnt", holder.0.id());
     let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
     let start = std::time::Instant::now();
     loop {
@@ -297,14 +309,14 @@ fn a_mount_namespace_joined_by_path_is_where_the_container_is_made() {
         );
         std::fs::write(b.dir.join("config.json"), config).unwrap();
     };
-    let (mut holder, ns, _) = mount_namespace_holder();
+    let (holder, ns, _) = mount_namespace_holder();
     join(&ns);
     let out = b.create(&[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // The container's root and /proc are mounts of the joined namespace,
     // not ours; its other process was moved to the new root with the
     // pivot, as pivot_root(2) does (so with runc).
-    let in_joined = std::fs::read_to_string(format!("/proc/{}/mountinfo", holder.id())).unwrap();
+    let in_joined = std::fs::read_to_string(format!("/proc/{}/mountinfo", holder.0.id())).unwrap();
     let root = in_joined.lines().find(|l| l.split(' ').nth(4) == Some("/"));
     assert!(
         root.is_some_and(|l| l.split(' ').nth(3) == b.rootfs().to_str()),
@@ -321,16 +333,14 @@ fn a_mount_namespace_joined_by_path_is_where_the_container_is_made() {
     b.wait_status("stopped");
     ok(b.oci(&["delete", &b.id]));
     b.assert_gone();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     // What the payload sees: the namespace it joined, and its rootfs.
-    let (mut holder, ns, theirs) = mount_namespace_holder();
+    let (holder, ns, theirs) = mount_namespace_holder();
     join(&ns);
     let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
     assert_eq!(out, format!("{}\nrootfs\n", theirs.display()));
     b.assert_gone();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     // A user namespace by path: refused, naming it.
     b.edit_config(|c| {
         c.replace(
