@@ -17,7 +17,9 @@
 //! pids       64
 //! ```
 //!
-//! One `key value` per line; `#` starts a comment. A container key is
+//! One `key value` per line; `#` starts a comment where a shell's would: at
+//! the start of a word and outside quotes (`env A=b#c` and
+//! `command sh -c 'echo #1'` keep theirs). A container key is
 //! either one of `command`, `restart`, `log`, or a `cella run` option
 //! (`rootfs`, `hostname`, `net`, `pid`, `memory`, `pids`, `cpus`, `cpu-weight`,
 //! `io-weight`, `env`, `workdir`, `user`, `bind`, `tmpfs`, `init`,
@@ -132,7 +134,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config> {
     let mut current: Option<Container> = None;
     for (i, raw) in text.lines().enumerate() {
         let at = |msg: String| Error::usage(format!("{origin}:{}: {msg}", i + 1));
-        let line = raw.split('#').next().unwrap_or("").trim();
+        let line = without_comment(raw).trim();
         if line.is_empty() {
             continue;
         }
@@ -178,11 +180,29 @@ pub fn parse(text: &str, origin: &str) -> Result<Config> {
     Ok(config)
 }
 
+/// `line` up to its comment: a `#` at the start of a word (the line's
+/// start or after a blank), outside '…' and "…", as a shell reads it.
+fn without_comment(line: &str) -> &str {
+    let mut quote: Option<char> = None;
+    let mut word_start = true;
+    for (i, ch) in line.char_indices() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '#') if word_start => return &line[..i],
+            (None, '\'' | '"') => quote = Some(ch),
+            _ => {}
+        }
+        word_start = quote.is_none() && ch.is_whitespace();
+    }
+    line
+}
+
 /// The global `emergency` shell of a file that may not parse: the emergency
 /// path must work precisely when the rest is broken.
 pub fn emergency_line(text: &str) -> Option<String> {
     text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .map(|l| without_comment(l).trim())
         .take_while(|l| !l.starts_with('['))
         .find_map(|l| {
             l.strip_prefix("emergency")?
@@ -380,7 +400,7 @@ init yes
             ),
             (
                 "[container a1]\ncommand x\nmemory abc",
-                "f:3: invalid value 'abc' for --memory",
+                "f:3: invalid value 'abc' for memory",
             ),
             ("[container a1]\n", "container 'a1' has no command"),
             ("hostname x\n", "no [container NAME] section"),
@@ -394,7 +414,7 @@ init yes
             ),
             (
                 "[container ../x]\ncommand x",
-                "f:1: invalid value '../x' for --name",
+                "f:1: invalid value '../x' for name",
             ),
             ("[web]\n", "f:1: expected [container NAME]"),
             ("[container a1]\ncommand 'x", "f:2: unterminated quote"),
@@ -449,6 +469,24 @@ init yes
         );
         assert_eq!(emergency_line("[container a1]\nemergency /bin/sh"), None);
         assert_eq!(emergency_line("emergency sh"), None);
+    }
+
+    #[test]
+    fn a_hash_starts_a_comment_only_where_a_shells_would() {
+        let text = "[container a1]\n\
+                    command sh -c 'echo #1; echo \"#2\"' # the comment\n\
+                    env A=b#c\n\
+                    env B=\"x #y\"   #z\n\
+                    #env C=gone\n\
+                    hostname h#1\n";
+        let c = parse(text, "f").unwrap();
+        let a = &c.containers[0].args;
+        assert_eq!(a.command, ["sh", "-c", "echo #1; echo \"#2\""]);
+        assert_eq!(a.env, ["A=b#c", "B=\"x #y\""]);
+        assert_eq!(a.hostname.as_deref(), Some("h#1"));
+        assert_eq!(without_comment("# all"), "");
+        assert_eq!(without_comment("key value#not # yes"), "key value#not ");
+        assert_eq!(without_comment("key 'a # b' # c"), "key 'a # b' ");
     }
 
     #[test]

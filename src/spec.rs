@@ -130,8 +130,16 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         privileged: args.privileged,
     };
     let filesystem = filesystem(&mount_args, root.is_host, rootless.is_some(), nodes)?;
-    let uid = args.user.map_or(0, |(u, _)| u);
-    let envp = environment(&args.env, &hostname, uid, |k| std::env::var_os(k))?;
+    // Who the payload is, from the container's own passwd and group
+    // files, as docker resolves `-u` (root by default).
+    let who = crate::users::identify_in(&root.source, args.user.as_deref().unwrap_or("0"))
+        .map_err(|e| {
+            Error::usage(format!(
+                "--user {}: {e}",
+                args.user.as_deref().unwrap_or("0")
+            ))
+        })?;
+    let envp = environment(&args.env, &hostname, &who.home, |k| std::env::var_os(k))?;
     let exec = Exec {
         candidates: candidates(&args.command[0], &envp)?,
         argv: cstrings(args.command)?,
@@ -139,13 +147,15 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         workdir: args.workdir.map(cstring).transpose()?,
         init: args.init,
     };
-    // The group is the uid's unless given; supplementary groups are cleared.
-    let (uid, gid) = args.user.map_or((0, 0), |(u, g)| (u, g.unwrap_or(u)));
     let payload = Payload {
         exec,
-        uid,
-        gid,
-        groups: Vec::new(),
+        uid: who.uid,
+        gid: who.gid,
+        groups: who
+            .groups
+            .into_iter()
+            .map(rustix::process::Gid::from_raw)
+            .collect(),
         umask: None,
         caps: security.caps,
         known_caps: security.known_caps,
@@ -557,17 +567,13 @@ pub fn mount_target(path: &str, what: &str) -> Result<String> {
 fn environment(
     entries: &[OsString],
     hostname: &str,
-    uid: u32,
+    home: &str,
     lookup: impl Fn(&OsStr) -> Option<OsString>,
 ) -> Result<Vec<OsString>> {
     let mut env: Vec<OsString> = vec![
         format!("PATH={DEFAULT_PATH}").into(),
         format!("HOSTNAME={hostname}").into(),
-        if uid == 0 {
-            "HOME=/root".into()
-        } else {
-            "HOME=/".into()
-        },
+        format!("HOME={home}").into(),
     ];
     for entry in entries {
         let bytes = entry.as_bytes();
@@ -755,7 +761,7 @@ mod tests {
 
     fn env(entries: &[&str], lookup: &[(&str, &str)]) -> Vec<String> {
         let entries: Vec<OsString> = entries.iter().map(OsString::from).collect();
-        environment(&entries, "box", 0, |k| {
+        environment(&entries, "box", "/root", |k| {
             lookup
                 .iter()
                 .find(|(n, _)| OsStr::new(n) == k)

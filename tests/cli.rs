@@ -58,7 +58,10 @@ fn usage_errors_are_one_line_and_exit_125() {
         (&["--bogus"], "--bogus"),
         (&["run", "--memory", "12q", "true"], "--memory"),
         (&["run", "--cpus", "0", "true"], "--cpus"),
-        (&["run", "--user", "nobody", "true"], "--user"),
+        (
+            &["run", "--user", "no-such-user-anywhere", "true"],
+            "--user",
+        ),
     ] {
         let (code, out, err) = cella(args);
         assert_eq!(code, 125, "{args:?}");

@@ -356,3 +356,94 @@ fn without_clone3_cella_falls_back_to_clone() {
     assert!(out.status.success());
     assert!(!container_cgroup("pids", &name).exists());
 }
+
+/// `-u` as docker resolves it (issue 12, point 3), in the container's own
+/// passwd and group files, never the host's: names and numbers, the
+/// primary group from passwd (never the uid as a group), supplementary
+/// groups from /etc/group, HOME from passwd (`/` without an entry); the
+/// same for `exec` into the container and for `cella init`'s `user` key.
+#[test]
+fn users_and_groups_by_name_come_from_the_containers_own_files() {
+    let _g = serial();
+    let root = rootfs("users");
+    std::fs::create_dir_all(root.join("home/app")).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n\
+         app:x:1000:1001:App:/home/app:/bin/sh\n\
+         svc:x:42:42::/nonexistent:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nsvc:x:42:\napp:x:1001:\naudio:x:29:other,app\nstaff:x:50:\n",
+    )
+    .unwrap();
+    let who = "echo $(id -u) $(id -g) $(id -G) $HOME";
+    for (user, want) in [
+        ("app", "1000 1001 1001 29 /home/app"),
+        ("1000", "1000 1001 1001 29 /home/app"),
+        ("app:staff", "1000 50 50 29 /home/app"),
+        ("app:7", "1000 7 7 29 /home/app"),
+        // A number without an entry: group 0 (docker's), home /; 42 is
+        // svc's, whose group it gets (not "42 as a group" by accident).
+        ("4242", "4242 0 0 /"),
+        ("42", "42 42 42 /nonexistent"),
+        ("4242:4243", "4242 4243 4243 /"),
+    ] {
+        let out = ok(sh(&root, &["-u", user], who));
+        assert_eq!(out.trim(), want, "-u {user}");
+    }
+    // Root by default, with root's home from passwd.
+    assert_eq!(ok(sh(&root, &[], who)).trim(), "0 0 0 /root");
+    // Names the container does not have are refused, even the host's.
+    for (user, missing) in [
+        (
+            "nobody",
+            "unable to find user nobody: no matching entries in passwd file",
+        ),
+        (
+            "app:wheel",
+            "unable to find group wheel: no matching entries in group file",
+        ),
+    ] {
+        let out = sh(&root, &["-u", user], "true");
+        assert_eq!(code(&out), 125, "-u {user}");
+        assert_eq!(stderr(&out), format!("cella: --user {user}: {missing}\n"));
+    }
+    // A passwd that is a symlink to the host's is read inside the root.
+    std::fs::rename(root.join("etc/passwd"), root.join("etc/passwd.real")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd.real", root.join("etc/passwd")).unwrap();
+    assert_eq!(
+        ok(sh(&root, &["-u", "app"], who)).trim(),
+        "1000 1001 1001 29 /home/app"
+    );
+    std::fs::remove_file(root.join("etc/passwd")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../../../../../etc/passwd",
+        root.join("etc/passwd"),
+    )
+    .unwrap();
+    let out = sh(&root, &["-u", "nobody"], "true");
+    assert_eq!(
+        code(&out),
+        125,
+        "the host's passwd was read: {}",
+        stdout(&out)
+    );
+    std::fs::remove_file(root.join("etc/passwd")).unwrap();
+    std::fs::rename(root.join("etc/passwd.real"), root.join("etc/passwd")).unwrap();
+
+    // exec into a running container: the same resolution.
+    let name = format!("users-{}", std::process::id());
+    let running = spawn_ready(&root, &name, "sleep 30");
+    let out = cella(&["exec", "-u", "app", &name, "sh", "-c", who]);
+    assert_eq!(
+        stdout(&out).trim(),
+        "1000 1001 1001 29 /home/app",
+        "{}",
+        stderr(&out)
+    );
+    ok(cella(&["kill", &name]));
+    running.wait();
+}

@@ -158,6 +158,12 @@ const POWERED_OFF: Ended = Ended::PoweredOff;
 fn containers_start_in_order_restart_by_policy_log_and_power_off() {
     let _g = serial();
     let root = rootfs("system-order");
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("etc/group"), "root:x:0:\naudio:x:29:app\n").unwrap();
     let cgroups = cella_cgroups();
     let host = host_hostname();
     let dir =
@@ -174,7 +180,9 @@ fn containers_start_in_order_restart_by_policy_log_and_power_off() {
              [container flaky]\nrootfs {r}\nbind {d}:/state\nrestart on-failure\n\
              command sh -c 'n=$(cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/n; echo attempt $n; [ $n -ge 3 ]'\n\
              [container job]\nrootfs {r}\nlog {d}/job.log\ncommand sh -c 'echo to the log; echo and stderr >&2'\n\
-             [container done]\nrootfs {r}\nrestart on-failure\ncommand true\n"
+             [container done]\nrootfs {r}\nrestart on-failure\ncommand true\n\
+             [container who]\nrootfs {r}\nuser app   # by name\nenv TAG=a#b\n\
+             command sh -c 'echo $(id -u) $(id -G) $HOME $TAG \"#1\"' # a comment\n"
         ),
     );
     let init = start_init(&config);
@@ -185,6 +193,10 @@ fn containers_start_in_order_restart_by_policy_log_and_power_off() {
         .iter()
         .filter(|l| l.ends_with(": started"))
         .collect();
+    assert!(
+        console.contains(&"[who] 1000 1001 29 /home/app a#b #1".to_owned()),
+        "{text}"
+    );
     assert_eq!(
         started[..4],
         [

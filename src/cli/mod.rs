@@ -73,7 +73,9 @@ Options:
   --rm                  with -d, remove the container when it ends
   -e, --env K=V         set an environment variable (K alone: copy from here)
   -w, --workdir DIR     working directory inside
-  -u, --user UID[:GID]  run COMMAND as this numeric user and group
+  -u, --user USER[:GROUP]
+                        run COMMAND as this user (name or number, from the
+                        container's /etc/passwd; its groups from /etc/group)
   --read-only           mount the root file system read-only
   --bind SRC:DST[:ro]   bind-mount host SRC at DST inside
   --tmpfs DST           mount a fresh tmpfs at DST inside
@@ -153,7 +155,9 @@ pub struct RunArgs {
     pub init: bool,
     pub env: Vec<OsString>,
     pub workdir: Option<String>,
-    pub user: Option<(u32, Option<u32>)>,
+    /// `-u USER[:GROUP]`, names or numbers, resolved in the container's
+    /// own passwd and group files.
+    pub user: Option<String>,
     pub read_only: bool,
     pub binds: Vec<Bind>,
     pub tmpfs: Vec<String>,
@@ -266,7 +270,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
         };
         // One place decodes every value, so each refusal has the same shape.
         let value = p.value().map_err(lex)?;
-        set(&mut a, name, value)?;
+        set(&mut a, name, value, "--")?;
     }
     Err(Error::usage(
         "run: no command given (see 'cella run --help')",
@@ -331,16 +335,19 @@ pub fn set_option(a: &mut RunArgs, name: &str, value: &str) -> Result<()> {
         "read-only" => a.read_only = flag()?,
         "privileged" => a.privileged = flag()?,
         _ => match VALUED.iter().find(|n| **n == name) {
-            Some(known) => set(a, known, value.into())?,
+            Some(known) => set(a, known, value.into(), "")?,
             None => return Err(Error::usage(format!("unknown option '{name}'"))),
         },
     }
     Ok(())
 }
 
-fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
+/// `dashes`: how the option is shown in errors (`--memory` on the command
+/// line, `memory` as a key of the init configuration).
+fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Result<()> {
     let shown = value.to_string_lossy().into_owned();
-    let bad = |why: &str| Error::usage(format!("invalid value '{shown}' for --{name}: {why}"));
+    let bad =
+        |why: &str| Error::usage(format!("invalid value '{shown}' for {dashes}{name}: {why}"));
     match name {
         "rootfs" => a.rootfs = Some(value),
         "security-opt" => {
@@ -429,7 +436,10 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                     .tmpfs
                     .push(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
                 "user" => {
-                    a.user = Some(user(v).ok_or_else(|| bad("expected numeric UID or UID:GID"))?)
+                    if !user_names(v) {
+                        return Err(bad("expected NAME|UID[:GROUP|GID]"));
+                    }
+                    a.user = Some(v.to_owned())
                 }
                 "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
                 "device" => a.devices.push(device(v).ok_or_else(|| bad(DEVICE_RULE))?),
@@ -453,7 +463,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString) -> Result<()> {
                     };
                     list.push(v.to_owned())
                 }
-                _ => return Err(Error::usage(format!("--{name}: not handled"))),
+                _ => return Err(Error::usage(format!("{dashes}{name}: not handled"))),
             }
         }
     }
@@ -608,6 +618,22 @@ pub fn user(s: &str) -> Option<(u32, Option<u32>)> {
     match s.split_once(':') {
         None => id(s).map(|u| (u, None)),
         Some((u, g)) => id(u).zip(id(g)).map(|(u, g)| (u, Some(g))),
+    }
+}
+
+/// Whether `s` is `USER[:GROUP]` with each a name or an id (a number
+/// below 2^32 - 1, which setresuid reads as "unchanged").
+pub fn user_names(s: &str) -> bool {
+    let part = |t: &str| {
+        !t.is_empty()
+            && !t.contains(':')
+            && t.bytes().all(|b| b.is_ascii_graphic())
+            && (!t.bytes().all(|b| b.is_ascii_digit())
+                || decimal(t).is_some_and(|n| n < u64::from(u32::MAX)))
+    };
+    match s.split_once(':') {
+        None => part(s),
+        Some((u, g)) => part(u) && part(g),
     }
 }
 

@@ -90,7 +90,7 @@ fn all_options_decode() {
     assert_eq!((a.cpu_weight, a.io_weight), (Some(200), Some(300)));
     assert_eq!(a.env, ["A=1", "B"]);
     assert_eq!(a.workdir.as_deref(), Some("/srv"));
-    assert_eq!(a.user, Some((1000, Some(100))));
+    assert_eq!(a.user.as_deref(), Some("1000:100"));
     assert!(a.read_only);
     assert_eq!(
         a.binds[0],
@@ -162,8 +162,10 @@ fn bad_values_name_the_option() {
         (&["--bind", "/a:rel", "true"], "--bind"),
         (&["--bind", "/a:/b:rx", "true"], "--bind"),
         (&["--tmpfs", "tmp", "true"], "--tmpfs"),
-        (&["-u", "root", "true"], "--user"),
+        (&["-u", "4294967295", "true"], "--user"),
         (&["-u", "1:", "true"], "--user"),
+        (&["-u", ":1", "true"], "--user"),
+        (&["-u", "a b", "true"], "--user"),
         (&["--user", "1:2:3", "true"], "--user"),
         (&["-e", "=x", "true"], "--env"),
         (&["--frobnicate", "true"], "--frobnicate"),

@@ -31,7 +31,9 @@ pub struct ExecArgs {
     pub pid_file: Option<PathBuf>,
     pub cwd: Option<String>,
     pub env: Vec<String>,
-    pub user: Option<(u32, u32)>,
+    /// `UID[:GID]` (runc's, for an OCI container), or names too (docker's,
+    /// for a `cella run` container).
+    pub user: Option<String>,
     pub additional_gids: Vec<u32>,
     pub cap_add: Vec<String>,
     pub no_new_privs: bool,
@@ -66,9 +68,14 @@ fn process(a: &ExecArgs, cfg: &config::Config) -> Result<Process> {
     p.terminal = a.tty;
     p.cwd = a.cwd.clone().unwrap_or_else(|| "/".into());
     p.env.extend(a.env.iter().cloned());
-    if let Some((u, gid)) = a.user {
-        p.uid = u;
-        p.gid = gid;
+    if let Some(user) = &a.user {
+        let (uid, gid) = crate::cli::user(user).ok_or_else(|| {
+            Error::usage(format!(
+                "--user: '{user}' is not UID[:GID] (names only for `cella run` containers)"
+            ))
+        })?;
+        p.uid = uid;
+        p.gid = gid.unwrap_or(0);
     }
     p.additional_gids.extend(&a.additional_gids);
     for c in &a.cap_add {
@@ -109,8 +116,8 @@ fn run_args(st: &State, a: &ExecArgs) -> Result<crate::cli::RunArgs> {
     if let Some(cwd) = &a.cwd {
         r.workdir = Some(cwd.clone());
     }
-    if let Some((uid, gid)) = a.user {
-        r.user = Some((uid, Some(gid)));
+    if let Some(user) = &a.user {
+        r.user = Some(user.clone());
     }
     // The exec's process is not the container's init, nor detached.
     r.init = false;

@@ -501,9 +501,10 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
             }
             Long("user") | Short('u') => {
                 let u = val(p, "--user")?;
-                let (uid, gid) = crate::cli::user(&u)
-                    .ok_or_else(|| Error::usage(format!("--user: '{u}' is not UID[:GID]")))?;
-                a.user = Some((uid, gid.unwrap_or(0)));
+                if !crate::cli::user_names(&u) {
+                    return Err(Error::usage(format!("--user: '{u}' is not UID[:GID]")));
+                }
+                a.user = Some(u);
             }
             Long("additional-gids") | Short('g') => {
                 let g = num_val(p, "--additional-gids")?;
