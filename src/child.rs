@@ -364,7 +364,8 @@ fn die_with_parent(parent: BorrowedFd<'_>) -> Result<(), Failure> {
 }
 
 /// `dup2` the requested descriptors onto 0, 1 and 2.
-fn redirect(stdio: Stdio<'_>) -> rustix::io::Result<()> {
+/// The requested stdio in place of ours.
+pub fn redirect(stdio: Stdio<'_>) -> rustix::io::Result<()> {
     if let Some(fd) = stdio.stdin {
         rustix::stdio::dup2_stdin(fd)?;
     }

@@ -119,19 +119,30 @@ pub fn attach(to: Console<'_>, size: Option<(u16, u16)>, uid: u32) -> rustix::io
     Ok(())
 }
 
-/// A foreground `run` or `exec -t` with no `--console-socket`: relay the
-/// pty `master` to the caller until `pid` ends, as runc does. The caller's
-/// terminal (stdin, if it is one) is raw meanwhile, so ctrl-C and ctrl-Z
-/// reach the pty as bytes and act inside, and is restored however this
-/// ends; its window size is given to the pty and followed on SIGWINCH.
+/// A foreground OCI `run` or `exec -t` with no `--console-socket`: relay
+/// the pty `master` to the caller until `pid` ends, as runc does.
 /// [`crate::process::WAITED`] must be blocked.
 pub fn relay(pid: rustix::process::Pid, master: OwnedFd) -> Result<rustix::process::WaitStatus> {
+    relaying(master, true, |r| crate::process::wait_forwarding(pid, r))
+}
+
+/// Relay the pty `master` to the caller while `wait` waits with the
+/// relay. The pty's output goes to our stdout; with `input`, our stdin
+/// goes to the pty, and our terminal (stdin, if it is one) is raw
+/// meanwhile, so ctrl-C and ctrl-Z reach the pty as bytes and act inside,
+/// and is restored however this ends. The caller's window size is given
+/// to the pty and followed on SIGWINCH.
+pub fn relaying<T>(
+    master: OwnedFd,
+    input: bool,
+    wait: impl FnOnce(crate::process::Relay<'_>) -> Result<T>,
+) -> Result<T> {
     use crate::process::{Relay, Stream};
     let (stdin, stdout) = (rustix::stdio::stdin(), rustix::stdio::stdout());
     let caller = [stdin, stdout]
         .into_iter()
         .find(|fd| rustix::termios::isatty(fd));
-    let _raw = Raw::enter(stdin);
+    let _raw = input.then(|| Raw::enter(stdin));
     if let Some(size) = caller.and_then(|t| rustix::termios::tcgetwinsize(t).ok()) {
         let _ = rustix::termios::tcsetwinsize(&master, size);
     }
@@ -145,22 +156,22 @@ pub fn relay(pid: rustix::process::Pid, master: OwnedFd) -> Result<rustix::proce
     let mut to_caller = |bytes: &[u8]| {
         let _ = crate::input::write_all(stdout, bytes);
     };
-    let relay = Relay {
-        streams: vec![
-            Stream {
-                from: stdin,
-                to: &mut to_pty,
-                drain: false,
-            },
-            Stream {
-                from: master.as_fd(),
-                to: &mut to_caller,
-                drain: true,
-            },
-        ],
+    let mut streams = vec![Stream {
+        from: master.as_fd(),
+        to: &mut to_caller,
+        drain: true,
+    }];
+    if input {
+        streams.push(Stream {
+            from: stdin,
+            to: &mut to_pty,
+            drain: false,
+        });
+    }
+    wait(Relay {
+        streams,
         resize: caller.map(|t| (t, master.as_fd())),
-    };
-    crate::process::wait_forwarding(pid, relay)
+    })
 }
 
 /// The caller's terminal in raw mode while this lives; its settings as

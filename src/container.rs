@@ -2,6 +2,7 @@
 //! engine's container (`crate::engine` makes it), then the wait, with
 //! signals forwarded, and the cleanup.
 
+use crate::attach::Attach;
 use crate::cgroup::{self, Owned};
 use crate::cli::Net;
 use crate::engine;
@@ -14,6 +15,7 @@ use crate::sys::{signal, signal::SigSet};
 use linux_raw_sys::general::{
     CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
 };
+use rustix::fd::OwnedFd;
 use rustix::process::{Pid, WaitStatus};
 use std::path::{Path, PathBuf};
 
@@ -90,23 +92,55 @@ impl Running {
     }
 }
 
-/// Start the container described by `spec` for `cella run`: with cella's
-/// own stdio, forwarding signals; [`Running::wait`] waits for it.
-pub fn run(spec: Spec) -> Result<Running> {
+/// A foreground `cella run`: the container, and what cella carries between
+/// it and the caller meanwhile.
+pub struct Foreground {
+    pub running: Running,
+    attach: Attach,
+}
+
+/// Start the container described by `spec` for `cella run`, its stdio
+/// from ours as docker gives it ([`Attach`]); [`Foreground::wait`] waits
+/// for it, relaying, forwarding signals.
+pub fn run(mut spec: Spec) -> Result<Foreground> {
     // 1. Block the forwarded signals and SIGCHLD before the child exists, so
     //    none is lost; the parent takes them one at a time, the child
     //    restores the old mask just before exec.
     let old_mask = signal::block(process::WAITED).ctx(Step::SignalMask)?;
-    start(spec, Stdio::default(), old_mask)
+    let mut attach = Attach::prepare(spec.payload.terminal, spec.interactive)?;
+    spec.payload.console_size = attach.console_size();
+    let console = attach.console.take();
+    let running = create(spec, attach.stdio(), console, old_mask)?;
+    attach.started()?;
+    Ok(Foreground { running, attach })
+}
+
+impl Foreground {
+    /// 17. Relay until the container's PID 1 exits, forwarding signals,
+    ///     then finish.
+    pub fn wait(self) -> Result<Outcome> {
+        let Foreground { running, attach } = self;
+        attach.relay(|r| running.wait_relaying(r))
+    }
 }
 
 /// Create the container and exec its payload, returning once the exec
 /// happened (or with the failed step, leaving nothing behind).
 /// `child_mask` is the signal mask the payload gets.
 pub fn start(spec: Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running> {
+    create(spec, stdio, None, child_mask)
+}
+
+/// [`start`], with the socket a `-t` payload sends its pty master over.
+fn create(
+    spec: Spec,
+    stdio: Stdio<'_>,
+    console: Option<OwnedFd>,
+    child_mask: SigSet,
+) -> Result<Running> {
     let io = engine::Io {
         stdio,
-        console: None,
+        console,
         waited: process::WAITED,
         exec_mask: child_mask,
     };

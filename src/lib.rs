@@ -10,6 +10,7 @@
 //! payload: cella itself never runs inside a container. Raw syscalls and
 //! every `unsafe` block live in [`sys`].
 
+pub mod attach;
 pub mod caps;
 pub mod cgroup;
 pub mod child;

@@ -102,17 +102,17 @@ fn main() -> ExitCode {
             "run -d: this cella was built without the manage feature",
         ));
     }
-    let running = match container::run(spec) {
+    let foreground = match container::run(spec) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    if running.reclaimed() {
+    if foreground.running.reclaimed() {
         report(&format!(
             "cella: removed the cgroup an earlier container named {} left behind (its cella was killed)\n",
-            running.name()
+            foreground.running.name()
         ));
     }
-    let outcome = match running.wait() {
+    let outcome = match foreground.wait() {
         Ok(o) => o,
         Err(e) => return fail(&e),
     };

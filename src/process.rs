@@ -100,7 +100,7 @@ pub const FORWARDED: SigSet = SigSet::empty()
 pub const WAITED: SigSet = FORWARDED.with(Signal::CHILD);
 
 /// One flow a waiting cella carries: what becomes readable on `from` is
-/// handed to `to` as it comes.
+/// handed to `to` as it comes; an empty slice says `from` has ended.
 pub struct Stream<'a> {
     pub from: BorrowedFd<'a>,
     pub to: &'a mut dyn FnMut(&[u8]),
@@ -154,7 +154,10 @@ pub fn wait_forwarding(pid: Pid, mut relay: Relay<'_>) -> crate::error::Result<W
                 return true;
             }
             match rustix::io::read(s.from, &mut buf) {
-                Ok(0) | Err(Errno::BADF | Errno::IO) => false,
+                Ok(0) | Err(Errno::BADF | Errno::IO) => {
+                    (s.to)(&[]);
+                    false
+                }
                 Ok(n) => {
                     (s.to)(&buf[..n]);
                     true

@@ -37,6 +37,8 @@ pub struct Spec {
     pub payload: Payload,
     /// `-d`: a supervisor of its own runs it; `cella run` returns at once.
     pub detach: bool,
+    /// `-i`: the caller's stdin reaches the payload (else `/dev/null`).
+    pub interactive: bool,
     /// `--rm`: a detached container's record goes with it.
     pub remove: bool,
     /// The options it was run with, as typed (recorded, for `exec`).
@@ -81,6 +83,12 @@ pub struct Limits {
 
 /// Validate `args` against the system and build the spec.
 pub fn build(args: RunArgs) -> Result<Spec> {
+    if args.detach && (args.tty || args.interactive) {
+        return Err(Error::usage(
+            "run -d with -t or -i: a detached container's terminal needs `cella attach`, \
+             which cella does not have yet; run it in the foreground, or `cella exec -it NAME sh` into it",
+        ));
+    }
     let security = security(&args)?;
     let name = match args.name {
         Some(n) => n,
@@ -139,7 +147,12 @@ pub fn build(args: RunArgs) -> Result<Spec> {
                 args.user.as_deref().unwrap_or("0")
             ))
         })?;
-    let envp = environment(&args.env, &hostname, &who.home, |k| std::env::var_os(k))?;
+    let mut env = args.env.clone();
+    if args.tty {
+        // docker's, unless `-e TERM` says otherwise (later entries win).
+        env.insert(0, "TERM=xterm".into());
+    }
+    let envp = environment(&env, &hostname, &who.home, |k| std::env::var_os(k))?;
     let exec = Exec {
         candidates: candidates(&args.command[0], &envp)?,
         argv: cstrings(args.command)?,
@@ -163,7 +176,7 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         no_new_privileges: security.no_new_privs,
         oom_score_adj: security.oom_score_adj,
         seccomp: security.seccomp,
-        terminal: false,
+        terminal: args.tty,
         console_size: None,
     };
     let limits = Limits {
@@ -184,6 +197,7 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         device_rules,
         payload,
         detach: args.detach,
+        interactive: args.interactive,
         remove: args.remove,
         options: args
             .options

@@ -13,22 +13,28 @@ use support::*;
 fn stdio_passes_through_and_exit_status_is_the_payloads() {
     let _g = serial();
     let root = rootfs("stdio");
-    let mut child = std::process::Command::new(cella_bin())
-        .args([
-            "run",
-            "--rootfs",
-            root.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            "cat; echo err >&2; exit 3",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let piped = |interactive: bool| {
+        let mut args = vec!["run", "--rootfs", root.to_str().unwrap()];
+        if interactive {
+            args.push("-i");
+        }
+        args.extend(["--", "sh", "-c", "cat; echo err >&2; exit 3"]);
+        std::process::Command::new(cella_bin())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Without -i, as docker: stdin is /dev/null, whatever ours is.
+    let mut child = piped(false);
     use std::io::Write;
+    let _ = child.stdin.take().unwrap().write_all(b"not for it\n");
+    let out = wait_output(child, Duration::from_secs(30));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(code(&out), 3);
+    let mut child = piped(true);
     child
         .stdin
         .take()

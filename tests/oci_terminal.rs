@@ -9,105 +9,13 @@
 mod support;
 
 use rustix::fd::OwnedFd;
-use rustix::pty::OpenptFlags;
-use rustix::termios::{self, Winsize};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::bundle::*;
+use support::terminal::OuterTerminal;
 use support::*;
-
-/// A pty pair the test owns: the master it types into and reads from, and
-/// the terminal (peer) cella is given as stdin, stdout and stderr.
-struct OuterTerminal {
-    master: std::fs::File,
-    peer: OwnedFd,
-    seen: Arc<Mutex<Vec<u8>>>,
-}
-
-impl OuterTerminal {
-    fn open(rows: u16, cols: u16) -> OuterTerminal {
-        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-        rustix::pty::grantpt(&master).unwrap();
-        rustix::pty::unlockpt(&master).unwrap();
-        let peer = rustix::pty::ioctl_tiocgptpeer(
-            &master,
-            OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
-        )
-        .unwrap();
-        let t = OuterTerminal {
-            master: std::fs::File::from(master),
-            peer,
-            seen: Arc::default(),
-        };
-        t.resize(rows, cols);
-        let mut reader = t.master.try_clone().unwrap();
-        let seen = t.seen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 1024];
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                seen.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        t
-    }
-
-    fn resize(&self, rows: u16, cols: u16) {
-        let size = Winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        termios::tcsetwinsize(&self.peer, size).unwrap();
-    }
-
-    fn stdio(&self) -> Stdio {
-        Stdio::from(self.peer.try_clone().unwrap())
-    }
-
-    /// What came out so far, carriage returns dropped.
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.seen.lock().unwrap()).replace('\r', "")
-    }
-
-    fn wait_for(&self, want: &str) {
-        let start = Instant::now();
-        while !self.text().contains(want) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "no {want:?} on the terminal; it shows: {:?}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn type_in(&mut self, bytes: &[u8]) {
-        self.master.write_all(bytes).unwrap();
-    }
-
-    fn modes(&self) -> (String, String, String) {
-        let t = termios::tcgetattr(&self.peer).unwrap();
-        (
-            format!("{:?}", t.input_modes),
-            format!("{:?}", t.output_modes),
-            format!("{:?}", t.local_modes),
-        )
-    }
-}
-
-fn cella_on(term: &OuterTerminal, args: &[&str]) -> std::process::Child {
-    Command::new(cella_bin())
-        .args(args)
-        .stdin(term.stdio())
-        .stdout(term.stdio())
-        .stderr(term.stdio())
-        .spawn()
-        .unwrap()
-}
 
 fn wait_code(child: std::process::Child) -> i32 {
     let out = wait_output(child, Duration::from_secs(30));
@@ -133,17 +41,14 @@ fn a_foreground_run_relays_its_terminal_raw_sized_and_restored() {
     let mut term = OuterTerminal::open(33, 77);
     let before = term.modes();
     let state = b.state.to_str().unwrap().to_owned();
-    let cella = cella_on(
-        &term,
-        &[
-            "--root",
-            &state,
-            "run",
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            &b.id,
-        ],
-    );
+    let cella = term.cella(&[
+        "--root",
+        &state,
+        "run",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
     let pid = cella.id() as i32;
     term.wait_for("ready");
     let text = term.text();
@@ -388,17 +293,14 @@ fn a_bundle_from_cella_spec_runs_runcs_interactive_shell() {
     let mut term = OuterTerminal::open(24, 80);
     let state = b.state.to_str().unwrap().to_owned();
     // As a runc user would: `runc spec`, a rootfs, `runc run ID` on a terminal.
-    let cella = cella_on(
-        &term,
-        &[
-            "--root",
-            &state,
-            "run",
-            "--bundle",
-            b.dir.to_str().unwrap(),
-            &b.id,
-        ],
-    );
+    let cella = term.cella(&[
+        "--root",
+        &state,
+        "run",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ]);
     term.type_in(
         b"echo in-$((6*7)); touch /x || echo read-only; wc -c < /proc/timer_list; \
           ls /sys/fs/cgroup | grep -c . ; hostname; exit 3\r",

@@ -56,7 +56,7 @@ Options:
   --rootfs DIR          root file system (default: the host's / read-only,
                         with a private /proc, /dev and /tmp)
   --name NAME           container name; also the cgroup name (default: generated)
-  --hostname NAME       hostname inside (default: the container name)
+  -h, --hostname NAME   hostname inside (default: the container name)
   --net host|none       'none' (default): own network namespace with lo only;
                         'host': share the host's network
   --pid host|private    'private' (default): the payload is PID 1 of its own
@@ -68,6 +68,10 @@ Options:
   --io-weight N         relative block I/O weight, 1-10000
   --init                run a tiny init as PID 1 that reaps zombies and
                         forwards signals to COMMAND
+  -t, --tty             give COMMAND a terminal of its own (a pty of the
+                        container's) and relay it to this one
+  -i, --interactive     pass this stdin to COMMAND (without -i: /dev/null);
+                        -it: an interactive shell
   -d, --detach          return once COMMAND runs; a supervisor keeps its
                         output (cella logs NAME) and its exit status
   --rm                  with -d, remove the container when it ends
@@ -92,7 +96,7 @@ Options:
   --ulimit NAME=SOFT[:HARD]
                         a resource limit (nofile, nproc, core, stack, ...)
   --oom-score-adj N     the payload's OOM score adjustment, -1000 to 1000
-  -h, --help            show this help
+  --help                show this help
 
 Exit status: COMMAND's; 128+N if it was killed by signal N; 126 if it could
 not be executed; 127 if it was not found; 125 if cella itself failed.
@@ -176,6 +180,10 @@ pub struct RunArgs {
     pub oom_score_adj: Option<i32>,
     /// `-d`: return once the payload runs, leaving it to a supervisor.
     pub detach: bool,
+    /// `-t`: a pty of the container's is the payload's terminal.
+    pub tty: bool,
+    /// `-i`: the caller's stdin reaches the payload (else `/dev/null`).
+    pub interactive: bool,
     /// `--rm`: remove a detached container's record when it ends.
     pub remove: bool,
     /// The options as typed (everything between `run` and the command).
@@ -233,7 +241,15 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
     let mut a = RunArgs::default();
     while let Some(arg) = p.next().map_err(lex)? {
         let name = match arg {
-            Short('h') | Long("help") => return Ok(Command::RunHelp),
+            Long("help") => return Ok(Command::RunHelp),
+            Short('t') | Long("tty") => {
+                a.tty = true;
+                continue;
+            }
+            Short('i') | Long("interactive") => {
+                a.interactive = true;
+                continue;
+            }
             Long("init") => {
                 a.init = true;
                 continue;
@@ -262,6 +278,8 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
             Short('e') => "env",
             Short('w') => "workdir",
             Short('u') => "user",
+            // docker's: `-h` names the host; `--help` helps.
+            Short('h') => "hostname",
             Long(long) => match VALUED.iter().find(|n| **n == long) {
                 Some(known) => known,
                 None => return Err(lex(arg.unexpected())),

@@ -9,6 +9,7 @@ use super::config::{self, NS_KINDS, Process};
 use super::lifecycle::saved_config;
 use super::plan;
 use super::state::{State, Status};
+use crate::attach::Attach;
 use crate::child;
 use crate::error::{Error, Result, Step};
 use crate::sync::{self, Failure, Msg};
@@ -34,6 +35,9 @@ pub struct ExecArgs {
     /// `UID[:GID]` (runc's, for an OCI container), or names too (docker's,
     /// for a `cella run` container).
     pub user: Option<String>,
+    /// `-i` (docker's): the caller's stdin reaches a `cella run`
+    /// container's process (else `/dev/null`); runc's exec always passes it.
+    pub interactive: bool,
     pub additional_gids: Vec<u32>,
     pub cap_add: Vec<String>,
     pub no_new_privs: bool,
@@ -159,7 +163,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     }
     // A `cella run` container has no OCI configuration: its process is
     // what its recorded options describe, with the exec's command.
-    let (payload, rootfs, seccomp) = if st.kind == super::state::Kind::Run {
+    let docker_style = st.kind == super::state::Kind::Run;
+    let (mut payload, rootfs, seccomp) = if docker_style {
         #[cfg(not(feature = "manage"))]
         return Err(Error::usage(format!(
             "exec: {} is a `cella run` container: exec into one needs the manage feature",
@@ -205,12 +210,20 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             .map_err(|e| Error::new(Step::JoinNamespace, e).at(config::ns_file(*flag)))?;
     }
     let cgroup_fds = st.cgroup.below(&a.cgroup)?.join_files()?;
-    let (console, ours) = crate::console::sockets(
-        payload.terminal,
-        a.console_socket.as_deref(),
-        !a.detach,
-        "exec's process",
-    )?;
+    // Its stdio: docker's into a `cella run` container in the foreground
+    // (nothing of the caller's terminal), runc's otherwise.
+    let mut attach = if docker_style && a.console_socket.is_none() && !a.detach {
+        let attach = Attach::prepare(payload.terminal, a.interactive)?;
+        payload.console_size = attach.console_size();
+        attach
+    } else {
+        Attach::passing(crate::console::sockets(
+            payload.terminal,
+            a.console_socket.as_deref(),
+            !a.detach,
+            "exec's process",
+        )?)
+    };
     let (rx, tx) = rustix::net::socketpair(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::SEQPACKET,
@@ -233,10 +246,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
                 &for_child,
                 &cgroup_fds,
                 &payload,
-                console.as_ref().map(|c| crate::console::Console {
-                    socket: c.as_fd(),
-                    dev_console: false,
-                }),
+                &attach,
                 &tx,
                 a.preserve_fds,
                 old_mask,
@@ -247,7 +257,6 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         Fork::Parent { child, .. } => child,
     };
     drop(tx);
-    drop(console);
     let give_up = |e: Error| {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
@@ -271,22 +280,15 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             Err(e) => return Err(give_up(Error::new(Step::SyncPipe, e))),
         }
     }
-    let terminal = ours
-        .as_ref()
-        .map(crate::console::receive)
-        .transpose()
-        .map_err(give_up)?;
+    attach.started().map_err(give_up)?;
     if let Some(file) = &a.pid_file {
         super::create::write_atomic(file, pid.as_raw_nonzero().get().to_string().as_bytes())?;
     }
     if a.detach {
         return Ok(0);
     }
-    // Wait, forwarding signals, like `cella run`.
-    let status = match terminal {
-        Some(master) => crate::console::relay(pid, master)?,
-        None => crate::process::wait_forwarding(pid, crate::process::Relay::default())?,
-    };
+    // Wait, relaying, forwarding signals, like `cella run`.
+    let status = attach.relay(|r| crate::process::wait_forwarding(pid, r))?;
     Ok(crate::process::exit_code(status))
 }
 
@@ -294,7 +296,7 @@ fn exec_child(
     joins: &[(OwnedFd, u32)],
     cgroup: &[OwnedFd],
     payload: &crate::process::Payload,
-    console: Option<crate::console::Console<'_>>,
+    attach: &Attach,
     tx: &OwnedFd,
     preserve: u32,
     old_mask: Option<signal::SigSet>,
@@ -310,7 +312,12 @@ fn exec_child(
             child::join_namespace(fd.as_fd(), *flag).map_err(child::fail(Step::JoinNamespace))?;
         }
         child::limits(payload)?;
+        let console = attach.console.as_ref().map(|c| crate::console::Console {
+            socket: c.as_fd(),
+            dev_console: false,
+        });
         child::become_payload(payload, console, false, tx.as_fd())?;
+        child::redirect(attach.stdio()).map_err(child::fail(Step::CloseFds))?;
         let mut keep = [tx.as_raw_fd()];
         crate::heapsort::sort(&mut keep);
         child::close_fds(preserve, &keep).map_err(child::fail(Step::CloseFds))?;

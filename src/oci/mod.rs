@@ -479,6 +479,7 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
         match arg {
             Long("process") | Short('p') => a.process = Some(path_val(p)?),
             Long("tty") | Short('t') => a.tty = true,
+            Long("interactive") | Short('i') => a.interactive = true,
             Long("console-socket") => a.console_socket = Some(path_val(p)?),
             Long("detach") | Short('d') => a.detach = true,
             Long("pid-file") => a.pid_file = Some(path_val(p)?),

@@ -1,0 +1,172 @@
+//! The caller's side of a foreground payload's stdio, as docker's client
+//! gives it (`cella run`, and `exec` into a `cella run` container): with
+//! `-t` a pty of the container's, relayed (the caller's terminal raw while
+//! `-i` feeds it); without, stdin is `/dev/null` unless `-i`, and a
+//! terminal among the caller's stdio is replaced by a pipe cella relays.
+//! So the payload never holds a descriptor of the caller's terminal: it
+//! cannot read what is typed there from another session, nor ioctl it.
+
+use crate::child::Stdio;
+use crate::error::{Ctx, Result, Step};
+use crate::process::{Relay, Stream};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, OFlags};
+use rustix::pipe::PipeFlags;
+
+/// Both sides, from before the fork until the payload ends.
+#[derive(Default)]
+pub struct Attach {
+    /// `-i`: the caller's stdin goes in.
+    input: bool,
+    /// `-t`: the child's end of the socket its pty master comes over
+    /// (taken for the child), and ours.
+    pub console: Option<OwnedFd>,
+    console_ours: Option<OwnedFd>,
+    /// `-t`: the master of the payload's pty, once received.
+    master: Option<OwnedFd>,
+    /// The child's stdin, stdout, stderr (`None`: the caller's, as it is).
+    theirs: [Option<OwnedFd>; 3],
+    /// Pipes the payload writes instead of the caller's terminal: their
+    /// read ends, with where each goes (1 or 2).
+    outputs: Vec<(OwnedFd, BorrowedFd<'static>)>,
+    /// Where the caller's terminal input goes (`-i` without `-t`).
+    stdin_pipe: Option<OwnedFd>,
+}
+
+impl Attach {
+    /// Before the fork: what the payload gets, from our stdio.
+    pub fn prepare(tty: bool, interactive: bool) -> Result<Attach> {
+        let is_tty = |fd: BorrowedFd<'_>| rustix::termios::isatty(fd);
+        let pipe = || rustix::pipe::pipe_with(PipeFlags::CLOEXEC).ctx(Step::SyncPipe);
+        let mut a = Attach {
+            input: interactive,
+            ..Attach::default()
+        };
+        if tty {
+            let (theirs, ours) = crate::console::sockets(true, None, true, "the container")?;
+            (a.console, a.console_ours) = (theirs, ours);
+            return Ok(a);
+        }
+        let stdin = rustix::stdio::stdin();
+        a.theirs[0] = if !interactive {
+            Some(
+                rustix::fs::open(
+                    c"/dev/null",
+                    OFlags::RDONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx(Step::SyncPipe)?,
+            )
+        } else if is_tty(stdin) {
+            let (r, w) = pipe()?;
+            // Typed input beyond the pipe's buffer is dropped rather than
+            // stall cella, as with a pty.
+            rustix::fs::fcntl_setfl(&w, OFlags::NONBLOCK).ctx(Step::SyncPipe)?;
+            a.stdin_pipe = Some(w);
+            Some(r)
+        } else {
+            None
+        };
+        for (i, fd) in [(1, rustix::stdio::stdout()), (2, rustix::stdio::stderr())] {
+            if is_tty(fd) {
+                let (r, w) = pipe()?;
+                a.outputs.push((r, fd));
+                a.theirs[i] = Some(w);
+            }
+        }
+        Ok(a)
+    }
+
+    /// runc's way (OCI `exec`): the caller's stdio passed as it is, a pty
+    /// over the `console` sockets ([`crate::console::sockets`]: the
+    /// caller's, or a pair we relay with the caller's stdin).
+    pub fn passing(console: (Option<OwnedFd>, Option<OwnedFd>)) -> Attach {
+        Attach {
+            input: true,
+            console: console.0,
+            console_ours: console.1,
+            ..Attach::default()
+        }
+    }
+
+    /// The size of the caller's terminal, for the pty from its start
+    /// (before the relay follows it).
+    pub fn console_size(&self) -> Option<(u16, u16)> {
+        self.console_ours.as_ref()?;
+        [rustix::stdio::stdin(), rustix::stdio::stdout()]
+            .into_iter()
+            .find(|fd| rustix::termios::isatty(fd))
+            .and_then(|t| rustix::termios::tcgetwinsize(t).ok())
+            .map(|w| (w.ws_row, w.ws_col))
+    }
+
+    /// The child's stdio.
+    pub fn stdio(&self) -> Stdio<'_> {
+        let [stdin, stdout, stderr] = self
+            .theirs
+            .each_ref()
+            .map(|f| f.as_ref().map(|f| f.as_fd()));
+        Stdio {
+            stdin,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// After the payload's exec: drop the child's ends; take its pty.
+    pub fn started(&mut self) -> Result<()> {
+        self.theirs = Default::default();
+        self.console = None;
+        if let Some(ours) = self.console_ours.take() {
+            self.master = Some(crate::console::receive(&ours)?);
+        }
+        Ok(())
+    }
+
+    /// Relay while `wait` waits for the payload with the relay.
+    pub fn relay<T>(self, wait: impl FnOnce(Relay<'_>) -> Result<T>) -> Result<T> {
+        if let Some(master) = self.master {
+            return crate::console::relaying(master, self.input, wait);
+        }
+        let (pipes, callers): (Vec<OwnedFd>, Vec<BorrowedFd<'static>>) =
+            self.outputs.into_iter().unzip();
+        let mut copies: Vec<_> = callers
+            .into_iter()
+            .map(|to| {
+                move |bytes: &[u8]| {
+                    let _ = crate::input::write_all(to, bytes);
+                }
+            })
+            .collect();
+        let mut streams: Vec<Stream<'_>> = pipes
+            .iter()
+            .zip(copies.iter_mut())
+            .map(|(from, to)| Stream {
+                from: from.as_fd(),
+                to,
+                drain: true,
+            })
+            .collect();
+        let mut input = self.stdin_pipe;
+        let has_input = input.is_some();
+        let mut to_payload = |bytes: &[u8]| match &input {
+            // Its end: the payload reads end-of-file.
+            _ if bytes.is_empty() => input = None,
+            Some(w) => {
+                let _ = crate::input::write_all(w.as_fd(), bytes);
+            }
+            None => {}
+        };
+        if has_input {
+            streams.push(Stream {
+                from: rustix::stdio::stdin(),
+                to: &mut to_payload,
+                drain: false,
+            });
+        }
+        wait(Relay {
+            streams,
+            resize: None,
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! `cella run`'s terminals as docker gives them (issue 12, point 1), on a
+//! real terminal the test holds: `-it` is an interactive shell on a pty of
+//! the container's (its tty, job control, ctrl-C and ctrl-Z acting inside,
+//! the window size followed, the caller's terminal restored); without
+//! `-t` the payload holds no descriptor of the caller's terminal at all
+//! (stdin `/dev/null` without `-i`, the output through pipes cella
+//! relays), so it can neither read what is typed there nor ioctl it.
+
+mod support;
+
+use std::time::{Duration, Instant};
+use support::terminal::OuterTerminal;
+use support::*;
+
+fn wait_code(child: std::process::Child) -> i32 {
+    wait_output(child, Duration::from_secs(30))
+        .status
+        .code()
+        .unwrap_or(-1)
+}
+
+/// The state letter of process `pid` (`T`: stopped).
+fn state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat.rsplit(") ").next().unwrap().chars().next().unwrap()
+}
+
+#[test]
+fn run_it_is_an_interactive_shell_on_a_terminal_of_its_own() {
+    let _g = serial();
+    let root = rootfs("run-it");
+    let mut term = OuterTerminal::open(33, 77);
+    let before = term.modes();
+    let cella = term.cella(&["run", "-it", "--rootfs", root.to_str().unwrap(), "--", "sh"]);
+    let pid = cella.id();
+    // (What is typed is echoed: wait for output the typing does not show.)
+    term.wait_for("/ # ");
+    term.type_in(b"tty; stty size; echo term=$TERM; echo rea\"\"dy\r");
+    term.wait_for("ready\n");
+    let text = term.text();
+    assert!(text.contains("/dev/pts/0\n"), "the payload's tty: {text:?}");
+    assert!(text.contains("33 77\n"), "the caller's size: {text:?}");
+    assert!(text.contains("term=xterm\n"), "{text:?}");
+    assert!(!text.contains("job control turned off"), "{text:?}");
+    // The caller's terminal is raw: keystrokes are bytes for the pty.
+    let during = term.modes();
+    assert!(
+        !during.2.contains("ICANON") && !during.2.contains("ISIG"),
+        "{during:?}"
+    );
+    // ctrl-C interrupts the foreground job inside, not cella.
+    term.type_in(b"sleep 100\r");
+    std::thread::sleep(Duration::from_millis(300));
+    term.type_in(b"\x03");
+    term.type_in(b"echo after=$?\r");
+    term.wait_for("after=130\n");
+    assert_ne!(state(pid), 'T');
+    // ctrl-Z suspends the job inside; cella (on the host) runs on.
+    term.type_in(b"sleep 100\r");
+    std::thread::sleep(Duration::from_millis(300));
+    term.type_in(b"\x1a");
+    term.type_in(b"jobs; echo jobs-\"\"listed\r");
+    term.wait_for("jobs-listed\n");
+    let text = term.text();
+    assert!(text.contains("Stopped"), "{text:?}");
+    assert_ne!(state(pid), 'T', "cella was stopped on the host");
+    // The window size follows the caller's (SIGWINCH reaches cella).
+    term.resize(40, 90);
+    kill(pid, rustix::process::Signal::WINCH);
+    std::thread::sleep(Duration::from_millis(200));
+    term.type_in(b"stty size\r");
+    term.wait_for("40 90\n");
+    term.type_in(b"kill -9 %1; wait; echo kil\"\"led\r");
+    term.wait_for("killed\n");
+    // (ash refuses the first exit while it still counts a stopped job.)
+    term.type_in(b"exit 7\r");
+    term.type_in(b"exit 7\r");
+    assert_eq!(wait_code(cella), 7, "{:?}", term.text());
+    assert_eq!(term.modes(), before, "the caller's terminal as it was");
+}
+
+#[test]
+fn without_t_the_payload_holds_nothing_of_the_callers_terminal() {
+    let _g = serial();
+    let root = rootfs("run-not-t");
+    let r = root.to_str().unwrap();
+    let look = "for fd in 0 1 2; do echo $fd=$(readlink /proc/self/fd/$fd); done; \
+                (: < /dev/tty) 2>/dev/null && echo has-a-tty || echo no-tty";
+    // No -i: stdin is /dev/null even on a terminal; the output goes
+    // through pipes.
+    let mut term = OuterTerminal::open(24, 80);
+    let before = term.modes();
+    let cella = term.cella(&["run", "--rootfs", r, "--", "sh", "-c", look]);
+    assert_eq!(wait_code(cella), 0);
+    term.wait_for("no-tty\n");
+    let text = term.text();
+    assert!(text.contains("0=/dev/null\n"), "{text:?}");
+    assert!(
+        !text.contains("/dev/pts"),
+        "a descriptor of the terminal: {text:?}"
+    );
+    assert!(
+        text.contains("1=pipe:") && text.contains("2=pipe:"),
+        "{text:?}"
+    );
+    // What is typed meanwhile stays the caller's.
+    let cella = term.cella(&[
+        "run",
+        "--rootfs",
+        r,
+        "--",
+        "sh",
+        "-c",
+        "read line; echo got:$line; echo done",
+    ]);
+    term.type_in(b"secret\n");
+    assert_eq!(wait_code(cella), 0);
+    term.wait_for("done\n");
+    assert!(term.text().contains("got:\n"), "{:?}", term.text());
+    // (It waits in the caller's terminal, for whoever reads it next.)
+    term.flush_input();
+    // -i: typed input reaches it, through a pipe too.
+    let cella = term.cella(&[
+        "run",
+        "-i",
+        "--rootfs",
+        r,
+        "--",
+        "sh",
+        "-c",
+        &format!("{look}; read line; echo got:$line"),
+    ]);
+    term.wait_for("no-tty\n");
+    term.type_in(b"typed\n");
+    assert_eq!(wait_code(cella), 0);
+    term.wait_for("got:typed\n");
+    let text = term.text();
+    assert!(text.contains("0=pipe:"), "{text:?}");
+    assert!(!text.contains("/dev/pts"), "{text:?}");
+    assert_eq!(term.modes(), before, "the caller's terminal untouched");
+    // ctrl-D (end of input) reaches it as end-of-file.
+    let start = Instant::now();
+    let cella = term.cella(&[
+        "run",
+        "-i",
+        "--rootfs",
+        r,
+        "--",
+        "sh",
+        "-c",
+        "cat; echo eof",
+    ]);
+    term.type_in(b"line\n\x04");
+    assert_eq!(wait_code(cella), 0);
+    term.wait_for("eof\n");
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+/// `cella exec` into a `cella run` container follows docker's rules too:
+/// `-it` a shell on a pty of the container's, without `-t` nothing of the
+/// caller's terminal, without `-i` no stdin.
+#[test]
+fn exec_into_a_run_container_follows_the_same_rules() {
+    let _g = serial();
+    let root = rootfs("exec-it");
+    let name = format!("exec-it-{}", std::process::id());
+    ok(cella(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--",
+        "sleep",
+        "100",
+    ]));
+    let mut term = OuterTerminal::open(30, 100);
+    let before = term.modes();
+    let exec = term.cella(&["exec", "-it", &name, "sh"]);
+    term.wait_for("# ");
+    term.type_in(b"tty; stty size; echo rea\"\"dy\r");
+    term.wait_for("ready\n");
+    let text = term.text();
+    assert!(text.contains("/dev/pts/0\n"), "{text:?}");
+    assert!(text.contains("30 100\n"), "{text:?}");
+    term.type_in(b"exit 3\r");
+    assert_eq!(wait_code(exec), 3);
+    assert_eq!(term.modes(), before);
+    let exec = term.cella(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "for fd in 0 1 2; do echo $fd=$(readlink /proc/self/fd/$fd); done; echo do\"\"ne",
+    ]);
+    assert_eq!(wait_code(exec), 0);
+    term.wait_for("done\n");
+    let text = term.text();
+    assert!(text.contains("0=/dev/null\n"), "{text:?}");
+    assert!(
+        text.contains("1=pipe:") && text.contains("2=pipe:"),
+        "{text:?}"
+    );
+    ok(cella(&["rm", "-f", &name]));
+}
