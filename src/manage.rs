@@ -52,7 +52,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
     let mut force = false;
     let mut follow = false;
     let mut tail: Option<usize> = None;
-    let mut grace = 10u64;
+    let mut grace: Option<u64> = None;
     let mut names = Vec::new();
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
@@ -69,10 +69,11 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
             }
             Short('t') | Long("time") if verb == "stop" => {
                 let v = p.value().map_err(lex)?;
-                grace = v
-                    .to_str()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| Error::usage("--time: expected a number of seconds"))?;
+                grace = Some(
+                    v.to_str()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| Error::usage("--time: expected a number of seconds"))?,
+                );
             }
             Value(v) if verb != "ps" => names.push(name_of(v)?),
             other => return Err(lex(other.unexpected())),
@@ -229,23 +230,27 @@ fn last_lines(text: &[u8], n: usize) -> &[u8] {
 
 /// SIGTERM to PID 1, `grace` seconds, then SIGKILL to everything left in
 /// the container: docker's `stop`.
-fn stop(root: &Path, name: &str, grace: u64) -> Result<()> {
+fn stop(root: &Path, name: &str, grace: Option<u64>) -> Result<()> {
     let _serial = store::lock(root, name);
     stop_locked(root, name, grace)
 }
 
-/// [`stop`], the container's lock already held.
-fn stop_locked(root: &Path, name: &str, grace: u64) -> Result<()> {
+/// [`stop`], the container's lock already held. The signal and, unless
+/// given, the grace are the container's `--stop-signal` and
+/// `--stop-timeout` (SIGTERM and 10 s by default), as docker's.
+fn stop_locked(root: &Path, name: &str, grace: Option<u64>) -> Result<()> {
     let r = Record::load(root, name)?;
     if !r.alive() {
         return Ok(());
     }
+    let (signal, timeout) = stop_settings(&r);
+    let grace = grace.unwrap_or(timeout);
     if let Some(pid) = Pid::from_raw(r.pid) {
         // A paused container takes no signal until thawed.
         if r.cgroup.frozen() {
             let _ = r.cgroup.freeze(false);
         }
-        let _ = rustix::process::kill_process(pid, Signal::TERM);
+        let _ = rustix::process::kill_process(pid, signal);
     }
     for _ in 0..grace * 10 {
         if !r.alive() {
@@ -255,6 +260,23 @@ fn stop_locked(root: &Path, name: &str, grace: u64) -> Result<()> {
     }
     r.kill();
     Ok(())
+}
+
+/// A `cella run` container's `--stop-signal` and `--stop-timeout`, from
+/// its recorded options.
+fn stop_settings(r: &Record) -> (Signal, u64) {
+    let mut argv: Vec<std::ffi::OsString> = vec!["run".into()];
+    argv.extend(r.options.iter().map(Into::into));
+    argv.extend(["--".into(), "true".into()]);
+    let args = match crate::cli::parse(argv) {
+        Ok(crate::cli::Command::Run(a)) if r.kind == Kind::Run => a,
+        _ => crate::cli::RunArgs::default(),
+    };
+    let signal = args
+        .stop_signal
+        .and_then(Signal::from_named_raw)
+        .unwrap_or(Signal::TERM);
+    (signal, args.stop_timeout.unwrap_or(10))
 }
 
 /// Remove a container that has ended (`force`: stop it first, at once).
@@ -267,7 +289,7 @@ fn rm(root: &Path, name: &str, force: bool) -> Result<()> {
                 "cannot remove container {name}: it is running (stop it first, or use -f)"
             )));
         }
-        stop_locked(root, name, 0)?;
+        stop_locked(root, name, Some(0))?;
     }
     // Its cgroup goes with it, and whatever PID 1 left there, as `delete`
     // does; a supervised container's own cella may be removing it at the

@@ -16,7 +16,7 @@ use crate::seccomp;
 use crate::sys::CStrArray;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -75,14 +75,19 @@ pub struct Root {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Limits {
     pub memory: Option<u64>,
+    /// Memory plus swap; -1: no swap limit.
+    pub memory_swap: Option<i64>,
     pub pids: Option<u64>,
     pub cpu_quota: Option<u64>,
     pub cpu_weight: Option<u64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset_cpus: Option<String>,
     pub io_weight: Option<u64>,
 }
 
 /// Validate `args` against the system and build the spec.
 pub fn build(args: RunArgs) -> Result<Spec> {
+    check_limits(&args)?;
     if args.detach && (args.tty || args.interactive) {
         return Err(Error::usage(
             "run -d with -t or -i: a detached container's terminal needs `cella attach`, \
@@ -134,6 +139,9 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     };
     let mount_args = MountArgs {
         tmpfs: &args.tmpfs,
+        // Not in a read-only root (the host's, or --read-only): nothing
+        // is written there.
+        workdir: args.workdir.clone().filter(|_| !root.read_only),
         binds: &args.binds,
         privileged: args.privileged,
     };
@@ -147,11 +155,16 @@ pub fn build(args: RunArgs) -> Result<Spec> {
                 args.user.as_deref().unwrap_or("0")
             ))
         })?;
-    let mut env = args.env.clone();
+    // docker's order: TERM for a tty, the env files, then `-e` (later
+    // entries win).
+    let mut env: Vec<OsString> = Vec::new();
     if args.tty {
-        // docker's, unless `-e TERM` says otherwise (later entries win).
-        env.insert(0, "TERM=xterm".into());
+        env.push("TERM=xterm".into());
     }
+    for file in &args.env_files {
+        env.extend(env_file(Path::new(file))?);
+    }
+    env.extend(args.env.iter().cloned());
     let envp = environment(&env, &hostname, &who.home, |k| std::env::var_os(k))?;
     let exec = Exec {
         candidates: candidates(&args.command[0], &envp)?,
@@ -181,9 +194,12 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     };
     let limits = Limits {
         memory: args.memory,
+        memory_swap: args.memory_swap,
         pids: args.pids,
         cpu_quota: args.cpu_quota,
         cpu_weight: args.cpu_weight,
+        cpu_shares: args.cpu_shares,
+        cpuset_cpus: args.cpuset_cpus.clone(),
         io_weight: args.io_weight,
     };
     Ok(Spec {
@@ -216,7 +232,9 @@ const NO: u64 = NOSUID | NODEV | NOEXEC;
 
 /// What of `cella run`'s options makes its file system.
 struct MountArgs<'a> {
-    tmpfs: &'a [String],
+    tmpfs: &'a [crate::cli::Tmpfs],
+    /// `-w`: made if missing, as docker does.
+    workdir: Option<String>,
     binds: &'a [crate::cli::Bind],
     privileged: bool,
 }
@@ -273,20 +291,18 @@ fn filesystem(
         fs("dev/mqueue".into(), "mqueue", "mqueue", NO, Vec::new()),
         crate::mount::cgroup_view("sys/fs/cgroup", confined),
     ];
-    let mut tmpfs = |target: String| {
-        mounts.push(fs(
-            target,
-            "tmpfs",
-            "tmpfs",
-            NOSUID | NODEV,
-            owned(&[("mode", "1777")]),
-        ));
+    let mut tmpfs = |target: String, t: &crate::cli::Tmpfs| {
+        let mut options = vec![("mode".to_owned(), format!("{:o}", t.mode))];
+        if let Some(size) = t.size {
+            options.push(("size".to_owned(), size.to_string()));
+        }
+        mounts.push(fs(target, "tmpfs", "tmpfs", t.flags, options));
     };
-    if host_root {
-        tmpfs("tmp".into());
+    if host_root && let Some(tmp) = crate::cli::Tmpfs::at("/tmp") {
+        tmpfs("tmp".into(), &tmp);
     }
     for t in args.tmpfs {
-        tmpfs(mount_target(t, "--tmpfs")?);
+        tmpfs(mount_target(&t.target, "--tmpfs")?, t);
     }
     for b in args.binds {
         mounts.push(bind(b)?);
@@ -305,7 +321,69 @@ fn filesystem(
         sysctls: Vec::new(),
         readonly_paths: paths(&crate::mount::READ_ONLY_PATHS),
         masked_paths: paths(&crate::mount::MASKED_PATHS),
+        workdir: args.workdir.clone(),
     })
+}
+
+/// What the options ask of this machine, checked as docker checks it.
+fn check_limits(args: &RunArgs) -> Result<()> {
+    if let Some(swap) = args.memory_swap {
+        match args.memory {
+            None => {
+                return Err(Error::usage(
+                    "--memory-swap: needs --memory (it is memory plus swap)",
+                ));
+            }
+            Some(m) if swap >= 0 && (swap as u64) < m => {
+                return Err(Error::usage(format!(
+                    "--memory-swap {swap}: must be at least --memory ({m}), or -1 for unlimited swap"
+                )));
+            }
+            _ => {}
+        }
+    }
+    if let Some(quota) = args.cpu_quota {
+        let online = rustix::thread::sched_getaffinity(None)
+            .map(|set| set.count() as u64)
+            .unwrap_or(1)
+            .max(1);
+        if quota > online * 100_000 {
+            return Err(Error::usage(format!(
+                "--cpus {}.{:02}: the range is 0.01 to {online}.00, as there are {online} CPUs available",
+                quota / 100_000,
+                quota % 100_000 / 1000
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A docker `--env-file`: one `K=V` (or `K`, copied from cella's
+/// environment) per line; blank lines and lines starting with `#` are
+/// skipped; nothing is unquoted or expanded.
+fn env_file(file: &Path) -> Result<Vec<OsString>> {
+    let shown = || format!("--env-file {}", file.display());
+    let bytes =
+        crate::input::read(file, 1 << 20).map_err(|e| Error::usage(format!("--env-file: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::usage(format!("{}: not valid UTF-8", shown())))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = line.split('=').next().unwrap_or("");
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(Error::usage(format!(
+                "{}:{}: expected K=V, found '{line}'",
+                shown(),
+                i + 1
+            )));
+        }
+        out.push(OsString::from(line));
+    }
+    Ok(out)
 }
 
 /// `--security-opt seccomp=FILE`: an OCI/docker profile, read with the
@@ -670,7 +748,8 @@ mod tests {
             read_only: true,
         }];
         let args = MountArgs {
-            tmpfs: &["/run".to_owned()],
+            tmpfs: &[crate::cli::Tmpfs::at("/run").unwrap()],
+            workdir: None,
             binds: &binds,
             privileged,
         };

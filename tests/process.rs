@@ -149,13 +149,23 @@ fn env_workdir_user_read_only_bind_and_tmpfs() {
         ok(run_in(&root, &["-w", "/srv/app"], &["pwd"])),
         "/srv/app\n"
     );
-    let out = run_in(&root, &["-w", "/missing"], &["pwd"]);
+    // A working directory that is not there is made, as docker makes it
+    // (in the rootfs, for the user to see: it is no mount).
+    let _ = std::fs::remove_dir_all(root.join("missing"));
+    assert_eq!(
+        ok(run_in(&root, &["-w", "/missing/deeper"], &["pwd"])),
+        "/missing/deeper\n"
+    );
+    assert!(root.join("missing/deeper").is_dir());
+    // Not in a read-only root: that is an error naming it.
+    let out = run_in(&root, &["--read-only", "-w", "/absent"], &["pwd"]);
     assert_eq!(code(&out), 125);
     assert!(
-        stderr(&out).contains("chdir /missing: No such file or directory"),
+        stderr(&out).contains("chdir /absent: No such file or directory"),
         "{}",
         stderr(&out)
     );
+    assert!(!root.join("absent").exists());
 
     assert_eq!(
         ok(sh(&root, &["-u", "1000:1001"], "id -u; id -g; id -G")),
@@ -284,7 +294,15 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
         ),
         (
             vec![
-                "run", "--rootfs", r, "--memory", "16m", "-w", "/nowhere", "true",
+                "run",
+                "--rootfs",
+                r,
+                "--memory",
+                "16m",
+                "--read-only",
+                "-w",
+                "/nowhere",
+                "true",
             ],
             125,
             "chdir /nowhere",

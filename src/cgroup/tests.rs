@@ -9,6 +9,7 @@ fn all_limits() -> Limits {
         cpu_quota: Some(50_000),
         cpu_weight: Some(100),
         io_weight: Some(500),
+        ..Limits::default()
     }
 }
 
@@ -53,6 +54,49 @@ fn v1_writes_period_before_quota() {
     );
     assert_eq!(ws[6].choices[1], ("blkio.bfq.weight".into(), "59".into()));
     assert!(limits(Layout::V1, &Limits::default()).is_empty());
+}
+
+/// docker's --memory-swap (memory plus swap), --cpu-shares and
+/// --cpuset-cpus, as each layout takes them.
+#[test]
+fn swap_shares_and_cpuset() {
+    let l = Limits {
+        memory: Some(16 << 20),
+        memory_swap: Some(48 << 20),
+        cpu_shares: Some(512),
+        cpuset_cpus: Some("0-1".into()),
+        ..Limits::default()
+    };
+    assert_eq!(
+        files(&limits(Layout::V1, &l)),
+        [
+            ("memory.limit_in_bytes", "16777216"),
+            ("memory.memsw.limit_in_bytes", "50331648"),
+            ("cpu.shares", "512"),
+            ("cpuset.cpus", "0-1"),
+        ]
+    );
+    assert_eq!(
+        files(&limits(Layout::V2, &l)),
+        [
+            ("memory.max", "16777216"),
+            ("memory.swap.max", "33554432"),
+            ("cpu.weight", "20"),
+            ("cpuset.cpus", "0-1"),
+        ]
+    );
+    let unlimited = Limits {
+        memory_swap: Some(-1),
+        ..l
+    };
+    assert_eq!(
+        files(&limits(Layout::V2, &unlimited))[1],
+        ("memory.swap.max", "max")
+    );
+    assert_eq!(
+        files(&limits(Layout::V1, &unlimited))[1],
+        ("memory.memsw.limit_in_bytes", "-1")
+    );
 }
 
 #[test]

@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 
+mod docker;
+pub use docker::{Tmpfs, size};
+
 pub const USAGE: &str = "\
 cella: a small container runtime in one static binary
 
@@ -151,20 +154,32 @@ pub struct RunArgs {
     /// Share the host's PID namespace (`--pid host`) instead of a new one.
     pub pid_host: bool,
     pub memory: Option<u64>,
+    /// `--memory-swap`: memory plus swap (docker's meaning); -1 unlimited.
+    pub memory_swap: Option<i64>,
     pub pids: Option<u64>,
     /// CPU quota in microseconds per 100 000 µs period.
     pub cpu_quota: Option<u64>,
     pub cpu_weight: Option<u64>,
+    /// `--cpu-shares`, v1's relative weight (2-262144).
+    pub cpu_shares: Option<u64>,
+    /// `--cpuset-cpus`: the CPUs it may run on.
+    pub cpuset_cpus: Option<String>,
     pub io_weight: Option<u64>,
     pub init: bool,
     pub env: Vec<OsString>,
+    /// `--env-file`s, read before `-e` (whose entries win).
+    pub env_files: Vec<OsString>,
+    /// `--stop-signal` and `--stop-timeout`: what `cella stop` sends, and
+    /// how long it waits before SIGKILL.
+    pub stop_signal: Option<i32>,
+    pub stop_timeout: Option<u64>,
     pub workdir: Option<String>,
     /// `-u USER[:GROUP]`, names or numbers, resolved in the container's
     /// own passwd and group files.
     pub user: Option<String>,
     pub read_only: bool,
     pub binds: Vec<Bind>,
-    pub tmpfs: Vec<String>,
+    pub tmpfs: Vec<Tmpfs>,
     pub devices: Vec<Device>,
     /// Capabilities added to / dropped from docker's default set (`ALL` allowed).
     pub cap_add: Vec<String>,
@@ -278,8 +293,18 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
             Short('e') => "env",
             Short('w') => "workdir",
             Short('u') => "user",
+            Short('m') => "memory",
+            Short('v') => "volume",
             // docker's: `-h` names the host; `--help` helps.
             Short('h') => "hostname",
+            Short('p') | Short('P') | Long(_)
+                if docker::unsupported(&flag_name(&arg)).is_some() =>
+            {
+                let name = flag_name(&arg);
+                let why = docker::unsupported(&name).unwrap_or_default();
+                let dashes = if name.len() == 1 { "-" } else { "--" };
+                return Err(Error::usage(format!("run: {dashes}{name}: {why}")));
+            }
             Long(long) => match VALUED.iter().find(|n| **n == long) {
                 Some(known) => known,
                 None => return Err(lex(arg.unexpected())),
@@ -313,8 +338,27 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
     Ok(Command::Init { config })
 }
 
+/// An option's name without its dashes.
+fn flag_name(arg: &lexopt::Arg<'_>) -> String {
+    match arg {
+        Short(c) => c.to_string(),
+        Long(l) => (*l).to_owned(),
+        Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
 /// The long options of `run` that take a value.
-const VALUED: [&str; 21] = [
+const VALUED: [&str; 31] = [
+    "volume",
+    "mount",
+    "memory-swap",
+    "network",
+    "env-file",
+    "stop-signal",
+    "stop-timeout",
+    "pids-limit",
+    "cpu-shares",
+    "cpuset-cpus",
     "device",
     "ulimit",
     "oom-score-adj",
@@ -379,6 +423,12 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                     b"" => return Err(bad("expected seccomp=FILE or seccomp=unconfined")),
                     f => Seccomp::File(OsString::from(String::from_utf8_lossy(f).into_owned())),
                 };
+            } else if matches!(
+                shown.as_str(),
+                "label=disable" | "label:disable" | "apparmor=unconfined" | "apparmor:unconfined"
+            ) {
+                // cella sets no SELinux label and no AppArmor profile: the
+                // container is already what these ask for.
             } else {
                 a.allow_new_privileges = match shown.as_str() {
                     "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
@@ -387,7 +437,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                     "no-new-privileges=false" | "no-new-privileges:false" => true,
                     _ => {
                         return Err(bad(
-                            "expected seccomp=FILE|unconfined or no-new-privileges[=true|false]",
+                            "expected seccomp=FILE|unconfined, no-new-privileges[=true|false], label=disable or apparmor=unconfined",
                         ));
                     }
                 };
@@ -399,6 +449,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
             }
             a.env.push(value)
         }
+        "env-file" => a.env_files.push(value),
         _ => {
             let v = value.to_str().ok_or_else(|| bad("not valid UTF-8"))?;
             match name {
@@ -416,13 +467,64 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                         _ => return Err(bad("expected 'host' or 'private'")),
                     }
                 }
-                "net" => {
+                "net" | "network" => {
                     a.net = match v {
                         "host" => Net::Host,
                         "none" => Net::None,
+                        "bridge" | "default" => {
+                            return Err(bad(
+                                "cella has no container networking yet: 'none' or 'host'",
+                            ));
+                        }
                         _ => return Err(bad("expected 'host' or 'none'")),
                     }
                 }
+                "memory-swap" => {
+                    a.memory_swap = Some(
+                        docker::memory_swap(v)
+                            .ok_or_else(|| bad("expected a size such as 1g, or -1 (unlimited)"))?,
+                    )
+                }
+                "pids-limit" => {
+                    // docker's: 0 or -1 is no limit.
+                    a.pids = match v {
+                        "0" | "-1" => None,
+                        _ => Some(ranged(v, PIDS_MAX).ok_or_else(|| {
+                            bad(&format!("expected -1 (unlimited) or 1 to {PIDS_MAX}"))
+                        })?),
+                    }
+                }
+                "cpu-shares" => {
+                    a.cpu_shares = Some(
+                        decimal(v)
+                            .filter(|n| (2..=262_144).contains(n))
+                            .ok_or_else(|| bad("expected a whole number from 2 to 262144"))?,
+                    )
+                }
+                "cpuset-cpus" => {
+                    a.cpuset_cpus = Some(
+                        docker::cpu_list(v)
+                            .ok_or_else(|| bad("expected CPU numbers and ranges such as 0-3,5"))?,
+                    )
+                }
+                "stop-signal" => {
+                    a.stop_signal = Some(
+                        docker::signal(v)
+                            .ok_or_else(|| bad("expected a signal such as SIGTERM or 15"))?,
+                    )
+                }
+                "stop-timeout" => {
+                    a.stop_timeout = Some(
+                        decimal(v)
+                            .filter(|n| *n <= 3600)
+                            .ok_or_else(|| bad("expected whole seconds, 0 to 3600"))?,
+                    )
+                }
+                "volume" => a.binds.push(docker::volume(v).map_err(bad)?),
+                "mount" => match docker::mount(v).map_err(bad)? {
+                    docker::Mount::Bind(b) => a.binds.push(b),
+                    docker::Mount::Tmpfs(t) => a.tmpfs.push(t),
+                },
                 "memory" => {
                     a.memory = Some(size(v).ok_or_else(|| bad("expected a size such as 64m"))?)
                 }
@@ -452,7 +554,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                 }
                 "tmpfs" => a
                     .tmpfs
-                    .push(absolute(v).ok_or_else(|| bad("must be an absolute path"))?),
+                    .push(docker::tmpfs(v).ok_or_else(|| bad(docker::TMPFS_RULE))?),
                 "user" => {
                     if !user_names(v) {
                         return Err(bad("expected NAME|UID[:GROUP|GID]"));
@@ -579,21 +681,6 @@ fn decimal(s: &str) -> Option<u64> {
     s.bytes().try_fold(0u64, |n, b| {
         n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
     })
-}
-
-/// `1234`, `512k`, `64m`, `1g` (binary multiples, case-insensitive, optional
-/// trailing `b`), at least one page.
-pub fn size(s: &str) -> Option<u64> {
-    let lower = s.to_ascii_lowercase();
-    let t = lower.strip_suffix('b').unwrap_or(&lower);
-    let (digits, shift) = match t.as_bytes().last()? {
-        b'k' => (&t[..t.len() - 1], 10),
-        b'm' => (&t[..t.len() - 1], 20),
-        b'g' => (&t[..t.len() - 1], 30),
-        _ => (t, 0),
-    };
-    let n = decimal(digits)?.checked_mul(1u64 << shift)?;
-    (n >= 4096 && n <= i64::MAX as u64).then_some(n)
 }
 
 /// A CPU count with up to five decimals, as a quota in µs per 100 ms period.

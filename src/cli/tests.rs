@@ -108,7 +108,7 @@ fn all_options_decode() {
             read_only: false
         }
     );
-    assert_eq!(a.tmpfs, ["/t"]);
+    assert_eq!(a.tmpfs, [crate::cli::Tmpfs::at("/t").unwrap()]);
     assert_eq!(a.command, ["true"]);
 }
 
@@ -119,16 +119,10 @@ fn sizes() {
     assert_eq!(size("16M"), Some(16 << 20));
     assert_eq!(size("2g"), Some(2 << 30));
     assert_eq!(size("64mb"), Some(64 << 20));
-    for bad in [
-        "abc",
-        "",
-        "m",
-        "-1",
-        "1.5m",
-        "100",
-        "99999999999999999999g",
-        "16 m",
-    ] {
+    // docker's spellings too.
+    assert_eq!(size("1.5m"), Some(3 << 19));
+    assert_eq!(size("64MiB"), Some(64 << 20));
+    for bad in ["abc", "", "m", "-1", "100", "99999999999999999999g", "16 m"] {
         assert_eq!(size(bad), None, "{bad}");
     }
 }

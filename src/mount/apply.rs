@@ -188,6 +188,7 @@ fn make(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<
             let mounted = resolve(root, &op.target, OFlags::PATH).ctx(op.step)?;
             sys::mount_setattr(&mounted, RDONLY, false).ctx(op.step)
         }
+        Kind::Dir => make_dir(root, &op.target).map(drop).ctx(op.step),
         Kind::Mask => {
             let target = match resolve(root, &op.target, OFlags::PATH) {
                 Err(Errno::NOENT) => return Ok(()),

@@ -78,6 +78,9 @@ pub enum Kind {
     },
     /// Write `value` to a file under a verified procfs (a sysctl).
     ProcWrite { value: Vec<u8> },
+    /// A directory, made (with its parents) where missing: the working
+    /// directory, as docker and runc make it.
+    Dir,
     /// Make an existing path read-only (bind it over itself); absent paths
     /// are skipped.
     ReadOnly,

@@ -95,6 +95,8 @@ pub struct Filesystem {
     pub sysctls: Vec<(String, String)>,
     pub readonly_paths: Vec<String>,
     pub masked_paths: Vec<String>,
+    /// The working directory, made if missing once everything is mounted.
+    pub workdir: Option<String>,
 }
 
 fn step_for(fstype: &str, target: &str) -> Step {
@@ -192,6 +194,16 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
             },
         });
     }
+    if let Some(dir) = fs.workdir.as_deref().map(spec::relative)
+        && !dir.is_empty()
+    {
+        ops.push(MountOp {
+            step: Step::Workdir,
+            propagation: None,
+            target: dir,
+            kind: Kind::Dir,
+        });
+    }
     for p in &fs.readonly_paths {
         ops.push(MountOp {
             step: Step::ReadOnlyPath,
@@ -228,6 +240,7 @@ mod tests {
             sysctls: Vec::new(),
             readonly_paths: vec!["/proc/sys".into()],
             masked_paths: vec!["/proc/kcore".into()],
+            workdir: None,
         }
     }
 

@@ -41,16 +41,7 @@ pub fn writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
         ));
     }
     if let Some(s) = r.memory_swap {
-        let (file, value) = if v2 {
-            // v1's swap is memory+swap; v2's is swap alone.
-            let swap = match r.memory_limit {
-                Some(m) if s > 0 && m > 0 => (s - m).max(0).to_string(),
-                _ => unlimited(s),
-            };
-            ("memory.swap.max", swap)
-        } else {
-            ("memory.memsw.limit_in_bytes", unlimited(s))
-        };
+        let (file, value) = crate::cgroup::limits::swap(v2, r.memory_limit, s);
         out.push(w("memory", file, value, "linux.resources.memory.swap").optional());
     }
     if let Some(m) = r.memory_reservation {
@@ -89,23 +80,8 @@ pub fn writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
         ));
     }
     if let Some(s) = r.cpu_shares {
-        if v2 {
-            // runc's conversion of shares (2-262144) to weight (1-10000).
-            let weight = 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142;
-            out.push(w(
-                "cpu",
-                "cpu.weight",
-                weight.to_string(),
-                "linux.resources.cpu.shares",
-            ));
-        } else {
-            out.push(w(
-                "cpu",
-                "cpu.shares",
-                s.to_string(),
-                "linux.resources.cpu.shares",
-            ));
-        }
+        let (file, value) = crate::cgroup::limits::shares_write(v2, s);
+        out.push(w("cpu", file, value, "linux.resources.cpu.shares"));
     }
     if r.cpu_quota.is_some() || r.cpu_period.is_some() {
         if v2 {

@@ -29,6 +29,7 @@ pub fn filesystem(c: &Config, bundle: &Path, host_netns: bool) -> Result<Filesys
         sysctls: Vec::with_capacity(c.linux.sysctl.len()),
         readonly_paths: c.linux.readonly_paths.clone(),
         masked_paths: c.linux.masked_paths.clone(),
+        workdir: c.process.as_ref().map(|p| p.cwd.clone()),
     };
     for (i, m) in c.mounts.iter().enumerate() {
         fs.mounts
