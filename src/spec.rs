@@ -526,7 +526,7 @@ fn security(args: &RunArgs) -> Result<Security> {
     Ok(Security {
         caps: Caps::same(set),
         known_caps: known,
-        no_new_privs: !args.allow_new_privileges,
+        no_new_privs: args.no_new_privileges,
         seccomp,
         rlimits: args
             .ulimits

@@ -26,7 +26,7 @@ fn own_permitted() -> u64 {
 }
 
 #[test]
-fn run_gets_dockers_capabilities_no_new_privs_and_a_seccomp_filter() {
+fn run_gets_dockers_capabilities_and_seccomp_filter_and_no_new_privs_on_request() {
     let _g = serial();
     let root = rootfs("profile");
     let out = ok(sh(
@@ -45,8 +45,18 @@ fn run_gets_dockers_capabilities_no_new_privs_and_a_seccomp_filter() {
         "S14: {out}"
     );
     assert_eq!(status_line(&out, "CapAmb:"), "0000000000000000", "{out}");
-    assert_eq!(status_line(&out, "NoNewPrivs:"), "1", "{out}");
+    // As docker's and podman's: setuid programs work (sudo), unless asked.
+    assert_eq!(status_line(&out, "NoNewPrivs:"), "0", "{out}");
     assert_eq!(status_line(&out, "Seccomp:"), "2", "{out}");
+    for on in ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"] {
+        let out = ok(sh(
+            &root,
+            &["--security-opt", on, "-u", "1000"],
+            "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+        ));
+        assert_eq!(status_line(&out, "NoNewPrivs:"), "1", "{on}: {out}");
+        assert_eq!(status_line(&out, "Seccomp:"), "2", "{on}: {out}");
+    }
     // --cap-drop ALL --cap-add NET_ADMIN: exactly that one.
     let out = ok(sh(
         &root,
@@ -183,7 +193,17 @@ fn s18_a_non_tty_payload_cannot_push_keystrokes_into_the_callers_terminal() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("TIOCSTI errno=1"), "{text}");
+    // It holds no descriptor of the caller's terminal at all (issue 12):
+    // its stdin is /dev/null, so there is no terminal to push into.
+    assert!(text.contains("TIOCSTI errno=25"), "{text}");
+    // -i: its stdin is a pipe cella relays, not the terminal either.
+    let out = std::process::Command::new("timeout")
+        .args(["60", "script", "-qec", &cmd.replace(" run ", " run -i "), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("TIOCSTI errno=25"), "{text}");
 }
 
 #[test]

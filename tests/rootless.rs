@@ -51,7 +51,7 @@ fn nobody_is_root_of_its_own_namespace_and_nobody_on_the_host() {
     );
     assert!(text.contains("CapEff:\t00000000a80425fb"), "{text}");
     assert!(
-        text.contains("NoNewPrivs:\t1") && text.contains("Seccomp:\t2"),
+        text.contains("NoNewPrivs:\t0") && text.contains("Seccomp:\t2"),
         "{text}"
     );
     assert!(

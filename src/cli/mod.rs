@@ -93,8 +93,9 @@ Options:
   --cap-drop CAP        drop a capability from it (ALL: every one)
   --security-opt seccomp=FILE|unconfined
                         an OCI seccomp profile instead of the default one
-  --security-opt no-new-privileges=false
-                        let setuid programs gain privileges (on by default)
+  --security-opt no-new-privileges
+                        setuid programs cannot gain privileges (off by
+                        default, as docker's: sudo works)
   --privileged          every capability, no seccomp filter, /proc unmasked
   --ulimit NAME=SOFT[:HARD]
                         a resource limit (nofile, nproc, core, stack, ...)
@@ -187,8 +188,9 @@ pub struct RunArgs {
     /// All capabilities, no seccomp filter, no masked or read-only /proc paths.
     pub privileged: bool,
     pub seccomp: Seccomp,
-    /// `--security-opt no-new-privileges=false` turns it off; on by default.
-    pub allow_new_privileges: bool,
+    /// `--security-opt no-new-privileges[=true]`: setuid programs cannot
+    /// gain privileges. Off by default, as docker's and podman's.
+    pub no_new_privileges: bool,
     /// `--ulimit NAME=SOFT[:HARD]`: (resource name as in RLIMIT_NAME, soft, hard).
     pub ulimits: Vec<(String, u64, u64)>,
     /// `--oom-score-adj N`, -1000..1000.
@@ -430,11 +432,11 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                 // cella sets no SELinux label and no AppArmor profile: the
                 // container is already what these ask for.
             } else {
-                a.allow_new_privileges = match shown.as_str() {
+                a.no_new_privileges = match shown.as_str() {
                     "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
-                        false
+                        true
                     }
-                    "no-new-privileges=false" | "no-new-privileges:false" => true,
+                    "no-new-privileges=false" | "no-new-privileges:false" => false,
                     _ => {
                         return Err(bad(
                             "expected seccomp=FILE|unconfined, no-new-privileges[=true|false], label=disable or apparmor=unconfined",

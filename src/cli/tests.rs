@@ -206,7 +206,7 @@ fn security_options_decode() {
     ]);
     assert_eq!(a.cap_add, ["net_admin"]);
     assert_eq!(a.cap_drop, ["ALL"]);
-    assert!(a.privileged && a.allow_new_privileges);
+    assert!(a.privileged && !a.no_new_privileges);
     assert_eq!(a.seccomp, Seccomp::File("/p.json".into()));
     assert_eq!(
         a.ulimits,
