@@ -166,8 +166,15 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     }
     env.extend(args.env.iter().cloned());
     let envp = environment(&env, &hostname, &who.home, |k| std::env::var_os(k))?;
+    let candidates = candidates(&args.command[0], &envp)?;
+    if !root.is_host {
+        let mounted: Vec<&str> = (args.binds.iter().map(|b| b.target.as_str()))
+            .chain(args.tmpfs.iter().map(|t| t.target.as_str()))
+            .collect();
+        command_in_rootfs(&root.source, &candidates, &args.command[0], &mounted)?;
+    }
     let exec = Exec {
-        candidates: candidates(&args.command[0], &envp)?,
+        candidates,
         argv: cstrings(args.command)?,
         envp: cstrings(envp)?,
         workdir: args.workdir.map(cstring).transpose()?,
@@ -323,6 +330,56 @@ fn filesystem(
         masked_paths: paths(&crate::mount::MASKED_PATHS),
         workdir: args.workdir.clone(),
     })
+}
+
+/// A command the rootfs does not have is refused before anything is made
+/// in it: a mistyped `--rootfs` (a data directory) must not get `dev/`,
+/// `proc/` and `sys/` created in it. A candidate under a `--bind` or
+/// `--tmpfs` target may come with that mount: it is not looked for.
+fn command_in_rootfs(
+    root: &Path,
+    candidates: &[CString],
+    command: &OsStr,
+    mounted: &[&str],
+) -> Result<()> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::new(Step::CloneRoot, e).at(root.display().to_string()))?;
+    for c in candidates {
+        let path = c.to_string_lossy();
+        let under_a_mount = mounted.iter().any(|m| {
+            path.strip_prefix(m.trim_end_matches('/'))
+                .is_some_and(|r| r.starts_with('/'))
+        });
+        let found = rustix::fs::openat2(
+            &dir,
+            c.as_c_str(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        );
+        if under_a_mount || found.is_ok() {
+            return Ok(());
+        }
+    }
+    let command = command.to_string_lossy();
+    let looks_like_one = ["bin", "etc", "usr"]
+        .iter()
+        .any(|d| rustix::fs::statat(&dir, *d, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok());
+    Err(
+        Error::new(Step::Exec, rustix::io::Errno::NOENT).at(if looks_like_one {
+            command.into_owned()
+        } else {
+            format!(
+                "{command} (--rootfs {} has no bin/, etc/ or usr/: is it a root file system?)",
+                root.display()
+            )
+        }),
+    )
 }
 
 /// What the options ask of this machine, checked as docker checks it.

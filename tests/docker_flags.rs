@@ -18,22 +18,35 @@ fn inside(root: &std::path::Path, args: &[&str], script: &str) -> String {
 fn each_docker_flag_does_what_docker_does() {
     let _g = serial();
     let root = rootfs("docker-flags");
-    let data = root.parent().unwrap().join(format!("docker-flags-data-{}", std::process::id()));
+    let data = root
+        .parent()
+        .unwrap()
+        .join(format!("docker-flags-data-{}", std::process::id()));
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("in"), "from the host\n").unwrap();
     let d = data.to_str().unwrap();
     let env_file = data.join("env.list");
-    std::fs::write(&env_file, "# comment\n\nA=from-file\nB=also # not a comment\nC=overridden\n")
-        .unwrap();
+    std::fs::write(
+        &env_file,
+        "# comment\n\nA=from-file\nB=also # not a comment\nC=overridden\n",
+    )
+    .unwrap();
     let probe_ro = "cat /data/in; touch /data/x 2>/dev/null && echo writable || echo read-only";
     let volume = format!("{d}:/data:ro");
     let mount = format!("type=bind,source={d},target=/data,readonly");
     let env_file_arg = env_file.to_str().unwrap();
     let rows: Vec<(Vec<&str>, &str, &str)> = vec![
         (vec!["-v", &volume], probe_ro, "from the host\nread-only\n"),
-        (vec!["--mount", &mount], probe_ro, "from the host\nread-only\n"),
         (
-            vec!["--mount", "type=tmpfs,target=/scratch,tmpfs-size=1m,tmpfs-mode=750"],
+            vec!["--mount", &mount],
+            probe_ro,
+            "from the host\nread-only\n",
+        ),
+        (
+            vec![
+                "--mount",
+                "type=tmpfs,target=/scratch,tmpfs-size=1m,tmpfs-mode=750",
+            ],
             "grep ' /scratch ' /proc/mounts | grep -o 'size=[0-9]*k,mode=750'",
             "size=1024k,mode=750\n",
         ),
@@ -99,7 +112,11 @@ fn each_docker_flag_does_what_docker_does() {
             "echo ran",
             "ran\n",
         ),
-        (vec!["--init"], "cat /proc/1/cmdline | tr '\\0' ' '", "cella-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' ' "),
+        (
+            vec!["--init"],
+            "cat /proc/1/cmdline | tr '\\0' ' '",
+            "cella-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' ' ",
+        ),
         (vec!["-h", "box"], "hostname", "box\n"),
         (vec!["--hostname", "box2"], "hostname", "box2\n"),
         (vec!["-w", "/made/here"], "pwd", "/made/here\n"),
@@ -169,21 +186,45 @@ fn docker_flags_without_a_feature_are_refused_saying_why() {
     let r = root.to_str().unwrap();
     let cgroups = cella_cgroups();
     for (args, expected) in [
-        (vec!["-p", "80:80"], "-p: publishing ports needs container networking"),
+        (
+            vec!["-p", "80:80"],
+            "-p: publishing ports needs container networking",
+        ),
         (vec!["--publish", "80:80"], "--publish: publishing ports"),
         (vec!["-P"], "-P: publishing ports"),
-        (vec!["--entrypoint", "/bin/sh"], "--entrypoint: cella runs no images yet"),
-        (vec!["--restart", "always"], "--restart: restart policies are cella init's"),
+        (
+            vec!["--entrypoint", "/bin/sh"],
+            "--entrypoint: cella runs no images yet",
+        ),
+        (
+            vec!["--restart", "always"],
+            "--restart: restart policies are cella init's",
+        ),
         (vec!["--gpus", "all"], "--gpus: GPUs are not supported"),
-        (vec!["--network", "bridge"], "cella has no container networking yet"),
+        (
+            vec!["--network", "bridge"],
+            "cella has no container networking yet",
+        ),
         (vec!["-v", "data:/data"], "named volumes are not supported"),
-        (vec!["--mount", "type=volume,source=data,target=/d"], "named volumes are not supported"),
-        (vec!["--memory-swap", "64m"], "--memory-swap: needs --memory"),
-        (vec!["-m", "64m", "--memory-swap", "32m"], "must be at least --memory"),
+        (
+            vec!["--mount", "type=volume,source=data,target=/d"],
+            "named volumes are not supported",
+        ),
+        (
+            vec!["--memory-swap", "64m"],
+            "--memory-swap: needs --memory",
+        ),
+        (
+            vec!["-m", "64m", "--memory-swap", "32m"],
+            "must be at least --memory",
+        ),
         (vec!["--cpus", "4096"], "--cpus"),
         (vec!["--tmpfs", "/t:bogus"], "--tmpfs"),
         (vec!["--stop-signal", "SIGFOO"], "--stop-signal"),
-        (vec!["--security-opt", "apparmor=docker-default"], "--security-opt"),
+        (
+            vec!["--security-opt", "apparmor=docker-default"],
+            "--security-opt",
+        ),
         (vec!["-d", "-t"], "cella attach"),
     ] {
         let mut argv = vec!["run", "--rootfs", r];

@@ -48,7 +48,11 @@ fn run_gets_dockers_capabilities_and_seccomp_filter_and_no_new_privs_on_request(
     // As docker's and podman's: setuid programs work (sudo), unless asked.
     assert_eq!(status_line(&out, "NoNewPrivs:"), "0", "{out}");
     assert_eq!(status_line(&out, "Seccomp:"), "2", "{out}");
-    for on in ["no-new-privileges", "no-new-privileges=true", "no-new-privileges:true"] {
+    for on in [
+        "no-new-privileges",
+        "no-new-privileges=true",
+        "no-new-privileges:true",
+    ] {
         let out = ok(sh(
             &root,
             &["--security-opt", on, "-u", "1000"],
@@ -198,7 +202,13 @@ fn s18_a_non_tty_payload_cannot_push_keystrokes_into_the_callers_terminal() {
     assert!(text.contains("TIOCSTI errno=25"), "{text}");
     // -i: its stdin is a pipe cella relays, not the terminal either.
     let out = std::process::Command::new("timeout")
-        .args(["60", "script", "-qec", &cmd.replace(" run ", " run -i "), "/dev/null"])
+        .args([
+            "60",
+            "script",
+            "-qec",
+            &cmd.replace(" run ", " run -i "),
+            "/dev/null",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();

@@ -239,7 +239,21 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
     let file = root.join("etc/passwd");
     let r = root.to_str().unwrap();
     let long = "h".repeat(65);
+    // A data directory given as --rootfs by mistake.
+    let data = root
+        .parent()
+        .unwrap()
+        .join(format!("not-a-rootfs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("notes.txt"), "mine\n").unwrap();
+    let d = data.to_str().unwrap();
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["run", "--rootfs", d, "--memory", "16m", "ls"],
+            127,
+            "has no bin/, etc/ or usr/: is it a root file system?",
+        ),
         (
             vec!["run", "--rootfs", "/nonexistent-rootfs", "true"],
             125,
@@ -334,6 +348,16 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
         assert!(left.is_empty(), "{args:?} left a process: {left:?}");
     }
     assert!(!root.join("x").exists());
+    let in_data: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        in_data,
+        ["notes.txt"],
+        "nothing made in a directory that is no rootfs"
+    );
+    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
