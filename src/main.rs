@@ -72,6 +72,7 @@ fn main() -> ExitCode {
     let args = match command {
         Command::Help => return print(cli::USAGE),
         Command::RunHelp => return print(cli::RUN_USAGE),
+        Command::InitHelp => return print(cli::help::INIT),
         Command::Version => return print(concat!("cella ", env!("CARGO_PKG_VERSION"), "\n")),
         Command::Run(args) => args,
         Command::Init { config } => return ExitCode::from(system::run(config)),

@@ -48,6 +48,13 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
         Some(Value(v)) => name_of(v)?,
         _ => return Err(Error::usage("no command given")),
     };
+    let rest: Vec<OsString> = p.raw_args().map_err(lex)?.collect();
+    if crate::cli::help::asks_help(&rest) {
+        let text = crate::cli::help::help(&verb).unwrap_or_default();
+        let _ = emit(text.as_bytes());
+        return Ok(0);
+    }
+    let mut p = lexopt::Parser::from_args(rest);
     let mut all = false;
     let mut force = false;
     let mut follow = false;

@@ -19,10 +19,40 @@ fn cella(args: &[&str]) -> (i32, String, String) {
 fn help_and_version() {
     let (code, out, err) = cella(&["--help"]);
     assert_eq!((code, err.as_str()), (0, ""));
-    assert!(
-        out.contains("Usage: cella run [OPTIONS] [--] COMMAND [ARG...]"),
-        "{out}"
-    );
+    // Every command, in groups, and each with its own help.
+    for group in [
+        "Containers, as docker runs them:",
+        "A machine's PID 1",
+        "The OCI runtime",
+    ] {
+        assert!(out.contains(group), "{out}");
+    }
+    for command in [
+        "run", "exec", "ps", "logs", "stop", "kill", "pause", "update", "rm", "wait", "inspect",
+        "init", "create", "start", "state", "delete", "list", "events", "spec", "features",
+    ] {
+        assert!(out.contains(command), "cella --help lacks {command}");
+        let (code, help, err) = cella(&[command, "--help"]);
+        assert_eq!((code, err.as_str()), (0, ""), "{command} --help");
+        assert!(
+            help.to_lowercase()
+                .starts_with(&format!("usage: cella {command}")),
+            "{command} --help: {help}"
+        );
+    }
+    let (_, init, _) = cella(&["init", "--help"]);
+    for key in [
+        "hostname",
+        "on-exit",
+        "grace",
+        "emergency",
+        "command",
+        "restart",
+        "log",
+        "rootfs",
+    ] {
+        assert!(init.contains(key), "init --help lacks {key}: {init}");
+    }
     let (code, out, _) = cella(&["run", "--help"]);
     assert_eq!(code, 0);
     for option in [
@@ -42,6 +72,19 @@ fn help_and_version() {
         "--read-only",
         "--bind",
         "--tmpfs",
+        "--tty",
+        "--interactive",
+        "--volume",
+        "--mount",
+        "--memory-swap",
+        "--network",
+        "--env-file",
+        "--stop-signal",
+        "--stop-timeout",
+        "--pids-limit",
+        "--cpu-shares",
+        "--cpuset-cpus",
+        "no-new-privileges",
     ] {
         assert!(out.contains(option), "run --help lacks {option}");
     }
@@ -55,6 +98,9 @@ fn usage_errors_are_one_line_and_exit_125() {
     for (args, needle) in [
         (&[][..], "no command given"),
         (&["bogus"], "unknown command 'bogus'"),
+        (&["rnu"], "did you mean 'run'?"),
+        (&["run", "--memroy", "1m", "true"], "did you mean --memory?"),
+        (&["run", "--detahc", "true"], "did you mean --detach?"),
         (&["--bogus"], "--bogus"),
         (&["run", "--memory", "12q", "true"], "--memory"),
         (&["run", "--cpus", "0", "true"], "--cpus"),

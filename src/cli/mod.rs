@@ -10,85 +10,112 @@ use lexopt::prelude::*;
 use std::ffi::OsString;
 
 mod docker;
+pub mod help;
 pub use docker::{Tmpfs, size};
 
 pub const USAGE: &str = "\
 cella: a small container runtime in one static binary
 
-Usage: cella run [OPTIONS] [--] COMMAND [ARG...]
-       cella init [--config FILE]
-       cella ps [-a] | logs [-f] [--tail N] NAME | stop [-t SECS] NAME
-             | rm [-f] NAME | wait NAME
-       cella [--root DIR] create|start|state|kill|delete|exec|list|ps ID|... (OCI)
-       cella --help | --version
+Usage: cella COMMAND [OPTIONS] ...     ('cella COMMAND --help' for each)
 
-Commands:
-  run       run COMMAND in a new container and wait for it (-d: leave it
-            running under a supervisor, print its name)
-  init      start and supervise the containers of FILE (default
-            /etc/cella/init.conf, or cella.conf= on the kernel command
-            line); as PID 1, also set up the machine and power it off
-  ps        the containers (-a: with those that ended): NAME, STATUS, PID,
-            CREATED, COMMAND
-  logs      what a `run -d` container wrote (-f: follow it)
-  stop      SIGTERM, then after SECS (default 10) SIGKILL to all of it
+Containers, as docker runs them:
+  run       run a command in a new container; -d: in the background
+  exec      run another command in a running container (-it: a shell)
+  ps        list the containers (-a: with those that ended)
+  logs      what a background container wrote (-f: follow it)
+  stop      its stop signal, then SIGKILL after a grace period
+  kill      send a signal (default KILL)
+  pause     freeze every process of a container; resume thaws them
+  update    change a container's limits
   rm        remove a container that has ended (-f: stop it first)
   wait      wait for a container to end, print its exit status
   inspect   a container's record and description as JSON
 
+A machine's PID 1 (an initramfs's /init, a board's init):
+  init      start and supervise the containers of a configuration file
+
+The OCI runtime, runc's verbs (podman, containerd, runc's own habits):
+  create, start, state, kill, delete, exec, list, ps ID, pause, resume,
+  update, events, run --bundle, spec, features
+  global options before the verb: --root DIR, --log FILE,
+  --log-format text|json, --debug, --systemd-cgroup (refused), --rootless
+
+  cella --help | --version
+
 Every container, `cella run` ones included, is in one state store: the
-OCI verbs (list, state, kill, pause, resume, update, delete) find them by
-name too.
-
-Where docker's and runc's habits meet: an argv podman, conmon, containerd
-or runc's tools pass keeps its OCI meaning ('run' with --bundle, -b or
-another OCI-only option, any global option such as --root before the
-verb, 'ps ID'); otherwise docker's ('run -d', 'ps', 'ps -a', 'kill NAME'
-sending KILL). Invoked as 'runc' (a symlink), cella is runc throughout.
-
-Run 'cella run --help' for the options of run.
+OCI verbs find them by name too. Where docker's and runc's habits meet,
+an argv podman, conmon, containerd or runc's tools pass keeps its OCI
+meaning ('run' with --bundle, -b or another OCI-only option, any global
+option such as --root before the verb, 'ps ID'); otherwise docker's
+('run -d', 'ps', 'ps -a', 'kill NAME' sending KILL). Invoked as 'runc'
+(a symlink), cella is runc throughout.
 ";
 
 pub const RUN_USAGE: &str = "\
 Usage: cella run [OPTIONS] [--] COMMAND [ARG...]
 
 Runs COMMAND as PID 1 of new UTS, PID, mount, IPC, network and cgroup
-namespaces, in its own cgroup, and exits with its status.
+namespaces, in its own cgroup, and exits with its status. docker's
+spellings of the options are taken too.
 
-Options:
+The container:
   --rootfs DIR          root file system (default: the host's / read-only,
                         with a private /proc, /dev and /tmp)
   --name NAME           container name; also the cgroup name (default: generated)
   -h, --hostname NAME   hostname inside (default: the container name)
-  --net host|none       'none' (default): own network namespace with lo only;
+  --net, --network host|none
+                        'none' (default): own network namespace with lo only;
                         'host': share the host's network
   --pid host|private    'private' (default): the payload is PID 1 of its own
                         PID namespace; 'host': share the host's processes
-  --memory SIZE         memory limit, bytes or with k, m, g suffix
-  --pids N              maximum number of processes
-  --cpus N.NN           CPU time limit in CPUs (quota over a 100ms period)
-  --cpu-weight N        relative CPU weight, 1-10000
-  --io-weight N         relative block I/O weight, 1-10000
-  --init                run a tiny init as PID 1 that reaps zombies and
-                        forwards signals to COMMAND
-  -t, --tty             give COMMAND a terminal of its own (a pty of the
-                        container's) and relay it to this one
-  -i, --interactive     pass this stdin to COMMAND (without -i: /dev/null);
-                        -it: an interactive shell
+  --init                a tiny init as PID 1 reaps zombies and forwards
+                        signals to COMMAND
   -d, --detach          return once COMMAND runs; a supervisor keeps its
                         output (cella logs NAME) and its exit status
   --rm                  with -d, remove the container when it ends
+  --stop-signal SIG     what `cella stop` sends first (default SIGTERM)
+  --stop-timeout SECS   how long `cella stop` waits before SIGKILL (10)
+
+Its terminal and input:
+  -t, --tty             a terminal of its own (a pty of the container's),
+                        relayed to this one
+  -i, --interactive     pass this stdin to COMMAND (without -i: /dev/null);
+                        -it: an interactive shell
+
+Its process:
   -e, --env K=V         set an environment variable (K alone: copy from here)
-  -w, --workdir DIR     working directory inside
+  --env-file FILE       K=V lines (# comments), before -e
+  -w, --workdir DIR     working directory inside (made if missing)
   -u, --user USER[:GROUP]
                         run COMMAND as this user (name or number, from the
                         container's /etc/passwd; its groups from /etc/group)
+  --ulimit NAME=SOFT[:HARD]
+                        a resource limit (nofile, nproc, core, stack, ...)
+  --oom-score-adj N     the payload's OOM score adjustment, -1000 to 1000
+
+Its files:
   --read-only           mount the root file system read-only
-  --bind SRC:DST[:ro]   bind-mount host SRC at DST inside
-  --tmpfs DST           mount a fresh tmpfs at DST inside
+  -v, --volume SRC:DST[:ro|rw], --bind SRC:DST[:ro]
+                        bind-mount host SRC (an absolute path) at DST
+  --mount type=bind,source=SRC,target=DST[,readonly]
+  --mount type=tmpfs,target=DST[,tmpfs-size=SIZE][,tmpfs-mode=MODE]
+  --tmpfs DST[:size=SIZE,mode=MODE,noexec,...]
+                        a fresh tmpfs at DST
   --device HOST[:CONTAINER][:rwm]
-                        give the container a host device node (rwm: what it
-                        may do with it; default all three)
+                        a host device node (rwm: what it may do with it)
+
+Its limits (SIZE: 64m, 64MiB, 1.5g, ...):
+  -m, --memory SIZE     memory limit
+  --memory-swap SIZE    memory plus swap (-1: no swap limit; default: none)
+  --pids, --pids-limit N
+                        maximum number of processes
+  --cpus N.NN           CPU time in CPUs (up to this machine's)
+  --cpu-weight N        relative CPU weight, 1-10000
+  --cpu-shares N        relative CPU weight as docker's, 2-262144
+  --cpuset-cpus LIST    the CPUs it may run on (0-3,5)
+  --io-weight N         relative block I/O weight, 1-10000
+
+What it may do:
   --cap-add CAP         add a capability to docker's default set (ALL: every one)
   --cap-drop CAP        drop a capability from it (ALL: every one)
   --security-opt seccomp=FILE|unconfined
@@ -96,11 +123,13 @@ Options:
   --security-opt no-new-privileges
                         setuid programs cannot gain privileges (off by
                         default, as docker's: sudo works)
+  --security-opt label=disable|apparmor=unconfined
+                        accepted: cella sets no label and no profile
   --privileged          every capability, no seccomp filter, /proc unmasked
-  --ulimit NAME=SOFT[:HARD]
-                        a resource limit (nofile, nproc, core, stack, ...)
-  --oom-score-adj N     the payload's OOM score adjustment, -1000 to 1000
   --help                show this help
+
+Not yet (refused saying so): -p/--publish, --entrypoint, --restart (cella
+init has restart policies), --gpus.
 
 Exit status: COMMAND's; 128+N if it was killed by signal N; 126 if it could
 not be executed; 127 if it was not found; 125 if cella itself failed.
@@ -112,6 +141,7 @@ not be executed; 127 if it was not found; 125 if cella itself failed.
 pub enum Command {
     Help,
     RunHelp,
+    InitHelp,
     Version,
     Run(RunArgs),
     /// `cella init [--config FILE]`: supervise the configured containers.
@@ -245,10 +275,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         }
         Some(Value(cmd)) if cmd == "init" => parse_init(&mut p),
         Some(Value(cmd)) if cmd == "help" => Ok(Command::Help),
-        Some(Value(cmd)) => Err(Error::usage(format!(
-            "unknown command '{}' (see 'cella --help')",
-            cmd.to_string_lossy()
-        ))),
+        Some(Value(cmd)) => {
+            let cmd = cmd.to_string_lossy();
+            let hint = match help::did_you_mean(&cmd, COMMANDS) {
+                Some(known) => format!("did you mean '{known}'? "),
+                None => String::new(),
+            };
+            Err(Error::usage(format!(
+                "unknown command '{cmd}' ({hint}see 'cella --help')"
+            )))
+        }
         Some(arg) => Err(lex(arg.unexpected())),
         None => Err(Error::usage("no command given (see 'cella --help')")),
     }
@@ -309,7 +345,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
             }
             Long(long) => match VALUED.iter().find(|n| **n == long) {
                 Some(known) => known,
-                None => return Err(lex(arg.unexpected())),
+                None => return Err(unknown_option(long)),
             },
             _ => return Err(lex(arg.unexpected())),
         };
@@ -326,7 +362,7 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
     let mut config = None;
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
-            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('h') | Long("help") => return Ok(Command::InitHelp),
             Long("config") => {
                 let v = p.value().map_err(lex)?;
                 config = Some(
@@ -338,6 +374,36 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
         }
     }
     Ok(Command::Init { config })
+}
+
+/// Every command `cella --help` lists, for "did you mean".
+const COMMANDS: &[&str] = &[
+    "run", "exec", "ps", "logs", "stop", "kill", "rm", "wait", "inspect", "init", "create",
+    "start", "state", "delete", "list", "pause", "resume", "update", "events", "spec", "features",
+];
+
+/// `run`'s flags that take no value.
+const FLAGS: [&str; 9] = [
+    "help",
+    "tty",
+    "interactive",
+    "init",
+    "read-only",
+    "privileged",
+    "detach",
+    "rm",
+    "version",
+];
+
+/// An unknown long option of `run`, with the known one it most resembles.
+fn unknown_option(given: &str) -> Error {
+    let known: Vec<&str> = VALUED.iter().chain(FLAGS.iter()).copied().collect();
+    match help::did_you_mean(given, &known) {
+        Some(k) => Error::usage(format!("invalid option '--{given}' (did you mean --{k}?)")),
+        None => Error::usage(format!(
+            "invalid option '--{given}' (see 'cella run --help')"
+        )),
+    }
 }
 
 /// An option's name without its dashes.

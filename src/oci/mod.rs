@@ -21,7 +21,6 @@ pub mod resources;
 mod seccomp_config;
 mod spec;
 pub mod state;
-mod usage;
 
 use crate::error::{Error, Result};
 use lexopt::prelude::*;
@@ -226,8 +225,8 @@ fn dispatch(
         log::configure(f, log_json, debug);
     }
     let rest: Vec<OsString> = p.raw_args().map_err(lex)?.collect();
-    if usage::asks_help(&rest) {
-        return match usage::help(&verb) {
+    if crate::cli::help::asks_help(&rest) {
+        return match crate::cli::help::help(&verb) {
             Some(text) => Ok(Output::ok(text)),
             None => Err(Error::usage(format!(
                 "unknown command '{verb}' (see 'cella --help')"
