@@ -11,7 +11,7 @@
 //! [container web]
 //! rootfs     /srv/web
 //! command    /bin/httpd -f -p 8080
-//! restart    on-failure    # no | on-failure | always (with backoff)
+//! restart    on-failure    # no | on-failure[:N] | always (with backoff)
 //! log        console       # console, with a "[web] " prefix | /path/to/file
 //! memory     32m           # and every other `cella run` option, by its long name
 //! pids       64
@@ -44,7 +44,9 @@ pub enum OnExit {
 pub enum Restart {
     #[default]
     No,
-    OnFailure,
+    /// After a failure (exit status not 0), at most this many times in
+    /// all (`on-failure:N`, docker's), or without end.
+    OnFailure(Option<u32>),
     Always,
 }
 
@@ -274,13 +276,20 @@ fn set_container(c: &mut Container, key: &str, value: &str) -> Result<()> {
         "restart" => {
             c.restart = match value {
                 "no" => Restart::No,
-                "on-failure" => Restart::OnFailure,
+                "on-failure" => Restart::OnFailure(None),
                 "always" => Restart::Always,
-                _ => {
-                    return Err(Error::usage(format!(
-                        "restart must be no, on-failure or always, not '{value}'"
-                    )));
-                }
+                _ => match value
+                    .strip_prefix("on-failure:")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+                {
+                    Some(n) => Restart::OnFailure(Some(n)),
+                    None => {
+                        return Err(Error::usage(format!(
+                            "restart must be no, on-failure[:N], or always, not '{value}'"
+                        )));
+                    }
+                },
             }
         }
         "log" => {
@@ -378,7 +387,10 @@ init yes
         assert_eq!(web.name(), "web");
         assert_eq!(web.args.rootfs.as_deref(), Some("/srv/web".as_ref()));
         assert_eq!(web.args.command, ["/bin/httpd", "-f", "-p", "8080"]);
-        assert_eq!((web.restart, &web.log), (Restart::OnFailure, &Log::Console));
+        assert_eq!(
+            (web.restart, &web.log),
+            (Restart::OnFailure(None), &Log::Console)
+        );
         assert_eq!((web.args.memory, web.args.pids), (Some(32 << 20), Some(64)));
         assert_eq!(web.args.env, ["MODE=prod"]);
         assert!(web.args.read_only);
@@ -420,7 +432,7 @@ init yes
             ("[container a1]\ncommand 'x", "f:2: unterminated quote"),
             (
                 "[container a1]\ncommand x\nrestart sometimes",
-                "restart must be no, on-failure or always",
+                "restart must be no, on-failure[:N], or always",
             ),
             (
                 "[container a1]\ncommand x\nlog relative.log",
@@ -469,6 +481,19 @@ init yes
         );
         assert_eq!(emergency_line("[container a1]\nemergency /bin/sh"), None);
         assert_eq!(emergency_line("emergency sh"), None);
+    }
+
+    #[test]
+    fn restart_on_failure_takes_a_limit_as_dockers() {
+        let one = |v: &str| {
+            parse(&format!("[container a1]\ncommand x\nrestart {v}\n"), "f")
+                .map(|c| c.containers[0].restart)
+        };
+        assert_eq!(one("on-failure:3"), Ok(Restart::OnFailure(Some(3))));
+        assert_eq!(one("on-failure"), Ok(Restart::OnFailure(None)));
+        for bad in ["on-failure:0", "on-failure:", "on-failure:x", "always:2"] {
+            assert!(one(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -145,7 +145,12 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         binds: &args.binds,
         privileged: args.privileged,
     };
-    let filesystem = filesystem(&mount_args, root.is_host, rootless.is_some(), nodes)?;
+    // The host's root as it is: a private /tmp where it has one (an
+    // initramfs may have none, and its read-only clone cannot get one).
+    let host_root = root.is_host.then(|| HostRoot {
+        has_tmp: Path::new("/tmp").is_dir(),
+    });
+    let filesystem = filesystem(&mount_args, host_root, rootless.is_some(), nodes)?;
     // Who the payload is, from the container's own passwd and group
     // files, as docker resolves `-u` (root by default).
     let who = crate::users::identify_in(&root.source, args.user.as_deref().unwrap_or("0"))
@@ -253,9 +258,15 @@ struct MountArgs<'a> {
 /// cella's); `--device` nodes (bound from the host where mknod is refused,
 /// rootless); and, unless `--privileged`, docker's read-only and masked
 /// paths, with the cgroup read-only.
+/// What of the host's root a container on it (no `--rootfs`) needs to know.
+#[derive(Clone, Copy)]
+struct HostRoot {
+    has_tmp: bool,
+}
+
 fn filesystem(
     args: &MountArgs<'_>,
-    host_root: bool,
+    host_root: Option<HostRoot>,
     rootless: bool,
     devices: Vec<DeviceNode>,
 ) -> Result<Filesystem> {
@@ -305,7 +316,9 @@ fn filesystem(
         }
         mounts.push(fs(target, "tmpfs", "tmpfs", t.flags, options));
     };
-    if host_root && let Some(tmp) = crate::cli::Tmpfs::at("/tmp") {
+    if host_root.is_some_and(|h| h.has_tmp)
+        && let Some(tmp) = crate::cli::Tmpfs::at("/tmp")
+    {
         tmpfs("tmp".into(), &tmp);
     }
     for t in args.tmpfs {
@@ -810,7 +823,8 @@ mod tests {
             binds: &binds,
             privileged,
         };
-        plan(filesystem(&args, host_root, rootless, Vec::new()).unwrap()).unwrap()
+        let host = host_root.then_some(HostRoot { has_tmp: true });
+        plan(filesystem(&args, host, rootless, Vec::new()).unwrap()).unwrap()
     }
 
     #[test]
@@ -884,6 +898,17 @@ mod tests {
         };
         assert!(has_tmp(true));
         assert!(!has_tmp(false));
+        // A host root without /tmp (an initramfs, read-only): none is
+        // made, rather than a mount point its read-only clone cannot get.
+        let args = MountArgs {
+            tmpfs: &[],
+            workdir: None,
+            binds: &[],
+            privileged: false,
+        };
+        let host = Some(HostRoot { has_tmp: false });
+        let ops = plan(filesystem(&args, host, false, Vec::new()).unwrap()).unwrap();
+        assert!(!ops.iter().any(|o| o.target == "tmp"));
     }
 
     #[test]

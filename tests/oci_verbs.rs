@@ -249,6 +249,10 @@ fn list_and_ps_tables_are_aligned_as_runcs() {
         let at = header.find(column).unwrap();
         assert_eq!(&row[at..at + value.len()], value, "{list}");
     }
+    // `state` and `list --format json` agree with the table on the owner.
+    assert!(ok(b.oci(&["state", &b.id])).contains("\"owner\":\"root\""));
+    let json = ok(b.oci(&["list", "--format", "json"]));
+    assert!(json.contains("\"owner\":\"root\""), "{json}");
     // Go's tabwriter: at least 12 wide, 3 spaces after the widest cell.
     assert_eq!(
         header.find("PID").unwrap(),

@@ -181,6 +181,7 @@ fn containers_start_in_order_restart_by_policy_log_and_power_off() {
              command sh -c 'n=$(cat /state/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /state/n; echo attempt $n; [ $n -ge 3 ]'\n\
              [container job]\nrootfs {r}\nlog {d}/job.log\ncommand sh -c 'echo to the log; echo and stderr >&2'\n\
              [container done]\nrootfs {r}\nrestart on-failure\ncommand true\n\
+             [container capped]\nrootfs {r}\nrestart on-failure:2\ncommand sh -c 'echo try; exit 3'\n\
              [container who]\nrootfs {r}\nuser app   # by name\nenv TAG=a#b\n\
              command sh -c 'echo $(id -u) $(id -G) $HOME $TAG \"#1\"' # a comment\n"
         ),
@@ -195,6 +196,16 @@ fn containers_start_in_order_restart_by_policy_log_and_power_off() {
         .collect();
     assert!(
         console.contains(&"[who] 1000 1001 29 /home/app a#b #1".to_owned()),
+        "{text}"
+    );
+    // on-failure:2: the first run and two restarts, then no more.
+    assert_eq!(
+        console.iter().filter(|l| *l == "[capped] try").count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.contains("cella: capped: not restarting: failed 3 times (restart on-failure:2)"),
         "{text}"
     );
     assert_eq!(

@@ -197,7 +197,7 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         engine::Ask::SeccompAgent(fd) => super::agent::hand_over(
             cfg.linux.seccomp.as_ref(),
             fd,
-            &state::to_json_as(st, "creating", st.pid),
+            &state::to_json_as(st, "creating", st.pid, ""),
             st.pid,
         ),
     })?;

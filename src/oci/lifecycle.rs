@@ -79,7 +79,9 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<Error>> {
 
 pub fn print_state(root: &Path, id: &str) -> Result<String> {
     let st = State::load(root, id)?;
-    let mut out = state::to_json(&st, st.status(root));
+    let passwd = crate::input::system_text("/etc/passwd").unwrap_or_default();
+    let owner = owner(&root.join(&st.id), &passwd);
+    let mut out = state::with_owner(&st, st.status(root), &owner);
     out.push('\n');
     Ok(out)
 }
@@ -224,13 +226,15 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
         .iter()
         .filter_map(|id| State::load(root, id).ok())
         .collect();
+    let passwd = crate::input::system_text("/etc/passwd").unwrap_or_default();
     if json {
         out.push('[');
         for (i, st) in states.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&state::to_json(st, st.status(root)));
+            let owner = owner(&root.join(&st.id), &passwd);
+            out.push_str(&state::with_owner(st, st.status(root), &owner));
         }
         out.push_str("]\n");
         return out;
@@ -247,7 +251,6 @@ pub fn list(root: &Path, json: bool, quiet: bool) -> String {
             .map(String::from)
             .to_vec(),
     ];
-    let passwd = crate::input::system_text("/etc/passwd").unwrap_or_default();
     for st in &states {
         let status = st.status(root);
         let pid = if status == Status::Stopped { 0 } else { st.pid };

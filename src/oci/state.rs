@@ -13,13 +13,18 @@ pub const OCI_VERSION: &str = "1.3.0";
 /// The state JSON of the runtime spec (plus runc's extra fields) of `st`
 /// with `status`.
 pub fn to_json(st: &State, status: Status) -> String {
-    let pid = if status == Status::Stopped { 0 } else { st.pid };
-    to_json_as(st, status.name(), pid)
+    with_owner(st, status, "")
 }
 
-/// [`to_json`] with the status `status` (the spec's `creating` too) and
-/// `pid`.
-pub fn to_json_as(st: &State, status: &str, pid: i32) -> String {
+/// [`to_json`] with runc's `owner` (what `state` and `list` show).
+pub fn with_owner(st: &State, status: Status, owner: &str) -> String {
+    let pid = if status == Status::Stopped { 0 } else { st.pid };
+    to_json_as(st, status.name(), pid, owner)
+}
+
+/// [`to_json`] with the status `status` (the spec's `creating` too),
+/// `pid` and `owner`.
+pub fn to_json_as(st: &State, status: &str, pid: i32, owner: &str) -> String {
     let mut s = String::with_capacity(256);
     s.push_str("{\"ociVersion\":\"");
     s.push_str(OCI_VERSION);
@@ -35,7 +40,8 @@ pub fn to_json_as(st: &State, status: &str, pid: i32) -> String {
     json::write_str(&mut s, &st.rootfs.to_string_lossy());
     s.push_str(",\"created\":");
     json::write_str(&mut s, &st.created);
-    s.push_str(",\"owner\":\"\"");
+    s.push_str(",\"owner\":");
+    json::write_str(&mut s, owner);
     if !st.annotations.is_empty() {
         s.push_str(",\"annotations\":{");
         for (i, (k, v)) in st.annotations.iter().enumerate() {

@@ -198,6 +198,8 @@ struct Slot<'c> {
     restart_at: Option<u64>,
     started_at: u64,
     failures: u32,
+    /// Restarts so far, for `on-failure:N`.
+    restarts: u32,
     /// The read end of the console relay, and the partial line it holds.
     relay: Option<OwnedFd>,
     pending: Vec<u8>,
@@ -223,6 +225,7 @@ impl<'c> Supervisor<'c> {
                 restart_at: Some(0),
                 started_at: 0,
                 failures: 0,
+                restarts: 0,
                 relay: None,
                 pending: Vec::new(),
             })
@@ -415,12 +418,23 @@ impl<'c> Supervisor<'c> {
         let slot = &mut self.slots[i];
         let again = match slot.config.restart {
             Restart::No => false,
-            Restart::OnFailure => code != 0,
+            Restart::OnFailure(_) => code != 0,
             Restart::Always => true,
         };
         if !again {
             return;
         }
+        if let Restart::OnFailure(Some(max)) = slot.config.restart
+            && slot.restarts >= max
+        {
+            say(&format!(
+                "cella: {}: not restarting: failed {} times (restart on-failure:{max})",
+                slot.config.name(),
+                max + 1
+            ));
+            return;
+        }
+        slot.restarts += 1;
         if now.saturating_sub(slot.started_at) >= HEALTHY_SECS {
             slot.failures = 0;
         }
