@@ -6,7 +6,7 @@
 #   QUICK=1 size-report/bench.sh         20 timed runs, 3 tries per limit
 #   RUNS=50 WARMUP=3 TRIES=5 CELLA=/path/to/cella size-report/bench.sh
 #
-# Writes size-report/bench.md (the README quotes it).
+# Writes size-report/bench.md (docs/benchmark.md quotes it).
 # Needs root and a host with cgroup v1 memory and pids controllers (plain or
 # hybrid). Installs what it needs from apt when missing. Everything it creates
 # (rootfs, bundles, container state, cgroups) is removed on exit.

@@ -8,7 +8,7 @@
 # It runs the fault tests themselves (tests/faults.rs, tests/oci_attacks.rs)
 # with CELLA_FAULT_ITERATIONS=N: each prints one FIGURE line with its
 # counts before asserting that they are zero. Writes size-report/faults.md
-# (the README quotes it). Needs root, busybox-static and util-linux, as the
+# (docs/benchmark.md quotes it). Needs root, busybox-static and util-linux, as the
 # tests do.
 set -euo pipefail
 cd "$(dirname "$0")/.."

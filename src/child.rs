@@ -4,7 +4,7 @@
 //! parent only through the sync socket (fixed 8-byte records), and ends in
 //! `execve` or `exit_group`.
 //!
-//! The sequence, numbered as in the README:
+//! The sequence, numbered as in docs/design.md:
 //!  1. block the signals an `--init` PID 1 waits on
 //!  2. user namespace: wait for the id maps, become its root; not dumpable
 //!  3. `cella run`: die with cella (and check it is still alive)

@@ -1,7 +1,7 @@
 //! The one engine under every front end. `cella run`, `cella init` and
 //! OCI `create` each translate what they were given into a [`Container`]
 //! (planned, as data: its record, cgroup, namespaces, mounts, payload);
-//! [`create`] makes it, in the README's numbered order (steps 2-4 and 16):
+//! [`create`] makes it, in docs/design.md's numbered order (steps 2-4 and 16):
 //! the record, the cgroup, the fork into the namespaces, the child's one
 //! sequence (`crate::child`, steps 5-15), and the parent's answers until
 //! the child has exec'd or, held for `start`, is ready. A failure at any

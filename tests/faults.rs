@@ -7,7 +7,7 @@
 //! `--init`'s PID 1 leaking cella's command line.
 //!
 //! The loops run `CELLA_FAULT_ITERATIONS` times (default 50, as in CI;
-//! `size-report/faults.sh` runs more for the README's figures).
+//! `size-report/faults.sh` runs more for docs/benchmark.md's figures).
 
 mod support;
 

@@ -482,7 +482,8 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
             Long("console-socket") => a.console_socket = Some(path_val(p)?),
             Long("detach") | Short('d') => a.detach = true,
             Long("pid-file") => a.pid_file = Some(path_val(p)?),
-            Long("cwd") => {
+            // docker's -w/--workdir too.
+            Long("cwd") | Long("workdir") | Short('w') => {
                 let cwd = val(p, "--cwd")?;
                 // As process.cwd: relative to nothing the caller can see.
                 if !cwd.starts_with('/') {
