@@ -86,11 +86,20 @@ fn without_t_the_payload_holds_nothing_of_the_callers_terminal() {
     let r = root.to_str().unwrap();
     let look = "for fd in 0 1 2; do echo $fd=$(readlink /proc/self/fd/$fd); done; \
                 (: < /dev/tty) 2>/dev/null && echo has-a-tty || echo no-tty";
+    // `cella run [-i] --rootfs R -- sh -c SCRIPT` on the terminal.
+    let sh_on = |term: &OuterTerminal, interactive: bool, script: &str| {
+        let mut args = vec!["run", "--rootfs", r];
+        if interactive {
+            args.push("-i");
+        }
+        args.extend(["--", "sh", "-c", script]);
+        term.cella(&args)
+    };
     // No -i: stdin is /dev/null even on a terminal; the output goes
     // through pipes.
     let mut term = OuterTerminal::open(24, 80);
     let before = term.modes();
-    let cella = term.cella(&["run", "--rootfs", r, "--", "sh", "-c", look]);
+    let cella = sh_on(&term, false, look);
     assert_eq!(wait_code(cella), 0);
     term.wait_for("no-tty\n");
     let text = term.text();
@@ -104,15 +113,7 @@ fn without_t_the_payload_holds_nothing_of_the_callers_terminal() {
         "{text:?}"
     );
     // What is typed meanwhile stays the caller's.
-    let cella = term.cella(&[
-        "run",
-        "--rootfs",
-        r,
-        "--",
-        "sh",
-        "-c",
-        "read line; echo got:$line; echo done",
-    ]);
+    let cella = sh_on(&term, false, "read line; echo got:$line; echo done");
     term.type_in(b"secret\n");
     assert_eq!(wait_code(cella), 0);
     term.wait_for("done\n");
@@ -120,16 +121,7 @@ fn without_t_the_payload_holds_nothing_of_the_callers_terminal() {
     // (It waits in the caller's terminal, for whoever reads it next.)
     term.flush_input();
     // -i: typed input reaches it, through a pipe too.
-    let cella = term.cella(&[
-        "run",
-        "-i",
-        "--rootfs",
-        r,
-        "--",
-        "sh",
-        "-c",
-        &format!("{look}; read line; echo got:$line"),
-    ]);
+    let cella = sh_on(&term, true, &format!("{look}; read line; echo got:$line"));
     term.wait_for("no-tty\n");
     term.type_in(b"typed\n");
     assert_eq!(wait_code(cella), 0);
@@ -140,16 +132,7 @@ fn without_t_the_payload_holds_nothing_of_the_callers_terminal() {
     assert_eq!(term.modes(), before, "the caller's terminal untouched");
     // ctrl-D (end of input) reaches it as end-of-file.
     let start = Instant::now();
-    let cella = term.cella(&[
-        "run",
-        "-i",
-        "--rootfs",
-        r,
-        "--",
-        "sh",
-        "-c",
-        "cat; echo eof",
-    ]);
+    let cella = sh_on(&term, true, "cat; echo eof");
     term.type_in(b"line\n\x04");
     assert_eq!(wait_code(cella), 0);
     term.wait_for("eof\n");
