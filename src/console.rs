@@ -176,13 +176,13 @@ pub fn relaying<T>(
 
 /// The caller's terminal in raw mode while this lives; its settings as
 /// they were after.
-struct Raw<'a> {
+pub struct Raw<'a> {
     tty: BorrowedFd<'a>,
     saved: Option<rustix::termios::Termios>,
 }
 
 impl<'a> Raw<'a> {
-    fn enter(tty: BorrowedFd<'a>) -> Self {
+    pub fn enter(tty: BorrowedFd<'a>) -> Self {
         let saved = rustix::termios::tcgetattr(tty).ok();
         if let Some(mut raw) = saved.clone() {
             raw.make_raw();

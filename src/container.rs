@@ -132,7 +132,7 @@ pub fn start(spec: Spec, stdio: Stdio<'_>, child_mask: SigSet) -> Result<Running
 }
 
 /// [`start`], with the socket a `-t` payload sends its pty master over.
-fn create(
+pub fn create(
     spec: Spec,
     stdio: Stdio<'_>,
     console: Option<OwnedFd>,

@@ -8,6 +8,11 @@
 //! The supervisor holds the container's owner lock: killed, it takes the
 //! container with it (the parent-death signal), and the record it leaves is
 //! removed by the next command that meets it.
+//!
+//! With `-t` the payload's terminal is a pty of the container's whose
+//! master the supervisor holds: its output goes to the log, and `cella
+//! attach` takes a copy of the master (`pidfd_getfd`) for input and the
+//! window size, following the log for the output.
 
 use crate::container::{self, Stdio};
 use crate::error::{Ctx, Error, Result, Step};
@@ -55,6 +60,22 @@ fn decode(b: &[u8]) -> Option<Error> {
     })
 }
 
+/// In a `run -d -t` container's directory: where its pty master is, for
+/// `cella attach` (the supervisor's pid and the descriptor's number, which
+/// it takes with `pidfd_getfd`).
+pub const TERMINAL: &str = "terminal";
+
+/// Say where the container's pty master is (see [`TERMINAL`]).
+fn offer_terminal(dir: &Path, master: rustix::fd::BorrowedFd<'_>) -> Result<()> {
+    use rustix::fd::AsRawFd;
+    let text = format!(
+        "{} {}\n",
+        rustix::process::getpid().as_raw_nonzero(),
+        master.as_raw_fd()
+    );
+    crate::store::write_private(&dir.join(TERMINAL), text.as_bytes())
+}
+
 /// Start `spec`'s container under a supervisor and return once its payload
 /// runs.
 pub fn run(spec: Spec) -> Result<()> {
@@ -99,19 +120,32 @@ fn supervise(spec: Spec, tx: OwnedFd) -> i32 {
         let old = signal::block(waited).ctx(Step::SignalMask)?;
         let null = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
             .ctx_at(Step::Usage, "/dev/null")?;
-        let (out_rx, out_tx) =
-            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
-        let stdio = Stdio {
-            stdin: Some(null.as_fd()),
-            stdout: Some(out_tx.as_fd()),
-            stderr: Some(out_tx.as_fd()),
+        // Its output: a pty of its own (-t), kept for `cella attach`, or
+        // a pipe; either way into the log.
+        let running;
+        let out = if spec.payload.terminal {
+            let (theirs, ours) = crate::console::sockets(true, None, true, "the container")?;
+            running = container::create(spec, Stdio::default(), theirs, old)?;
+            let ours = ours.ok_or_else(|| Error::new(Step::Console, Errno::PIPE))?;
+            let master = crate::console::receive(&ours)?;
+            offer_terminal(&running.record_dir(), master.as_fd())?;
+            master
+        } else {
+            let (out_rx, out_tx) =
+                rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ctx(Step::SyncPipe)?;
+            let stdio = Stdio {
+                stdin: Some(null.as_fd()),
+                stdout: Some(out_tx.as_fd()),
+                stderr: Some(out_tx.as_fd()),
+            };
+            running = container::start(spec, stdio, old)?;
+            out_rx
         };
-        let running = container::start(spec, stdio, old)?;
         // Nothing of the caller's terminal stays with us.
         let _ = rustix::stdio::dup2_stdin(&null);
         let _ = rustix::stdio::dup2_stdout(&null);
         let _ = rustix::stdio::dup2_stderr(&null);
-        Ok((running, out_rx))
+        Ok((running, out))
     })();
     let (running, out) = match started {
         Ok(s) => s,

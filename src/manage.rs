@@ -1,5 +1,5 @@
 //! Containers managed by name, as docker users do (no daemon): `ps`,
-//! `logs`, `stop`, `rm`, `wait`, `inspect`, over the state store. They act on every
+//! `logs`, `stop`, `rm`, `wait`, `inspect`, `attach`, over the state store. They act on every
 //! container the store holds, `cella run` ones and OCI ones.
 //!
 //! Where docker's and runc's habits collide, the OCI meaning is kept for
@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The verbs this module owns.
-const VERBS: [&str; 5] = ["logs", "stop", "rm", "wait", "inspect"];
+const VERBS: [&str; 6] = ["logs", "stop", "rm", "wait", "inspect", "attach"];
 
 /// Whether `args` (without argv[0]) is one of these verbs.
 pub fn is_manage(args: &[OsString]) -> bool {
@@ -92,6 +92,12 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
     }
     if names.is_empty() {
         return Err(Error::usage(format!("usage: cella {verb} NAME...")));
+    }
+    if verb == "attach" {
+        let [name] = &names[..] else {
+            return Err(Error::usage("usage: cella attach NAME"));
+        };
+        return attach(&root, name, emit);
     }
     for name in &names {
         match verb.as_str() {
@@ -272,18 +278,140 @@ fn stop_locked(root: &Path, name: &str, grace: Option<u64>) -> Result<()> {
 /// A `cella run` container's `--stop-signal` and `--stop-timeout`, from
 /// its recorded options.
 fn stop_settings(r: &Record) -> (Signal, u64) {
-    let mut argv: Vec<std::ffi::OsString> = vec!["run".into()];
-    argv.extend(r.options.iter().map(Into::into));
-    argv.extend(["--".into(), "true".into()]);
-    let args = match crate::cli::parse(argv) {
-        Ok(crate::cli::Command::Run(a)) if r.kind == Kind::Run => a,
-        _ => crate::cli::RunArgs::default(),
-    };
+    let args = recorded_options(r);
     let signal = args
         .stop_signal
         .and_then(Signal::from_named_raw)
         .unwrap_or(Signal::TERM);
     (signal, args.stop_timeout.unwrap_or(10))
+}
+
+/// A `cella run` container's options as it was run with them (an OCI
+/// container's: the defaults).
+fn recorded_options(r: &Record) -> crate::cli::RunArgs {
+    let mut argv: Vec<std::ffi::OsString> = vec!["run".into()];
+    argv.extend(r.options.iter().map(Into::into));
+    argv.extend(["--".into(), "true".into()]);
+    match crate::cli::parse(argv) {
+        Ok(crate::cli::Command::Run(a)) if r.kind == Kind::Run => a,
+        _ => crate::cli::RunArgs::default(),
+    }
+}
+
+/// ctrl-P ctrl-Q: leave the container running, as docker's attach.
+const DETACH_KEYS: [u8; 2] = [0x10, 0x11];
+
+/// `cella attach NAME`: this terminal on a `run -d -t` container's pty,
+/// until it ends (its exit status is ours) or ctrl-P ctrl-Q. Typed input
+/// goes to the pty when it was run with `-i`; the window size follows
+/// ours; its output is what its supervisor logs from now on.
+fn attach(root: &Path, name: &str, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<u8> {
+    use crate::error::{Ctx, Step};
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    use rustix::fd::AsFd;
+    let r = Record::load(root, name)?;
+    if !r.alive() {
+        return Err(Error::usage(format!(
+            "cannot attach to {name}: it is not running"
+        )));
+    }
+    let dir = store::dir(root, name);
+    let said = std::fs::read_to_string(dir.join(detach::TERMINAL)).unwrap_or_default();
+    let mut fields = said.split_whitespace().map(|f| f.parse::<i32>().ok());
+    let (Some(Some(supervisor)), Some(Some(fd))) = (fields.next(), fields.next()) else {
+        return Err(Error::usage(format!(
+            "cannot attach to {name}: it has no terminal (run -d -t gives it one)"
+        )));
+    };
+    let pidfd = rustix::process::pidfd_open(
+        Pid::from_raw(supervisor).ok_or_else(|| Error::usage("bad supervisor pid"))?,
+        rustix::process::PidfdFlags::empty(),
+    )
+    .ctx_at(Step::Console, name)?;
+    let master =
+        rustix::process::pidfd_getfd(&pidfd, fd, rustix::process::PidfdGetfdFlags::empty())
+            .ctx_at(Step::Console, name)?;
+    if !rustix::termios::isatty(&master) {
+        return Err(Error::usage(format!(
+            "cannot attach to {name}: its terminal is gone"
+        )));
+    }
+    let input = recorded_options(&r).interactive;
+    let stdin = rustix::stdio::stdin();
+    let _raw = crate::console::Raw::enter(stdin);
+    let log = detach::log_path(&dir);
+    let mut seen = std::fs::metadata(&log).map_or(0, |m| m.len());
+    let mut size = None;
+    let mut after_ctrl_p = false;
+    let mut stdin_open = true;
+    let tick = Timespec {
+        tv_sec: 0,
+        tv_nsec: 20_000_000,
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        // The window size, followed.
+        if let Ok(now) = rustix::termios::tcgetwinsize(stdin)
+            && Some((now.ws_row, now.ws_col)) != size
+        {
+            size = Some((now.ws_row, now.ws_col));
+            let _ = rustix::termios::tcsetwinsize(&master, now);
+        }
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        let ready = stdin_open && matches!(rustix::event::poll(&mut fds, Some(&tick)), Ok(1..));
+        if !stdin_open {
+            sleep_ms(20);
+        }
+        if ready {
+            let n = match rustix::io::read(stdin, &mut buf) {
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    0
+                }
+                Ok(n) => n,
+            };
+            let mut out = Vec::with_capacity(n + 1);
+            for &b in &buf[..n] {
+                if after_ctrl_p {
+                    after_ctrl_p = false;
+                    if b == DETACH_KEYS[1] {
+                        let _ = emit(b"\r\n");
+                        return Ok(0);
+                    }
+                    out.push(DETACH_KEYS[0]);
+                }
+                if b == DETACH_KEYS[0] {
+                    after_ctrl_p = true;
+                } else {
+                    out.push(b);
+                }
+            }
+            if input {
+                let _ = crate::input::write_all(master.as_fd(), &out);
+            }
+        }
+        // Its output, as the supervisor logs it.
+        let len = std::fs::metadata(&log).map_or(0, |m| m.len());
+        if len < seen {
+            seen = 0;
+        }
+        if len > seen {
+            let bytes = read_log(&log, seen);
+            seen += bytes.len() as u64;
+            if !emit(&bytes) {
+                return Ok(0);
+            }
+        }
+        if !Record::load(root, name).is_ok_and(|now| now.alive()) {
+            let bytes = read_log(&log, seen);
+            let _ = emit(&bytes);
+            let code = Record::load(root, name)
+                .ok()
+                .and_then(|r| r.exit_code)
+                .unwrap_or(0);
+            return Ok(code as u8);
+        }
+    }
 }
 
 /// Remove a container that has ended (`force`: stop it first, at once).

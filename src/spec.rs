@@ -88,10 +88,9 @@ pub struct Limits {
 /// Validate `args` against the system and build the spec.
 pub fn build(args: RunArgs) -> Result<Spec> {
     check_limits(&args)?;
-    if args.detach && (args.tty || args.interactive) {
+    if args.detach && args.interactive && !args.tty {
         return Err(Error::usage(
-            "run -d with -t or -i: a detached container's terminal needs `cella attach`, \
-             which cella does not have yet; run it in the foreground, or `cella exec -it NAME sh` into it",
+            "run -d -i: a detached container's input comes through its terminal: -dit, then `cella attach NAME`",
         ));
     }
     let security = security(&args)?;
@@ -242,6 +241,12 @@ const NODEV: u64 = linux_raw_sys::general::MOUNT_ATTR_NODEV as u64;
 const NOEXEC: u64 = linux_raw_sys::general::MOUNT_ATTR_NOEXEC as u64;
 const NO: u64 = NOSUID | NODEV | NOEXEC;
 
+/// What of the host's root a container on it (no `--rootfs`) needs to know.
+#[derive(Clone, Copy)]
+struct HostRoot {
+    has_tmp: bool,
+}
+
 /// What of `cella run`'s options makes its file system.
 struct MountArgs<'a> {
     tmpfs: &'a [crate::cli::Tmpfs],
@@ -258,12 +263,6 @@ struct MountArgs<'a> {
 /// cella's); `--device` nodes (bound from the host where mknod is refused,
 /// rootless); and, unless `--privileged`, docker's read-only and masked
 /// paths, with the cgroup read-only.
-/// What of the host's root a container on it (no `--rootfs`) needs to know.
-#[derive(Clone, Copy)]
-struct HostRoot {
-    has_tmp: bool,
-}
-
 fn filesystem(
     args: &MountArgs<'_>,
     host_root: Option<HostRoot>,

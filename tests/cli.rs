@@ -28,8 +28,9 @@ fn help_and_version() {
         assert!(out.contains(group), "{out}");
     }
     for command in [
-        "run", "exec", "ps", "logs", "stop", "kill", "pause", "update", "rm", "wait", "inspect",
-        "init", "create", "start", "state", "delete", "list", "events", "spec", "features",
+        "run", "exec", "ps", "logs", "attach", "stop", "kill", "pause", "update", "rm", "wait",
+        "inspect", "init", "create", "start", "state", "delete", "list", "events", "spec",
+        "features",
     ] {
         assert!(out.contains(command), "cella --help lacks {command}");
         let (code, help, err) = cella(&[command, "--help"]);

@@ -225,7 +225,7 @@ fn docker_flags_without_a_feature_are_refused_saying_why() {
             vec!["--security-opt", "apparmor=docker-default"],
             "--security-opt",
         ),
-        (vec!["-d", "-t"], "cella attach"),
+        (vec!["-d", "-i"], "-dit, then `cella attach NAME`"),
     ] {
         let mut argv = vec!["run", "--rootfs", r];
         argv.extend(&args);

@@ -187,3 +187,63 @@ fn exec_into_a_run_container_follows_the_same_rules() {
     );
     ok(cella(&["rm", "-f", &name]));
 }
+
+/// `run -dit` keeps a pty for `cella attach`: this terminal on it (typed
+/// input in, its output out, the window size followed), ctrl-P ctrl-Q
+/// leaving it running, and its exit status once it ends; `cella logs` has
+/// what it wrote. `-d -i` without `-t` is refused (the input comes through
+/// the terminal).
+#[test]
+fn attach_to_a_detached_terminal_and_leave_it_with_ctrl_p_ctrl_q() {
+    let _g = serial();
+    let root = rootfs("attach");
+    let r = root.to_str().unwrap();
+    let name = format!("attach-{}", std::process::id());
+    ok(cella(&[
+        "run", "-dit", "--name", &name, "--rootfs", r, "--", "sh",
+    ]));
+    let mut term = OuterTerminal::open(25, 100);
+    let before = term.modes();
+    let attached = term.cella(&["attach", &name]);
+    std::thread::sleep(Duration::from_millis(300));
+    term.type_in(b"tty; stty size; echo fir\"\"st\r");
+    term.wait_for("first\n");
+    let text = term.text();
+    assert!(text.contains("/dev/pts/0\n"), "{text:?}");
+    assert!(text.contains("25 100\n"), "{text:?}");
+    // ctrl-P ctrl-Q: attach ends, the container runs on.
+    term.type_in(b"\x10\x11");
+    assert_eq!(wait_code(attached), 0, "{:?}", term.text());
+    assert_eq!(term.modes(), before, "the caller's terminal restored");
+    let ps = ok(cella(&["ps"]));
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with(&name) && l.contains("running")),
+        "{ps}"
+    );
+    // Attached again: its exit status is attach's.
+    let attached = term.cella(&["attach", &name]);
+    std::thread::sleep(Duration::from_millis(300));
+    term.type_in(b"echo sec\"\"ond; exit 4\r");
+    assert_eq!(wait_code(attached), 4, "{:?}", term.text());
+    term.wait_for("second\n");
+    let logs = ok(cella(&["logs", &name]));
+    assert!(logs.contains("first") && logs.contains("second"), "{logs}");
+    ok(cella(&["rm", &name]));
+    // No terminal: nothing to attach to; -d -i alone is refused.
+    let plain = format!("{name}-plain");
+    ok(cella(&[
+        "run", "-d", "--name", &plain, "--rootfs", r, "--", "sleep", "30",
+    ]));
+    let out = cella(&["attach", &plain]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("it has no terminal"),
+        "{}",
+        stderr(&out)
+    );
+    ok(cella(&["rm", "-f", &plain]));
+    let out = cella(&["run", "-di", "--rootfs", r, "--", "sh"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("-dit"), "{}", stderr(&out));
+}

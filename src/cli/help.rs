@@ -40,6 +40,12 @@ const MANAGE: &[Entry] = &[
         "",
     ),
     (
+        "attach",
+        "attach NAME",
+        "this terminal on a `run -d -t` container's (input with -dit); ctrl-P ctrl-Q\nleaves it running",
+        "",
+    ),
+    (
         "inspect",
         "inspect NAME...",
         "print a container's record and description as JSON",

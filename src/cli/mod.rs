@@ -23,6 +23,7 @@ Containers, as docker runs them:
   exec      run another command in a running container (-it: a shell)
   ps        list the containers (-a: with those that ended)
   logs      what a background container wrote (-f: follow it)
+  attach    this terminal on a `run -dit` container's (ctrl-P ctrl-Q leaves)
   stop      its stop signal, then SIGKILL after a grace period
   kill      send a signal (default KILL)
   pause     freeze every process of a container; resume thaws them
@@ -80,7 +81,7 @@ Its terminal and input:
   -t, --tty             a terminal of its own (a pty of the container's),
                         relayed to this one
   -i, --interactive     pass this stdin to COMMAND (without -i: /dev/null);
-                        -it: an interactive shell
+                        -it: an interactive shell; -dit: one to `cella attach` to
 
 Its process:
   -e, --env K=V         set an environment variable (K alone: copy from here)
@@ -378,8 +379,9 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
 
 /// Every command `cella --help` lists, for "did you mean".
 const COMMANDS: &[&str] = &[
-    "run", "exec", "ps", "logs", "stop", "kill", "rm", "wait", "inspect", "init", "create",
-    "start", "state", "delete", "list", "pause", "resume", "update", "events", "spec", "features",
+    "run", "exec", "ps", "logs", "attach", "stop", "kill", "rm", "wait", "inspect", "init",
+    "create", "start", "state", "delete", "list", "pause", "resume", "update", "events", "spec",
+    "features",
 ];
 
 /// `run`'s flags that take no value.
