@@ -48,6 +48,10 @@ rootfs /rootfs
 # Container root keeps CAP_MKNOD: the kernel log and a disk must not open.
 command sh -c 'mknod /dev/k c 1 11 && echo "<1>kmsg-from-a-container" > /dev/k; mknod /dev/b b 1 0 && head -c1 /dev/b; echo devices done'
 
+[container hostroot]
+# No rootfs: the initramfs's own root, read-only, which has no /tmp.
+command sh -c 'read l < /initramfs-marker; echo "host root: $l"; [ -d /tmp ] || echo "no /tmp"'
+
 [container after]
 rootfs /rootfs
 command echo still up
@@ -155,6 +159,9 @@ fn boot_and_check(arch: &Arch) {
         !has("kmsg-from-a-container"),
         "a container wrote the kernel log: {console}"
     );
+    // A container on an initramfs's root, which has no /tmp (issue 12).
+    assert!(has("[hostroot] host root: only in the initramfs"), "{console}");
+    assert!(has("[hostroot] no /tmp"), "{console}");
     assert!(has("[after] still up"), "{console}");
     assert!(has("cella: powering off"), "{console}");
     assert!(!has("Kernel panic"), "{console}");
