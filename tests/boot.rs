@@ -160,7 +160,10 @@ fn boot_and_check(arch: &Arch) {
         "a container wrote the kernel log: {console}"
     );
     // A container on an initramfs's root, which has no /tmp (issue 12).
-    assert!(has("[hostroot] host root: only in the initramfs"), "{console}");
+    assert!(
+        has("[hostroot] host root: only in the initramfs"),
+        "{console}"
+    );
     assert!(has("[hostroot] no /tmp"), "{console}");
     assert!(has("[after] still up"), "{console}");
     assert!(has("cella: powering off"), "{console}");

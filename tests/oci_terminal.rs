@@ -17,6 +17,19 @@ use support::bundle::*;
 use support::terminal::OuterTerminal;
 use support::*;
 
+/// `cella --root STATE run --bundle DIR ID` on `term`, as runc's users run it.
+fn run_on(term: &OuterTerminal, b: &Bundle) -> std::process::Child {
+    let state = b.state.to_str().unwrap();
+    term.cella(&[
+        "--root",
+        state,
+        "run",
+        "--bundle",
+        b.dir.to_str().unwrap(),
+        &b.id,
+    ])
+}
+
 fn wait_code(child: std::process::Child) -> i32 {
     let out = wait_output(child, Duration::from_secs(30));
     out.status.code().unwrap_or(-1)
@@ -40,15 +53,7 @@ fn a_foreground_run_relays_its_terminal_raw_sized_and_restored() {
     );
     let mut term = OuterTerminal::open(33, 77);
     let before = term.modes();
-    let state = b.state.to_str().unwrap().to_owned();
-    let cella = term.cella(&[
-        "--root",
-        &state,
-        "run",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
+    let cella = run_on(&term, &b);
     let pid = cella.id() as i32;
     term.wait_for("ready");
     let text = term.text();
@@ -291,16 +296,8 @@ fn a_bundle_from_cella_spec_runs_runcs_interactive_shell() {
     let again = runtime(&["spec", "--bundle", b.dir.to_str().unwrap()]);
     refused(&again, "a second spec", "exists; remove it first");
     let mut term = OuterTerminal::open(24, 80);
-    let state = b.state.to_str().unwrap().to_owned();
     // As a runc user would: `runc spec`, a rootfs, `runc run ID` on a terminal.
-    let cella = term.cella(&[
-        "--root",
-        &state,
-        "run",
-        "--bundle",
-        b.dir.to_str().unwrap(),
-        &b.id,
-    ]);
+    let cella = run_on(&term, &b);
     term.type_in(
         b"echo in-$((6*7)); touch /x || echo read-only; wc -c < /proc/timer_list; \
           ls /sys/fs/cgroup | grep -c . ; hostname; exit 3\r",

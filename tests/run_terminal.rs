@@ -70,6 +70,23 @@ fn run_it_is_an_interactive_shell_on_a_terminal_of_its_own() {
     std::thread::sleep(Duration::from_millis(200));
     term.type_in(b"stty size\r");
     term.wait_for("40 90\n");
+    // A full-screen editor works on it: vi writes what was typed.
+    term.type_in(b"vi /tmp/note\r");
+    std::thread::sleep(Duration::from_millis(500));
+    term.type_in(b"ihello from vi");
+    std::thread::sleep(Duration::from_millis(200));
+    // (ESC alone: followed at once, vi would read an escape sequence.)
+    term.type_in(b"\x1b");
+    std::thread::sleep(Duration::from_millis(500));
+    term.type_in(b":wq\r");
+    std::thread::sleep(Duration::from_millis(300));
+    term.type_in(b"cat /tmp/note; echo vi-\"\"done\r");
+    term.wait_for("vi-done\n");
+    assert!(
+        term.text().contains("hello from vi\nvi-done\n"),
+        "{:?}",
+        term.text()
+    );
     term.type_in(b"kill -9 %1; wait; echo kil\"\"led\r");
     term.wait_for("killed\n");
     // (ash refuses the first exit while it still counts a stopped job.)
