@@ -77,6 +77,19 @@ impl Attach {
         Ok(a)
     }
 
+    /// Nobody attached (docker's `exec -d`): stdin, stdout and stderr are
+    /// `/dev/null`.
+    pub fn detached() -> Result<Attach> {
+        let null = || {
+            rustix::fs::open(c"/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+                .ctx(Step::SyncPipe)
+        };
+        Ok(Attach {
+            theirs: [Some(null()?), Some(null()?), Some(null()?)],
+            ..Attach::default()
+        })
+    }
+
     /// runc's way (OCI `exec`): the caller's stdio passed as it is, a pty
     /// over the `console` sockets ([`crate::console::sockets`]: the
     /// caller's, or a pair we relay with the caller's stdin).

@@ -101,7 +101,8 @@ fn without_t_the_payload_holds_nothing_of_the_callers_terminal() {
     let _g = serial();
     let root = rootfs("run-not-t");
     let r = root.to_str().unwrap();
-    let look = "for fd in 0 1 2; do echo $fd=$(readlink /proc/self/fd/$fd); done; \
+    // The shell's own descriptors ($$: in $(...) fd 1 is the substitution's).
+    let look = "for fd in 0 1 2; do echo $fd=$(readlink /proc/$$/fd/$fd); done; \
                 (: < /dev/tty) 2>/dev/null && echo has-a-tty || echo no-tty";
     // `cella run [-i] --rootfs R -- sh -c SCRIPT` on the terminal.
     let sh_on = |term: &OuterTerminal, interactive: bool, script: &str| {
@@ -192,7 +193,7 @@ fn exec_into_a_run_container_follows_the_same_rules() {
         &name,
         "sh",
         "-c",
-        "for fd in 0 1 2; do echo $fd=$(readlink /proc/self/fd/$fd); done; echo do\"\"ne",
+        "for fd in 0 1 2; do echo $fd=$(readlink /proc/$$/fd/$fd); done; echo do\"\"ne",
     ]);
     assert_eq!(wait_code(exec), 0);
     term.wait_for("done\n");
@@ -202,6 +203,24 @@ fn exec_into_a_run_container_follows_the_same_rules() {
         text.contains("1=pipe:") && text.contains("2=pipe:"),
         "{text:?}"
     );
+    // Detached (-d): nothing at all of the caller's.
+    let exec = term.cella(&[
+        "exec",
+        "-d",
+        &name,
+        "sh",
+        "-c",
+        "for fd in 0 1 2; do echo $fd=$(readlink /proc/$$/fd/$fd) >> /fds; done",
+    ]);
+    assert_eq!(wait_code(exec), 0);
+    let fds = root.join("fds");
+    let start = Instant::now();
+    while std::fs::read_to_string(&fds).map_or(true, |t| t.lines().count() < 3) {
+        assert!(start.elapsed() < Duration::from_secs(10), "no /fds");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&fds).unwrap();
+    assert_eq!(text, "0=/dev/null\n1=/dev/null\n2=/dev/null\n");
     ok(cella(&["rm", "-f", &name]));
 }
 

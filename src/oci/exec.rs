@@ -210,12 +210,14 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
             .map_err(|e| Error::new(Step::JoinNamespace, e).at(config::ns_file(*flag)))?;
     }
     let cgroup_fds = st.cgroup.below(&a.cgroup)?.join_files()?;
-    // Its stdio: docker's into a `cella run` container in the foreground
-    // (nothing of the caller's terminal), runc's otherwise.
+    // Its stdio: docker's into a `cella run` container (nothing of the
+    // caller's terminal; detached, nothing at all), runc's otherwise.
     let mut attach = if docker_style && a.console_socket.is_none() && !a.detach {
         let attach = Attach::prepare(payload.terminal, a.interactive)?;
         payload.console_size = attach.console_size();
         attach
+    } else if docker_style && a.console_socket.is_none() && !payload.terminal {
+        Attach::detached()?
     } else {
         Attach::passing(crate::console::sockets(
             payload.terminal,
