@@ -403,12 +403,11 @@ fn attach(root: &Path, name: &str, emit: &mut dyn FnMut(&[u8]) -> bool) -> Resul
             }
         }
         if !Record::load(root, name).is_ok_and(|now| now.alive()) {
+            // Its status, once the supervisor has recorded it (`--rm`: the
+            // record goes, and there is none to give).
+            let code = wait(root, name).unwrap_or(0);
             let bytes = read_log(&log, seen);
             let _ = emit(&bytes);
-            let code = Record::load(root, name)
-                .ok()
-                .and_then(|r| r.exit_code)
-                .unwrap_or(0);
             return Ok(code as u8);
         }
     }
