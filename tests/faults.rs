@@ -41,7 +41,13 @@ fn marked_processes(marker: &str) -> Vec<u32> {
         .filter(|p| {
             let env = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
             let cg = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
-            String::from_utf8_lossy(&env).contains(marker) || cg.contains(marker)
+            // A setup child not yet in its cgroup nor exec'd still has its
+            // cella's command line (`--name MARKER-N`), and may hold the
+            // container's lock a moment after its cella is killed.
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&env).contains(marker)
+                || cg.contains(marker)
+                || String::from_utf8_lossy(&cmdline).contains(marker)
         })
         .collect()
 }
