@@ -193,6 +193,12 @@ impl Cgroup {
                 if !wr.required {
                     continue;
                 }
+                // (Not the host's doing when the directory itself is gone:
+                // something removed the cgroup while it was set up.)
+                if !dir.exists() {
+                    return Err(Error::new(Step::CgroupLimit, rustix::io::Errno::NOENT)
+                        .at(format!("{} ({} vanished)", wr.what, dir.display())));
+                }
                 return Err(Error::invalid(
                     Step::CgroupLimit,
                     format!(
