@@ -46,8 +46,28 @@ pub fn require_root() {
     );
 }
 
+/// This test process's scratch directory (`e2e-PID`). The first call
+/// removes those of test processes that have ended: each holds root file
+/// systems, and runs add up to gigabytes (a full disk fails everything).
 fn scratch_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-{}", std::process::id()));
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    SWEPT.get_or_init(|| {
+        for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("e2e-"))
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let dir = base.join(format!("e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
