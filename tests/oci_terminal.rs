@@ -30,6 +30,25 @@ fn run_on(term: &OuterTerminal, b: &Bundle) -> std::process::Child {
     ])
 }
 
+/// [`wait_code`], saying what `term` showed if it does not end in 30 s.
+fn wait_code_showing(mut child: std::process::Child, term: &OuterTerminal) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "cella did not end within 30 s; the terminal shows {:?}",
+                term.text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn wait_code(child: std::process::Child) -> i32 {
     let out = wait_output(child, Duration::from_secs(30));
     out.status.code().unwrap_or(-1)
@@ -83,7 +102,7 @@ fn a_foreground_run_relays_its_terminal_raw_sized_and_restored() {
     term.wait_for("40 90\n");
     // ctrl-C is a byte to us and SIGINT inside: the shell dies of it.
     term.type_in(b"\x03");
-    assert_eq!(wait_code(cella), 130, "{:?}", term.text());
+    assert_eq!(wait_code_showing(cella, &term), 130, "{:?}", term.text());
     assert_eq!(term.modes(), before, "the caller's terminal as it was");
     b.assert_gone();
 }
