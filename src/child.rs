@@ -475,7 +475,7 @@ pub fn check_executable(p: &Payload) -> Result<(), Failure> {
     Err(fail(Step::Exec)(err))
 }
 
-/// SIGPIPE's default (Rust ignores it, and "ignored" survives exec), then
+/// Every signal's default action ("ignored" survives exec), then
 /// no_new_privs and the seccomp filter still to install (`filter`; its
 /// listener to `sync`) as the very last things, then exec, searching the
 /// container's PATH. Returns the failure if exec did not happen.
@@ -484,8 +484,16 @@ pub fn finish(
     filter: Option<&crate::seccomp::Filter>,
     sync: Option<BorrowedFd<'_>>,
 ) -> Failure {
-    if let Err(e) = signal::set_default(Signal::PIPE) {
-        return fail(Step::SignalMask)(e);
+    // Every signal's default action, as a container's processes start:
+    // an ignored SIGINT or SIGQUIT inherited from whoever started cella (a
+    // script's background job) would outlive exec, and the payload could
+    // not even trap it; Rust ignores SIGPIPE.
+    for n in 1..=64 {
+        match signal::set_default_raw(n) {
+            // KILL and STOP, whose action no one can change.
+            Ok(()) | Err(Errno::INVAL) => {}
+            Err(e) => return fail(Step::SignalMask)(e),
+        }
     }
     if let Err(f) = crate::privileges::lock_down(p.no_new_privileges, filter, sync) {
         return f;

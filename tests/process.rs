@@ -489,3 +489,26 @@ fn users_and_groups_by_name_come_from_the_containers_own_files() {
     ok(cella(&["kill", &name]));
     running.wait();
 }
+
+/// Signals ignored by whoever started cella (a script's background job
+/// ignores SIGINT and SIGQUIT) are not ignored in the payload: it starts
+/// with every default action, so ctrl-C and `trap` work inside.
+#[test]
+fn the_payload_starts_with_no_signal_ignored() {
+    let _g = serial();
+    let root = rootfs("sigign");
+    let script = format!(
+        "trap '' INT QUIT HUP; exec {} run --rootfs {} -- grep SigIgn /proc/self/status",
+        cella_bin(),
+        root.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "SigIgn:\t0000000000000000\n"
+    );
+}

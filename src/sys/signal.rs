@@ -131,6 +131,12 @@ pub fn read_signalfd(fd: impl rustix::fd::AsFd) -> Option<i32> {
 /// Rust's runtime sets SIGPIPE to SIG_IGN at startup, and SIG_IGN survives
 /// execve, so the payload would otherwise inherit it.
 pub fn set_default(sig: Signal) -> Result<()> {
+    set_default_raw(sig.as_raw())
+}
+
+/// [`set_default`] by number (the real-time signals have no [`Signal`]
+/// name); EINVAL for a number the kernel does not take (KILL, STOP).
+pub fn set_default_raw(sig: i32) -> Result<()> {
     // The kernel's `struct sigaction` is {handler, flags, restorer, mask}
     // with per-architecture widths; SIG_DFL is 0, so an all-zero buffer at
     // least as large as the biggest layout (32 bytes on x86_64) is a valid
@@ -141,7 +147,7 @@ pub fn set_default(sig: Signal) -> Result<()> {
     let ret = unsafe {
         syscall6(
             __NR_rt_sigaction,
-            [sig.as_raw() as usize, act.as_ptr() as usize, 0, 8, 0, 0],
+            [sig as usize, act.as_ptr() as usize, 0, 8, 0, 0],
         )
     };
     check(ret).map(|_| ())
