@@ -146,7 +146,7 @@ fn tty_execs_follow_one_another_and_never_bind_dev_console() {
     for session in 0..3 {
         let _ = std::fs::remove_file(&sock);
         let listener = UnixListener::bind(&sock).unwrap();
-        let args: Vec<String> = [
+        let args = [
             "--root",
             b.state.to_str().unwrap(),
             "exec",
@@ -157,14 +157,8 @@ fn tty_execs_follow_one_another_and_never_bind_dev_console() {
             "sh",
             "-c",
             &format!("tty; echo session-{session}-done"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let exec = std::thread::spawn(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            runtime(&args)
-        });
+        ];
+        let exec = runtime_in_background(&args);
         let master = receive_fd(&listener);
         let out = read_until(&master, &format!("session-{session}-done"));
         // Held until the process is gone: closing it first hangs the
@@ -367,7 +361,7 @@ fn containerds_cri_sequence_of_calls() {
     let sock = b.dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let pid_file = b.dir.join("pid");
-    let args: Vec<String> = [
+    let args = [
         "--root",
         &state,
         "create",
@@ -378,14 +372,8 @@ fn containerds_cri_sequence_of_calls() {
         "--console-socket",
         sock.to_str().unwrap(),
         &b.id,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let creator = std::thread::spawn(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        runtime(&args)
-    });
+    ];
+    let creator = runtime_in_background(&args);
     let mut console = std::fs::File::from(receive_fd(&listener));
     ok(creator.join().unwrap());
     ok(b.oci(&["start", &b.id]));
@@ -404,7 +392,8 @@ fn containerds_cri_sequence_of_calls() {
         .unwrap();
         let exec_sock = b.dir.join(format!("exec-{session}.sock"));
         let exec_listener = UnixListener::bind(&exec_sock).unwrap();
-        let args: Vec<String> = [
+        let pid_file = b.dir.join(format!("exec-{session}.pid"));
+        let args = [
             "--root",
             &state,
             "exec",
@@ -414,16 +403,10 @@ fn containerds_cri_sequence_of_calls() {
             exec_sock.to_str().unwrap(),
             "--detach",
             "--pid-file",
-            b.dir.join(format!("exec-{session}.pid")).to_str().unwrap(),
+            pid_file.to_str().unwrap(),
             &b.id,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let exec = std::thread::spawn(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            runtime(&args)
-        });
+        ];
+        let exec = runtime_in_background(&args);
         let master = receive_fd(&exec_listener);
         ok(exec.join().unwrap());
         let out = read_until(&master, &format!("exec-{session}-done"));

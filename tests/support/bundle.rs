@@ -41,6 +41,16 @@ pub fn runtime_with(args: &[&str], stdin: Stdio, limit: Duration) -> Output {
     out
 }
 
+/// [`runtime`] on a thread of its own (while the test answers it, on a
+/// console socket).
+pub fn runtime_in_background(args: &[&str]) -> std::thread::JoinHandle<Output> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        runtime(&args)
+    })
+}
+
 /// A bundle: a busybox rootfs and a config.json.
 pub struct Bundle {
     pub dir: PathBuf,
