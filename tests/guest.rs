@@ -46,7 +46,7 @@ wait $!
 check run-rc $? 0
 check cgroup-namespace "$(cat /rootfs/tmp/cg)" "0::/"
 check cgroup-view "$(cat /rootfs/tmp/view | tr '\n' ' ')" "16777216 20 sh: can't create /sys/fs/cgroup/pids.max: Read-only file system "
-check cgroup-removed "$(ls /sys/fs/cgroup | grep -c cella)" 0
+check cgroup-removed "$(ls /sys/fs/cgroup/cella | grep -c ctr-)" 0
 rm -f /rootfs/tmp/go /rootfs/tmp/ready /rootfs/tmp/view
 
 cella run --rootfs /rootfs --name bomb --pids 20 -- \

@@ -311,9 +311,8 @@ fn remove_if_abandoned(leaf: &Path) -> bool {
 const OWNED_CONTROLLERS: [&str; 6] = ["memory", "pids", "devices", "freezer", "cpu", "blkio"];
 
 /// Remove every abandoned leaf under `cella/` in each hierarchy (what a
-/// killed `cella run` or `cella init` could not remove itself), then the
-/// `cella/` parents if they are empty. Returns the names of the leaves
-/// removed (once per hierarchy).
+/// killed `cella run` or `cella init` could not remove itself). Returns
+/// the names of the leaves removed (once per hierarchy).
 pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
     let parents: Vec<PathBuf> = match layout {
         Layout::V2 => vec![root.join(PARENT)],
@@ -335,7 +334,6 @@ pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
                 removed.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
-        let _ = rustix::fs::rmdir(&parent);
     }
     removed
 }

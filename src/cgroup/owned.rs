@@ -5,6 +5,10 @@
 //!
 //! A supervised container's (`cella run`, `cella init`) lives at
 //! `cella/ctr-NAME`, locked by its cella for the container's whole life.
+//! The `cella/` parents stay once made, as docker's `docker/` does: making
+//! and removing them for every container cost four cgroup creations and
+//! removals (about 0.3 ms of a 4 ms `cella run`), and a parent removed
+//! under a container being made sent it back to make it again.
 
 use super::devices::DeviceRule;
 use super::{
@@ -97,8 +101,6 @@ pub struct Owned {
     join_fds: Vec<OwnedFd>,
     /// The v2 leaf directory, for `CLONE_INTO_CGROUP`.
     dir_fd: Option<OwnedFd>,
-    /// Under `cella/`, shared with other supervised containers.
-    supervised: bool,
     /// An abandoned cgroup of the same name was taken over.
     pub reclaimed: bool,
     /// See [`super::Created::found_processes`].
@@ -132,7 +134,6 @@ impl Owned {
         let mut owned = Owned {
             join_fds: Vec::new(),
             dir_fd: None,
-            supervised: plan.supervised.is_some(),
             reclaimed: created.reclaimed || swept_ours,
             found_processes: created.found_processes,
             cgroup: created.cgroup,
@@ -155,7 +156,6 @@ impl Owned {
             _locks: Vec::new(),
             join_fds: Vec::new(),
             dir_fd: None,
-            supervised: false,
             reclaimed: false,
             found_processes: 0,
         }
@@ -180,8 +180,7 @@ impl Owned {
     }
 
     /// Kill what is left in the cgroup (processes the payload started and
-    /// left behind), remove the leaves, then the `cella/` parents if no
-    /// other container uses them.
+    /// left behind), remove the leaves.
     pub fn remove(mut self) -> Result<()> {
         self.remove_all()
     }
@@ -191,16 +190,7 @@ impl Owned {
         self.dir_fd = None;
         let cgroup = std::mem::take(&mut self.cgroup);
         cgroup.kill_all();
-        let result = cgroup.remove();
-        if self.supervised {
-            for dir in cgroup.paths() {
-                if let Some(parent) = dir.parent() {
-                    // Shared by all containers: only the last one out removes it.
-                    let _ = rustix::fs::rmdir(parent);
-                }
-            }
-        }
-        result
+        cgroup.remove()
     }
 }
 

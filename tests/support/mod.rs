@@ -277,7 +277,8 @@ pub fn cgroup_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
-/// Every directory under any `cella/` cgroup parent, for before/after checks.
+/// Every directory under any `cella/` cgroup parent (the parents stay once
+/// made, as docker's `docker/` does), for before/after checks.
 pub fn cella_cgroups() -> Vec<PathBuf> {
     let mut found = Vec::new();
     let roots: Vec<PathBuf> = if cgroup_v2() {
@@ -291,7 +292,6 @@ pub fn cella_cgroups() -> Vec<PathBuf> {
     for root in roots {
         let parent = root.join("cella");
         if parent.exists() {
-            found.push(parent.clone());
             for e in std::fs::read_dir(&parent).unwrap() {
                 let p = e.unwrap().path();
                 if p.is_dir() {
