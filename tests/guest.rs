@@ -65,7 +65,7 @@ if [ "$peak" -ge 15 ] && [ "$peak" -le 20 ]; then echo "CHECK bomb-contained ok 
 kill -9 $(cat /sys/fs/cgroup/cella/ctr-bomb/cgroup.procs) 2>/dev/null
 wait $bomb
 check bomb-rc $? 137
-check bomb-cgroup-removed "$(ls /sys/fs/cgroup | grep -c cella)" 0
+check bomb-cgroup-removed "$(ls /sys/fs/cgroup/cella | grep -c ctr-)" 0
 
 out=$(cella run --rootfs /rootfs --memory 16m -- /bin/probe hog 64 2>&1)
 check oom-rc $? 137
