@@ -210,7 +210,7 @@ fn container(spec: Spec) -> Result<engine::Container> {
     Ok(engine::Container {
         store: store::default_root(),
         record,
-        files: Vec::new(),
+        files: spec.net_files,
         cgroup,
         clone_flags: flags,
         cgroup_ns: true,

@@ -30,7 +30,7 @@ pub struct Container {
     /// `ps` and `inspect` show.
     pub record: Record,
     /// Files kept beside the record (OCI: the bundle's `config.json`).
-    pub files: Vec<(&'static str, Vec<u8>)>,
+    pub files: Vec<store::File>,
     /// `None`: no cgroup (rootless: the host delegates none to users).
     pub cgroup: Option<cgroup::Plan>,
     /// The `CLONE_NEW*` namespaces to create at the fork (the cgroup

@@ -31,6 +31,7 @@ pub mod json;
 #[cfg(feature = "manage")]
 pub mod manage;
 pub mod mount;
+pub mod net;
 #[cfg(feature = "oci")]
 pub mod oci;
 pub mod privileges;

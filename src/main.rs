@@ -82,6 +82,9 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    for w in &spec.warnings {
+        report(&format!("cella: warning: {w}\n"));
+    }
     if spec.rootless.is_some() && spec.limits != spec::Limits::default() {
         report(
             "cella: warning: running rootless: this host delegates no cgroup to you, so the \

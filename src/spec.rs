@@ -45,6 +45,11 @@ pub struct Spec {
     pub options: Vec<String>,
     /// Started by an unprivileged user: the user namespace's maps.
     pub rootless: Option<crate::rootless::Maps>,
+    /// Its name resolution files (name in its state directory, text),
+    /// bound in at `/etc` (see [`crate::net::files`]).
+    pub net_files: Vec<crate::store::File>,
+    /// What the user should know, printed by `main` (one line each).
+    pub warnings: Vec<String>,
 }
 
 /// What the payload may do: docker's defaults unless `--privileged`,
@@ -136,7 +141,21 @@ pub fn build(args: RunArgs) -> Result<Spec> {
             .collect();
         devices::docker_default(&allowed)
     };
+    let (net_files, warnings) = net_files(args.net, &args.resolution, &name, &hostname)?;
+    // Bound from the state directory the record will have. On the host's
+    // read-only root, only over files it has (nothing can be made there).
+    let store_dir = crate::store::dir(&crate::store::default_root(), &name);
+    let mut etc_binds = Vec::new();
+    for file in net_files.iter().map(|f| f.name) {
+        if !root.is_host || Path::new("/etc").join(file).is_file() {
+            etc_binds.push((
+                format!("etc/{file}"),
+                crate::mount::cpath(&store_dir.join(file))?,
+            ));
+        }
+    }
     let mount_args = MountArgs {
+        etc_binds,
         tmpfs: &args.tmpfs,
         // Not in a read-only root (the host's, or --read-only): nothing
         // is written there.
@@ -232,7 +251,55 @@ pub fn build(args: RunArgs) -> Result<Spec> {
             .map(|o| o.to_string_lossy().into_owned())
             .collect(),
         rootless,
+        net_files,
+        warnings,
     })
+}
+
+/// The container's name resolution files and the warning they may carry,
+/// from the host's files and `--dns...`/`--add-host`.
+fn net_files(
+    net: Net,
+    opts: &crate::net::files::Options,
+    name: &str,
+    hostname: &str,
+) -> Result<(Vec<crate::store::File>, Vec<String>)> {
+    use crate::net::files;
+    let mode = match net {
+        Net::Host => files::Mode::Host,
+        Net::None => files::Mode::None,
+    };
+    if mode == files::Mode::None
+        && !(opts.dns.is_empty() && opts.search.is_empty() && opts.options.is_empty())
+    {
+        return Err(Error::usage(
+            "--dns, --dns-search and --dns-option need a network: this container has none (--net none)",
+        ));
+    }
+    let hosts = crate::input::system_text("/etc/hosts");
+    let resolv = crate::input::system_text("/etc/resolv.conf");
+    let upstream = crate::input::system_text("/run/systemd/resolve/resolv.conf");
+    let (made, warning) = files::make(
+        mode,
+        name,
+        hostname,
+        opts,
+        &files::HostFiles {
+            hosts: hosts.as_deref(),
+            resolv: resolv.as_deref(),
+            upstream: upstream.as_deref(),
+        },
+    );
+    Ok((
+        made.into_iter()
+            .map(|(name, text)| crate::store::File {
+                name,
+                bytes: text.into_bytes(),
+                readable: true,
+            })
+            .collect(),
+        warning.into_iter().collect(),
+    ))
 }
 
 const RDONLY: u64 = linux_raw_sys::general::MOUNT_ATTR_RDONLY as u64;
@@ -249,6 +316,8 @@ struct HostRoot {
 
 /// What of `cella run`'s options makes its file system.
 struct MountArgs<'a> {
+    /// (target, source) of each name resolution file, bound read-only.
+    etc_binds: Vec<(String, CString)>,
     tmpfs: &'a [crate::cli::Tmpfs],
     /// `-w`: made if missing, as docker does.
     workdir: Option<String>,
@@ -308,6 +377,15 @@ fn filesystem(
         fs("dev/mqueue".into(), "mqueue", "mqueue", NO, Vec::new()),
         crate::mount::cgroup_view("sys/fs/cgroup", confined),
     ];
+    for (target, source) in &args.etc_binds {
+        mounts.push(MountOp::bind(
+            target.clone(),
+            source.clone(),
+            false,
+            false,
+            (RDONLY | NO, 0),
+        ));
+    }
     let mut tmpfs = |target: String, t: &crate::cli::Tmpfs| {
         let mut options = vec![("mode".to_owned(), format!("{:o}", t.mode))];
         if let Some(size) = t.size {
@@ -817,6 +895,7 @@ mod tests {
             read_only: true,
         }];
         let args = MountArgs {
+            etc_binds: Vec::new(),
             tmpfs: &[crate::cli::Tmpfs::at("/run").unwrap()],
             workdir: None,
             binds: &binds,
@@ -900,6 +979,7 @@ mod tests {
         // A host root without /tmp (an initramfs, read-only): none is
         // made, rather than a mount point its read-only clone cannot get.
         let args = MountArgs {
+            etc_binds: Vec::new(),
             tmpfs: &[],
             workdir: None,
             binds: &[],

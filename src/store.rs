@@ -436,10 +436,15 @@ pub fn prepare_root(root: &Path) -> Result<()> {
 
 /// Write `bytes` to a new file readable by its owner only.
 pub fn write_private(file: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(file, bytes, 0o600)
+}
+
+/// Write `file` whole, created with `mode` (less the umask).
+fn write_file(file: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     use rustix::fd::AsFd;
     let flags =
         OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    rustix::fs::open(file, flags, Mode::from_raw_mode(0o600))
+    rustix::fs::open(file, flags, Mode::from_raw_mode(mode))
         .and_then(|fd| crate::input::write_all(fd.as_fd(), bytes))
         .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))
 }
@@ -489,6 +494,16 @@ fn locked(d: &Path) -> bool {
     rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared).is_err()
 }
 
+/// A file kept in a container's directory from its creation.
+#[derive(Debug)]
+pub struct File {
+    pub name: &'static str,
+    pub bytes: Vec<u8>,
+    /// Bound into the container (its `/etc/hosts`): readable by its users.
+    /// Otherwise the caller's alone (0600).
+    pub readable: bool,
+}
+
 /// A container's directory while the cella that made it holds it: taken
 /// whole, removed with the container (or on drop: a failed create leaves
 /// nothing), or kept (an OCI container once created; a detached one that
@@ -510,7 +525,7 @@ impl Held {
     /// so no other command ever sees it half made. A leftover of a killed
     /// cella (a run record nobody holds, whose process is gone) is removed
     /// first; any other container with the id is a clash.
-    pub fn take(root: &Path, first: &Record, files: &[(&str, Vec<u8>)]) -> Result<Held> {
+    pub fn take(root: &Path, first: &Record, files: &[File]) -> Result<Held> {
         let id = first.id.as_str();
         prepare_root(root)?;
         check_id(id)?;
@@ -523,8 +538,9 @@ impl Held {
                 Kind::Run => Some(lock_file(&tmp.join(OWNER))?),
                 Kind::Oci => None,
             };
-            for (name, bytes) in files {
-                write_private(&tmp.join(name), bytes)?;
+            for f in files {
+                let mode = if f.readable { 0o644 } else { 0o600 };
+                write_file(&tmp.join(f.name), &f.bytes, mode)?;
             }
             write_private(&tmp.join(STATE), first.to_text().as_bytes())?;
             Ok(owner)

@@ -67,6 +67,12 @@ The container:
   --net, --network host|none
                         'none' (default): own network namespace with lo only;
                         'host': share the host's network
+  --dns ADDRESS         a nameserver for /etc/resolv.conf (default: the
+                        host's, less loopback ones; repeatable)
+  --dns-search DOMAIN, --dns-option OPTION
+                        search domains and options for /etc/resolv.conf
+  --add-host NAME:ADDRESS
+                        a line of /etc/hosts
   --pid host|private    'private' (default): the payload is PID 1 of its own
                         PID namespace; 'host': share the host's processes
   --init                a tiny init as PID 1 reaps zombies and forwards
@@ -210,6 +216,8 @@ pub struct RunArgs {
     /// own passwd and group files.
     pub user: Option<String>,
     pub read_only: bool,
+    /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
+    pub resolution: crate::net::files::Options,
     pub binds: Vec<Bind>,
     pub tmpfs: Vec<Tmpfs>,
     pub devices: Vec<Device>,
@@ -418,7 +426,11 @@ fn flag_name(arg: &lexopt::Arg<'_>) -> String {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 31] = [
+const VALUED: [&str; 35] = [
+    "dns",
+    "dns-search",
+    "dns-option",
+    "add-host",
     "volume",
     "mount",
     "memory-swap",
@@ -631,6 +643,19 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                     }
                     a.user = Some(v.to_owned())
                 }
+                "dns" => a.resolution.dns.push(
+                    v.parse()
+                        .map_err(|_| bad("expected an IPv4 or IPv6 address"))?,
+                ),
+                "dns-search" | "dns-option" if !crate::net::files::is_word(v) => {
+                    return Err(bad("expected one word"));
+                }
+                "dns-search" => a.resolution.search.push(v.to_owned()),
+                "dns-option" => a.resolution.options.push(v.to_owned()),
+                "add-host" => a.resolution.hosts.push(
+                    crate::net::files::parse_add_host(v)
+                        .ok_or_else(|| bad("expected NAME:ADDRESS (an IPv4 or IPv6 address)"))?,
+                ),
                 "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
                 "device" => a.devices.push(device(v).ok_or_else(|| bad(DEVICE_RULE))?),
                 "ulimit" => a.ulimits.push(ulimit(v).ok_or_else(|| bad(ULIMIT_RULE))?),

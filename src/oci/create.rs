@@ -143,7 +143,11 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         store: a.root.clone(),
         record,
         // Only we may read it: the config holds the payload's environment.
-        files: vec![("config.json", bytes)],
+        files: vec![crate::store::File {
+            name: "config.json",
+            bytes,
+            readable: false,
+        }],
         cgroup: Some(cgroup),
         clone_flags: flags,
         cgroup_ns: cfg.linux.new_namespaces() & g::CLONE_NEWCGROUP != 0,

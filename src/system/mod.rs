@@ -484,6 +484,9 @@ impl<'c> Supervisor<'c> {
 fn start_container(c: &config::Container) -> Result<(Running, Option<OwnedFd>)> {
     use crate::error::{Ctx, Step};
     let spec = spec::build(c.args.clone())?;
+    for w in &spec.warnings {
+        say(&format!("cella: {}: warning: {w}", c.name()));
+    }
     let null = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
         .ctx_at(Step::Usage, "/dev/null")?;
     let (out, relay) = match &c.log {
