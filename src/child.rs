@@ -58,6 +58,9 @@ pub struct Plan<'a> {
     pub exec_mask: SigSet,
     /// A user namespace: the parent writes the maps, then a byte.
     pub wait_for_maps: bool,
+    /// Wait for the parent's word that `eth0` is attached (`--net bridge`)
+    /// before the payload.
+    pub wait_for_network: bool,
     /// Rootless without newgidmap: setgroups is denied.
     pub setgroups_may_be_denied: bool,
     /// `cella run`: the parent's pidfd; the container dies with it.
@@ -310,6 +313,16 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     //     A change of credentials clears the parent-death signal: again.
     if let Some(parent) = c.parent {
         die_with_parent(parent)?;
+    }
+    //     A bridge container's eth0 is the parent's to make: it says
+    //     when it is there, addressed and routed.
+    if c.wait_for_network {
+        let mut b = [0u8; 1];
+        match rustix::io::read(&c.sync, &mut b) {
+            Ok(1) => {}
+            Ok(_) => return Err(fail(Step::Network)(Errno::PIPE)),
+            Err(e) => return Err(fail(Step::Network)(e)),
+        }
     }
     // 14. The requested stdio; then only stdio, preserved fds and ours
     //     (close-on-exec) may remain.

@@ -39,6 +39,8 @@ pub use crate::child::Stdio;
 pub struct Running {
     pub pid: Pid,
     cgroup: Owned,
+    /// A bridge container's veth pair, removed with it.
+    _links: crate::net::Links,
     /// Its record in the state store, removed with it (or kept, with how
     /// it ended: `cella run -d` without `--rm`).
     record: store::Held,
@@ -148,10 +150,11 @@ pub fn create(
     let mut c = container(spec)?;
     let keep_record = c.record.keep;
     let made = engine::create(&mut c, io, &mut |_, _| Ok(()))?;
-    let (pid, cgroup, record) = made.running();
+    let (pid, cgroup, links, record) = made.running();
     Ok(Running {
         pid,
         cgroup,
+        _links: links,
         record,
         keep_record,
         memory_limited,
@@ -185,6 +188,10 @@ fn container(spec: Spec) -> Result<engine::Container> {
             .collect::<Vec<_>>()
             .join(" "),
         options: spec.options,
+        #[cfg(feature = "net")]
+        network: spec.network.as_ref().map(|n| n.record()),
+        #[cfg(not(feature = "net"))]
+        network: None,
     };
     // Rootless: no cgroup (`main` said so if limits were asked).
     let cgroup = spec.rootless.is_none().then(|| {
@@ -201,7 +208,7 @@ fn container(spec: Spec) -> Result<engine::Container> {
     if !spec.pid_host {
         flags |= CLONE_NEWPID;
     }
-    if spec.net == Net::None {
+    if spec.net != Net::Host {
         flags |= CLONE_NEWNET;
     }
     if spec.rootless.is_some() {
@@ -230,6 +237,8 @@ fn container(spec: Spec) -> Result<engine::Container> {
         preserve: 0,
         hold_for_start: false,
         title,
+        #[cfg(feature = "net")]
+        network: spec.network,
     })
 }
 

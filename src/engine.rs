@@ -65,6 +65,10 @@ pub struct Container {
     pub hold_for_start: bool,
     /// `--init`: what its PID 1 shows as its command line.
     pub title: Option<Vec<u8>>,
+    /// `--net bridge`: its leased place on the bridge, attached once its
+    /// process exists.
+    #[cfg(feature = "net")]
+    pub network: Option<crate::net::bridge::Attachment>,
 }
 
 /// The id maps of a new user namespace.
@@ -110,6 +114,8 @@ pub struct Io<'a> {
 pub struct Made {
     /// First, so it goes first: no process is left in the cgroup removed next.
     child: Reaper,
+    /// A bridge container's veth pair, removed once its process is gone.
+    links: crate::net::Links,
     pub pid: Pid,
     pub cgroup: Owned,
     pub record: Held,
@@ -130,18 +136,19 @@ impl Drop for Reaper {
 }
 
 impl Made {
-    /// The payload has exec'd: its process, cgroup and record are the
-    /// caller's to wait for and remove.
-    pub fn running(self) -> (Pid, Owned, Held) {
+    /// The payload has exec'd: its process, cgroup, links and record are
+    /// the caller's to wait for and remove.
+    pub fn running(self) -> (Pid, Owned, crate::net::Links, Held) {
         let Made {
             mut child,
             pid,
             cgroup,
+            links,
             record,
             ..
         } = self;
         child.0 = None;
-        (pid, cgroup, record)
+        (pid, cgroup, links, record)
     }
 
     /// Keep the container past this process (OCI `create`): let the held
@@ -195,6 +202,11 @@ pub fn create(
             .map_err(|e| no_device_rules_hint(e, plan))?;
     }
     let record = Held::take(&c.store, &c.record, &c.files)?;
+    //    The record holds the bridge address leased: others may lease now.
+    #[cfg(feature = "net")]
+    if let Some(n) = c.network.as_mut() {
+        n.unlock();
+    }
     //    The cgroup, with the device rules and every limit written before
     //    the payload exists: no container runs without device rules
     //    (docker's, unless --privileged).
@@ -259,6 +271,7 @@ pub fn create(
                 waited: io.waited,
                 exec_mask: io.exec_mask,
                 wait_for_maps: user_ns,
+                wait_for_network: network_to_attach(c),
                 setgroups_may_be_denied: setgroups_may_be_denied(&c.id_maps),
                 parent: me.as_ref().map(|fd| fd.as_fd()),
                 joins: &c.joins,
@@ -290,8 +303,10 @@ pub fn create(
     };
     drop(theirs);
     drop(me);
-    let made = Made {
+    #[cfg_attr(not(feature = "net"), allow(unused_mut))]
+    let mut made = Made {
         child: Reaper(Some(pid)),
+        links: crate::net::Links::default(),
         pid,
         cgroup,
         record,
@@ -324,6 +339,13 @@ pub fn create(
             None => {}
         }
         rustix::io::write(&made.sync, &[0]).ctx(Step::UserNamespace)?;
+    }
+    //     A bridge container: its eth0, address and route, then it may
+    //     go on to its payload.
+    #[cfg(feature = "net")]
+    if let Some(n) = &c.network {
+        made.links.veth = Some(n.attach(pid)?);
+        rustix::io::write(&made.sync, &[0]).ctx(Step::Network)?;
     }
     //     Answer the child until it has exec'd (end-of-file) or is ready.
     //     On failure nothing may be left behind: the child is reaped (its
@@ -360,6 +382,17 @@ pub fn create(
             }
             Err(e) => return Err(Error::new(Step::SyncPipe, e)),
         }
+    }
+}
+
+/// Whether the child waits for its network to be attached (a bridge).
+fn network_to_attach(c: &Container) -> bool {
+    #[cfg(feature = "net")]
+    return c.network.is_some();
+    #[cfg(not(feature = "net"))]
+    {
+        let _ = c;
+        false
     }
 }
 

@@ -70,11 +70,13 @@ pub enum Step {
     // ---- back in the parent ----
     Wait,
     CgroupRemove,
+    /// A bridge container's network (`--net bridge`).
+    Network,
 }
 
 impl Step {
     /// All steps, indexable by `code - 1`.
-    const ALL: [Step; 54] = [
+    const ALL: [Step; 55] = [
         Step::Usage,
         Step::Rootfs,
         Step::CgroupSetup,
@@ -129,6 +131,7 @@ impl Step {
         Step::State,
         Step::Wait,
         Step::CgroupRemove,
+        Step::Network,
     ];
 
     pub fn code(self) -> u8 {
@@ -196,6 +199,7 @@ impl Step {
             Step::State => "state",
             Step::Wait => "wait",
             Step::CgroupRemove => "remove cgroup",
+            Step::Network => "network",
         }
     }
 }

@@ -82,6 +82,9 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    for n in &spec.notes {
+        report(&format!("cella: {n}\n"));
+    }
     for w in &spec.warnings {
         report(&format!("cella: warning: {w}\n"));
     }

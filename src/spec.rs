@@ -50,6 +50,11 @@ pub struct Spec {
     pub net_files: Vec<crate::store::File>,
     /// What the user should know, printed by `main` (one line each).
     pub warnings: Vec<String>,
+    /// What cella did besides (a bridge made), printed by `main`.
+    pub notes: Vec<String>,
+    /// `--net bridge`: the bridge and the address leased on it.
+    #[cfg(feature = "net")]
+    pub network: Option<crate::net::bridge::Attachment>,
 }
 
 /// What the payload may do: docker's defaults unless `--privileged`,
@@ -141,12 +146,24 @@ pub fn build(args: RunArgs) -> Result<Spec> {
             .collect();
         devices::docker_default(&allowed)
     };
-    let (net_files, warnings) = net_files(args.net, &args.resolution, &name, &hostname)?;
-    // Bound from the state directory the record will have. On the host's
+    if args.net != Net::Bridge
+        && (args.ip.is_some() || args.bridge.is_some() || args.subnet.is_some())
+    {
+        return Err(Error::usage(
+            "--ip, --bridge and --subnet are for a container on a bridge (--net bridge)",
+        ));
+    }
+    if args.net == Net::Bridge && rootless.is_some() {
+        return Err(Error::usage(
+            "--net bridge needs root (a bridge and veth pairs of the host's): run rootless with --net none or host",
+        ));
+    }
+    // The name resolution files, bound from the state directory the record
+    // will have (written once the network is known, below). On the host's
     // read-only root, only over files it has (nothing can be made there).
     let store_dir = crate::store::dir(&crate::store::default_root(), &name);
     let mut etc_binds = Vec::new();
-    for file in net_files.iter().map(|f| f.name) {
+    for file in crate::net::files::names(args.net != Net::None) {
         if !root.is_host || Path::new("/etc").join(file).is_file() {
             etc_binds.push((
                 format!("etc/{file}"),
@@ -232,6 +249,39 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         cpuset_cpus: args.cpuset_cpus.clone(),
         io_weight: args.io_weight,
     };
+    // Last, once everything else is checked: the bridge (made on first
+    // use) and the container's address on it, then the files that name it.
+    #[cfg_attr(not(feature = "net"), allow(unused_mut))]
+    let mut notes = Vec::new();
+    #[cfg(feature = "net")]
+    let network = match args.net {
+        Net::Bridge => Some(crate::net::bridge::prepare(
+            &crate::store::default_root(),
+            &crate::net::bridge::Request {
+                bridge: args
+                    .bridge
+                    .clone()
+                    .unwrap_or_else(|| crate::net::bridge::DEFAULT_BRIDGE.to_owned()),
+                subnet: args.subnet,
+                address: args.ip,
+            },
+            &mut notes,
+        )?),
+        _ => None,
+    };
+    let mode = match args.net {
+        Net::None => crate::net::files::Mode::None,
+        Net::Host => crate::net::files::Mode::Host,
+        #[cfg(feature = "net")]
+        Net::Bridge => crate::net::files::Mode::Bridge(
+            network
+                .as_ref()
+                .map_or(std::net::Ipv4Addr::UNSPECIFIED, |n| n.address),
+        ),
+        #[cfg(not(feature = "net"))]
+        Net::Bridge => crate::net::files::Mode::None,
+    };
+    let (net_files, warnings) = net_files(mode, &args.resolution, &name, &hostname)?;
     Ok(Spec {
         name,
         hostname,
@@ -253,22 +303,21 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         rootless,
         net_files,
         warnings,
+        notes,
+        #[cfg(feature = "net")]
+        network,
     })
 }
 
 /// The container's name resolution files and the warning they may carry,
 /// from the host's files and `--dns...`/`--add-host`.
 fn net_files(
-    net: Net,
+    mode: crate::net::files::Mode,
     opts: &crate::net::files::Options,
     name: &str,
     hostname: &str,
 ) -> Result<(Vec<crate::store::File>, Vec<String>)> {
     use crate::net::files;
-    let mode = match net {
-        Net::Host => files::Mode::Host,
-        Net::None => files::Mode::None,
-    };
     if mode == files::Mode::None
         && !(opts.dns.is_empty() && opts.search.is_empty() && opts.options.is_empty())
     {

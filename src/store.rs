@@ -75,6 +75,19 @@ pub struct Record {
     pub command: String,
     /// `cella run`: its options as typed, for `exec` into it.
     pub options: Vec<String>,
+    /// `--net bridge`: its place on the bridge. While the container's cella
+    /// holds the record, the address is leased.
+    pub network: Option<Network>,
+}
+
+/// A bridge container's address and links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    pub bridge: String,
+    pub address: std::net::Ipv4Addr,
+    pub prefix: u8,
+    /// The host end of its veth pair.
+    pub veth: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +276,12 @@ impl Record {
             // The hierarchy's name has no space; the path may.
             line("cgroup", &format!("{name} {}", path.to_string_lossy()));
         }
+        if let Some(n) = &self.network {
+            line(
+                "network",
+                &format!("{} {}/{} {}", n.bridge, n.address, n.prefix, n.veth),
+            );
+        }
         for (k, v) in &self.annotations {
             line("annotation-key", k);
             line("annotation-value", v);
@@ -293,6 +312,7 @@ impl Record {
             finished: String::new(),
             command: String::new(),
             options: Vec::new(),
+            network: None,
         };
         let mut key = None;
         for l in lines {
@@ -318,6 +338,7 @@ impl Record {
                     let (name, path) = v.split_once(' ').ok_or("a cgroup line has no path")?;
                     r.cgroup.dirs.push((name.to_owned(), path.into()));
                 }
+                "network" => r.network = Some(network(&v).ok_or("a network line is not one")?),
                 "annotation-key" => key = Some(v),
                 "annotation-value" => {
                     let k = key.take().ok_or("an annotation has no key")?;
@@ -355,6 +376,20 @@ impl Record {
         let text = String::from_utf8(bytes).map_err(|_| corrupt(&file, "not UTF-8"))?;
         Record::from_text(&text).map_err(|why| corrupt(&file, why))
     }
+}
+
+/// `BRIDGE ADDRESS/PREFIX VETH`, as [`Record::to_text`] writes it.
+fn network(v: &str) -> Option<Network> {
+    let mut words = v.split(' ');
+    let bridge = words.next()?.to_owned();
+    let (address, prefix) = words.next()?.split_once('/')?;
+    let veth = words.next()?.to_owned();
+    Some(Network {
+        bridge,
+        address: address.parse().ok()?,
+        prefix: prefix.parse().ok().filter(|p| *p <= 32)?,
+        veth,
+    })
 }
 
 fn corrupt(file: &Path, why: &str) -> Error {
@@ -462,6 +497,23 @@ pub fn lock(root: &Path, id: &str) -> Option<OwnedFd> {
     .ok()?;
     rustix::fs::flock(&fd, FlockOperation::LockExclusive).ok()?;
     Some(fd)
+}
+
+/// The lock under which bridge addresses are leased (and bridges made):
+/// held from choosing an address until the record that holds it is in
+/// place. (`.network`: not a container's name, and no `.ID.PID` scratch
+/// directory either, which [`sweep`] would remove.)
+pub fn lock_network(root: &Path) -> Result<OwnedFd> {
+    let file = root.join(".network");
+    let fd = rustix::fs::open(
+        &file,
+        OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
+    rustix::fs::flock(&fd, FlockOperation::LockExclusive)
+        .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
+    Ok(fd)
 }
 
 /// Create `file` and hold an exclusive lock on it.
@@ -675,13 +727,16 @@ pub fn sweep(root: &Path) {
         // until `delete`. A `.NAME.PID` directory is one being made or
         // removed by process PID, or left by it if it was killed meanwhile.
         if let Some(maker) = name.strip_prefix('.') {
-            let alive = maker
-                .rsplit('.')
-                .next()
-                .and_then(|p| p.parse().ok())
+            // (Only `.ID.PID`: other dot files, such as the network lock,
+            // are not scratch directories.)
+            let Some(pid) = maker
+                .rsplit_once('.')
+                .and_then(|(_, p)| p.parse().ok())
                 .and_then(rustix::process::Pid::from_raw)
-                .is_some_and(|p| rustix::process::test_kill_process(p).is_ok());
-            if !alive {
+            else {
+                continue;
+            };
+            if rustix::process::test_kill_process(pid).is_err() {
                 let _ = std::fs::remove_dir_all(&path);
             }
         } else if path.join(OWNER).exists() {
@@ -795,8 +850,15 @@ mod tests {
             finished: rfc3339(1, 0),
             command: "sh -c 'echo\nx'".into(),
             options: vec!["--name".into(), "a b\\c".into()],
+            network: Some(Network {
+                bridge: "cella0".into(),
+                address: "10.88.0.5".parse().unwrap(),
+                prefix: 16,
+                veth: "veth0abcdef".into(),
+            }),
         };
         let text = r.to_text();
+        assert!(text.contains("\nnetwork cella0 10.88.0.5/16 veth0abcdef\n"));
         assert_eq!(text.lines().next(), Some("cella-state 1"));
         assert_eq!(Record::from_text(&text), Ok(r.clone()));
         let later = text.replace("cella-state 1", "cella-state 2");

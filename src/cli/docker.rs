@@ -233,7 +233,7 @@ pub fn unsupported(option: &str) -> Option<&'static str> {
         "p" | "publish" | "P" | "publish-all" | "expose" => {
             "publishing ports needs container networking, which cella does not have yet (--net host shares the host's)"
         }
-        "ip" | "ip6" | "link" | "mac-address" | "network-alias" => {
+        "ip6" | "link" | "mac-address" | "network-alias" => {
             "cella has no container networking yet: --net none or --net host"
         }
         "entrypoint" | "pull" | "platform" => {

@@ -64,9 +64,16 @@ The container:
                         with a private /proc, /dev and /tmp)
   --name NAME           container name; also the cgroup name (default: generated)
   -h, --hostname NAME   hostname inside (default: the container name)
-  --net, --network host|none
+  --net, --network bridge|host|none
                         'none' (default): own network namespace with lo only;
+                        'bridge': also eth0 on a bridge of the host (cella0,
+                        made on first use), an address and a default route;
                         'host': share the host's network
+  --ip ADDRESS          with bridge: this address, not the next free one
+  --bridge NAME         with bridge: this bridge (default cella0)
+  --subnet CIDR         with bridge: the subnet of a bridge cella makes
+                        (default: the first of 10.88-99.0.0/16, 172.17-31.0.0/16
+                        no route of the host uses)
   --dns ADDRESS         a nameserver for /etc/resolv.conf (default: the
                         host's, less loopback ones; repeatable)
   --dns-search DOMAIN, --dns-option OPTION
@@ -164,6 +171,8 @@ pub enum Net {
     None,
     /// The host's network namespace.
     Host,
+    /// A network namespace with `eth0` on a bridge of the host.
+    Bridge,
 }
 
 /// `--device HOST[:CONTAINER][:PERMS]`.
@@ -218,6 +227,10 @@ pub struct RunArgs {
     pub read_only: bool,
     /// `--dns`, `--dns-search`, `--dns-option`, `--add-host`.
     pub resolution: crate::net::files::Options,
+    /// `--ip`, `--bridge`, `--subnet` (with `--net bridge`).
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub bridge: Option<String>,
+    pub subnet: Option<(std::net::Ipv4Addr, u8)>,
     pub binds: Vec<Bind>,
     pub tmpfs: Vec<Tmpfs>,
     pub devices: Vec<Device>,
@@ -426,7 +439,10 @@ fn flag_name(arg: &lexopt::Arg<'_>) -> String {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 35] = [
+const VALUED: [&str; 38] = [
+    "ip",
+    "bridge",
+    "subnet",
     "dns",
     "dns-search",
     "dns-option",
@@ -553,13 +569,36 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                     a.net = match v {
                         "host" => Net::Host,
                         "none" => Net::None,
+                        "bridge" | "default" if cfg!(feature = "net") => Net::Bridge,
                         "bridge" | "default" => {
                             return Err(bad(
-                                "cella has no container networking yet: 'none' or 'host'",
+                                "this cella is built without networking (its 'net' feature): 'none' or 'host'",
                             ));
                         }
-                        _ => return Err(bad("expected 'host' or 'none'")),
+                        _ => return Err(bad("expected 'bridge', 'host' or 'none'")),
                     }
+                }
+                "ip" => a.ip = Some(v.parse().map_err(|_| bad("expected an IPv4 address"))?),
+                "bridge" => {
+                    let ok = !v.is_empty()
+                        && v.len() < 16
+                        && v.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+                        });
+                    if !ok || v == "." || v == ".." {
+                        return Err(bad("a link name: 1 to 15 letters, digits, '-', '_' or '.'"));
+                    }
+                    a.bridge = Some(v.to_owned())
+                }
+                "subnet" => {
+                    a.subnet = Some(
+                        v.split_once('/')
+                            .and_then(|(n, l)| Some((n.parse().ok()?, l.parse().ok()?)))
+                            .filter(|(_, l): &(std::net::Ipv4Addr, u8)| (8..=30).contains(l))
+                            .ok_or_else(|| {
+                                bad("expected an IPv4 network such as 10.88.0.0/16 (/8 to /30)")
+                            })?,
+                    )
                 }
                 "memory-swap" => {
                     a.memory_swap = Some(

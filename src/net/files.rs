@@ -46,6 +46,16 @@ pub const HOSTS: &str = "hosts";
 pub const HOSTNAME: &str = "hostname";
 pub const RESOLV: &str = "resolv.conf";
 
+/// The files a container gets: hosts and hostname, and resolv.conf if it
+/// has a network.
+pub fn names(networked: bool) -> &'static [&'static str] {
+    if networked {
+        &[HOSTS, HOSTNAME, RESOLV]
+    } else {
+        &[HOSTS, HOSTNAME]
+    }
+}
+
 /// The files (name in the state directory, text) of a container named
 /// `name` with hostname `hostname`; a warning when its resolv.conf has no
 /// nameserver it could reach.

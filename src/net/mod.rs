@@ -1,4 +1,19 @@
 //! A container's network beyond its own `lo`: the name resolution files
-//! every `cella run` and `cella init` container gets ([`files`]).
+//! every `cella run` and `cella init` container gets ([`files`]), and with
+//! the `net` feature, a place on a bridge of the host ([`bridge`]) made
+//! over rtnetlink ([`netlink`]).
 
+#[cfg(feature = "net")]
+pub mod bridge;
 pub mod files;
+#[cfg(feature = "net")]
+pub mod netlink;
+
+/// A container's links on the host (a bridge container's veth pair),
+/// removed when this is dropped, once its processes are gone. Empty for
+/// other containers (and in builds without the `net` feature).
+#[derive(Default)]
+pub struct Links {
+    #[cfg(feature = "net")]
+    pub veth: Option<bridge::Link>,
+}

@@ -127,6 +127,7 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         finished: String::new(),
         command: process.args.join(" "),
         options: Vec::new(),
+        network: None,
     };
     let mounts = crate::mount::plan(plan::filesystem(&cfg, &bundle, host_netns(&cfg, &joins))?)?;
     let cstring = |v: &Option<String>, what: &str| {
@@ -173,6 +174,8 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         preserve,
         hold_for_start: true,
         title: None,
+        #[cfg(feature = "net")]
+        network: None,
     };
     let (console, ours) = crate::console::sockets(
         process.terminal,

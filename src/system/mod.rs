@@ -484,6 +484,9 @@ impl<'c> Supervisor<'c> {
 fn start_container(c: &config::Container) -> Result<(Running, Option<OwnedFd>)> {
     use crate::error::{Ctx, Step};
     let spec = spec::build(c.args.clone())?;
+    for n in &spec.notes {
+        say(&format!("cella: {}: {n}", c.name()));
+    }
     for w in &spec.warnings {
         say(&format!("cella: {}: warning: {w}", c.name()));
     }

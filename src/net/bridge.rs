@@ -1,0 +1,522 @@
+//! `--net bridge`: a container on a bridge of the host (`cella0` unless
+//! named), as docker's default network. Before the container is recorded,
+//! [`prepare`] makes the bridge if it is missing (with a subnet no route of
+//! the host uses, or the one given) and leases an address, under the
+//! store's network lock; the lease is the container's record (a live
+//! record holding an address is the only thing that keeps it, so a crashed
+//! cella's address comes back when its record is swept). Once the
+//! container's process exists, [`Attachment::attach`] makes its veth pair
+//! (the host end on the bridge, the other end `eth0` straight in the
+//! container's network namespace) and gives `eth0` its address and the
+//! default route; the returned [`Link`] removes the host end (and with it
+//! `eth0`) when the container goes.
+
+use super::netlink::{self as nl, Message, Socket};
+use crate::error::{Error, Result, Step};
+use crate::store;
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// The bridge a container goes on when none is named.
+pub const DEFAULT_BRIDGE: &str = "cella0";
+
+/// Subnets tried for a new bridge, in order: podman's and docker's first,
+/// then others of the private ranges, each /16.
+fn candidates() -> impl Iterator<Item = (Ipv4Addr, u8)> {
+    (88..100u8)
+        .map(|b| (Ipv4Addr::new(10, b, 0, 0), 16))
+        .chain((17..32u8).map(|b| (Ipv4Addr::new(172, b, 0, 0), 16)))
+}
+
+/// What a container asks of its bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub bridge: String,
+    /// `--subnet`: the subnet of the bridge if cella makes it.
+    pub subnet: Option<(Ipv4Addr, u8)>,
+    /// `--ip`: this address, not the next free one.
+    pub address: Option<Ipv4Addr>,
+}
+
+/// A container's place on its bridge, leased but not yet attached.
+#[derive(Debug)]
+pub struct Attachment {
+    pub bridge: String,
+    bridge_index: u32,
+    mtu: u32,
+    pub address: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    /// The host end of the container's veth pair.
+    pub veth: String,
+    /// The store's network lock, held until the container's record (the
+    /// lease) is in place.
+    lock: Option<OwnedFd>,
+}
+
+fn net_error(what: impl Into<String>) -> impl FnOnce(Errno) -> Error {
+    let what = what.into();
+    move |e| Error::new(Step::Network, e).at(what)
+}
+
+/// Make the bridge if needed and lease an address on it, for a container
+/// recorded under `store`. `notes` gets a line when a bridge is made.
+pub fn prepare(store: &Path, req: &Request, notes: &mut Vec<String>) -> Result<Attachment> {
+    store::prepare_root(store)?;
+    let lock = store::lock_network(store)?;
+    let mut sock = Socket::route().map_err(net_error("netlink"))?;
+    let (bridge_index, mtu, (gateway, prefix)) = match find_link(&mut sock, &req.bridge)? {
+        Some((index, mtu)) => {
+            let found = address_of(&mut sock, index)?.ok_or_else(|| {
+                Error::usage(format!(
+                    "bridge {} has no IPv4 address: give it one, or name another with --bridge",
+                    req.bridge
+                ))
+            })?;
+            if let Some((net, len)) = req.subnet
+                && (len != found.1 || network(found.0, len) != network(net, len))
+            {
+                return Err(Error::usage(format!(
+                    "--subnet {net}/{len}: bridge {} exists with {}/{}",
+                    req.bridge, found.0, found.1
+                )));
+            }
+            (index, mtu, found)
+        }
+        None => make_bridge(&mut sock, req, notes)?,
+    };
+    let taken = leased(store, &req.bridge);
+    let address = choose(gateway, prefix, req.address, &taken)?;
+    Ok(Attachment {
+        bridge: req.bridge.clone(),
+        bridge_index,
+        mtu,
+        address,
+        prefix,
+        gateway,
+        veth: veth_name(),
+        lock: Some(lock),
+    })
+}
+
+/// `veth` and 7 random hex digits, as docker names them (at most 15 bytes).
+fn veth_name() -> String {
+    let mut b = [0u8; 4];
+    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+    format!("veth{:07x}", u32::from_ne_bytes(b) & 0x0fff_ffff)
+}
+
+/// The addresses leased on `bridge`: those of containers whose cella
+/// still holds them.
+fn leased(store: &Path, bridge: &str) -> Vec<(Ipv4Addr, String)> {
+    store::ids(store)
+        .into_iter()
+        .filter(|id| store::owned(store, id))
+        .filter_map(|id| {
+            let net = store::Record::load(store, &id).ok()?.network?;
+            (net.bridge == bridge).then_some((net.address, id))
+        })
+        .collect()
+}
+
+fn network(addr: Ipv4Addr, len: u8) -> u32 {
+    u32::from(addr) & mask(len)
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    }
+}
+
+/// The address to lease: `wanted` if it is free and in the subnet, else
+/// the lowest free one after the gateway.
+pub fn choose(
+    gateway: Ipv4Addr,
+    prefix: u8,
+    wanted: Option<Ipv4Addr>,
+    taken: &[(Ipv4Addr, String)],
+) -> Result<Ipv4Addr> {
+    let net = network(gateway, prefix);
+    let broadcast = net | !mask(prefix);
+    let usable = |a: u32| a > net && a < broadcast && a != u32::from(gateway);
+    if let Some(a) = wanted {
+        if !usable(u32::from(a)) {
+            return Err(Error::usage(format!(
+                "--ip {a}: not a container address of the bridge's subnet {}/{prefix} \
+                 (its gateway is {gateway})",
+                Ipv4Addr::from(net)
+            )));
+        }
+        if let Some((_, id)) = taken.iter().find(|(t, _)| *t == a) {
+            return Err(Error::usage(format!("--ip {a}: in use by container {id}")));
+        }
+        return Ok(a);
+    }
+    (net + 1..broadcast)
+        .filter(|a| usable(*a) && !taken.iter().any(|(t, _)| u32::from(*t) == *a))
+        .map(Ipv4Addr::from)
+        .next()
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no free address left on the bridge's subnet {}/{prefix}",
+                Ipv4Addr::from(net)
+            ))
+        })
+}
+
+/// (index, MTU) of the link named `name`, if there is one.
+fn find_link(sock: &mut Socket, name: &str) -> Result<Option<(u32, u32)>> {
+    let mut found = None;
+    let m = Message::new(nl::RTM_GETLINK, 0)
+        .ifinfo(0, 0, 0)
+        .str(nl::IFLA_IFNAME, name);
+    match sock.dump(m, &mut |_, payload| {
+        let index = payload
+            .get(4..8)
+            .map_or(0, |b| u32::from_ne_bytes(b.try_into().unwrap()));
+        let mtu = nl::attrs(payload, 16)
+            .iter()
+            .find(|(k, _)| *k == nl::IFLA_MTU)
+            .map_or(1500, |(_, d)| nl::u32_of(d));
+        found = Some((index, mtu));
+    }) {
+        Ok(()) => Ok(found),
+        Err(Errno::NODEV) => Ok(None),
+        Err(e) => Err(net_error(format!("find link {name}"))(e)),
+    }
+}
+
+/// The first IPv4 address (and prefix) of link `index`.
+fn address_of(sock: &mut Socket, index: u32) -> Result<Option<(Ipv4Addr, u8)>> {
+    let mut found = None;
+    let m = Message::dump(nl::RTM_GETADDR).ifaddr(0, 0);
+    sock.dump(m, &mut |_, payload| {
+        let (Some(&prefix), Some(idx)) = (payload.get(1), payload.get(4..8)) else {
+            return;
+        };
+        if found.is_some() || u32::from_ne_bytes(idx.try_into().unwrap()) != index {
+            return;
+        }
+        found = nl::attrs(payload, 8)
+            .iter()
+            .find(|(k, _)| *k == nl::IFA_LOCAL)
+            .and_then(|(_, d)| <[u8; 4]>::try_from(*d).ok())
+            .map(|b| (Ipv4Addr::from(b), prefix));
+    })
+    .map_err(net_error("list addresses"))?;
+    Ok(found)
+}
+
+/// The IPv4 networks the host already routes to or has addresses in.
+fn used_networks(sock: &mut Socket) -> Result<Vec<(u32, u8)>> {
+    let mut used = Vec::new();
+    let m = Message::dump(nl::RTM_GETROUTE).rtmsg(0);
+    sock.dump(m, &mut |_, p| {
+        let (Some(&dst_len), Some(&kind)) = (p.first().and(p.get(1)), p.get(7)) else {
+            return;
+        };
+        let attrs = nl::attrs(p, 12);
+        let table = attrs
+            .iter()
+            .find(|(k, _)| *k == nl::RTA_TABLE)
+            .map_or(u32::from(p[4]), |(_, d)| nl::u32_of(d));
+        let dst = attrs
+            .iter()
+            .find(|(k, _)| *k == nl::RTA_DST)
+            .and_then(|(_, d)| <[u8; 4]>::try_from(*d).ok());
+        if kind == nl::RTN_UNICAST && table != nl::RT_TABLE_LOCAL && dst_len > 0 {
+            if let Some(d) = dst {
+                used.push((u32::from(Ipv4Addr::from(d)), dst_len));
+            }
+        }
+    })
+    .map_err(net_error("list routes"))?;
+    let m = Message::dump(nl::RTM_GETADDR).ifaddr(0, 0);
+    sock.dump(m, &mut |_, p| {
+        let Some(&prefix) = p.get(1) else { return };
+        if let Some(a) = nl::attrs(p, 8)
+            .iter()
+            .find(|(k, _)| *k == nl::IFA_LOCAL)
+            .and_then(|(_, d)| <[u8; 4]>::try_from(*d).ok())
+        {
+            used.push((u32::from(Ipv4Addr::from(a)), prefix.max(1)));
+        }
+    })
+    .map_err(net_error("list addresses"))?;
+    Ok(used)
+}
+
+/// Whether two networks overlap (the shorter prefix decides).
+pub fn overlaps((a, la): (u32, u8), (b, lb): (u32, u8)) -> bool {
+    (a ^ b) & mask(la.min(lb)) == 0
+}
+
+/// Make the bridge `req.bridge` with the first subnet nothing on the host
+/// uses (or `req.subnet`), its gateway address and up.
+fn make_bridge(
+    sock: &mut Socket,
+    req: &Request,
+    notes: &mut Vec<String>,
+) -> Result<(u32, u32, (Ipv4Addr, u8))> {
+    let used = used_networks(sock)?;
+    let busy = |net: Ipv4Addr, len: u8| used.iter().any(|u| overlaps(*u, (network(net, len), len)));
+    let mut skipped = Vec::new();
+    let (net, len) = match req.subnet {
+        Some((net, len)) => {
+            if busy(net, len) {
+                return Err(Error::usage(format!(
+                    "--subnet {net}/{len}: the host already routes to or has an address in it"
+                )));
+            }
+            (net, len)
+        }
+        None => candidates()
+            .find(|(net, len)| {
+                let free = !busy(*net, *len);
+                if !free {
+                    skipped.push(format!("{net}/{len}"));
+                }
+                free
+            })
+            .ok_or_else(|| {
+                Error::usage("no free private /16 for a bridge: give one with --subnet")
+            })?,
+    };
+    let gateway = Ipv4Addr::from(network(net, len) + 1);
+    let name = &req.bridge;
+    let m = Message::new(nl::RTM_NEWLINK, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
+        .ifinfo(0, 0, 0)
+        .str(nl::IFLA_IFNAME, name)
+        .nest(nl::IFLA_LINKINFO)
+        .str(nl::IFLA_INFO_KIND, "bridge")
+        .end();
+    sock.request(m)
+        .map_err(net_error(format!("create bridge {name}")))?;
+    let (index, mtu) = find_link(sock, name)?.ok_or_else(|| {
+        Error::new(Step::Network, Errno::NODEV).at(format!("create bridge {name}"))
+    })?;
+    add_address(sock, index, gateway, len)
+        .map_err(net_error(format!("address {gateway} on {name}")))?;
+    set_up(sock, index).map_err(net_error(format!("bring {name} up")))?;
+    let mut note = format!("made bridge {name} with {gateway}/{len}");
+    if !skipped.is_empty() {
+        note.push_str(&format!(" ({} in use on this host)", skipped.join(", ")));
+    }
+    notes.push(note);
+    Ok((index, mtu, (gateway, len)))
+}
+
+fn add_address(sock: &mut Socket, index: u32, addr: Ipv4Addr, len: u8) -> rustix::io::Result<()> {
+    let broadcast = Ipv4Addr::from(network(addr, len) | !mask(len));
+    sock.request(
+        Message::new(nl::RTM_NEWADDR, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
+            .ifaddr(len, index)
+            .attr(nl::IFA_LOCAL, &addr.octets())
+            .attr(nl::IFA_ADDRESS, &addr.octets())
+            .attr(nl::IFA_BROADCAST, &broadcast.octets()),
+    )
+}
+
+fn set_up(sock: &mut Socket, index: u32) -> rustix::io::Result<()> {
+    sock.request(Message::new(nl::RTM_NEWLINK, 0).ifinfo(index, nl::IFF_UP, nl::IFF_UP))
+}
+
+impl Attachment {
+    /// The container is recorded with its address: others may lease now.
+    pub fn unlock(&mut self) {
+        self.lock = None;
+    }
+
+    /// What its record says of it.
+    pub fn record(&self) -> store::Network {
+        store::Network {
+            bridge: self.bridge.clone(),
+            address: self.address,
+            prefix: self.prefix,
+            veth: self.veth.clone(),
+        }
+    }
+
+    /// Give the container `pid` (whose network namespace is new and
+    /// empty but for `lo`) its `eth0` on the bridge, its address and its
+    /// default route.
+    pub fn attach(&self, pid: rustix::process::Pid) -> Result<Link> {
+        let ns_path = format!("/proc/{}/ns/net", pid.as_raw_nonzero());
+        let theirs = open_ns(&ns_path)?;
+        let mut host = Socket::route().map_err(net_error("netlink"))?;
+        let peer: Vec<u8> = Message::new(0, 0)
+            .raw(&nl::ifinfo(0, 0, 0))
+            .str(nl::IFLA_IFNAME, "eth0")
+            .u32(nl::IFLA_MTU, self.mtu)
+            .u32(
+                nl::IFLA_NET_NS_FD,
+                rustix::fd::AsRawFd::as_raw_fd(&theirs) as u32,
+            )
+            .into_body();
+        let m = Message::new(nl::RTM_NEWLINK, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
+            .ifinfo(0, nl::IFF_UP, nl::IFF_UP)
+            .str(nl::IFLA_IFNAME, &self.veth)
+            .u32(nl::IFLA_MTU, self.mtu)
+            .u32(nl::IFLA_MASTER, self.bridge_index)
+            .nest(nl::IFLA_LINKINFO)
+            .str(nl::IFLA_INFO_KIND, "veth")
+            .nest(nl::IFLA_INFO_DATA)
+            .attr(nl::VETH_INFO_PEER, &peer)
+            .end()
+            .end();
+        host.request(m).map_err(net_error(format!(
+            "create veth {} on {}",
+            self.veth, self.bridge
+        )))?;
+        let link = Link {
+            veth: self.veth.clone(),
+        };
+        let mut inside = socket_in(&theirs)?;
+        let eth0 = find_link(&mut inside, "eth0")?
+            .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at("eth0"))?
+            .0;
+        let shown = format!("{}/{} on eth0", self.address, self.prefix);
+        add_address(&mut inside, eth0, self.address, self.prefix).map_err(net_error(shown))?;
+        set_up(&mut inside, eth0).map_err(net_error("bring eth0 up"))?;
+        inside
+            .request(
+                Message::new(nl::RTM_NEWROUTE, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
+                    .rtmsg(0)
+                    .attr(nl::RTA_GATEWAY, &self.gateway.octets())
+                    .u32(nl::RTA_OIF, eth0),
+            )
+            .map_err(net_error(format!("default route via {}", self.gateway)))?;
+        Ok(link)
+    }
+}
+
+fn open_ns(path: &str) -> Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(net_error(path))
+}
+
+/// An rtnetlink socket in the network namespace `ns` (a socket stays in
+/// the namespace it was made in): we step in, make it, and step back.
+fn socket_in(ns: &OwnedFd) -> Result<Socket> {
+    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+    let ours = open_ns("/proc/self/ns/net")?;
+    move_into_link_name_space(
+        rustix::fd::AsFd::as_fd(ns),
+        Some(LinkNameSpaceType::Network),
+    )
+    .map_err(net_error("enter the container's network namespace"))?;
+    let sock = Socket::route();
+    move_into_link_name_space(
+        rustix::fd::AsFd::as_fd(&ours),
+        Some(LinkNameSpaceType::Network),
+    )
+    .map_err(net_error("return to the host's network namespace"))?;
+    sock.map_err(net_error("netlink"))
+}
+
+/// The host end of a container's veth pair, removed (with `eth0`) on drop.
+pub struct Link {
+    veth: String,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        remove_veth(&self.veth);
+    }
+}
+
+/// Remove the host end of a veth pair (and so its peer), if it is there.
+pub fn remove_veth(name: &str) {
+    if let Ok(mut sock) = Socket::route() {
+        let _ = sock.request(
+            Message::new(nl::RTM_DELLINK, 0)
+                .ifinfo(0, 0, 0)
+                .str(nl::IFLA_IFNAME, name),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_lowest_free_address_after_the_gateway_is_leased() {
+        let gw = a("10.88.0.1");
+        assert_eq!(choose(gw, 16, None, &[]).unwrap(), a("10.88.0.2"));
+        let taken = vec![
+            (a("10.88.0.2"), "x".to_owned()),
+            (a("10.88.0.4"), "y".to_owned()),
+        ];
+        assert_eq!(choose(gw, 16, None, &taken).unwrap(), a("10.88.0.3"));
+    }
+
+    #[test]
+    fn a_fixed_address_must_be_free_and_a_containers_of_the_subnet() {
+        let gw = a("10.88.0.1");
+        let taken = vec![(a("10.88.0.7"), "web".to_owned())];
+        assert_eq!(
+            choose(gw, 16, Some(a("10.88.3.4")), &taken).unwrap(),
+            a("10.88.3.4")
+        );
+        for (bad, why) in [
+            ("10.88.0.7", "in use by container web"),
+            ("10.88.0.1", "not a container address"),
+            ("10.88.0.0", "not a container address"),
+            ("10.88.255.255", "not a container address"),
+            ("10.89.0.2", "not a container address"),
+        ] {
+            let e = choose(gw, 16, Some(a(bad)), &taken).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_full_subnet_says_so() {
+        let gw = a("192.168.5.1");
+        let taken: Vec<_> = (2..255)
+            .map(|i| (a(&format!("192.168.5.{i}")), "c".to_owned()))
+            .collect();
+        assert!(
+            choose(gw, 24, None, &taken)
+                .unwrap_err()
+                .to_string()
+                .contains("no free address")
+        );
+    }
+
+    #[test]
+    fn overlapping_networks_are_seen_from_either_side() {
+        let n = |s: &str| u32::from(a(s));
+        assert!(overlaps((n("10.88.0.0"), 16), (n("10.88.5.0"), 24)));
+        assert!(overlaps((n("10.0.0.0"), 8), (n("10.88.0.0"), 16)));
+        assert!(!overlaps((n("10.89.0.0"), 16), (n("10.88.0.0"), 16)));
+        assert!(overlaps((n("192.0.2.2"), 32), (n("192.0.2.0"), 24)));
+    }
+
+    #[test]
+    fn candidates_start_with_podmans_and_docker_is_among_them() {
+        let all: Vec<_> = candidates().collect();
+        assert_eq!(all[0], (a("10.88.0.0"), 16));
+        assert!(all.contains(&(a("172.17.0.0"), 16)));
+    }
+
+    #[test]
+    fn veth_names_fit_ifnamsiz() {
+        let n = veth_name();
+        assert!(n.starts_with("veth") && n.len() == 11, "{n}");
+    }
+}
