@@ -229,10 +229,12 @@ fn used_networks(sock: &mut Socket) -> Result<Vec<(u32, u8)>> {
             .iter()
             .find(|(k, _)| *k == nl::RTA_DST)
             .and_then(|(_, d)| <[u8; 4]>::try_from(*d).ok());
-        if kind == nl::RTN_UNICAST && table != nl::RT_TABLE_LOCAL && dst_len > 0 {
-            if let Some(d) = dst {
-                used.push((u32::from(Ipv4Addr::from(d)), dst_len));
-            }
+        if kind == nl::RTN_UNICAST
+            && table != nl::RT_TABLE_LOCAL
+            && dst_len > 0
+            && let Some(d) = dst
+        {
+            used.push((u32::from(Ipv4Addr::from(d)), dst_len));
         }
     })
     .map_err(net_error("list routes"))?;

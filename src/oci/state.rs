@@ -82,6 +82,7 @@ mod tests {
             finished: String::new(),
             command: "sh".into(),
             options: Vec::new(),
+            network: None,
         };
         let shown = json::parse(to_json(&s, Status::Stopped).as_bytes()).unwrap();
         assert_eq!(shown.get("pid").and_then(Value::as_i64), Some(0));
