@@ -347,18 +347,19 @@ impl Attachment {
     /// Give the container `pid` (whose network namespace is new and
     /// empty but for `lo`) its `eth0` on the bridge, its address and its
     /// default route.
+    ///
+    /// The container is named by its pid in our pid namespace, never by
+    /// `/proc/PID`: a `/proc` of another pid namespace (`cella` under
+    /// `unshare --pid` without a `/proc` of its own) names another process.
     pub fn attach(&self, pid: rustix::process::Pid) -> Result<Link> {
-        let ns_path = format!("/proc/{}/ns/net", pid.as_raw_nonzero());
-        let theirs = open_ns(&ns_path)?;
+        let theirs = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+            .map_err(net_error("pidfd of the container"))?;
         let mut host = Socket::route().map_err(net_error("netlink"))?;
         let peer: Vec<u8> = Message::new(0, 0)
             .raw(&nl::ifinfo(0, 0, 0))
             .str(nl::IFLA_IFNAME, "eth0")
             .u32(nl::IFLA_MTU, self.mtu)
-            .u32(
-                nl::IFLA_NET_NS_FD,
-                rustix::fd::AsRawFd::as_raw_fd(&theirs) as u32,
-            )
+            .u32(nl::IFLA_NET_NS_PID, pid.as_raw_nonzero().get() as u32)
             .into_body();
         let m = Message::new(nl::RTM_NEWLINK, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
             .ifinfo(0, nl::IFF_UP, nl::IFF_UP)
@@ -406,16 +407,17 @@ fn open_ns(path: &str) -> Result<OwnedFd> {
     .map_err(net_error(path))
 }
 
-/// An rtnetlink socket in the network namespace `ns` (a socket stays in
-/// the namespace it was made in): we step in, make it, and step back.
-fn socket_in(ns: &OwnedFd) -> Result<Socket> {
-    use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+/// An rtnetlink socket in the network namespace of the process `pidfd`
+/// (a socket stays in the namespace it was made in): we step in, make it,
+/// and step back.
+fn socket_in(pidfd: &OwnedFd) -> Result<Socket> {
+    use rustix::thread::{
+        LinkNameSpaceType, ThreadNameSpaceType, move_into_link_name_space,
+        move_into_thread_name_spaces,
+    };
     let ours = open_ns("/proc/self/ns/net")?;
-    move_into_link_name_space(
-        rustix::fd::AsFd::as_fd(ns),
-        Some(LinkNameSpaceType::Network),
-    )
-    .map_err(net_error("enter the container's network namespace"))?;
+    move_into_thread_name_spaces(rustix::fd::AsFd::as_fd(pidfd), ThreadNameSpaceType::NETWORK)
+        .map_err(net_error("enter the container's network namespace"))?;
     let sock = Socket::route();
     move_into_link_name_space(
         rustix::fd::AsFd::as_fd(&ours),

@@ -1,0 +1,295 @@
+//! `--net bridge`, seen from both sides. Each test runs cella in a network
+//! namespace of its own (`unshare --net`), which stands in for the host:
+//! the bridge, the veth pairs and every packet stay there, nothing touches
+//! this machine's own network. Inside the containers: eth0, its address,
+//! the default route, ping and TCP between containers; on the "host": the
+//! bridge made once with a free subnet, no veth and no lease left after a
+//! container ends, even a SIGKILLed one.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+use support::*;
+
+/// Run `script` (sh) in a new network namespace with `lo` up; `$C` is
+/// cella, `$R` the rootfs, `$BB` a static busybox for the host side.
+fn in_netns(root: &Path, script: &str) -> Output {
+    let child = Command::new("unshare")
+        .args(["--net", "sh", "-c"])
+        .arg(format!("$BB ip link set lo up\n{script}"))
+        .env("C", cella_bin())
+        .env("R", root)
+        .env("BB", root.join("bin/busybox"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_output(child, Duration::from_secs(120))
+}
+
+/// The links of the namespace after the script, as its last line printed
+/// them (`$BB ip -o link | cut -d: -f2`), without `lo`.
+fn links_after(out: &str) -> Vec<String> {
+    out.lines()
+        .skip_while(|l| *l != "LINKS")
+        .skip(1)
+        .map(|l| l.trim().split('@').next().unwrap().to_owned())
+        .filter(|l| l != "lo")
+        .collect()
+}
+
+const LINKS: &str = "echo LINKS; $BB ip -o link | cut -d: -f2";
+
+#[test]
+fn a_bridge_container_has_eth0_its_address_and_the_default_route() {
+    let _g = serial();
+    let root = rootfs("bridge-basic");
+    let name = format!("bridge-basic-{}", std::process::id());
+    let out = in_netns(
+        &root,
+        &format!(
+            "$C run --rootfs $R --net bridge --name {name} sh -c \
+             'ip -4 -o addr show eth0; ip route; cat /sys/class/net/eth0/mtu; grep {name} /etc/hosts'\n\
+             echo rc=$?\n$BB ip -4 -o addr show cella0\n{LINKS}"
+        ),
+    );
+    let text = stdout(&out);
+    let err = stderr(&out);
+    assert!(text.contains("rc=0"), "{text}{err}");
+    assert!(
+        text.contains("eth0    inet 10.88.0.2/16 brd 10.88.255.255"),
+        "{text}"
+    );
+    assert!(text.contains("default via 10.88.0.1 dev eth0"), "{text}");
+    assert!(text.contains("\n1500\n"), "{text}");
+    assert!(text.contains(&format!("10.88.0.2\t{name}\n")), "{text}");
+    assert!(
+        text.contains("cella0    inet 10.88.0.1/16"),
+        "the bridge stays: {text}"
+    );
+    assert_eq!(err, "cella: made bridge cella0 with 10.88.0.1/16\n");
+    assert_eq!(links_after(&text), ["cella0"], "no veth left: {text}");
+    assert!(!Path::new("/run/cella").join(&name).exists());
+}
+
+#[test]
+fn containers_on_the_bridge_ping_and_talk_tcp_and_reach_the_host() {
+    let _g = serial();
+    let root = rootfs("bridge-talk");
+    let p = std::process::id();
+    let out = in_netns(
+        &root,
+        &format!(
+            "$C run --rootfs $R --net bridge --name srv-{p} --ip 10.88.0.10 \
+               sh -c 'nc -l -p 8080 > /tmp/got; cat /tmp/got' > $R/../srv-{p}.out 2>&1 &\n\
+             $C run --rootfs $R --net bridge --name cli-{p} sh -c \
+               'for i in $(seq 100); do ping -c1 -W1 10.88.0.10 >/dev/null && break; done; \
+                echo ping=$?; echo hello over tcp | nc 10.88.0.10 8080; \
+                ping -c1 -W2 10.88.0.1 >/dev/null; echo gateway=$?'\n\
+             wait\ncat $R/../srv-{p}.out\n{LINKS}"
+        ),
+    );
+    let text = stdout(&out);
+    assert!(text.contains("ping=0\n"), "{text}{}", stderr(&out));
+    assert!(text.contains("gateway=0\n"), "{text}");
+    assert!(text.contains("hello over tcp\n"), "{text}");
+    assert_eq!(links_after(&text), ["cella0"], "{text}");
+}
+
+#[test]
+fn a_subnet_the_host_uses_is_skipped_and_named_and_one_may_be_given() {
+    let _g = serial();
+    let root = rootfs("bridge-subnet");
+    let out = in_netns(
+        &root,
+        "$BB ip link add d0 type bridge && $BB ip addr add 10.88.5.1/24 dev d0 \
+           && $BB ip link set d0 up && $BB ip route add 10.90.0.0/15 dev d0 || exit 9\n\
+         $C run --rootfs $R --net bridge ip -4 -o addr show eth0\n\
+         $C run --rootfs $R --net bridge --bridge br-test --subnet 192.168.77.0/24 \
+           ip -4 -o addr show eth0\n\
+         $C run --rootfs $R --net bridge --bridge br-test --subnet 192.168.78.0/24 true\n\
+         echo rc=$?\n",
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.contains("inet 10.89.0.2/16"), "{text}{err}");
+    assert!(text.contains("inet 192.168.77.2/24"), "{text}{err}");
+    assert!(
+        err.contains("made bridge cella0 with 10.89.0.1/16 (10.88.0.0/16 in use on this host)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("made bridge br-test with 192.168.77.1/24\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--subnet 192.168.78.0/24: bridge br-test exists with 192.168.77.1/24"),
+        "{err}"
+    );
+    assert!(text.contains("rc=125"), "{text}");
+    // 10.90.0.0/15 covers 10.90 and 10.91: a subnet given there is refused.
+    let out = in_netns(
+        &root,
+        "$BB ip link add d0 type bridge && $BB ip link set d0 up \
+           && $BB ip route add 10.90.0.0/15 dev d0 || exit 9\n\
+         $C run --rootfs $R --net bridge --subnet 10.91.0.0/16 true; echo rc=$?\n",
+    );
+    assert!(stdout(&out).contains("rc=125"), "{}", stdout(&out));
+    assert!(
+        stderr(&out)
+            .contains("--subnet 10.91.0.0/16: the host already routes to or has an address in it"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn fixed_addresses_and_their_refusals_leave_nothing() {
+    let _g = serial();
+    let root = rootfs("bridge-ip");
+    let p = std::process::id();
+    let cgroups = cella_cgroups();
+    let out = in_netns(
+        &root,
+        &format!(
+            "$C run --rootfs $R --net bridge --name ip-a-{p} --ip 10.88.0.50 \
+               sh -c 'touch /tmp/up; sleep 30' &\n\
+             while [ ! -e $R/tmp/up ]; do sleep 0.05; done\n\
+             $C run --rootfs $R --net bridge --name ip-b-{p} --ip 10.88.0.50 true; echo taken=$?\n\
+             $C run --rootfs $R --net bridge --name ip-b-{p} --ip 10.89.0.3 true; echo outside=$?\n\
+             $C run --rootfs $R --net bridge --name ip-b-{p} --ip 10.88.0.1 true; echo gateway=$?\n\
+             $C run --rootfs $R --name ip-b-{p} --ip 10.88.0.9 true; echo nobridge=$?\n\
+             $C run --rootfs $R --net bridge --name ip-b-{p} ip -4 -o addr show eth0\n\
+             $C kill ip-a-{p} KILL; wait\n{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    for rc in ["taken=125", "outside=125", "gateway=125", "nobridge=125"] {
+        assert!(text.contains(rc), "{rc}: {text}{err}");
+    }
+    assert!(
+        err.contains("--ip 10.88.0.50: in use by container ip-a-"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--ip 10.89.0.3: not a container address of the bridge's subnet 10.88.0.0/16"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--ip, --bridge and --subnet are for a container on a bridge"),
+        "{err}"
+    );
+    // The next free one skips the fixed address's holder only.
+    assert!(text.contains("inet 10.88.0.2/16"), "{text}");
+    assert_eq!(links_after(&text), ["cella0"], "{text}");
+    for n in ["ip-a", "ip-b"] {
+        assert!(!Path::new("/run/cella").join(format!("{n}-{p}")).exists());
+    }
+    assert_no_new_cgroups(&cgroups);
+}
+
+#[test]
+fn fifty_containers_started_at_once_get_fifty_addresses() {
+    let _g = serial();
+    let root = rootfs("bridge-fifty");
+    let p = std::process::id();
+    let out = in_netns(
+        &root,
+        &format!(
+            "$C run --rootfs $R --net bridge true\n\
+             for i in $(seq 50); do\n\
+               $C run --rootfs $R --net bridge --name fifty-{p}-$i \
+                 sh -c 'ip -4 -o addr show eth0; while [ ! -e /tmp/go ]; do sleep 0.1; done' \
+                 > $R/../fifty-{p}.$i 2>&1 &\n\
+             done\n\
+             # All fifty hold their addresses at once before any ends.\n\
+             for t in $(seq 600); do\n\
+               [ $(cat $R/../fifty-{p}.* | grep -c inet) -ge 50 ] && break; sleep 0.1\n\
+             done\n\
+             touch $R/tmp/go; wait\ncat $R/../fifty-{p}.*\n{LINKS}"
+        ),
+    );
+    let text = stdout(&out);
+    let mut addresses: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(addresses.len(), 50, "{text}{}", stderr(&out));
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(addresses.len(), 50, "duplicates: {text}");
+    assert_eq!(links_after(&text), ["cella0"], "{text}");
+}
+
+#[test]
+fn a_killed_cella_leaves_no_veth_and_its_address_comes_back() {
+    let _g = serial();
+    let root = rootfs("bridge-kill");
+    let p = std::process::id();
+    let out = in_netns(
+        &root,
+        &format!(
+            "$C run --rootfs $R --net bridge --name kill-a-{p} --ip 10.88.0.77 \
+               sh -c 'touch /tmp/up; sleep 30' &\n\
+             CELLA=$!\n\
+             while [ ! -e $R/tmp/up ]; do sleep 0.05; done\n\
+             $BB ip -o link | grep -c veth\n\
+             kill -9 $CELLA; wait\n\
+             for i in $(seq 100); do $BB ip -o link | grep -q veth || break; sleep 0.05; done\n\
+             rm $R/tmp/up\n\
+             $C run --rootfs $R --net bridge --name kill-b-{p} --ip 10.88.0.77 \
+               ip -4 -o addr show eth0\n\
+             {LINKS}"
+        ),
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with("1\n"), "one veth while it ran: {text}");
+    assert!(
+        text.contains("inet 10.88.0.77/16"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert_eq!(links_after(&text), ["cella0"], "{text}");
+    // The killed one's record went with the next start's sweep.
+    assert!(!Path::new("/run/cella").join(format!("kill-a-{p}")).exists());
+}
+
+#[test]
+fn init_containers_take_net_bridge() {
+    let _g = serial();
+    let root = rootfs("bridge-init");
+    let config = root.parent().unwrap().join("bridge-init.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "on-exit poweroff\n[container web]\nrootfs {}\nnet bridge\nip 10.88.0.42\n\
+             command ip -4 -o addr show eth0\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    // init_command's unshare, with a network namespace of its own too.
+    let args: Vec<String> = init_command(&config)
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let out = wait_output(
+        Command::new("unshare")
+            .arg("--net")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+        Duration::from_secs(30),
+    );
+    assert!(
+        stdout(&out).contains("inet 10.88.0.42/16"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
