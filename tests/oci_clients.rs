@@ -596,6 +596,7 @@ fn cgroups_exist(id: &str) -> bool {
         ids: &[id],
         state_roots: &[],
         mount_prefixes: &[],
+        client_mounts: &[],
     })
     .iter()
     .any(|l| l.starts_with("cgroup "))
