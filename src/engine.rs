@@ -344,7 +344,7 @@ pub fn create(
     //     go on to its payload.
     #[cfg(feature = "net")]
     if let Some(n) = &c.network {
-        made.links.veth = Some(n.attach(pid)?);
+        made.links.veth = Some(n.attach(pid, &c.record.id)?);
         rustix::io::write(&made.sync, &[0]).ctx(Step::Network)?;
     }
     //     Answer the child until it has exec'd (end-of-file) or is ready.

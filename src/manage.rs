@@ -135,7 +135,7 @@ fn status_text(r: &Record, status: Status) -> String {
 /// The containers, running ones (`all`: every one), as a table.
 fn ps(root: &Path, all: bool) -> String {
     store::sweep(root);
-    let mut out = String::from("NAME\tSTATUS\tPID\tCREATED\tCOMMAND\n");
+    let mut out = String::from("NAME\tSTATUS\tPID\tCREATED\tPORTS\tCOMMAND\n");
     for id in store::ids(root) {
         let Ok(r) = Record::load(root, &id) else {
             continue;
@@ -145,10 +145,16 @@ fn ps(root: &Path, all: bool) -> String {
             continue;
         }
         let pid = if status == Status::Stopped { 0 } else { r.pid };
+        let ports: Vec<String> = r
+            .network
+            .iter()
+            .flat_map(|n| n.ports.iter().map(store::Port::shown))
+            .collect();
         out.push_str(&format!(
-            "{id}\t{}\t{pid}\t{}\t{}\n",
+            "{id}\t{}\t{pid}\t{}\t{}\t{}\n",
             status_text(&r, status),
             r.created,
+            ports.join(", "),
             r.command
         ));
     }

@@ -147,11 +147,24 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         devices::docker_default(&allowed)
     };
     if args.net != Net::Bridge
-        && (args.ip.is_some() || args.bridge.is_some() || args.subnet.is_some())
+        && (args.ip.is_some()
+            || args.bridge.is_some()
+            || args.subnet.is_some()
+            || !args.publish.is_empty())
     {
         return Err(Error::usage(
-            "--ip, --bridge and --subnet are for a container on a bridge (--net bridge)",
+            "-p, --ip, --bridge and --subnet are for a container on a bridge (--net bridge)",
         ));
+    }
+    for (i, p) in args.publish.iter().enumerate() {
+        if args.publish[..i].iter().any(|q| q.clashes(p)) {
+            return Err(Error::usage(format!(
+                "-p {}: the host's port {}/{} is given twice",
+                p.shown(),
+                p.host_port,
+                p.proto()
+            )));
+        }
     }
     if args.net == Net::Bridge && rootless.is_some() {
         return Err(Error::usage(
@@ -253,6 +266,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     // use) and the container's address on it, then the files that name it.
     #[cfg_attr(not(feature = "net"), allow(unused_mut))]
     let mut notes = Vec::new();
+    #[cfg_attr(not(feature = "net"), allow(unused_mut))]
+    let mut warnings = Vec::new();
     #[cfg(feature = "net")]
     let network = match args.net {
         Net::Bridge => Some(crate::net::bridge::prepare(
@@ -264,8 +279,10 @@ pub fn build(args: RunArgs) -> Result<Spec> {
                     .unwrap_or_else(|| crate::net::bridge::DEFAULT_BRIDGE.to_owned()),
                 subnet: args.subnet,
                 address: args.ip,
+                ports: args.publish.clone(),
             },
             &mut notes,
+            &mut warnings,
         )?),
         _ => None,
     };
@@ -281,7 +298,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         #[cfg(not(feature = "net"))]
         Net::Bridge => crate::net::files::Mode::None,
     };
-    let (net_files, warnings) = net_files(mode, &args.resolution, &name, &hostname)?;
+    let (net_files, file_warnings) = net_files(mode, &args.resolution, &name, &hostname)?;
+    warnings.extend(file_warnings);
     Ok(Spec {
         name,
         hostname,

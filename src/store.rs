@@ -88,6 +88,73 @@ pub struct Network {
     pub prefix: u8,
     /// The host end of its veth pair.
     pub veth: String,
+    /// `-p`: its published ports.
+    pub ports: Vec<Port>,
+}
+
+/// A published port: `-p [HOST_IP:]HOST_PORT:PORT[/PROTO]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    /// `true` for UDP, else TCP.
+    pub udp: bool,
+    /// Only connections to this host address (else any of the host's).
+    pub host_ip: Option<std::net::Ipv4Addr>,
+    pub host_port: u16,
+    /// The container's port.
+    pub port: u16,
+}
+
+impl Port {
+    pub fn proto(&self) -> &'static str {
+        if self.udp { "udp" } else { "tcp" }
+    }
+
+    /// Whether two ports cannot both be published (the same host port and
+    /// protocol on an address both would take).
+    pub fn clashes(&self, other: &Port) -> bool {
+        self.udp == other.udp
+            && self.host_port == other.host_port
+            && (self.host_ip.is_none() || other.host_ip.is_none() || self.host_ip == other.host_ip)
+    }
+
+    /// docker's way of showing it: `0.0.0.0:8080->80/tcp`.
+    pub fn shown(&self) -> String {
+        format!(
+            "{}:{}->{}/{}",
+            self.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            self.host_port,
+            self.port,
+            self.proto()
+        )
+    }
+
+    /// `-p` as docker takes it: `[HOST_IP:]HOST_PORT:PORT[/tcp|udp]`.
+    pub fn parse(v: &str) -> Option<Port> {
+        let (rest, udp) = match v.rsplit_once('/') {
+            Some((r, "tcp")) => (r, false),
+            Some((r, "udp")) => (r, true),
+            Some(_) => return None,
+            None => (v, false),
+        };
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (host_ip, host_port, port) = match parts.as_slice() {
+            [h, c] => (None, h, c),
+            // 0.0.0.0: every address, as docker takes it.
+            [ip, h, c] => (
+                Some(ip.parse::<std::net::Ipv4Addr>().ok()?).filter(|a| !a.is_unspecified()),
+                h,
+                c,
+            ),
+            _ => return None,
+        };
+        let number = |s: &str| s.parse::<u16>().ok().filter(|p| *p > 0);
+        Some(Port {
+            udp,
+            host_ip,
+            host_port: number(host_port)?,
+            port: number(port)?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,6 +348,9 @@ impl Record {
                 "network",
                 &format!("{} {}/{} {}", n.bridge, n.address, n.prefix, n.veth),
             );
+            for p in &n.ports {
+                line("port", &p.shown());
+            }
         }
         for (k, v) in &self.annotations {
             line("annotation-key", k);
@@ -339,6 +409,17 @@ impl Record {
                     r.cgroup.dirs.push((name.to_owned(), path.into()));
                 }
                 "network" => r.network = Some(network(&v).ok_or("a network line is not one")?),
+                "port" => {
+                    let port = v
+                        .split_once("->")
+                        .and_then(|(host, c)| Port::parse(&format!("{host}:{c}")))
+                        .ok_or("a port line is not one")?;
+                    r.network
+                        .as_mut()
+                        .ok_or("a port line before the network line")?
+                        .ports
+                        .push(port);
+                }
                 "annotation-key" => key = Some(v),
                 "annotation-value" => {
                     let k = key.take().ok_or("an annotation has no key")?;
@@ -389,6 +470,7 @@ fn network(v: &str) -> Option<Network> {
         address: address.parse().ok()?,
         prefix: prefix.parse().ok().filter(|p| *p <= 32)?,
         veth,
+        ports: Vec::new(),
     })
 }
 
@@ -823,6 +905,23 @@ mod tests {
     }
 
     #[test]
+    fn published_ports_as_docker_writes_them() {
+        let p = Port::parse("127.0.0.1:8080:80/udp").unwrap();
+        assert_eq!(p.shown(), "127.0.0.1:8080->80/udp");
+        assert_eq!(Port::parse("8080:80").unwrap().shown(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(Port::parse("0.0.0.0:8080:80"), Port::parse("8080:80"));
+        for bad in ["80", "0:80", "8080:0", "8080:80/sctp", "x:1:2", "1:2:3:4", "70000:80", ""] {
+            assert_eq!(Port::parse(bad), None, "{bad}");
+        }
+        let any = Port::parse("8080:80").unwrap();
+        let local = Port::parse("127.0.0.1:8080:81").unwrap();
+        let other = Port::parse("127.0.0.2:8080:81").unwrap();
+        assert!(any.clashes(&local) && local.clashes(&any));
+        assert!(!local.clashes(&other));
+        assert!(!any.clashes(&Port::parse("8080:80/udp").unwrap()));
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(1_795_910_400, 5), "2026-11-29T00:00:00.000000005Z");
@@ -855,10 +954,17 @@ mod tests {
                 address: "10.88.0.5".parse().unwrap(),
                 prefix: 16,
                 veth: "veth0abcdef".into(),
+                ports: vec![
+                    Port::parse("8080:80").unwrap(),
+                    Port::parse("127.0.0.1:53:5353/udp").unwrap(),
+                ],
             }),
         };
         let text = r.to_text();
-        assert!(text.contains("\nnetwork cella0 10.88.0.5/16 veth0abcdef\n"));
+        assert!(text.contains(
+            "\nnetwork cella0 10.88.0.5/16 veth0abcdef\n\
+             port 0.0.0.0:8080->80/tcp\nport 127.0.0.1:53->5353/udp\n"
+        ));
         assert_eq!(text.lines().next(), Some("cella-state 1"));
         assert_eq!(Record::from_text(&text), Ok(r.clone()));
         let later = text.replace("cella-state 1", "cella-state 2");

@@ -230,8 +230,8 @@ const SIGNALS: [(&str, i32); 13] = [
 /// that says so.
 pub fn unsupported(option: &str) -> Option<&'static str> {
     Some(match option {
-        "p" | "publish" | "P" | "publish-all" | "expose" => {
-            "publishing ports needs container networking, which cella does not have yet (--net host shares the host's)"
+        "P" | "publish-all" | "expose" => {
+            "give each published port with -p HOST_PORT:PORT (with --net bridge)"
         }
         "ip6" | "link" | "mac-address" | "network-alias" => {
             "cella has no container networking yet: --net none or --net host"

@@ -69,6 +69,9 @@ The container:
                         'bridge': also eth0 on a bridge of the host (cella0,
                         made on first use), an address and a default route;
                         'host': share the host's network
+  -p, --publish [HOST_IP:]HOST_PORT:PORT[/tcp|udp]
+                        with bridge: the host's port forwarded to the
+                        container's (also from 127.0.0.1 and other containers)
   --ip ADDRESS          with bridge: this address, not the next free one
   --bridge NAME         with bridge: this bridge (default cella0)
   --subnet CIDR         with bridge: the subnet of a bridge cella makes
@@ -229,6 +232,8 @@ pub struct RunArgs {
     pub resolution: crate::net::files::Options,
     /// `--ip`, `--bridge`, `--subnet` (with `--net bridge`).
     pub ip: Option<std::net::Ipv4Addr>,
+    /// `-p`: published ports (with `--net bridge`).
+    pub publish: Vec<crate::store::Port>,
     pub bridge: Option<String>,
     pub subnet: Option<(std::net::Ipv4Addr, u8)>,
     pub binds: Vec<Bind>,
@@ -355,9 +360,10 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
             Short('u') => "user",
             Short('m') => "memory",
             Short('v') => "volume",
+            Short('p') => "publish",
             // docker's: `-h` names the host; `--help` helps.
             Short('h') => "hostname",
-            Short('p') | Short('P') | Long(_)
+            Short('P') | Long(_)
                 if docker::unsupported(&flag_name(&arg)).is_some() =>
             {
                 let name = flag_name(&arg);
@@ -439,7 +445,8 @@ fn flag_name(arg: &lexopt::Arg<'_>) -> String {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 38] = [
+const VALUED: [&str; 39] = [
+    "publish",
     "ip",
     "bridge",
     "subnet",
@@ -579,6 +586,9 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                     }
                 }
                 "ip" => a.ip = Some(v.parse().map_err(|_| bad("expected an IPv4 address"))?),
+                "publish" => a.publish.push(crate::store::Port::parse(v).ok_or_else(|| {
+                    bad("expected [HOST_IP:]HOST_PORT:PORT[/tcp|udp] (ports 1 to 65535, an IPv4 host address)")
+                })?),
                 "bridge" => {
                     let ok = !v.is_empty()
                         && v.len() < 16

@@ -38,6 +38,8 @@ pub struct Request {
     pub subnet: Option<(Ipv4Addr, u8)>,
     /// `--ip`: this address, not the next free one.
     pub address: Option<Ipv4Addr>,
+    /// `-p`: ports of the host forwarded to the container's.
+    pub ports: Vec<store::Port>,
 }
 
 /// A container's place on its bridge, leased but not yet attached.
@@ -51,6 +53,10 @@ pub struct Attachment {
     pub gateway: Ipv4Addr,
     /// The host end of the container's veth pair.
     pub veth: String,
+    pub ports: Vec<store::Port>,
+    /// The state store the container is recorded in (its rules are made
+    /// from the live records there).
+    store: std::path::PathBuf,
     /// The store's network lock, held until the container's record (the
     /// lease) is in place.
     lock: Option<OwnedFd>,
@@ -62,8 +68,15 @@ fn net_error(what: impl Into<String>) -> impl FnOnce(Errno) -> Error {
 }
 
 /// Make the bridge if needed and lease an address on it, for a container
-/// recorded under `store`. `notes` gets a line when a bridge is made.
-pub fn prepare(store: &Path, req: &Request, notes: &mut Vec<String>) -> Result<Attachment> {
+/// recorded under `store`; check that its ports are free. `notes` gets a
+/// line when a bridge is made or forwarding turned on, `warnings` one
+/// when another table would drop the bridge's traffic.
+pub fn prepare(
+    store: &Path,
+    req: &Request,
+    notes: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Attachment> {
     store::prepare_root(store)?;
     let lock = store::lock_network(store)?;
     let mut sock = Socket::route().map_err(net_error("netlink"))?;
@@ -89,6 +102,27 @@ pub fn prepare(store: &Path, req: &Request, notes: &mut Vec<String>) -> Result<A
     };
     let taken = leased(store, &req.bridge);
     let address = choose(gateway, prefix, req.address, &taken)?;
+    for p in &req.ports {
+        if let Some((id, q)) = published(store).into_iter().find(|(_, q)| q.clashes(p)) {
+            return Err(Error::usage(format!(
+                "-p {}: the host's port {}/{} is published by container {id} ({})",
+                p.shown(),
+                p.host_port,
+                p.proto(),
+                q.shown()
+            )));
+        }
+    }
+    forwarding(&req.bridge, notes)?;
+    let drops = super::nft::forward_drops();
+    if !drops.is_empty() {
+        let chains: Vec<String> = drops.iter().map(|(t, c)| format!("{t} {c}")).collect();
+        warnings.push(format!(
+            "the forward chain of table {} drops by policy (docker's does): the containers'              traffic through {} may be dropped there; cella edits no table but its own",
+            chains.join(", table "),
+            req.bridge
+        ));
+    }
     Ok(Attachment {
         bridge: req.bridge.clone(),
         bridge_index,
@@ -97,8 +131,71 @@ pub fn prepare(store: &Path, req: &Request, notes: &mut Vec<String>) -> Result<A
         prefix,
         gateway,
         veth: veth_name(),
+        ports: req.ports.clone(),
+        store: store.to_path_buf(),
         lock: Some(lock),
     })
+}
+
+/// Every published port of the live containers under `store`.
+fn published(store: &Path) -> Vec<(String, store::Port)> {
+    live(store)
+        .into_iter()
+        .flat_map(|(id, n)| n.ports.into_iter().map(move |p| (id.clone(), p)))
+        .collect()
+}
+
+/// (id, network) of the containers whose cella still holds them.
+fn live(store: &Path) -> Vec<(String, store::Network)> {
+    store::ids(store)
+        .into_iter()
+        .filter(|id| store::owned(store, id))
+        .filter_map(|id| {
+            let net = store::Record::load(store, &id).ok()?.network?;
+            Some((id, net))
+        })
+        .collect()
+}
+
+/// IPv4 forwarding on (a host-wide switch, as docker turns it on: said
+/// once, when cella turns it), and `route_localnet` on the bridge, so a
+/// published port answers on the host's 127.0.0.1.
+fn forwarding(bridge: &str, notes: &mut Vec<String>) -> Result<()> {
+    let forward = "/proc/sys/net/ipv4/ip_forward";
+    if crate::input::system_text(forward).as_deref().map(str::trim) != Some("1") {
+        crate::input::write_system(forward, "1").map_err(net_error(forward))?;
+        notes.push("turned IPv4 forwarding on (net.ipv4.ip_forward=1), as docker does".to_owned());
+    }
+    let localnet = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    crate::input::write_system(&localnet, "1").map_err(net_error(localnet))?;
+    Ok(())
+}
+
+/// Rewrite cella's nf_tables table from the live bridge containers under
+/// `store` (less `gone`, a container on its way out), under the network
+/// lock.
+fn rebuild(store: &Path, gone: Option<&str>) -> Result<()> {
+    let _lock = store::lock_network(store)?;
+    let mut rs = super::nft::Ruleset::default();
+    for (id, n) in live(store) {
+        if Some(id.as_str()) == gone {
+            continue;
+        }
+        let subnet = (Ipv4Addr::from(network(n.address, n.prefix)), n.prefix);
+        if !rs.bridges.iter().any(|b| b.name == n.bridge) {
+            rs.bridges.push(super::nft::Bridge {
+                name: n.bridge.clone(),
+                subnet,
+            });
+        }
+        for port in n.ports {
+            rs.forwards.push(super::nft::Forward {
+                port,
+                address: n.address,
+            });
+        }
+    }
+    super::nft::apply(&rs).map_err(net_error("write nf_tables table ip cella"))
 }
 
 /// `veth` and 7 random hex digits, as docker names them (at most 15 bytes).
@@ -341,6 +438,7 @@ impl Attachment {
             address: self.address,
             prefix: self.prefix,
             veth: self.veth.clone(),
+            ports: self.ports.clone(),
         }
     }
 
@@ -351,7 +449,7 @@ impl Attachment {
     /// The container is named by its pid in our pid namespace, never by
     /// `/proc/PID`: a `/proc` of another pid namespace (`cella` under
     /// `unshare --pid` without a `/proc` of its own) names another process.
-    pub fn attach(&self, pid: rustix::process::Pid) -> Result<Link> {
+    pub fn attach(&self, pid: rustix::process::Pid, id: &str) -> Result<Link> {
         let theirs = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
             .map_err(net_error("pidfd of the container"))?;
         let mut host = Socket::route().map_err(net_error("netlink"))?;
@@ -378,7 +476,22 @@ impl Attachment {
         )))?;
         let link = Link {
             veth: self.veth.clone(),
+            store: self.store.clone(),
+            id: id.to_owned(),
         };
+        // Hairpin on its bridge port: the container may reach itself
+        // through one of its published ports.
+        let port = find_link(&mut host, &self.veth)?
+            .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(self.veth.clone()))?
+            .0;
+        host.request(
+            Message::new(nl::RTM_SETLINK, 0)
+                .raw(&nl::bridge_ifinfo(port))
+                .nest(nl::IFLA_PROTINFO)
+                .attr(nl::IFLA_BRPORT_MODE, &[1])
+                .end(),
+        )
+        .map_err(net_error(format!("hairpin mode on {}", self.veth)))?;
         let mut inside = socket_in(&theirs)?;
         let eth0 = find_link(&mut inside, "eth0")?
             .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at("eth0"))?
@@ -394,6 +507,7 @@ impl Attachment {
                     .u32(nl::RTA_OIF, eth0),
             )
             .map_err(net_error(format!("default route via {}", self.gateway)))?;
+        rebuild(&self.store, None)?;
         Ok(link)
     }
 }
@@ -427,14 +541,18 @@ fn socket_in(pidfd: &OwnedFd) -> Result<Socket> {
     sock.map_err(net_error("netlink"))
 }
 
-/// The host end of a container's veth pair, removed (with `eth0`) on drop.
+/// The host end of a container's veth pair, removed (with `eth0`) on
+/// drop, and the container's rules with it.
 pub struct Link {
     veth: String,
+    store: std::path::PathBuf,
+    id: String,
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
         remove_veth(&self.veth);
+        let _ = rebuild(&self.store, Some(&self.id));
     }
 }
 

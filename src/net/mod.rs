@@ -8,6 +8,8 @@ pub mod bridge;
 pub mod files;
 #[cfg(feature = "net")]
 pub mod netlink;
+#[cfg(feature = "net")]
+pub mod nft;
 
 /// A container's links on the host (a bridge container's veth pair),
 /// removed when this is dropped, once its processes are gone. Empty for

@@ -11,6 +11,7 @@ use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 pub const RTM_NEWLINK: u16 = 16;
 pub const RTM_DELLINK: u16 = 17;
 pub const RTM_GETLINK: u16 = 18;
+pub const RTM_SETLINK: u16 = 19;
 pub const RTM_NEWADDR: u16 = 20;
 pub const RTM_GETADDR: u16 = 22;
 pub const RTM_NEWROUTE: u16 = 24;
@@ -20,6 +21,8 @@ pub const IFLA_ADDRESS: u16 = 1;
 pub const IFLA_IFNAME: u16 = 3;
 pub const IFLA_MTU: u16 = 4;
 pub const IFLA_MASTER: u16 = 10;
+pub const IFLA_PROTINFO: u16 = 12;
+pub const IFLA_BRPORT_MODE: u16 = 4;
 pub const IFLA_LINKINFO: u16 = 18;
 pub const IFLA_NET_NS_PID: u16 = 19;
 pub const IFLA_INFO_KIND: u16 = 1;
@@ -172,12 +175,24 @@ impl Message {
     }
 }
 
+/// `m` as bytes, with sequence number `seq` (one message of a batch).
+pub fn into_frames(m: Message, seq: u32) -> Vec<u8> {
+    m.finish(seq)
+}
+
 /// `ifinfomsg` bytes.
 pub fn ifinfo(index: u32, flags: u32, change: u32) -> [u8; 16] {
     let mut b = [0u8; 16];
     b[4..8].copy_from_slice(&index.to_ne_bytes());
     b[8..12].copy_from_slice(&flags.to_ne_bytes());
     b[12..16].copy_from_slice(&change.to_ne_bytes());
+    b
+}
+
+/// `ifinfomsg` of family AF_BRIDGE (a bridge port's settings).
+pub fn bridge_ifinfo(index: u32) -> [u8; 16] {
+    let mut b = ifinfo(index, 0, 0);
+    b[0] = 7;
     b
 }
 
@@ -197,6 +212,51 @@ impl Socket {
             None,
         )?;
         Ok(Socket { fd, seq: 0 })
+    }
+
+    /// An nf_tables socket, in the network namespace it was made in.
+    pub fn netfilter() -> Result<Socket, Errno> {
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            Some(rustix::net::netlink::NETFILTER),
+        )?;
+        Ok(Socket { fd, seq: 0 })
+    }
+
+    /// Send a whole nf_tables batch in one write and read every answer
+    /// (the kernel has them all queued when the write returns): the first
+    /// error, if any (the batch is then undone whole).
+    pub fn batch(&mut self, bytes: &[u8]) -> Result<(), Errno> {
+        rustix::net::send(&self.fd, bytes, SendFlags::empty())?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut first_error = None;
+        loop {
+            let n = match rustix::net::recv(&self.fd, &mut buf, RecvFlags::DONTWAIT) {
+                Ok((n, _)) => n,
+                Err(Errno::AGAIN) => break,
+                Err(e) => return Err(e),
+            };
+            let mut rest = &buf[..n];
+            while rest.len() >= HEADER {
+                let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
+                if len < HEADER || len > rest.len() {
+                    return Err(Errno::PROTO);
+                }
+                let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+                if kind == NLMSG_ERROR {
+                    let code = rest
+                        .get(HEADER..HEADER + 4)
+                        .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
+                    if code != 0 && first_error.is_none() {
+                        first_error = Some(Errno::from_raw_os_error(-code));
+                    }
+                }
+                rest = &rest[align(len).min(rest.len())..];
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Send `m` and wait for its ack (or the error the kernel answers).

@@ -60,13 +60,37 @@ fn main() {
                 println!("TIOCSTI errno={}", -r);
             }
         }
+        // Answer one TCP connection (or UDP datagram) on PORT with the
+        // address it came from: who a server behind NAT sees.
+        Some("peer") => peer(args[2].parse().expect("PORT"), args.get(3).map(String::as_str)),
         _ => {
             eprintln!(
-                "usage: probe escape MARKER | hog MIB | fds | syscalls | nr N... | tiocsti | no-clone3 CMD..."
+                "usage: probe escape MARKER | hog MIB | fds | syscalls | nr N... | tiocsti | no-clone3 CMD... | peer PORT [udp]"
             );
             std::process::exit(2);
         }
     }
+}
+
+fn peer(port: u16, udp: Option<&str>) {
+    use std::io::Write;
+    if udp == Some("udp") {
+        let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind");
+        println!("listening");
+        let mut buf = [0u8; 512];
+        let (_, from) = sock.recv_from(&mut buf).expect("recv");
+        let line = format!("peer={}\n", from.ip());
+        let _ = sock.send_to(line.as_bytes(), from);
+        print!("{line}");
+    } else {
+        let listener = std::net::TcpListener::bind(("0.0.0.0", port)).expect("bind");
+        println!("listening");
+        let (mut conn, from) = listener.accept().expect("accept");
+        let line = format!("peer={}\n", from.ip());
+        let _ = conn.write_all(line.as_bytes());
+        print!("{line}");
+    }
+    let _ = std::io::stdout().flush();
 }
 
 fn escape(marker: &str) {
