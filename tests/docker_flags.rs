@@ -188,10 +188,10 @@ fn docker_flags_without_a_feature_are_refused_saying_why() {
     for (args, expected) in [
         (
             vec!["-p", "80:80"],
-            "-p: publishing ports needs container networking",
+            "-p, --ip, --bridge and --subnet are for a container on a bridge (--net bridge)",
         ),
-        (vec!["--publish", "80:80"], "--publish: publishing ports"),
-        (vec!["-P"], "-P: publishing ports"),
+        (vec!["--publish", "80"], "invalid value '80' for --publish"),
+        (vec!["-P"], "-P: give each published port with -p"),
         (
             vec!["--entrypoint", "/bin/sh"],
             "--entrypoint: cella runs no images yet",
@@ -202,8 +202,8 @@ fn docker_flags_without_a_feature_are_refused_saying_why() {
         ),
         (vec!["--gpus", "all"], "--gpus: GPUs are not supported"),
         (
-            vec!["--network", "bridge"],
-            "cella has no container networking yet",
+            vec!["--network", "my-net"],
+            "invalid value 'my-net' for --network: expected 'bridge', 'host' or 'none'",
         ),
         (vec!["-v", "data:/data"], "named volumes are not supported"),
         (
