@@ -266,7 +266,6 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     // use) and the container's address on it, then the files that name it.
     #[cfg_attr(not(feature = "net"), allow(unused_mut))]
     let mut notes = Vec::new();
-    #[cfg_attr(not(feature = "net"), allow(unused_mut))]
     let mut warnings = Vec::new();
     #[cfg(feature = "net")]
     let network = match args.net {

@@ -908,9 +908,21 @@ mod tests {
     fn published_ports_as_docker_writes_them() {
         let p = Port::parse("127.0.0.1:8080:80/udp").unwrap();
         assert_eq!(p.shown(), "127.0.0.1:8080->80/udp");
-        assert_eq!(Port::parse("8080:80").unwrap().shown(), "0.0.0.0:8080->80/tcp");
+        assert_eq!(
+            Port::parse("8080:80").unwrap().shown(),
+            "0.0.0.0:8080->80/tcp"
+        );
         assert_eq!(Port::parse("0.0.0.0:8080:80"), Port::parse("8080:80"));
-        for bad in ["80", "0:80", "8080:0", "8080:80/sctp", "x:1:2", "1:2:3:4", "70000:80", ""] {
+        for bad in [
+            "80",
+            "0:80",
+            "8080:0",
+            "8080:80/sctp",
+            "x:1:2",
+            "1:2:3:4",
+            "70000:80",
+            "",
+        ] {
             assert_eq!(Port::parse(bad), None, "{bad}");
         }
         let any = Port::parse("8080:80").unwrap();

@@ -70,7 +70,11 @@ fn a_bridge_container_has_eth0_its_address_and_the_default_route() {
         text.contains("cella0    inet 10.88.0.1/16"),
         "the bridge stays: {text}"
     );
-    assert_eq!(err, "cella: made bridge cella0 with 10.88.0.1/16\n");
+    assert_eq!(
+        err,
+        "cella: made bridge cella0 with 10.88.0.1/16\n\
+         cella: turned IPv4 forwarding on (net.ipv4.ip_forward=1), as docker does\n"
+    );
     assert_eq!(links_after(&text), ["cella0"], "no veth left: {text}");
     assert!(!Path::new("/run/cella").join(&name).exists());
 }
@@ -87,7 +91,8 @@ fn containers_on_the_bridge_ping_and_talk_tcp_and_reach_the_host() {
                sh -c 'nc -l -p 8080 > /tmp/got; cat /tmp/got' > $R/../srv-{p}.out 2>&1 &\n\
              $C run --rootfs $R --net bridge --name cli-{p} sh -c \
                'for i in $(seq 100); do ping -c1 -W1 10.88.0.10 >/dev/null && break; done; \
-                echo ping=$?; echo hello over tcp | nc 10.88.0.10 8080; \
+                echo ping=$?; \
+                for i in $(seq 100); do echo hello over tcp | nc 10.88.0.10 8080 && break; sleep 0.05; done; \
                 ping -c1 -W2 10.88.0.1 >/dev/null; echo gateway=$?'\n\
              wait\ncat $R/../srv-{p}.out\n{LINKS}"
         ),
@@ -291,5 +296,151 @@ fn init_containers_take_net_bridge() {
         "{}{}",
         stdout(&out),
         stderr(&out)
+    );
+}
+
+/// A "remote" host for the NAT tests: a network namespace of its own
+/// behind the test's "host" namespace (veth `up0` 192.168.100.1 on the
+/// host side, `rem0` 192.168.100.2 on the remote), whose `probe peer PORT`
+/// says what address a connection came from. `$RPID` is its process.
+const REMOTE: &str = "unshare --net sleep 60 & RPID=$!\n\
+    for i in $(seq 100); do [ \"$(readlink /proc/$RPID/ns/net)\" != \"$(readlink /proc/self/ns/net)\" ] && break; sleep 0.02; done\n\
+    ip link add up0 type veth peer name rem0 netns $RPID || exit 9\n\
+    ip addr add 192.168.100.1/24 dev up0 && ip link set up0 up || exit 9\n\
+    nsenter -t $RPID -n sh -c 'ip link set lo up; ip addr add 192.168.100.2/24 dev rem0; ip link set rem0 up' || exit 9\n";
+
+/// The tables of the namespace, as `nft list tables` shows them.
+const TABLES: &str = "echo TABLES; nft list tables";
+
+fn tables_after(out: &str) -> Vec<String> {
+    out.lines()
+        .skip_while(|l| *l != "TABLES")
+        .skip(1)
+        .take_while(|l| l.starts_with("table "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn outbound_traffic_is_masqueraded_and_cellas_table_goes_with_the_last_container() {
+    let _g = serial();
+    let root = rootfs("bridge-nat");
+    let out = in_netns(
+        &root,
+        &format!(
+            "{REMOTE}\
+             nsenter -t $RPID -n $R/bin/probe peer 9000 > $R/../nat-remote.out &\n\
+             sleep 0.2\n\
+             $C run --rootfs $R --net bridge sh -c \
+               'nft_seen=$(echo hi | nc -w 5 192.168.100.2 9000); echo \"container got $nft_seen\"'\n\
+             echo FORWARD=$(cat /proc/sys/net/ipv4/ip_forward)\n\
+             cat $R/../nat-remote.out\n\
+             {TABLES}\nkill $RPID\n{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    // The remote sees the host's address, not the container's.
+    assert!(text.contains("\npeer=192.168.100.1\n"), "{text}{err}");
+    assert!(text.contains("container got peer=192.168.100.1"), "{text}");
+    assert!(text.contains("FORWARD=1"), "{text}");
+    assert!(
+        err.contains("turned IPv4 forwarding on (net.ipv4.ip_forward=1), as docker does"),
+        "{err}"
+    );
+    assert_eq!(tables_after(&text), Vec::<String>::new(), "{text}");
+    assert!(
+        !links_after(&text).iter().any(|l| l.starts_with("veth")),
+        "{text}"
+    );
+}
+
+#[test]
+fn published_ports_answer_on_localhost_the_hosts_address_and_other_containers() {
+    let _g = serial();
+    let root = rootfs("bridge-ports");
+    // Ports of this test process: the state store is the machine's, and
+    // a port is published once across it.
+    let p = std::process::id();
+    let (tcp, udp) = (20000 + p % 20000, 40000 + p % 20000);
+    let out = in_netns(
+        &root,
+        &format!(
+            "$BB ip link add d0 type bridge && $BB ip addr add 192.168.50.1/24 dev d0 \
+               && $BB ip link set d0 up || exit 9\n\
+             $C run --rootfs $R --net bridge --name ports-{p} -p {tcp}:80 -p 127.0.0.1:{udp}:81/udp \
+               sh -c 'probe peer 80; probe peer 80; probe peer 80; probe peer 80; probe peer 81 udp' \
+               > $R/../ports-{p}.out 2>&1 &\n\
+             until grep -q listening $R/../ports-{p}.out 2>/dev/null; do sleep 0.05; done\n\
+             $C ps | grep ports-{p}\n\
+             {TABLES}\n\
+             ask() {{ for i in $(seq 100); do r=$($R/bin/probe ask $1 $2 $4) && echo \"$3 $r\" && return; sleep 0.05; done; echo \"$3 failed\"; }}\n\
+             ask 127.0.0.1 {tcp} localhost\n\
+             ask 192.168.50.1 {tcp} host-address\n\
+             ask 10.88.0.1 {tcp} bridge-address\n\
+             $C run --rootfs $R --net bridge sh -c \
+               'for i in $(seq 100); do r=$(probe ask 192.168.50.1 {tcp}) && echo \"container $r\" && exit; sleep 0.05; done; echo container failed'\n\
+             ask 127.0.0.1 {udp} udp udp\n\
+             wait\n{TABLES}\n{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains(&format!("0.0.0.0:{tcp}->80/tcp, 127.0.0.1:{udp}->81/udp")),
+        "cella ps: {text}{err}"
+    );
+    assert_eq!(tables_after(&text), ["table ip cella"], "{text}");
+    // From the host's 127.0.0.1: through route_localnet, masqueraded to
+    // the bridge's address.
+    assert!(text.contains("localhost peer=10.88.0.1\n"), "{text}{err}");
+    // From the host's own addresses, its real source.
+    assert!(text.contains("host-address peer=192.168.50.1\n"), "{text}");
+    assert!(text.contains("bridge-address peer=10.88.0.1\n"), "{text}");
+    // Another container through the host's address: hairpin, masqueraded.
+    assert!(text.contains("container peer=10.88.0.1\n"), "{text}");
+    assert!(text.contains("udp peer=10.88.0.1\n"), "{text}");
+    let last = text.rsplit("TABLES").next().unwrap();
+    assert!(
+        !last.contains("table ip cella"),
+        "the table went with them: {text}"
+    );
+    assert_eq!(links_after(&text), ["d0", "cella0"], "{text}");
+}
+
+#[test]
+fn a_port_published_twice_is_refused_leaving_nothing() {
+    let _g = serial();
+    let root = rootfs("bridge-port-clash");
+    let p = std::process::id();
+    let port = 20000 + (p + 7) % 20000;
+    let out = in_netns(
+        &root,
+        &format!(
+            "$C run --rootfs $R --net bridge --name clash-a-{p} -p {port}:80 \
+               sh -c 'touch /tmp/up; sleep 30' &\n\
+             while [ ! -e $R/tmp/up ]; do sleep 0.05; done\n\
+             $C run --rootfs $R --net bridge --name clash-b-{p} -p 127.0.0.1:{port}:81 true; echo rc=$?\n\
+             $C run --rootfs $R --net bridge --name clash-b-{p} -p {port}:80 -p {port}:81 true; echo rc=$?\n\
+             $C run --rootfs $R --name clash-b-{p} -p {port}:80 true; echo rc=$?\n\
+             $C kill clash-a-{p} KILL; wait\n{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(text.matches("rc=125").count(), 3, "{text}{err}");
+    assert!(
+        err.contains(&format!(
+            "-p 127.0.0.1:{port}->81/tcp: the host's port {port}/tcp is published by container clash-a-{p}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("is given twice"), "{err}");
+    assert!(
+        err.contains("-p, --ip, --bridge and --subnet are for a container on a bridge"),
+        "{err}"
+    );
+    assert_eq!(links_after(&text), ["cella0"], "{text}");
+    assert!(
+        !Path::new("/run/cella")
+            .join(format!("clash-b-{p}"))
+            .exists()
     );
 }

@@ -363,9 +363,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
             Short('p') => "publish",
             // docker's: `-h` names the host; `--help` helps.
             Short('h') => "hostname",
-            Short('P') | Long(_)
-                if docker::unsupported(&flag_name(&arg)).is_some() =>
-            {
+            Short('P') | Long(_) if docker::unsupported(&flag_name(&arg)).is_some() => {
                 let name = flag_name(&arg);
                 let why = docker::unsupported(&name).unwrap_or_default();
                 let dashes = if name.len() == 1 { "-" } else { "--" };

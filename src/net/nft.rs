@@ -193,7 +193,12 @@ fn ifname(name: &str) -> [u8; 16] {
 }
 
 fn mask(len: u8) -> [u8; 4] {
-    (if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) }).to_be_bytes()
+    (if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    })
+    .to_be_bytes()
 }
 
 /// `ip saddr NET/LEN`.
@@ -241,8 +246,12 @@ fn bridge_rules(b: &Bridge) -> Vec<Message> {
             let m = and(m, &0x20u32.to_ne_bytes());
             masq(cmp(m, false, &0u32.to_ne_bytes()))
         }),
-        rule("forward", |m| accept(cmp(meta(m, META_IIFNAME), true, &dev))),
-        rule("forward", |m| accept(cmp(meta(m, META_OIFNAME), true, &dev))),
+        rule("forward", |m| {
+            accept(cmp(meta(m, META_IIFNAME), true, &dev))
+        }),
+        rule("forward", |m| {
+            accept(cmp(meta(m, META_OIFNAME), true, &dev))
+        }),
     ]
 }
 
@@ -260,8 +269,12 @@ fn dnat(m: Message, f: &Forward) -> Message {
     }
     let m = cmp(meta(m, META_L4PROTO), true, &[if p.udp { 17 } else { 6 }]);
     let m = cmp(payload(m, 2, 2, 2), true, &p.host_port.to_be_bytes());
-    let m = expr(m, "immediate", |m| value(m.attr(1, &be(1)), 2, &f.address.octets()));
-    let m = expr(m, "immediate", |m| value(m.attr(1, &be(2)), 2, &p.port.to_be_bytes()));
+    let m = expr(m, "immediate", |m| {
+        value(m.attr(1, &be(1)), 2, &f.address.octets())
+    });
+    let m = expr(m, "immediate", |m| {
+        value(m.attr(1, &be(2)), 2, &p.port.to_be_bytes())
+    });
     expr(m, "nat", |m| {
         m.attr(1, &be(1))
             .attr(2, &be(u32::from(NFPROTO_IPV4)))
@@ -303,7 +316,10 @@ pub fn forward_drops() -> Vec<(String, String)> {
             .map(u32::from_be_bytes);
         let table = get(1).map(super::netlink::text).unwrap_or("");
         // ip (2) or inet (1), the forward hook, policy drop (0).
-        if matches!(family, 1 | 2) && hook == Some(HOOK_FORWARD) && policy == Some(0) && table != TABLE
+        if matches!(family, 1 | 2)
+            && hook == Some(HOOK_FORWARD)
+            && policy == Some(0)
+            && table != TABLE
         {
             let chain = get(3).map(super::netlink::text).unwrap_or("");
             found.push((table.to_owned(), chain.to_owned()));
@@ -397,7 +413,9 @@ mod tests {
         );
         assert_eq!(
             names(&m[10].2),
-            ["payload", "bitwise", "cmp", "meta", "cmp", "ct", "bitwise", "cmp", "masq"]
+            [
+                "payload", "bitwise", "cmp", "meta", "cmp", "ct", "bitwise", "cmp", "masq"
+            ]
         );
         assert_eq!(names(&m[11].2), ["meta", "cmp", "immediate"]);
         assert_eq!(

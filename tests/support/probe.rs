@@ -62,7 +62,17 @@ fn main() {
         }
         // Answer one TCP connection (or UDP datagram) on PORT with the
         // address it came from: who a server behind NAT sees.
-        Some("peer") => peer(args[2].parse().expect("PORT"), args.get(3).map(String::as_str)),
+        Some("peer") => peer(
+            args[2].parse().expect("PORT"),
+            args.get(3).map(String::as_str),
+        ),
+        // Ask ADDRESS:PORT (a `probe peer`) and print its answer; exit 1
+        // without one within 2 s.
+        Some("ask") => ask(
+            &args[2],
+            args[3].parse().expect("PORT"),
+            args.get(4).map(String::as_str),
+        ),
         _ => {
             eprintln!(
                 "usage: probe escape MARKER | hog MIB | fds | syscalls | nr N... | tiocsti | no-clone3 CMD... | peer PORT [udp]"
@@ -91,6 +101,31 @@ fn peer(port: u16, udp: Option<&str>) {
         print!("{line}");
     }
     let _ = std::io::stdout().flush();
+}
+
+fn ask(host: &str, port: u16, udp: Option<&str>) {
+    use std::io::{Read, Write};
+    let wait = std::time::Duration::from_secs(2);
+    let limit = Some(wait);
+    let addr: std::net::IpAddr = host.parse().expect("ADDRESS");
+    let mut buf = [0u8; 512];
+    let n = if udp == Some("udp") {
+        let sock = std::net::UdpSocket::bind(("0.0.0.0", 0)).expect("bind");
+        sock.set_read_timeout(limit).unwrap();
+        sock.send_to(b"x", (addr, port)).expect("send");
+        sock.recv(&mut buf).unwrap_or(0)
+    } else {
+        let Ok(mut conn) = std::net::TcpStream::connect_timeout(&(addr, port).into(), wait) else {
+            std::process::exit(1)
+        };
+        conn.set_read_timeout(limit).unwrap();
+        let _ = conn.write_all(b"x");
+        conn.read(&mut buf).unwrap_or(0)
+    };
+    if n == 0 {
+        std::process::exit(1);
+    }
+    print!("{}", String::from_utf8_lossy(&buf[..n]));
 }
 
 fn escape(marker: &str) {
