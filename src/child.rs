@@ -209,12 +209,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     //    overflow id, and files we made would belong to nobody. (Before we
     //    turn non-dumpable: a rootless parent could not open our maps then.)
     if c.wait_for_maps {
-        let mut b = [0u8; 1];
-        match rustix::io::read(&c.sync, &mut b) {
-            Ok(1) => {}
-            Ok(_) => return Err(fail(Step::UserNamespace)(Errno::PIPE)),
-            Err(e) => return Err(fail(Step::UserNamespace)(e)),
-        }
+        parents_word(c.sync.as_fd(), Step::UserNamespace)?;
         let (uid, gid) = (rustix::process::Uid::ROOT, rustix::process::Gid::ROOT);
         rustix::thread::set_thread_res_gid(gid, gid, gid).map_err(fail(Step::UserNamespace))?;
         rustix::thread::set_thread_res_uid(uid, uid, uid).map_err(fail(Step::UserNamespace))?;
@@ -317,12 +312,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     //     A bridge container's eth0 is the parent's to make: it says
     //     when it is there, addressed and routed.
     if c.wait_for_network {
-        let mut b = [0u8; 1];
-        match rustix::io::read(&c.sync, &mut b) {
-            Ok(1) => {}
-            Ok(_) => return Err(fail(Step::Network)(Errno::PIPE)),
-            Err(e) => return Err(fail(Step::Network)(e)),
-        }
+        parents_word(c.sync.as_fd(), Step::Network)?;
     }
     // 14. The requested stdio; then only stdio, preserved fds and ours
     //     (close-on-exec) may remain.
@@ -352,6 +342,18 @@ fn follows_host(ops: &[MountOp], rootfs_propagation: Option<u32>) -> bool {
     ops.iter()
         .any(|op| op.propagation.is_some_and(|(p, _)| follow(p)))
         || rootfs_propagation.is_some_and(|p| follow(u64::from(p)))
+}
+
+/// Wait for the parent's one-byte word that it has done `step`'s part
+/// (the id maps written, `eth0` attached); its end of the channel closing
+/// first is a failure of `step`.
+fn parents_word(sync: BorrowedFd<'_>, step: Step) -> Result<(), Failure> {
+    let mut b = [0u8; 1];
+    match rustix::io::read(sync, &mut b) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(fail(step)(Errno::PIPE)),
+        Err(e) => Err(fail(step)(e)),
+    }
 }
 
 /// Ask to die with cella, then check through its pidfd that it has not

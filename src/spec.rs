@@ -444,13 +444,15 @@ fn filesystem(
         crate::mount::cgroup_view("sys/fs/cgroup", confined),
     ];
     for (target, source) in &args.etc_binds {
-        mounts.push(MountOp::bind(
+        let mut op = MountOp::bind(
             target.clone(),
             source.clone(),
             false,
             false,
             (RDONLY | NO, 0),
-        ));
+        );
+        op.optional = true;
+        mounts.push(op);
     }
     let mut tmpfs = |target: String, t: &crate::cli::Tmpfs| {
         let mut options = vec![("mode".to_owned(), format!("{:o}", t.mode))];

@@ -586,27 +586,19 @@ pub fn lock(root: &Path, id: &str) -> Option<OwnedFd> {
 /// place. (`.network`: not a container's name, and no `.ID.PID` scratch
 /// directory either, which [`sweep`] would remove.)
 pub fn lock_network(root: &Path) -> Result<OwnedFd> {
-    let file = root.join(".network");
-    let fd = rustix::fs::open(
-        &file,
-        OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
-    rustix::fs::flock(&fd, FlockOperation::LockExclusive)
-        .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
-    Ok(fd)
+    lock_file(&root.join(".network"), FlockOperation::LockExclusive)
 }
 
-/// Create `file` and hold an exclusive lock on it.
-fn lock_file(file: &Path) -> Result<OwnedFd> {
+/// Create `file` and hold an exclusive lock on it (`how`: waiting for it
+/// or not).
+fn lock_file(file: &Path, how: FlockOperation) -> Result<OwnedFd> {
     let fd = rustix::fs::open(
         file,
         OFlags::CREATE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
     .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
-    rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
+    rustix::fs::flock(&fd, how)
         .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))?;
     Ok(fd)
 }
@@ -669,7 +661,10 @@ impl Held {
             .map_err(|e| Error::new(Step::State, e).at(tmp.display().to_string()))?;
         let made = (|| {
             let owner = match first.kind {
-                Kind::Run => Some(lock_file(&tmp.join(OWNER))?),
+                Kind::Run => Some(lock_file(
+                    &tmp.join(OWNER),
+                    FlockOperation::NonBlockingLockExclusive,
+                )?),
                 Kind::Oci => None,
             };
             for f in files {

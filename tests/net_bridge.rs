@@ -52,7 +52,8 @@ fn a_bridge_container_has_eth0_its_address_and_the_default_route() {
         &root,
         &format!(
             "$C run --rootfs $R --net bridge --name {name} sh -c \
-             'ip -4 -o addr show eth0; ip route; cat /sys/class/net/eth0/mtu; grep {name} /etc/hosts'\n\
+             'ip -4 -o addr show eth0; ip route; cat /sys/class/net/eth0/mtu; grep {name} /etc/hosts; \
+              echo RESOLV; cat /etc/resolv.conf; echo END'\n\
              echo rc=$?\n$BB ip -4 -o addr show cella0\n{LINKS}"
         ),
     );
@@ -66,6 +67,26 @@ fn a_bridge_container_has_eth0_its_address_and_the_default_route() {
     assert!(text.contains("default via 10.88.0.1 dev eth0"), "{text}");
     assert!(text.contains("\n1500\n"), "{text}");
     assert!(text.contains(&format!("10.88.0.2\t{name}\n")), "{text}");
+    // The host's nameservers the container can reach: not a loopback one.
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let reachable: Vec<&str> = host
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver "))
+        .map(str::trim)
+        .filter(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| !a.is_loopback())
+        })
+        .collect();
+    let inside = text.split("RESOLV\n").nth(1).unwrap();
+    let shown: Vec<&str> = inside
+        .split("END")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver "))
+        .collect();
+    assert_eq!(shown, reachable, "{inside}");
     assert!(
         text.contains("cella0    inet 10.88.0.1/16"),
         "the bridge stays: {text}"
@@ -233,10 +254,11 @@ fn a_killed_cella_leaves_no_veth_and_its_address_comes_back() {
     let _g = serial();
     let root = rootfs("bridge-kill");
     let p = std::process::id();
+    let (port, other) = (20000 + (p + 11) % 20000, 20000 + (p + 12) % 20000);
     let out = in_netns(
         &root,
         &format!(
-            "$C run --rootfs $R --net bridge --name kill-a-{p} --ip 10.88.0.77 \
+            "$C run --rootfs $R --net bridge --name kill-a-{p} --ip 10.88.0.77 -p {port}:80 \
                sh -c 'touch /tmp/up; sleep 30' &\n\
              CELLA=$!\n\
              while [ ! -e $R/tmp/up ]; do sleep 0.05; done\n\
@@ -244,8 +266,11 @@ fn a_killed_cella_leaves_no_veth_and_its_address_comes_back() {
              kill -9 $CELLA; wait\n\
              for i in $(seq 100); do $BB ip -o link | grep -q veth || break; sleep 0.05; done\n\
              rm $R/tmp/up\n\
-             $C run --rootfs $R --net bridge --name kill-b-{p} --ip 10.88.0.77 \
-               ip -4 -o addr show eth0\n\
+             $C run --rootfs $R --net bridge --name kill-b-{p} --ip 10.88.0.77 -p {other}:80 \
+               sh -c 'ip -4 -o addr show eth0; touch /tmp/up; sleep 30' &\n\
+             while [ ! -e $R/tmp/up ]; do sleep 0.05; done\n\
+             nft list table ip cella | grep dport\n\
+             $C kill kill-b-{p} KILL; wait\n\
              {LINKS}"
         ),
     );
@@ -255,6 +280,12 @@ fn a_killed_cella_leaves_no_veth_and_its_address_comes_back() {
         text.contains("inet 10.88.0.77/16"),
         "{text}{}",
         stderr(&out)
+    );
+    // The killed one's port went with the next start's rewrite of the table.
+    assert!(!text.contains(&format!("dport {port} ")), "{text}");
+    assert!(
+        text.contains(&format!("dport {other} dnat to 10.88.0.77:80")),
+        "{text}"
     );
     assert_eq!(links_after(&text), ["cella0"], "{text}");
     // The killed one's record went with the next start's sweep.
@@ -442,5 +473,29 @@ fn a_port_published_twice_is_refused_leaving_nothing() {
         !Path::new("/run/cella")
             .join(format!("clash-b-{p}"))
             .exists()
+    );
+}
+
+#[test]
+fn another_tables_dropping_forward_chain_is_warned_of_and_left_as_it_was() {
+    let _g = serial();
+    let root = rootfs("bridge-drop");
+    let out = in_netns(
+        &root,
+        "nft add table ip filter && nft add chain ip filter FORWARD \
+           '{ type filter hook forward priority 0; policy drop; }' \
+           && nft add rule ip filter FORWARD ip saddr 1.2.3.4 accept || exit 9\n\
+         before=$(nft list table ip filter)\n\
+         $C run --rootfs $R --net bridge true; echo rc=$?\n\
+         [ \"$before\" = \"$(nft list table ip filter)\" ] && echo untouched\n",
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.contains("rc=0\nuntouched\n"), "{text}{err}");
+    assert!(
+        err.contains(
+            "cella: warning: chain FORWARD of table filter drops what it forwards by policy \
+             (docker's FORWARD does): the traffic of the containers on cella0 may be dropped there"
+        ),
+        "{err}"
     );
 }

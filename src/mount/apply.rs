@@ -114,12 +114,15 @@ fn make(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<
             attrs,
             tree_attrs,
         } => {
-            let target = if *is_dir {
+            let target = match if *is_dir {
                 make_dir(root, &op.target)
             } else {
                 make_file(root, &op.target)
-            }
-            .ctx(Step::MakeMountpoint)?;
+            } {
+                Ok(target) => target,
+                Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) if op.optional => return Ok(()),
+                Err(e) => return Err(e).ctx(Step::MakeMountpoint),
+            };
             let cloned;
             let tree = match opened {
                 Some(tree) => tree,

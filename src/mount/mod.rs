@@ -44,6 +44,10 @@ pub struct MountOp {
     /// the whole tree (their `r*` forms); `None`: private, as every mount
     /// in the container starts.
     pub propagation: Option<(u64, bool)>,
+    /// Skipped where its mount point is missing and cannot be made (a
+    /// read-only or foreign-owned `/etc` of a rootless container): the
+    /// name resolution files, which a container can do without.
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +131,7 @@ pub fn cgroup_view(target: &str, read_only: bool) -> MountOp {
     MountOp {
         step: Step::Mount,
         propagation: None,
+        optional: false,
         target: target.to_owned(),
         kind: Kind::Cgroup {
             dirs: Vec::new(),

@@ -29,6 +29,7 @@ impl MountOp {
         MountOp {
             step: step_for(fstype, &target),
             propagation: None,
+            optional: false,
             target,
             kind: Kind::Fs {
                 fstype: fstype.to_owned(),
@@ -52,6 +53,7 @@ impl MountOp {
         MountOp {
             step: Step::BindMount,
             propagation: None,
+            optional: false,
             target,
             kind: Kind::Bind {
                 source,
@@ -144,6 +146,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
             sealed.push(MountOp {
                 step: ops[i].step,
                 propagation: None,
+                optional: false,
                 target: ops[i].target.clone(),
                 kind: Kind::Seal,
             });
@@ -156,6 +159,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         ops.push(MountOp {
             step: Step::MakeDevice,
             propagation: None,
+            optional: false,
             target: "dev".into(),
             kind: Kind::DevNodes,
         });
@@ -164,6 +168,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         ops.push(MountOp {
             step: Step::MakeDevice,
             propagation: None,
+            optional: false,
             target: d.target,
             kind: if fs.bind_devices {
                 Kind::Bind {
@@ -188,6 +193,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         ops.push(MountOp {
             step: Step::Sysctl,
             propagation: None,
+            optional: false,
             target,
             kind: Kind::ProcWrite {
                 value: value.into_bytes(),
@@ -200,6 +206,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         ops.push(MountOp {
             step: Step::Workdir,
             propagation: None,
+            optional: false,
             target: dir,
             kind: Kind::Dir,
         });
@@ -208,6 +215,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         ops.push(MountOp {
             step: Step::ReadOnlyPath,
             propagation: None,
+            optional: false,
             target: spec::relative(p),
             kind: Kind::ReadOnly,
         });
@@ -216,6 +224,7 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         ops.push(MountOp {
             step: Step::MaskPath,
             propagation: None,
+            optional: false,
             target: spec::relative(p),
             kind: Kind::Mask,
         });

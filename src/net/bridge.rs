@@ -116,10 +116,14 @@ pub fn prepare(
     forwarding(&req.bridge, notes)?;
     let drops = super::nft::forward_drops();
     if !drops.is_empty() {
-        let chains: Vec<String> = drops.iter().map(|(t, c)| format!("{t} {c}")).collect();
+        let chains: Vec<String> = drops
+            .iter()
+            .map(|(t, c)| format!("chain {c} of table {t}"))
+            .collect();
         warnings.push(format!(
-            "the forward chain of table {} drops by policy (docker's does): the containers'              traffic through {} may be dropped there; cella edits no table but its own",
-            chains.join(", table "),
+            "{} drops what it forwards by policy (docker's FORWARD does): the traffic of \
+             the containers on {} may be dropped there; cella edits no table but its own",
+            chains.join(", "),
             req.bridge
         ));
     }

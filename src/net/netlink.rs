@@ -231,32 +231,20 @@ impl Socket {
     pub fn batch(&mut self, bytes: &[u8]) -> Result<(), Errno> {
         rustix::net::send(&self.fd, bytes, SendFlags::empty())?;
         let mut buf = vec![0u8; 64 * 1024];
-        let mut first_error = None;
+        let mut first_error = Ok(());
         loop {
             let n = match rustix::net::recv(&self.fd, &mut buf, RecvFlags::DONTWAIT) {
                 Ok((n, _)) => n,
                 Err(Errno::AGAIN) => break,
                 Err(e) => return Err(e),
             };
-            let mut rest = &buf[..n];
-            while rest.len() >= HEADER {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
-                if len < HEADER || len > rest.len() {
-                    return Err(Errno::PROTO);
+            for reply in replies(&buf[..n]) {
+                if let (Ok(()), Reply::Error { code, .. }) = (first_error, reply?) {
+                    first_error = errno_of(code);
                 }
-                let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-                if kind == NLMSG_ERROR {
-                    let code = rest
-                        .get(HEADER..HEADER + 4)
-                        .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
-                    if code != 0 && first_error.is_none() {
-                        first_error = Some(Errno::from_raw_os_error(-code));
-                    }
-                }
-                rest = &rest[align(len).min(rest.len())..];
             }
         }
-        first_error.map_or(Ok(()), Err)
+        first_error
     }
 
     /// Send `m` and wait for its ack (or the error the kernel answers).
@@ -277,35 +265,69 @@ impl Socket {
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             let (n, _) = rustix::net::recv(&self.fd, &mut buf, RecvFlags::empty())?;
-            let mut rest = &buf[..n];
-            while rest.len() >= HEADER {
-                let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
-                if len < HEADER || len > rest.len() {
-                    return Err(Errno::PROTO);
-                }
-                let kind = u16::from_ne_bytes([rest[4], rest[5]]);
-                let reply_seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
-                let payload = &rest[HEADER..len];
-                rest = &rest[align(len).min(rest.len())..];
-                if reply_seq != seq {
-                    continue;
-                }
-                match kind {
-                    NLMSG_DONE => return Ok(()),
-                    NLMSG_ERROR => {
-                        let code = payload
-                            .get(0..4)
-                            .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
-                        return if code == 0 {
-                            Ok(())
-                        } else {
-                            Err(Errno::from_raw_os_error(-code))
-                        };
-                    }
-                    _ => each(kind, payload),
+            for reply in replies(&buf[..n]) {
+                match reply? {
+                    Reply::Done { seq: s } if s == seq => return Ok(()),
+                    Reply::Error { seq: s, code } if s == seq => return errno_of(code),
+                    Reply::Message {
+                        seq: s,
+                        kind,
+                        payload,
+                    } if s == seq => each(kind, payload),
+                    _ => {}
                 }
             }
         }
+    }
+}
+
+/// A message the kernel answered with.
+enum Reply<'a> {
+    /// An ack (`code` 0) or an error (`-errno`).
+    Error { seq: u32, code: i32 },
+    /// The end of a dump.
+    Done { seq: u32 },
+    Message {
+        seq: u32,
+        kind: u16,
+        payload: &'a [u8],
+    },
+}
+
+/// The messages of one datagram the kernel sent.
+fn replies(mut rest: &[u8]) -> impl Iterator<Item = Result<Reply<'_>, Errno>> {
+    std::iter::from_fn(move || {
+        if rest.len() < HEADER {
+            return None;
+        }
+        let len = u32::from_ne_bytes(rest[0..4].try_into().unwrap()) as usize;
+        if len < HEADER || len > rest.len() {
+            rest = &[];
+            return Some(Err(Errno::PROTO));
+        }
+        let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+        let seq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
+        let payload = &rest[HEADER..len];
+        rest = &rest[align(len).min(rest.len())..];
+        Some(Ok(match kind {
+            NLMSG_DONE => Reply::Done { seq },
+            NLMSG_ERROR => Reply::Error {
+                seq,
+                code: payload
+                    .get(0..4)
+                    .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap())),
+            },
+            _ => Reply::Message { seq, kind, payload },
+        }))
+    })
+}
+
+/// An ack's code as a result.
+fn errno_of(code: i32) -> Result<(), Errno> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(-code))
     }
 }
 
