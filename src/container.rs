@@ -40,7 +40,7 @@ pub struct Running {
     pub pid: Pid,
     cgroup: Owned,
     /// A bridge container's veth pair, removed with it.
-    _links: crate::net::Links,
+    links: crate::net::Links,
     /// Its record in the state store, removed with it (or kept, with how
     /// it ended: `cella run -d` without `--rm`).
     record: store::Held,
@@ -70,6 +70,9 @@ impl Running {
         let code = process::exit_code(status);
         let oom_killed = self.memory_limited && code == 137 && self.cgroup.cgroup.oom_kills() > 0;
         let cleanup = self.cgroup.remove().err();
+        // Its network goes before its record says it ended: whoever sees
+        // it ended (`cella wait`, `rm`) sees no veth or rule of it left.
+        drop(self.links);
         if self.keep_record {
             self.record.exited(i32::from(code));
         } else {
@@ -154,7 +157,7 @@ pub fn create(
     Ok(Running {
         pid,
         cgroup,
-        _links: links,
+        links,
         record,
         keep_record,
         memory_limited,

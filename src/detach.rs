@@ -90,6 +90,10 @@ pub fn run(spec: Spec) -> Result<()> {
         }
         Fork::Parent { child, .. } => {
             drop(tx);
+            // The supervisor holds what the spec holds now (the network
+            // lock, until it has recorded the container): ours would keep
+            // the lock held, and the supervisor waiting for it.
+            drop(spec);
             // The supervisor's word: one byte once the payload runs, or the
             // error's text.
             let mut said = Vec::new();
@@ -114,7 +118,10 @@ fn supervise(spec: Spec, tx: OwnedFd) -> i32 {
     let _ = rustix::process::setsid();
     // Nothing the caller had open stays open with us (a pipe it waits on
     // would never end): only the channel back.
-    let _ = sys::close_fds_except(&tx);
+    let mut keep = spec.held_fds();
+    keep.push(rustix::fd::AsRawFd::as_raw_fd(&tx));
+    crate::heapsort::sort(&mut keep);
+    let _ = sys::close_fds_keeping(3, &keep);
     let waited = crate::process::WAITED;
     let started = (|| -> Result<_> {
         let old = signal::block(waited).ctx(Step::SignalMask)?;

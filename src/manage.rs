@@ -278,6 +278,14 @@ fn stop_locked(root: &Path, name: &str, grace: Option<u64>) -> Result<()> {
         sleep_ms(100);
     }
     r.kill();
+    // Its supervisor (or foreground cella) cleans up once PID 1 is gone:
+    // stopped means cleaned up (cgroup, veth, rules), as docker's stop.
+    for _ in 0..200 {
+        if !store::owned(root, name) {
+            break;
+        }
+        sleep_ms(50);
+    }
     Ok(())
 }
 

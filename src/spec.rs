@@ -326,6 +326,17 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     })
 }
 
+impl Spec {
+    /// Descriptors the spec holds (the bridge's network lock until the
+    /// container is recorded), which a fork that closes the others keeps.
+    pub fn held_fds(&self) -> Vec<i32> {
+        #[cfg(feature = "net")]
+        return self.network.iter().filter_map(|n| n.lock_fd()).collect();
+        #[cfg(not(feature = "net"))]
+        Vec::new()
+    }
+}
+
 /// The container's name resolution files and the warning they may carry,
 /// from the host's files and `--dns...`/`--add-host`.
 fn net_files(

@@ -499,3 +499,29 @@ fn another_tables_dropping_forward_chain_is_warned_of_and_left_as_it_was() {
         "{err}"
     );
 }
+
+#[test]
+fn a_detached_bridge_container_is_reached_and_leaves_nothing_when_removed() {
+    let _g = serial();
+    let root = rootfs("bridge-detached");
+    let p = std::process::id();
+    let port = 20000 + (p + 21) % 20000;
+    let out = in_netns(
+        &root,
+        &format!(
+            "timeout -s KILL 20 $C run -d --name det-{p} --net bridge -p {port}:80 --rootfs $R \
+               sh -c 'while true; do probe peer 80; done'; echo rc=$?\n\
+             $C exec det-{p} ip -4 -o addr show eth0\n\
+             for i in $(seq 100); do r=$($R/bin/probe ask 127.0.0.1 {port}) && echo \"got $r\" && break; sleep 0.05; done\n\
+             $C stop -t 1 det-{p} >/dev/null; $C rm det-{p}\n\
+             nft list tables\n{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.contains("rc=0"), "{text}{err}");
+    assert!(text.contains("inet 10.88.0.2/16"), "{text}{err}");
+    assert!(text.contains("got peer=10.88.0.1"), "{text}{err}");
+    assert!(!text.contains("table ip cella"), "{text}");
+    assert_eq!(links_after(&text), ["cella0"], "{text}");
+    assert!(!Path::new("/run/cella").join(format!("det-{p}")).exists());
+}

@@ -430,6 +430,12 @@ fn set_up(sock: &mut Socket, index: u32) -> rustix::io::Result<()> {
 }
 
 impl Attachment {
+    /// The network lock's descriptor while held (a supervisor keeps it
+    /// open across its fork, see `crate::detach`).
+    pub fn lock_fd(&self) -> Option<i32> {
+        self.lock.as_ref().map(rustix::fd::AsRawFd::as_raw_fd)
+    }
+
     /// The container is recorded with its address: others may lease now.
     pub fn unlock(&mut self) {
         self.lock = None;

@@ -123,9 +123,13 @@ fn run_args(st: &State, a: &ExecArgs) -> Result<crate::cli::RunArgs> {
     if let Some(user) = &a.user {
         r.user = Some(user.clone());
     }
-    // The exec's process is not the container's init, nor detached.
+    // The exec's process is not the container's init, nor detached; it
+    // joins the container's network: nothing of one is made or leased.
     r.init = false;
     r.detach = false;
+    r.net = crate::cli::Net::Host;
+    r.publish.clear();
+    (r.ip, r.bridge, r.subnet) = (None, None, None);
     r.name = Some(st.id.clone());
     Ok(r)
 }
