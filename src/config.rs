@@ -7,6 +7,9 @@
 //! on-exit    poweroff      # poweroff | reboot, once every container has ended for good
 //! grace      5             # seconds between SIGTERM and SIGKILL when stopping
 //! emergency  /bin/sh       # a shell for the console if something is wrong
+//! address    eth0 192.168.1.20/24   # the machine's network (the `net` feature),
+//! gateway    192.168.1.1            # up before any container starts
+//! nameserver 192.168.1.1            # the containers' resolv.conf
 //!
 //! [container web]
 //! rootfs     /srv/web
@@ -78,7 +81,31 @@ pub struct Config {
     pub on_exit: OnExit,
     pub grace_secs: u64,
     pub emergency: Option<String>,
+    pub network: HostNetwork,
     pub containers: Vec<Container>,
+}
+
+/// The machine's network, brought up before any container starts (the
+/// `net` feature): `address IFACE ADDRESS/PREFIX` (repeatable), `gateway
+/// ADDRESS`, `nameserver ADDRESS` (repeatable: the containers'
+/// resolv.conf, instead of the machine's `/etc/resolv.conf`).
+#[derive(Debug, Default, PartialEq, Clone)]
+pub struct HostNetwork {
+    pub addresses: Vec<(String, std::net::Ipv4Addr, u8)>,
+    pub gateway: Option<std::net::Ipv4Addr>,
+    pub nameservers: Vec<std::net::IpAddr>,
+}
+
+impl HostNetwork {
+    /// The resolv.conf the nameservers make, if any were given.
+    pub fn resolv_conf(&self) -> Option<String> {
+        (!self.nameservers.is_empty()).then(|| {
+            self.nameservers
+                .iter()
+                .map(|n| format!("nameserver {n}\n"))
+                .collect()
+        })
+    }
 }
 
 impl Default for Config {
@@ -88,6 +115,7 @@ impl Default for Config {
             on_exit: OnExit::PowerOff,
             grace_secs: 5,
             emergency: None,
+            network: HostNetwork::default(),
             containers: Vec::new(),
         }
     }
@@ -223,7 +251,8 @@ pub fn apply_overrides(config: &mut Config, cmdline: &Cmdline) -> Result<()> {
     Ok(())
 }
 
-fn finish(c: Container, config: &mut Config) -> Result<()> {
+fn finish(mut c: Container, config: &mut Config) -> Result<()> {
+    c.args.host_resolv = config.network.resolv_conf();
     if c.args.command.is_empty() {
         return Err(Error::usage(format!(
             "container '{}' has no command",
@@ -261,6 +290,39 @@ fn set_global(config: &mut Config, key: &str, value: &str) -> Result<()> {
             })?
         }
         "emergency" => config.emergency = Some(value.to_owned()).filter(|v| v.starts_with('/')),
+        "address" | "gateway" if !cfg!(feature = "net") => {
+            return Err(Error::usage(format!(
+                "{key}: this cella is built without networking (its 'net' feature)"
+            )));
+        }
+        "address" => {
+            let parsed = value
+                .split_once(char::is_whitespace)
+                .and_then(|(iface, cidr)| {
+                    let (addr, len) = cidr.trim().split_once('/')?;
+                    let len: u8 = len.parse().ok().filter(|l| (1..=32).contains(l))?;
+                    let ok = !iface.is_empty() && iface.len() < 16 && !iface.contains('/');
+                    ok.then(|| (iface.to_owned(), addr.parse().ok(), len))
+                });
+            match parsed {
+                Some((iface, Some(addr), len)) => config.network.addresses.push((iface, addr, len)),
+                _ => {
+                    return Err(Error::usage(format!(
+                        "address must be INTERFACE ADDRESS/PREFIX (IPv4), not '{value}'"
+                    )));
+                }
+            }
+        }
+        "gateway" => {
+            config.network.gateway = Some(value.parse().map_err(|_| {
+                Error::usage(format!("gateway must be an IPv4 address, not '{value}'"))
+            })?)
+        }
+        "nameserver" => config.network.nameservers.push(value.parse().map_err(|_| {
+            Error::usage(format!(
+                "nameserver must be an IPv4 or IPv6 address, not '{value}'"
+            ))
+        })?),
         _ => {
             return Err(Error::usage(format!(
                 "unknown key '{key}' (container keys go after [container NAME])"
@@ -401,6 +463,42 @@ init yes
             (Restart::Always, &Log::File("/var/log/job.log".into()))
         );
         assert!(job.args.init);
+    }
+
+    #[test]
+    fn the_machines_network_keys() {
+        let text = "address eth0 10.0.2.15/24\naddress eth1 192.168.7.2/16\ngateway 10.0.2.2\n\
+                    nameserver 10.0.2.3\nnameserver fd00::3\n[container a1]\ncommand x\n";
+        let c = parse(text, "f").unwrap();
+        if cfg!(feature = "net") {
+            let n = &c.network;
+            assert_eq!(
+                n.addresses,
+                [
+                    ("eth0".to_owned(), "10.0.2.15".parse().unwrap(), 24),
+                    ("eth1".to_owned(), "192.168.7.2".parse().unwrap(), 16)
+                ]
+            );
+            assert_eq!(n.gateway, Some("10.0.2.2".parse().unwrap()));
+            assert_eq!(
+                c.containers[0].args.host_resolv.as_deref(),
+                Some("nameserver 10.0.2.3\nnameserver fd00::3\n")
+            );
+        }
+        for (line, needle) in [
+            ("address eth0", "address must be INTERFACE ADDRESS/PREFIX"),
+            ("address eth0 10.0.2.15", "address must be"),
+            ("address eth0 10.0.2.15/33", "address must be"),
+            ("address eth0 fd00::1/64", "address must be"),
+            ("gateway 10.0.2", "gateway must be an IPv4 address"),
+            ("nameserver x", "nameserver must be"),
+        ] {
+            if !cfg!(feature = "net") && !line.starts_with("nameserver") {
+                continue;
+            }
+            let e = parse(&format!("{line}\n[container a1]\ncommand x\n"), "f").unwrap_err();
+            assert!(e.to_string().contains(needle), "{line}: {e}");
+        }
     }
 
     #[test]

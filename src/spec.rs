@@ -297,7 +297,13 @@ pub fn build(args: RunArgs) -> Result<Spec> {
         #[cfg(not(feature = "net"))]
         Net::Bridge => crate::net::files::Mode::None,
     };
-    let (net_files, file_warnings) = net_files(mode, &args.resolution, &name, &hostname)?;
+    let (net_files, file_warnings) = net_files(
+        mode,
+        &args.resolution,
+        args.host_resolv.as_deref(),
+        &name,
+        &hostname,
+    )?;
     warnings.extend(file_warnings);
     Ok(Spec {
         name,
@@ -342,6 +348,7 @@ impl Spec {
 fn net_files(
     mode: crate::net::files::Mode,
     opts: &crate::net::files::Options,
+    host_resolv: Option<&str>,
     name: &str,
     hostname: &str,
 ) -> Result<(Vec<crate::store::File>, Vec<String>)> {
@@ -354,7 +361,9 @@ fn net_files(
         ));
     }
     let hosts = crate::input::system_text("/etc/hosts");
-    let resolv = crate::input::system_text("/etc/resolv.conf");
+    let resolv = host_resolv
+        .map(str::to_owned)
+        .or_else(|| crate::input::system_text("/etc/resolv.conf"));
     let upstream = crate::input::system_text("/run/systemd/resolve/resolv.conf");
     let (made, warning) = files::make(
         mode,

@@ -525,3 +525,44 @@ fn a_detached_bridge_container_is_reached_and_leaves_nothing_when_removed() {
     assert_eq!(links_after(&text), ["cella0"], "{text}");
     assert!(!Path::new("/run/cella").join(format!("det-{p}")).exists());
 }
+
+#[test]
+fn cella_init_brings_the_machines_network_up_before_its_containers() {
+    let _g = serial();
+    let root = rootfs("init-net");
+    let config = root.parent().unwrap().join("init-net.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "address h0 192.168.60.2/24\ngateway 192.168.60.1\nnameserver 192.168.60.53\n\
+             nameserver fd00::53\n\
+             [container web]\nrootfs {}\nnet host\n\
+             command sh -c 'ip -4 -o addr show h0; ip route; cat /etc/resolv.conf'\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    // The machine: a network namespace of the test's own with a veth `h0`.
+    let args: Vec<String> = init_command(&config)
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let out = in_netns(
+        &root,
+        &format!(
+            "$BB ip link add h0 type veth peer name h1 || exit 9\nunshare {}\n",
+            args.join(" ")
+        ),
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("h0    inet 192.168.60.2/24"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(text.contains("default via 192.168.60.1 dev h0"), "{text}");
+    assert!(
+        text.contains("[web] nameserver 192.168.60.53\n[web] nameserver fd00::53\n"),
+        "the containers' resolv.conf: {text}"
+    );
+}

@@ -168,6 +168,9 @@ command line overrides them):
   on-exit poweroff|reboot once every container has ended for good
   grace SECS              between SIGTERM and SIGKILL when stopping (5)
   emergency /bin/sh       a shell on the console when something is wrong
+  address IFACE ADDR/LEN  a static IPv4 address, the interface brought up
+  gateway ADDR            the default route (both before any container)
+  nameserver ADDR         the containers' resolv.conf (not the machine's)
 
 [container NAME], then its keys:
   command CMD ARG...      what it runs ('...' and \"...\" group words)

@@ -232,6 +232,9 @@ pub struct RunArgs {
     pub resolution: crate::net::files::Options,
     /// `--ip`, `--bridge`, `--subnet` (with `--net bridge`).
     pub ip: Option<std::net::Ipv4Addr>,
+    /// The machine's resolv.conf as `cella init`'s `nameserver` keys make
+    /// it (not an option): read instead of `/etc/resolv.conf`.
+    pub host_resolv: Option<String>,
     /// `-p`: published ports (with `--net bridge`).
     pub publish: Vec<crate::store::Port>,
     pub bridge: Option<String>,

@@ -11,6 +11,9 @@
 //! default route; the returned [`Link`] removes the host end (and with it
 //! `eth0`) when the container goes.
 
+use super::link::{
+    add_address, address_of, default_route, find_link, mask, net_error, network, set_up,
+};
 use super::netlink::{self as nl, Message, Socket};
 use crate::error::{Error, Result, Step};
 use crate::store;
@@ -60,11 +63,6 @@ pub struct Attachment {
     /// The store's network lock, held until the container's record (the
     /// lease) is in place.
     lock: Option<OwnedFd>,
-}
-
-fn net_error(what: impl Into<String>) -> impl FnOnce(Errno) -> Error {
-    let what = what.into();
-    move |e| Error::new(Step::Network, e).at(what)
 }
 
 /// Make the bridge if needed and lease an address on it, for a container
@@ -222,18 +220,6 @@ fn leased(store: &Path, bridge: &str) -> Vec<(Ipv4Addr, String)> {
         .collect()
 }
 
-fn network(addr: Ipv4Addr, len: u8) -> u32 {
-    u32::from(addr) & mask(len)
-}
-
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    }
-}
-
 /// The address to lease: `wanted` if it is free and in the subnet, else
 /// the lowest free one after the gateway.
 pub fn choose(
@@ -268,49 +254,6 @@ pub fn choose(
                 Ipv4Addr::from(net)
             ))
         })
-}
-
-/// (index, MTU) of the link named `name`, if there is one.
-fn find_link(sock: &mut Socket, name: &str) -> Result<Option<(u32, u32)>> {
-    let mut found = None;
-    let m = Message::new(nl::RTM_GETLINK, 0)
-        .ifinfo(0, 0, 0)
-        .str(nl::IFLA_IFNAME, name);
-    match sock.dump(m, &mut |_, payload| {
-        let index = payload
-            .get(4..8)
-            .map_or(0, |b| u32::from_ne_bytes(b.try_into().unwrap()));
-        let mtu = nl::attrs(payload, 16)
-            .iter()
-            .find(|(k, _)| *k == nl::IFLA_MTU)
-            .map_or(1500, |(_, d)| nl::u32_of(d));
-        found = Some((index, mtu));
-    }) {
-        Ok(()) => Ok(found),
-        Err(Errno::NODEV) => Ok(None),
-        Err(e) => Err(net_error(format!("find link {name}"))(e)),
-    }
-}
-
-/// The first IPv4 address (and prefix) of link `index`.
-fn address_of(sock: &mut Socket, index: u32) -> Result<Option<(Ipv4Addr, u8)>> {
-    let mut found = None;
-    let m = Message::dump(nl::RTM_GETADDR).ifaddr(0, 0);
-    sock.dump(m, &mut |_, payload| {
-        let (Some(&prefix), Some(idx)) = (payload.get(1), payload.get(4..8)) else {
-            return;
-        };
-        if found.is_some() || u32::from_ne_bytes(idx.try_into().unwrap()) != index {
-            return;
-        }
-        found = nl::attrs(payload, 8)
-            .iter()
-            .find(|(k, _)| *k == nl::IFA_LOCAL)
-            .and_then(|(_, d)| <[u8; 4]>::try_from(*d).ok())
-            .map(|b| (Ipv4Addr::from(b), prefix));
-    })
-    .map_err(net_error("list addresses"))?;
-    Ok(found)
 }
 
 /// The IPv4 networks the host already routes to or has addresses in.
@@ -414,21 +357,6 @@ fn make_bridge(
     Ok((index, mtu, (gateway, len)))
 }
 
-fn add_address(sock: &mut Socket, index: u32, addr: Ipv4Addr, len: u8) -> rustix::io::Result<()> {
-    let broadcast = Ipv4Addr::from(network(addr, len) | !mask(len));
-    sock.request(
-        Message::new(nl::RTM_NEWADDR, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
-            .ifaddr(len, index)
-            .attr(nl::IFA_LOCAL, &addr.octets())
-            .attr(nl::IFA_ADDRESS, &addr.octets())
-            .attr(nl::IFA_BROADCAST, &broadcast.octets()),
-    )
-}
-
-fn set_up(sock: &mut Socket, index: u32) -> rustix::io::Result<()> {
-    sock.request(Message::new(nl::RTM_NEWLINK, 0).ifinfo(index, nl::IFF_UP, nl::IFF_UP))
-}
-
 impl Attachment {
     /// The network lock's descriptor while held (a supervisor keeps it
     /// open across its fork, see `crate::detach`).
@@ -509,13 +437,7 @@ impl Attachment {
         let shown = format!("{}/{} on eth0", self.address, self.prefix);
         add_address(&mut inside, eth0, self.address, self.prefix).map_err(net_error(shown))?;
         set_up(&mut inside, eth0).map_err(net_error("bring eth0 up"))?;
-        inside
-            .request(
-                Message::new(nl::RTM_NEWROUTE, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
-                    .rtmsg(0)
-                    .attr(nl::RTA_GATEWAY, &self.gateway.octets())
-                    .u32(nl::RTA_OIF, eth0),
-            )
+        default_route(&mut inside, self.gateway, eth0)
             .map_err(net_error(format!("default route via {}", self.gateway)))?;
         rebuild(&self.store, None)?;
         Ok(link)

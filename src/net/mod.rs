@@ -7,6 +7,10 @@
 pub mod bridge;
 pub mod files;
 #[cfg(feature = "net")]
+pub mod host;
+#[cfg(feature = "net")]
+pub mod link;
+#[cfg(feature = "net")]
 pub mod netlink;
 #[cfg(feature = "net")]
 pub mod nft;

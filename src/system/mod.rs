@@ -142,6 +142,10 @@ impl Init {
                 crate::error::strerror(e)
             ));
         }
+        #[cfg(feature = "net")]
+        if let Err(e) = crate::net::host::configure(&config.network) {
+            say(&format!("cella: {e}"));
+        }
         let hostname = config.hostname.as_deref().unwrap_or("cella");
         if let Err(e) = rustix::system::sethostname(hostname.as_bytes()) {
             say(&format!(

@@ -1,0 +1,54 @@
+//! `cella init` brings the machine's network up before any container
+//! starts: each configured interface up with its static IPv4 address, the
+//! default route through the gateway (the configuration's `address`,
+//! `gateway` keys). Nameservers (`nameserver`) are not written to the
+//! machine's `/etc`: they become the containers' `/etc/resolv.conf`.
+
+use super::link::{add_address, default_route, find_link, net_error, set_up};
+use super::netlink::Socket;
+use crate::config::HostNetwork;
+use crate::error::{Error, Result, Step};
+use rustix::io::Errno;
+
+/// Set up `net` in our network namespace: every address, then the route.
+pub fn configure(net: &HostNetwork) -> Result<()> {
+    if net.addresses.is_empty() && net.gateway.is_none() {
+        return Ok(());
+    }
+    let mut sock = Socket::route().map_err(net_error("netlink"))?;
+    let mut last = None;
+    for (name, addr, len) in &net.addresses {
+        let index = find_link(&mut sock, name)?
+            .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(format!("interface {name}")))?
+            .0;
+        set_up(&mut sock, index).map_err(net_error(format!("bring {name} up")))?;
+        match add_address(&mut sock, index, *addr, *len) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(net_error(format!("address {addr}/{len} on {name}"))(e)),
+        }
+        last = Some((index, *addr, *len));
+    }
+    if let Some(gw) = net.gateway {
+        // Through the interface whose subnet holds the gateway (else the
+        // last one configured).
+        let via = net
+            .addresses
+            .iter()
+            .zip(0..)
+            .find(|((_, a, l), _)| super::link::network(*a, *l) == super::link::network(gw, *l))
+            .map(|(_, i)| i);
+        let index = match (via, last) {
+            (Some(i), _) => {
+                let name = &net.addresses[i].0;
+                find_link(&mut sock, name)?.map_or(0, |l| l.0)
+            }
+            (None, Some((index, ..))) => index,
+            (None, None) => 0,
+        };
+        match default_route(&mut sock, gw, index) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(net_error(format!("default route via {gw}"))(e)),
+        }
+    }
+    Ok(())
+}
