@@ -159,6 +159,30 @@ fn held_records(marker: &str) -> Vec<String> {
         .collect()
 }
 
+/// What holds container `name`'s leaf in `controller` (for a failure's
+/// message): its processes, and the pids holding a lock on it.
+fn leaf_state(controller: &str, name: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let leaf = container_cgroup(controller, name);
+    let procs = std::fs::read_to_string(leaf.join("cgroup.procs")).unwrap_or_default();
+    let ino = std::fs::metadata(&leaf).map(|m| m.ino()).unwrap_or(0);
+    let locks: Vec<String> = std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_whitespace().nth(5).is_some_and(|f| f.ends_with(&format!(":{ino}"))))
+        .map(|l| {
+            let pid = l.split_whitespace().nth(4).unwrap_or("");
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!("{l} ({})", String::from_utf8_lossy(&cmd).replace('\0', " "))
+        })
+        .collect();
+    format!(
+        "\n{}: procs [{}], locks {locks:?}",
+        leaf.display(),
+        procs.trim().replace('\n', " ")
+    )
+}
+
 /// A line for `size-report/faults.sh`, which collects them into a table.
 fn figure(row: &str) {
     eprintln!("FIGURE | {row}");
@@ -181,7 +205,13 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
         "a SIGKILLed cella leaves its cgroup"
     );
     let out = run_in(&root, &["--name", &name], &["echo", "again"]);
-    assert_eq!(stdout(&out), "again\n", "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "again\n",
+        "{}{}",
+        stderr(&out),
+        leaf_state("memory", &name)
+    );
     assert!(
         stderr(&out).contains(&format!(
             "removed the cgroup an earlier container named {name} left behind"
