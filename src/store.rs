@@ -88,6 +88,10 @@ pub struct Network {
     pub prefix: u8,
     /// The host end of its veth pair.
     pub veth: String,
+    /// The network namespace the bridge is in (its inode): cella
+    /// instances in other namespaces sharing the store keep their rules
+    /// and ports apart.
+    pub netns: u64,
     /// `-p`: its published ports.
     pub ports: Vec<Port>,
 }
@@ -346,7 +350,10 @@ impl Record {
         if let Some(n) = &self.network {
             line(
                 "network",
-                &format!("{} {}/{} {}", n.bridge, n.address, n.prefix, n.veth),
+                &format!(
+                    "{} {}/{} {} {}",
+                    n.bridge, n.address, n.prefix, n.veth, n.netns
+                ),
             );
             for p in &n.ports {
                 line("port", &p.shown());
@@ -465,11 +472,13 @@ fn network(v: &str) -> Option<Network> {
     let bridge = words.next()?.to_owned();
     let (address, prefix) = words.next()?.split_once('/')?;
     let veth = words.next()?.to_owned();
+    let netns = words.next().map_or(Some(0), |n| n.parse().ok())?;
     Some(Network {
         bridge,
         address: address.parse().ok()?,
         prefix: prefix.parse().ok().filter(|p| *p <= 32)?,
         veth,
+        netns,
         ports: Vec::new(),
     })
 }
@@ -961,6 +970,7 @@ mod tests {
                 address: "10.88.0.5".parse().unwrap(),
                 prefix: 16,
                 veth: "veth0abcdef".into(),
+                netns: 4026531840,
                 ports: vec![
                     Port::parse("8080:80").unwrap(),
                     Port::parse("127.0.0.1:53:5353/udp").unwrap(),
@@ -969,7 +979,7 @@ mod tests {
         };
         let text = r.to_text();
         assert!(text.contains(
-            "\nnetwork cella0 10.88.0.5/16 veth0abcdef\n\
+            "\nnetwork cella0 10.88.0.5/16 veth0abcdef 4026531840\n\
              port 0.0.0.0:8080->80/tcp\nport 127.0.0.1:53->5353/udp\n"
         ));
         assert_eq!(text.lines().next(), Some("cella-state 1"));

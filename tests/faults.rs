@@ -169,7 +169,11 @@ fn leaf_state(controller: &str, name: &str) -> String {
     let locks: Vec<String> = std::fs::read_to_string("/proc/locks")
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.split_whitespace().nth(5).is_some_and(|f| f.ends_with(&format!(":{ino}"))))
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(5)
+                .is_some_and(|f| f.ends_with(&format!(":{ino}")))
+        })
         .map(|l| {
             let pid = l.split_whitespace().nth(4).unwrap_or("");
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

@@ -566,3 +566,21 @@ fn cella_init_brings_the_machines_network_up_before_its_containers() {
         "the containers' resolv.conf: {text}"
     );
 }
+
+#[test]
+fn a_refused_first_container_leaves_no_bridge() {
+    let _g = serial();
+    let root = rootfs("bridge-refused-first");
+    let out = in_netns(
+        &root,
+        &format!("$C run --rootfs $R --net bridge --ip 10.99.0.9 true; echo rc=$?\n{LINKS}"),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.contains("rc=125"), "{text}{err}");
+    assert!(
+        err.contains("--ip 10.99.0.9: not a container address of the bridge's subnet 10.88.0.0/16"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(links_after(&text), Vec::<String>::new(), "{text}");
+}

@@ -78,7 +78,11 @@ pub fn prepare(
     store::prepare_root(store)?;
     let lock = store::lock_network(store)?;
     let mut sock = Socket::route().map_err(net_error("netlink"))?;
-    let (bridge_index, mtu, (gateway, prefix)) = match find_link(&mut sock, &req.bridge)? {
+    let found = find_link(&mut sock, &req.bridge)?;
+    // A bridge to make: its subnet first, so that what is wrong with the
+    // request is said before the bridge exists.
+    let mut new = None;
+    let (bridge_index, mtu, (gateway, prefix)) = match found {
         Some((index, mtu)) => {
             let found = address_of(&mut sock, index)?.ok_or_else(|| {
                 Error::usage(format!(
@@ -96,7 +100,11 @@ pub fn prepare(
             }
             (index, mtu, found)
         }
-        None => make_bridge(&mut sock, req, notes)?,
+        None => {
+            let (subnet, skipped) = new_subnet(&mut sock, req)?;
+            new = Some(skipped);
+            (0, 1500, subnet)
+        }
     };
     let taken = leased(store, &req.bridge);
     let address = choose(gateway, prefix, req.address, &taken)?;
@@ -111,6 +119,18 @@ pub fn prepare(
             )));
         }
     }
+    let (bridge_index, mtu) = match new {
+        None => (bridge_index, mtu),
+        Some(skipped) => {
+            let made = make_bridge(&mut sock, &req.bridge, gateway, prefix)?;
+            let mut note = format!("made bridge {} with {gateway}/{prefix}", req.bridge);
+            if !skipped.is_empty() {
+                note.push_str(&format!(" ({} in use on this host)", skipped.join(", ")));
+            }
+            notes.push(note);
+            made
+        }
+    };
     forwarding(&req.bridge, notes)?;
     let drops = super::nft::forward_drops();
     if !drops.is_empty() {
@@ -147,16 +167,23 @@ fn published(store: &Path) -> Vec<(String, store::Port)> {
         .collect()
 }
 
-/// (id, network) of the containers whose cella still holds them.
+/// (id, network) of the containers whose cella still holds them, on
+/// bridges of this network namespace.
 fn live(store: &Path) -> Vec<(String, store::Network)> {
+    let ours = netns();
     store::ids(store)
         .into_iter()
         .filter(|id| store::owned(store, id))
         .filter_map(|id| {
             let net = store::Record::load(store, &id).ok()?.network?;
-            Some((id, net))
+            (net.netns == ours).then_some((id, net))
         })
         .collect()
+}
+
+/// Our network namespace (the inode of its file).
+fn netns() -> u64 {
+    rustix::fs::stat("/proc/self/ns/net").map_or(0, |st| st.st_ino)
 }
 
 /// IPv4 forwarding on (a host-wide switch, as docker turns it on: said
@@ -304,11 +331,7 @@ pub fn overlaps((a, la): (u32, u8), (b, lb): (u32, u8)) -> bool {
 
 /// Make the bridge `req.bridge` with the first subnet nothing on the host
 /// uses (or `req.subnet`), its gateway address and up.
-fn make_bridge(
-    sock: &mut Socket,
-    req: &Request,
-    notes: &mut Vec<String>,
-) -> Result<(u32, u32, (Ipv4Addr, u8))> {
+fn new_subnet(sock: &mut Socket, req: &Request) -> Result<((Ipv4Addr, u8), Vec<String>)> {
     let used = used_networks(sock)?;
     let busy = |net: Ipv4Addr, len: u8| used.iter().any(|u| overlaps(*u, (network(net, len), len)));
     let mut skipped = Vec::new();
@@ -333,8 +356,12 @@ fn make_bridge(
                 Error::usage("no free private /16 for a bridge: give one with --subnet")
             })?,
     };
-    let gateway = Ipv4Addr::from(network(net, len) + 1);
-    let name = &req.bridge;
+    Ok(((Ipv4Addr::from(network(net, len) + 1), len), skipped))
+}
+
+/// Make the bridge `name` with `gateway/len` as its address, up; return
+/// (index, MTU).
+fn make_bridge(sock: &mut Socket, name: &str, gateway: Ipv4Addr, len: u8) -> Result<(u32, u32)> {
     let m = Message::new(nl::RTM_NEWLINK, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
         .ifinfo(0, 0, 0)
         .str(nl::IFLA_IFNAME, name)
@@ -349,12 +376,7 @@ fn make_bridge(
     add_address(sock, index, gateway, len)
         .map_err(net_error(format!("address {gateway} on {name}")))?;
     set_up(sock, index).map_err(net_error(format!("bring {name} up")))?;
-    let mut note = format!("made bridge {name} with {gateway}/{len}");
-    if !skipped.is_empty() {
-        note.push_str(&format!(" ({} in use on this host)", skipped.join(", ")));
-    }
-    notes.push(note);
-    Ok((index, mtu, (gateway, len)))
+    Ok((index, mtu))
 }
 
 impl Attachment {
@@ -376,6 +398,7 @@ impl Attachment {
             address: self.address,
             prefix: self.prefix,
             veth: self.veth.clone(),
+            netns: netns(),
             ports: self.ports.clone(),
         }
     }
