@@ -31,7 +31,9 @@ fn in_netns(root: &Path, script: &str) -> Output {
 }
 
 /// The links of the namespace after the script, as its last line printed
-/// them (`$BB ip -o link | cut -d: -f2`), without `lo`.
+/// them (`$BB ip -o link | cut -d: -f2`), without `lo`. (A container's
+/// veth goes with its network namespace, which the kernel tears down in
+/// the background: [`LINKS`] gives it up to 5 s.)
 fn links_after(out: &str) -> Vec<String> {
     out.lines()
         .skip_while(|l| *l != "LINKS")
@@ -41,7 +43,8 @@ fn links_after(out: &str) -> Vec<String> {
         .collect()
 }
 
-const LINKS: &str = "echo LINKS; $BB ip -o link | cut -d: -f2";
+const LINKS: &str = "for i in $(seq 100); do $BB ip -o link | grep -q veth || break; sleep 0.05; done\n\
+    echo LINKS; $BB ip -o link | cut -d: -f2";
 
 #[test]
 fn a_bridge_container_has_eth0_its_address_and_the_default_route() {

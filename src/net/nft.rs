@@ -283,11 +283,40 @@ fn dnat(m: Message, f: &Forward) -> Message {
     })
 }
 
+thread_local! {
+    /// One nf_tables socket per process. Closing one after a batch that
+    /// removed anything (and any close while the kernel still has removed
+    /// rules to free) waits for an RCU grace period, about 10 ms here: one
+    /// close, at exit, instead of one per use.
+    /// (the process that made it, the socket).
+    static SOCKET: std::cell::RefCell<Option<(u32, Socket)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn with_socket<T>(f: impl FnOnce(&mut Socket) -> Result<T, Errno>) -> Result<T, Errno> {
+    let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    SOCKET.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        // A forked process (a supervisor, which closed what it inherited)
+        // makes its own: the inherited number may be another file now.
+        if slot.as_ref().is_some_and(|(pid, _)| *pid != me)
+            && let Some((_, old)) = slot.take()
+        {
+            std::mem::forget(old);
+        }
+        if slot.is_none() {
+            *slot = Some((me, Socket::netfilter()?));
+        }
+        match slot.as_mut() {
+            Some((_, sock)) => f(sock),
+            None => Err(Errno::BADF),
+        }
+    })
+}
+
 /// Write `rs` as cella's table (or remove the table when it is empty).
 pub fn apply(rs: &Ruleset) -> Result<(), Errno> {
-    let mut sock = Socket::netfilter()?;
     let bytes = batch(rs, 1);
-    sock.batch(&bytes)
+    with_socket(|sock| sock.batch(&bytes))
 }
 
 /// Base chains of other tables that drop what they forward by policy
@@ -295,35 +324,34 @@ pub fn apply(rs: &Ruleset) -> Result<(), Errno> {
 /// drop anywhere is final, so the bridges' traffic would not pass.
 pub fn forward_drops() -> Vec<(String, String)> {
     let mut found = Vec::new();
-    let Ok(mut sock) = Socket::netfilter() else {
-        return found;
-    };
     let m = Message::dump(GETCHAIN).raw(&[0, 0, 0, 0]);
-    let _ = sock.dump(m, &mut |_, payload| {
-        let family = payload.first().copied().unwrap_or(0);
-        let attrs = super::netlink::attrs(payload, 4);
-        let get = |k: u16| attrs.iter().find(|(t, _)| *t == k).map(|(_, d)| *d);
-        let hook = get(4).and_then(|h| {
-            let inner = super::netlink::attrs(h, 0);
-            inner
-                .iter()
-                .find(|(t, _)| *t == 1)
-                .and_then(|(_, d)| <[u8; 4]>::try_from(*d).ok())
-                .map(u32::from_be_bytes)
-        });
-        let policy = get(5)
-            .and_then(|d| <[u8; 4]>::try_from(d).ok())
-            .map(u32::from_be_bytes);
-        let table = get(1).map(super::netlink::text).unwrap_or("");
-        // ip (2) or inet (1), the forward hook, policy drop (0).
-        if matches!(family, 1 | 2)
-            && hook == Some(HOOK_FORWARD)
-            && policy == Some(0)
-            && table != TABLE
-        {
-            let chain = get(3).map(super::netlink::text).unwrap_or("");
-            found.push((table.to_owned(), chain.to_owned()));
-        }
+    let _ = with_socket(|sock| {
+        sock.dump(m, &mut |_, payload| {
+            let family = payload.first().copied().unwrap_or(0);
+            let attrs = super::netlink::attrs(payload, 4);
+            let get = |k: u16| attrs.iter().find(|(t, _)| *t == k).map(|(_, d)| *d);
+            let hook = get(4).and_then(|h| {
+                let inner = super::netlink::attrs(h, 0);
+                inner
+                    .iter()
+                    .find(|(t, _)| *t == 1)
+                    .and_then(|(_, d)| <[u8; 4]>::try_from(*d).ok())
+                    .map(u32::from_be_bytes)
+            });
+            let policy = get(5)
+                .and_then(|d| <[u8; 4]>::try_from(d).ok())
+                .map(u32::from_be_bytes);
+            let table = get(1).map(super::netlink::text).unwrap_or("");
+            // ip (2) or inet (1), the forward hook, policy drop (0).
+            if matches!(family, 1 | 2)
+                && hook == Some(HOOK_FORWARD)
+                && policy == Some(0)
+                && table != TABLE
+            {
+                let chain = get(3).map(super::netlink::text).unwrap_or("");
+                found.push((table.to_owned(), chain.to_owned()));
+            }
+        })
     });
     found
 }
