@@ -2,8 +2,8 @@
 # Benchmark (not a test): the start of a container with a network, in ONE
 # hyperfine run, busybox /bin/true each time:
 #   cella run --net none, cella run --net bridge, cella run --net bridge -p,
-#   podman run --rm --network none and --network bridge (runc, podman's CNI
-#   or netavark bridge) when podman can.
+#   podman --runtime runc run --rm --network none and --network bridge
+#   (podman's CNI or netavark bridge) when podman can.
 # Everything runs in a network namespace of this script's own (unshare
 # --net), which stands in for the host: the bridges, veths and nf_tables
 # rules are made there and go with it; this machine's network is untouched.
@@ -73,7 +73,8 @@ if command -v podman >/dev/null; then
     timeout 120 podman "${PODMAN_GLOBAL[@]}" import -q "$WORK/bb.tar" localhost/bb >/dev/null
     for net in none bridge; do
         name="podman --network $net"
-        CMD[$name]="podman ${PODMAN_GLOBAL[*]} run --rm --network $net localhost/bb /bin/true"
+        # runc: crun 1.8 refuses this host's hybrid cgroups.
+        CMD[$name]="podman ${PODMAN_GLOBAL[*]} --runtime runc run --rm --network $net localhost/bb /bin/true"
         if out=$(timeout 120 ${CMD[$name]} 2>&1); then
             ORDER+=("$name")
         else
