@@ -295,35 +295,29 @@ fn a_killed_cella_leaves_no_veth_and_its_address_comes_back() {
     assert!(!Path::new("/run/cella").join(format!("kill-a-{p}")).exists());
 }
 
-#[test]
-fn init_containers_take_net_bridge() {
-    let _g = serial();
-    let root = rootfs("bridge-init");
-    let config = root.parent().unwrap().join("bridge-init.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "on-exit poweroff\n[container web]\nrootfs {}\nnet bridge\nip 10.88.0.42\n\
-             command ip -4 -o addr show eth0\n",
-            root.display()
-        ),
-    )
-    .unwrap();
-    // init_command's unshare, with a network namespace of its own too.
+/// `cella init` with the configuration `text` (`{root}` for the rootfs),
+/// as PID 1 (init_command's namespaces) in a network namespace of its own
+/// that `setup` (sh) prepares first.
+fn init_in_netns(root: &Path, tag: &str, text: &str, setup: &str) -> Output {
+    let config = root.parent().unwrap().join(format!("{tag}.conf"));
+    std::fs::write(&config, text.replace("{root}", &root.display().to_string())).unwrap();
     let args: Vec<String> = init_command(&config)
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let out = wait_output(
-        Command::new("unshare")
-            .arg("--net")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-        Duration::from_secs(30),
+    in_netns(root, &format!("{setup}\nunshare {}\n", args.join(" ")))
+}
+
+#[test]
+fn init_containers_take_net_bridge() {
+    let _g = serial();
+    let root = rootfs("bridge-init");
+    let out = init_in_netns(
+        &root,
+        "bridge-init",
+        "on-exit poweroff\n[container web]\nrootfs {root}\nnet bridge\nip 10.88.0.42\n\
+         command ip -4 -o addr show eth0\n",
+        "",
     );
     assert!(
         stdout(&out).contains("inet 10.88.0.42/16"),
@@ -533,29 +527,15 @@ fn a_detached_bridge_container_is_reached_and_leaves_nothing_when_removed() {
 fn cella_init_brings_the_machines_network_up_before_its_containers() {
     let _g = serial();
     let root = rootfs("init-net");
-    let config = root.parent().unwrap().join("init-net.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "address h0 192.168.60.2/24\ngateway 192.168.60.1\nnameserver 192.168.60.53\n\
-             nameserver fd00::53\n\
-             [container web]\nrootfs {}\nnet host\n\
-             command sh -c 'ip -4 -o addr show h0; ip route; cat /etc/resolv.conf'\n",
-            root.display()
-        ),
-    )
-    .unwrap();
     // The machine: a network namespace of the test's own with a veth `h0`.
-    let args: Vec<String> = init_command(&config)
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let out = in_netns(
+    let out = init_in_netns(
         &root,
-        &format!(
-            "$BB ip link add h0 type veth peer name h1 || exit 9\nunshare {}\n",
-            args.join(" ")
-        ),
+        "init-net",
+        "address h0 192.168.60.2/24\ngateway 192.168.60.1\nnameserver 192.168.60.53\n\
+         nameserver fd00::53\n\
+         [container web]\nrootfs {root}\nnet host\n\
+         command sh -c 'ip -4 -o addr show h0; ip route; cat /etc/resolv.conf'\n",
+        "$BB ip link add h0 type veth peer name h1 || exit 9",
     );
     let text = stdout(&out);
     assert!(
