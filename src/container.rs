@@ -39,7 +39,7 @@ pub use crate::child::Stdio;
 pub struct Running {
     pub pid: Pid,
     cgroup: Owned,
-    /// A bridge container's veth pair, removed with it.
+    /// A bridge container's place on its bridge, given up with it.
     links: crate::net::Links,
     /// Its record in the state store, removed with it (or kept, with how
     /// it ended: `cella run -d` without `--rm`).
@@ -70,8 +70,8 @@ impl Running {
         let code = process::exit_code(status);
         let oom_killed = self.memory_limited && code == 137 && self.cgroup.cgroup.oom_kills() > 0;
         let cleanup = self.cgroup.remove().err();
-        // Its network goes before its record says it ended: whoever sees
-        // it ended (`cella wait`, `rm`) sees no veth or rule of it left.
+        // Its rules go before its record says it ended: whoever sees it
+        // ended (`cella wait`, `rm`) sees no rule of it left.
         drop(self.links);
         if self.keep_record {
             self.record.exited(i32::from(code));

@@ -114,7 +114,8 @@ pub struct Io<'a> {
 pub struct Made {
     /// First, so it goes first: no process is left in the cgroup removed next.
     child: Reaper,
-    /// A bridge container's veth pair, removed once its process is gone.
+    /// A bridge container's place on its bridge, given up once its
+    /// process is gone.
     links: crate::net::Links,
     pub pid: Pid,
     pub cgroup: Owned,
@@ -344,7 +345,7 @@ pub fn create(
     //     go on to its payload.
     #[cfg(feature = "net")]
     if let Some(n) = &c.network {
-        made.links.veth = Some(n.attach(pid, &c.record.id)?);
+        made.links.bridge = Some(n.attach(pid, &c.record.id)?);
         rustix::io::write(&made.sync, &[0]).ctx(Step::Network)?;
     }
     //     Answer the child until it has exec'd (end-of-file) or is ready.

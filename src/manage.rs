@@ -279,7 +279,7 @@ fn stop_locked(root: &Path, name: &str, grace: Option<u64>) -> Result<()> {
     }
     r.kill();
     // Its supervisor (or foreground cella) cleans up once PID 1 is gone:
-    // stopped means cleaned up (cgroup, veth, rules), as docker's stop.
+    // stopped means cleaned up (cgroup, rules, record), as docker's stop.
     for _ in 0..200 {
         if !store::owned(root, name) {
             break;

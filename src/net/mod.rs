@@ -15,11 +15,12 @@ pub mod netlink;
 #[cfg(feature = "net")]
 pub mod nft;
 
-/// A container's links on the host (a bridge container's veth pair),
-/// removed when this is dropped, once its processes are gone. Empty for
-/// other containers (and in builds without the `net` feature).
+/// A container's place on the host's network (a bridge container's),
+/// given up when this is dropped, once its processes are gone: its rules
+/// leave cella's table (its veth pair goes with its network namespace).
+/// Empty for other containers (and in builds without the `net` feature).
 #[derive(Default)]
 pub struct Links {
     #[cfg(feature = "net")]
-    pub veth: Option<bridge::Link>,
+    pub bridge: Option<bridge::Link>,
 }
