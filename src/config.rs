@@ -67,6 +67,9 @@ pub struct Container {
     pub args: RunArgs,
     pub restart: Restart,
     pub log: Log,
+    /// `needs-network IFACE`: started once the interface has an IPv4
+    /// address (one a DHCP client container gets), at most 60 s late.
+    pub needs_network: Vec<String>,
 }
 
 impl Container {
@@ -92,6 +95,9 @@ pub struct Config {
 #[derive(Debug, Default, PartialEq, Clone)]
 pub struct HostNetwork {
     pub addresses: Vec<(String, std::net::Ipv4Addr, u8)>,
+    /// `address IFACE dhcp`: brought up, addressed by a container's DHCP
+    /// client.
+    pub dhcp: Vec<String>,
     pub gateway: Option<std::net::Ipv4Addr>,
     pub nameservers: Vec<std::net::IpAddr>,
 }
@@ -186,6 +192,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config> {
                 args,
                 restart: Restart::No,
                 log: Log::Console,
+                needs_network: Vec::new(),
             });
             continue;
         }
@@ -304,11 +311,16 @@ fn set_global(config: &mut Config, key: &str, value: &str) -> Result<()> {
                     let ok = !iface.is_empty() && iface.len() < 16 && !iface.contains('/');
                     ok.then(|| (iface.to_owned(), addr.parse().ok(), len))
                 });
+            let dhcp = value
+                .strip_suffix(" dhcp")
+                .map(str::trim)
+                .filter(|i| !i.is_empty() && i.len() < 16 && !i.contains(['/', ' ']));
             match parsed {
+                _ if dhcp.is_some() => config.network.dhcp.extend(dhcp.map(str::to_owned)),
                 Some((iface, Some(addr), len)) => config.network.addresses.push((iface, addr, len)),
                 _ => {
                     return Err(Error::usage(format!(
-                        "address must be INTERFACE ADDRESS/PREFIX (IPv4), not '{value}'"
+                        "address must be INTERFACE ADDRESS/PREFIX (IPv4) or INTERFACE dhcp, not '{value}'"
                     )));
                 }
             }
@@ -366,6 +378,14 @@ fn set_container(c: &mut Container, key: &str, value: &str) -> Result<()> {
             }
         }
         "name" => return Err(Error::usage("the name is the section's: [container NAME]")),
+        "needs-network" => {
+            if value.is_empty() || value.len() > 15 || value.contains(['/', ' ']) {
+                return Err(Error::usage(format!(
+                    "needs-network must name an interface, not '{value}'"
+                )));
+            }
+            c.needs_network.push(value.to_owned())
+        }
         _ => cli::set_option(&mut c.args, key, value)?,
     }
     Ok(())
@@ -485,6 +505,17 @@ init yes
                 Some("nameserver 10.0.2.3\nnameserver fd00::3\n")
             );
         }
+        let c = parse(
+            "address eth0 dhcp\n[container a1]\ncommand x\nneeds-network eth0\n",
+            "f",
+        )
+        .unwrap();
+        if cfg!(feature = "net") {
+            assert_eq!(c.network.dhcp, ["eth0"]);
+        }
+        assert_eq!(c.containers[0].needs_network, ["eth0"]);
+        let e = parse("[container a1]\ncommand x\nneeds-network a/b\n", "f").unwrap_err();
+        assert!(e.to_string().contains("needs-network must name an interface"), "{e}");
         for (line, needle) in [
             ("address eth0", "address must be INTERFACE ADDRESS/PREFIX"),
             ("address eth0 10.0.2.15", "address must be"),

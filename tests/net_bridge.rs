@@ -297,15 +297,18 @@ fn a_killed_cella_leaves_no_veth_and_its_address_comes_back() {
 
 /// `cella init` with the configuration `text` (`{root}` for the rootfs),
 /// as PID 1 (init_command's namespaces) in a network namespace of its own
-/// that `setup` (sh) prepares first.
-fn init_in_netns(root: &Path, tag: &str, text: &str, setup: &str) -> Output {
+/// that `setup` (sh) prepares first and `teardown` clears after.
+fn init_in_netns(root: &Path, tag: &str, text: &str, setup: &str, teardown: &str) -> Output {
     let config = root.parent().unwrap().join(format!("{tag}.conf"));
     std::fs::write(&config, text.replace("{root}", &root.display().to_string())).unwrap();
     let args: Vec<String> = init_command(&config)
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    in_netns(root, &format!("{setup}\nunshare {}\n", args.join(" ")))
+    in_netns(
+        root,
+        &format!("{setup}\nunshare {}\n{teardown}\n", args.join(" ")),
+    )
 }
 
 #[test]
@@ -317,6 +320,7 @@ fn init_containers_take_net_bridge() {
         "bridge-init",
         "on-exit poweroff\n[container web]\nrootfs {root}\nnet bridge\nip 10.88.0.42\n\
          command ip -4 -o addr show eth0\n",
+        "",
         "",
     );
     assert!(
@@ -536,6 +540,7 @@ fn cella_init_brings_the_machines_network_up_before_its_containers() {
          [container web]\nrootfs {root}\nnet host\n\
          command sh -c 'ip -4 -o addr show h0; ip route; cat /etc/resolv.conf'\n",
         "$BB ip link add h0 type veth peer name h1 || exit 9",
+        "",
     );
     let text = stdout(&out);
     assert!(
@@ -566,4 +571,60 @@ fn a_refused_first_container_leaves_no_bridge() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(links_after(&text), Vec::<String>::new(), "{text}");
+}
+
+#[test]
+fn containers_that_need_the_network_wait_for_a_dhcp_containers_address() {
+    let _g = serial();
+    let root = rootfs("init-dhcp");
+    std::fs::write(
+        root.join("bin/dhcp-script"),
+        "#!/bin/sh\n[ \"$1\" = bound ] && ip addr add $ip/$mask dev $interface\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        root.join("bin/dhcp-script"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let dir = root.parent().unwrap().to_path_buf();
+    std::fs::write(
+        dir.join("udhcpd.conf"),
+        format!(
+            "start 192.168.70.100\nend 192.168.70.110\ninterface h1\nlease_file {}/udhcpd.leases\n\
+             option subnet 255.255.255.0\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("udhcpd.leases"), "").unwrap();
+    // The machine's eth0 is `h0`; a DHCP server answers on its peer `h1`.
+    // `web` is listed first, and still starts only once `dhcpc` has got
+    // the address.
+    let out = init_in_netns(
+        &root,
+        "init-dhcp",
+        "address h0 dhcp\n\
+         [container web]\nrootfs {root}\nnet host\nneeds-network h0\n\
+         command ip -4 -o addr show h0\n\
+         [container dhcpc]\nrootfs {root}\nnet host\ncap-add NET_ADMIN\n\
+         command udhcpc -f -q -n -t 20 -T 1 -i h0 -s /bin/dhcp-script\n",
+        &format!(
+            "ip link add h0 type veth peer name h1 && ip addr add 192.168.70.1/24 dev h1 \
+               && ip link set h1 up || exit 9\n\
+             timeout 60 $BB udhcpd -f {}/udhcpd.conf >/dev/null 2>&1 & DHCPD=$!",
+            dir.display()
+        ),
+        "kill $DHCPD",
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("web: waiting for h0's address"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(
+        text.contains("[web] ") && text.contains("h0    inet 192.168.70.10"),
+        "{text}"
+    );
 }

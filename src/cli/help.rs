@@ -169,6 +169,7 @@ command line overrides them):
   grace SECS              between SIGTERM and SIGKILL when stopping (5)
   emergency /bin/sh       a shell on the console when something is wrong
   address IFACE ADDR/LEN  a static IPv4 address, the interface brought up
+  address IFACE dhcp      only brought up: a container's DHCP client addresses it
   gateway ADDR            the default route (both before any container)
   nameserver ADDR         the containers' resolv.conf (not the machine's)
 
@@ -176,6 +177,7 @@ command line overrides them):
   command CMD ARG...      what it runs ('...' and \"...\" group words)
   restart no|on-failure|always   restarted with backoff (1s doubling to 30s)
   log console|/PATH       its output: on the console as \"[NAME] line\", or a file
+  needs-network IFACE     started once IFACE has an IPv4 address (at most 60 s late)
   rootfs, hostname, net, pid, memory, memory-swap, pids, cpus, cpu-weight,
   cpu-shares, cpuset-cpus, io-weight, env, env-file, workdir, user, bind,
   volume, mount, tmpfs, device, cap-add, cap-drop, security-opt, ulimit,

@@ -1,8 +1,10 @@
 //! `cella init` brings the machine's network up before any container
 //! starts: each configured interface up with its static IPv4 address, the
 //! default route through the gateway (the configuration's `address`,
-//! `gateway` keys). Nameservers (`nameserver`) are not written to the
-//! machine's `/etc`: they become the containers' `/etc/resolv.conf`.
+//! `gateway` keys); an interface a container's DHCP client addresses
+//! (`address IFACE dhcp`) only up. Nameservers (`nameserver`) are not
+//! written to the machine's `/etc`: they become the containers'
+//! `/etc/resolv.conf`.
 
 use super::link::{add_address, default_route, find_link, net_error, set_up};
 use super::netlink::Socket;
@@ -10,12 +12,29 @@ use crate::config::HostNetwork;
 use crate::error::{Error, Result, Step};
 use rustix::io::Errno;
 
-/// Set up `net` in our network namespace: every address, then the route.
+/// Whether interface `name` has an IPv4 address (a DHCP client's, for a
+/// container that `needs-network` it).
+pub fn has_address(name: &str) -> bool {
+    let Ok(mut sock) = Socket::route() else {
+        return false;
+    };
+    matches!(find_link(&mut sock, name), Ok(Some((index, _)))
+        if matches!(super::link::address_of(&mut sock, index), Ok(Some(_))))
+}
+
+/// Set up `net` in our network namespace: every address, then the route;
+/// a `dhcp` interface is only brought up.
 pub fn configure(net: &HostNetwork) -> Result<()> {
-    if net.addresses.is_empty() && net.gateway.is_none() {
+    if net.addresses.is_empty() && net.gateway.is_none() && net.dhcp.is_empty() {
         return Ok(());
     }
     let mut sock = Socket::route().map_err(net_error("netlink"))?;
+    for name in &net.dhcp {
+        let index = find_link(&mut sock, name)?
+            .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(format!("interface {name}")))?
+            .0;
+        set_up(&mut sock, index).map_err(net_error(format!("bring {name} up")))?;
+    }
     let mut last = None;
     for (name, addr, len) in &net.addresses {
         let index = find_link(&mut sock, name)?

@@ -207,6 +207,8 @@ struct Slot<'c> {
     /// The read end of the console relay, and the partial line it holds.
     relay: Option<OwnedFd>,
     pending: Vec<u8>,
+    /// Since when it waits for a `needs-network` interface's address.
+    waited_since: Option<u64>,
 }
 
 struct Supervisor<'c> {
@@ -232,6 +234,7 @@ impl<'c> Supervisor<'c> {
                 restarts: 0,
                 relay: None,
                 pending: Vec::new(),
+                waited_since: None,
             })
             .collect();
         Supervisor {
@@ -354,6 +357,22 @@ impl<'c> Supervisor<'c> {
         let slot = &mut self.slots[i];
         slot.restart_at = None;
         let name = slot.config.name().to_owned();
+        // `needs-network IFACE`: not before the interface has an address
+        // (asked again each second, never waited on), at most 60 s late.
+        if let Some(iface) = slot.config.needs_network.iter().find(|n| !has_address(n)) {
+            if slot.waited_since.is_none() {
+                say(&format!("cella: {name}: waiting for {iface}'s address"));
+            }
+            let since = *slot.waited_since.get_or_insert(now);
+            if now < since + 60 {
+                slot.restart_at = Some(now + 1);
+                return;
+            }
+            say(&format!(
+                "cella: {name}: {iface} has no address after 60 s: starting anyway"
+            ));
+        }
+        slot.waited_since = None;
         match start_container(slot.config) {
             Ok((running, relay)) => {
                 if running.reclaimed() {
@@ -599,6 +618,18 @@ fn read_small(path: &str) -> String {
 
 fn write_file(path: &str, value: &str) -> rustix::io::Result<()> {
     crate::input::write_system(path, value)
+}
+
+/// Whether interface `name` has an IPv4 address (without networking
+/// built in, no container is held back).
+fn has_address(name: &str) -> bool {
+    #[cfg(feature = "net")]
+    return crate::net::host::has_address(name);
+    #[cfg(not(feature = "net"))]
+    {
+        let _ = name;
+        true
+    }
 }
 
 /// One line to the console (PID 1's stdout), never blocking.
