@@ -515,7 +515,11 @@ init yes
         }
         assert_eq!(c.containers[0].needs_network, ["eth0"]);
         let e = parse("[container a1]\ncommand x\nneeds-network a/b\n", "f").unwrap_err();
-        assert!(e.to_string().contains("needs-network must name an interface"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("needs-network must name an interface"),
+            "{e}"
+        );
         for (line, needle) in [
             ("address eth0", "address must be INTERFACE ADDRESS/PREFIX"),
             ("address eth0 10.0.2.15", "address must be"),

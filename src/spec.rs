@@ -360,11 +360,18 @@ fn net_files(
             "--dns, --dns-search and --dns-option need a network: this container has none (--net none)",
         ));
     }
-    let hosts = crate::input::system_text("/etc/hosts");
+    // Only the host's files the mode takes (this is every container's
+    // start): its hosts with its network, its resolv.conf with a network,
+    // resolved's upstream servers on a bridge.
+    let read = |wanted: bool, path: &str| wanted.then(|| crate::input::system_text(path)).flatten();
+    let hosts = read(mode == files::Mode::Host, "/etc/hosts");
     let resolv = host_resolv
         .map(str::to_owned)
-        .or_else(|| crate::input::system_text("/etc/resolv.conf"));
-    let upstream = crate::input::system_text("/run/systemd/resolve/resolv.conf");
+        .or_else(|| read(mode != files::Mode::None, "/etc/resolv.conf"));
+    let upstream = read(
+        matches!(mode, files::Mode::Bridge(_)),
+        "/run/systemd/resolve/resolv.conf",
+    );
     let (made, warning) = files::make(
         mode,
         name,

@@ -171,13 +171,19 @@ fn published(store: &Path) -> Vec<(String, store::Port)> {
 /// bridges of this network namespace.
 fn live(store: &Path) -> Vec<(String, store::Network)> {
     let ours = netns();
+    held(store)
+        .into_iter()
+        .filter(|(_, net)| net.netns == ours)
+        .collect()
+}
+
+/// (id, network) of every container on a bridge whose cella still holds
+/// it, in any network namespace.
+fn held(store: &Path) -> Vec<(String, store::Network)> {
     store::ids(store)
         .into_iter()
         .filter(|id| store::owned(store, id))
-        .filter_map(|id| {
-            let net = store::Record::load(store, &id).ok()?.network?;
-            (net.netns == ours).then_some((id, net))
-        })
+        .filter_map(|id| Some((id.clone(), store::Record::load(store, &id).ok()?.network?)))
         .collect()
 }
 
@@ -252,13 +258,9 @@ fn veth_name() -> String {
 /// The addresses leased on `bridge`: those of containers whose cella
 /// still holds them.
 fn leased(store: &Path, bridge: &str) -> Vec<(Ipv4Addr, String)> {
-    store::ids(store)
+    held(store)
         .into_iter()
-        .filter(|id| store::owned(store, id))
-        .filter_map(|id| {
-            let net = store::Record::load(store, &id).ok()?.network?;
-            (net.bridge == bridge).then_some((net.address, id))
-        })
+        .filter_map(|(id, net)| (net.bridge == bridge).then_some((net.address, id)))
         .collect()
 }
 

@@ -22,6 +22,15 @@ pub fn has_address(name: &str) -> bool {
         if matches!(super::link::address_of(&mut sock, index), Ok(Some(_))))
 }
 
+/// Bring interface `name` up; its index.
+fn up(sock: &mut Socket, name: &str) -> Result<u32> {
+    let index = find_link(sock, name)?
+        .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(format!("interface {name}")))?
+        .0;
+    set_up(sock, index).map_err(net_error(format!("bring {name} up")))?;
+    Ok(index)
+}
+
 /// Set up `net` in our network namespace: every address, then the route;
 /// a `dhcp` interface is only brought up.
 pub fn configure(net: &HostNetwork) -> Result<()> {
@@ -30,40 +39,27 @@ pub fn configure(net: &HostNetwork) -> Result<()> {
     }
     let mut sock = Socket::route().map_err(net_error("netlink"))?;
     for name in &net.dhcp {
-        let index = find_link(&mut sock, name)?
-            .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(format!("interface {name}")))?
-            .0;
-        set_up(&mut sock, index).map_err(net_error(format!("bring {name} up")))?;
+        up(&mut sock, name)?;
     }
-    let mut last = None;
+    // (index, address, prefix) of each configured interface.
+    let mut links = Vec::new();
     for (name, addr, len) in &net.addresses {
-        let index = find_link(&mut sock, name)?
-            .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(format!("interface {name}")))?
-            .0;
-        set_up(&mut sock, index).map_err(net_error(format!("bring {name} up")))?;
+        let index = up(&mut sock, name)?;
         match add_address(&mut sock, index, *addr, *len) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(net_error(format!("address {addr}/{len} on {name}"))(e)),
         }
-        last = Some((index, *addr, *len));
+        links.push((index, *addr, *len));
     }
     if let Some(gw) = net.gateway {
         // Through the interface whose subnet holds the gateway (else the
         // last one configured).
-        let via = net
-            .addresses
+        let network = super::link::network;
+        let index = links
             .iter()
-            .zip(0..)
-            .find(|((_, a, l), _)| super::link::network(*a, *l) == super::link::network(gw, *l))
-            .map(|(_, i)| i);
-        let index = match (via, last) {
-            (Some(i), _) => {
-                let name = &net.addresses[i].0;
-                find_link(&mut sock, name)?.map_or(0, |l| l.0)
-            }
-            (None, Some((index, ..))) => index,
-            (None, None) => 0,
-        };
+            .find(|(_, a, l)| network(*a, *l) == network(gw, *l))
+            .or(links.last())
+            .map_or(0, |(index, ..)| *index);
         match default_route(&mut sock, gw, index) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(net_error(format!("default route via {gw}"))(e)),

@@ -193,12 +193,7 @@ fn ifname(name: &str) -> [u8; 16] {
 }
 
 fn mask(len: u8) -> [u8; 4] {
-    (if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    })
-    .to_be_bytes()
+    super::link::mask(len).to_be_bytes()
 }
 
 /// `ip saddr NET/LEN`.
