@@ -7,6 +7,7 @@
 //! on-exit    poweroff      # poweroff | reboot, once every container has ended for good
 //! grace      5             # seconds between SIGTERM and SIGKILL when stopping
 //! emergency  /bin/sh       # a shell for the console if something is wrong
+//! module     /lib/modules/virtio_net.ko   # loaded first, in order (repeatable)
 //! address    eth0 192.168.1.20/24   # the machine's network (the `net` feature),
 //! gateway    192.168.1.1            # up before any container starts
 //! nameserver 192.168.1.1            # the containers' resolv.conf
@@ -84,8 +85,20 @@ pub struct Config {
     pub on_exit: OnExit,
     pub grace_secs: u64,
     pub emergency: Option<String>,
+    /// `module FILE [PARAM=VALUE...]`: kernel modules PID 1 loads, in file
+    /// order, before the network and the containers (a board's modular
+    /// kernel has no modprobe to load its NIC driver or nf_tables on demand).
+    pub modules: Vec<Module>,
     pub network: HostNetwork,
     pub containers: Vec<Container>,
+}
+
+/// One `module` line: the module file and its parameters as the kernel
+/// takes them (`name=value`, blank-separated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Module {
+    pub path: String,
+    pub params: String,
 }
 
 /// The machine's network, brought up before any container starts (the
@@ -121,6 +134,7 @@ impl Default for Config {
             on_exit: OnExit::PowerOff,
             grace_secs: 5,
             emergency: None,
+            modules: Vec::new(),
             network: HostNetwork::default(),
             containers: Vec::new(),
         }
@@ -297,6 +311,18 @@ fn set_global(config: &mut Config, key: &str, value: &str) -> Result<()> {
             })?
         }
         "emergency" => config.emergency = Some(value.to_owned()).filter(|v| v.starts_with('/')),
+        "module" => {
+            let (path, params) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
+            if !path.starts_with('/') {
+                return Err(Error::usage(format!(
+                    "module must be an absolute path to a module file, not '{path}'"
+                )));
+            }
+            config.modules.push(Module {
+                path: path.to_owned(),
+                params: params.trim().to_owned(),
+            });
+        }
         "address" | "gateway" if !cfg!(feature = "net") => {
             return Err(Error::usage(format!(
                 "{key}: this cella is built without networking (its 'net' feature)"
@@ -483,6 +509,31 @@ init yes
             (Restart::Always, &Log::File("/var/log/job.log".into()))
         );
         assert!(job.args.init);
+    }
+
+    #[test]
+    fn modules_are_kept_in_order_with_their_parameters() {
+        let text = "module /lib/modules/a.ko\nmodule /lib/modules/b.ko  debug=1 x=y\n\
+                    [container a1]\ncommand x\n";
+        let c = parse(text, "f").unwrap();
+        let got: Vec<(&str, &str)> = c
+            .modules
+            .iter()
+            .map(|m| (m.path.as_str(), m.params.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/lib/modules/a.ko", ""),
+                ("/lib/modules/b.ko", "debug=1 x=y")
+            ]
+        );
+        let e = parse("module a.ko\n[container a1]\ncommand x\n", "f").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("f:1: module must be an absolute path to a module file, not 'a.ko'"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The order, one step per function: block the signals it handles; mount
 //! `/proc`, `/sys`, `/dev`, `/run` and cgroup2 with every controller
-//! enabled; bring `lo` up and set the hostname; read the configuration;
+//! enabled; read the configuration; load its kernel modules; bring `lo` and
+//! the configured interfaces up and set the hostname;
 //! start the containers in file order; then one loop over a signalfd and the
 //! containers' output pipes: reap every child (orphans included), restart by
 //! policy with exponential backoff, and on SIGTERM, SIGINT (ctrl-alt-del) or
@@ -84,6 +85,7 @@ pub fn run(config_path: Option<String>) -> u8 {
         }
     };
     init.action = config.on_exit;
+    init.load_modules(&config.modules);
     init.network_and_hostname(&config);
     let code = Supervisor::new(&config).run();
     init.shut_down(code)
@@ -129,6 +131,25 @@ impl Init {
                 "/sys/fs/cgroup/cgroup.subtree_control",
                 &format!("+{controller}"),
             );
+        }
+    }
+
+    /// The configuration's kernel modules, in order, by PID 1 only (a
+    /// supervisor on a running system leaves the kernel alone). One already
+    /// loaded or built in is fine; any other failure is said and the boot
+    /// goes on: what needed the module fails later with its own message.
+    fn load_modules(&self, modules: &[config::Module]) {
+        if !self.pid1 {
+            return;
+        }
+        for module in modules {
+            if let Err(e) = load_module(module) {
+                say(&format!(
+                    "cella: module {}: {}",
+                    module.path,
+                    crate::error::strerror(e)
+                ));
+            }
         }
     }
 
@@ -610,6 +631,30 @@ fn now_secs() -> u64 {
         .get_or_init(std::time::Instant::now)
         .elapsed()
         .as_secs()
+}
+
+/// `finit_module(2)` of one module file. A `.xz`, `.gz` or `.zst` file is
+/// handed to the kernel to decompress (`MODULE_INIT_COMPRESSED_FILE`, 5.17+).
+fn load_module(module: &config::Module) -> rustix::io::Result<()> {
+    const MODULE_INIT_COMPRESSED_FILE: i32 = 4;
+    let file = rustix::fs::open(
+        module.path.as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let params = std::ffi::CString::new(module.params.as_str()).map_err(|_| Errno::INVAL)?;
+    let compressed = [".xz", ".gz", ".zst"]
+        .iter()
+        .any(|ext| module.path.ends_with(ext));
+    let flags = if compressed {
+        MODULE_INIT_COMPRESSED_FILE
+    } else {
+        0
+    };
+    match rustix::system::finit_module(&file, &params, flags) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn read_small(path: &str) -> String {

@@ -137,6 +137,63 @@ pub fn kernel(arch: &Arch) -> PathBuf {
         .expect("vmlinuz in the kernel package")
 }
 
+/// Kernel modules `names` of `arch`'s kernel and every module they depend
+/// on (each module's `.modinfo` `depends=`), dependencies first: the order
+/// `insmod` or `cella init`'s `module` lines must load them. Each is
+/// (file name, contents).
+pub fn modules(arch: &Arch, names: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let package = kernel(arch).parent().unwrap().parent().unwrap().to_owned();
+    let mut files = std::collections::HashMap::new();
+    let mut dirs = vec![package.join("lib/modules")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Some(name) = path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .strip_suffix(".ko")
+            {
+                files.insert(name.replace('-', "_"), path);
+            }
+        }
+    }
+    fn visit(
+        name: &str,
+        files: &std::collections::HashMap<String, PathBuf>,
+        out: &mut Vec<(String, Vec<u8>)>,
+    ) {
+        if out.iter().any(|(n, _)| n == &format!("{name}.ko")) {
+            return;
+        }
+        let path = files
+            .get(name)
+            .unwrap_or_else(|| panic!("module {name} is not in the kernel package"));
+        let body = std::fs::read(path).unwrap();
+        let depends = body
+            .windows(8)
+            .position(|w| w == b"depends=")
+            .map(|at| {
+                let rest = &body[at + 8..];
+                let end = rest.iter().position(|b| *b == 0).unwrap();
+                String::from_utf8_lossy(&rest[..end]).into_owned()
+            })
+            .unwrap_or_default();
+        for dep in depends.split(',').filter(|d| !d.is_empty()) {
+            visit(&dep.replace('-', "_"), files, out);
+        }
+        out.push((format!("{name}.ko"), body));
+    }
+    let mut out = Vec::new();
+    for name in names {
+        visit(name, &files, &mut out);
+    }
+    out
+}
+
 pub fn busybox(arch: &Arch) -> PathBuf {
     debian_package("busybox-static", arch.deb_arch).join("bin/busybox")
 }
@@ -250,6 +307,16 @@ pub fn boot(arch: &Arch, initramfs: &[u8], limit: Duration) -> String {
     boot_with(arch, initramfs, "", limit, None)
 }
 
+/// [`boot`] with devices: extra QEMU arguments (`-netdev`, `-device`).
+pub fn boot_with_devices(
+    arch: &Arch,
+    initramfs: &[u8],
+    qemu_args: &[String],
+    limit: Duration,
+) -> String {
+    boot_machine(arch, initramfs, "", qemu_args, limit, None)
+}
+
 /// Something the test does to a running guest.
 pub enum Act<'a> {
     /// A QEMU human-monitor command (`sendkey ctrl-alt-delete`).
@@ -265,6 +332,17 @@ pub fn boot_with(
     arch: &Arch,
     initramfs: &[u8],
     append: &str,
+    limit: Duration,
+    on_line: Option<(&str, Act<'_>)>,
+) -> String {
+    boot_machine(arch, initramfs, append, &[], limit, on_line)
+}
+
+fn boot_machine(
+    arch: &Arch,
+    initramfs: &[u8],
+    append: &str,
+    qemu_args: &[String],
     limit: Duration,
     on_line: Option<(&str, Act<'_>)>,
 ) -> String {
@@ -311,6 +389,7 @@ pub fn boot_with(
     if let Some(cpu) = arch.cpu {
         cmd.args(["-cpu", cpu]);
     }
+    cmd.args(qemu_args);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
