@@ -13,7 +13,8 @@
 //!  5. hostname and domainname
 //!  6. make every mount private (a slave of the host's where OCI mounts ask
 //!     to follow it); bring lo up in a new network namespace
-//!  7. clone the root, apply the mount plan (mounts, devices, sysctls,
+//!  7. clone the root (or make it: an overlay over an image file or a
+//!     directory), apply the mount plan (mounts, devices, sysctls,
 //!     read-only and masked paths, the cgroup view)
 //!  8. OCI: the createRuntime/createContainer hooks (run by the parent)
 //!  9. pivot_root (chroot where impossible); the root's propagation
@@ -77,6 +78,9 @@ pub struct Plan<'a> {
     pub root_readonly: bool,
     /// `MS_*` propagation for the container's mounts after pivot_root.
     pub rootfs_propagation: Option<u32>,
+    /// An image file or `--overlay`: an overlay made of these is the root.
+    #[cfg(feature = "image")]
+    pub layers: Option<mount::layers::LayerPlan<'a>>,
     pub ops: &'a [MountOp],
     /// A mount namespace of the container's, new or joined by path (else 6,
     /// 7 and 9 are skipped: it has the runtime's mounts and root).
@@ -257,7 +261,14 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     // 7. The new root and everything in it, each target resolved inside it
     //    and mounted onto by fd.
     let tree = if c.mount_ns {
-        let tree = mount::enter_root(c.root, c.host_root).map_err(from_error)?;
+        #[cfg(feature = "image")]
+        let entered = match &c.layers {
+            Some(layers) => mount::layers::enter_layers(layers),
+            None => mount::enter_root(c.root, c.host_root),
+        };
+        #[cfg(not(feature = "image"))]
+        let entered = mount::enter_root(c.root, c.host_root);
+        let tree = entered.map_err(from_error)?;
         mount::apply(tree.as_fd(), c.ops, c.bind_sources).map_err(|(i, e)| Failure {
             index: i as u16,
             ..from_error(e)
@@ -278,8 +289,17 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     }
     // 9. Enter it for good.
     if let Some(tree) = tree {
-        mount::switch_root(tree.as_fd(), c.root_readonly && !c.host_root, c.host_root)
-            .map_err(from_error)?;
+        #[cfg(feature = "image")]
+        let covers = usize::from(c.layers.is_some());
+        #[cfg(not(feature = "image"))]
+        let covers = 0;
+        mount::switch_root(
+            tree.as_fd(),
+            c.root_readonly && !c.host_root,
+            c.host_root,
+            covers,
+        )
+        .map_err(from_error)?;
         drop(tree);
         if let Some(flags) = c.rootfs_propagation {
             mount_change(c"/", MountPropagationFlags::from_bits_retain(flags))

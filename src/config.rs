@@ -27,7 +27,8 @@
 //! either one of `command`, `restart`, `log`, or a `cella run` option
 //! (`rootfs`, `hostname`, `net`, `pid`, `memory`, `pids`, `cpus`, `cpu-weight`,
 //! `io-weight`, `env`, `workdir`, `user`, `bind`, `tmpfs`, `init`,
-//! `read-only`), checked exactly as on the command line. The kernel command
+//! `read-only`, `overlay`, `overlay-upper`), checked exactly as on the
+//! command line. The kernel command
 //! line can select the file (`cella.conf=PATH`) and override the global
 //! keys (`cella.hostname=`, `cella.on-exit=`, `cella.grace=`, `cella.emergency=`).
 //! Parsing is pure: no file system access.

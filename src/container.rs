@@ -46,6 +46,9 @@ pub struct Running {
     record: store::Held,
     keep_record: bool,
     memory_limited: bool,
+    /// `--overlay-upper`: one container at a time writes the directory.
+    #[cfg(feature = "image")]
+    _upper_lock: Option<rustix::fd::OwnedFd>,
 }
 
 impl Running {
@@ -154,10 +157,15 @@ pub fn create(
     let keep_record = c.record.keep;
     let made = engine::create(&mut c, io, &mut |_, _| Ok(()))?;
     let (pid, cgroup, links, record) = made.running();
+    // `--overlay-upper`'s lock, held while the container writes there.
+    #[cfg(feature = "image")]
+    let upper_lock = c.layers.take().and_then(|l| l.persistent_upper).map(|u| u.lock);
     Ok(Running {
         pid,
         cgroup,
         links,
+        #[cfg(feature = "image")]
+        _upper_lock: upper_lock,
         record,
         keep_record,
         memory_limited,
@@ -234,6 +242,8 @@ fn container(spec: Spec) -> Result<engine::Container> {
         host_root: spec.root.is_host,
         root_readonly: spec.root.read_only,
         rootfs_propagation: None,
+        #[cfg(feature = "image")]
+        layers: spec.root.layers,
         mounts: mount::plan(spec.filesystem)?,
         hooks: false,
         payload: spec.payload,

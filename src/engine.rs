@@ -53,6 +53,10 @@ pub struct Container {
     pub root_readonly: bool,
     /// `MS_*` propagation for the container's mounts after pivot_root.
     pub rootfs_propagation: Option<u32>,
+    /// An image file or `--overlay`: the layers the child makes its root
+    /// of (`root` is then the image file or the directory below).
+    #[cfg(feature = "image")]
+    pub layers: Option<crate::image::Layers>,
     pub mounts: Vec<MountOp>,
     /// The createRuntime/createContainer hooks: the child asks the parent
     /// to run them once its namespaces exist.
@@ -283,6 +287,8 @@ pub fn create(
                 host_root: c.host_root,
                 root_readonly: c.root_readonly,
                 rootfs_propagation: c.rootfs_propagation,
+                #[cfg(feature = "image")]
+                layers: c.layers.as_ref().map(|l| l.plan()),
                 ops: &c.mounts,
                 bind_sources: &bind_sources,
                 mount_ns: c.clone_flags & linux_raw_sys::general::CLONE_NEWNS != 0
@@ -455,7 +461,9 @@ pub fn describe(
         | Step::PivotRoot
         | Step::DetachOldRoot
         | Step::Chroot
-        | Step::ReadOnlyRoot => Some(root.display().to_string()),
+        | Step::ReadOnlyRoot
+        | Step::MountImage
+        | Step::MountOverlay => Some(root.display().to_string()),
         Step::BindMount => op.map(|op| match &op.kind {
             mount::Kind::Bind { source, .. } => {
                 format!("{} on /{}", source.to_string_lossy(), op.target)

@@ -72,11 +72,16 @@ pub enum Step {
     CgroupRemove,
     /// A bridge container's network (`--net bridge`).
     Network,
+    /// An image file's loop device, its file system, the overlay over a
+    /// root (`--rootfs FILE`, `--overlay`).
+    AttachImage,
+    MountImage,
+    MountOverlay,
 }
 
 impl Step {
     /// All steps, indexable by `code - 1`.
-    const ALL: [Step; 55] = [
+    const ALL: [Step; 58] = [
         Step::Usage,
         Step::Rootfs,
         Step::CgroupSetup,
@@ -132,6 +137,9 @@ impl Step {
         Step::Wait,
         Step::CgroupRemove,
         Step::Network,
+        Step::AttachImage,
+        Step::MountImage,
+        Step::MountOverlay,
     ];
 
     pub fn code(self) -> u8 {
@@ -200,6 +208,9 @@ impl Step {
             Step::Wait => "wait",
             Step::CgroupRemove => "remove cgroup",
             Step::Network => "network",
+            Step::AttachImage => "attach loop device",
+            Step::MountImage => "mount image",
+            Step::MountOverlay => "mount overlay",
         }
     }
 }

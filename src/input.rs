@@ -58,26 +58,71 @@ pub fn system_text(path: impl AsRef<Path>) -> Option<String> {
     bounded_text(fd.as_fd())
 }
 
-/// A container's file (`etc/passwd`) as text, `path` resolved inside
-/// `root` (its symlinks cannot leave it, as they would lead a host path to
-/// the host's files), through the same checks and limit as
+/// A container's root as cella reads it before the container exists (its
+/// passwd and group, its command): its layers, top first. One for a
+/// directory; for an overlay, its persistent upper directory over the
+/// image or directory below.
+pub struct RootView {
+    layers: Vec<OwnedFd>,
+}
+
+impl RootView {
+    /// The directory at `path`; one that cannot be opened has nothing
+    /// (every file in it is missing).
+    pub fn dir(path: &Path) -> RootView {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        RootView::layers(rustix::fs::open(path, flags, Mode::empty()).into_iter().collect())
+    }
+
+    pub fn layers(layers: Vec<OwnedFd>) -> RootView {
+        RootView { layers }
+    }
+
+    /// `path` opened inside the root: resolved in each layer in turn,
+    /// inside that layer (its symlinks cannot lead to the host's files);
+    /// the first layer that has it wins, and a whiteout there (overlayfs's
+    /// 0:0 character device) hides it in the layers below. A path that
+    /// needs two layers to resolve (a symlinked directory in one, its
+    /// target in another) is not found.
+    pub fn open<P: rustix::path::Arg + Copy>(
+        &self,
+        path: P,
+        flags: OFlags,
+    ) -> rustix::io::Result<OwnedFd> {
+        use rustix::fs::ResolveFlags;
+        let mut last = Errno::NOENT;
+        for layer in &self.layers {
+            let found = rustix::fs::openat2(
+                layer,
+                path,
+                flags | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            );
+            match found {
+                Ok(fd) if self.layers.len() > 1 && is_whiteout(&fd) => return Err(Errno::NOENT),
+                Ok(fd) => return Ok(fd),
+                Err(e @ (Errno::NOENT | Errno::NOTDIR)) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+}
+
+fn is_whiteout(fd: &OwnedFd) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|st| {
+        FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
+    })
+}
+
+/// A container's file (`etc/passwd`) as text, read inside its root
+/// ([`RootView::open`]), through the same checks and limit as
 /// [`system_text`]; `None` if it cannot be read.
-pub fn text_inside(root: &Path, path: &str) -> Option<String> {
-    use rustix::fs::ResolveFlags;
-    let dir = rustix::fs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let fd = rustix::fs::openat2(
-        &dir,
-        path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .ok()?;
+pub fn text_inside(root: &RootView, path: &str) -> Option<String> {
+    let fd = root
+        .open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)
+        .ok()?;
     let st = rustix::fs::fstat(&fd).ok()?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return None;

@@ -24,6 +24,8 @@ pub mod engine;
 pub mod error;
 pub mod fdpass;
 pub mod heapsort;
+#[cfg(feature = "image")]
+pub mod image;
 pub mod init;
 pub mod input;
 #[cfg(feature = "oci")]

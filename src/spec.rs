@@ -80,6 +80,28 @@ pub struct Root {
     /// `/proc`, `/dev` and `/tmp`.
     pub is_host: bool,
     pub read_only: bool,
+    /// An image file, or `--overlay` over a directory: the overlay's
+    /// layers (`source` is then the image file or the directory).
+    #[cfg(feature = "image")]
+    pub layers: Option<crate::image::Layers>,
+}
+
+impl Root {
+    /// The root as the payload will find it, for reading its passwd and
+    /// looking for its command before it exists.
+    fn view(&self, inside_of: Option<u32>) -> Result<crate::input::RootView> {
+        use crate::input::RootView;
+        if let Some(pid) = inside_of {
+            return Ok(RootView::dir(Path::new(&format!("/proc/{pid}/root"))));
+        }
+        #[cfg(feature = "image")]
+        if let Some(layers) = &self.layers {
+            return layers
+                .view()
+                .map_err(|e| Error::new(Step::Rootfs, e).at(self.source.display().to_string()));
+        }
+        Ok(RootView::dir(&self.source))
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -110,17 +132,24 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     };
     let hostname = args.hostname.unwrap_or_else(|| name.clone());
     let root = match &args.rootfs {
-        Some(dir) => Root {
-            source: rootfs(dir)?,
-            is_host: false,
-            read_only: args.read_only,
-        },
+        Some(given) => root_at(given, args.overlay, args.overlay_upper.as_deref(), args.read_only)?,
+        None if args.overlay || args.overlay_upper.is_some() => {
+            return Err(Error::usage(
+                "--overlay and --overlay-upper need --rootfs (the layer below)",
+            ));
+        }
         None => Root {
             source: PathBuf::from("/"),
             is_host: true,
             read_only: true,
+            #[cfg(feature = "image")]
+            layers: None,
         },
     };
+    let view = root.view(args.inside_of)?;
+    if !root.is_host && args.inside_of.is_none() {
+        no_symlinked_specials(&view, &args.rootfs.clone().unwrap_or_default())?;
+    }
     let rootless = crate::rootless::active().then(crate::rootless::Maps::for_caller);
     let mut nodes: Vec<DeviceNode> = Vec::with_capacity(args.devices.len());
     for d in &args.devices {
@@ -201,7 +230,7 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     let filesystem = filesystem(&mount_args, host_root, rootless.is_some(), nodes)?;
     // Who the payload is, from the container's own passwd and group
     // files, as docker resolves `-u` (root by default).
-    let who = crate::users::identify_in(&root.source, args.user.as_deref().unwrap_or("0"))
+    let who = crate::users::identify_in(&view, args.user.as_deref().unwrap_or("0"))
         .map_err(|e| {
             Error::usage(format!(
                 "--user {}: {e}",
@@ -220,11 +249,11 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     env.extend(args.env.iter().cloned());
     let envp = environment(&env, &hostname, &who.home, |k| std::env::var_os(k))?;
     let candidates = candidates(&args.command[0], &envp)?;
-    if !root.is_host {
+    if !root.is_host || args.inside_of.is_some() {
         let mounted: Vec<&str> = (args.binds.iter().map(|b| b.target.as_str()))
             .chain(args.tmpfs.iter().map(|t| t.target.as_str()))
             .collect();
-        command_in_rootfs(&root.source, &candidates, &args.command[0], &mounted)?;
+        command_in_rootfs(&view, &root.source, &candidates, &args.command[0], &mounted)?;
     }
     let exec = Exec {
         candidates,
@@ -334,12 +363,22 @@ pub fn build(args: RunArgs) -> Result<Spec> {
 
 impl Spec {
     /// Descriptors the spec holds (the bridge's network lock until the
-    /// container is recorded), which a fork that closes the others keeps.
+    /// container is recorded; an image's mount, `--overlay-upper`'s lock),
+    /// which a fork that closes the others keeps.
     pub fn held_fds(&self) -> Vec<i32> {
+        #[allow(unused_mut)]
+        let mut held: Vec<i32> = Vec::new();
         #[cfg(feature = "net")]
-        return self.network.iter().filter_map(|n| n.lock_fd()).collect();
-        #[cfg(not(feature = "net"))]
-        Vec::new()
+        held.extend(self.network.iter().filter_map(|n| n.lock_fd()));
+        #[cfg(feature = "image")]
+        if let Some(layers) = &self.root.layers {
+            use rustix::fd::AsRawFd;
+            if let crate::image::Lower::Image(fd) = &layers.lower {
+                held.push(fd.as_raw_fd());
+            }
+            held.extend(layers.persistent_upper.iter().map(|u| u.lock.as_raw_fd()));
+        }
+        held
     }
 }
 
@@ -522,31 +561,20 @@ fn filesystem(
 /// `proc/` and `sys/` created in it. A candidate under a `--bind` or
 /// `--tmpfs` target may come with that mount: it is not looked for.
 fn command_in_rootfs(
+    view: &crate::input::RootView,
     root: &Path,
     candidates: &[CString],
     command: &OsStr,
     mounted: &[&str],
 ) -> Result<()> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let dir = rustix::fs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::new(Step::CloneRoot, e).at(root.display().to_string()))?;
+    use rustix::fs::OFlags;
     for c in candidates {
         let path = c.to_string_lossy();
         let under_a_mount = mounted.iter().any(|m| {
             path.strip_prefix(m.trim_end_matches('/'))
                 .is_some_and(|r| r.starts_with('/'))
         });
-        let found = rustix::fs::openat2(
-            &dir,
-            c.as_c_str(),
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        );
+        let found = view.open(c.as_c_str(), OFlags::PATH);
         if under_a_mount || found.is_ok() {
             return Ok(());
         }
@@ -554,7 +582,7 @@ fn command_in_rootfs(
     let command = command.to_string_lossy();
     let looks_like_one = ["bin", "etc", "usr"]
         .iter()
-        .any(|d| rustix::fs::statat(&dir, *d, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok());
+        .any(|d| view.open(*d, OFlags::PATH | OFlags::NOFOLLOW).is_ok());
     Err(
         Error::new(Step::Exec, rustix::io::Errno::NOENT).at(if looks_like_one {
             command.into_owned()
@@ -801,28 +829,88 @@ fn generated_name() -> Result<String> {
     Ok(name)
 }
 
-/// The rootfs must be a directory whose `/proc`, `/sys` and `/dev` are not
-/// symlinks: a symlinked `/proc` would redirect cella's procfs mount (and
-/// later writes) to wherever the image points (CVE-2019-19921 class).
-fn rootfs(dir: &OsStr) -> Result<PathBuf> {
-    let shown = dir.to_string_lossy();
-    let path = std::fs::canonicalize(dir).map_err(|e| io(Step::Rootfs, e).at(&*shown))?;
+/// `--rootfs`: a directory, or (the `image` feature) an image file or a
+/// directory under an overlay.
+fn root_at(
+    given: &OsStr,
+    overlay: bool,
+    overlay_upper: Option<&OsStr>,
+    read_only: bool,
+) -> Result<Root> {
+    let shown = given.to_string_lossy();
+    let path = std::fs::canonicalize(given).map_err(|e| io(Step::Rootfs, e).at(&*shown))?;
     let meta = rustix::fs::stat(&path).map_err(|e| Error::new(Step::Rootfs, e).at(&*shown))?;
-    if rustix::fs::FileType::from_raw_mode(meta.st_mode) != rustix::fs::FileType::Directory {
+    let kind = rustix::fs::FileType::from_raw_mode(meta.st_mode);
+    let overlay = overlay || overlay_upper.is_some();
+    let image = kind == rustix::fs::FileType::RegularFile;
+    if !image && kind != rustix::fs::FileType::Directory {
         return Err(Error::new(Step::Rootfs, rustix::io::Errno::NOTDIR).at(&*shown));
     }
-    for special in ["proc", "sys", "dev"] {
-        let is_symlink = rustix::fs::lstat(path.join(special)).is_ok_and(|m| {
-            rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Symlink
+    if !(image || overlay) {
+        return Ok(Root {
+            source: path,
+            is_host: false,
+            read_only,
+            #[cfg(feature = "image")]
+            layers: None,
         });
+    }
+    #[cfg(not(feature = "image"))]
+    return Err(Error::usage(if image {
+        format!("--rootfs {shown}: image files need cella's 'image' feature")
+    } else {
+        "--overlay: this cella is built without its 'image' feature".to_owned()
+    }));
+    #[cfg(feature = "image")]
+    {
+        use crate::image::{self, Layers, Lower};
+        if crate::rootless::active() {
+            return Err(Error::usage(
+                "--rootfs FILE, --overlay: need root (a loop device and an overlay of the host's)",
+            ));
+        }
+        let lower = if image {
+            Lower::Image(image::mount(&path)?)
+        } else {
+            Lower::Dir(crate::mount::cpath(&path)?)
+        };
+        let persistent_upper = match overlay_upper {
+            Some(dir) => Some(image::persistent_upper(Path::new(dir))?),
+            None => None,
+        };
+        Ok(Root {
+            source: path,
+            is_host: false,
+            read_only,
+            layers: Some(Layers {
+                lower,
+                persistent_upper,
+            }),
+        })
+    }
+}
+
+/// The root's `/proc`, `/sys` and `/dev` must not be symlinks: a symlinked
+/// `/proc` would redirect cella's procfs mount (and later writes) to
+/// wherever the image points (CVE-2019-19921 class).
+fn no_symlinked_specials(view: &crate::input::RootView, shown: &OsStr) -> Result<()> {
+    use rustix::fs::{FileType, OFlags};
+    for special in ["proc", "sys", "dev"] {
+        let is_symlink = view
+            .open(special, OFlags::PATH | OFlags::NOFOLLOW)
+            .and_then(|fd| rustix::fs::fstat(&fd))
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
         if is_symlink {
             return Err(Error::invalid(
                 Step::Rootfs,
-                format!("{shown}: /{special} is a symlink, refusing to mount over it"),
+                format!(
+                    "{}: /{special} is a symlink, refusing to mount over it",
+                    shown.to_string_lossy()
+                ),
             ));
         }
     }
-    Ok(path)
+    Ok(())
 }
 
 /// `--device`: the host path must be a character or block device.

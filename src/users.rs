@@ -3,7 +3,7 @@
 //! resolves it, and the `HOME` a process gets when its environment has
 //! none) and the host's (the caller's name, for its subordinate ids).
 
-use std::path::Path;
+use crate::input::RootView;
 
 /// One line of a passwd file.
 #[derive(Debug, PartialEq)]
@@ -122,7 +122,7 @@ pub fn identify(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result
 
 /// [`identify`] in the container whose root is `root` (its files read
 /// inside it: their symlinks cannot lead to the host's).
-pub fn identify_in(root: &Path, spec: &str) -> Result<Identity, String> {
+pub fn identify_in(root: &RootView, spec: &str) -> Result<Identity, String> {
     let passwd = crate::input::text_inside(root, "etc/passwd");
     let group = crate::input::text_inside(root, "etc/group");
     identify(spec, passwd.as_deref(), group.as_deref())
@@ -131,7 +131,7 @@ pub fn identify_in(root: &Path, spec: &str) -> Result<Identity, String> {
 /// `HOME` for `uid` as runc gives it when a process's environment has
 /// none: the first entry of the container's `/etc/passwd` (read inside
 /// `root`) with that uid, else `/`.
-pub fn home(root: &Path, uid: u32) -> String {
+pub fn home(root: &RootView, uid: u32) -> String {
     crate::input::text_inside(root, "etc/passwd")
         .and_then(|text| {
             entries(&text)
@@ -142,7 +142,7 @@ pub fn home(root: &Path, uid: u32) -> String {
 }
 
 /// `env` with `HOME=` added from [`home`] unless it has one.
-pub fn with_home(env: &mut Vec<String>, root: &Path, uid: u32) {
+pub fn with_home(env: &mut Vec<String>, root: &RootView, uid: u32) {
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home(root, uid)));
     }

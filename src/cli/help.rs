@@ -181,7 +181,7 @@ command line overrides them):
   rootfs, hostname, net, pid, memory, memory-swap, pids, cpus, cpu-weight,
   cpu-shares, cpuset-cpus, io-weight, env, env-file, workdir, user, bind,
   volume, mount, tmpfs, device, cap-add, cap-drop, security-opt, ulimit,
-  oom-score-adj, init, read-only, privileged
+  oom-score-adj, init, read-only, privileged, overlay, overlay-upper
                           as `cella run`'s options of the same name
 ";
 

@@ -60,8 +60,14 @@ namespaces, in its own cgroup, and exits with its status. docker's
 spellings of the options are taken too.
 
 The container:
-  --rootfs DIR          root file system (default: the host's / read-only,
-                        with a private /proc, /dev and /tmp)
+  --rootfs DIR|FILE     root file system: a directory, or a squashfs or erofs
+                        image file under a throw-away writable layer
+                        (default: the host's / read-only, with a private
+                        /proc, /dev and /tmp)
+  --overlay             a throw-away writable layer over a --rootfs directory,
+                        which is never written
+  --overlay-upper DIR   keep the writable layer's changes in DIR (its upper/
+                        and work/), for one container at a time
   --name NAME           container name; also the cgroup name (default: generated)
   -h, --hostname NAME   hostname inside (default: the container name)
   --net, --network bridge|host|none
@@ -198,6 +204,14 @@ pub struct Bind {
 #[derive(Debug, PartialEq, Default, Clone)]
 pub struct RunArgs {
     pub rootfs: Option<OsString>,
+    /// `--overlay`: a tmpfs upper layer over a directory rootfs.
+    pub overlay: bool,
+    /// `--overlay-upper DIR`: the upper layer's writes persist in DIR.
+    pub overlay_upper: Option<OsString>,
+    /// Not an option: `exec` into a running `cella run` container reads
+    /// its files (passwd, the command) in this process's root, as the
+    /// container sees them, not in its recorded `--rootfs`.
+    pub inside_of: Option<u32>,
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub net: Net,
@@ -341,6 +355,10 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
                 a.read_only = true;
                 continue;
             }
+            Long("overlay") => {
+                a.overlay = true;
+                continue;
+            }
             Long("privileged") => {
                 a.privileged = true;
                 continue;
@@ -413,8 +431,9 @@ const COMMANDS: &[&str] = &[
 ];
 
 /// `run`'s flags that take no value.
-const FLAGS: [&str; 9] = [
+const FLAGS: [&str; 10] = [
     "help",
+    "overlay",
     "tty",
     "interactive",
     "init",
@@ -446,7 +465,8 @@ fn flag_name(arg: &lexopt::Arg<'_>) -> String {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 39] = [
+const VALUED: [&str; 40] = [
+    "overlay-upper",
     "publish",
     "ip",
     "bridge",
@@ -489,7 +509,7 @@ const VALUED: [&str; 39] = [
 ];
 
 /// Set `run` option `--name` (a long option taking a value, or one of the
-/// flags `init` and `read-only`) from text, as the init configuration does.
+/// flags `init`, `read-only`, `privileged`, `overlay`) from text, as the init configuration does.
 pub fn set_option(a: &mut RunArgs, name: &str, value: &str) -> Result<()> {
     let flag = || match value {
         "" | "yes" | "true" => Ok(true),
@@ -501,6 +521,7 @@ pub fn set_option(a: &mut RunArgs, name: &str, value: &str) -> Result<()> {
     match name {
         "init" => a.init = flag()?,
         "read-only" => a.read_only = flag()?,
+        "overlay" => a.overlay = flag()?,
         "privileged" => a.privileged = flag()?,
         _ => match VALUED.iter().find(|n| **n == name) {
             Some(known) => set(a, known, value.into(), "")?,
@@ -518,6 +539,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
         |why: &str| Error::usage(format!("invalid value '{shown}' for {dashes}{name}: {why}"));
     match name {
         "rootfs" => a.rootfs = Some(value),
+        "overlay-upper" => a.overlay_upper = Some(value),
         "security-opt" => {
             let bytes = value.as_encoded_bytes();
             if let Some(file) = bytes

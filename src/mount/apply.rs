@@ -57,6 +57,30 @@ pub fn open_bind_sources(ops: &[MountOp]) -> Result<Vec<(usize, OwnedFd)>> {
     Ok(opened)
 }
 
+/// A new instance of file system `fstype` with `options` (`fsconfig`
+/// strings; an empty value sets a flag), as a detached mount with mount
+/// attributes `attrs`.
+pub fn new_fs<'a>(
+    fstype: &str,
+    options: impl Iterator<Item = (&'a str, &'a str)>,
+    attrs: u64,
+) -> rustix::io::Result<OwnedFd> {
+    let fsfd = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+    for (key, value) in options {
+        if value.is_empty() {
+            fsconfig_set_flag(&fsfd, key)?;
+        } else {
+            fsconfig_set_string(&fsfd, key, value)?;
+        }
+    }
+    fsconfig_create(&fsfd)?;
+    fsmount(
+        &fsfd,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::from_bits_retain(attrs as u32),
+    )
+}
+
 fn clone_tree(source: &CString, recursive: bool) -> rustix::io::Result<OwnedFd> {
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if recursive {
@@ -82,21 +106,8 @@ fn make(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<
             attrs,
         } => {
             let target = make_dir(root, &op.target).ctx(Step::MakeMountpoint)?;
-            let fsfd = fsopen(fstype.as_str(), FsOpenFlags::FSOPEN_CLOEXEC).ctx(op.step)?;
-            for (key, value) in options {
-                if value.is_empty() {
-                    fsconfig_set_flag(&fsfd, key.as_str()).ctx(op.step)?;
-                } else {
-                    fsconfig_set_string(&fsfd, key.as_str(), value.as_str()).ctx(op.step)?;
-                }
-            }
-            fsconfig_create(&fsfd).ctx(op.step)?;
-            let mnt = fsmount(
-                &fsfd,
-                FsMountFlags::FSMOUNT_CLOEXEC,
-                MountAttrFlags::from_bits_retain(*attrs as u32),
-            )
-            .ctx(op.step)?;
+            let options = options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let mnt = new_fs(fstype, options, *attrs).ctx(op.step)?;
             attach(&mnt, &target).ctx(op.step)
         }
         Kind::DevNodes => {

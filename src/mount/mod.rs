@@ -20,17 +20,19 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
 mod apply;
+#[cfg(feature = "image")]
+pub mod layers;
 mod paths;
 mod plan;
 
-pub use apply::{apply, open_bind_sources, verify_procfs};
+pub use apply::{apply, new_fs, open_bind_sources, verify_procfs};
 pub use paths::make_dir;
 pub use plan::{DeviceNode, Filesystem, cpath, plan};
 
 const NOSUID: u64 = linux_raw_sys::general::MOUNT_ATTR_NOSUID as u64;
 const NODEV: u64 = linux_raw_sys::general::MOUNT_ATTR_NODEV as u64;
 const NOEXEC: u64 = linux_raw_sys::general::MOUNT_ATTR_NOEXEC as u64;
-const RDONLY: u64 = linux_raw_sys::general::MOUNT_ATTR_RDONLY as u64;
+pub const RDONLY: u64 = linux_raw_sys::general::MOUNT_ATTR_RDONLY as u64;
 
 /// One mount (or device setup) inside the new root, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,16 +229,25 @@ pub fn enter_root(source: &CString, host_root: bool) -> Result<OwnedFd> {
 /// over `/` and chroot into it instead, as switch_root does.
 ///
 /// `on_slash` says the tree is already attached over `/` (the host-root
-/// default), so the fallback has nothing to move.
-pub fn switch_root(tree: BorrowedFd<'_>, read_only: bool, on_slash: bool) -> Result<()> {
+/// default), so the fallback has nothing to move. `covers` mounts of ours
+/// are stacked over the old root (a layered root's scratch tmpfs): after
+/// the pivot they are on top of it at `.`, and go first.
+pub fn switch_root(
+    tree: BorrowedFd<'_>,
+    read_only: bool,
+    on_slash: bool,
+    covers: usize,
+) -> Result<()> {
     if read_only {
         // Only the root mount itself: /proc, /dev, tmpfs and binds keep theirs.
         sys::mount_setattr(tree, RDONLY, false).ctx(Step::ReadOnlyRoot)?;
     }
     match rustix::process::pivot_root(c".", c".") {
         Ok(()) => {
-            rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH)
-                .ctx(Step::DetachOldRoot)?;
+            for _ in 0..=covers {
+                rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH)
+                    .ctx(Step::DetachOldRoot)?;
+            }
         }
         Err(Errno::INVAL) => {
             if !on_slash {

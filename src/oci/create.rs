@@ -79,7 +79,8 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
     // The fds after stdio the payload keeps: --preserve-fds, and socket
     // activation's LISTEN_FDS, which also goes to its environment.
     let mut process = process.clone();
-    crate::users::with_home(&mut process.env, &cfg.root, process.uid);
+    let view = crate::input::RootView::dir(&cfg.root);
+    crate::users::with_home(&mut process.env, &view, process.uid);
     let mut preserve = a.preserve_fds;
     if let Some(n) = std::env::var("LISTEN_FDS")
         .ok()
@@ -161,6 +162,8 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         root: plan::cpath(&cfg.root)?,
         host_root: false,
         root_readonly: cfg.root_readonly,
+        #[cfg(feature = "image")]
+        layers: None,
         rootfs_propagation: cfg
             .linux
             .rootfs_propagation

@@ -131,6 +131,11 @@ fn run_args(st: &State, a: &ExecArgs) -> Result<crate::cli::RunArgs> {
     r.publish.clear();
     (r.ip, r.bridge, r.subnet) = (None, None, None);
     r.name = Some(st.id.clone());
+    // Its files as it sees them (an image under an overlay, its writes);
+    // its root is not made again (nor an image mounted, nor an upper
+    // layer's lock taken).
+    r.inside_of = Some(st.pid as u32);
+    (r.rootfs, r.overlay, r.overlay_upper) = (None, false, None);
     Ok(r)
 }
 
@@ -181,7 +186,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         let mut process = process(a, &cfg)?;
         // The container's passwd as it sees it (a bind over it included).
         let root = PathBuf::from(format!("/proc/{}/root", st.pid));
-        crate::users::with_home(&mut process.env, &root, process.uid);
+        let view = crate::input::RootView::dir(&root);
+        crate::users::with_home(&mut process.env, &view, process.uid);
         let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
         (payload, cfg.root, cfg.linux.seccomp)
     };

@@ -8,6 +8,8 @@
 
 pub mod bpf;
 mod clone;
+#[cfg(feature = "image")]
+pub mod loopdev;
 pub mod proctitle;
 pub mod seccomp;
 pub mod signal;

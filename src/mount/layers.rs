@@ -1,0 +1,89 @@
+//! A root made of layers: an overlay whose lower layer is an image file's
+//! read-only file system (mounted by the parent, handed over as a detached
+//! mount) or a directory, and whose upper layer is a tmpfs of the
+//! container's own (writes vanish with it) or `--overlay-upper`'s
+//! directory (writes persist there).
+//!
+//! Assembled in the child, in its new mount namespace: overlayfs takes its
+//! layers only from the caller's namespace (6.1), and whatever is mounted
+//! there goes with the namespace, so a killed cella leaves no mount (and,
+//! the image's loop device being autoclear, no loop device).
+
+use super::apply::new_fs;
+use crate::error::{Ctx, Error, Result, Step};
+use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fs::{CWD, Mode};
+use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
+use std::ffi::CStr;
+
+/// The child's view of [`crate::image::Layers`].
+pub struct LayerPlan<'a> {
+    pub lower: Lower<'a>,
+    /// `--overlay-upper DIR`: its `upper/` and `work/` hold the writes.
+    pub persistent_upper: Option<&'a CStr>,
+}
+
+pub enum Lower<'a> {
+    /// An image's file system, mounted read-only by the parent.
+    Image(BorrowedFd<'a>),
+    /// A directory (`--overlay`), never written.
+    Dir(&'a CStr),
+}
+
+/// Build the overlay in a scratch tmpfs stacked on `/` (its `lower/`,
+/// `upper/`, `work/`, `root/`, `data/`: short names, far below
+/// `fsconfig`'s 256-byte values) and make its root the current directory.
+/// Returns the overlay's root, as [`super::enter_root`] returns the tree.
+pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
+    let step = Step::MountOverlay;
+    let scratch = new_fs("tmpfs", [("mode", "0755")].into_iter(), 0).ctx(step)?;
+    for dir in ["lower", "upper", "work", "root", "data"] {
+        rustix::fs::mkdirat(&scratch, dir, Mode::from_raw_mode(0o755)).ctx(step)?;
+    }
+    attach_at(&scratch, c"/").ctx(step)?;
+    rustix::process::fchdir(&scratch).ctx(step)?;
+    match plan.lower {
+        Lower::Image(fd) => attach_at(&fd, c"lower").ctx(Step::MountImage)?,
+        Lower::Dir(dir) => attach_at(&clone(dir).ctx(Step::CloneRoot)?, c"lower").ctx(step)?,
+    }
+    let (upper, work) = match plan.persistent_upper {
+        Some(dir) => {
+            attach_at(&clone(dir).ctx(step)?, c"data").ctx(step)?;
+            for sub in ["data/upper", "data/work"] {
+                match rustix::fs::mkdir(sub, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(Error::new(step, e)),
+                }
+            }
+            ("data/upper", "data/work")
+        }
+        None => ("upper", "work"),
+    };
+    let options = [("lowerdir", "lower"), ("upperdir", upper), ("workdir", work)];
+    let overlay = new_fs("overlay", options.into_iter(), 0).ctx(step)?;
+    attach_at(&overlay, c"root").ctx(step)?;
+    rustix::process::fchdir(&overlay).ctx(Step::EnterRoot)?;
+    Ok(overlay)
+}
+
+/// A private copy of the mount at `dir` (its top mount only: overlayfs
+/// reads no layer's submounts).
+fn clone(dir: &CStr) -> rustix::io::Result<OwnedFd> {
+    open_tree(
+        CWD,
+        dir,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+}
+
+/// Attach the detached mount `mnt` at `path` (relative to the current
+/// directory, or `/`).
+fn attach_at(mnt: &impl rustix::fd::AsFd, path: &CStr) -> rustix::io::Result<()> {
+    move_mount(
+        mnt,
+        c"",
+        CWD,
+        path,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+}
