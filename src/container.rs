@@ -159,7 +159,11 @@ pub fn create(
     let (pid, cgroup, links, record) = made.running();
     // `--overlay-upper`'s lock, held while the container writes there.
     #[cfg(feature = "image")]
-    let upper_lock = c.layers.take().and_then(|l| l.persistent_upper).map(|u| u.lock);
+    let upper_lock = c
+        .layers
+        .take()
+        .and_then(|l| l.persistent_upper)
+        .map(|u| u.lock);
     Ok(Running {
         pid,
         cgroup,

@@ -180,7 +180,11 @@ mod tests {
         erofs[1024..1028].copy_from_slice(&[0xe2, 0xe1, 0xf5, 0xe0]);
         assert_eq!(format(&erofs), Some(Format::Erofs));
         assert_eq!(format(b"hsqs\x10\x00\x00\x00"), Some(Format::Squashfs));
-        assert_eq!(format(b"sqsh"), None, "big-endian squashfs: not made since 4.0");
+        assert_eq!(
+            format(b"sqsh"),
+            None,
+            "big-endian squashfs: not made since 4.0"
+        );
         assert_eq!(format(&erofs[..1027]), None);
         assert_eq!(format(b""), None);
         assert_eq!(format(&[0u8; 4096]), None);

@@ -71,7 +71,11 @@ impl RootView {
     /// (every file in it is missing).
     pub fn dir(path: &Path) -> RootView {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        RootView::layers(rustix::fs::open(path, flags, Mode::empty()).into_iter().collect())
+        RootView::layers(
+            rustix::fs::open(path, flags, Mode::empty())
+                .into_iter()
+                .collect(),
+        )
     }
 
     pub fn layers(layers: Vec<OwnedFd>) -> RootView {

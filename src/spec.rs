@@ -132,7 +132,12 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     };
     let hostname = args.hostname.unwrap_or_else(|| name.clone());
     let root = match &args.rootfs {
-        Some(given) => root_at(given, args.overlay, args.overlay_upper.as_deref(), args.read_only)?,
+        Some(given) => root_at(
+            given,
+            args.overlay,
+            args.overlay_upper.as_deref(),
+            args.read_only,
+        )?,
         None if args.overlay || args.overlay_upper.is_some() => {
             return Err(Error::usage(
                 "--overlay and --overlay-upper need --rootfs (the layer below)",
@@ -230,8 +235,8 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     let filesystem = filesystem(&mount_args, host_root, rootless.is_some(), nodes)?;
     // Who the payload is, from the container's own passwd and group
     // files, as docker resolves `-u` (root by default).
-    let who = crate::users::identify_in(&view, args.user.as_deref().unwrap_or("0"))
-        .map_err(|e| {
+    let who =
+        crate::users::identify_in(&view, args.user.as_deref().unwrap_or("0")).map_err(|e| {
             Error::usage(format!(
                 "--user {}: {e}",
                 args.user.as_deref().unwrap_or("0")

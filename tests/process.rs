@@ -262,7 +262,7 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
         (
             vec!["run", "--rootfs", file.to_str().unwrap(), "true"],
             125,
-            "Not a directory",
+            "neither a directory nor a squashfs or erofs image",
         ),
         (vec!["run", "--frobnicate", "true"], 125, "--frobnicate"),
         (

@@ -59,7 +59,11 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
         }
         None => ("upper", "work"),
     };
-    let options = [("lowerdir", "lower"), ("upperdir", upper), ("workdir", work)];
+    let options = [
+        ("lowerdir", "lower"),
+        ("upperdir", upper),
+        ("workdir", work),
+    ];
     let overlay = new_fs("overlay", options.into_iter(), 0).ctx(step)?;
     attach_at(&overlay, c"root").ctx(step)?;
     rustix::process::fchdir(&overlay).ctx(Step::EnterRoot)?;
@@ -79,11 +83,5 @@ fn clone(dir: &CStr) -> rustix::io::Result<OwnedFd> {
 /// Attach the detached mount `mnt` at `path` (relative to the current
 /// directory, or `/`).
 fn attach_at(mnt: &impl rustix::fd::AsFd, path: &CStr) -> rustix::io::Result<()> {
-    move_mount(
-        mnt,
-        c"",
-        CWD,
-        path,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
+    move_mount(mnt, c"", CWD, path, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
 }

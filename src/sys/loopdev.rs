@@ -50,7 +50,11 @@ pub fn attach_read_only(image: BorrowedFd<'_>) -> Result<(OwnedFd, String)> {
             )
         })?;
         let path = format!("/dev/loop{n}");
-        let device = rustix::fs::open(path.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        let device = rustix::fs::open(
+            path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         // SAFETY: LOOP_CONFIGURE reads a `loop_config` we own, of the size
         // the kernel expects, and keeps no pointer to it.
         let configured = check(unsafe {
