@@ -30,6 +30,16 @@ mount -t cgroup2 none /sys/fs/cgroup
 check() { if [ "$2" = "$3" ]; then echo "CHECK $1 ok"; else echo "CHECK $1 FAIL: got [$2] want [$3]"; fi; }
 
 check cgroup2 "$(grep -c ' /sys/fs/cgroup cgroup2 ' /proc/mounts)" 1
+#MODULES#
+# An erofs image as the root (a loop device: 6.1 mounts erofs from a block
+# device only), under a throw-away layer; the initramfs root forces the
+# chroot fallback.
+check erofs-root "$(cella run --rootfs /img.erofs -- sh -c 'echo w > /w && cat /w && cat /version && grep -c . /etc/passwd')" "w
+erofs
+1"
+check erofs-throwaway "$(cella run --rootfs /img.erofs -- sh -c 'cat /w 2>&1')" "cat: can't open '/w': No such file or directory"
+check erofs-escape "$(cella run --rootfs /img.erofs -- /bin/probe escape /initramfs-marker | cut -c1-9)" CONTAINED
+check erofs-no-loop-left "$(cat /sys/block/loop*/loop/backing_file 2>/dev/null | grep -c img.erofs)" 0
 check pid1-hostname "$(cella run --rootfs /rootfs --hostname g1 -- sh -c 'echo $$ $(hostname)')" "1 g1"
 
 cella run --rootfs /rootfs --name lim --memory 16m --pids 20 --cpus 0.5 --cpu-weight 100 -- \
@@ -111,7 +121,7 @@ sync
 poweroff -f
 "#;
 
-const CHECKS: usize = 33;
+const CHECKS: usize = 37;
 
 fn initramfs(arch: &Arch) -> Vec<u8> {
     let (cella, probe) = guest::build_for(arch);
@@ -119,12 +129,67 @@ fn initramfs(arch: &Arch) -> Vec<u8> {
     let mut cpio = Cpio::default();
     guest::add_busybox_root(&mut cpio, "", &busybox, APPLETS);
     cpio.char_dev("dev/console", 5, 1);
-    cpio.file("init", SCRIPT.as_bytes(), true);
+    let mut load = String::new();
+    cpio.dir("lib");
+    cpio.dir("lib/modules");
+    // crc32c_generic: libcrc32c's (erofs's) soft dependency, which nothing
+    // would load on demand (no modprobe here).
+    let wanted = ["crc32c_generic", "loop", "erofs", "overlay"];
+    for (name, body) in guest::modules(arch, &wanted) {
+        cpio.file(&format!("lib/modules/{name}"), &body, false);
+        load.push_str(&format!("insmod /lib/modules/{name}\n"));
+    }
+    cpio.file("init", SCRIPT.replace("#MODULES#", &load).as_bytes(), true);
+    let probe_bytes = std::fs::read(&probe).unwrap();
+    cpio.file(
+        "img.erofs",
+        &erofs_image(arch, &busybox, &probe_bytes),
+        false,
+    );
     cpio.file("bin/cella", &std::fs::read(cella).unwrap(), true);
     cpio.file("initramfs-marker", b"only in the initramfs\n", false);
     guest::add_busybox_root(&mut cpio, "/rootfs", &busybox, APPLETS);
     cpio.file("rootfs/bin/probe", &std::fs::read(probe).unwrap(), true);
     cpio.finish()
+}
+
+/// An erofs image of a busybox rootfs (and the probe) for `arch`, made here with
+/// mkfs.erofs (erofs-utils).
+fn erofs_image(arch: &Arch, busybox: &[u8], probe: &[u8]) -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "guest-erofs-{}-{}",
+        arch.deb_arch,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let root = dir.join("root");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for (name, body) in [("busybox", busybox), ("probe", probe)] {
+        std::fs::write(root.join("bin").join(name), body).unwrap();
+        std::fs::set_permissions(
+            root.join("bin").join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    for a in APPLETS {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(root.join("version"), "erofs\n").unwrap();
+    let image = dir.join("img.erofs");
+    let status = std::process::Command::new("mkfs.erofs")
+        .arg("--quiet")
+        .arg(&image)
+        .arg(&root)
+        .status()
+        .expect("mkfs.erofs (.ci/run installs erofs-utils)");
+    assert!(status.success());
+    let bytes = std::fs::read(&image).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
 }
 
 fn guest_checks(arch: &Arch) {

@@ -456,3 +456,64 @@ fn exec_into_an_image_container_sees_its_files() {
         loops_of(&file).is_empty()
     });
 }
+
+/// A board's container: `cella init` runs it from an image file with a
+/// persistent upper layer and a bound data directory; the image replaced
+/// on disk while it runs is the one its restart gets, with its writes kept.
+#[test]
+fn init_restarts_a_container_on_the_image_file_now_on_disk() {
+    require_root();
+    let _g = serial();
+    let root = rootfs("img-init");
+    std::fs::write(root.join("version"), "1\n").unwrap();
+    let file = image(&root, Format::Squashfs);
+    let base = root.parent().unwrap();
+    let (upper, sync) = (base.join("img-init.upper"), base.join("img-init.sync"));
+    for d in [&upper, &sync] {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let config = base.join("img-init.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "on-exit poweroff\n[container app]\nrootfs {}\noverlay-upper {}\nbind {}:/sync\n\
+             restart on-failure\n\
+             command sh -c 'n=$(cat /count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /count; \
+             echo \"run $n version $(cat /version)\"; [ $n -ge 2 ] && exit 0; touch /sync/ready; \
+             while [ ! -e /sync/go ]; do sleep 0.1; done; exit 1'\n",
+            file.display(),
+            upper.display(),
+            sync.display()
+        ),
+    )
+    .unwrap();
+    let init = init_command(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&sync.join("ready"), Duration::from_secs(30));
+    // A new image in its place (the old file unlinked while the container
+    // still runs from it), as an update lands on a board.
+    std::fs::write(root.join("version"), "2\n").unwrap();
+    assert_eq!(image(&root, Format::Squashfs), file);
+    std::fs::write(sync.join("go"), "").unwrap();
+    let out = wait_output(init, Duration::from_secs(60));
+    let text = stdout(&out);
+    assert!(
+        text.contains("[app] run 1 version 1"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(
+        text.contains("[app] run 2 version 2"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("upper/count")).unwrap(),
+        "2\n"
+    );
+    assert!(loops_of(&file).is_empty());
+}
