@@ -40,7 +40,7 @@ OUT=size-report/bench-image.md
     echo "Run by \`size-report/bench-image.sh\` on $(date -u +%Y-%m-%d) (kernel $(uname -r), $(nproc) CPUs,"
     echo "load average before: $LOAD); busybox \`/bin/true\`, $RUNS runs each, one hyperfine run."
     echo "cella $(git rev-parse --short HEAD); images by $(mksquashfs -version 2>&1 | head -n1) and"
-    echo "$(mkfs.erofs --help 2>&1 | head -n1)."
+    echo "$(dpkg-query -W -f='erofs-utils ${Version}' erofs-utils)."
     echo
     echo "| root | median ms | mean ms | min ms |"
     echo "|---|---:|---:|---:|"

@@ -234,6 +234,39 @@ fn an_upper_directory_is_written_by_one_container_at_a_time() {
     ]));
     assert_eq!(out, "one\n");
     assert!(loops_of(&file).is_empty());
+    // A detached container's supervisor holds the lock as long.
+    #[cfg(feature = "manage")]
+    {
+        let name = "img-upper-d";
+        let _ = cella(&["rm", "-f", name]);
+        ok(cella(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--rootfs",
+            f,
+            "--overlay-upper",
+            u,
+            "--",
+            "sleep",
+            "30",
+        ]));
+        let out = cella(&["run", "--rootfs", f, "--overlay-upper", u, "--", "true"]);
+        let removed = cella(&["rm", "-f", name]);
+        assert_eq!(code(&out), 125, "{}", stderr(&out));
+        assert!(stderr(&out).contains("in use by another container"));
+        ok(removed);
+        ok(cella(&[
+            "run",
+            "--rootfs",
+            f,
+            "--overlay-upper",
+            u,
+            "--",
+            "true",
+        ]));
+    }
 }
 
 #[test]

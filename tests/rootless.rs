@@ -158,3 +158,26 @@ fn rootless_bad_input_still_leaves_nothing() {
         "{out:?}"
     );
 }
+
+/// Image files and overlays need loop devices and overlays of the host's:
+/// a rootless start is refused in one line, before anything is mounted.
+#[test]
+fn rootless_image_files_and_overlays_are_refused() {
+    let _g = serial();
+    let root = rootfs("rootless-image");
+    let file = root.with_extension("sqfs");
+    let mut bytes = b"hsqs".to_vec();
+    bytes.resize(8192, 0);
+    std::fs::write(&file, bytes).unwrap();
+    let r = root.to_str().unwrap();
+    for args in [
+        vec!["run", "--rootfs", file.to_str().unwrap(), "--", "true"],
+        vec!["run", "--rootfs", r, "--overlay", "--", "true"],
+    ] {
+        let out = as_user(65534, 65534, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("need root"), "{err}");
+    }
+}
