@@ -44,6 +44,15 @@ fn image(root: &Path, format: Format) -> PathBuf {
     out
 }
 
+/// A test's lock, a fresh busybox rootfs `tag`, and its image in `format`.
+fn image_root(tag: &str, format: Format) -> (std::sync::MutexGuard<'static, ()>, PathBuf, PathBuf) {
+    require_root();
+    let guard = serial();
+    let root = rootfs(tag);
+    let file = image(&root, format);
+    (guard, root, file)
+}
+
 /// The loop devices backed by `file` (`/sys/block/loopN/loop/backing_file`).
 fn loops_of(file: &Path) -> Vec<String> {
     let name = std::fs::canonicalize(file).unwrap();
@@ -148,10 +157,7 @@ fn an_image_file_is_the_root_under_a_throwaway_layer() {
 
 #[test]
 fn the_payloads_user_and_command_are_found_through_the_layers() {
-    require_root();
-    let _g = serial();
-    let root = rootfs("img-layers");
-    let file = image(&root, Format::Squashfs);
+    let (_g, root, file) = image_root("img-layers", Format::Squashfs);
     let upper = root.with_extension("upper");
     let _ = std::fs::remove_dir_all(&upper);
     std::fs::create_dir_all(&upper).unwrap();
@@ -188,10 +194,7 @@ fn the_payloads_user_and_command_are_found_through_the_layers() {
 
 #[test]
 fn an_upper_directory_is_written_by_one_container_at_a_time() {
-    require_root();
-    let _g = serial();
-    let root = rootfs("img-upper");
-    let file = image(&root, Format::Erofs);
+    let (_g, root, file) = image_root("img-upper", Format::Erofs);
     let upper = root.with_extension("upper");
     let _ = std::fs::remove_dir_all(&upper);
     std::fs::create_dir_all(&upper).unwrap();
@@ -302,10 +305,7 @@ fn overlay_never_writes_the_directory_below() {
 
 #[test]
 fn many_containers_run_one_image_at_once() {
-    require_root();
-    let _g = serial();
-    let root = rootfs("img-many");
-    let file = image(&root, Format::Squashfs);
+    let (_g, _, file) = image_root("img-many", Format::Squashfs);
     let f = file.to_str().unwrap();
     let running: Vec<Running> = (0..5)
         .map(|i| {
@@ -331,10 +331,7 @@ fn many_containers_run_one_image_at_once() {
 
 #[test]
 fn a_killed_cella_leaves_no_loop_device_or_mount() {
-    require_root();
-    let _g = serial();
-    let root = rootfs("img-killed");
-    let file = image(&root, Format::Squashfs);
+    let (_g, root, file) = image_root("img-killed", Format::Squashfs);
     let run = spawn(&[
         "run",
         "--rootfs",
@@ -361,10 +358,7 @@ fn a_killed_cella_leaves_no_loop_device_or_mount() {
 
 #[test]
 fn bad_roots_are_refused_in_one_line_leaving_nothing() {
-    require_root();
-    let _g = serial();
-    let root = rootfs("img-bad");
-    let file = image(&root, Format::Squashfs);
+    let (_g, root, file) = image_root("img-bad", Format::Squashfs);
     // The magic of a squashfs, the rest cut off.
     let truncated = root.with_extension("truncated");
     let bytes = std::fs::read(&file).unwrap();
@@ -439,10 +433,7 @@ fn bad_roots_are_refused_in_one_line_leaving_nothing() {
 
 #[test]
 fn device_rules_apply_inside_an_image() {
-    require_root();
-    let _g = serial();
-    let root = rootfs("img-devices");
-    let file = image(&root, Format::Erofs);
+    let (_g, _, file) = image_root("img-devices", Format::Erofs);
     let out = run_in(
         &file,
         &[],
@@ -460,10 +451,7 @@ fn device_rules_apply_inside_an_image() {
 #[cfg(feature = "manage")]
 #[test]
 fn exec_into_an_image_container_sees_its_files() {
-    require_root();
-    let _g = serial();
-    let root = rootfs("img-exec");
-    let file = image(&root, Format::Squashfs);
+    let (_g, _, file) = image_root("img-exec", Format::Squashfs);
     let name = "img-exec";
     let _ = cella(&["rm", "-f", name]);
     ok(cella(&[
