@@ -46,9 +46,10 @@ pub struct Running {
     record: store::Held,
     keep_record: bool,
     memory_limited: bool,
-    /// `--overlay-upper`: one container at a time writes the directory.
+    /// Locks held for its life: `--overlay-upper`'s (one container at a
+    /// time writes the directory), its imported image's (`rmi` waits).
     #[cfg(feature = "image")]
-    _upper_lock: Option<rustix::fd::OwnedFd>,
+    _held: Vec<rustix::fd::OwnedFd>,
 }
 
 impl Running {
@@ -157,19 +158,23 @@ pub fn create(
     let keep_record = c.record.keep;
     let made = engine::create(&mut c, io, &mut |_, _| Ok(()))?;
     let (pid, cgroup, links, record) = made.running();
-    // `--overlay-upper`'s lock, held while the container writes there.
+    // `--overlay-upper`'s lock, held while the container writes there, and
+    // its imported image's, held while it runs on the image's layers.
     #[cfg(feature = "image")]
-    let upper_lock = c
+    let held = c
         .layers
         .take()
-        .and_then(|l| l.persistent_upper)
-        .map(|u| u.lock);
+        .map(|l| {
+            let upper = l.persistent_upper.map(|u| u.lock);
+            upper.into_iter().chain(l.image_lock).collect()
+        })
+        .unwrap_or_default();
     Ok(Running {
         pid,
         cgroup,
         links,
         #[cfg(feature = "image")]
-        _upper_lock: upper_lock,
+        _held: held,
         record,
         keep_record,
         memory_limited,

@@ -28,7 +28,7 @@ pub mod heapsort;
 pub mod image;
 pub mod init;
 pub mod input;
-#[cfg(feature = "oci")]
+#[cfg(any(feature = "oci", feature = "image"))]
 pub mod json;
 #[cfg(feature = "manage")]
 pub mod manage;

@@ -36,6 +36,14 @@ fn main() -> ExitCode {
             }
         };
     }
+    #[cfg(feature = "image")]
+    if !as_runc && cella::image::commands::is_image_command(&args) {
+        let mut emit = |bytes: &[u8]| write_all(rustix::stdio::stdout(), bytes);
+        return match cella::image::commands::main(args, &mut emit) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => fail(&e),
+        };
+    }
     #[cfg(feature = "oci")]
     if (as_runc || oci::is_oci(&args)) && !rustix::process::getpid().is_init() {
         let mut emit = |bytes: &[u8]| write_all(rustix::stdio::stdout(), bytes);

@@ -118,7 +118,15 @@ pub struct Limits {
 }
 
 /// Validate `args` against the system and build the spec.
-pub fn build(args: RunArgs) -> Result<Spec> {
+pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
+    // `cella run NAME`: an imported image's root, command and defaults.
+    #[cfg(feature = "image")]
+    let (image_root, image_env) = match from_image(&mut args)? {
+        Some((root, env)) => (Some(root), env),
+        None => (None, Vec::new()),
+    };
+    #[cfg(not(feature = "image"))]
+    let (image_root, image_env): (Option<Root>, Vec<OsString>) = (None, Vec::new());
     check_limits(&args)?;
     if args.detach && args.interactive && !args.tty {
         return Err(Error::usage(
@@ -132,6 +140,7 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     };
     let hostname = args.hostname.unwrap_or_else(|| name.clone());
     let root = match &args.rootfs {
+        _ if image_root.is_some() => image_root.ok_or_else(|| Error::usage("image"))?,
         Some(given) => root_at(
             given,
             args.overlay,
@@ -153,7 +162,7 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     };
     let view = root.view(args.inside_of)?;
     if !root.is_host && args.inside_of.is_none() {
-        no_symlinked_specials(&view, &args.rootfs.clone().unwrap_or_default())?;
+        no_symlinked_specials(&view, root.source.as_os_str())?;
     }
     let rootless = crate::rootless::active().then(crate::rootless::Maps::for_caller);
     let mut nodes: Vec<DeviceNode> = Vec::with_capacity(args.devices.len());
@@ -248,6 +257,7 @@ pub fn build(args: RunArgs) -> Result<Spec> {
     if args.tty {
         env.push("TERM=xterm".into());
     }
+    env.extend(image_env);
     for file in &args.env_files {
         env.extend(env_file(Path::new(file))?);
     }
@@ -382,6 +392,7 @@ impl Spec {
                 held.push(fd.as_raw_fd());
             }
             held.extend(layers.persistent_upper.iter().map(|u| u.lock.as_raw_fd()));
+            held.extend(layers.image_lock.iter().map(|l| l.as_raw_fd()));
         }
         held
     }
@@ -877,7 +888,7 @@ fn root_at(
         let lower = if image {
             Lower::Image(image::mount(&path)?)
         } else {
-            Lower::Dir(crate::mount::cpath(&path)?)
+            Lower::Dirs(vec![crate::mount::cpath(&path)?])
         };
         let persistent_upper = match overlay_upper {
             Some(dir) => Some(image::persistent_upper(Path::new(dir))?),
@@ -890,9 +901,78 @@ fn root_at(
             layers: Some(Layers {
                 lower,
                 persistent_upper,
+                image_lock: None,
             }),
         })
     }
+}
+
+/// `cella run NAME [ARG...]` without `--rootfs`, NAME an imported image
+/// (or `NAME:latest`): its layers under an overlay are the root, and its
+/// config gives what the options do not, as docker's does: the command
+/// (its Entrypoint, then the ARGs or else its Cmd), the environment (first,
+/// before `--env-file` and `-e`), the working directory, the user, the
+/// stop signal. `None`: NAME is a command in the host's root.
+#[cfg(feature = "image")]
+fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsString>)>> {
+    use crate::image::{Layers, Lower, store};
+    if args.rootfs.is_some() || args.inside_of.is_some() {
+        return Ok(None);
+    }
+    let Some(first) = args.command.first().and_then(|c| c.to_str()) else {
+        return Ok(None);
+    };
+    let store_root = store::root();
+    let Some((image, lock)) = store::find(&store_root, first) else {
+        return Ok(None);
+    };
+    if crate::rootless::active() {
+        return Err(Error::usage(format!(
+            "{}: images need root (an overlay of the host's)",
+            image.name
+        )));
+    }
+    let strings = |key| image.strings(key).into_iter().map(OsString::from);
+    let mut command: Vec<OsString> = strings("Entrypoint").collect();
+    if args.command.len() > 1 {
+        command.extend(args.command.drain(1..));
+    } else {
+        command.extend(strings("Cmd"));
+    }
+    if command.is_empty() {
+        return Err(Error::usage(format!(
+            "{}: the image has no Entrypoint or Cmd: give a command after its name",
+            image.name
+        )));
+    }
+    args.command = command;
+    args.workdir = args.workdir.take().or_else(|| image.string("WorkingDir"));
+    args.user = args.user.take().or_else(|| image.string("User"));
+    if args.stop_signal.is_none() {
+        args.stop_signal = image
+            .string("StopSignal")
+            .and_then(|s| crate::cli::docker::signal(&s));
+    }
+    let dirs = image
+        .layer_dirs(&store_root)
+        .iter()
+        .map(|d| crate::mount::cpath(d))
+        .collect::<Result<Vec<_>>>()?;
+    let persistent_upper = match &args.overlay_upper {
+        Some(dir) => Some(crate::image::persistent_upper(Path::new(dir))?),
+        None => None,
+    };
+    let root = Root {
+        source: PathBuf::from(&image.name),
+        is_host: false,
+        read_only: args.read_only,
+        layers: Some(Layers {
+            lower: Lower::Dirs(dirs),
+            persistent_upper,
+            image_lock: Some(lock),
+        }),
+    };
+    Ok(Some((root, strings("Env").collect())))
 }
 
 /// The root's `/proc`, `/sys` and `/dev` must not be symlinks: a symlinked

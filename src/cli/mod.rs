@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 
-mod docker;
+pub(crate) mod docker;
 pub mod help;
 pub use docker::{Tmpfs, size};
 

@@ -26,26 +26,55 @@ pub struct LayerPlan<'a> {
 pub enum Lower<'a> {
     /// An image's file system, mounted read-only by the parent.
     Image(BorrowedFd<'a>),
-    /// A directory (`--overlay`), never written.
-    Dir(&'a CStr),
+    /// Directories, top first (`--overlay`'s, an imported image's
+    /// layers), never written.
+    Dirs(&'a [std::ffi::CString]),
 }
 
-/// Build the overlay in a scratch tmpfs stacked on `/` (its `lower/`,
-/// `upper/`, `work/`, `root/`, `data/`: short names, far below
-/// `fsconfig`'s 256-byte values) and make its root the current directory.
+/// Build the overlay in a scratch tmpfs stacked on `/` (its `0/`, `1/`...
+/// for the lower layers, `upper/`, `work/`, `root/`, `data/`: short names,
+/// far below `fsconfig`'s 256-byte values, as overlayfs before 6.8 has no
+/// `lowerdir+`) and make its root the current directory.
 /// Returns the overlay's root, as [`super::enter_root`] returns the tree.
 pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
     let step = Step::MountOverlay;
     let scratch = new_fs("tmpfs", [("mode", "0755")].into_iter(), 0).ctx(step)?;
-    for dir in ["lower", "upper", "work", "root", "data"] {
+    for dir in ["upper", "work", "root", "data"] {
         rustix::fs::mkdirat(&scratch, dir, Mode::from_raw_mode(0o755)).ctx(step)?;
     }
     attach_at(&scratch, c"/").ctx(step)?;
     rustix::process::fchdir(&scratch).ctx(step)?;
-    match plan.lower {
-        Lower::Image(fd) => attach_at(&fd, c"lower").ctx(Step::MountImage)?,
-        Lower::Dir(dir) => attach_at(&clone(dir).ctx(Step::CloneRoot)?, c"lower").ctx(step)?,
+    // The lower layers as `0`, `1`, ... (top first): overlayfs's lowerdir
+    // is then `0:1:...`, short whatever the store's paths (built in a
+    // buffer: the child allocates nothing).
+    let mut lowerdir = [0u8; 512];
+    let mut len = 0;
+    let count = match plan.lower {
+        Lower::Image(_) => 1,
+        Lower::Dirs(dirs) => dirs.len(),
+    };
+    for i in 0..count {
+        let mut buf = [0u8; 4];
+        let name = layer_name(i, &mut buf);
+        let digits = name.to_bytes();
+        if len + digits.len() + 1 >= lowerdir.len() {
+            return Err(Error::new(step, rustix::io::Errno::TOOBIG));
+        }
+        if len > 0 {
+            lowerdir[len] = b':';
+            len += 1;
+        }
+        lowerdir[len..len + digits.len()].copy_from_slice(digits);
+        len += digits.len();
+        rustix::fs::mkdir(name, Mode::from_raw_mode(0o755)).ctx(step)?;
+        match plan.lower {
+            Lower::Image(fd) => attach_at(&fd, name).ctx(Step::MountImage)?,
+            Lower::Dirs(dirs) => {
+                attach_at(&clone(&dirs[i]).ctx(Step::CloneRoot)?, name).ctx(step)?
+            }
+        }
     }
+    let lowerdir = std::str::from_utf8(&lowerdir[..len]).unwrap_or_default();
     let (upper, work) = match plan.persistent_upper {
         Some(dir) => {
             attach_at(&clone(dir).ctx(step)?, c"data").ctx(step)?;
@@ -60,7 +89,7 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
         None => ("upper", "work"),
     };
     let options = [
-        ("lowerdir", "lower"),
+        ("lowerdir", lowerdir),
         ("upperdir", upper),
         ("workdir", work),
     ];
@@ -68,6 +97,24 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
     attach_at(&overlay, c"root").ctx(step)?;
     rustix::process::fchdir(&overlay).ctx(Step::EnterRoot)?;
     Ok(overlay)
+}
+
+/// Layer `i`'s mount point in the scratch tmpfs: its decimal digits.
+fn layer_name(i: usize, buf: &mut [u8; 4]) -> &CStr {
+    let digits = if i >= 100 {
+        3
+    } else if i >= 10 {
+        2
+    } else {
+        1
+    };
+    let mut v = i.min(999);
+    for d in (0..digits).rev() {
+        buf[d] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    buf[digits] = 0;
+    CStr::from_bytes_with_nul(&buf[..=digits]).unwrap_or(c"0")
 }
 
 /// A private copy of the mount at `dir` (its top mount only: overlayfs

@@ -57,13 +57,18 @@ pub fn format(head: &[u8]) -> Option<Format> {
 pub struct Layers {
     pub lower: Lower,
     pub persistent_upper: Option<Upper>,
+    /// An imported image's record, shared-locked while the container runs
+    /// on it (`rmi` refuses it meanwhile).
+    pub image_lock: Option<OwnedFd>,
 }
 
 #[derive(Debug)]
 pub enum Lower {
     /// The image's read-only file system, a detached mount.
     Image(OwnedFd),
-    Dir(CString),
+    /// Directories, top first: `--overlay`'s one, an imported image's
+    /// layers.
+    Dirs(Vec<CString>),
 }
 
 /// `--overlay-upper DIR`: the directory, open and locked.
@@ -79,14 +84,14 @@ impl Layers {
         LayerPlan {
             lower: match &self.lower {
                 Lower::Image(fd) => LowerRef::Image(fd.as_fd()),
-                Lower::Dir(dir) => LowerRef::Dir(dir),
+                Lower::Dirs(dirs) => LowerRef::Dirs(dirs),
             },
             persistent_upper: self.persistent_upper.as_ref().map(|u| u.dir.as_c_str()),
         }
     }
 
     /// The root as it will look: the persistent upper layer over the lower
-    /// (a tmpfs upper starts empty).
+    /// ones (a tmpfs upper starts empty).
     pub fn view(&self) -> rustix::io::Result<RootView> {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let mut layers = Vec::with_capacity(2);
@@ -97,10 +102,14 @@ impl Layers {
                 Err(e) => return Err(e),
             }
         }
-        layers.push(match &self.lower {
-            Lower::Image(fd) => rustix::fs::openat(fd, ".", flags, Mode::empty())?,
-            Lower::Dir(dir) => rustix::fs::open(dir.as_c_str(), flags, Mode::empty())?,
-        });
+        match &self.lower {
+            Lower::Image(fd) => layers.push(rustix::fs::openat(fd, ".", flags, Mode::empty())?),
+            Lower::Dirs(dirs) => {
+                for dir in dirs {
+                    layers.push(rustix::fs::open(dir.as_c_str(), flags, Mode::empty())?);
+                }
+            }
+        }
         Ok(RootView::layers(layers))
     }
 }

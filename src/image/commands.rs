@@ -1,0 +1,112 @@
+//! `cella image import FILE|DIR [NAME]`, `cella images` (`image ls`),
+//! `cella rmi NAME...` (`image rm`), `cella image inspect NAME`.
+
+use super::store::{self, Image};
+use crate::error::{Error, Result};
+use std::ffi::OsString;
+use std::path::Path;
+
+pub const USAGE: &str = "\
+Usage: cella image import FILE|DIR [NAME]
+       cella images                (cella image ls)
+       cella rmi NAME...           (cella image rm NAME...)
+       cella image inspect NAME
+
+Imports a `docker save` archive, an OCI image layout (a directory, or a tar
+of one: `podman save --format oci-archive`, `skopeo copy ... oci:DIR`) or a
+plain root file system tar, each uncompressed or gzip, into the image store
+(/var/lib/cella; CELLA_IMAGES names another). `cella run NAME` then runs it.
+Pulling from a registry is not done here: bring an image over as a file
+(docker save IMAGE > f.tar, podman save, skopeo copy docker://... oci-archive:f.tar).
+";
+
+/// Whether `args` is one of these commands.
+pub fn is_image_command(args: &[OsString]) -> bool {
+    matches!(
+        args.first().and_then(|a| a.to_str()),
+        Some("image" | "images" | "rmi")
+    )
+}
+
+fn text(a: &OsString) -> Result<&str> {
+    a.to_str()
+        .ok_or_else(|| Error::usage("image names and paths must be valid UTF-8"))
+}
+
+/// Run the command, handing its output to `emit`; the exit status.
+pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<u8> {
+    let root = store::root();
+    let words: Vec<&str> = args.iter().map(text).collect::<Result<_>>()?;
+    if words.iter().any(|w| *w == "--help" || *w == "-h") {
+        emit(USAGE.as_bytes());
+        return Ok(0);
+    }
+    match words.as_slice() {
+        ["images"] | ["image", "ls"] => {
+            emit(table(&store::list(&root)).as_bytes());
+        }
+        ["rmi", names @ ..] | ["image", "rm", names @ ..] if !names.is_empty() => {
+            for name in names {
+                store::remove(&root, name)?;
+                emit(format!("{name}\n").as_bytes());
+            }
+        }
+        ["image", "inspect", name] => {
+            let (image, _) = store::find(&root, name)
+                .ok_or_else(|| Error::usage(format!("image inspect {name}: no such image")))?;
+            emit(inspect(&image).as_bytes());
+        }
+        ["image", "import", source] | ["image", "import", source, _] => {
+            let name = words.get(3).copied();
+            let imported = store::import(&root, Path::new(source), name)?;
+            emit(format!("{imported}\n").as_bytes());
+        }
+        _ => {
+            return Err(Error::usage(format!(
+                "{}\n(see 'cella image --help')",
+                USAGE.lines().next().unwrap_or("")
+            )));
+        }
+    }
+    Ok(0)
+}
+
+fn table(images: &[Image]) -> String {
+    let width = images
+        .iter()
+        .map(|i| i.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = format!("{:<width$}  LAYERS  COMMAND\n", "NAME");
+    for i in images {
+        let mut command = i.strings("Entrypoint");
+        command.extend(i.strings("Cmd"));
+        out.push_str(&format!(
+            "{:<width$}  {:>6}  {}\n",
+            i.name,
+            i.layers.len(),
+            command.join(" ")
+        ));
+    }
+    out
+}
+
+fn inspect(image: &Image) -> String {
+    let mut out = String::from("{\"Name\":");
+    crate::json::write_str(&mut out, &image.name);
+    out.push_str(",\"Layers\":[");
+    for (n, l) in image.layers.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        crate::json::write_str(&mut out, &format!("sha256:{l}"));
+    }
+    out.push_str("],\"Config\":");
+    match &image.config {
+        Some(c) => c.write(&mut out),
+        None => out.push_str("null"),
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,374 @@
+//! The image store (default `/var/lib/cella`, 0700; `CELLA_IMAGES`
+//! elsewhere): imported images and their layers, unpacked.
+//!
+//! ```text
+//! /var/lib/cella/
+//!   .lock                  flock: one import or removal at a time
+//!   layers/HEX/            a layer's tree, named by the SHA-256 of its
+//!                          uncompressed tar (the image config's diff_id):
+//!                          a layer two images share is stored once
+//!   images/HEX.json        an image: {"name", "layers" (bottom first),
+//!                          "config" (the image's own config, kept whole)},
+//!                          HEX the SHA-256 of its name; written, then
+//!                          renamed into place
+//!   tmp/                   what an import is making; gone when it ends
+//! ```
+//!
+//! An import that fails leaves nothing: its temporary files go, and so
+//! do the layers it added. A running container holds its image's record
+//! shared-locked, so `rmi` refuses it.
+
+use super::archive::{Archive, LayerBlob};
+use super::sha256::Sha256;
+use crate::error::{Error, Result, Step};
+use crate::json::Value;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_ROOT: &str = "/var/lib/cella";
+
+/// The store's directory.
+pub fn root() -> PathBuf {
+    std::env::var_os("CELLA_IMAGES")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_ROOT), PathBuf::from)
+}
+
+fn fail(what: impl std::fmt::Display) -> Error {
+    Error::usage(what.to_string())
+}
+
+fn io_fail(path: &Path, e: std::io::Error) -> Error {
+    fail(format!("{}: {e}", path.display()))
+}
+
+/// An imported image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub name: String,
+    /// Layer digests (hex), bottom first.
+    pub layers: Vec<String>,
+    /// The image's config (`config` of an OCI image config), if it had one.
+    pub config: Option<Value>,
+}
+
+impl Image {
+    /// The layers' directories, top first (overlayfs's lowerdir order).
+    pub fn layer_dirs(&self, root: &Path) -> Vec<PathBuf> {
+        self.layers
+            .iter()
+            .rev()
+            .map(|l| root.join("layers").join(l))
+            .collect()
+    }
+
+    /// A string list of the config (`Entrypoint`, `Cmd`, `Env`).
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        self.field(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A string of the config (`WorkingDir`, `User`, `StopSignal`).
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.field(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+
+    fn field(&self, key: &str) -> Option<&Value> {
+        self.config.as_ref()?.get("config")?.get(key)
+    }
+
+    fn to_json(&self) -> String {
+        let mut out = String::from("{\"name\":");
+        crate::json::write_str(&mut out, &self.name);
+        out.push_str(",\"layers\":[");
+        for (i, l) in self.layers.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            crate::json::write_str(&mut out, l);
+        }
+        out.push_str("],\"config\":");
+        match &self.config {
+            Some(c) => c.write(&mut out),
+            None => out.push_str("null"),
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    fn from_json(bytes: &[u8]) -> Option<Image> {
+        let v = crate::json::parse(bytes).ok()?;
+        Some(Image {
+            name: v.get("name")?.as_str()?.to_owned(),
+            layers: v
+                .get("layers")?
+                .as_array()?
+                .iter()
+                .map(|l| l.as_str().map(str::to_owned))
+                .collect::<Option<_>>()?,
+            config: v.get("config").filter(|c| !c.is_null()).cloned(),
+        })
+    }
+}
+
+fn record_path(root: &Path, name: &str) -> PathBuf {
+    let mut h = Sha256::default();
+    h.update(name.as_bytes());
+    root.join("images").join(format!("{}.json", h.hex()))
+}
+
+/// The store, made if missing (0700: images carry setuid files and device
+/// nodes, for containers only), and its lock taken.
+fn open_locked(root: &Path) -> Result<OwnedFd> {
+    for dir in [
+        root.to_path_buf(),
+        root.join("layers"),
+        root.join("images"),
+        root.join("tmp"),
+    ] {
+        match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(Error::new(Step::State, e).at(dir.display().to_string())),
+        }
+    }
+    let _ = rustix::fs::chmod(root, Mode::from_raw_mode(0o700));
+    let lock = rustix::fs::open(
+        root.join(".lock"),
+        OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| Error::new(Step::State, e).at(root.join(".lock").display().to_string()))?;
+    rustix::fs::flock(&lock, FlockOperation::LockExclusive)
+        .map_err(|e| Error::new(Step::State, e).at(root.display().to_string()))?;
+    Ok(lock)
+}
+
+/// Every image of the store.
+pub fn list(root: &Path) -> Vec<Image> {
+    let mut images: Vec<Image> = std::fs::read_dir(root.join("images"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            if path.extension()? != "json" {
+                return None;
+            }
+            Image::from_json(&crate::input::read(&path, crate::json::MAX_INPUT).ok()?)
+        })
+        .collect();
+    images.sort_by(|a, b| a.name.cmp(&b.name));
+    images
+}
+
+/// Image `name` (or `name:latest`), with its record open and
+/// shared-locked: held while a container runs on it, `rmi` refuses it.
+pub fn find(root: &Path, name: &str) -> Option<(Image, OwnedFd)> {
+    let names = [name.to_owned(), format!("{name}:latest")];
+    names.iter().find_map(|n| {
+        let path = record_path(root, n);
+        let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+        rustix::fs::flock(&fd, FlockOperation::LockShared).ok()?;
+        let bytes = crate::input::read(&path, crate::json::MAX_INPUT).ok()?;
+        let image = Image::from_json(&bytes).filter(|i| &i.name == n)?;
+        Some((image, fd))
+    })
+}
+
+/// Remove image `name` and the layers no other image uses.
+pub fn remove(root: &Path, name: &str) -> Result<()> {
+    let _lock = open_locked(root)?;
+    let Some((image, held)) = find(root, name) else {
+        return Err(fail(format!("rmi {name}: no such image")));
+    };
+    drop(held);
+    let path = record_path(root, &image.name);
+    let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::new(Step::State, e).at(path.display().to_string()))?;
+    if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Err(fail(format!(
+            "rmi {}: a container is running on it",
+            image.name
+        )));
+    }
+    std::fs::remove_file(&path).map_err(|e| io_fail(&path, e))?;
+    collect_garbage(root);
+    Ok(())
+}
+
+/// Remove the layers no image names (and what a killed import left).
+fn collect_garbage(root: &Path) {
+    let used: Vec<String> = list(root).into_iter().flat_map(|i| i.layers).collect();
+    for entry in std::fs::read_dir(root.join("layers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !used.contains(&name) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    for entry in std::fs::read_dir(root.join("tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = std::fs::remove_dir_all(entry.path());
+        let _ = std::fs::remove_file(entry.path());
+    }
+}
+
+/// Import the archive or OCI layout at `source` as `name` (else the name
+/// it carries, else the file's name); returns the name.
+pub fn import(root: &Path, source: &Path, name: Option<&str>) -> Result<String> {
+    let _lock = open_locked(root)?;
+    // What a killed import left, before this one adds to it.
+    collect_garbage(root);
+    let tmp = root.join("tmp");
+    let mut made: Vec<PathBuf> = Vec::new();
+    let result = import_locked(root, &tmp, source, name, &mut made);
+    if result.is_err() {
+        for dir in &made {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_dir_all(entry.path());
+        let _ = std::fs::remove_file(entry.path());
+    }
+    result
+}
+
+fn import_locked(
+    root: &Path,
+    tmp: &Path,
+    source: &Path,
+    name: Option<&str>,
+    made: &mut Vec<PathBuf>,
+) -> Result<String> {
+    let shown = source.display().to_string();
+    let archive = Archive::open(source, tmp).map_err(|e| fail(format!("{shown}: {e}")))?;
+    let found = archive
+        .describe()
+        .map_err(|e| fail(format!("{shown}: {e}")))?;
+    let name = match name.map(str::to_owned).or(found.name) {
+        Some(n) => n,
+        None => source
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into()),
+    };
+    check_name(&name)?;
+    let mut layers = Vec::with_capacity(found.layers.len());
+    for (i, blob) in found.layers.iter().enumerate() {
+        let digest = layer(&archive, blob, root, tmp, made).map_err(|e| {
+            fail(format!(
+                "{shown}: layer {} of {}: {e}",
+                i + 1,
+                found.layers.len()
+            ))
+        })?;
+        layers.push(digest);
+    }
+    let image = Image {
+        name: name.clone(),
+        layers,
+        config: found.config,
+    };
+    let path = record_path(root, &name);
+    let staged = tmp.join("record.json");
+    std::fs::write(&staged, image.to_json()).map_err(|e| io_fail(&staged, e))?;
+    std::fs::rename(&staged, &path).map_err(|e| io_fail(&path, e))?;
+    made.clear();
+    collect_garbage(root);
+    Ok(name)
+}
+
+/// Docker's reference grammar, loosely: what `cella run NAME` can name.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-/:@".contains(&c))
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(fail(format!(
+            "'{name}': not an image name (letters, digits and . _ - / : @, starting with a letter or digit)"
+        )))
+    }
+}
+
+/// Unpack one layer (unless the store has it); its digest.
+fn layer(
+    archive: &Archive,
+    blob: &LayerBlob,
+    root: &Path,
+    tmp: &Path,
+    made: &mut Vec<PathBuf>,
+) -> std::result::Result<String, String> {
+    if let Some(d) = &blob.diff_id
+        && root.join("layers").join(d).is_dir()
+    {
+        return Ok(d.clone());
+    }
+    let dir = tmp.join(format!("layer-{}", made.len()));
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    let dirfd = rustix::fs::open(
+        &dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| e.to_string())?;
+    let stream = archive.layer(blob).map_err(|e| e.to_string())?;
+    let mut hashed = Hashing {
+        inner: stream,
+        hash: Sha256::default(),
+    };
+    super::unpack::unpack(&mut hashed, dirfd.as_fd()).map_err(|e| e.to_string())?;
+    // Whatever follows the end of the archive is part of its digest.
+    std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| e.to_string())?;
+    let digest = hashed.hash.hex();
+    if let Some(want) = &blob.diff_id
+        && *want != digest
+    {
+        return Err(format!(
+            "its content's digest is sha256:{digest}, not the sha256:{want} its image names (damaged?)"
+        ));
+    }
+    let dest = root.join("layers").join(&digest);
+    if dest.is_dir() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        std::fs::rename(&dir, &dest).map_err(|e| e.to_string())?;
+        made.push(dest);
+    }
+    Ok(digest)
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}

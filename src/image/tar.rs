@@ -1,0 +1,420 @@
+//! A tar reader (POSIX ustar, pax extended headers, GNU long names): the
+//! format of image layers and of `docker save` archives.
+//!
+//! Headers are checked (checksum, octal or base-256 numbers) and every
+//! length is bounded; what it cannot represent faithfully (sparse files,
+//! volume labels) is refused rather than guessed.
+
+use std::io::{self, Read};
+
+const BLOCK: usize = 512;
+/// pax records and GNU long names are metadata: at most this much.
+const MAX_META: u64 = 1 << 20;
+
+fn bad(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Hardlink,
+    Char,
+    Block,
+    Fifo,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// As the archive names it (see [`components`] for its safe form).
+    pub path: String,
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: i64,
+    /// A symlink's target or a hard link's source.
+    pub link: String,
+    pub dev: (u32, u32),
+    /// pax `SCHILY.xattr.*` records: name, value.
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// The entries of a tar stream, one after another; [`Reader::data`] reads
+/// the current one's contents (what is not read is skipped).
+pub struct Reader<R> {
+    inner: R,
+    /// The current entry's unread bytes, then its padding.
+    left: u64,
+    pad: u64,
+    /// Bytes consumed so far (for archives indexed by offset).
+    offset: u64,
+}
+
+/// An entry's path as components, without `.`, empty ones and a leading
+/// `/` (archives name paths relative to their root either way); `None` if
+/// it has a `..` (it would leave the root).
+pub fn components(path: &str) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+fn field(b: &[u8]) -> &[u8] {
+    let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
+    &b[..end]
+}
+
+fn text(b: &[u8]) -> io::Result<String> {
+    String::from_utf8(field(b).to_vec()).map_err(|_| bad("tar: a name is not UTF-8".into()))
+}
+
+/// An octal field, or GNU's base-256 (high bit set) for large values.
+fn number(b: &[u8]) -> io::Result<u64> {
+    if b.first().is_some_and(|c| c & 0x80 != 0) {
+        if b[0] & 0x40 != 0 {
+            return Err(bad("tar: a negative number".into()));
+        }
+        let mut v: u64 = u64::from(b[0] & 0x3f);
+        for &c in &b[1..] {
+            v = v
+                .checked_mul(256)
+                .and_then(|v| v.checked_add(u64::from(c)))
+                .ok_or_else(|| bad("tar: a number out of range".into()))?;
+        }
+        return Ok(v);
+    }
+    let s = field(b);
+    let s = std::str::from_utf8(s).map_err(|_| bad("tar: a bad number".into()))?;
+    let s = s.trim_matches(|c| c == ' ');
+    if s.is_empty() {
+        return Ok(0);
+    }
+    u64::from_str_radix(s, 8).map_err(|_| bad(format!("tar: a bad number '{s}'")))
+}
+
+fn id(b: &[u8]) -> io::Result<u32> {
+    u32::try_from(number(b)?).map_err(|_| bad("tar: an id out of range".into()))
+}
+
+impl<R: Read> Reader<R> {
+    pub fn new(inner: R) -> Self {
+        Reader {
+            inner,
+            left: 0,
+            pad: 0,
+            offset: 0,
+        }
+    }
+
+    /// Bytes of the archive consumed so far: after [`Reader::next`], where
+    /// the entry's data begins.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_exact(buf).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                bad("tar: the archive is cut short".into())
+            } else {
+                e
+            }
+        })?;
+        self.offset += buf.len() as u64;
+        Ok(())
+    }
+
+    fn skip(&mut self, mut n: u64) -> io::Result<()> {
+        let mut buf = [0u8; 8192];
+        while n > 0 {
+            let take = n.min(buf.len() as u64) as usize;
+            self.read_exact(&mut buf[..take])?;
+            n -= take as u64;
+        }
+        Ok(())
+    }
+
+    /// A metadata entry's contents (pax records, a GNU long name).
+    fn meta(&mut self, size: u64) -> io::Result<Vec<u8>> {
+        if size > MAX_META {
+            return Err(bad("tar: an oversized extended header".into()));
+        }
+        let mut v = vec![0u8; size as usize];
+        self.read_exact(&mut v)?;
+        self.skip(padding(size))?;
+        Ok(v)
+    }
+
+    /// The next entry; `None` at the end of the archive.
+    pub fn next(&mut self) -> io::Result<Option<Entry>> {
+        self.skip(self.left + self.pad)?;
+        (self.left, self.pad) = (0, 0);
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut long_name = None;
+        let mut long_link = None;
+        loop {
+            let mut h = [0u8; BLOCK];
+            match self.inner.read(&mut h[..1])? {
+                0 => return Ok(None), // an archive without its end blocks
+                _ => self.read_exact(&mut h[1..])?,
+            }
+            self.offset += 1;
+            if h.iter().all(|c| *c == 0) {
+                return Ok(None);
+            }
+            let sum: u64 = h
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if (148..156).contains(&i) {
+                        32
+                    } else {
+                        u64::from(*c)
+                    }
+                })
+                .sum();
+            if number(&h[148..156])? != sum {
+                return Err(bad(
+                    "tar: a header's checksum is wrong (not a tar archive?)".into(),
+                ));
+            }
+            let size = number(&h[124..136])?;
+            let kind = match h[156] {
+                b'x' => {
+                    pax.extend(records(&self.meta(size)?)?);
+                    continue;
+                }
+                b'g' => {
+                    self.meta(size)?;
+                    continue;
+                }
+                b'L' => {
+                    long_name = Some(text(&self.meta(size)?)?);
+                    continue;
+                }
+                b'K' => {
+                    long_link = Some(text(&self.meta(size)?)?);
+                    continue;
+                }
+                b'0' | 0 | b'7' => Kind::File,
+                b'1' => Kind::Hardlink,
+                b'2' => Kind::Symlink,
+                b'3' => Kind::Char,
+                b'4' => Kind::Block,
+                b'5' => Kind::Dir,
+                b'6' => Kind::Fifo,
+                t => {
+                    return Err(bad(format!(
+                        "tar: entry type '{}' is not supported",
+                        char::from(t).escape_default()
+                    )));
+                }
+            };
+            let ustar = &h[257..262] == b"ustar";
+            let mut path = text(&h[..100])?;
+            if ustar && h[345] != 0 {
+                path = format!("{}/{path}", text(&h[345..500])?);
+            }
+            let mut e = Entry {
+                path: long_name.take().unwrap_or(path),
+                kind,
+                mode: number(&h[100..108])? as u32 & 0o7777,
+                uid: id(&h[108..116])?,
+                gid: id(&h[116..124])?,
+                size,
+                mtime: number(&h[136..148])? as i64,
+                link: long_link.take().map_or_else(|| text(&h[157..257]), Ok)?,
+                dev: (id(&h[329..337])?, id(&h[337..345])?),
+                xattrs: Vec::new(),
+            };
+            for (key, value) in pax.drain(..) {
+                let value_text = || String::from_utf8(value.clone()).ok();
+                let num = || value_text().and_then(|v| v.split('.').next()?.parse::<u64>().ok());
+                match key.as_str() {
+                    "path" => {
+                        e.path = value_text().ok_or_else(|| bad("tar: a bad pax path".into()))?
+                    }
+                    "linkpath" => {
+                        e.link =
+                            value_text().ok_or_else(|| bad("tar: a bad pax linkpath".into()))?
+                    }
+                    "size" => e.size = num().ok_or_else(|| bad("tar: a bad pax size".into()))?,
+                    "uid" => e.uid = num().and_then(|n| u32::try_from(n).ok()).unwrap_or(e.uid),
+                    "gid" => e.gid = num().and_then(|n| u32::try_from(n).ok()).unwrap_or(e.gid),
+                    "mtime" => e.mtime = num().map_or(e.mtime, |n| n as i64),
+                    k => {
+                        if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
+                            e.xattrs.push((name.to_owned(), value));
+                        }
+                    }
+                }
+            }
+            // Links and directories carry no data, whatever the size says.
+            self.left = if matches!(e.kind, Kind::File) {
+                e.size
+            } else {
+                0
+            };
+            self.pad = padding(self.left);
+            if !matches!(e.kind, Kind::File) {
+                self.skip(e.size + padding(e.size))?;
+            }
+            return Ok(Some(e));
+        }
+    }
+
+    /// The current entry's contents.
+    pub fn data(&mut self) -> Data<'_, R> {
+        Data { reader: self }
+    }
+}
+
+fn padding(size: u64) -> u64 {
+    (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
+}
+
+/// pax records: `LENGTH KEY=VALUE\n`, LENGTH counting the whole record.
+fn records(data: &[u8]) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let space = rest
+            .iter()
+            .position(|c| *c == b' ')
+            .ok_or_else(|| bad("tar: a bad pax record".into()))?;
+        let len: usize = std::str::from_utf8(&rest[..space])
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .filter(|l| *l > space + 1 && *l <= rest.len())
+            .ok_or_else(|| bad("tar: a bad pax record length".into()))?;
+        let record = &rest[space + 1..len - 1];
+        let eq = record
+            .iter()
+            .position(|c| *c == b'=')
+            .ok_or_else(|| bad("tar: a pax record without '='".into()))?;
+        let key = String::from_utf8(record[..eq].to_vec())
+            .map_err(|_| bad("tar: a pax key is not UTF-8".into()))?;
+        out.push((key, record[eq + 1..].to_vec()));
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// The current entry's unread contents.
+pub struct Data<'a, R> {
+    reader: &'a mut Reader<R>,
+}
+
+impl<R: Read> Read for Data<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = &mut *self.reader;
+        if r.left == 0 {
+            return Ok(0);
+        }
+        let take = (r.left.min(buf.len() as u64)) as usize;
+        let n = r.inner.read(&mut buf[..take])?;
+        if n == 0 {
+            return Err(bad("tar: the archive is cut short".into()));
+        }
+        r.left -= n as u64;
+        r.offset += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ustar header block for `name` of `kind` with `size` bytes.
+    fn header(name: &str, kind: u8, size: u64, link: &str) -> Vec<u8> {
+        let mut h = vec![0u8; BLOCK];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..107].copy_from_slice(b"0000644");
+        h[108..115].copy_from_slice(b"0000000");
+        h[116..123].copy_from_slice(b"0000000");
+        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+        h[136..147].copy_from_slice(b"00000000000");
+        h[156] = kind;
+        h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|c| u32::from(*c)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        h
+    }
+
+    fn archive(parts: &[Vec<u8>]) -> Vec<u8> {
+        let mut a = parts.concat();
+        a.extend_from_slice(&[0u8; 1024]);
+        a
+    }
+
+    fn data(bytes: &[u8]) -> Vec<u8> {
+        let mut d = bytes.to_vec();
+        d.resize(bytes.len().div_ceil(BLOCK) * BLOCK, 0);
+        d
+    }
+
+    #[test]
+    fn entries_and_their_data() {
+        let pax = b"30 path=a/very/long/name/here\n";
+        let a = archive(&[
+            header("dir/", b'5', 0, ""),
+            header("dir/file", b'0', 5, ""),
+            data(b"hello"),
+            header("link", b'2', 0, "dir/file"),
+            header("PaxHeaders/x", b'x', pax.len() as u64, ""),
+            data(pax),
+            header("short", b'0', 2, ""),
+            data(b"hi"),
+        ]);
+        let mut r = Reader::new(&a[..]);
+        let e = r.next().unwrap().unwrap();
+        assert_eq!((e.path.as_str(), e.kind), ("dir/", Kind::Dir));
+        let e = r.next().unwrap().unwrap();
+        assert_eq!((e.path.as_str(), e.size, e.mode), ("dir/file", 5, 0o644));
+        let mut s = String::new();
+        r.data().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello");
+        let e = r.next().unwrap().unwrap();
+        assert_eq!((e.kind, e.link.as_str()), (Kind::Symlink, "dir/file"));
+        // Unread data is skipped.
+        let e = r.next().unwrap().unwrap();
+        assert_eq!(e.path, "a/very/long/name/here");
+        assert!(r.next().unwrap().is_none());
+    }
+
+    #[test]
+    fn damage_is_an_error() {
+        let mut a = archive(&[header("f", b'0', 5, ""), data(b"hello")]);
+        a[10] ^= 1;
+        assert!(Reader::new(&a[..]).next().is_err(), "checksum");
+        let a = archive(&[header("f", b'0', 5000, "")]);
+        let mut r = Reader::new(&a[..1024]);
+        r.next().unwrap();
+        assert!(
+            std::io::copy(&mut r.data(), &mut std::io::sink()).is_err(),
+            "cut short"
+        );
+        let a = archive(&[header("f", b'S', 0, "")]);
+        assert!(Reader::new(&a[..]).next().is_err(), "sparse");
+    }
+
+    #[test]
+    fn paths_with_dot_dot_have_no_components() {
+        assert_eq!(components("/a/./b//c"), Some(vec!["a", "b", "c"]));
+        assert_eq!(components("a/../../etc"), None);
+        assert_eq!(components("./"), Some(vec![]));
+    }
+}

@@ -1,0 +1,229 @@
+//! One layer's tar unpacked into its directory of the image store, as
+//! overlayfs will read it: the OCI image spec's whiteouts (`.wh.NAME`)
+//! become overlayfs's own (a 0:0 character device), its opaque marker
+//! (`.wh..wh..opq`) the directory's `trusted.overlay.opaque` xattr.
+//!
+//! A hostile layer cannot write outside its directory: a path with `..`
+//! is refused; every directory on the way is opened beneath the layer's
+//! root with no symlink followed (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`,
+//! so a symlink planted by an earlier entry cannot redirect a later one);
+//! files are created with `O_EXCL | O_NOFOLLOW`; a hard link's source is
+//! resolved the same way and must be a file of the layer. The layer's own
+//! symlinks are written as they are (never followed here).
+
+use super::tar::{self, Entry, Kind, Reader};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
+use rustix::io::Errno;
+use std::io::{self, Read, Write};
+
+fn bad(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
+}
+
+fn sys(what: &str, e: Errno) -> io::Error {
+    let why = if e == Errno::LOOP {
+        "goes through a symlink (refused: it could lead out of the layer)".to_owned()
+    } else {
+        crate::error::strerror(e).to_string()
+    };
+    io::Error::other(format!("'{what}': {why}"))
+}
+
+/// Unpack the tar stream `layer` into the empty directory `root`.
+pub fn unpack(layer: impl Read, root: BorrowedFd<'_>) -> io::Result<()> {
+    let mut reader = Reader::new(layer);
+    while let Some(entry) = reader.next()? {
+        let comps = tar::components(&entry.path).ok_or_else(|| {
+            bad(format!(
+                "'{}': a path with '..' (outside the layer)",
+                entry.path
+            ))
+        })?;
+        let Some((name, parents)) = comps.split_last() else {
+            continue; // the root itself
+        };
+        let parent = dir_at(root, parents).map_err(|e| sys(&entry.path, e))?;
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            whiteout(&parent, hidden).map_err(|e| sys(&entry.path, e))?;
+            continue;
+        }
+        make(&mut reader, &entry, root, &parent, name)?;
+    }
+    Ok(())
+}
+
+/// A directory beneath `root`, each missing component made (0755).
+fn dir_at(root: BorrowedFd<'_>, comps: &[&str]) -> rustix::io::Result<OwnedFd> {
+    let mut dir = rustix::fs::openat(root, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+    for c in comps {
+        dir = match beneath(&dir, c, OFlags::PATH | OFlags::DIRECTORY) {
+            Err(Errno::NOENT) => {
+                rustix::fs::mkdirat(&dir, *c, Mode::from_raw_mode(0o755))?;
+                beneath(&dir, c, OFlags::PATH | OFlags::DIRECTORY)?
+            }
+            other => other?,
+        };
+    }
+    Ok(dir)
+}
+
+/// `name` in `dir`, no symlink followed, nothing outside `dir` reached.
+fn beneath(dir: &OwnedFd, name: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        dir,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// What is at `name` in `dir`, if anything.
+fn existing(dir: &OwnedFd, name: &str) -> Option<FileType> {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        .ok()
+        .map(|st| FileType::from_raw_mode(st.st_mode))
+}
+
+/// Make room for a new `name` (a later entry replaces an earlier one): a
+/// file goes, an empty directory goes; a directory stays for a directory.
+fn clear(dir: &OwnedFd, name: &str, keep_dir: bool) -> io::Result<()> {
+    match existing(dir, name) {
+        None => Ok(()),
+        Some(FileType::Directory) if keep_dir => Ok(()),
+        Some(FileType::Directory) => rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
+            .map_err(|e| sys(&format!("{name}: replaces a directory"), e)),
+        Some(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(|e| sys(name, e)),
+    }
+}
+
+fn whiteout(dir: &OwnedFd, hidden: &str) -> rustix::io::Result<()> {
+    if hidden == ".wh..opq" {
+        let me = rustix::fs::openat(
+            dir,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        return rustix::fs::fsetxattr(
+            &me,
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        );
+    }
+    if hidden.is_empty() || hidden.contains('/') {
+        return Err(Errno::INVAL);
+    }
+    if existing(dir, hidden).is_some() {
+        let _ = rustix::fs::unlinkat(dir, hidden, AtFlags::empty());
+    }
+    rustix::fs::mknodat(dir, hidden, FileType::CharacterDevice, Mode::empty(), 0)
+}
+
+fn make<R: Read>(
+    reader: &mut Reader<R>,
+    e: &Entry,
+    root: BorrowedFd<'_>,
+    dir: &OwnedFd,
+    name: &str,
+) -> io::Result<()> {
+    let at = |err: Errno| sys(&e.path, err);
+    let mode = Mode::from_raw_mode(e.mode);
+    clear(dir, name, e.kind == Kind::Dir)?;
+    match e.kind {
+        Kind::Dir => {
+            if existing(dir, name).is_none() {
+                rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o755)).map_err(at)?;
+            }
+        }
+        Kind::File => {
+            let file = rustix::fs::openat(
+                dir,
+                name,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(at)?;
+            let mut out = std::fs::File::from(file);
+            io::copy(&mut reader.data(), &mut out)?;
+            out.flush()?;
+        }
+        Kind::Symlink => rustix::fs::symlinkat(e.link.as_str(), dir, name).map_err(at)?,
+        Kind::Hardlink => {
+            let comps = tar::components(&e.link)
+                .ok_or_else(|| bad(format!("'{}': a link to a path with '..'", e.path)))?;
+            let (source_name, source_parents) = comps
+                .split_last()
+                .ok_or_else(|| bad(format!("'{}': a link to the root", e.path)))?;
+            let source_dir = dir_at(root, source_parents).map_err(at)?;
+            let source = beneath(&source_dir, source_name, OFlags::PATH).map_err(at)?;
+            let st = rustix::fs::fstat(&source).map_err(at)?;
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                return Err(bad(format!("'{}': a hard link to a directory", e.path)));
+            }
+            rustix::fs::linkat(&source, "", dir, name, AtFlags::EMPTY_PATH).map_err(at)?;
+            return Ok(()); // the source's owner, mode and times are the link's
+        }
+        Kind::Char | Kind::Block | Kind::Fifo => {
+            let kind = match e.kind {
+                Kind::Char => FileType::CharacterDevice,
+                Kind::Block => FileType::BlockDevice,
+                _ => FileType::Fifo,
+            };
+            let dev = rustix::fs::makedev(e.dev.0, e.dev.1);
+            rustix::fs::mknodat(dir, name, kind, mode, dev).map_err(at)?;
+        }
+    }
+    let nofollow = AtFlags::SYMLINK_NOFOLLOW;
+    let (uid, gid) = (
+        Some(rustix::fs::Uid::from_raw(e.uid)),
+        Some(rustix::fs::Gid::from_raw(e.gid)),
+    );
+    rustix::fs::chownat(dir, name, uid, gid, nofollow).map_err(at)?;
+    if e.kind != Kind::Symlink {
+        // After chown, which clears set-user-ID and set-group-ID bits.
+        rustix::fs::chmodat(dir, name, mode, AtFlags::empty()).map_err(at)?;
+        xattrs(dir, name, e).map_err(at)?;
+    }
+    let time = rustix::fs::Timespec {
+        tv_sec: e.mtime,
+        tv_nsec: 0,
+    };
+    let times = Timestamps {
+        last_access: time,
+        last_modification: time,
+    };
+    rustix::fs::utimensat(dir, name, &times, nofollow).map_err(at)?;
+    Ok(())
+}
+
+/// The entry's extended attributes a container may rely on (file
+/// capabilities, `user.*`); never overlayfs's own (`trusted.overlay.*`
+/// would forge opaque directories and redirects) or other `trusted.*`.
+fn xattrs(dir: &OwnedFd, name: &str, e: &Entry) -> rustix::io::Result<()> {
+    let wanted: Vec<&(String, Vec<u8>)> = e
+        .xattrs
+        .iter()
+        .filter(|(k, _)| k == "security.capability" || k.starts_with("user."))
+        .collect();
+    if wanted.is_empty() || !matches!(e.kind, Kind::File | Kind::Dir) {
+        return Ok(());
+    }
+    let flags = if e.kind == Kind::Dir {
+        OFlags::RDONLY | OFlags::DIRECTORY
+    } else {
+        OFlags::RDONLY
+    };
+    let fd = beneath(dir, name, flags)?;
+    for (key, value) in wanted {
+        rustix::fs::fsetxattr(
+            fd.as_fd(),
+            key.as_str(),
+            value,
+            rustix::fs::XattrFlags::empty(),
+        )?;
+    }
+    Ok(())
+}
