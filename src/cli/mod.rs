@@ -32,6 +32,11 @@ Containers, as docker runs them:
   wait      wait for a container to end, print its exit status
   inspect   a container's record and description as JSON
 
+Images (run them by name: cella run NAME):
+  image import FILE|DIR [NAME]   a docker save archive, an OCI layout, a rootfs tar
+  images    list them (image ls); rmi NAME: remove one (image rm)
+  image inspect NAME             its layers and config as JSON
+
 A machine's PID 1 (an initramfs's /init, a board's init):
   init      start and supervise the containers of a configuration file
 
@@ -54,10 +59,17 @@ option such as --root before the verb, 'ps ID'); otherwise docker's
 
 pub const RUN_USAGE: &str = "\
 Usage: cella run [OPTIONS] [--] COMMAND [ARG...]
+       cella run [OPTIONS] [--] IMAGE [ARG...]
 
 Runs COMMAND as PID 1 of new UTS, PID, mount, IPC, network and cgroup
 namespaces, in its own cgroup, and exits with its status. docker's
 spellings of the options are taken too.
+
+Without --rootfs, a first word that names an imported image (see
+'cella images'; NAME or NAME:latest) runs that image: its Entrypoint, then
+the ARGs or else its Cmd, with its Env, WorkingDir, User and StopSignal
+unless options say otherwise. Any other first word is a command in the
+host's root.
 
 The container:
   --rootfs DIR|FILE     root file system: a directory, or a squashfs or erofs

@@ -152,7 +152,7 @@ impl Archive {
             left: file.metadata()?.len(),
         };
         let mut reader = Reader::new(io::BufReader::new(whole));
-        while let Some(e) = reader.next()? {
+        while let Some(e) = reader.next_entry()? {
             if e.kind == super::tar::Kind::File {
                 let path = super::tar::components(&e.path)
                     .map(|c| c.join("/"))
@@ -189,7 +189,7 @@ impl Archive {
             ));
         }
         if super::tar::components(path).is_none() {
-            return Err(bad(format!("'{path}': a path with '..'")));
+            return Err(bad(format!("'{path}': an absolute path or one with '..'")));
         }
         if let Some(d) = &self.dir {
             let file = File::open(d.join(path)).map_err(|e| bad(format!("{path}: {e}")))?;

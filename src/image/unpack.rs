@@ -3,8 +3,8 @@
 //! become overlayfs's own (a 0:0 character device), its opaque marker
 //! (`.wh..wh..opq`) the directory's `trusted.overlay.opaque` xattr.
 //!
-//! A hostile layer cannot write outside its directory: a path with `..`
-//! is refused; every directory on the way is opened beneath the layer's
+//! A hostile layer cannot write outside its directory: an absolute path
+//! or one with `..` is refused; every directory on the way is opened beneath the layer's
 //! root with no symlink followed (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`,
 //! so a symlink planted by an earlier entry cannot redirect a later one);
 //! files are created with `O_EXCL | O_NOFOLLOW`; a hard link's source is
@@ -33,10 +33,10 @@ fn sys(what: &str, e: Errno) -> io::Error {
 /// Unpack the tar stream `layer` into the empty directory `root`.
 pub fn unpack(layer: impl Read, root: BorrowedFd<'_>) -> io::Result<()> {
     let mut reader = Reader::new(layer);
-    while let Some(entry) = reader.next()? {
+    while let Some(entry) = reader.next_entry()? {
         let comps = tar::components(&entry.path).ok_or_else(|| {
             bad(format!(
-                "'{}': a path with '..' (outside the layer)",
+                "'{}': an absolute path or one with '..' (outside the layer)",
                 entry.path
             ))
         })?;
@@ -58,6 +58,9 @@ fn dir_at(root: BorrowedFd<'_>, comps: &[&str]) -> rustix::io::Result<OwnedFd> {
     let mut dir = rustix::fs::openat(root, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
     for c in comps {
         dir = match beneath(&dir, c, OFlags::PATH | OFlags::DIRECTORY) {
+            Err(Errno::NOTDIR) if existing(&dir, c) == Some(FileType::Symlink) => {
+                return Err(Errno::LOOP);
+            }
             Err(Errno::NOENT) => {
                 rustix::fs::mkdirat(&dir, *c, Mode::from_raw_mode(0o755))?;
                 beneath(&dir, c, OFlags::PATH | OFlags::DIRECTORY)?
@@ -152,8 +155,12 @@ fn make<R: Read>(
         }
         Kind::Symlink => rustix::fs::symlinkat(e.link.as_str(), dir, name).map_err(at)?,
         Kind::Hardlink => {
-            let comps = tar::components(&e.link)
-                .ok_or_else(|| bad(format!("'{}': a link to a path with '..'", e.path)))?;
+            let comps = tar::components(&e.link).ok_or_else(|| {
+                bad(format!(
+                    "'{}': a hard link to an absolute path or one with '..'",
+                    e.path
+                ))
+            })?;
             let (source_name, source_parents) = comps
                 .split_last()
                 .ok_or_else(|| bad(format!("'{}': a link to the root", e.path)))?;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 pub mod bundle;
 pub mod clients;
 pub mod guest;
+pub mod tarball;
 pub mod terminal;
 pub mod users;
 

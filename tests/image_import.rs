@@ -1,0 +1,384 @@
+//! `cella image import` and `cella run NAME`, with archives written here
+//! entry by entry (tests/support/tarball.rs): a `docker save` archive, an
+//! OCI layout as a directory and as a tar, a plain rootfs tar.gz; whiteouts
+//! and opaque directories; layers two images share stored once; and
+//! hostile archives, each refused in one line with exit 125, nothing
+//! written outside the store and nothing half-imported left in it.
+//!
+//! Each test has an image store of its own (`CELLA_IMAGES`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::tarball::{self, Tar};
+use support::*;
+
+const APPLETS: &[&str] = &[
+    "sh", "cat", "ls", "echo", "id", "pwd", "stat", "head", "sleep", "test",
+];
+
+/// A fresh store and scratch directory for test `tag`.
+fn store(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = rootfs(tag).with_extension("import");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (dir.join("store"), dir)
+}
+
+fn cella_in(store: &Path, args: &[&str]) -> Output {
+    let out = Command::new(cella_bin())
+        .args(args)
+        .env("CELLA_IMAGES", store)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    out
+}
+
+fn ok_in(store: &Path, args: &[&str]) -> String {
+    ok(cella_in(store, args))
+}
+
+/// What the store holds: its images' and layers' names, and whether its
+/// tmp/ is empty.
+fn contents(store: &Path) -> (Vec<String>, Vec<String>, bool) {
+    let names = |d: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(store.join(d))
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    (names("images"), names("layers"), names("tmp").is_empty())
+}
+
+/// The two layers of the test image: a busybox root with a user, a motd
+/// and /data/old; then the motd whited out, /data made opaque with
+/// /data/new, an app directory.
+fn layers() -> (Vec<u8>, Vec<u8>) {
+    let base = Tar::default()
+        .busybox_root(APPLETS)
+        .file(
+            "etc/passwd",
+            0o644,
+            b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .file("etc/motd", 0o644, b"welcome\n")
+        .dir("data")
+        .file("data/old", 0o644, b"old\n")
+        .file("bin/suid", 0o4755, b"#!/bin/sh\n")
+        .dir("srv")
+        .device("srv/disk", b'4', 7, 0)
+        .finish();
+    let top = Tar::default()
+        .dir("etc")
+        .file("etc/.wh.motd", 0o644, b"")
+        .dir("data")
+        .file("data/.wh..wh..opq", 0o644, b"")
+        .file("data/new", 0o644, b"new\n")
+        .dir("app")
+        .finish();
+    (base, top)
+}
+
+const CONFIG: &str = r#"{"Entrypoint":["/bin/sh","-c"],"Cmd":["echo $GREETING from $(pwd) as $(id -u); cat /etc/motd 2>&1; ls /data"],"Env":["GREETING=hello","PATH=/bin"],"WorkingDir":"/app","User":"1000","StopSignal":"SIGINT"}"#;
+
+#[test]
+fn a_docker_save_archive_runs_with_its_config() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-docker");
+    let (base, top) = layers();
+    let config = tarball::config(CONFIG, &[&base, &top]);
+    let archive = dir.join("app.tar");
+    std::fs::write(
+        &archive,
+        tarball::docker_save("app:1.0", &config, &[&base, &top]),
+    )
+    .unwrap();
+    assert_eq!(
+        ok_in(&store, &["image", "import", archive.to_str().unwrap()]),
+        "app:1.0\n"
+    );
+    // The store is the root's alone.
+    let mode = std::fs::metadata(&store).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o700
+    );
+    let listed = ok_in(&store, &["images"]);
+    assert!(
+        listed.contains("app:1.0") && listed.contains("      2  /bin/sh -c echo"),
+        "{listed}"
+    );
+    // Its config: the entrypoint with its Cmd, Env, WorkingDir, User; the
+    // whiteout hides the motd, the opaque /data shows only the new file.
+    let out = ok_in(&store, &["run", "app:1.0"]);
+    assert_eq!(
+        out,
+        "hello from /app as 1000\ncat: can't open '/etc/motd': No such file or directory\nnew\n"
+    );
+    // The options win; the ARGs replace Cmd, after the entrypoint.
+    let out = ok_in(
+        &store,
+        &[
+            "run",
+            "-e",
+            "GREETING=bye",
+            "-w",
+            "/",
+            "-u",
+            "0",
+            "app:1.0",
+            "echo $GREETING from $(pwd) as $(id -u)",
+        ],
+    );
+    assert_eq!(out, "bye from / as 0\n");
+    // What an image carries: a setuid file, a device node (which device
+    // rules still refuse to open).
+    let out = cella_in(
+        &store,
+        &[
+            "run",
+            "-u",
+            "0",
+            "app:1.0",
+            "stat -c %a /bin/suid; head -c1 /srv/disk",
+        ],
+    );
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.starts_with("4755\n") && text.contains("Operation not permitted"),
+        "{text}"
+    );
+    let inspect = ok_in(&store, &["image", "inspect", "app:1.0"]);
+    assert!(
+        inspect.contains(&format!("\"sha256:{}\"", tarball::sha256(&base))),
+        "{inspect}"
+    );
+    assert!(inspect.contains("\"StopSignal\":\"SIGINT\""), "{inspect}");
+    ok_in(&store, &["rmi", "app:1.0"]);
+    assert_eq!(contents(&store), (vec![], vec![], true));
+}
+
+#[test]
+fn oci_layouts_share_their_layers_and_rmi_keeps_what_another_uses() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-oci");
+    let (base, top) = layers();
+    let config = tarball::config(CONFIG, &[&base, &top]);
+    let layout = dir.join("layout");
+    tarball::oci_layout(&layout, "oci-a", &config, &[&base, &top]);
+    ok_in(&store, &["image", "import", layout.to_str().unwrap()]);
+    // The same layout as a tar (podman save --format oci-archive), gzip'd.
+    let tar = dir.join("oci.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-czf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    ok_in(&store, &["image", "import", tar.to_str().unwrap(), "oci-b"]);
+    let (images, layer_dirs, clean) = contents(&store);
+    assert_eq!(
+        (images.len(), layer_dirs.len(), clean),
+        (2, 2, true),
+        "stored once"
+    );
+    for name in ["oci-a", "oci-b"] {
+        assert!(ok_in(&store, &["run", name]).starts_with("hello from /app"));
+    }
+    ok_in(&store, &["rmi", "oci-a"]);
+    assert_eq!(contents(&store).1.len(), 2, "oci-b still uses them");
+    // A container running on an image holds it.
+    let running = Command::new(cella_bin())
+        .args(["run", "oci-b", "sleep 30"])
+        .env("CELLA_IMAGES", &store)
+        .spawn()
+        .unwrap();
+    let mut running = scopeguard(running);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = cella_in(&store, &["rmi", "oci-b"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a container is running on it"),
+        "{}",
+        stderr(&out)
+    );
+    running.kill_all();
+    ok_in(&store, &["rmi", "oci-b"]);
+    assert_eq!(contents(&store), (vec![], vec![], true));
+}
+
+/// A child cella killed with its container when the test ends.
+struct Guard(std::process::Child);
+fn scopeguard(c: std::process::Child) -> Guard {
+    Guard(c)
+}
+impl Guard {
+    fn kill_all(&mut self) {
+        for pid in children(self.0.id()) {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid as i32).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+        let _ = self.0.wait();
+    }
+}
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+#[test]
+fn a_plain_rootfs_tar_gz_is_an_image_of_one_layer() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-plain");
+    let root = Tar::default().busybox_root(APPLETS).finish();
+    let file = dir.join("rootfs.tar.gz");
+    std::fs::write(&file, tarball::gzip(&root)).unwrap();
+    assert_eq!(
+        ok_in(&store, &["image", "import", file.to_str().unwrap()]),
+        "rootfs.tar\n"
+    );
+    assert_eq!(
+        ok_in(&store, &["run", "rootfs.tar", "echo", "plain"]),
+        "plain\n"
+    );
+    let out = cella_in(&store, &["run", "rootfs.tar"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("has no Entrypoint or Cmd"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn hostile_archives_are_refused_leaving_nothing() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-hostile");
+    // A good image first: a failed import must leave it as it was.
+    let good = Tar::default().busybox_root(APPLETS).finish();
+    let file = dir.join("good.tar");
+    std::fs::write(&file, &good).unwrap();
+    ok_in(&store, &["image", "import", file.to_str().unwrap(), "good"]);
+    let before = contents(&store);
+    // What a layer could aim at outside the store.
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim"), "untouched\n").unwrap();
+    let o = outside.to_str().unwrap().to_owned();
+    let zeros = {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("head -c 400M /dev/zero | gzip -1 -c -n")
+            .output()
+            .unwrap();
+        out.stdout
+    };
+    let mut zstd = vec![0x28, 0xb5, 0x2f, 0xfd];
+    zstd.resize(4096, 0);
+    let layer_of = |t: Tar| t.busybox_root(&["sh"]).finish();
+    let damaged = {
+        let l = layer_of(Tar::default());
+        let config = tarball::config("{}", &[b"something else"]);
+        tarball::docker_save("damaged", &config, &[&l])
+    };
+    let truncated = {
+        let d = tarball::docker_save("cut", &tarball::config("{}", &[&good]), &[&good]);
+        d[..d.len() / 2].to_vec()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dotdot",
+            layer_of(Tar::default().file("../../escape", 0o644, b"x")),
+            "one with '..'",
+        ),
+        (
+            "absolute",
+            layer_of(Tar::default().file(&format!("{o}/abs"), 0o644, b"x")),
+            "an absolute path",
+        ),
+        (
+            "through-symlink",
+            layer_of(
+                Tar::default()
+                    .symlink("evil", &o)
+                    .file("evil/victim", 0o644, b"pwned\n"),
+            ),
+            "goes through a symlink",
+        ),
+        (
+            "dir-then-symlink",
+            layer_of(
+                Tar::default()
+                    .dir("d")
+                    .symlink("d", &o)
+                    .file("d/victim", 0o644, b"pwned\n"),
+            ),
+            "goes through a symlink",
+        ),
+        (
+            "hardlink-out",
+            layer_of(Tar::default().hardlink("hl", &format!("{o}/victim"))),
+            "a hard link to an absolute path",
+        ),
+        (
+            "hardlink-dotdot",
+            layer_of(Tar::default().hardlink("hl", "../../../../etc/passwd")),
+            "a hard link to an absolute path or one with '..'",
+        ),
+        (
+            "huge-claim",
+            Tar::default().claims("big", 1 << 32).finish(),
+            "cut short",
+        ),
+        ("truncated", truncated, "cut short"),
+        ("bomb", zeros, "past the size limit"),
+        ("zstd", zstd, "zstd-compressed: not supported"),
+        ("damaged", damaged, "its content's digest is sha256:"),
+        (
+            "garbage",
+            b"not an archive at all, but long enough to be read as one .....".repeat(20),
+            "checksum",
+        ),
+    ];
+    for (tag, bytes, needle) in cases {
+        let file = dir.join(format!("{tag}.tar"));
+        std::fs::write(&file, &bytes).unwrap();
+        let out = cella_in(&store, &["image", "import", file.to_str().unwrap(), tag]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 125, "{tag}: {err}");
+        assert_eq!(err.lines().count(), 1, "{tag}: {err}");
+        assert!(
+            err.starts_with("cella: ") && err.contains(needle),
+            "{tag}: {err}"
+        );
+        assert_eq!(contents(&store), before, "{tag}: the store changed");
+        let mut left: Vec<String> = std::fs::read_dir(&outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["victim"], "{tag}: wrote outside");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("victim")).unwrap(),
+            "untouched\n",
+            "{tag}"
+        );
+        let _ = std::fs::remove_file(&file);
+    }
+    assert_eq!(ok_in(&store, &["run", "good", "echo", "still"]), "still\n");
+}
