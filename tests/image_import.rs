@@ -27,13 +27,12 @@ fn store(tag: &str) -> (PathBuf, PathBuf) {
 }
 
 fn cella_in(store: &Path, args: &[&str]) -> Output {
-    let out = Command::new(cella_bin())
+    Command::new(cella_bin())
         .args(args)
         .env("CELLA_IMAGES", store)
         .stdin(std::process::Stdio::null())
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 fn ok_in(store: &Path, args: &[&str]) -> String {

@@ -46,7 +46,7 @@ impl Tar {
 
     fn body(&mut self, bytes: &[u8]) {
         self.data.extend_from_slice(bytes);
-        while self.data.len() % 512 != 0 {
+        while !self.data.len().is_multiple_of(512) {
             self.data.push(0);
         }
     }
