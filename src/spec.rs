@@ -127,6 +127,11 @@ pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
     };
     #[cfg(not(feature = "image"))]
     let (image_root, image_env): (Option<Root>, Vec<OsString>) = (None, Vec::new());
+    if args.entrypoint.is_some() && image_root.is_none() {
+        return Err(Error::usage(
+            "--entrypoint: needs an image (cella run [OPTIONS] IMAGE); otherwise the command is the first word after the options",
+        ));
+    }
     check_limits(&args)?;
     if args.detach && args.interactive && !args.tty {
         return Err(Error::usage(
@@ -933,10 +938,16 @@ fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsString>)>> {
         )));
     }
     let strings = |key| image.strings(key).into_iter().map(OsString::from);
-    let mut command: Vec<OsString> = strings("Entrypoint").collect();
+    let entrypoint = args.entrypoint.take();
+    let own_cmd = entrypoint.is_none();
+    let mut command: Vec<OsString> = match entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.into()],
+        None => strings("Entrypoint").collect(),
+    };
     if args.command.len() > 1 {
         command.extend(args.command.drain(1..));
-    } else {
+    } else if own_cmd {
         command.extend(strings("Cmd"));
     }
     if command.is_empty() {

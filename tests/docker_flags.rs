@@ -194,7 +194,11 @@ fn docker_flags_without_a_feature_are_refused_saying_why() {
         (vec!["-P"], "-P: give each published port with -p"),
         (
             vec!["--entrypoint", "/bin/sh"],
-            "--entrypoint: cella runs no images yet",
+            "--entrypoint: needs an image (cella run [OPTIONS] IMAGE)",
+        ),
+        (
+            vec!["--pull", "always"],
+            "--pull: cella pulls no images: bring one over as a file",
         ),
         (
             vec!["--restart", "always"],

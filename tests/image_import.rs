@@ -136,6 +136,16 @@ fn a_docker_save_archive_runs_with_its_config() {
         ],
     );
     assert_eq!(out, "bye from / as 0\n");
+    // --entrypoint replaces the image's, and its Cmd goes with it.
+    let out = ok_in(
+        &store,
+        &["run", "--entrypoint", "/bin/echo", "app:1.0", "given"],
+    );
+    assert_eq!(out, "given\n");
+    let out = ok_in(&store, &["run", "--entrypoint", "", "app:1.0", "pwd"]);
+    assert_eq!(out, "/app\n");
+    let out = cella_in(&store, &["run", "--entrypoint", "", "app:1.0"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
     // What an image carries: a setuid file, a device node (which device
     // rules still refuse to open).
     let out = cella_in(

@@ -234,10 +234,10 @@ pub fn unsupported(option: &str) -> Option<&'static str> {
             "give each published port with -p HOST_PORT:PORT (with --net bridge)"
         }
         "ip6" | "link" | "mac-address" | "network-alias" => {
-            "cella has no container networking yet: --net none or --net host"
+            "not supported: a bridge container has an IPv4 address (--ip) and its name in /etc/hosts"
         }
-        "entrypoint" | "pull" | "platform" => {
-            "cella runs no images yet: give --rootfs DIR and the command after the options"
+        "pull" | "platform" => {
+            "cella pulls no images: bring one over as a file (docker save, podman save, skopeo copy) and 'cella image import' it"
         }
         "restart" => {
             "restart policies are cella init's: 'restart on-failure' or 'always' in its configuration"

@@ -80,6 +80,8 @@ The container:
                         which is never written
   --overlay-upper DIR   keep the writable layer's changes in DIR (its upper/
                         and work/), for one container at a time
+  --entrypoint CMD      an image's entrypoint instead of its own (its Cmd
+                        is not used either; '' for none)
   --name NAME           container name; also the cgroup name (default: generated)
   -h, --hostname NAME   hostname inside (default: the container name)
   --net, --network bridge|host|none
@@ -163,8 +165,8 @@ What it may do:
   --privileged          every capability, no seccomp filter, /proc unmasked
   --help                show this help
 
-Not yet (refused saying so): -p/--publish, --entrypoint, --restart (cella
-init has restart policies), --gpus.
+Not here (refused saying so): --pull (import images: cella image import),
+--restart (cella init has restart policies), --gpus.
 
 Exit status: COMMAND's; 128+N if it was killed by signal N; 126 if it could
 not be executed; 127 if it was not found; 125 if cella itself failed.
@@ -220,6 +222,9 @@ pub struct RunArgs {
     pub overlay: bool,
     /// `--overlay-upper DIR`: the upper layer's writes persist in DIR.
     pub overlay_upper: Option<OsString>,
+    /// `--entrypoint CMD`: an image's entrypoint instead of its own (its
+    /// Cmd cleared too, as docker's; empty: none).
+    pub entrypoint: Option<String>,
     /// Not an option: `exec` into a running `cella run` container reads
     /// its files (passwd, the command) in this process's root, as the
     /// container sees them, not in its recorded `--rootfs`.
@@ -477,8 +482,9 @@ fn flag_name(arg: &lexopt::Arg<'_>) -> String {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 40] = [
+const VALUED: [&str; 41] = [
     "overlay-upper",
+    "entrypoint",
     "publish",
     "ip",
     "bridge",
@@ -552,6 +558,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
     match name {
         "rootfs" => a.rootfs = Some(value),
         "overlay-upper" => a.overlay_upper = Some(value),
+        "entrypoint" => a.entrypoint = Some(shown.clone()),
         "security-opt" => {
             let bytes = value.as_encoded_bytes();
             if let Some(file) = bytes
