@@ -22,6 +22,8 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use support::guest::{self, Arch, Cpio};
 
@@ -140,10 +142,14 @@ fn remote(listener: TcpListener) -> std::thread::JoinHandle<String> {
 /// Connect to the published port until the container answers (the guest
 /// takes a while to boot; until its container listens, the user-mode
 /// network accepts and then drops the connection).
-fn ask_published(port: u16, limit: Duration) -> std::thread::JoinHandle<String> {
+fn ask_published(
+    port: u16,
+    limit: Duration,
+    guest_off: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let start = Instant::now();
-        while start.elapsed() < limit {
+        while start.elapsed() < limit && !guest_off.load(Ordering::Relaxed) {
             if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) {
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
                 let _ = conn.write_all(b"x");
@@ -180,8 +186,10 @@ fn network_comes_up(arch: &Arch) {
         "virtio-net-pci,netdev=n1".to_owned(),
     ];
     let limit = Duration::from_secs(600);
-    let asker = ask_published(published, limit);
+    let guest_off = Arc::new(AtomicBool::new(false));
+    let asker = ask_published(published, limit, guest_off.clone());
     let console = guest::boot_with_devices(arch, &initramfs, &args, limit);
+    guest_off.store(true, Ordering::Relaxed);
     let answer = asker.join().unwrap();
     // The remote thread waits for a connection that may never come.
     let heard = if remote.is_finished() {
