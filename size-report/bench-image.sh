@@ -3,7 +3,10 @@
 # hyperfine run, busybox /bin/true each time:
 #   cella run --rootfs DIR, --rootfs DIR --overlay, --rootfs FILE.squashfs,
 #   --rootfs FILE.erofs (erofs from the file where the kernel can, 6.12+;
-#   squashfs always through a loop device).
+#   squashfs always through a loop device);
+# then `cella image import` of a three-layer `docker save` archive (a
+# busybox root, 2000 small files, 32 MiB of random bytes), as it is and
+# gzip'd, with the store's size after.
 #
 #   size-report/bench-image.sh [RUNS]      (root; default 100 runs)
 # Writes size-report/bench-image.md.
@@ -33,6 +36,31 @@ hyperfine -N --warmup 5 --runs "$RUNS" --style basic --export-json "$WORK/image.
     -n "directory --overlay" "$CELLA run --rootfs $R --overlay /bin/true" \
     -n "squashfs file" "$CELLA run --rootfs $WORK/bb.sqfs /bin/true" \
     -n "erofs file" "$CELLA run --rootfs $WORK/bb.erofs /bin/true"
+# A docker save archive of three layers, written here.
+A=$WORK/archive
+mkdir -p "$A/l1" "$A/l2/files" "$A/l3"
+tar -C "$R" -cf "$A/l1/layer.tar" .
+for i in $(seq 2000); do echo "file $i" > "$A/l2/files/f$i"; done
+tar -C "$A/l2" -cf "$A/l2/layer.tar" files
+head -c 32M /dev/urandom > "$A/l3/blob"
+tar -C "$A/l3" -cf "$A/l3/layer.tar" blob
+ids=""
+for l in l1 l2 l3; do
+    ids="$ids${ids:+,}\"sha256:$(sha256sum "$A/$l/layer.tar" | cut -c1-64)\""
+done
+printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/true"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$ids" > "$A/config.json"
+printf '[{"Config":"config.json","RepoTags":["bench:multi"],"Layers":["l1/layer.tar","l2/layer.tar","l3/layer.tar"]}]' > "$A/manifest.json"
+tar -C "$A" -cf "$WORK/multi.tar" manifest.json config.json l1/layer.tar l2/layer.tar l3/layer.tar
+gzip -c -n "$WORK/multi.tar" > "$WORK/multi.tar.gz"
+S=$WORK/store
+hyperfine -N --runs 10 --style basic --export-json "$WORK/import.json" \
+    --prepare "rm -rf $S" \
+    -n "import, uncompressed" "env CELLA_IMAGES=$S $CELLA image import $WORK/multi.tar" \
+    -n "import, gzip'd" "env CELLA_IMAGES=$S $CELLA image import $WORK/multi.tar.gz"
+STORE_BYTES=$(du -sb "$S" | cut -f1)
+ARCHIVE_BYTES=$(stat -c %s "$WORK/multi.tar")
+GZ_BYTES=$(stat -c %s "$WORK/multi.tar.gz")
+CELLA_IMAGES=$S "$CELLA" run bench:multi >/dev/null
 OUT=size-report/bench-image.md
 {
     echo "# Benchmark: a container's start from a directory and from image files"
@@ -49,5 +77,18 @@ import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:
     print("| %s | %.2f | %.2f | %.2f |" % (r["command"], r["median"] * 1000, r["mean"] * 1000, r["min"] * 1000))
 PY
+    echo
+    echo "Importing a three-layer \`docker save\` archive (a busybox root, 2000 small files, 32 MiB of"
+    echo "random bytes: $ARCHIVE_BYTES bytes, $GZ_BYTES gzip'd), 10 runs each into an empty store:"
+    echo
+    echo "| import | median ms | mean ms | min ms |"
+    echo "|---|---:|---:|---:|"
+    python3 - "$WORK/import.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("| %s | %.1f | %.1f | %.1f |" % (r["command"], r["median"] * 1000, r["mean"] * 1000, r["min"] * 1000))
+PY
+    echo
+    echo "The store after an import: $STORE_BYTES bytes (\`du -sb\`)."
 } > "$OUT"
 cat "$OUT"

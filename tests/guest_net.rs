@@ -151,7 +151,11 @@ fn ask_published(
         let start = Instant::now();
         while start.elapsed() < limit && !guest_off.load(Ordering::Relaxed) {
             if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", port)) {
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+                // A guest that is not listening yet resets the connection
+                // at once; one that is may answer slowly (software
+                // emulation, other guests beside): wait for it, since its
+                // one answer goes to this connection.
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(120)));
                 let _ = conn.write_all(b"x");
                 let mut answer = String::new();
                 let _ = conn.read_to_string(&mut answer);

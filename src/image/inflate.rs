@@ -177,6 +177,8 @@ pub struct Gunzip<R> {
     lit: Huffman,
     dist: Huffman,
     crc: u32,
+    /// CRC-32's table, made per stream (1 KiB of heap, not of binary).
+    crc_table: Box<[u32; 256]>,
     member_out: u32,
 }
 
@@ -201,6 +203,7 @@ impl<R: Read> Gunzip<R> {
             lit: Huffman::new(&[])?,
             dist: Huffman::new(&[])?,
             crc: !0,
+            crc_table: Box::new(core::array::from_fn(|i| crc32_byte(i as u32, 0))),
             member_out: 0,
         };
         g.member_header()?;
@@ -282,7 +285,7 @@ impl<R: Read> Gunzip<R> {
         self.wpos = (self.wpos + 1) % WINDOW;
         self.total += 1;
         self.member_out = self.member_out.wrapping_add(1);
-        self.crc = crc32_byte(self.crc, byte);
+        self.crc = self.crc_table[((self.crc ^ u32::from(byte)) & 0xff) as usize] ^ (self.crc >> 8);
         out[*n] = byte;
         *n += 1;
         Ok(())
