@@ -160,6 +160,7 @@ impl Archive {
                 members.push((path, reader.offset(), e.size));
             }
         }
+        drop(reader);
         Ok(Archive {
             file: Some(file),
             members,
@@ -219,8 +220,9 @@ impl Archive {
         if size > MAX_JSON {
             return Err(bad(format!("{path}: too large for a manifest")));
         }
-        let mut bytes = Vec::new();
-        r.take(MAX_JSON).read_to_end(&mut bytes)?;
+        let mut bytes = vec![0u8; size as usize];
+        let mut r = r;
+        r.read_exact(&mut bytes)?;
         crate::json::parse(&bytes).map_err(|e| bad(format!("{path}: {e}")))
     }
 

@@ -72,8 +72,8 @@ impl Huffman {
 }
 
 /// Bits from the underlying reader, least significant first.
-struct Bits<R> {
-    inner: R,
+struct Bits<'a> {
+    inner: Box<dyn Read + 'a>,
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
@@ -83,7 +83,7 @@ struct Bits<R> {
     consumed: u64,
 }
 
-impl<R: Read> Bits<R> {
+impl Bits<'_> {
     fn byte(&mut self) -> io::Result<u8> {
         if self.pos == self.end {
             self.end = self.inner.read(&mut self.buf)?;
@@ -166,8 +166,8 @@ enum State {
 }
 
 /// The decompressed stream of a gzip file (one or more members).
-pub struct Gunzip<R> {
-    bits: Bits<R>,
+pub struct Gunzip<'a> {
+    bits: Bits<'a>,
     window: Box<[u8]>,
     wpos: usize,
     /// Bytes written into the window ever (distances cannot reach before).
@@ -182,9 +182,9 @@ pub struct Gunzip<R> {
     member_out: u32,
 }
 
-impl<R: Read> Gunzip<R> {
+impl<'a> Gunzip<'a> {
     /// Decompress `inner`, refusing to produce more than `limit` bytes.
-    pub fn new(inner: R, limit: u64) -> io::Result<Gunzip<R>> {
+    pub fn new(inner: Box<dyn Read + 'a>, limit: u64) -> io::Result<Gunzip<'a>> {
         let mut g = Gunzip {
             bits: Bits {
                 inner,
@@ -375,7 +375,7 @@ impl<R: Read> Gunzip<R> {
     }
 }
 
-impl<R: Read> Read for Gunzip<R> {
+impl Read for Gunzip<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let mut n = 0;
         while n < out.len() {
@@ -449,7 +449,7 @@ mod tests {
 
     fn gunzip(data: &[u8], limit: u64) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
-        Gunzip::new(data, limit)?.read_to_end(&mut out)?;
+        Gunzip::new(Box::new(data), limit)?.read_to_end(&mut out)?;
         Ok(out)
     }
 

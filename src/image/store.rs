@@ -156,7 +156,7 @@ fn open_locked(root: &Path) -> Result<OwnedFd> {
 
 /// Every image of the store.
 pub fn list(root: &Path) -> Vec<Image> {
-    let mut images: Vec<Image> = std::fs::read_dir(root.join("images"))
+    let images: Vec<Image> = std::fs::read_dir(root.join("images"))
         .into_iter()
         .flatten()
         .filter_map(|e| {
@@ -167,8 +167,10 @@ pub fn list(root: &Path) -> Vec<Image> {
             Image::from_json(&crate::input::read(&path, crate::json::MAX_INPUT).ok()?)
         })
         .collect();
-    images.sort_by(|a, b| a.name.cmp(&b.name));
-    images
+    // By name (cella's one sort: heapsort, not std's).
+    let mut keyed: Vec<(String, usize)> = images.iter().enumerate().map(|(i, im)| (im.name.clone(), i)).collect();
+    crate::heapsort::sort(&mut keyed);
+    keyed.iter().map(|(_, i)| images[*i].clone()).collect()
 }
 
 /// Image `name` (or `name:latest`), with its record open and
@@ -360,12 +362,12 @@ fn layer(
 }
 
 /// A reader that hashes what passes through it.
-struct Hashing<R> {
-    inner: R,
+struct Hashing<'a> {
+    inner: Box<dyn Read + 'a>,
     hash: Sha256,
 }
 
-impl<R: Read> Read for Hashing<R> {
+impl Read for Hashing<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);

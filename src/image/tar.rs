@@ -45,8 +45,8 @@ pub struct Entry {
 
 /// The entries of a tar stream, one after another; [`Reader::data`] reads
 /// the current one's contents (what is not read is skipped).
-pub struct Reader<R> {
-    inner: R,
+pub struct Reader<'a> {
+    inner: Box<dyn Read + 'a>,
     /// The current entry's unread bytes, then its padding.
     left: u64,
     pad: u64,
@@ -110,10 +110,10 @@ fn id(b: &[u8]) -> io::Result<u32> {
     u32::try_from(number(b)?).map_err(|_| bad("tar: an id out of range".into()))
 }
 
-impl<R: Read> Reader<R> {
-    pub fn new(inner: R) -> Self {
+impl<'a> Reader<'a> {
+    pub fn new(inner: impl Read + 'a) -> Self {
         Reader {
-            inner,
+            inner: Box::new(inner),
             left: 0,
             pad: 0,
             offset: 0,
@@ -218,10 +218,7 @@ impl<R: Read> Reader<R> {
                 b'5' => Kind::Dir,
                 b'6' => Kind::Fifo,
                 t => {
-                    return Err(bad(format!(
-                        "tar: entry type '{}' is not supported",
-                        char::from(t).escape_default()
-                    )));
+                    return Err(bad(format!("tar: entry type {t:#04x} is not supported")));
                 }
             };
             let ustar = &h[257..262] == b"ustar";
@@ -278,7 +275,7 @@ impl<R: Read> Reader<R> {
     }
 
     /// The current entry's contents.
-    pub fn data(&mut self) -> Data<'_, R> {
+    pub fn data(&mut self) -> Data<'_, 'a> {
         Data { reader: self }
     }
 }
@@ -315,11 +312,11 @@ fn records(data: &[u8]) -> io::Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// The current entry's unread contents.
-pub struct Data<'a, R> {
-    reader: &'a mut Reader<R>,
+pub struct Data<'r, 'a> {
+    reader: &'r mut Reader<'a>,
 }
 
-impl<R: Read> Read for Data<'_, R> {
+impl Read for Data<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let r = &mut *self.reader;
         if r.left == 0 {

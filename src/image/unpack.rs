@@ -31,7 +31,7 @@ fn sys(what: &str, e: Errno) -> io::Error {
 }
 
 /// Unpack the tar stream `layer` into the empty directory `root`.
-pub fn unpack(layer: impl Read, root: BorrowedFd<'_>) -> io::Result<()> {
+pub fn unpack(layer: &mut dyn Read, root: BorrowedFd<'_>) -> io::Result<()> {
     let mut reader = Reader::new(layer);
     while let Some(entry) = reader.next_entry()? {
         let comps = tar::components(&entry.path).ok_or_else(|| {
@@ -125,8 +125,8 @@ fn whiteout(dir: &OwnedFd, hidden: &str) -> rustix::io::Result<()> {
     rustix::fs::mknodat(dir, hidden, FileType::CharacterDevice, Mode::empty(), 0)
 }
 
-fn make<R: Read>(
-    reader: &mut Reader<R>,
+fn make(
+    reader: &mut Reader<'_>,
     e: &Entry,
     root: BorrowedFd<'_>,
     dir: &OwnedFd,
