@@ -61,6 +61,16 @@ STORE_BYTES=$(du -sb "$S" | cut -f1)
 ARCHIVE_BYTES=$(stat -c %s "$WORK/multi.tar")
 GZ_BYTES=$(stat -c %s "$WORK/multi.tar.gz")
 CELLA_IMAGES=$S "$CELLA" run bench:multi >/dev/null
+# A markdown table of hyperfine's JSON results: FIRST-COLUMN JSON.
+table() {
+    echo "| $1 | median ms | mean ms | min ms |"
+    echo "|---|---:|---:|---:|"
+    python3 - "$2" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("| %s | %.2f | %.2f | %.2f |" % (r["command"], r["median"] * 1000, r["mean"] * 1000, r["min"] * 1000))
+PY
+}
 OUT=size-report/bench-image.md
 {
     echo "# Benchmark: a container's start from a directory and from image files"
@@ -70,24 +80,12 @@ OUT=size-report/bench-image.md
     echo "cella $(git rev-parse --short HEAD); images by $(mksquashfs -version 2>&1 | head -n1) and"
     echo "$(dpkg-query -W -f='erofs-utils ${Version}' erofs-utils)."
     echo
-    echo "| root | median ms | mean ms | min ms |"
-    echo "|---|---:|---:|---:|"
-    python3 - "$WORK/image.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    print("| %s | %.2f | %.2f | %.2f |" % (r["command"], r["median"] * 1000, r["mean"] * 1000, r["min"] * 1000))
-PY
+    table root "$WORK/image.json"
     echo
     echo "Importing a three-layer \`docker save\` archive (a busybox root, 2000 small files, 32 MiB of"
     echo "random bytes: $ARCHIVE_BYTES bytes, $GZ_BYTES gzip'd), 10 runs each into an empty store:"
     echo
-    echo "| import | median ms | mean ms | min ms |"
-    echo "|---|---:|---:|---:|"
-    python3 - "$WORK/import.json" <<'PY'
-import json, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    print("| %s | %.1f | %.1f | %.1f |" % (r["command"], r["median"] * 1000, r["mean"] * 1000, r["min"] * 1000))
-PY
+    table import "$WORK/import.json"
     echo
     echo "The store after an import: $STORE_BYTES bytes (\`du -sb\`)."
 } > "$OUT"
