@@ -112,7 +112,7 @@ fn containers_on_the_bridge_ping_and_talk_tcp_and_reach_the_host() {
         &root,
         &format!(
             "$C run --rootfs $R --net bridge --name srv-{p} --ip 10.88.0.10 \
-               sh -c 'nc -l -p 8080 > /tmp/got; cat /tmp/got' > $R/../srv-{p}.out 2>&1 &\n\
+               /bin/probe recv 8080 > $R/../srv-{p}.out 2>&1 &\n\
              $C run --rootfs $R --net bridge --name cli-{p} sh -c \
                'for i in $(seq 100); do ping -c1 -W1 10.88.0.10 >/dev/null && break; done; \
                 echo ping=$?; \

@@ -60,6 +60,9 @@ fn main() {
                 println!("TIOCSTI errno={}", -r);
             }
         }
+        // Accept one TCP connection on PORT and print all it sends, to
+        // its end (busybox nc -l may quit at its own stdin's end first).
+        Some("recv") => recv(args[2].parse().expect("PORT")),
         // Answer one TCP connection (or UDP datagram) on PORT with the
         // address it came from: who a server behind NAT sees.
         Some("peer") => peer(
@@ -80,6 +83,15 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+fn recv(port: u16) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind(("0.0.0.0", port)).expect("bind");
+    let (mut conn, _) = listener.accept().expect("accept");
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got);
+    let _ = std::io::stdout().write_all(&got);
 }
 
 fn peer(port: u16, udp: Option<&str>) {
