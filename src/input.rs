@@ -82,35 +82,126 @@ impl RootView {
         RootView { layers }
     }
 
-    /// `path` opened inside the root: resolved in each layer in turn,
-    /// inside that layer (its symlinks cannot lead to the host's files);
-    /// the first layer that has it wins, and a whiteout there (overlayfs's
-    /// 0:0 character device) hides it in the layers below. A path that
-    /// needs two layers to resolve (a symlinked directory in one, its
-    /// target in another) is not found.
+    /// `path` opened inside the root, as the container will see it: its
+    /// symlinks resolved inside the root, never to the host's files. With
+    /// layers, as overlayfs merges them: each component is looked up in
+    /// the layers top first, the first that has it wins, a whiteout
+    /// there (overlayfs's 0:0 character device) hides the layers below;
+    /// a symlink in one layer may lead into another (a usrmerged base's
+    /// `bin -> usr/bin`, a command a later layer put in `/usr/bin`).
     pub fn open<P: rustix::path::Arg + Copy>(
         &self,
         path: P,
         flags: OFlags,
     ) -> rustix::io::Result<OwnedFd> {
         use rustix::fs::ResolveFlags;
-        let mut last = Errno::NOENT;
-        for layer in &self.layers {
-            let found = rustix::fs::openat2(
-                layer,
-                path,
-                flags | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            );
-            match found {
-                Ok(fd) if self.layers.len() > 1 && is_whiteout(&fd) => return Err(Errno::NOENT),
+        let [layer] = self.layers.as_slice() else {
+            let path = path.into_c_str()?;
+            return self.merged(path.to_bytes(), flags);
+        };
+        rustix::fs::openat2(
+            layer,
+            path,
+            flags | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    }
+
+    /// [`RootView::open`] across layers.
+    fn merged(&self, path: &[u8], flags: OFlags) -> rustix::io::Result<OwnedFd> {
+        use rustix::fs::ResolveFlags;
+        let beneath =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        let open_in = |layer: &OwnedFd, path: &[u8], flags: OFlags| {
+            let p = if path.is_empty() { &b"."[..] } else { path };
+            rustix::fs::openat2(layer, p, flags | OFlags::CLOEXEC, Mode::empty(), beneath)
+        };
+        // Resolved components (no symlink among them), and what is left.
+        let mut done: Vec<u8> = Vec::new();
+        let mut todo: Vec<Vec<u8>> = path
+            .split(|c| *c == b'/')
+            .rev()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut links = 0;
+        // Below an opaque directory, the layers under it do not count.
+        let mut floor = self.layers.len();
+        while let Some(c) = todo.pop() {
+            match c.as_slice() {
+                b"" | b"." => continue,
+                b".." => {
+                    let cut = done.iter().rposition(|c| *c == b'/').unwrap_or(0);
+                    done.truncate(cut);
+                    floor = self.layers.len();
+                    continue;
+                }
+                _ => {}
+            }
+            let last = todo.iter().all(|t| t.is_empty() || t == b".");
+            let mut candidate = done.clone();
+            if !candidate.is_empty() {
+                candidate.push(b'/');
+            }
+            candidate.extend_from_slice(&c);
+            let mut found = None;
+            for (i, layer) in self.layers[..floor].iter().enumerate() {
+                match open_in(layer, &candidate, OFlags::PATH | OFlags::NOFOLLOW) {
+                    Ok(fd) => {
+                        found = Some((i, fd));
+                        break;
+                    }
+                    Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            let (i, fd) = found.ok_or(Errno::NOENT)?;
+            let st = rustix::fs::fstat(&fd)?;
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::CharacterDevice if st.st_rdev == 0 => return Err(Errno::NOENT),
+                FileType::Symlink if !(last && flags.contains(OFlags::NOFOLLOW)) => {
+                    links += 1;
+                    if links > 40 {
+                        return Err(Errno::LOOP);
+                    }
+                    let target = rustix::fs::readlinkat(&fd, c"", Vec::new())?;
+                    let target = target.as_bytes();
+                    if target.starts_with(b"/") {
+                        done.clear();
+                        floor = self.layers.len();
+                    }
+                    todo.extend(target.split(|c| *c == b'/').rev().map(<[u8]>::to_vec));
+                }
+                FileType::Directory => {
+                    let opaque = open_in(
+                        &self.layers[i],
+                        &candidate,
+                        OFlags::RDONLY | OFlags::DIRECTORY,
+                    )
+                    .and_then(|d| {
+                        let mut v = [0u8; 1];
+                        rustix::fs::fgetxattr(&d, "trusted.overlay.opaque", &mut v)
+                            .map(|n| n == 1 && v[0] == b'y')
+                    })
+                    .unwrap_or(false);
+                    if opaque {
+                        floor = floor.min(i + 1);
+                    }
+                    done = candidate;
+                }
+                _ if !last => return Err(Errno::NOTDIR),
+                _ => done = candidate,
+            }
+        }
+        for layer in &self.layers[..floor] {
+            match open_in(layer, &done, flags | OFlags::NOFOLLOW) {
+                Ok(fd) if is_whiteout(&fd) => return Err(Errno::NOENT),
                 Ok(fd) => return Ok(fd),
-                Err(e @ (Errno::NOENT | Errno::NOTDIR)) => last = e,
+                Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(last)
+        Err(Errno::NOENT)
     }
 }
 

@@ -391,3 +391,45 @@ fn hostile_archives_are_refused_leaving_nothing() {
     }
     assert_eq!(ok_in(&store, &["run", "good", "echo", "still"]), "still\n");
 }
+
+/// A usrmerged base (`bin -> usr/bin`) and a layer that adds
+/// `/usr/bin/app`: the image's `/bin/app` is found across the two, as the
+/// kernel's overlay finds it (the command is looked for before anything
+/// starts, and must not be refused).
+#[test]
+fn a_command_is_found_through_a_symlink_in_another_layer() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-merged");
+    let busybox = std::fs::read(BUSYBOX).unwrap();
+    let base = Tar::default()
+        .dir("usr")
+        .dir("usr/bin")
+        .file("usr/bin/busybox", 0o755, &busybox)
+        .symlink("usr/bin/sh", "busybox")
+        .symlink("usr/bin/echo", "busybox")
+        .symlink("bin", "usr/bin")
+        .dir("etc")
+        .file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n")
+        .finish();
+    let app = Tar::default()
+        .dir("usr")
+        .dir("usr/bin")
+        .file("usr/bin/app", 0o755, b"#!/bin/sh\necho app ran\n")
+        .finish();
+    let config = tarball::config(r#"{"Cmd":["/bin/app"]}"#, &[&base, &app]);
+    let archive = dir.join("merged.tar");
+    std::fs::write(
+        &archive,
+        tarball::docker_save("merged", &config, &[&base, &app]),
+    )
+    .unwrap();
+    ok_in(&store, &["image", "import", archive.to_str().unwrap()]);
+    assert_eq!(ok_in(&store, &["run", "merged"]), "app ran\n");
+    assert_eq!(
+        ok_in(&store, &["run", "merged", "/bin/echo", "via bin"]),
+        "via bin\n"
+    );
+    let out = cella_in(&store, &["run", "merged", "/bin/missing"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+}

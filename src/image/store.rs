@@ -168,7 +168,11 @@ pub fn list(root: &Path) -> Vec<Image> {
         })
         .collect();
     // By name (cella's one sort: heapsort, not std's).
-    let mut keyed: Vec<(String, usize)> = images.iter().enumerate().map(|(i, im)| (im.name.clone(), i)).collect();
+    let mut keyed: Vec<(String, usize)> = images
+        .iter()
+        .enumerate()
+        .map(|(i, im)| (im.name.clone(), i))
+        .collect();
     crate::heapsort::sort(&mut keyed);
     keyed.iter().map(|(_, i)| images[*i].clone()).collect()
 }
