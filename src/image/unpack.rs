@@ -17,6 +17,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
 use rustix::io::Errno;
 use std::io::{self, Read, Write};
 
+const MAX_PATH: usize = 4096;
+
 fn bad(why: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why)
 }
@@ -34,6 +36,14 @@ fn sys(what: &str, e: Errno) -> io::Error {
 pub fn unpack(layer: &mut dyn Read, root: BorrowedFd<'_>) -> io::Result<()> {
     let mut reader = Reader::new(layer);
     while let Some(entry) = reader.next_entry()? {
+        // No path a container could open is longer (PATH_MAX); a longer
+        // one would only make thousands of nested directories.
+        if entry.path.len() > MAX_PATH || entry.link.len() > MAX_PATH {
+            return Err(bad(format!(
+                "an entry's name is over {MAX_PATH} bytes ({} bytes)",
+                entry.path.len().max(entry.link.len())
+            )));
+        }
         let comps = tar::components(&entry.path).ok_or_else(|| {
             bad(format!(
                 "'{}': an absolute path or one with '..' (outside the layer)",
@@ -233,4 +243,54 @@ fn xattrs(dir: &OwnedFd, name: &str, e: &Entry) -> rustix::io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pax header naming the next entry `path`, then that entry.
+    fn pax_named(path: &str) -> Vec<u8> {
+        fn header(name: &str, kind: u8, size: usize) -> Vec<u8> {
+            let mut h = vec![0u8; 512];
+            h[..name.len()].copy_from_slice(name.as_bytes());
+            h[100..107].copy_from_slice(b"0000644");
+            h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+            h[156] = kind;
+            h[257..263].copy_from_slice(b"ustar\0");
+            h[148..156].fill(b' ');
+            let sum: u32 = h.iter().map(|c| u32::from(*c)).sum();
+            h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+            h
+        }
+        let body = format!(" path={path}\n");
+        // The record's length counts its own digits.
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        let record = format!("{len}{body}");
+        let mut a = header("pax", b'x', record.len());
+        a.extend_from_slice(record.as_bytes());
+        a.resize(a.len().div_ceil(512) * 512, 0);
+        a.extend(header("f", b'0', 0));
+        a.extend_from_slice(&[0u8; 1024]);
+        a
+    }
+
+    #[test]
+    fn an_overlong_path_is_refused_before_any_directory_is_made() {
+        let dir = std::env::temp_dir().join(format!("cella-unpack-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = rustix::fs::open(&dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let deep = "a/".repeat(3000) + "f";
+        let err = unpack(&mut &pax_named(&deep)[..], root.as_fd()).unwrap_err();
+        assert!(err.to_string().contains("over 4096 bytes"), "{err}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        // A name within the limit, through pax, is unpacked.
+        unpack(&mut &pax_named("x/y/z")[..], root.as_fd()).unwrap();
+        assert!(dir.join("x/y/z").is_file());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
