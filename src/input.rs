@@ -96,8 +96,11 @@ impl RootView {
     ) -> rustix::io::Result<OwnedFd> {
         use rustix::fs::ResolveFlags;
         let [layer] = self.layers.as_slice() else {
-            let path = path.into_c_str()?;
-            return self.merged(path.to_bytes(), flags);
+            // Several layers come only with images.
+            #[cfg(feature = "image")]
+            return self.merged(path.into_c_str()?.to_bytes(), flags);
+            #[cfg(not(feature = "image"))]
+            return Err(Errno::NOENT);
         };
         rustix::fs::openat2(
             layer,
@@ -109,6 +112,7 @@ impl RootView {
     }
 
     /// [`RootView::open`] across layers.
+    #[cfg(feature = "image")]
     fn merged(&self, path: &[u8], flags: OFlags) -> rustix::io::Result<OwnedFd> {
         use rustix::fs::ResolveFlags;
         let beneath =
@@ -205,6 +209,7 @@ impl RootView {
     }
 }
 
+#[cfg(feature = "image")]
 fn is_whiteout(fd: &OwnedFd) -> bool {
     rustix::fs::fstat(fd).is_ok_and(|st| {
         FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice && st.st_rdev == 0
