@@ -46,7 +46,9 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
     rustix::process::fchdir(&scratch).ctx(step)?;
     // The lower layers as `0`, `1`, ... (top first): overlayfs's lowerdir
     // is then `0:1:...`, short whatever the store's paths (built in a
-    // buffer: the child allocates nothing).
+    // buffer: the child allocates nothing). 256 bytes hold about 90
+    // layers; an image of more (docker allows 127) fails here, with E2BIG
+    // or the kernel's EINVAL.
     let mut lowerdir = [0u8; 512];
     let mut len = 0;
     let count = match plan.lower {
