@@ -158,16 +158,11 @@ pub fn create(
     let keep_record = c.record.keep;
     let made = engine::create(&mut c, io, &mut |_, _| Ok(()))?;
     let (pid, cgroup, links, record) = made.running();
-    // `--overlay-upper`'s lock, held while the container writes there, and
-    // its imported image's, held while it runs on the image's layers.
     #[cfg(feature = "image")]
     let held = c
         .layers
         .take()
-        .map(|l| {
-            let upper = l.persistent_upper.map(|u| u.lock);
-            upper.into_iter().chain(l.image_lock).collect()
-        })
+        .map(crate::image::Layers::into_locks)
         .unwrap_or_default();
     Ok(Running {
         pid,

@@ -227,6 +227,11 @@ pub struct Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A failed std call at `step`, by its errno (EIO if it has none).
+    pub fn from_io(step: Step, e: std::io::Error) -> Self {
+        Error::new(step, Errno::from_io_error(&e).unwrap_or(Errno::IO))
+    }
+
     pub fn new(step: Step, errno: Errno) -> Self {
         Error {
             step,

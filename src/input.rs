@@ -272,7 +272,10 @@ fn too_large(what: &str, limit: usize) -> Error {
 }
 
 /// Read to the end; `Err(None)` once more than `limit` bytes came.
-fn read_bounded(fd: BorrowedFd<'_>, limit: usize) -> std::result::Result<Vec<u8>, Option<Errno>> {
+pub fn read_bounded(
+    fd: BorrowedFd<'_>,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, Option<Errno>> {
     // Most files are small (a cgroup file, /proc/PID/stat): start with a
     // page and double, never past the limit.
     let mut buf = vec![0u8; limit.saturating_add(1).min(4096)];

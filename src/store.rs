@@ -850,7 +850,7 @@ pub fn ids(root: &Path) -> Vec<String> {
 }
 
 pub fn io_error(e: std::io::Error) -> Error {
-    Error::new(Step::State, Errno::from_io_error(&e).unwrap_or(Errno::IO))
+    Error::from_io(Step::State, e)
 }
 
 /// Now as RFC 3339 UTC with nanoseconds, as runc writes `created` and log times.

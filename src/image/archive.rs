@@ -93,18 +93,18 @@ fn sniff<'a>(mut r: Box<dyn Read + 'a>) -> io::Result<([u8; 4], usize, Box<dyn R
     Ok((head, n, Box::new(replay.chain(r))))
 }
 
-/// `r`, decompressed if it is gzip; zstd refused.
-fn decompressed<'a>(r: Box<dyn Read + 'a>, size: u64) -> io::Result<Box<dyn Read + 'a>> {
+/// `r`, decompressed if it is gzip (and whether it was); zstd refused.
+fn decompressed<'a>(r: Box<dyn Read + 'a>, size: u64) -> io::Result<(Box<dyn Read + 'a>, bool)> {
     let (head, n, r) = sniff(r)?;
     if n >= 2 && head[..2] == GZIP {
-        return Ok(Box::new(Gunzip::new(r, limit_for(size))?));
+        return Ok((Box::new(Gunzip::new(r, limit_for(size))?), true));
     }
     if n == 4 && head == ZSTD {
         return Err(bad(
             "zstd-compressed: not supported (decompress it first: zstd -d, or save the image uncompressed or with gzip)",
         ));
     }
-    Ok(r)
+    Ok((r, false))
 }
 
 impl Archive {
@@ -124,22 +124,19 @@ impl Archive {
         }
         let mut file = File::open(source)?;
         // A compressed archive: written out once, to be read by offset.
-        let mut probe = [0u8; 2];
-        let compressed = file.read_at(&mut probe, 0)? == 2 && probe == GZIP;
         let unpacked = {
             let whole = Range {
                 file: &file,
                 offset: 0,
                 left: meta.len(),
             };
-            let mut stream = decompressed(Box::new(whole), meta.len())?;
-            if compressed {
-                let path = tmp.join("archive.tar");
-                let mut out = File::create(&path)?;
-                io::copy(&mut stream, &mut out)?;
-                Some(path)
-            } else {
-                None
+            match decompressed(Box::new(whole), meta.len())? {
+                (mut stream, true) => {
+                    let path = tmp.join("archive.tar");
+                    io::copy(&mut stream, &mut File::create(&path)?)?;
+                    Some(path)
+                }
+                (_, false) => None,
             }
         };
         if let Some(path) = unpacked {
@@ -229,7 +226,7 @@ impl Archive {
     /// A layer's tar stream, decompressed.
     pub fn layer(&self, blob: &LayerBlob) -> io::Result<Box<dyn Read + '_>> {
         let (r, size) = self.open_member(&blob.path)?;
-        decompressed(r, size)
+        Ok(decompressed(r, size)?.0)
     }
 
     /// Its name, layers and config: docker's manifest.json, else an OCI

@@ -54,7 +54,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
         ["image", "inspect", name] => {
             let (image, _) = store::find(&root, name)
                 .ok_or_else(|| Error::usage(format!("image inspect {name}: no such image")))?;
-            emit(inspect(&image).as_bytes());
+            emit(image.to_json().as_bytes());
         }
         ["image", "import", source] | ["image", "import", source, _] => {
             let name = words.get(3).copied();
@@ -89,24 +89,5 @@ fn table(images: &[Image]) -> String {
             command.join(" ")
         ));
     }
-    out
-}
-
-fn inspect(image: &Image) -> String {
-    let mut out = String::from("{\"Name\":");
-    crate::json::write_str(&mut out, &image.name);
-    out.push_str(",\"Layers\":[");
-    for (n, l) in image.layers.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        crate::json::write_str(&mut out, &format!("sha256:{l}"));
-    }
-    out.push_str("],\"Config\":");
-    match &image.config {
-        Some(c) => c.write(&mut out),
-        None => out.push_str("null"),
-    }
-    out.push_str("}\n");
     out
 }

@@ -79,6 +79,27 @@ pub struct Upper {
 }
 
 impl Layers {
+    /// Every descriptor they hold (the image's mount, the locks), which a
+    /// fork that closes the others must keep.
+    pub fn fds(&self) -> Vec<i32> {
+        use rustix::fd::AsRawFd;
+        let image = match &self.lower {
+            Lower::Image(fd) => Some(fd.as_raw_fd()),
+            Lower::Dirs(_) => None,
+        };
+        let upper = self.persistent_upper.as_ref().map(|u| u.lock.as_raw_fd());
+        let locked = self.image_lock.as_ref().map(|l| l.as_raw_fd());
+        [image, upper, locked].into_iter().flatten().collect()
+    }
+
+    /// The locks held for the container's life: `--overlay-upper`'s (one
+    /// container at a time writes there), the imported image's (`rmi`
+    /// refuses it meanwhile).
+    pub fn into_locks(self) -> Vec<OwnedFd> {
+        let upper = self.persistent_upper.map(|u| u.lock);
+        upper.into_iter().chain(self.image_lock).collect()
+    }
+
     /// What the child needs of them.
     pub fn plan(&self) -> LayerPlan<'_> {
         LayerPlan {
@@ -154,9 +175,8 @@ pub fn mount(path: &Path) -> Result<OwnedFd> {
 /// nothing can refuse the container any more).
 pub fn persistent_upper(dir: &Path) -> Result<Upper> {
     let shown = || format!("--overlay-upper {}", dir.display());
-    let canonical = std::fs::canonicalize(dir)
-        .map_err(|e| Error::new(Step::Rootfs, Errno::from_io_error(&e).unwrap_or(Errno::IO)))
-        .map_err(|e| e.at(shown()))?;
+    let canonical =
+        std::fs::canonicalize(dir).map_err(|e| Error::from_io(Step::Rootfs, e).at(shown()))?;
     let lock = rustix::fs::open(
         &canonical,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,

@@ -7,8 +7,8 @@
 //!   layers/HEX/            a layer's tree, named by the SHA-256 of its
 //!                          uncompressed tar (the image config's diff_id):
 //!                          a layer two images share is stored once
-//!   images/HEX.json        an image: {"name", "layers" (bottom first),
-//!                          "config" (the image's own config, kept whole)},
+//!   images/HEX.json        an image: {"Name", "Layers" (bottom first),
+//!                          "Config" (the image's own config, kept whole)},
 //!                          HEX the SHA-256 of its name; written, then
 //!                          renamed into place
 //!   tmp/                   what an import is making; gone when it ends
@@ -88,17 +88,19 @@ impl Image {
         self.config.as_ref()?.get("config")?.get(key)
     }
 
-    fn to_json(&self) -> String {
-        let mut out = String::from("{\"name\":");
+    /// The record, which `cella image inspect` prints as it is: its name,
+    /// its layers (bottom first) by digest, its config whole.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"Name\":");
         crate::json::write_str(&mut out, &self.name);
-        out.push_str(",\"layers\":[");
+        out.push_str(",\"Layers\":[");
         for (i, l) in self.layers.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            crate::json::write_str(&mut out, l);
+            crate::json::write_str(&mut out, &format!("sha256:{l}"));
         }
-        out.push_str("],\"config\":");
+        out.push_str("],\"Config\":");
         match &self.config {
             Some(c) => c.write(&mut out),
             None => out.push_str("null"),
@@ -110,14 +112,14 @@ impl Image {
     fn from_json(bytes: &[u8]) -> Option<Image> {
         let v = crate::json::parse(bytes).ok()?;
         Some(Image {
-            name: v.get("name")?.as_str()?.to_owned(),
+            name: v.get("Name")?.as_str()?.to_owned(),
             layers: v
-                .get("layers")?
+                .get("Layers")?
                 .as_array()?
                 .iter()
-                .map(|l| l.as_str().map(str::to_owned))
+                .map(|l| l.as_str()?.strip_prefix("sha256:").map(str::to_owned))
                 .collect::<Option<_>>()?,
-            config: v.get("config").filter(|c| !c.is_null()).cloned(),
+            config: v.get("Config").filter(|c| !c.is_null()).cloned(),
         })
     }
 }
@@ -185,7 +187,9 @@ pub fn find(root: &Path, name: &str) -> Option<(Image, OwnedFd)> {
         let path = record_path(root, n);
         let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
         rustix::fs::flock(&fd, FlockOperation::LockShared).ok()?;
-        let bytes = crate::input::read(&path, crate::json::MAX_INPUT).ok()?;
+        // The file locked, not its path again (a new record may be
+        // renamed over it meanwhile).
+        let bytes = crate::input::read_bounded(fd.as_fd(), crate::json::MAX_INPUT).ok()?;
         let image = Image::from_json(&bytes).filter(|i| &i.name == n)?;
         Some((image, fd))
     })
@@ -197,11 +201,9 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
     let Some((image, held)) = find(root, name) else {
         return Err(fail(format!("rmi {name}: no such image")));
     };
-    drop(held);
     let path = record_path(root, &image.name);
-    let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| Error::new(Step::State, e).at(path.display().to_string()))?;
-    if rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
+    // Our shared lock made exclusive: refused while a container holds one.
+    if rustix::fs::flock(&held, FlockOperation::NonBlockingLockExclusive).is_err() {
         return Err(fail(format!(
             "rmi {}: a container is running on it",
             image.name
@@ -241,28 +243,15 @@ pub fn import(root: &Path, source: &Path, name: Option<&str>) -> Result<String> 
     let _lock = open_locked(root)?;
     // What a killed import left, before this one adds to it.
     collect_garbage(root);
-    let tmp = root.join("tmp");
-    let mut made: Vec<PathBuf> = Vec::new();
-    let result = import_locked(root, &tmp, source, name, &mut made);
-    if result.is_err() {
-        for dir in &made {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-    for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
-        let _ = std::fs::remove_dir_all(entry.path());
-        let _ = std::fs::remove_file(entry.path());
-    }
+    let result = import_locked(root, source, name);
+    // Its temporary files; and, had it failed, the layers it added,
+    // which no image names.
+    collect_garbage(root);
     result
 }
 
-fn import_locked(
-    root: &Path,
-    tmp: &Path,
-    source: &Path,
-    name: Option<&str>,
-    made: &mut Vec<PathBuf>,
-) -> Result<String> {
+fn import_locked(root: &Path, source: &Path, name: Option<&str>) -> Result<String> {
+    let tmp = &root.join("tmp");
     let shown = source.display().to_string();
     let archive = Archive::open(source, tmp).map_err(|e| fail(format!("{shown}: {e}")))?;
     let found = archive
@@ -278,7 +267,7 @@ fn import_locked(
     check_name(&name)?;
     let mut layers = Vec::with_capacity(found.layers.len());
     for (i, blob) in found.layers.iter().enumerate() {
-        let digest = layer(&archive, blob, root, tmp, made).map_err(|e| {
+        let digest = layer(&archive, blob, i, root, tmp).map_err(|e| {
             fail(format!(
                 "{shown}: layer {} of {}: {e}",
                 i + 1,
@@ -296,8 +285,6 @@ fn import_locked(
     let staged = tmp.join("record.json");
     std::fs::write(&staged, image.to_json()).map_err(|e| io_fail(&staged, e))?;
     std::fs::rename(&staged, &path).map_err(|e| io_fail(&path, e))?;
-    made.clear();
-    collect_garbage(root);
     Ok(name)
 }
 
@@ -322,16 +309,16 @@ fn check_name(name: &str) -> Result<()> {
 fn layer(
     archive: &Archive,
     blob: &LayerBlob,
+    index: usize,
     root: &Path,
     tmp: &Path,
-    made: &mut Vec<PathBuf>,
 ) -> std::result::Result<String, String> {
     if let Some(d) = &blob.diff_id
         && root.join("layers").join(d).is_dir()
     {
         return Ok(d.clone());
     }
-    let dir = tmp.join(format!("layer-{}", made.len()));
+    let dir = tmp.join(format!("layer-{index}"));
     std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
     let dirfd = rustix::fs::open(
         &dir,
@@ -355,12 +342,11 @@ fn layer(
             "its content's digest is sha256:{digest}, not the sha256:{want} its image names (damaged?)"
         ));
     }
+    // A layer the store has already (no diff_id said so) stays as it
+    // is; this copy goes with tmp/.
     let dest = root.join("layers").join(&digest);
-    if dest.is_dir() {
-        let _ = std::fs::remove_dir_all(&dir);
-    } else {
+    if !dest.is_dir() {
         std::fs::rename(&dir, &dest).map_err(|e| e.to_string())?;
-        made.push(dest);
     }
     Ok(digest)
 }

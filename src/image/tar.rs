@@ -333,12 +333,13 @@ impl Read for Data<'_, '_> {
     }
 }
 
+/// Archives for the unit tests (this module's and the unpacker's).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod build {
+    use super::BLOCK;
 
     /// A ustar header block for `name` of `kind` with `size` bytes.
-    fn header(name: &str, kind: u8, size: u64, link: &str) -> Vec<u8> {
+    pub fn header(name: &str, kind: u8, size: u64, link: &str) -> Vec<u8> {
         let mut h = vec![0u8; BLOCK];
         h[..name.len()].copy_from_slice(name.as_bytes());
         h[100..107].copy_from_slice(b"0000644");
@@ -355,17 +356,25 @@ mod tests {
         h
     }
 
-    fn archive(parts: &[Vec<u8>]) -> Vec<u8> {
+    /// The parts, then the two zero blocks that end an archive.
+    pub fn archive(parts: &[Vec<u8>]) -> Vec<u8> {
         let mut a = parts.concat();
         a.extend_from_slice(&[0u8; 1024]);
         a
     }
 
-    fn data(bytes: &[u8]) -> Vec<u8> {
+    /// `bytes` padded to whole blocks.
+    pub fn data(bytes: &[u8]) -> Vec<u8> {
         let mut d = bytes.to_vec();
         d.resize(bytes.len().div_ceil(BLOCK) * BLOCK, 0);
         d
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build::{archive, data, header};
+    use super::*;
 
     #[test]
     fn entries_and_their_data() {

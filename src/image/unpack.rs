@@ -251,18 +251,7 @@ mod tests {
 
     /// A pax header naming the next entry `path`, then that entry.
     fn pax_named(path: &str) -> Vec<u8> {
-        fn header(name: &str, kind: u8, size: usize) -> Vec<u8> {
-            let mut h = vec![0u8; 512];
-            h[..name.len()].copy_from_slice(name.as_bytes());
-            h[100..107].copy_from_slice(b"0000644");
-            h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-            h[156] = kind;
-            h[257..263].copy_from_slice(b"ustar\0");
-            h[148..156].fill(b' ');
-            let sum: u32 = h.iter().map(|c| u32::from(*c)).sum();
-            h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-            h
-        }
+        use crate::image::tar::build::{archive, data, header};
         let body = format!(" path={path}\n");
         // The record's length counts its own digits.
         let mut len = body.len() + 1;
@@ -270,12 +259,11 @@ mod tests {
             len += 1;
         }
         let record = format!("{len}{body}");
-        let mut a = header("pax", b'x', record.len());
-        a.extend_from_slice(record.as_bytes());
-        a.resize(a.len().div_ceil(512) * 512, 0);
-        a.extend(header("f", b'0', 0));
-        a.extend_from_slice(&[0u8; 1024]);
-        a
+        archive(&[
+            header("pax", b'x', record.len() as u64, ""),
+            data(record.as_bytes()),
+            header("f", b'0', 0, ""),
+        ])
     }
 
     #[test]

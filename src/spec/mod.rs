@@ -118,20 +118,20 @@ pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
         None => generated_name()?,
     };
     let hostname = args.hostname.unwrap_or_else(|| name.clone());
-    let root = match &args.rootfs {
-        _ if image_root.is_some() => image_root.ok_or_else(|| Error::usage("image"))?,
-        Some(given) => root_at(
+    let root = match (image_root, &args.rootfs) {
+        (Some(image), _) => image,
+        (None, Some(given)) => root_at(
             given,
             args.overlay,
             args.overlay_upper.as_deref(),
             args.read_only,
         )?,
-        None if args.overlay || args.overlay_upper.is_some() => {
+        (None, None) if args.overlay || args.overlay_upper.is_some() => {
             return Err(Error::usage(
                 "--overlay and --overlay-upper need --rootfs (the layer below)",
             ));
         }
-        None => Root {
+        (None, None) => Root {
             source: PathBuf::from("/"),
             is_host: true,
             read_only: true,
@@ -365,14 +365,7 @@ impl Spec {
         #[cfg(feature = "net")]
         held.extend(self.network.iter().filter_map(|n| n.lock_fd()));
         #[cfg(feature = "image")]
-        if let Some(layers) = &self.root.layers {
-            use rustix::fd::AsRawFd;
-            if let crate::image::Lower::Image(fd) = &layers.lower {
-                held.push(fd.as_raw_fd());
-            }
-            held.extend(layers.persistent_upper.iter().map(|u| u.lock.as_raw_fd()));
-            held.extend(layers.image_lock.iter().map(|l| l.as_raw_fd()));
-        }
+        held.extend(self.root.layers.iter().flat_map(|l| l.fds()));
         held
     }
 }
@@ -788,7 +781,8 @@ fn generated_name() -> Result<String> {
 /// `--device`: the host path must be a character or block device.
 fn device(d: &crate::cli::Device) -> Result<DeviceNode> {
     use rustix::fs::FileType;
-    let path = std::fs::canonicalize(&d.host).map_err(|e| io(Step::MakeDevice, e).at(&*d.host))?;
+    let path = std::fs::canonicalize(&d.host)
+        .map_err(|e| Error::from_io(Step::MakeDevice, e).at(&*d.host))?;
     let st = rustix::fs::stat(&path).map_err(|e| Error::new(Step::MakeDevice, e).at(&*d.host))?;
     let kind = FileType::from_raw_mode(st.st_mode);
     if kind != FileType::CharacterDevice && kind != FileType::BlockDevice {
@@ -812,8 +806,8 @@ fn device(d: &crate::cli::Device) -> Result<DeviceNode> {
 /// `--bind`: a recursive bind of the host path, symlinks resolved.
 fn bind(b: &crate::cli::Bind) -> Result<MountOp> {
     let shown = b.source.to_string_lossy();
-    let source =
-        std::fs::canonicalize(&b.source).map_err(|e| io(Step::BindMount, e).at(&*shown))?;
+    let source = std::fs::canonicalize(&b.source)
+        .map_err(|e| Error::from_io(Step::BindMount, e).at(&*shown))?;
     let meta = rustix::fs::stat(&source).map_err(|e| Error::new(Step::BindMount, e).at(&*shown))?;
     let is_dir =
         rustix::fs::FileType::from_raw_mode(meta.st_mode) == rustix::fs::FileType::Directory;
@@ -930,11 +924,6 @@ pub fn cstrings(strings: Vec<OsString>) -> Result<CStrArray> {
 pub fn cstring(s: impl Into<OsString>) -> Result<CString> {
     let s: OsString = s.into();
     CString::new(s.into_vec()).map_err(|_| Error::usage("arguments must not contain NUL bytes"))
-}
-
-pub(super) fn io(step: Step, e: std::io::Error) -> Error {
-    let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
-    Error::new(step, errno)
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! before the container exists (its passwd, its command); what makes one
 //! unusable.
 
-use super::io;
 #[cfg(feature = "image")]
 use crate::cli::RunArgs;
 use crate::error::{Error, Result, Step};
@@ -93,7 +92,8 @@ pub(super) fn root_at(
     read_only: bool,
 ) -> Result<Root> {
     let shown = given.to_string_lossy();
-    let path = std::fs::canonicalize(given).map_err(|e| io(Step::Rootfs, e).at(&*shown))?;
+    let path =
+        std::fs::canonicalize(given).map_err(|e| Error::from_io(Step::Rootfs, e).at(&*shown))?;
     let meta = rustix::fs::stat(&path).map_err(|e| Error::new(Step::Rootfs, e).at(&*shown))?;
     let kind = rustix::fs::FileType::from_raw_mode(meta.st_mode);
     let overlay = overlay || overlay_upper.is_some();
@@ -118,32 +118,50 @@ pub(super) fn root_at(
     }));
     #[cfg(feature = "image")]
     {
-        use crate::image::{self, Layers, Lower};
-        if crate::rootless::active() {
-            return Err(Error::usage(
-                "--rootfs FILE, --overlay: need root (a loop device and an overlay of the host's)",
-            ));
-        }
-        let lower = if image {
-            Lower::Image(image::mount(&path)?)
-        } else {
-            Lower::Dirs(vec![crate::mount::cpath(&path)?])
+        use crate::image::Lower;
+        let lower = || {
+            Ok(if image {
+                Lower::Image(crate::image::mount(&path)?)
+            } else {
+                Lower::Dirs(vec![crate::mount::cpath(&path)?])
+            })
         };
-        let persistent_upper = match overlay_upper {
-            Some(dir) => Some(image::persistent_upper(Path::new(dir))?),
-            None => None,
-        };
-        Ok(Root {
-            source: path,
-            is_host: false,
-            read_only,
-            layers: Some(Layers {
-                lower,
-                persistent_upper,
-                image_lock: None,
-            }),
-        })
+        layered(path.clone(), lower, overlay_upper, read_only, None)
     }
+}
+
+/// A root of layers under an overlay (an image file, `--overlay`, an
+/// imported image): refused rootless before anything is mounted; then
+/// the lower layers, then `--overlay-upper`'s locked directory.
+#[cfg(feature = "image")]
+fn layered(
+    source: PathBuf,
+    lower: impl FnOnce() -> Result<crate::image::Lower>,
+    overlay_upper: Option<&OsStr>,
+    read_only: bool,
+    image_lock: Option<rustix::fd::OwnedFd>,
+) -> Result<Root> {
+    if crate::rootless::active() {
+        return Err(Error::usage(format!(
+            "{}: image files, imported images and --overlay need root (a loop device, an overlay of the host's)",
+            source.display()
+        )));
+    }
+    let lower = lower()?;
+    let persistent_upper = match overlay_upper {
+        Some(dir) => Some(crate::image::persistent_upper(Path::new(dir))?),
+        None => None,
+    };
+    Ok(Root {
+        source,
+        is_host: false,
+        read_only,
+        layers: Some(crate::image::Layers {
+            lower,
+            persistent_upper,
+            image_lock,
+        }),
+    })
 }
 
 /// `cella run NAME [ARG...]` without `--rootfs`, NAME an imported image
@@ -154,7 +172,7 @@ pub(super) fn root_at(
 /// stop signal. `None`: NAME is a command in the host's root.
 #[cfg(feature = "image")]
 pub(super) fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsString>)>> {
-    use crate::image::{Layers, Lower, store};
+    use crate::image::{Lower, store};
     if args.rootfs.is_some() || args.inside_of.is_some() {
         return Ok(None);
     }
@@ -165,12 +183,6 @@ pub(super) fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsStrin
     let Some((image, lock)) = store::find(&store_root, first) else {
         return Ok(None);
     };
-    if crate::rootless::active() {
-        return Err(Error::usage(format!(
-            "{}: images need root (an overlay of the host's)",
-            image.name
-        )));
-    }
     let strings = |key| image.strings(key).into_iter().map(OsString::from);
     let entrypoint = args.entrypoint.take();
     let own_cmd = entrypoint.is_none();
@@ -198,25 +210,21 @@ pub(super) fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsStrin
             .string("StopSignal")
             .and_then(|s| crate::cli::docker::signal(&s));
     }
-    let dirs = image
-        .layer_dirs(&store_root)
-        .iter()
-        .map(|d| crate::mount::cpath(d))
-        .collect::<Result<Vec<_>>>()?;
-    let persistent_upper = match &args.overlay_upper {
-        Some(dir) => Some(crate::image::persistent_upper(Path::new(dir))?),
-        None => None,
+    let dirs = || {
+        let dirs = image.layer_dirs(&store_root);
+        Ok(Lower::Dirs(
+            dirs.iter()
+                .map(|d| crate::mount::cpath(d))
+                .collect::<Result<_>>()?,
+        ))
     };
-    let root = Root {
-        source: PathBuf::from(&image.name),
-        is_host: false,
-        read_only: args.read_only,
-        layers: Some(Layers {
-            lower: Lower::Dirs(dirs),
-            persistent_upper,
-            image_lock: Some(lock),
-        }),
-    };
+    let root = layered(
+        PathBuf::from(&image.name),
+        dirs,
+        args.overlay_upper.as_deref(),
+        args.read_only,
+        Some(lock),
+    )?;
     Ok(Some((root, strings("Env").collect())))
 }
 
