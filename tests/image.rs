@@ -9,7 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -64,14 +64,6 @@ fn loops_of(file: &Path) -> Vec<String> {
             (Path::new(backing.trim()) == name).then(|| e.file_name().to_string_lossy().into())
         })
         .collect()
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The host's mounts that could be a container's of ours: under the

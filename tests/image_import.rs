@@ -207,12 +207,11 @@ fn oci_layouts_share_their_layers_and_rmi_keeps_what_another_uses() {
     ok_in(&store, &["rmi", "oci-a"]);
     assert_eq!(contents(&store).1.len(), 2, "oci-b still uses them");
     // A container running on an image holds it.
-    let running = Command::new(cella_bin())
-        .args(["run", "oci-b", "sleep 30"])
-        .env("CELLA_IMAGES", &store)
-        .spawn()
-        .unwrap();
-    let mut running = scopeguard(running);
+    let running = spawn_command(
+        Command::new(cella_bin())
+            .args(["run", "oci-b", "sleep 30"])
+            .env("CELLA_IMAGES", &store),
+    );
     std::thread::sleep(std::time::Duration::from_millis(500));
     let out = cella_in(&store, &["rmi", "oci-b"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
@@ -221,31 +220,9 @@ fn oci_layouts_share_their_layers_and_rmi_keeps_what_another_uses() {
         "{}",
         stderr(&out)
     );
-    running.kill_all();
+    drop(running);
     ok_in(&store, &["rmi", "oci-b"]);
     assert_eq!(contents(&store), (vec![], vec![], true));
-}
-
-/// A child cella killed with its container when the test ends.
-struct Guard(std::process::Child);
-fn scopeguard(c: std::process::Child) -> Guard {
-    Guard(c)
-}
-impl Guard {
-    fn kill_all(&mut self) {
-        for pid in children(self.0.id()) {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(pid as i32).unwrap(),
-                rustix::process::Signal::KILL,
-            );
-        }
-        let _ = self.0.wait();
-    }
-}
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.kill_all();
-    }
 }
 
 #[test]

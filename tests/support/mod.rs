@@ -220,8 +220,12 @@ impl Drop for Running {
 }
 
 pub fn spawn(args: &[&str]) -> Running {
-    let child = Command::new(cella_bin())
-        .args(args)
+    spawn_command(Command::new(cella_bin()).args(args))
+}
+
+/// [`spawn`] of a command made by the caller (its environment, say).
+pub fn spawn_command(cmd: &mut Command) -> Running {
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -333,13 +337,14 @@ pub fn cella_processes() -> Vec<u32> {
 /// Wait until `path` exists (a container signalling readiness through a
 /// bind-mounted or rootfs directory).
 pub fn wait_for(path: &Path, limit: Duration) {
+    wait_until(&path.display().to_string(), limit, || path.exists());
+}
+
+/// Wait until `done` says so, polling; fail the test after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < limit,
-            "{} did not appear within {limit:?}",
-            path.display()
-        );
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }
