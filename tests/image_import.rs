@@ -410,3 +410,33 @@ fn a_command_is_found_through_a_symlink_in_another_layer() {
     let out = cella_in(&store, &["run", "merged", "/bin/missing"]);
     assert_eq!(code(&out), 127, "{}", stderr(&out));
 }
+
+/// Archives another tool wrote: podman's `save` of an image, in docker's
+/// archive form and in the OCI archive form, as a user brings one over.
+#[test]
+fn archives_podman_saves_are_imported_and_run() {
+    require_root();
+    let _g = serial();
+    let Some(podman) = support::clients::Podman::new("image-save") else {
+        return;
+    };
+    let (store, dir) = store("import-podman");
+    for (format, file, name) in [
+        ("docker-archive", "bb-docker.tar", None),
+        ("oci-archive", "bb-oci.tar", Some("bb-oci")),
+    ] {
+        let path = dir.join(file);
+        let p = path.to_str().unwrap();
+        podman.ok(&["save", "--format", format, "-o", p, support::clients::IMAGE]);
+        let mut args = vec!["image", "import", p];
+        args.extend(name);
+        let imported = ok_in(&store, &args);
+        // docker's archive carries the image's name, as docker load reads it.
+        let want = name.unwrap_or("localhost/bb:latest");
+        assert_eq!(imported, format!("{want}\n"), "{format}");
+        assert_eq!(
+            ok_in(&store, &["run", want, "echo", format]),
+            format!("{format}\n")
+        );
+    }
+}
