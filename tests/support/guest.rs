@@ -352,7 +352,9 @@ fn boot_machine(
     let tag = format!("{}-{}-{n}", arch.deb_arch, std::process::id());
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let initrd = tmp.join(format!("initramfs-{tag}.cpio"));
-    let monitor = tmp.join(format!("monitor-{tag}.sock"));
+    // A socket's path is at most 107 bytes (sun_path): not under the
+    // target directory, which a CI checkout can put deep.
+    let monitor = std::env::temp_dir().join(format!("cella-monitor-{tag}.sock"));
     let _ = std::fs::remove_file(&monitor);
     std::fs::write(&initrd, initramfs).unwrap();
     let mut cmd = Command::new(arch.qemu);
