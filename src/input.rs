@@ -30,18 +30,23 @@ pub fn read(path: &Path, limit: usize) -> Result<Vec<u8>> {
 
 /// `path` opened for reading, with its size, if it is a regular file.
 pub fn open_regular(path: &Path) -> Result<(OwnedFd, u64)> {
+    open_file(path).map_err(|e| match e {
+        Some(e) => failed(path, e),
+        None => Error::usage(format!("{}: not a regular file", path.display())),
+    })
+}
+
+/// [`open_regular`] for callers with their own messages: `Err(None)` if
+/// `path` is not a regular file.
+pub fn open_file(path: &Path) -> std::result::Result<(OwnedFd, u64), Option<Errno>> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
-    )
-    .map_err(|e| failed(path, e))?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| failed(path, e))?;
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(Error::usage(format!(
-            "{}: not a regular file",
-            path.display()
-        )));
+        return Err(None);
     }
     Ok((fd, st.st_size as u64))
 }

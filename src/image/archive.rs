@@ -5,32 +5,34 @@
 //! tar; any of the archives may be gzip-compressed. Layers are tar,
 //! uncompressed or gzip; zstd is refused with a message.
 
-use super::inflate::Gunzip;
+use super::stream::{Range, Res, Stream};
 use super::tar::Reader;
 use crate::json::Value;
-use std::fs::File;
-use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{FileType, Mode, OFlags};
 use std::path::{Path, PathBuf};
 
-const GZIP: [u8; 2] = [0x1f, 0x8b];
-const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-/// A gzip stream may grow this many times over, and at least to
-/// [`MIN_LIMIT`], at most to [`MAX_LIMIT`]: past that it is a bomb.
-const RATIO: u64 = 100;
-const MIN_LIMIT: u64 = 256 << 20;
-const MAX_LIMIT: u64 = 64 << 30;
 /// JSON documents of an image (manifests, configs) are small.
 const MAX_JSON: u64 = 4 << 20;
 
-fn bad(why: impl Into<String>) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why.into())
+fn bad(why: impl Into<String>) -> String {
+    why.into()
+}
+
+fn sys(e: rustix::io::Errno) -> String {
+    crate::error::strerror(e).into()
+}
+
+/// `path` if it is a regular file, with its size.
+fn open_file(path: &Path) -> Res<(OwnedFd, u64)> {
+    crate::input::open_file(path).map_err(|e| e.map_or_else(|| bad("not a regular file"), sys))
 }
 
 /// An opened archive or layout.
 pub struct Archive {
-    file: Option<File>,
-    /// Members of a tar: path, data offset, size.
+    /// A tar (a compressed one's decompressed copy), and its size.
+    file: Option<(OwnedFd, u64)>,
+    /// Members of the tar: path, data offset, size.
     members: Vec<(String, u64, u64)>,
     /// An OCI layout directory.
     dir: Option<PathBuf>,
@@ -51,104 +53,48 @@ pub struct Found {
     pub config: Option<Value>,
 }
 
-/// The limit on what `compressed` bytes of gzip may become.
-fn limit_for(compressed: u64) -> u64 {
-    compressed.saturating_mul(RATIO).clamp(MIN_LIMIT, MAX_LIMIT)
-}
-
-/// A byte range of a file.
-struct Range<'a> {
-    file: &'a File,
-    offset: u64,
-    left: u64,
-}
-
-impl Read for Range<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let take = self.left.min(buf.len() as u64) as usize;
-        if take == 0 {
-            return Ok(0);
-        }
-        let n = self.file.read_at(&mut buf[..take], self.offset)?;
-        if n == 0 {
-            return Err(bad("the archive is cut short"));
-        }
-        self.offset += n as u64;
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
-/// The first bytes of `r`'s stream, and a reader of the whole of it.
-fn sniff<'a>(mut r: Box<dyn Read + 'a>) -> io::Result<([u8; 4], usize, Box<dyn Read + 'a>)> {
-    let mut head = [0u8; 4];
-    let mut n = 0;
-    while n < 4 {
-        match r.read(&mut head[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    let replay = io::Cursor::new(head[..n].to_vec());
-    Ok((head, n, Box::new(replay.chain(r))))
-}
-
-/// `r`, decompressed if it is gzip (and whether it was); zstd refused.
-fn decompressed<'a>(r: Box<dyn Read + 'a>, size: u64) -> io::Result<(Box<dyn Read + 'a>, bool)> {
-    let (head, n, r) = sniff(r)?;
-    if n >= 2 && head[..2] == GZIP {
-        return Ok((Box::new(Gunzip::new(r, limit_for(size))?), true));
-    }
-    if n == 4 && head == ZSTD {
-        return Err(bad(
-            "zstd-compressed: not supported (decompress it first: zstd -d, or save the image uncompressed or with gzip)",
-        ));
-    }
-    Ok((r, false))
+/// `len` bytes of `fd` from `offset`, read through a descriptor of its own.
+fn range(fd: &OwnedFd, offset: u64, len: u64) -> Res<Range> {
+    let own = rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(sys)?;
+    Ok(Range::new(own, offset, len))
 }
 
 impl Archive {
     /// Open `source`: a directory, or a (gzip-compressed) tar file, which
     /// is decompressed into `tmp` first (members are read by offset).
-    pub fn open(source: &Path, tmp: &Path) -> io::Result<Archive> {
-        let meta = std::fs::metadata(source)?;
-        if meta.is_dir() {
+    pub fn open(source: &Path, tmp: &Path) -> Res<Archive> {
+        let st = rustix::fs::stat(source).map_err(sys)?;
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             return Ok(Archive {
                 file: None,
                 members: Vec::new(),
                 dir: Some(source.to_owned()),
             });
         }
-        if !meta.is_file() {
-            return Err(bad("not a file or a directory"));
-        }
-        let mut file = File::open(source)?;
-        // A compressed archive: written out once, to be read by offset.
-        let unpacked = {
-            let whole = Range {
-                file: &file,
-                offset: 0,
-                left: meta.len(),
-            };
-            match decompressed(Box::new(whole), meta.len())? {
-                (mut stream, true) => {
-                    let path = tmp.join("archive.tar");
-                    io::copy(&mut stream, &mut File::create(&path)?)?;
-                    Some(path)
+        let (mut fd, mut size) = open_file(source).map_err(|_| bad("not a file or a directory"))?;
+        let mut stream = Stream::open(range(&fd, 0, size)?)?;
+        if stream.is_gzip() {
+            // Written out once, to be read by offset.
+            let path = tmp.join("archive.tar");
+            fd = rustix::fs::open(
+                &path,
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600),
+            )
+            .map_err(sys)?;
+            size = 0;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = stream.read(&mut buf)?;
+                if n == 0 {
+                    break;
                 }
-                (_, false) => None,
+                crate::input::write_all(fd.as_fd(), &buf[..n]).map_err(sys)?;
+                size += n as u64;
             }
-        };
-        if let Some(path) = unpacked {
-            file = File::open(&path)?;
         }
         let mut members = Vec::new();
-        let whole = Range {
-            file: &file,
-            offset: 0,
-            left: file.metadata()?.len(),
-        };
-        let mut reader = Reader::new(io::BufReader::new(whole));
+        let mut reader = Reader::new(Stream::plain(range(&fd, 0, size)?));
         while let Some(e) = reader.next_entry()? {
             if e.kind == super::tar::Kind::File {
                 let path = super::tar::components(&e.path)
@@ -157,9 +103,8 @@ impl Archive {
                 members.push((path, reader.offset(), e.size));
             }
         }
-        drop(reader);
         Ok(Archive {
-            file: Some(file),
+            file: Some((fd, size)),
             members,
             dir: None,
         })
@@ -172,66 +117,49 @@ impl Archive {
         }
     }
 
-    /// A member (or a file of the layout) and its size.
-    fn open_member(&self, path: &str) -> io::Result<(Box<dyn Read + '_>, u64)> {
-        if let (true, Some(file)) = (path.is_empty(), &self.file) {
-            // A plain root file system tar: the archive is the layer.
-            let size = file.metadata()?.len();
-            return Ok((
-                Box::new(Range {
-                    file,
-                    offset: 0,
-                    left: size,
-                }),
-                size,
-            ));
-        }
-        if super::tar::components(path).is_none() {
+    /// A member (or a file of the layout).
+    fn open_member(&self, path: &str) -> Res<Range> {
+        let Some(want) = super::tar::components(path).map(|c| c.join("/")) else {
             return Err(bad(format!("'{path}': an absolute path or one with '..'")));
+        };
+        match (&self.dir, &self.file) {
+            (Some(d), _) => {
+                let (fd, size) = open_file(&d.join(path)).map_err(|e| format!("{path}: {e}"))?;
+                Ok(Range::new(fd, 0, size))
+            }
+            // A plain root file system tar: the archive is the layer.
+            (None, Some((fd, size))) if path.is_empty() => range(fd, 0, *size),
+            (None, Some((fd, _))) => {
+                let (_, offset, size) = self
+                    .members
+                    .iter()
+                    .rev()
+                    .find(|(p, _, _)| *p == want)
+                    .ok_or_else(|| bad(format!("{path}: not in the archive")))?;
+                range(fd, *offset, *size)
+            }
+            (None, None) => Err(bad("no archive")),
         }
-        if let Some(d) = &self.dir {
-            let file = File::open(d.join(path)).map_err(|e| bad(format!("{path}: {e}")))?;
-            let size = file.metadata()?.len();
-            return Ok((Box::new(file), size));
-        }
-        let want = super::tar::components(path).unwrap_or_default().join("/");
-        let (_, offset, size) = self
-            .members
-            .iter()
-            .rev()
-            .find(|(p, _, _)| *p == want)
-            .ok_or_else(|| bad(format!("{path}: not in the archive")))?;
-        let file = self.file.as_ref().ok_or_else(|| bad("no archive"))?;
-        Ok((
-            Box::new(Range {
-                file,
-                offset: *offset,
-                left: *size,
-            }),
-            *size,
-        ))
     }
 
-    fn json(&self, path: &str) -> io::Result<Value> {
-        let (r, size) = self.open_member(path)?;
-        if size > MAX_JSON {
+    fn json(&self, path: &str) -> Res<Value> {
+        let member = self.open_member(path)?;
+        if member.left() > MAX_JSON {
             return Err(bad(format!("{path}: too large for a manifest")));
         }
-        let mut bytes = vec![0u8; size as usize];
-        let mut r = r;
-        r.read_exact(&mut bytes)?;
+        let mut bytes = vec![0u8; member.left() as usize];
+        Stream::plain(member).read_exact(&mut bytes)?;
         crate::json::parse(&bytes).map_err(|e| bad(format!("{path}: {e}")))
     }
 
     /// A layer's tar stream, decompressed.
-    pub fn layer(&self, blob: &LayerBlob) -> io::Result<Box<dyn Read + '_>> {
-        let (r, size) = self.open_member(&blob.path)?;
-        Ok(decompressed(r, size)?.0)
+    pub fn layer(&self, blob: &LayerBlob) -> Res<Stream> {
+        Stream::open(self.open_member(&blob.path)?)
     }
 
     /// Its name, layers and config: docker's manifest.json, else an OCI
     /// layout's index.json, else a plain root file system (one layer).
-    pub fn describe(&self) -> io::Result<Found> {
+    pub fn describe(&self) -> Res<Found> {
         if self.has("manifest.json") {
             return self.docker();
         }
@@ -253,7 +181,7 @@ impl Archive {
         })
     }
 
-    fn docker(&self) -> io::Result<Found> {
+    fn docker(&self) -> Res<Found> {
         let manifest = self.json("manifest.json")?;
         let first = manifest
             .as_array()
@@ -273,7 +201,7 @@ impl Archive {
                 l.as_str()
                     .ok_or_else(|| bad("manifest.json: a layer is not a path"))
             })
-            .collect::<io::Result<_>>()?;
+            .collect::<Res<_>>()?;
         let name = first
             .get("RepoTags")
             .and_then(Value::as_array)
@@ -288,7 +216,7 @@ impl Archive {
         })
     }
 
-    fn oci(&self) -> io::Result<Found> {
+    fn oci(&self) -> Res<Found> {
         let index = self.json("index.json")?;
         let entry = index
             .get("manifests")
@@ -356,7 +284,7 @@ impl Archive {
 }
 
 /// `blobs/ALG/HEX` of a descriptor's `digest`.
-fn blob_path(descriptor: &Value) -> io::Result<String> {
+fn blob_path(descriptor: &Value) -> Res<String> {
     let digest = descriptor
         .get("digest")
         .and_then(Value::as_str)
@@ -374,7 +302,7 @@ fn blob_path(descriptor: &Value) -> io::Result<String> {
 
 /// The layers with the config's `rootfs.diff_ids` (sha256 only), which
 /// must be one per layer.
-fn with_diff_ids(paths: Vec<String>, config: &Value) -> io::Result<Vec<LayerBlob>> {
+fn with_diff_ids(paths: Vec<String>, config: &Value) -> Res<Vec<LayerBlob>> {
     let ids: Vec<&str> = config
         .get("rootfs")
         .and_then(|r| r.get("diff_ids"))

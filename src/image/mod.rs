@@ -7,8 +7,9 @@
 //! - [`store`]: the image store imported images are unpacked into, and
 //!   what `cella run NAME` finds there;
 //! - [`archive`]: the archives and layouts `cella image import` reads;
-//! - [`tar`], [`inflate`], [`sha256`], [`unpack`]: reading tar and gzip,
-//!   naming layers by digest, and unpacking a layer safely;
+//! - [`stream`], [`tar`], [`inflate`], [`sha256`], [`unpack`]: reading
+//!   archives (by offset, gunzipped, hashed), tar and gzip, naming layers
+//!   by digest, and unpacking a layer safely;
 //! - [`commands`]: `cella images`, `cella rmi`, `cella image ...`.
 
 pub mod archive;
@@ -17,6 +18,7 @@ mod file;
 pub mod inflate;
 pub mod sha256;
 pub mod store;
+pub mod stream;
 pub mod tar;
 pub mod unpack;
 

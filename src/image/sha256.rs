@@ -37,21 +37,31 @@ impl Default for Sha256 {
 impl Sha256 {
     pub fn update(&mut self, mut data: &[u8]) {
         self.length += data.len() as u64;
-        while !data.is_empty() {
+        if self.used > 0 {
             let take = (64 - self.used).min(data.len());
             self.block[self.used..self.used + take].copy_from_slice(&data[..take]);
             self.used += take;
             data = &data[take..];
-            if self.used == 64 {
-                self.compress();
-                self.used = 0;
+            if self.used < 64 {
+                return;
             }
+            let block = self.block;
+            self.compress(&block);
+            self.used = 0;
         }
+        // Whole blocks straight from `data`, not copied first.
+        let mut blocks = data.chunks_exact(64);
+        for block in &mut blocks {
+            self.compress(block);
+        }
+        let rest = blocks.remainder();
+        self.block[..rest.len()].copy_from_slice(rest);
+        self.used = rest.len();
     }
 
-    fn compress(&mut self) {
+    fn compress(&mut self, block: &[u8]) {
         let mut w = [0u32; 64];
-        for (i, word) in self.block.chunks_exact(4).enumerate() {
+        for (i, word) in block.chunks_exact(4).enumerate() {
             w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
         }
         for i in 16..64 {
@@ -62,30 +72,29 @@ impl Sha256 {
                 .wrapping_add(w[i - 7])
                 .wrapping_add(s1);
         }
-        let mut v = self.state;
+        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = self.state;
         for i in 0..64 {
-            let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
-            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
-            let t1 = v[7]
+            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
+            let ch = (e & f) ^ (!e & g);
+            let t1 = h
                 .wrapping_add(s1)
                 .wrapping_add(ch)
                 .wrapping_add(K[i])
                 .wrapping_add(w[i]);
-            let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
-            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-            let t2 = s0.wrapping_add(maj);
-            v = [
-                t1.wrapping_add(t2),
-                v[0],
-                v[1],
-                v[2],
-                v[3].wrapping_add(t1),
-                v[4],
-                v[5],
-                v[6],
-            ];
+            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
+            let maj = (a & b) ^ (a & c) ^ (b & c);
+            (h, g, f, e, d, c, b, a) = (
+                g,
+                f,
+                e,
+                d.wrapping_add(t1),
+                c,
+                b,
+                a,
+                t1.wrapping_add(s0.wrapping_add(maj)),
+            );
         }
-        for (s, x) in self.state.iter_mut().zip(v) {
+        for (s, x) in self.state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
             *s = s.wrapping_add(x);
         }
     }
@@ -138,5 +147,14 @@ mod tests {
             h.update(chunk);
         }
         assert_eq!(h.hex(), sha(&[b'a'; 1000]));
+        // FIPS 180-2's million a's, in pieces that straddle blocks.
+        let mut h = Sha256::default();
+        for chunk in vec![b'a'; 1_000_000].chunks(1000 + 13) {
+            h.update(chunk);
+        }
+        assert_eq!(
+            h.hex(),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+        );
     }
 }

@@ -24,7 +24,6 @@ use crate::error::{Error, Result, Step};
 use crate::json::Value;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{FlockOperation, Mode, OFlags};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ROOT: &str = "/var/lib/cella";
@@ -326,15 +325,14 @@ fn layer(
         Mode::empty(),
     )
     .map_err(|e| e.to_string())?;
-    let stream = archive.layer(blob).map_err(|e| e.to_string())?;
-    let mut hashed = Hashing {
-        inner: stream,
-        hash: Sha256::default(),
-    };
-    super::unpack::unpack(&mut hashed, dirfd.as_fd()).map_err(|e| e.to_string())?;
+    let mut stream = archive.layer(blob)?;
+    stream.hash = Some(Sha256::default());
+    let mut reader = super::tar::Reader::new(stream);
+    super::unpack::unpack(&mut reader, dirfd.as_fd())?;
     // Whatever follows the end of the archive is part of its digest.
-    std::io::copy(&mut hashed, &mut std::io::sink()).map_err(|e| e.to_string())?;
-    let digest = hashed.hash.hex();
+    let mut stream = reader.into_stream();
+    stream.drain()?;
+    let digest = stream.hash.map(|h| h.hex()).unwrap_or_default();
     if let Some(want) = &blob.diff_id
         && *want != digest
     {
@@ -349,18 +347,4 @@ fn layer(
         std::fs::rename(&dir, &dest).map_err(|e| e.to_string())?;
     }
     Ok(digest)
-}
-
-/// A reader that hashes what passes through it.
-struct Hashing<'a> {
-    inner: Box<dyn Read + 'a>,
-    hash: Sha256,
-}
-
-impl Read for Hashing<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
 }

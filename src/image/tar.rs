@@ -5,14 +5,14 @@
 //! length is bounded; what it cannot represent faithfully (sparse files,
 //! volume labels) is refused rather than guessed.
 
-use std::io::{self, Read};
+use super::stream::{CUT_SHORT, Res, Stream};
 
 const BLOCK: usize = 512;
 /// pax records and GNU long names are metadata: at most this much.
 const MAX_META: u64 = 1 << 20;
 
-fn bad(why: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why)
+fn bad(why: &str) -> String {
+    format!("tar: {why}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +45,8 @@ pub struct Entry {
 
 /// The entries of a tar stream, one after another; [`Reader::data`] reads
 /// the current one's contents (what is not read is skipped).
-pub struct Reader<'a> {
-    inner: Box<dyn Read + 'a>,
+pub struct Reader {
+    stream: Stream,
     /// The current entry's unread bytes, then its padding.
     left: u64,
     pad: u64,
@@ -78,42 +78,42 @@ fn field(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
-fn text(b: &[u8]) -> io::Result<String> {
-    String::from_utf8(field(b).to_vec()).map_err(|_| bad("tar: a name is not UTF-8".into()))
+fn text(b: &[u8]) -> Res<String> {
+    String::from_utf8(field(b).to_vec()).map_err(|_| bad("a name is not UTF-8"))
 }
 
 /// An octal field, or GNU's base-256 (high bit set) for large values.
-fn number(b: &[u8]) -> io::Result<u64> {
+fn number(b: &[u8]) -> Res<u64> {
     if b.first().is_some_and(|c| c & 0x80 != 0) {
         if b[0] & 0x40 != 0 {
-            return Err(bad("tar: a negative number".into()));
+            return Err(bad("a negative number"));
         }
         let mut v: u64 = u64::from(b[0] & 0x3f);
         for &c in &b[1..] {
             v = v
                 .checked_mul(256)
                 .and_then(|v| v.checked_add(u64::from(c)))
-                .ok_or_else(|| bad("tar: a number out of range".into()))?;
+                .ok_or_else(|| bad("a number out of range"))?;
         }
         return Ok(v);
     }
     let s = field(b);
-    let s = std::str::from_utf8(s).map_err(|_| bad("tar: a bad number".into()))?;
+    let s = std::str::from_utf8(s).map_err(|_| bad("a bad number"))?;
     let s = s.trim_matches(|c| c == ' ');
     if s.is_empty() {
         return Ok(0);
     }
-    u64::from_str_radix(s, 8).map_err(|_| bad(format!("tar: a bad number '{s}'")))
+    u64::from_str_radix(s, 8).map_err(|_| bad("a bad number"))
 }
 
-fn id(b: &[u8]) -> io::Result<u32> {
-    u32::try_from(number(b)?).map_err(|_| bad("tar: an id out of range".into()))
+fn id(b: &[u8]) -> Res<u32> {
+    u32::try_from(number(b)?).map_err(|_| bad("an id out of range"))
 }
 
-impl<'a> Reader<'a> {
-    pub fn new(inner: impl Read + 'a) -> Self {
+impl Reader {
+    pub fn new(stream: Stream) -> Self {
         Reader {
-            inner: Box::new(inner),
+            stream,
             left: 0,
             pad: 0,
             offset: 0,
@@ -126,32 +126,27 @@ impl<'a> Reader<'a> {
         self.offset
     }
 
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        self.inner.read_exact(buf).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                bad("tar: the archive is cut short".into())
-            } else {
-                e
-            }
-        })?;
+    /// The stream, to read what follows the archive's end.
+    pub fn into_stream(self) -> Stream {
+        self.stream
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Res<()> {
+        self.stream.read_exact(buf)?;
         self.offset += buf.len() as u64;
         Ok(())
     }
 
-    fn skip(&mut self, mut n: u64) -> io::Result<()> {
-        let mut buf = [0u8; 8192];
-        while n > 0 {
-            let take = n.min(buf.len() as u64) as usize;
-            self.read_exact(&mut buf[..take])?;
-            n -= take as u64;
-        }
+    fn skip(&mut self, n: u64) -> Res<()> {
+        self.stream.skip(n)?;
+        self.offset += n;
         Ok(())
     }
 
     /// A metadata entry's contents (pax records, a GNU long name).
-    fn meta(&mut self, size: u64) -> io::Result<Vec<u8>> {
+    fn meta(&mut self, size: u64) -> Res<Vec<u8>> {
         if size > MAX_META {
-            return Err(bad("tar: an oversized extended header".into()));
+            return Err(bad("an oversized extended header"));
         }
         let mut v = vec![0u8; size as usize];
         self.read_exact(&mut v)?;
@@ -160,7 +155,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next entry; `None` at the end of the archive.
-    pub fn next_entry(&mut self) -> io::Result<Option<Entry>> {
+    pub fn next_entry(&mut self) -> Res<Option<Entry>> {
         self.skip(self.left + self.pad)?;
         (self.left, self.pad) = (0, 0);
         let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
@@ -168,7 +163,7 @@ impl<'a> Reader<'a> {
         let mut long_link = None;
         loop {
             let mut h = [0u8; BLOCK];
-            match self.inner.read(&mut h[..1])? {
+            match self.stream.read(&mut h[..1])? {
                 0 => return Ok(None), // an archive without its end blocks
                 _ => self.read_exact(&mut h[1..])?,
             }
@@ -188,9 +183,7 @@ impl<'a> Reader<'a> {
                 })
                 .sum();
             if number(&h[148..156]).ok() != Some(sum) {
-                return Err(bad(
-                    "tar: a header's checksum is wrong (not a tar archive?)".into(),
-                ));
+                return Err(bad("a header's checksum is wrong (not a tar archive?)"));
             }
             let size = number(&h[124..136])?;
             let kind = match h[156] {
@@ -218,7 +211,7 @@ impl<'a> Reader<'a> {
                 b'5' => Kind::Dir,
                 b'6' => Kind::Fifo,
                 t => {
-                    return Err(bad(format!("tar: entry type {t:#04x} is not supported")));
+                    return Err(format!("tar: entry type {t:#04x} is not supported"));
                 }
             };
             let ustar = &h[257..262] == b"ustar";
@@ -242,14 +235,9 @@ impl<'a> Reader<'a> {
                 let value_text = || String::from_utf8(value.clone()).ok();
                 let num = || value_text().and_then(|v| v.split('.').next()?.parse::<u64>().ok());
                 match key.as_str() {
-                    "path" => {
-                        e.path = value_text().ok_or_else(|| bad("tar: a bad pax path".into()))?
-                    }
-                    "linkpath" => {
-                        e.link =
-                            value_text().ok_or_else(|| bad("tar: a bad pax linkpath".into()))?
-                    }
-                    "size" => e.size = num().ok_or_else(|| bad("tar: a bad pax size".into()))?,
+                    "path" => e.path = value_text().ok_or_else(|| bad("a bad pax path"))?,
+                    "linkpath" => e.link = value_text().ok_or_else(|| bad("a bad pax linkpath"))?,
+                    "size" => e.size = num().ok_or_else(|| bad("a bad pax size"))?,
                     "uid" => e.uid = num().and_then(|n| u32::try_from(n).ok()).unwrap_or(e.uid),
                     "gid" => e.gid = num().and_then(|n| u32::try_from(n).ok()).unwrap_or(e.gid),
                     "mtime" => e.mtime = num().map_or(e.mtime, |n| n as i64),
@@ -274,9 +262,20 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The current entry's contents.
-    pub fn data(&mut self) -> Data<'_, 'a> {
-        Data { reader: self }
+    /// The current entry's contents: at most `buf.len()` bytes, 0 at
+    /// their end.
+    pub fn data(&mut self, buf: &mut [u8]) -> Res<usize> {
+        let take = self.left.min(buf.len() as u64) as usize;
+        if take == 0 {
+            return Ok(0);
+        }
+        let n = self.stream.read(&mut buf[..take])?;
+        if n == 0 {
+            return Err(CUT_SHORT.into());
+        }
+        self.left -= n as u64;
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -285,52 +284,30 @@ fn padding(size: u64) -> u64 {
 }
 
 /// pax records: `LENGTH KEY=VALUE\n`, LENGTH counting the whole record.
-fn records(data: &[u8]) -> io::Result<Vec<(String, Vec<u8>)>> {
+fn records(data: &[u8]) -> Res<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
         let space = rest
             .iter()
             .position(|c| *c == b' ')
-            .ok_or_else(|| bad("tar: a bad pax record".into()))?;
+            .ok_or_else(|| bad("a bad pax record"))?;
         let len: usize = std::str::from_utf8(&rest[..space])
             .ok()
             .and_then(|l| l.parse().ok())
             .filter(|l| *l > space + 1 && *l <= rest.len())
-            .ok_or_else(|| bad("tar: a bad pax record length".into()))?;
+            .ok_or_else(|| bad("a bad pax record length"))?;
         let record = &rest[space + 1..len - 1];
         let eq = record
             .iter()
             .position(|c| *c == b'=')
-            .ok_or_else(|| bad("tar: a pax record without '='".into()))?;
-        let key = String::from_utf8(record[..eq].to_vec())
-            .map_err(|_| bad("tar: a pax key is not UTF-8".into()))?;
+            .ok_or_else(|| bad("a pax record without '='"))?;
+        let key =
+            String::from_utf8(record[..eq].to_vec()).map_err(|_| bad("a pax key is not UTF-8"))?;
         out.push((key, record[eq + 1..].to_vec()));
         rest = &rest[len..];
     }
     Ok(out)
-}
-
-/// The current entry's unread contents.
-pub struct Data<'r, 'a> {
-    reader: &'r mut Reader<'a>,
-}
-
-impl Read for Data<'_, '_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let r = &mut *self.reader;
-        if r.left == 0 {
-            return Ok(0);
-        }
-        let take = (r.left.min(buf.len() as u64)) as usize;
-        let n = r.inner.read(&mut buf[..take])?;
-        if n == 0 {
-            return Err(bad("tar: the archive is cut short".into()));
-        }
-        r.left -= n as u64;
-        r.offset += n as u64;
-        Ok(n)
-    }
 }
 
 /// Archives for the unit tests (this module's and the unpacker's).
@@ -376,6 +353,10 @@ mod tests {
     use super::build::{archive, data, header};
     use super::*;
 
+    fn reader(bytes: &[u8]) -> Reader {
+        Reader::new(Stream::plain(crate::image::stream::range_of(bytes)))
+    }
+
     #[test]
     fn entries_and_their_data() {
         let pax = b"30 path=a/very/long/name/here\n";
@@ -389,14 +370,15 @@ mod tests {
             header("short", b'0', 2, ""),
             data(b"hi"),
         ]);
-        let mut r = Reader::new(&a[..]);
+        let mut r = reader(&a);
         let e = r.next_entry().unwrap().unwrap();
         assert_eq!((e.path.as_str(), e.kind), ("dir/", Kind::Dir));
         let e = r.next_entry().unwrap().unwrap();
         assert_eq!((e.path.as_str(), e.size, e.mode), ("dir/file", 5, 0o644));
-        let mut s = String::new();
-        r.data().read_to_string(&mut s).unwrap();
-        assert_eq!(s, "hello");
+        let mut buf = [0u8; 16];
+        assert_eq!(r.data(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(r.data(&mut buf).unwrap(), 0);
         let e = r.next_entry().unwrap().unwrap();
         assert_eq!((e.kind, e.link.as_str()), (Kind::Symlink, "dir/file"));
         // Unread data is skipped.
@@ -409,16 +391,17 @@ mod tests {
     fn damage_is_an_error() {
         let mut a = archive(&[header("f", b'0', 5, ""), data(b"hello")]);
         a[10] ^= 1;
-        assert!(Reader::new(&a[..]).next_entry().is_err(), "checksum");
+        assert!(reader(&a).next_entry().is_err(), "checksum");
         let a = archive(&[header("f", b'0', 5000, "")]);
-        let mut r = Reader::new(&a[..1024]);
+        let mut r = reader(&a[..1024]);
         r.next_entry().unwrap();
+        let mut buf = [0u8; 8192];
         assert!(
-            std::io::copy(&mut r.data(), &mut std::io::sink()).is_err(),
+            r.data(&mut buf).is_err() || r.data(&mut buf).is_err(),
             "cut short"
         );
         let a = archive(&[header("f", b'S', 0, "")]);
-        assert!(Reader::new(&a[..]).next_entry().is_err(), "sparse");
+        assert!(reader(&a).next_entry().is_err(), "sparse");
     }
 
     #[test]

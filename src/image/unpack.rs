@@ -11,44 +11,39 @@
 //! resolved the same way and must be a file of the layer. The layer's own
 //! symlinks are written as they are (never followed here).
 
+use super::stream::Res;
 use super::tar::{self, Entry, Kind, Reader};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
 use rustix::io::Errno;
-use std::io::{self, Read, Write};
 
 const MAX_PATH: usize = 4096;
 
-fn bad(why: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why)
-}
-
-fn sys(what: &str, e: Errno) -> io::Error {
+fn sys(what: &str, e: Errno) -> String {
     let why = if e == Errno::LOOP {
-        "goes through a symlink (refused: it could lead out of the layer)".to_owned()
+        "goes through a symlink (refused: it could lead out of the layer)"
     } else {
-        crate::error::strerror(e).to_string()
+        crate::error::strerror(e)
     };
-    io::Error::other(format!("'{what}': {why}"))
+    format!("'{what}': {why}")
 }
 
-/// Unpack the tar stream `layer` into the empty directory `root`.
-pub fn unpack(layer: &mut dyn Read, root: BorrowedFd<'_>) -> io::Result<()> {
-    let mut reader = Reader::new(layer);
+/// Unpack the layer `reader` reads into the empty directory `root`.
+pub fn unpack(reader: &mut Reader, root: BorrowedFd<'_>) -> Res<()> {
     while let Some(entry) = reader.next_entry()? {
         // No path a container could open is longer (PATH_MAX); a longer
         // one would only make thousands of nested directories.
         if entry.path.len() > MAX_PATH || entry.link.len() > MAX_PATH {
-            return Err(bad(format!(
+            return Err(format!(
                 "an entry's name is over {MAX_PATH} bytes ({} bytes)",
                 entry.path.len().max(entry.link.len())
-            )));
+            ));
         }
         let comps = tar::components(&entry.path).ok_or_else(|| {
-            bad(format!(
+            format!(
                 "'{}': an absolute path or one with '..' (outside the layer)",
                 entry.path
-            ))
+            )
         })?;
         let Some((name, parents)) = comps.split_last() else {
             continue; // the root itself
@@ -58,7 +53,7 @@ pub fn unpack(layer: &mut dyn Read, root: BorrowedFd<'_>) -> io::Result<()> {
             whiteout(&parent, hidden).map_err(|e| sys(&entry.path, e))?;
             continue;
         }
-        make(&mut reader, &entry, root, &parent, name)?;
+        make(reader, &entry, root, &parent, name)?;
     }
     Ok(())
 }
@@ -101,7 +96,7 @@ fn existing(dir: &OwnedFd, name: &str) -> Option<FileType> {
 
 /// Make room for a new `name` (a later entry replaces an earlier one): a
 /// file goes, an empty directory goes; a directory stays for a directory.
-fn clear(dir: &OwnedFd, name: &str, keep_dir: bool) -> io::Result<()> {
+fn clear(dir: &OwnedFd, name: &str, keep_dir: bool) -> Res<()> {
     match existing(dir, name) {
         None => Ok(()),
         Some(FileType::Directory) if keep_dir => Ok(()),
@@ -136,12 +131,12 @@ fn whiteout(dir: &OwnedFd, hidden: &str) -> rustix::io::Result<()> {
 }
 
 fn make(
-    reader: &mut Reader<'_>,
+    reader: &mut Reader,
     e: &Entry,
     root: BorrowedFd<'_>,
     dir: &OwnedFd,
     name: &str,
-) -> io::Result<()> {
+) -> Res<()> {
     let at = |err: Errno| sys(&e.path, err);
     let mode = Mode::from_raw_mode(e.mode);
     clear(dir, name, e.kind == Kind::Dir)?;
@@ -159,26 +154,30 @@ fn make(
                 Mode::from_raw_mode(0o600),
             )
             .map_err(at)?;
-            let mut out = std::fs::File::from(file);
-            io::copy(&mut reader.data(), &mut out)?;
-            out.flush()?;
+            let mut buf = [0u8; 32 * 1024];
+            loop {
+                match reader.data(&mut buf)? {
+                    0 => break,
+                    n => crate::input::write_all(file.as_fd(), &buf[..n]).map_err(at)?,
+                }
+            }
         }
         Kind::Symlink => rustix::fs::symlinkat(e.link.as_str(), dir, name).map_err(at)?,
         Kind::Hardlink => {
             let comps = tar::components(&e.link).ok_or_else(|| {
-                bad(format!(
+                format!(
                     "'{}': a hard link to an absolute path or one with '..'",
                     e.path
-                ))
+                )
             })?;
             let (source_name, source_parents) = comps
                 .split_last()
-                .ok_or_else(|| bad(format!("'{}': a link to the root", e.path)))?;
+                .ok_or_else(|| format!("'{}': a link to the root", e.path))?;
             let source_dir = dir_at(root, source_parents).map_err(at)?;
             let source = beneath(&source_dir, source_name, OFlags::PATH).map_err(at)?;
             let st = rustix::fs::fstat(&source).map_err(at)?;
             if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                return Err(bad(format!("'{}': a hard link to a directory", e.path)));
+                return Err(format!("'{}': a hard link to a directory", e.path));
             }
             rustix::fs::linkat(&source, "", dir, name, AtFlags::EMPTY_PATH).map_err(at)?;
             return Ok(()); // the source's owner, mode and times are the link's
@@ -273,11 +272,15 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let root = rustix::fs::open(&dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
         let deep = "a/".repeat(3000) + "f";
-        let err = unpack(&mut &pax_named(&deep)[..], root.as_fd()).unwrap_err();
-        assert!(err.to_string().contains("over 4096 bytes"), "{err}");
+        let reader = |bytes: &[u8]| {
+            let range = crate::image::stream::range_of(bytes);
+            Reader::new(crate::image::stream::Stream::plain(range))
+        };
+        let err = unpack(&mut reader(&pax_named(&deep)), root.as_fd()).unwrap_err();
+        assert!(err.contains("over 4096 bytes"), "{err}");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         // A name within the limit, through pax, is unpacked.
-        unpack(&mut &pax_named("x/y/z")[..], root.as_fd()).unwrap();
+        unpack(&mut reader(&pax_named("x/y/z")), root.as_fd()).unwrap();
         assert!(dir.join("x/y/z").is_file());
         let _ = std::fs::remove_dir_all(&dir);
     }
