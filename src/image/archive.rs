@@ -50,7 +50,8 @@ pub struct LayerBlob {
 pub struct Found {
     pub name: Option<String>,
     pub layers: Vec<LayerBlob>,
-    pub config: Option<Value>,
+    /// The image's config (JSON) as the archive has it.
+    pub config: Option<Vec<u8>>,
 }
 
 /// `len` bytes of `fd` from `offset`, read through a descriptor of its own.
@@ -142,14 +143,16 @@ impl Archive {
         }
     }
 
-    fn json(&self, path: &str) -> Res<Value> {
+    /// A JSON document of the archive: parsed, and as it is.
+    fn json(&self, path: &str) -> Res<(Value, Vec<u8>)> {
         let member = self.open_member(path)?;
         if member.left() > MAX_JSON {
-            return Err(bad(format!("{path}: too large for a manifest")));
+            return Err(format!("{path}: too large for a manifest"));
         }
         let mut bytes = vec![0u8; member.left() as usize];
         Stream::plain(member).read_exact(&mut bytes)?;
-        crate::json::parse(&bytes).map_err(|e| bad(format!("{path}: {e}")))
+        let value = crate::json::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
+        Ok((value, bytes))
     }
 
     /// A layer's tar stream, decompressed.
@@ -167,9 +170,9 @@ impl Archive {
             return self.oci();
         }
         if self.dir.is_some() {
-            return Err(bad(
-                "a directory without index.json and oci-layout: not an OCI image layout",
-            ));
+            return Err(
+                "a directory without index.json and oci-layout: not an OCI image layout".into(),
+            );
         }
         Ok(Found {
             name: None,
@@ -181,151 +184,142 @@ impl Archive {
         })
     }
 
+    /// `docker save`'s older form: manifest.json names the config and
+    /// the layers' tar files.
     fn docker(&self) -> Res<Found> {
-        let manifest = self.json("manifest.json")?;
-        let first = manifest
-            .as_array()
-            .and_then(|a| a.first())
-            .ok_or_else(|| bad("manifest.json: no image in it"))?;
-        let config_path = first
-            .get("Config")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("manifest.json: no Config"))?;
-        let config = self.json(config_path)?;
-        let paths: Vec<&str> = first
-            .get("Layers")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad("manifest.json: no Layers"))?
-            .iter()
-            .map(|l| {
-                l.as_str()
-                    .ok_or_else(|| bad("manifest.json: a layer is not a path"))
-            })
-            .collect::<Res<_>>()?;
-        let name = first
-            .get("RepoTags")
-            .and_then(Value::as_array)
-            .and_then(|t| t.first())
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let layers = with_diff_ids(paths.into_iter().map(str::to_owned).collect(), &config)?;
-        Ok(Found {
-            name,
-            layers,
-            config: Some(config),
-        })
+        let doc = "manifest.json";
+        let (manifest, _) = self.json(doc)?;
+        let first = first(Some(&manifest)).ok_or_else(|| lacks(doc, "image"))?;
+        let name = first_str(first.get("RepoTags"));
+        let config = str_at(first, "Config").ok_or_else(|| lacks(doc, "Config"))?;
+        let layers =
+            crate::json::strings(first.get("Layers")).ok_or_else(|| lacks(doc, "Layers"))?;
+        self.found(name, layers, self.json(config)?)
     }
 
+    /// An OCI layout: index.json, a manifest (or an index of platforms:
+    /// this machine's, else the first), its config and layers by digest.
     fn oci(&self) -> Res<Found> {
-        let index = self.json("index.json")?;
-        let entry = index
-            .get("manifests")
-            .and_then(Value::as_array)
-            .and_then(|m| m.first())
-            .ok_or_else(|| bad("index.json: no manifest in it"))?;
-        let annotation = |key: &str| {
-            entry
-                .get("annotations")
-                .and_then(|a| a.get(key))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let name = annotation("io.containerd.image.name")
-            .or_else(|| annotation("org.opencontainers.image.ref.name"));
-        let mut manifest = self.json(&blob_path(entry)?)?;
-        // An index of platforms: this machine's, else the first.
+        let (index, _) = self.json("index.json")?;
+        let entry =
+            first(index.get("manifests")).ok_or_else(|| lacks("index.json", "manifests"))?;
+        let name = [
+            "io.containerd.image.name",
+            "org.opencontainers.image.ref.name",
+        ]
+        .iter()
+        .find_map(|k| str_at(entry.get("annotations")?, k))
+        .map(str::to_owned);
+        let (mut manifest, _) = self.json(&blob_path(entry)?)?;
         if let Some(list) = manifest.get("manifests").and_then(Value::as_array) {
-            let arch = match std::env::consts::ARCH {
-                "x86_64" => "amd64",
-                "aarch64" => "arm64",
-                "arm" => "arm",
-                other => other,
+            let mine = |m: &&Value| {
+                m.get("platform").and_then(|p| str_at(p, "architecture")) == Some(ARCH)
             };
             let pick = list
                 .iter()
-                .find(|m| {
-                    m.get("platform")
-                        .and_then(|p| p.get("architecture"))
-                        .and_then(Value::as_str)
-                        == Some(arch)
-                })
-                .or_else(|| list.first())
-                .ok_or_else(|| bad("an empty image index"))?;
-            manifest = self.json(&blob_path(pick)?)?;
+                .find(mine)
+                .or(list.first())
+                .ok_or_else(|| lacks("an image index", "manifests"))?;
+            manifest = self.json(&blob_path(pick)?)?.0;
         }
-        let config = self.json(&blob_path(
-            manifest
-                .get("config")
-                .ok_or_else(|| bad("a manifest without config"))?,
-        )?)?;
-        let mut paths = Vec::new();
+        let config = manifest
+            .get("config")
+            .ok_or_else(|| lacks("a manifest", "config"))?;
+        let config = self.json(&blob_path(config)?)?;
+        let mut layers = Vec::new();
         for l in manifest
             .get("layers")
             .and_then(Value::as_array)
-            .ok_or_else(|| bad("a manifest without layers"))?
+            .ok_or_else(|| lacks("a manifest", "layers"))?
         {
-            if l.get("mediaType")
-                .and_then(Value::as_str)
-                .is_some_and(|m| m.contains("zstd"))
-            {
-                return Err(bad(
-                    "a zstd-compressed layer: not supported (save the image with gzip or uncompressed layers)",
-                ));
+            if str_at(l, "mediaType").is_some_and(|m| m.contains("zstd")) {
+                return Err(
+                    "a zstd-compressed layer: not supported (save the image with gzip or uncompressed layers)".into(),
+                );
             }
-            paths.push(blob_path(l)?);
+            layers.push(blob_path(l)?);
         }
-        let layers = with_diff_ids(paths, &config)?;
+        self.found(name, layers, config)
+    }
+
+    /// The layers with the config's `rootfs.diff_ids` (sha256 only), which
+    /// must be one per layer.
+    fn found(
+        &self,
+        name: Option<String>,
+        paths: Vec<String>,
+        config: (Value, Vec<u8>),
+    ) -> Res<Found> {
+        let ids = config
+            .0
+            .get("rootfs")
+            .and_then(|r| r.get("diff_ids"))
+            .and_then(Value::as_array)
+            .unwrap_or_default();
+        if !ids.is_empty() && ids.len() != paths.len() {
+            return Err(format!(
+                "the config names {} layers, the manifest {}",
+                ids.len(),
+                paths.len()
+            ));
+        }
+        let layers = paths
+            .into_iter()
+            .enumerate()
+            .map(|(i, path)| LayerBlob {
+                path,
+                diff_id: ids
+                    .get(i)
+                    .and_then(Value::as_str)
+                    .and_then(|d| d.strip_prefix("sha256:"))
+                    .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .map(str::to_ascii_lowercase),
+            })
+            .collect();
         Ok(Found {
             name,
             layers,
-            config: Some(config),
+            config: Some(config.1),
         })
     }
+}
+
+/// The architecture as image indexes name it.
+const ARCH: &str = if cfg!(target_arch = "x86_64") {
+    "amd64"
+} else if cfg!(target_arch = "aarch64") {
+    "arm64"
+} else {
+    std::env::consts::ARCH
+};
+
+fn lacks(doc: &str, what: &str) -> String {
+    format!("{doc}: no {what} in it")
+}
+
+fn first(v: Option<&Value>) -> Option<&Value> {
+    v?.as_array()?.first()
+}
+
+fn first_str(v: Option<&Value>) -> Option<String> {
+    first(v)?.as_str().map(str::to_owned)
+}
+
+fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key)?.as_str()
 }
 
 /// `blobs/ALG/HEX` of a descriptor's `digest`.
 fn blob_path(descriptor: &Value) -> Res<String> {
-    let digest = descriptor
-        .get("digest")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("a descriptor without a digest"))?;
-    let (alg, hex) = digest
-        .split_once(':')
-        .filter(|(a, h)| {
-            !a.is_empty()
-                && !h.is_empty()
-                && (a.bytes().chain(h.bytes())).all(|c| c.is_ascii_alphanumeric())
-        })
-        .ok_or_else(|| bad(format!("'{digest}': not a digest")))?;
-    Ok(format!("blobs/{alg}/{hex}"))
-}
-
-/// The layers with the config's `rootfs.diff_ids` (sha256 only), which
-/// must be one per layer.
-fn with_diff_ids(paths: Vec<String>, config: &Value) -> Res<Vec<LayerBlob>> {
-    let ids: Vec<&str> = config
-        .get("rootfs")
-        .and_then(|r| r.get("diff_ids"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !ids.is_empty() && ids.len() != paths.len() {
-        return Err(bad(format!(
-            "the config names {} layers, the manifest {}",
-            ids.len(),
-            paths.len()
-        )));
+    let digest = str_at(descriptor, "digest").unwrap_or("");
+    match digest.split_once(':') {
+        Some((alg, hex))
+            if !alg.is_empty()
+                && !hex.is_empty()
+                && (alg.bytes().chain(hex.bytes())).all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            Ok(format!("blobs/{alg}/{hex}"))
+        }
+        _ => Err(format!("'{digest}': not a digest")),
     }
-    Ok(paths
-        .into_iter()
-        .enumerate()
-        .map(|(i, path)| LayerBlob {
-            path,
-            diff_id: ids
-                .get(i)
-                .and_then(|d| d.strip_prefix("sha256:"))
-                .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
-                .map(str::to_ascii_lowercase),
-        })
-        .collect())
 }

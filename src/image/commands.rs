@@ -54,7 +54,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
         ["image", "inspect", name] => {
             let (image, _) = store::find(&root, name)
                 .ok_or_else(|| Error::usage(format!("image inspect {name}: no such image")))?;
-            emit(image.to_json().as_bytes());
+            emit(&image.record);
         }
         ["image", "import", source] | ["image", "import", source, _] => {
             let name = words.get(3).copied();
@@ -71,7 +71,14 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
     Ok(0)
 }
 
+/// `cella images`: by name (cella's one sort: heapsort, not std's).
 fn table(images: &[Image]) -> String {
+    let mut by_name: Vec<(&str, usize)> = images
+        .iter()
+        .enumerate()
+        .map(|(i, im)| (im.name.as_str(), i))
+        .collect();
+    crate::heapsort::sort(&mut by_name);
     let width = images
         .iter()
         .map(|i| i.name.len())
@@ -79,7 +86,8 @@ fn table(images: &[Image]) -> String {
         .unwrap_or(0)
         .max(4);
     let mut out = format!("{:<width$}  LAYERS  COMMAND\n", "NAME");
-    for i in images {
+    for (_, i) in by_name {
+        let i = &images[i];
         let mut command = i.strings("Entrypoint");
         command.extend(i.strings("Cmd"));
         out.push_str(&format!(

@@ -44,13 +44,15 @@ fn io_fail(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// An imported image.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Image {
     pub name: String,
     /// Layer digests (hex), bottom first.
     pub layers: Vec<String>,
-    /// The image's config (`config` of an OCI image config), if it had one.
-    pub config: Option<Value>,
+    /// The image's config, if it had one.
+    config: Option<Value>,
+    /// Its record as stored: what `cella image inspect` prints.
+    pub record: Vec<u8>,
 }
 
 impl Image {
@@ -65,14 +67,7 @@ impl Image {
 
     /// A string list of the config (`Entrypoint`, `Cmd`, `Env`).
     pub fn strings(&self, key: &str) -> Vec<String> {
-        self.field(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::json::strings(self.field(key)).unwrap_or_default()
     }
 
     /// A string of the config (`WorkingDir`, `User`, `StopSignal`).
@@ -87,40 +82,49 @@ impl Image {
         self.config.as_ref()?.get("config")?.get(key)
     }
 
-    /// The record, which `cella image inspect` prints as it is: its name,
-    /// its layers (bottom first) by digest, its config whole.
-    pub fn to_json(&self) -> String {
-        let mut out = String::from("{\"Name\":");
-        crate::json::write_str(&mut out, &self.name);
-        out.push_str(",\"Layers\":[");
-        for (i, l) in self.layers.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+    /// The record read back: {"Name", "Layers" (bottom first, by
+    /// digest), "Config" (the image's own, as it came)}.
+    fn from_record(record: Vec<u8>) -> Option<Image> {
+        let Value::Object(members) = crate::json::parse(&record).ok()? else {
+            return None;
+        };
+        let (mut name, mut layers, mut config) = (None, None, None);
+        for (key, value) in members {
+            match (key.as_str(), value) {
+                ("Name", Value::String(s)) => name = Some(s),
+                ("Layers", v) => layers = crate::json::strings(Some(&v)),
+                ("Config", v) if !v.is_null() => config = Some(v),
+                _ => {}
             }
-            crate::json::write_str(&mut out, &format!("sha256:{l}"));
         }
-        out.push_str("],\"Config\":");
-        match &self.config {
-            Some(c) => c.write(&mut out),
-            None => out.push_str("null"),
-        }
-        out.push_str("}\n");
-        out
-    }
-
-    fn from_json(bytes: &[u8]) -> Option<Image> {
-        let v = crate::json::parse(bytes).ok()?;
+        let layers = layers?
+            .iter()
+            .map(|l| l.strip_prefix("sha256:").map(str::to_owned))
+            .collect::<Option<_>>()?;
         Some(Image {
-            name: v.get("Name")?.as_str()?.to_owned(),
-            layers: v
-                .get("Layers")?
-                .as_array()?
-                .iter()
-                .map(|l| l.as_str()?.strip_prefix("sha256:").map(str::to_owned))
-                .collect::<Option<_>>()?,
-            config: v.get("Config").filter(|c| !c.is_null()).cloned(),
+            name: name?,
+            layers,
+            config,
+            record,
         })
     }
+}
+
+/// An image's record (see [`Image::from_record`]).
+fn record(name: &str, layers: &[String], config: Option<&[u8]>) -> Vec<u8> {
+    let mut out = String::from("{\"Name\":");
+    crate::json::write_str(&mut out, name);
+    out.push_str(",\"Layers\":[");
+    for (i, l) in layers.iter().enumerate() {
+        out.push_str(if i > 0 { ",\"sha256:" } else { "\"sha256:" });
+        out.push_str(l);
+        out.push('"');
+    }
+    out.push_str("],\"Config\":");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(config.unwrap_or(b"null"));
+    out.extend_from_slice(b"}\n");
+    out
 }
 
 fn record_path(root: &Path, name: &str) -> PathBuf {
@@ -155,9 +159,9 @@ fn open_locked(root: &Path) -> Result<OwnedFd> {
     Ok(lock)
 }
 
-/// Every image of the store.
+/// Every image of the store, in no order.
 pub fn list(root: &Path) -> Vec<Image> {
-    let images: Vec<Image> = std::fs::read_dir(root.join("images"))
+    std::fs::read_dir(root.join("images"))
         .into_iter()
         .flatten()
         .filter_map(|e| {
@@ -165,17 +169,9 @@ pub fn list(root: &Path) -> Vec<Image> {
             if path.extension()? != "json" {
                 return None;
             }
-            Image::from_json(&crate::input::read(&path, crate::json::MAX_INPUT).ok()?)
+            Image::from_record(crate::input::read(&path, crate::json::MAX_INPUT).ok()?)
         })
-        .collect();
-    // By name (cella's one sort: heapsort, not std's).
-    let mut keyed: Vec<(String, usize)> = images
-        .iter()
-        .enumerate()
-        .map(|(i, im)| (im.name.clone(), i))
-        .collect();
-    crate::heapsort::sort(&mut keyed);
-    keyed.iter().map(|(_, i)| images[*i].clone()).collect()
+        .collect()
 }
 
 /// Image `name` (or `name:latest`), with its record open and
@@ -189,7 +185,7 @@ pub fn find(root: &Path, name: &str) -> Option<(Image, OwnedFd)> {
         // The file locked, not its path again (a new record may be
         // renamed over it meanwhile).
         let bytes = crate::input::read_bounded(fd.as_fd(), crate::json::MAX_INPUT).ok()?;
-        let image = Image::from_json(&bytes).filter(|i| &i.name == n)?;
+        let image = Image::from_record(bytes).filter(|i| &i.name == n)?;
         Some((image, fd))
     })
 }
@@ -275,14 +271,10 @@ fn import_locked(root: &Path, source: &Path, name: Option<&str>) -> Result<Strin
         })?;
         layers.push(digest);
     }
-    let image = Image {
-        name: name.clone(),
-        layers,
-        config: found.config,
-    };
     let path = record_path(root, &name);
     let staged = tmp.join("record.json");
-    std::fs::write(&staged, image.to_json()).map_err(|e| io_fail(&staged, e))?;
+    let record = record(&name, &layers, found.config.as_deref());
+    std::fs::write(&staged, record).map_err(|e| io_fail(&staged, e))?;
     std::fs::rename(&staged, &path).map_err(|e| io_fail(&path, e))?;
     Ok(name)
 }

@@ -525,6 +525,14 @@ impl Value {
     }
 }
 
+/// An array of strings as owned strings; `None` if `v` is not one.
+pub fn strings(v: Option<&Value>) -> Option<Vec<String>> {
+    v?.as_array()?
+        .iter()
+        .map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Append `s` as a quoted JSON string. Only what JSON requires is escaped;
 /// other UTF-8 passes through so paths and messages stay readable.
 pub fn write_str(out: &mut String, s: &str) {
