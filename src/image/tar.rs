@@ -82,32 +82,87 @@ fn text(b: &[u8]) -> Res<String> {
     String::from_utf8(field(b).to_vec()).map_err(|_| bad("a name is not UTF-8"))
 }
 
-/// An octal field, or GNU's base-256 (high bit set) for large values.
+/// An octal field (spaces around, NUL after), or GNU's base-256 (high
+/// bit set) for large values.
 fn number(b: &[u8]) -> Res<u64> {
-    if b.first().is_some_and(|c| c & 0x80 != 0) {
+    let wrong = || bad("a bad number");
+    if b[0] & 0x80 != 0 {
         if b[0] & 0x40 != 0 {
-            return Err(bad("a negative number"));
+            return Err(wrong()); // negative
         }
-        let mut v: u64 = u64::from(b[0] & 0x3f);
-        for &c in &b[1..] {
-            v = v
-                .checked_mul(256)
-                .and_then(|v| v.checked_add(u64::from(c)))
-                .ok_or_else(|| bad("a number out of range"))?;
-        }
-        return Ok(v);
+        return b[1..]
+            .iter()
+            .try_fold(u64::from(b[0] & 0x3f), |v, &c| {
+                v.checked_mul(256)?.checked_add(u64::from(c))
+            })
+            .ok_or_else(wrong);
     }
-    let s = field(b);
-    let s = std::str::from_utf8(s).map_err(|_| bad("a bad number"))?;
-    let s = s.trim_matches(|c| c == ' ');
-    if s.is_empty() {
-        return Ok(0);
-    }
-    u64::from_str_radix(s, 8).map_err(|_| bad("a bad number"))
+    let digits = field(b).trim_ascii();
+    digits.iter().try_fold(0u64, |v, &c| match c {
+        b'0'..=b'7' => v
+            .checked_mul(8)
+            .map(|v| v + u64::from(c - b'0'))
+            .ok_or_else(wrong),
+        _ => Err(wrong()),
+    })
 }
 
 fn id(b: &[u8]) -> Res<u32> {
     u32::try_from(number(b)?).map_err(|_| bad("an id out of range"))
+}
+
+/// What extended headers (pax records, GNU long names) say of the entry
+/// that follows them.
+#[derive(Default)]
+struct Extended {
+    path: Option<String>,
+    link: Option<String>,
+    size: Option<u64>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+impl Extended {
+    /// pax records: `LENGTH KEY=VALUE\n`, LENGTH counting the whole record.
+    fn pax(&mut self, mut rest: &[u8]) -> Res<()> {
+        let wrong = || bad("a bad pax record");
+        while !rest.is_empty() {
+            let space = rest.iter().position(|c| *c == b' ').ok_or_else(wrong)?;
+            let len: usize = std::str::from_utf8(&rest[..space])
+                .ok()
+                .and_then(|l| l.parse().ok())
+                .filter(|l| *l > space + 1 && *l <= rest.len())
+                .ok_or_else(wrong)?;
+            let record = &rest[space + 1..len - 1];
+            rest = &rest[len..];
+            let eq = record.iter().position(|c| *c == b'=').ok_or_else(wrong)?;
+            let (key, value) = (&record[..eq], &record[eq + 1..]);
+            let value_text = || String::from_utf8(value.to_vec()).map_err(|_| wrong());
+            let number = || -> Res<u64> {
+                let whole = value.split(|c| *c == b'.').next().unwrap_or_default();
+                std::str::from_utf8(whole)
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(wrong)
+            };
+            let id = || number().and_then(|n| u32::try_from(n).map_err(|_| wrong()));
+            match key {
+                b"path" => self.path = Some(value_text()?),
+                b"linkpath" => self.link = Some(value_text()?),
+                b"size" => self.size = Some(number()?),
+                b"uid" => self.uid = Some(id()?),
+                b"gid" => self.gid = Some(id()?),
+                _ => {
+                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                        let name = String::from_utf8(name.to_vec()).map_err(|_| wrong())?;
+                        self.xattrs.push((name, value.to_vec()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Reader {
@@ -120,8 +175,8 @@ impl Reader {
         }
     }
 
-    /// Bytes of the archive consumed so far: after [`Reader::next`], where
-    /// the entry's data begins.
+    /// Bytes of the archive consumed so far: after [`Reader::next_entry`],
+    /// where the entry's data begins.
     pub fn offset(&self) -> u64 {
         self.offset
     }
@@ -143,64 +198,41 @@ impl Reader {
         Ok(())
     }
 
-    /// A metadata entry's contents (pax records, a GNU long name).
-    fn meta(&mut self, size: u64) -> Res<Vec<u8>> {
-        if size > MAX_META {
-            return Err(bad("an oversized extended header"));
-        }
-        let mut v = vec![0u8; size as usize];
-        self.read_exact(&mut v)?;
-        self.skip(padding(size))?;
-        Ok(v)
-    }
-
     /// The next entry; `None` at the end of the archive.
     pub fn next_entry(&mut self) -> Res<Option<Entry>> {
         self.skip(self.left + self.pad)?;
         (self.left, self.pad) = (0, 0);
-        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut long_name = None;
-        let mut long_link = None;
+        let mut ext = Extended::default();
         loop {
             let mut h = [0u8; BLOCK];
-            match self.stream.read(&mut h[..1])? {
-                0 => return Ok(None), // an archive without its end blocks
-                _ => self.read_exact(&mut h[1..])?,
+            if self.stream.read(&mut h[..1])? == 0 {
+                return Ok(None); // an archive without its end blocks
             }
             self.offset += 1;
+            self.read_exact(&mut h[1..])?;
             if h.iter().all(|c| *c == 0) {
                 return Ok(None);
             }
-            let sum: u64 = h
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    if (148..156).contains(&i) {
-                        32
-                    } else {
-                        u64::from(*c)
-                    }
-                })
-                .sum();
-            if number(&h[148..156]).ok() != Some(sum) {
+            // The checksum counts its own field as spaces.
+            let sum = |b: &[u8]| b.iter().map(|c| u64::from(*c)).sum::<u64>();
+            if number(&h[148..156]).ok() != Some(sum(&h) - sum(&h[148..156]) + 8 * 32) {
                 return Err(bad("a header's checksum is wrong (not a tar archive?)"));
             }
             let size = number(&h[124..136])?;
             let kind = match h[156] {
-                b'x' => {
-                    pax.extend(records(&self.meta(size)?)?);
-                    continue;
-                }
-                b'g' => {
-                    self.meta(size)?;
-                    continue;
-                }
-                b'L' => {
-                    long_name = Some(text(&self.meta(size)?)?);
-                    continue;
-                }
-                b'K' => {
-                    long_link = Some(text(&self.meta(size)?)?);
+                t @ (b'x' | b'g' | b'L' | b'K') => {
+                    if size > MAX_META {
+                        return Err(bad("an oversized extended header"));
+                    }
+                    let mut data = vec![0u8; size as usize];
+                    self.read_exact(&mut data)?;
+                    self.skip(padding(size))?;
+                    match t {
+                        b'x' => ext.pax(&data)?,
+                        b'L' => ext.path = Some(text(&data)?),
+                        b'K' => ext.link = Some(text(&data)?),
+                        _ => {} // global pax records: nothing cella uses
+                    }
                     continue;
                 }
                 b'0' | 0 | b'7' => Kind::File,
@@ -214,49 +246,32 @@ impl Reader {
                     return Err(format!("tar: entry type {t:#04x} is not supported"));
                 }
             };
-            let ustar = &h[257..262] == b"ustar";
-            let mut path = text(&h[..100])?;
-            if ustar && h[345] != 0 {
-                path = format!("{}/{path}", text(&h[345..500])?);
-            }
-            let mut e = Entry {
-                path: long_name.take().unwrap_or(path),
+            let path = match ext.path.take() {
+                Some(p) => p,
+                None if &h[257..262] == b"ustar" && h[345] != 0 => {
+                    format!("{}/{}", text(&h[345..500])?, text(&h[..100])?)
+                }
+                None => text(&h[..100])?,
+            };
+            let size = ext.size.unwrap_or(size);
+            let e = Entry {
+                path,
                 kind,
                 mode: number(&h[100..108])? as u32 & 0o7777,
-                uid: id(&h[108..116])?,
-                gid: id(&h[116..124])?,
+                uid: ext.uid.map_or_else(|| id(&h[108..116]), Ok)?,
+                gid: ext.gid.map_or_else(|| id(&h[116..124]), Ok)?,
                 size,
                 mtime: number(&h[136..148])? as i64,
-                link: long_link.take().map_or_else(|| text(&h[157..257]), Ok)?,
+                link: ext.link.take().map_or_else(|| text(&h[157..257]), Ok)?,
                 dev: (id(&h[329..337])?, id(&h[337..345])?),
-                xattrs: Vec::new(),
+                xattrs: ext.xattrs,
             };
-            for (key, value) in pax.drain(..) {
-                let value_text = || String::from_utf8(value.clone()).ok();
-                let num = || value_text().and_then(|v| v.split('.').next()?.parse::<u64>().ok());
-                match key.as_str() {
-                    "path" => e.path = value_text().ok_or_else(|| bad("a bad pax path"))?,
-                    "linkpath" => e.link = value_text().ok_or_else(|| bad("a bad pax linkpath"))?,
-                    "size" => e.size = num().ok_or_else(|| bad("a bad pax size"))?,
-                    "uid" => e.uid = num().and_then(|n| u32::try_from(n).ok()).unwrap_or(e.uid),
-                    "gid" => e.gid = num().and_then(|n| u32::try_from(n).ok()).unwrap_or(e.gid),
-                    "mtime" => e.mtime = num().map_or(e.mtime, |n| n as i64),
-                    k => {
-                        if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
-                            e.xattrs.push((name.to_owned(), value));
-                        }
-                    }
-                }
-            }
             // Links and directories carry no data, whatever the size says.
-            self.left = if matches!(e.kind, Kind::File) {
-                e.size
+            if e.kind == Kind::File {
+                self.left = size;
+                self.pad = padding(size);
             } else {
-                0
-            };
-            self.pad = padding(self.left);
-            if !matches!(e.kind, Kind::File) {
-                self.skip(e.size + padding(e.size))?;
+                self.skip(size + padding(size))?;
             }
             return Ok(Some(e));
         }
@@ -281,33 +296,6 @@ impl Reader {
 
 fn padding(size: u64) -> u64 {
     (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
-}
-
-/// pax records: `LENGTH KEY=VALUE\n`, LENGTH counting the whole record.
-fn records(data: &[u8]) -> Res<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        let space = rest
-            .iter()
-            .position(|c| *c == b' ')
-            .ok_or_else(|| bad("a bad pax record"))?;
-        let len: usize = std::str::from_utf8(&rest[..space])
-            .ok()
-            .and_then(|l| l.parse().ok())
-            .filter(|l| *l > space + 1 && *l <= rest.len())
-            .ok_or_else(|| bad("a bad pax record length"))?;
-        let record = &rest[space + 1..len - 1];
-        let eq = record
-            .iter()
-            .position(|c| *c == b'=')
-            .ok_or_else(|| bad("a pax record without '='"))?;
-        let key =
-            String::from_utf8(record[..eq].to_vec()).map_err(|_| bad("a pax key is not UTF-8"))?;
-        out.push((key, record[eq + 1..].to_vec()));
-        rest = &rest[len..];
-    }
-    Ok(out)
 }
 
 /// Archives for the unit tests (this module's and the unpacker's).
@@ -402,6 +390,17 @@ mod tests {
         );
         let a = archive(&[header("f", b'S', 0, "")]);
         assert!(reader(&a).next_entry().is_err(), "sparse");
+    }
+
+    #[test]
+    fn numbers_octal_or_base_256() {
+        assert_eq!(number(b"0000644\0"), Ok(0o644));
+        assert_eq!(number(b"  1234 \0"), Ok(0o1234));
+        assert_eq!(number(b"\0\0\0\0"), Ok(0));
+        assert_eq!(number(&[0x80, 0, 0, 1, 0]), Ok(256));
+        assert!(number(b"0000648\0").is_err());
+        assert!(number(&[0xc0, 0, 0, 1]).is_err(), "negative");
+        assert!(number(&[[0x81].as_slice(), &[0; 8]].concat()).is_err(), "over 64 bits");
     }
 
     #[test]
