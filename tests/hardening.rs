@@ -684,7 +684,7 @@ fn s11_a_symlinked_dev_console_is_not_followed() {
     );
     b.drop_mounts("/dev\"");
     std::os::unix::fs::symlink("/etc/cella-s11-console", b.rootfs().join("dev/console")).unwrap();
-    let sock = b.dir.join("console.sock");
+    let sock = b.socket("console.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
     listener.set_nonblocking(true).unwrap();
     let out = b.create(&["--console-socket", sock.to_str().unwrap()]);

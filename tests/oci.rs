@@ -444,7 +444,7 @@ fn the_console_socket_receives_the_pty_master() {
             ..Cfg::default()
         },
     );
-    let sock = b.dir.join("console.sock");
+    let sock = b.socket("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let state = b.state.clone();
     let (dir, id) = (b.dir.clone(), b.id.clone());

@@ -30,9 +30,9 @@ fn notifying(sock: &Path, extra: &str) -> String {
     )
 }
 
-/// An agent's socket in the bundle's directory.
+/// An agent's socket for the bundle.
 fn agent(b: &Bundle) -> (PathBuf, UnixListener) {
-    let sock = b.dir.join("agent.sock");
+    let sock = b.socket("agent.sock");
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock).unwrap();
     (sock, listener)
@@ -176,7 +176,7 @@ fn without_an_agent_create_fails_and_leaves_nothing() {
     let _g = serial();
     require_root();
     let b = Bundle::new("agent-absent", &["true"], Cfg::default());
-    let sock = b.dir.join("nobody.sock");
+    let sock = b.socket("nobody.sock");
     let linux = notifying(&sock, "");
     b.edit_config(|c| c.replace("\"linux\": { ", &format!("\"linux\": {{ {linux}")));
     let out = b.create(&[]);
@@ -198,7 +198,7 @@ fn notify_where_it_cannot_work_is_refused() {
     let _g = serial();
     require_root();
     let b = Bundle::new("agent-refused", &["true"], Cfg::default());
-    let sock = b.dir.join("agent.sock");
+    let sock = b.socket("agent.sock");
     let base = notifying(&sock, "");
     let cases: [(&str, String, &str); 5] = [
         (

@@ -142,7 +142,7 @@ fn tty_execs_follow_one_another_and_never_bind_dev_console() {
     let pid: String = pid.chars().take_while(char::is_ascii_digit).collect();
     assert_eq!(console_mounts(&pid), 0);
     // As containerd's shim: a console socket per session, one after another.
-    let sock = b.dir.join("exec-console.sock");
+    let sock = b.socket("exec-console.sock");
     for session in 0..3 {
         let _ = std::fs::remove_file(&sock);
         let listener = UnixListener::bind(&sock).unwrap();
@@ -358,7 +358,7 @@ fn containerds_cri_sequence_of_calls() {
     );
     let state = b.state.to_str().unwrap().to_owned();
     // create --console-socket --pid-file, as the shim does, then start.
-    let sock = b.dir.join("console.sock");
+    let sock = b.socket("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let pid_file = b.dir.join("pid");
     let args = [
@@ -390,7 +390,7 @@ fn containerds_cri_sequence_of_calls() {
             ]),
         )
         .unwrap();
-        let exec_sock = b.dir.join(format!("exec-{session}.sock"));
+        let exec_sock = b.socket(&format!("exec-{session}.sock"));
         let exec_listener = UnixListener::bind(&exec_sock).unwrap();
         let pid_file = b.dir.join(format!("exec-{session}.pid"));
         let args = [

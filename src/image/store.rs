@@ -23,7 +23,8 @@ use super::sha256::Sha256;
 use crate::error::{Error, Result, Step};
 use crate::json::Value;
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ROOT: &str = "/var/lib/cella";
@@ -35,12 +36,18 @@ pub fn root() -> PathBuf {
         .map_or_else(|| PathBuf::from(DEFAULT_ROOT), PathBuf::from)
 }
 
-fn fail(what: impl std::fmt::Display) -> Error {
-    Error::usage(what.to_string())
+fn fail(what: String) -> Error {
+    Error::usage(what)
 }
 
-fn io_fail(path: &Path, e: std::io::Error) -> Error {
-    fail(format!("{}: {e}", path.display()))
+/// A failed call of the store's own on `path`.
+fn at(path: &Path) -> impl Fn(Errno) -> Error + '_ {
+    move |e| Error::new(Step::State, e).at(path.display().to_string())
+}
+
+fn is_dir(path: &Path) -> bool {
+    rustix::fs::stat(path)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
 }
 
 /// An imported image.
@@ -136,26 +143,22 @@ fn record_path(root: &Path, name: &str) -> PathBuf {
 /// The store, made if missing (0700: images carry setuid files and device
 /// nodes, for containers only), and its lock taken.
 fn open_locked(root: &Path) -> Result<OwnedFd> {
-    for dir in [
-        root.to_path_buf(),
-        root.join("layers"),
-        root.join("images"),
-        root.join("tmp"),
-    ] {
+    for dir in ["", "layers", "images", "tmp"] {
+        let dir = root.join(dir);
         match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(Error::new(Step::State, e).at(dir.display().to_string())),
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(at(&dir)(e)),
         }
     }
     let _ = rustix::fs::chmod(root, Mode::from_raw_mode(0o700));
+    let path = root.join(".lock");
     let lock = rustix::fs::open(
-        root.join(".lock"),
+        &path,
         OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
-    .map_err(|e| Error::new(Step::State, e).at(root.join(".lock").display().to_string()))?;
-    rustix::fs::flock(&lock, FlockOperation::LockExclusive)
-        .map_err(|e| Error::new(Step::State, e).at(root.display().to_string()))?;
+    .map_err(at(&path))?;
+    rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(at(&path))?;
     Ok(lock)
 }
 
@@ -196,7 +199,6 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
     let Some((image, held)) = find(root, name) else {
         return Err(fail(format!("rmi {name}: no such image")));
     };
-    let path = record_path(root, &image.name);
     // Our shared lock made exclusive: refused while a container holds one.
     if rustix::fs::flock(&held, FlockOperation::NonBlockingLockExclusive).is_err() {
         return Err(fail(format!(
@@ -204,31 +206,27 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
             image.name
         )));
     }
-    std::fs::remove_file(&path).map_err(|e| io_fail(&path, e))?;
+    let path = record_path(root, &image.name);
+    rustix::fs::unlink(&path).map_err(at(&path))?;
     collect_garbage(root);
     Ok(())
 }
 
-/// Remove the layers no image names (and what a killed import left).
+/// Remove the layers no image names, and everything in tmp/ (what an
+/// import made, or a killed one left).
 fn collect_garbage(root: &Path) {
     let used: Vec<String> = list(root).into_iter().flat_map(|i| i.layers).collect();
-    for entry in std::fs::read_dir(root.join("layers"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !used.contains(&name) {
-            let _ = std::fs::remove_dir_all(entry.path());
+    for (dir, keep) in [("layers", &used[..]), ("tmp", &[])] {
+        for entry in std::fs::read_dir(root.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if !keep.iter().any(|k| entry.file_name() == k.as_str()) {
+                let path = entry.path();
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
         }
-    }
-    for entry in std::fs::read_dir(root.join("tmp"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let _ = std::fs::remove_dir_all(entry.path());
-        let _ = std::fs::remove_file(entry.path());
     }
 }
 
@@ -271,11 +269,12 @@ fn import_locked(root: &Path, source: &Path, name: Option<&str>) -> Result<Strin
         })?;
         layers.push(digest);
     }
-    let path = record_path(root, &name);
+    // Written in tmp/, then renamed into place.
     let staged = tmp.join("record.json");
-    let record = record(&name, &layers, found.config.as_deref());
-    std::fs::write(&staged, record).map_err(|e| io_fail(&staged, e))?;
-    std::fs::rename(&staged, &path).map_err(|e| io_fail(&path, e))?;
+    std::fs::write(&staged, record(&name, &layers, found.config.as_deref()))
+        .map_err(|e| Error::from_io(Step::State, e).at(staged.display().to_string()))?;
+    let path = record_path(root, &name);
+    rustix::fs::rename(&staged, &path).map_err(at(&path))?;
     Ok(name)
 }
 
@@ -304,19 +303,21 @@ fn layer(
     root: &Path,
     tmp: &Path,
 ) -> std::result::Result<String, String> {
+    let layers = root.join("layers");
     if let Some(d) = &blob.diff_id
-        && root.join("layers").join(d).is_dir()
+        && is_dir(&layers.join(d))
     {
         return Ok(d.clone());
     }
+    let sys = |e: Errno| crate::error::strerror(e).to_owned();
     let dir = tmp.join(format!("layer-{index}"));
-    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o755)).map_err(sys)?;
     let dirfd = rustix::fs::open(
         &dir,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(sys)?;
     let mut stream = archive.layer(blob)?;
     stream.hash = Some(Sha256::default());
     let mut reader = super::tar::Reader::new(stream);
@@ -324,7 +325,7 @@ fn layer(
     // Whatever follows the end of the archive is part of its digest.
     let mut stream = reader.into_stream();
     stream.drain()?;
-    let digest = stream.hash.map(|h| h.hex()).unwrap_or_default();
+    let digest = stream.hash.map(Sha256::hex).unwrap_or_default();
     if let Some(want) = &blob.diff_id
         && *want != digest
     {
@@ -334,9 +335,9 @@ fn layer(
     }
     // A layer the store has already (no diff_id said so) stays as it
     // is; this copy goes with tmp/.
-    let dest = root.join("layers").join(&digest);
-    if !dest.is_dir() {
-        std::fs::rename(&dir, &dest).map_err(|e| e.to_string())?;
+    let dest = layers.join(&digest);
+    if !is_dir(&dest) {
+        rustix::fs::rename(&dir, &dest).map_err(sys)?;
     }
     Ok(digest)
 }

@@ -400,7 +400,10 @@ mod tests {
         assert_eq!(number(&[0x80, 0, 0, 1, 0]), Ok(256));
         assert!(number(b"0000648\0").is_err());
         assert!(number(&[0xc0, 0, 0, 1]).is_err(), "negative");
-        assert!(number(&[[0x81].as_slice(), &[0; 8]].concat()).is_err(), "over 64 bits");
+        assert!(
+            number(&[[0x81].as_slice(), &[0; 8]].concat()).is_err(),
+            "over 64 bits"
+        );
     }
 
     #[test]

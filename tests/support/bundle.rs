@@ -19,7 +19,8 @@ pub fn runtime(args: &[&str]) -> Output {
 pub fn runtime_with(args: &[&str], stdin: Stdio, limit: Duration) -> Output {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!("cella-oci-io-{}", std::process::id()));
+    // In the test process's scratch directory, which the next run sweeps.
+    let dir = super::scratch_dir().join("oci-io");
     std::fs::create_dir_all(&dir).unwrap();
     let n = N.fetch_add(1, Ordering::Relaxed);
     let (out_path, err_path) = (dir.join(format!("{n}.out")), dir.join(format!("{n}.err")));
@@ -78,6 +79,15 @@ pub fn quoted(args: &[&str]) -> String {
 }
 
 impl Bundle {
+    /// A socket of this bundle's test (a console socket, a seccomp
+    /// agent's), in the temporary directory rather than the bundle's: a
+    /// socket's path holds 107 bytes, and a CI checkout can be deep.
+    pub fn socket(&self, name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("{}-{name}", self.id));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
     pub fn new(tag: &str, args: &[&str], c: Cfg<'_>) -> Bundle {
         let root = rootfs(tag);
         let dir = root.parent().unwrap().join(format!("{tag}-bundle"));
@@ -231,6 +241,20 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         let _ = self.oci(&["delete", "--force", &self.id]);
+        let sockets = self.socket("");
+        for entry in std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry
+                .path()
+                .to_string_lossy()
+                .starts_with(&*sockets.to_string_lossy())
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         // `delete` removes the container's own cgroup, not the parent its
         // cgroupsPath names (as runc): the tests' shared parent goes when
         // empty.
