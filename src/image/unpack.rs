@@ -16,8 +16,18 @@ use super::tar::{self, Entry, Kind, Reader};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
 use rustix::io::Errno;
+use std::ffi::{CStr, CString};
 
 const MAX_PATH: usize = 4096;
+
+/// `path`'s components as C strings (converted once, not at every call);
+/// `None` if it is absolute or has a `..` (or a NUL).
+fn c_components(path: &str) -> Option<Vec<CString>> {
+    tar::components(path)?
+        .into_iter()
+        .map(|c| CString::new(c).ok())
+        .collect()
+}
 
 fn sys(what: &str, e: Errno) -> String {
     let why = if e == Errno::LOOP {
@@ -39,7 +49,7 @@ pub fn unpack(reader: &mut Reader, root: BorrowedFd<'_>) -> Res<()> {
                 entry.path.len().max(entry.link.len())
             ));
         }
-        let comps = tar::components(&entry.path).ok_or_else(|| {
+        let comps = c_components(&entry.path).ok_or_else(|| {
             format!(
                 "'{}': an absolute path or one with '..' (outside the layer)",
                 entry.path
@@ -49,7 +59,8 @@ pub fn unpack(reader: &mut Reader, root: BorrowedFd<'_>) -> Res<()> {
             continue; // the root itself
         };
         let parent = dir_at(root, parents).map_err(|e| sys(&entry.path, e))?;
-        if let Some(hidden) = name.strip_prefix(".wh.") {
+        if let Some(hidden) = name.to_bytes_with_nul().strip_prefix(b".wh.") {
+            let hidden = CStr::from_bytes_with_nul(hidden).unwrap_or_default();
             whiteout(&parent, hidden).map_err(|e| sys(&entry.path, e))?;
             continue;
         }
@@ -59,15 +70,15 @@ pub fn unpack(reader: &mut Reader, root: BorrowedFd<'_>) -> Res<()> {
 }
 
 /// A directory beneath `root`, each missing component made (0755).
-fn dir_at(root: BorrowedFd<'_>, comps: &[&str]) -> rustix::io::Result<OwnedFd> {
-    let mut dir = rustix::fs::openat(root, ".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+fn dir_at(root: BorrowedFd<'_>, comps: &[CString]) -> rustix::io::Result<OwnedFd> {
+    let mut dir = rustix::fs::openat(root, c".", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
     for c in comps {
         dir = match beneath(&dir, c, OFlags::PATH | OFlags::DIRECTORY) {
             Err(Errno::NOTDIR) if existing(&dir, c) == Some(FileType::Symlink) => {
                 return Err(Errno::LOOP);
             }
             Err(Errno::NOENT) => {
-                rustix::fs::mkdirat(&dir, *c, Mode::from_raw_mode(0o755))?;
+                rustix::fs::mkdirat(&dir, c.as_c_str(), Mode::from_raw_mode(0o755))?;
                 beneath(&dir, c, OFlags::PATH | OFlags::DIRECTORY)?
             }
             other => other?,
@@ -77,7 +88,7 @@ fn dir_at(root: BorrowedFd<'_>, comps: &[&str]) -> rustix::io::Result<OwnedFd> {
 }
 
 /// `name` in `dir`, no symlink followed, nothing outside `dir` reached.
-fn beneath(dir: &OwnedFd, name: &str, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+fn beneath(dir: &OwnedFd, name: &CStr, flags: OFlags) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat2(
         dir,
         name,
@@ -88,7 +99,7 @@ fn beneath(dir: &OwnedFd, name: &str, flags: OFlags) -> rustix::io::Result<Owned
 }
 
 /// What is at `name` in `dir`, if anything.
-fn existing(dir: &OwnedFd, name: &str) -> Option<FileType> {
+fn existing(dir: &OwnedFd, name: &CStr) -> Option<FileType> {
     rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
         .ok()
         .map(|st| FileType::from_raw_mode(st.st_mode))
@@ -96,21 +107,21 @@ fn existing(dir: &OwnedFd, name: &str) -> Option<FileType> {
 
 /// Make room for a new `name` (a later entry replaces an earlier one): a
 /// file goes, an empty directory goes; a directory stays for a directory.
-fn clear(dir: &OwnedFd, name: &str, keep_dir: bool) -> Res<()> {
-    match existing(dir, name) {
-        None => Ok(()),
-        Some(FileType::Directory) if keep_dir => Ok(()),
-        Some(FileType::Directory) => rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)
-            .map_err(|e| sys(&format!("{name}: replaces a directory"), e)),
-        Some(_) => rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(|e| sys(name, e)),
-    }
+fn clear(dir: &OwnedFd, name: &CStr, keep_dir: bool) -> rustix::io::Result<()> {
+    let flags = match existing(dir, name) {
+        None => return Ok(()),
+        Some(FileType::Directory) if keep_dir => return Ok(()),
+        Some(FileType::Directory) => AtFlags::REMOVEDIR,
+        Some(_) => AtFlags::empty(),
+    };
+    rustix::fs::unlinkat(dir, name, flags)
 }
 
-fn whiteout(dir: &OwnedFd, hidden: &str) -> rustix::io::Result<()> {
-    if hidden == ".wh..opq" {
+fn whiteout(dir: &OwnedFd, hidden: &CStr) -> rustix::io::Result<()> {
+    if hidden == c".wh..opq" {
         let me = rustix::fs::openat(
             dir,
-            ".",
+            c".",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
@@ -121,7 +132,7 @@ fn whiteout(dir: &OwnedFd, hidden: &str) -> rustix::io::Result<()> {
             rustix::fs::XattrFlags::empty(),
         );
     }
-    if hidden.is_empty() || hidden.contains('/') {
+    if hidden.is_empty() {
         return Err(Errno::INVAL);
     }
     if existing(dir, hidden).is_some() {
@@ -135,11 +146,11 @@ fn make(
     e: &Entry,
     root: BorrowedFd<'_>,
     dir: &OwnedFd,
-    name: &str,
+    name: &CStr,
 ) -> Res<()> {
     let at = |err: Errno| sys(&e.path, err);
     let mode = Mode::from_raw_mode(e.mode);
-    clear(dir, name, e.kind == Kind::Dir)?;
+    clear(dir, name, e.kind == Kind::Dir).map_err(at)?;
     match e.kind {
         Kind::Dir => {
             if existing(dir, name).is_none() {
@@ -164,7 +175,7 @@ fn make(
         }
         Kind::Symlink => rustix::fs::symlinkat(e.link.as_str(), dir, name).map_err(at)?,
         Kind::Hardlink => {
-            let comps = tar::components(&e.link).ok_or_else(|| {
+            let comps = c_components(&e.link).ok_or_else(|| {
                 format!(
                     "'{}': a hard link to an absolute path or one with '..'",
                     e.path
@@ -218,7 +229,7 @@ fn make(
 /// The entry's extended attributes a container may rely on (file
 /// capabilities, `user.*`); never overlayfs's own (`trusted.overlay.*`
 /// would forge opaque directories and redirects) or other `trusted.*`.
-fn xattrs(dir: &OwnedFd, name: &str, e: &Entry) -> rustix::io::Result<()> {
+fn xattrs(dir: &OwnedFd, name: &CStr, e: &Entry) -> rustix::io::Result<()> {
     let wanted: Vec<&(String, Vec<u8>)> = e
         .xattrs
         .iter()
