@@ -72,7 +72,8 @@ impl Archive {
                 dir: Some(source.to_owned()),
             });
         }
-        let (mut fd, mut size) = open_file(source).map_err(|_| bad("not a file or a directory"))?;
+        let (mut fd, mut size) = crate::input::open_file(source)
+            .map_err(|e| e.map_or_else(|| bad("not a file or a directory"), sys))?;
         let mut stream = Stream::open(range(&fd, 0, size)?)?;
         if stream.is_gzip() {
             // Written out once, to be read by offset.
