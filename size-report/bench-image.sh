@@ -4,9 +4,11 @@
 #   cella run --rootfs DIR, --rootfs DIR --overlay, --rootfs FILE.squashfs,
 #   --rootfs FILE.erofs (erofs from the file where the kernel can, 6.12+;
 #   squashfs always through a loop device);
-# then `cella image import` of a three-layer `docker save` archive (a
-# busybox root, 2000 small files, 32 MiB of random bytes), as it is and
-# gzip'd, with the store's size after.
+# then `cella image import` of a four-layer `docker save` archive (a
+# busybox root, 2000 small files, 32 MiB of random bytes that gzip stores
+# as they are, 30 MB of text that it compresses), as it is and gzip'd,
+# with the store's size after, beside `podman load` of the same archives
+# (when podman is installed) in the same hyperfine run.
 #
 #   size-report/bench-image.sh [RUNS]      (root; default 100 runs)
 # Writes size-report/bench-image.md.
@@ -38,25 +40,36 @@ hyperfine -N --warmup 5 --runs "$RUNS" --style basic --export-json "$WORK/image.
     -n "erofs file" "$CELLA run --rootfs $WORK/bb.erofs /bin/true"
 # A docker save archive of three layers, written here.
 A=$WORK/archive
-mkdir -p "$A/l1" "$A/l2/files" "$A/l3"
+mkdir -p "$A/l1" "$A/l2/files" "$A/l3" "$A/l4"
 tar -C "$R" -cf "$A/l1/layer.tar" .
 for i in $(seq 2000); do echo "file $i" > "$A/l2/files/f$i"; done
 tar -C "$A/l2" -cf "$A/l2/layer.tar" files
 head -c 32M /dev/urandom > "$A/l3/blob"
 tar -C "$A/l3" -cf "$A/l3/layer.tar" blob
+seq 1 4000000 > "$A/l4/numbers"
+tar -C "$A/l4" -cf "$A/l4/layer.tar" numbers
 ids=""
-for l in l1 l2 l3; do
+for l in l1 l2 l3 l4; do
     ids="$ids${ids:+,}\"sha256:$(sha256sum "$A/$l/layer.tar" | cut -c1-64)\""
 done
 printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/true"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$ids" > "$A/config.json"
-printf '[{"Config":"config.json","RepoTags":["bench:multi"],"Layers":["l1/layer.tar","l2/layer.tar","l3/layer.tar"]}]' > "$A/manifest.json"
-tar -C "$A" -cf "$WORK/multi.tar" manifest.json config.json l1/layer.tar l2/layer.tar l3/layer.tar
+printf '[{"Config":"config.json","RepoTags":["bench:multi"],"Layers":["l1/layer.tar","l2/layer.tar","l3/layer.tar","l4/layer.tar"]}]' > "$A/manifest.json"
+tar -C "$A" -cf "$WORK/multi.tar" manifest.json config.json l1/layer.tar l2/layer.tar l3/layer.tar l4/layer.tar
 gzip -c -n "$WORK/multi.tar" > "$WORK/multi.tar.gz"
 S=$WORK/store
+PEERS=()
+PEER_TEXT=""
+if command -v podman >/dev/null; then
+    PEER_TEXT=", beside $(podman --version) loading the same archives"
+    PEERS=(-n "podman load, uncompressed" "podman load -q -i $WORK/multi.tar"
+        -n "podman load, gzip'd" "podman load -q -i $WORK/multi.tar.gz")
+fi
 hyperfine -N --runs 10 --style basic --export-json "$WORK/import.json" \
-    --prepare "rm -rf $S" \
-    -n "import, uncompressed" "env CELLA_IMAGES=$S $CELLA image import $WORK/multi.tar" \
-    -n "import, gzip'd" "env CELLA_IMAGES=$S $CELLA image import $WORK/multi.tar.gz"
+    --prepare "sh -c 'rm -rf $S; podman rmi -f bench:multi >/dev/null 2>&1; true'" \
+    -n "cella image import, uncompressed" "env CELLA_IMAGES=$S $CELLA image import $WORK/multi.tar" \
+    -n "cella image import, gzip'd" "env CELLA_IMAGES=$S $CELLA image import $WORK/multi.tar.gz" \
+    "${PEERS[@]}"
+command -v podman >/dev/null && podman rmi -f bench:multi >/dev/null 2>&1
 STORE_BYTES=$(du -sb "$S" | cut -f1)
 ARCHIVE_BYTES=$(stat -c %s "$WORK/multi.tar")
 GZ_BYTES=$(stat -c %s "$WORK/multi.tar.gz")
@@ -82,8 +95,9 @@ OUT=size-report/bench-image.md
     echo
     table root "$WORK/image.json"
     echo
-    echo "Importing a three-layer \`docker save\` archive (a busybox root, 2000 small files, 32 MiB of"
-    echo "random bytes: $ARCHIVE_BYTES bytes, $GZ_BYTES gzip'd), 10 runs each into an empty store:"
+    echo "Importing a four-layer \`docker save\` archive (a busybox root, 2000 small files, 32 MiB of"
+    echo "random bytes, 30 MB of text: $ARCHIVE_BYTES bytes, $GZ_BYTES gzip'd), 10 runs each into an"
+    echo "empty store$PEER_TEXT:"
     echo
     table import "$WORK/import.json"
     echo
