@@ -199,23 +199,13 @@ impl Bits {
 }
 
 enum State {
-    /// Between blocks; `last` once the final block has begun.
-    Header {
-        last: bool,
-    },
-    Stored {
-        left: u16,
-        last: bool,
-    },
-    Coded {
-        last: bool,
-    },
+    /// Between blocks.
+    Header,
+    /// A stored block: bytes left.
+    Stored(u16),
+    Coded,
     /// A match being copied out: bytes left, distance.
-    Copy {
-        left: u16,
-        dist: u16,
-        last: bool,
-    },
+    Copy(u16, u16),
     Done,
 }
 
@@ -230,6 +220,8 @@ pub struct Gunzip {
     /// The member's header is still to be read.
     at_start: bool,
     state: State,
+    /// The member's final block has begun.
+    last: bool,
     lit: Huffman,
     dist: Huffman,
     crc: u32,
@@ -259,7 +251,8 @@ impl Gunzip {
             total: 0,
             limit,
             at_start: true,
-            state: State::Header { last: false },
+            state: State::Header,
+            last: false,
             lit: none(),
             dist: none(),
             crc: !0,
@@ -298,7 +291,8 @@ impl Gunzip {
         }
         self.crc = !0;
         self.member_out = 0;
-        self.state = State::Header { last: false };
+        self.state = State::Header;
+        self.last = false;
         Ok(())
     }
 
@@ -368,18 +362,16 @@ impl Gunzip {
         self.crc = crc;
     }
 
-    fn block_header(&mut self, last_before: bool) -> Res<()> {
-        if last_before {
+    fn block_header(&mut self) -> Res<()> {
+        if self.last {
             self.member_trailer()?;
-            self.state = if self.another_member()? {
+            self.state = State::Done;
+            if self.another_member()? {
                 self.member_header()?;
-                State::Header { last: false }
-            } else {
-                State::Done
-            };
+            }
             return Ok(());
         }
-        let last = self.bits.bits(1)? == 1;
+        self.last = self.bits.bits(1)? == 1;
         match self.bits.bits(2)? {
             0 => {
                 self.bits.align();
@@ -388,7 +380,7 @@ impl Gunzip {
                 if len != !nlen {
                     return Err(bad("stored block length check fails"));
                 }
-                self.state = State::Stored { left: len, last };
+                self.state = State::Stored(len);
             }
             1 => {
                 let mut l = [0u8; 288];
@@ -398,11 +390,11 @@ impl Gunzip {
                 l[280..].fill(8);
                 self.lit = Huffman::new(&l)?;
                 self.dist = Huffman::new(&[5u8; 30])?;
-                self.state = State::Coded { last };
+                self.state = State::Coded;
             }
             2 => {
                 self.dynamic_tables()?;
-                self.state = State::Coded { last };
+                self.state = State::Coded;
             }
             _ => return Err(bad("invalid block type")),
         }
@@ -463,26 +455,23 @@ impl Gunzip {
         while n < out.len() {
             match self.state {
                 State::Done => break,
-                State::Header { last } => {
-                    if last {
+                State::Header => {
+                    if self.last {
                         // The member's trailer is next: its checksum due.
                         self.checksum(&out[mark..n]);
                         mark = n;
                     }
-                    self.block_header(last)?
+                    self.block_header()?
                 }
-                State::Stored { left: 0, last } => self.state = State::Header { last },
-                State::Stored { left, last } => {
+                State::Stored(0) => self.state = State::Header,
+                State::Stored(left) => {
                     let want = usize::from(left).min(out.len() - n);
                     let got = self.bits.aligned_bytes(&mut out[n..n + want])?;
                     self.stored(&out[n..n + got])?;
                     n += got;
-                    self.state = State::Stored {
-                        left: left - got as u16,
-                        last,
-                    };
+                    self.state = State::Stored(left - got as u16);
                 }
-                State::Copy { left, dist, last } => {
+                State::Copy(left, dist) => {
                     // As much of the match as fits, in one go.
                     let take = usize::from(left).min(out.len() - n);
                     for _ in 0..take {
@@ -491,16 +480,16 @@ impl Gunzip {
                     }
                     let left = left - take as u16;
                     self.state = if left == 0 {
-                        State::Coded { last }
+                        State::Coded
                     } else {
-                        State::Copy { left, dist, last }
+                        State::Copy(left, dist)
                     };
                 }
-                State::Coded { last } => {
+                State::Coded => {
                     let sym = self.bits.decode(&self.lit)?;
                     match sym {
                         0..=255 => self.emit(sym as u8, out, &mut n)?,
-                        256 => self.state = State::Header { last },
+                        256 => self.state = State::Header,
                         257..=285 => {
                             let i = usize::from(sym - 257);
                             let len = LEN_BASE[i] + self.bits.bits(u32::from(LEN_EXTRA[i]))? as u16;
@@ -513,11 +502,7 @@ impl Gunzip {
                             if u64::from(dist) > self.total {
                                 return Err(bad("a distance before the stream's start"));
                             }
-                            self.state = State::Copy {
-                                left: len,
-                                dist,
-                                last,
-                            };
+                            self.state = State::Copy(len, dist);
                         }
                         _ => return Err(bad("invalid literal/length code")),
                     }
