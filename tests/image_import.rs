@@ -27,12 +27,20 @@ fn store(tag: &str) -> (PathBuf, PathBuf) {
 }
 
 fn cella_in(store: &Path, args: &[&str]) -> Output {
-    Command::new(cella_bin())
+    cella_within(store, args, std::time::Duration::from_secs(120))
+}
+
+/// `cella ARGS` with the store, failing the test past `limit`.
+fn cella_within(store: &Path, args: &[&str], limit: std::time::Duration) -> Output {
+    let child = Command::new(cella_bin())
         .args(args)
         .env("CELLA_IMAGES", store)
         .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_output(child, limit)
 }
 
 fn ok_in(store: &Path, args: &[&str]) -> String {
@@ -446,4 +454,55 @@ fn archives_podman_saves_are_imported_and_run() {
             format!("{format}\n")
         );
     }
+}
+
+/// A FIFO where an archive or a blob should be (no writer: opening one
+/// for reading would wait for ever) is refused at once, and the store
+/// is left as it was.
+#[test]
+fn fifos_where_files_should_be_are_refused_without_waiting() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-fifo");
+    let mkfifo = |path: &Path| {
+        let _ = std::fs::remove_file(path);
+        assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+    };
+    let quick = std::time::Duration::from_secs(10);
+    let fifo = dir.join("archive.tar");
+    mkfifo(&fifo);
+    let out = cella_within(&store, &["image", "import", fifo.to_str().unwrap()], quick);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a file or a directory"),
+        "{}",
+        stderr(&out)
+    );
+    // An OCI layout whose layer blob is a FIFO.
+    let (base, top) = layers();
+    let config = tarball::config(CONFIG, &[&base, &top]);
+    let layout = dir.join("layout");
+    tarball::oci_layout(&layout, "fifo-blob", &config, &[&base, &top]);
+    let blob = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read(p).unwrap().starts_with(&[0x1f, 0x8b]))
+        .expect("a gzip'd layer blob");
+    mkfifo(&blob);
+    let out = cella_within(
+        &store,
+        &["image", "import", layout.to_str().unwrap()],
+        quick,
+    );
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    let (images, layer_dirs, clean) = contents(&store);
+    assert!(
+        images.is_empty() && layer_dirs.is_empty() && clean,
+        "{images:?} {layer_dirs:?}"
+    );
 }
