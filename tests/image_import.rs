@@ -506,3 +506,42 @@ fn fifos_where_files_should_be_are_refused_without_waiting() {
         "{images:?} {layer_dirs:?}"
     );
 }
+
+/// An image as deep as docker allows (127 layers): each adds a file and
+/// replaces one the layers below wrote; the container sees them all, the
+/// top one's winning. (`fsconfig`'s 255-byte values held about 90.)
+#[test]
+fn an_image_of_127_layers_runs_with_every_layer() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-deep");
+    let mut layers = vec![
+        Tar::default()
+            .busybox_root(&["sh", "cat", "ls", "wc"])
+            .finish(),
+    ];
+    for i in 1..127 {
+        let n = format!("{i}\n");
+        layers.push(
+            Tar::default()
+                .dir("layers")
+                .file(&format!("layers/{i}"), 0o644, n.as_bytes())
+                .file("top", 0o644, n.as_bytes())
+                .finish(),
+        );
+    }
+    let refs: Vec<&[u8]> = layers.iter().map(Vec::as_slice).collect();
+    let config = tarball::config(
+        r#"{"Cmd":["/bin/sh","-c","ls /layers | wc -l; cat /top /layers/1"]}"#,
+        &refs,
+    );
+    let archive = dir.join("deep.tar");
+    std::fs::write(&archive, tarball::docker_save("deep:1", &config, &refs)).unwrap();
+    ok_in(&store, &["image", "import", archive.to_str().unwrap()]);
+    let out = ok_in(&store, &["run", "deep:1"]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["126", "126", "1"],
+        "{out}"
+    );
+}

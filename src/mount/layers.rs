@@ -12,7 +12,7 @@
 use super::apply::new_fs;
 use crate::error::{Ctx, Error, Result, Step};
 use rustix::fd::{BorrowedFd, OwnedFd};
-use rustix::fs::{CWD, Mode};
+use rustix::fs::{CWD, Mode, OFlags};
 use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
 use std::ffi::CStr;
 
@@ -32,10 +32,14 @@ pub enum Lower<'a> {
 }
 
 /// Build the overlay in a scratch tmpfs stacked on `/` (its `0/`, `1/`...
-/// for the lower layers, `upper/`, `work/`, `root/`, `data/`: short names,
-/// far below `fsconfig`'s 256-byte values, as overlayfs before 6.8 has no
-/// `lowerdir+`) and make its root the current directory.
+/// for the lower layers, `upper/`, `work/`, `root/`, `data/`: short names)
+/// and make its root the current directory.
 /// Returns the overlay's root, as [`super::enter_root`] returns the tree.
+///
+/// The overlay is mounted with mount(2), whose options may fill a page:
+/// `fsconfig` takes values of at most 255 bytes, which `lowerdir=0:1:...`
+/// passes at about 90 layers (docker allows 127), and overlayfs before 6.8
+/// has no `lowerdir+` to give them one by one.
 pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
     let step = Step::MountOverlay;
     let scratch = new_fs("tmpfs", [("mode", "0755")].into_iter(), 0).ctx(step)?;
@@ -44,13 +48,13 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
     }
     attach_at(&scratch, c"/").ctx(step)?;
     rustix::process::fchdir(&scratch).ctx(step)?;
-    // The lower layers as `0`, `1`, ... (top first): overlayfs's lowerdir
-    // is then `0:1:...`, short whatever the store's paths (built in a
-    // buffer: the child allocates nothing). 256 bytes hold about 90
-    // layers; an image of more (docker allows 127) fails here, with E2BIG
-    // or the kernel's EINVAL.
-    let mut lowerdir = [0u8; 512];
-    let mut len = 0;
+    // The options, built in a buffer (the child allocates nothing).
+    let mut options = Options {
+        buf: [0u8; 4096],
+        len: 0,
+    };
+    options.push(b"lowerdir=").ctx(step)?;
+    // The lower layers as `0`, `1`, ... (top first).
     let count = match plan.lower {
         Lower::Image(_) => 1,
         Lower::Dirs(dirs) => dirs.len(),
@@ -58,16 +62,10 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
     for i in 0..count {
         let mut buf = [0u8; 4];
         let name = layer_name(i, &mut buf);
-        let digits = name.to_bytes();
-        if len + digits.len() + 1 >= lowerdir.len() {
-            return Err(Error::new(step, rustix::io::Errno::TOOBIG));
+        if i > 0 {
+            options.push(b":").ctx(step)?;
         }
-        if len > 0 {
-            lowerdir[len] = b':';
-            len += 1;
-        }
-        lowerdir[len..len + digits.len()].copy_from_slice(digits);
-        len += digits.len();
+        options.push(name.to_bytes()).ctx(step)?;
         rustix::fs::mkdir(name, Mode::from_raw_mode(0o755)).ctx(step)?;
         match plan.lower {
             Lower::Image(fd) => attach_at(&fd, name).ctx(Step::MountImage)?,
@@ -76,8 +74,7 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
             }
         }
     }
-    let lowerdir = std::str::from_utf8(&lowerdir[..len]).unwrap_or_default();
-    let (upper, work) = match plan.persistent_upper {
+    let upper_and_work: &[u8] = match plan.persistent_upper {
         Some(dir) => {
             attach_at(&clone(dir).ctx(step)?, c"data").ctx(step)?;
             for sub in ["data/upper", "data/work"] {
@@ -86,19 +83,47 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
                     Err(e) => return Err(Error::new(step, e)),
                 }
             }
-            ("data/upper", "data/work")
+            b",upperdir=data/upper,workdir=data/work\0"
         }
-        None => ("upper", "work"),
+        None => b",upperdir=upper,workdir=work\0",
     };
-    let options = [
-        ("lowerdir", lowerdir),
-        ("upperdir", upper),
-        ("workdir", work),
-    ];
-    let overlay = new_fs("overlay", options.into_iter(), 0).ctx(step)?;
-    attach_at(&overlay, c"root").ctx(step)?;
+    options.push(upper_and_work).ctx(step)?;
+    let options = CStr::from_bytes_with_nul(&options.buf[..options.len])
+        .map_err(|_| Error::new(step, rustix::io::Errno::INVAL))?;
+    rustix::mount::mount(
+        c"overlay",
+        c"root",
+        c"overlay",
+        rustix::mount::MountFlags::empty(),
+        options,
+    )
+    .ctx(step)?;
+    let overlay = rustix::fs::open(
+        c"root",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(step)?;
     rustix::process::fchdir(&overlay).ctx(Step::EnterRoot)?;
     Ok(overlay)
+}
+
+/// Mount options in a fixed buffer.
+struct Options {
+    buf: [u8; 4096],
+    len: usize,
+}
+
+impl Options {
+    fn push(&mut self, bytes: &[u8]) -> rustix::io::Result<()> {
+        let end = self.len + bytes.len();
+        if end > self.buf.len() {
+            return Err(rustix::io::Errno::TOOBIG);
+        }
+        self.buf[self.len..end].copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// Layer `i`'s mount point in the scratch tmpfs: its decimal digits.
