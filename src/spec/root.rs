@@ -119,35 +119,40 @@ pub(super) fn root_at(
     #[cfg(feature = "image")]
     {
         use crate::image::Lower;
-        let lower = || {
-            Ok(if image {
-                Lower::Image(crate::image::mount(&path)?)
-            } else {
-                Lower::Dirs(vec![crate::mount::cpath(&path)?])
-            })
+        refuse_rootless(&path)?;
+        let lower = if image {
+            Lower::Image(crate::image::mount(&path)?)
+        } else {
+            Lower::Dirs(vec![crate::mount::cpath(&path)?])
         };
-        layered(path.clone(), lower, overlay_upper, read_only, None)
+        layered(path, lower, overlay_upper, read_only, None)
     }
 }
 
-/// A root of layers under an overlay (an image file, `--overlay`, an
-/// imported image): refused rootless before anything is mounted; then
-/// the lower layers, then `--overlay-upper`'s locked directory.
+/// Layers need root (a loop device, an overlay of the host's): refused
+/// rootless before anything is mounted.
 #[cfg(feature = "image")]
-fn layered(
-    source: PathBuf,
-    lower: impl FnOnce() -> Result<crate::image::Lower>,
-    overlay_upper: Option<&OsStr>,
-    read_only: bool,
-    image_lock: Option<rustix::fd::OwnedFd>,
-) -> Result<Root> {
+fn refuse_rootless(source: &Path) -> Result<()> {
     if crate::rootless::active() {
         return Err(Error::usage(format!(
             "{}: image files, imported images and --overlay need root (a loop device, an overlay of the host's)",
             source.display()
         )));
     }
-    let lower = lower()?;
+    Ok(())
+}
+
+/// A root of layers under an overlay (an image file, `--overlay`, an
+/// imported image): the lower layers (after [`refuse_rootless`]), then
+/// `--overlay-upper`'s locked directory.
+#[cfg(feature = "image")]
+fn layered(
+    source: PathBuf,
+    lower: crate::image::Lower,
+    overlay_upper: Option<&OsStr>,
+    read_only: bool,
+    image_lock: Option<rustix::fd::OwnedFd>,
+) -> Result<Root> {
     let persistent_upper = match overlay_upper {
         Some(dir) => Some(crate::image::persistent_upper(Path::new(dir))?),
         None => None,
@@ -210,17 +215,16 @@ pub(super) fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsStrin
             .string("StopSignal")
             .and_then(|s| crate::cli::docker::signal(&s));
     }
-    let dirs = || {
-        let dirs = image.layer_dirs(&store_root);
-        Ok(Lower::Dirs(
-            dirs.iter()
-                .map(|d| crate::mount::cpath(d))
-                .collect::<Result<_>>()?,
-        ))
-    };
+    let source = PathBuf::from(&image.name);
+    refuse_rootless(&source)?;
+    let dirs = image
+        .layer_dirs(&store_root)
+        .iter()
+        .map(|d| crate::mount::cpath(d))
+        .collect::<Result<_>>()?;
     let root = layered(
-        PathBuf::from(&image.name),
-        dirs,
+        source,
+        Lower::Dirs(dirs),
         args.overlay_upper.as_deref(),
         args.read_only,
         Some(lock),
