@@ -63,6 +63,7 @@ fn range(fd: &OwnedFd, offset: u64, len: u64) -> Res<Range> {
 impl Archive {
     /// Open `source`: a directory, or a (gzip-compressed) tar file, which
     /// is decompressed into `tmp` first (members are read by offset).
+    #[inline(never)] // see the module docs of crate::image
     pub fn open(source: &Path, tmp: &Path) -> Res<Archive> {
         let st = rustix::fs::stat(source).map_err(sys)?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
@@ -200,6 +201,7 @@ impl Archive {
 
     /// An OCI layout: index.json, a manifest (or an index of platforms:
     /// this machine's, else the first), its config and layers by digest.
+    #[inline(never)] // see the module docs of crate::image
     fn oci(&self) -> Res<Found> {
         let (index, _) = self.json("index.json")?;
         let entry =

@@ -136,6 +136,7 @@ impl Layers {
 }
 
 /// Mount the image file at `path` (canonical), read-only, detached.
+#[inline(never)] // see the module docs of crate::image
 pub fn mount(path: &Path) -> Result<OwnedFd> {
     let shown = || path.display().to_string();
     let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())

@@ -362,6 +362,7 @@ impl Gunzip {
         self.crc = crc;
     }
 
+    #[inline(never)] // see the module docs of crate::image
     fn block_header(&mut self) -> Res<()> {
         if self.last {
             self.member_trailer()?;

@@ -11,6 +11,11 @@
 //!   archives (by offset, gunzipped, hashed), tar and gzip, naming layers
 //!   by digest, and unpacking a layer safely;
 //! - [`commands`]: `cella images`, `cella rmi`, `cella image ...`.
+//!
+//! A few functions that run once per archive, layer, block or container
+//! are marked `#[inline(never)]`: inlined into their one caller (a large
+//! function then) they made the binary larger, each by 0.4 to 0.6 KB
+//! (measured one by one with symbol sizes, x86_64 release).
 
 pub mod archive;
 pub mod commands;

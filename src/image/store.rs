@@ -296,6 +296,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// Unpack one layer (unless the store has it); its digest.
+#[inline(never)] // see the module docs of crate::image
 fn layer(
     archive: &Archive,
     blob: &LayerBlob,

@@ -141,6 +141,7 @@ fn whiteout(dir: &OwnedFd, hidden: &CStr) -> rustix::io::Result<()> {
     rustix::fs::mknodat(dir, hidden, FileType::CharacterDevice, Mode::empty(), 0)
 }
 
+#[inline(never)] // see the module docs of crate::image
 fn make(
     reader: &mut Reader,
     e: &Entry,
