@@ -107,8 +107,13 @@ fn number(b: &[u8]) -> Res<u64> {
     })
 }
 
-fn id(b: &[u8]) -> Res<u32> {
-    u32::try_from(number(b)?).map_err(|_| bad("an id out of range"))
+/// An id (or a device number): the extended header's, else the field's.
+fn id(extended: Option<u64>, field: &[u8]) -> Res<u32> {
+    let n = match extended {
+        Some(n) => n,
+        None => number(field)?,
+    };
+    u32::try_from(n).map_err(|_| bad("an id out of range"))
 }
 
 /// What extended headers (pax records, GNU long names) say of the entry
@@ -118,45 +123,49 @@ struct Extended {
     path: Option<String>,
     link: Option<String>,
     size: Option<u64>,
-    uid: Option<u32>,
-    gid: Option<u32>,
+    uid: Option<u64>,
+    gid: Option<u64>,
     xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// Decimal digits, and nothing else.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |v, &c| {
+        c.is_ascii_digit()
+            .then(|| v.checked_mul(10)?.checked_add(u64::from(c - b'0')))?
+    })
 }
 
 impl Extended {
     /// pax records: `LENGTH KEY=VALUE\n`, LENGTH counting the whole record.
     fn pax(&mut self, mut rest: &[u8]) -> Res<()> {
         let wrong = || bad("a bad pax record");
+        let text = |v: &[u8]| String::from_utf8(v.to_vec()).map_err(|_| wrong());
         while !rest.is_empty() {
             let space = rest.iter().position(|c| *c == b' ').ok_or_else(wrong)?;
-            let len: usize = std::str::from_utf8(&rest[..space])
-                .ok()
-                .and_then(|l| l.parse().ok())
-                .filter(|l| *l > space + 1 && *l <= rest.len())
-                .ok_or_else(wrong)?;
+            let len = decimal(&rest[..space])
+                .filter(|l| *l > space as u64 + 1 && *l <= rest.len() as u64)
+                .ok_or_else(wrong)? as usize;
             let record = &rest[space + 1..len - 1];
             rest = &rest[len..];
             let eq = record.iter().position(|c| *c == b'=').ok_or_else(wrong)?;
             let (key, value) = (&record[..eq], &record[eq + 1..]);
-            let value_text = || String::from_utf8(value.to_vec()).map_err(|_| wrong());
-            let number = || -> Res<u64> {
-                let whole = value.split(|c| *c == b'.').next().unwrap_or_default();
-                std::str::from_utf8(whole)
-                    .ok()
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(wrong)
+            // Numbers may have a fraction (times): its whole part.
+            let number = || {
+                decimal(value.split(|c| *c == b'.').next().unwrap_or_default()).ok_or_else(wrong)
             };
-            let id = || number().and_then(|n| u32::try_from(n).map_err(|_| wrong()));
             match key {
-                b"path" => self.path = Some(value_text()?),
-                b"linkpath" => self.link = Some(value_text()?),
+                b"path" => self.path = Some(text(value)?),
+                b"linkpath" => self.link = Some(text(value)?),
                 b"size" => self.size = Some(number()?),
-                b"uid" => self.uid = Some(id()?),
-                b"gid" => self.gid = Some(id()?),
+                b"uid" => self.uid = Some(number()?),
+                b"gid" => self.gid = Some(number()?),
                 _ => {
                     if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                        let name = String::from_utf8(name.to_vec()).map_err(|_| wrong())?;
-                        self.xattrs.push((name, value.to_vec()));
+                        self.xattrs.push((text(name)?, value.to_vec()));
                     }
                 }
             }
@@ -258,12 +267,12 @@ impl Reader {
                 path,
                 kind,
                 mode: number(&h[100..108])? as u32 & 0o7777,
-                uid: ext.uid.map_or_else(|| id(&h[108..116]), Ok)?,
-                gid: ext.gid.map_or_else(|| id(&h[116..124]), Ok)?,
+                uid: id(ext.uid, &h[108..116])?,
+                gid: id(ext.gid, &h[116..124])?,
                 size,
                 mtime: number(&h[136..148])? as i64,
                 link: ext.link.take().map_or_else(|| text(&h[157..257]), Ok)?,
-                dev: (id(&h[329..337])?, id(&h[337..345])?),
+                dev: (id(None, &h[329..337])?, id(None, &h[337..345])?),
                 xattrs: ext.xattrs,
             };
             // Links and directories carry no data, whatever the size says.
@@ -390,6 +399,34 @@ mod tests {
         );
         let a = archive(&[header("f", b'S', 0, "")]);
         assert!(reader(&a).next_entry().is_err(), "sparse");
+    }
+
+    #[test]
+    fn pax_records_override_the_header() {
+        let mut ext = Extended::default();
+        let records =
+            b"12 size=300\n12 uid=4321\n15 gid=99.5000\n26 SCHILY.xattr.user.k=\x00\x01\n";
+        ext.pax(records).unwrap();
+        assert_eq!(
+            (ext.size, ext.uid, ext.gid),
+            (Some(300), Some(4321), Some(99))
+        );
+        assert_eq!(ext.xattrs, vec![("user.k".to_owned(), vec![0, 1])]);
+        assert_eq!(id(ext.uid, b"0000000\0"), Ok(4321));
+        assert!(id(Some(1 << 40), b"").is_err(), "an id over 32 bits");
+        for bad in [
+            &b"8 size=1\n"[..],
+            b"x size=1\n",
+            b"12 size=3x0\n",
+            b"10 size1\n",
+            b"99 path=a\n",
+        ] {
+            assert!(
+                Extended::default().pax(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
