@@ -5,7 +5,7 @@
 //! tar; any of the archives may be gzip-compressed. Layers are tar,
 //! uncompressed or gzip; zstd is refused with a message.
 
-use super::stream::{Range, Res, Stream};
+use super::stream::{Range, Res, Stream, errno as sys};
 use super::tar::Reader;
 use crate::json::Value;
 use rustix::fd::{AsFd, OwnedFd};
@@ -17,10 +17,6 @@ const MAX_JSON: u64 = 4 << 20;
 
 fn bad(why: impl Into<String>) -> String {
     why.into()
-}
-
-fn sys(e: rustix::io::Errno) -> String {
-    crate::error::strerror(e).into()
 }
 
 /// `path` if it is a regular file, with its size.

@@ -20,7 +20,7 @@
 
 use super::archive::{Archive, LayerBlob};
 use super::sha256::Sha256;
-use crate::error::{Error, Result, Step};
+use crate::error::{Ctx, Error, Result, Step};
 use crate::json::Value;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
@@ -38,11 +38,6 @@ pub fn root() -> PathBuf {
 
 fn fail(what: String) -> Error {
     Error::usage(what)
-}
-
-/// A failed call of the store's own on `path`.
-fn at(path: &Path) -> impl Fn(Errno) -> Error + '_ {
-    move |e| Error::new(Step::State, e).at(path.display().to_string())
 }
 
 fn is_dir(path: &Path) -> bool {
@@ -147,7 +142,7 @@ fn open_locked(root: &Path) -> Result<OwnedFd> {
         let dir = root.join(dir);
         match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(at(&dir)(e)),
+            Err(e) => return Err(Error::new(Step::State, e).at(dir.display().to_string())),
         }
     }
     let _ = rustix::fs::chmod(root, Mode::from_raw_mode(0o700));
@@ -157,8 +152,9 @@ fn open_locked(root: &Path) -> Result<OwnedFd> {
         OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
-    .map_err(at(&path))?;
-    rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(at(&path))?;
+    .ctx_at(Step::State, &path.display().to_string())?;
+    rustix::fs::flock(&lock, FlockOperation::LockExclusive)
+        .ctx_at(Step::State, &path.display().to_string())?;
     Ok(lock)
 }
 
@@ -207,7 +203,7 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
         )));
     }
     let path = record_path(root, &image.name);
-    rustix::fs::unlink(&path).map_err(at(&path))?;
+    rustix::fs::unlink(&path).ctx_at(Step::State, &path.display().to_string())?;
     collect_garbage(root);
     Ok(())
 }
@@ -274,7 +270,7 @@ fn import_locked(root: &Path, source: &Path, name: Option<&str>) -> Result<Strin
     std::fs::write(&staged, record(&name, &layers, found.config.as_deref()))
         .map_err(|e| Error::from_io(Step::State, e).at(staged.display().to_string()))?;
     let path = record_path(root, &name);
-    rustix::fs::rename(&staged, &path).map_err(at(&path))?;
+    rustix::fs::rename(&staged, &path).ctx_at(Step::State, &path.display().to_string())?;
     Ok(name)
 }
 
@@ -310,15 +306,14 @@ fn layer(
     {
         return Ok(d.clone());
     }
-    let sys = |e: Errno| crate::error::strerror(e).to_owned();
     let dir = tmp.join(format!("layer-{index}"));
-    rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o755)).map_err(sys)?;
+    rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o755)).map_err(super::stream::errno)?;
     let dirfd = rustix::fs::open(
         &dir,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(sys)?;
+    .map_err(super::stream::errno)?;
     let mut stream = archive.layer(blob)?;
     stream.hash = Some(Sha256::default());
     let mut reader = super::tar::Reader::new(stream);
@@ -338,7 +333,7 @@ fn layer(
     // is; this copy goes with tmp/.
     let dest = layers.join(&digest);
     if !is_dir(&dest) {
-        rustix::fs::rename(&dir, &dest).map_err(sys)?;
+        rustix::fs::rename(&dir, &dest).map_err(super::stream::errno)?;
     }
     Ok(digest)
 }

@@ -11,6 +11,11 @@ use rustix::io::Errno;
 /// An import's failures are messages (what was wrong with the archive).
 pub type Res<T> = std::result::Result<T, String>;
 
+/// A failed call's errno as an import's message.
+pub fn errno(e: Errno) -> String {
+    crate::error::strerror(e).to_owned()
+}
+
 pub const CUT_SHORT: &str = "the archive is cut short";
 const GZIP: [u8; 2] = [0x1f, 0x8b];
 const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -59,7 +64,7 @@ impl Range {
         loop {
             match rustix::io::pread(self.fd.as_fd(), &mut buf[..take], self.offset) {
                 Err(Errno::INTR) => {}
-                other => return other.map_err(|e| crate::error::strerror(e).to_owned()),
+                other => return other.map_err(errno),
             }
         }
     }
