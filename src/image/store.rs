@@ -20,7 +20,7 @@
 
 use super::archive::{Archive, LayerBlob};
 use super::sha256::Sha256;
-use crate::error::{Ctx, Error, Result, Step};
+use crate::error::{Error, Result, Step};
 use crate::json::Value;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
@@ -38,6 +38,12 @@ pub fn root() -> PathBuf {
 
 fn fail(what: String) -> Error {
     Error::usage(what)
+}
+
+/// A failed call of the store's own on `path` (as `Ctx::ctx_at`, but the
+/// path shown only on failure).
+fn at(path: &Path) -> impl Fn(Errno) -> Error + '_ {
+    move |e| Error::new(Step::State, e).at(path.display().to_string())
 }
 
 fn is_dir(path: &Path) -> bool {
@@ -142,7 +148,7 @@ fn open_locked(root: &Path) -> Result<OwnedFd> {
         let dir = root.join(dir);
         match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(Error::new(Step::State, e).at(dir.display().to_string())),
+            Err(e) => return Err(at(&dir)(e)),
         }
     }
     let _ = rustix::fs::chmod(root, Mode::from_raw_mode(0o700));
@@ -152,9 +158,8 @@ fn open_locked(root: &Path) -> Result<OwnedFd> {
         OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
     )
-    .ctx_at(Step::State, &path.display().to_string())?;
-    rustix::fs::flock(&lock, FlockOperation::LockExclusive)
-        .ctx_at(Step::State, &path.display().to_string())?;
+    .map_err(at(&path))?;
+    rustix::fs::flock(&lock, FlockOperation::LockExclusive).map_err(at(&path))?;
     Ok(lock)
 }
 
@@ -203,7 +208,7 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
         )));
     }
     let path = record_path(root, &image.name);
-    rustix::fs::unlink(&path).ctx_at(Step::State, &path.display().to_string())?;
+    rustix::fs::unlink(&path).map_err(at(&path))?;
     collect_garbage(root);
     Ok(())
 }
@@ -270,7 +275,7 @@ fn import_locked(root: &Path, source: &Path, name: Option<&str>) -> Result<Strin
     std::fs::write(&staged, record(&name, &layers, found.config.as_deref()))
         .map_err(|e| Error::from_io(Step::State, e).at(staged.display().to_string()))?;
     let path = record_path(root, &name);
-    rustix::fs::rename(&staged, &path).ctx_at(Step::State, &path.display().to_string())?;
+    rustix::fs::rename(&staged, &path).map_err(at(&path))?;
     Ok(name)
 }
 
