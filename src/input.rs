@@ -281,10 +281,22 @@ pub fn read_bounded(
     fd: BorrowedFd<'_>,
     limit: usize,
 ) -> std::result::Result<Vec<u8>, Option<Errno>> {
-    // Most files are small (a cgroup file, /proc/PID/stat): start with a
-    // page and double, never past the limit.
-    let mut buf = vec![0u8; limit.saturating_add(1).min(4096)];
+    // Most files are small (a cgroup file, /proc/PID/stat, a record): read
+    // on the stack first, so they cost one small allocation of their size
+    // (a page-sized buffer is mapped and unmapped by musl's malloc: two
+    // more system calls); then double, never past the limit.
+    let mut first = [0u8; 1024];
     let mut len = 0;
+    while len < first.len() {
+        match rustix::io::read(fd, &mut first[len..]) {
+            Ok(0) if len <= limit => return Ok(first[..len].to_vec()),
+            Ok(0) => return Err(None),
+            Ok(n) => len += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(Some(e)),
+        }
+    }
+    let mut buf = first.to_vec();
     loop {
         if len == buf.len() {
             if len > limit {

@@ -20,6 +20,7 @@ pub mod console;
 pub mod container;
 #[cfg(feature = "manage")]
 pub mod detach;
+pub mod dirs;
 pub mod engine;
 pub mod error;
 pub mod fdpass;

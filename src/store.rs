@@ -665,7 +665,7 @@ impl Held {
         prepare_root(root)?;
         check_id(id)?;
         let tmp = scratch(root, id);
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = crate::dirs::remove(&tmp);
         rustix::fs::mkdir(&tmp, Mode::from_raw_mode(0o700))
             .map_err(|e| Error::new(Step::State, e).at(tmp.display().to_string()))?;
         let made = (|| {
@@ -686,7 +686,7 @@ impl Held {
         let owner = match made {
             Ok(owner) => owner,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
+                let _ = crate::dirs::remove(&tmp);
                 return Err(e);
             }
         };
@@ -709,12 +709,12 @@ impl Held {
                 Err(Errno::EXIST) if remove_if_stale(root, id) => continue,
                 Err(Errno::EXIST) => break,
                 Err(e) => {
-                    let _ = std::fs::remove_dir_all(&tmp);
+                    let _ = crate::dirs::remove(&tmp);
                     return Err(Error::new(Step::State, e).at(dir(root, id).display().to_string()));
                 }
             }
         }
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = crate::dirs::remove(&tmp);
         Err(Error::usage(match first.kind {
             // runc's words, which orchestrators may look for.
             Kind::Oci => format!("container {id} already exists"),
@@ -778,13 +778,14 @@ fn scratch(root: &Path, id: &str) -> PathBuf {
 /// gone already.
 pub fn remove_dir(root: &Path, id: &str) -> Result<bool> {
     let gone = scratch(root, id);
-    let _ = std::fs::remove_dir_all(&gone);
-    match std::fs::rename(dir(root, id), &gone) {
+    let _ = crate::dirs::remove(&gone);
+    match rustix::fs::rename(dir(root, id), &gone) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(io_error(e).at(dir(root, id).display().to_string())),
+        Err(Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(Error::new(Step::State, e).at(dir(root, id).display().to_string())),
     }
-    std::fs::remove_dir_all(&gone).map_err(|e| io_error(e).at(gone.display().to_string()))?;
+    crate::dirs::remove(&gone)
+        .map_err(|e| Error::new(Step::State, e).at(gone.display().to_string()))?;
     Ok(true)
 }
 
@@ -801,12 +802,9 @@ pub fn remove_if_stale(root: &Path, id: &str) -> bool {
 
 /// Remove every record a killed cella left of a supervised container.
 pub fn sweep(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+    for (name, _) in crate::dirs::entries(root) {
+        let path = root.join(&name);
+        let Ok(name) = name.into_string() else {
             continue;
         };
         // Only supervised containers have an owner file; OCI ones stay
@@ -823,7 +821,7 @@ pub fn sweep(root: &Path) {
                 continue;
             };
             if rustix::process::test_kill_process(pid).is_err() {
-                let _ = std::fs::remove_dir_all(&path);
+                let _ = crate::dirs::remove(&path);
             }
         } else if path.join(OWNER).exists() {
             remove_if_stale(root, &name);
@@ -833,18 +831,14 @@ pub fn sweep(root: &Path) {
 
 /// The ids of every container under `root`, sorted.
 pub fn ids(root: &Path) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(root)
-        .map(|d| {
-            d.flatten()
-                // `.ID.PID`: one being made or removed, not yet or no longer there.
-                .filter(|e| {
-                    !e.file_name().as_encoded_bytes().starts_with(b".")
-                        && e.path().join(STATE).exists()
-                })
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
+    let mut out: Vec<String> = crate::dirs::entries(root)
+        .into_iter()
+        // `.ID.PID`: one being made or removed, not yet or no longer there.
+        .filter(|(name, _)| {
+            !name.as_encoded_bytes().starts_with(b".") && root.join(name).join(STATE).exists()
         })
-        .unwrap_or_default();
+        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .collect();
     crate::heapsort::sort(&mut out);
     out
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::{Error, Result, Step};
 use rustix::fd::OwnedFd;
-use rustix::fs::{FlockOperation, Mode};
+use rustix::fs::{FileType, FlockOperation, Mode};
 use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 
@@ -323,15 +323,12 @@ pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
     };
     let mut removed = Vec::new();
     for parent in parents {
-        let Ok(entries) = std::fs::read_dir(&parent) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let is_leaf = entry.file_name().to_str().is_some_and(|n| {
-                n.starts_with(LEAF_PREFIX) && entry.file_type().is_ok_and(|t| t.is_dir())
-            });
-            if is_leaf && remove_if_abandoned(&entry.path()) {
-                removed.push(entry.file_name().to_string_lossy().into_owned());
+        for (name, kind) in crate::dirs::entries(&parent) {
+            let Some(name) = name.to_str().filter(|n| n.starts_with(LEAF_PREFIX)) else {
+                continue;
+            };
+            if kind == FileType::Directory && remove_if_abandoned(&parent.join(name)) {
+                removed.push(name.to_owned());
             }
         }
     }
@@ -343,15 +340,12 @@ pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
 /// the hybrid cgroup2 mount.
 fn hierarchies(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(root) else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if kind.is_dir() && name != "unified" && entry.path().join("cgroup.procs").exists() {
+    for (name, kind) in crate::dirs::entries(root) {
+        let name = name.to_string_lossy().into_owned();
+        if kind == FileType::Directory
+            && name != "unified"
+            && root.join(&name).join("cgroup.procs").exists()
+        {
             out.push(name);
         }
     }

@@ -183,13 +183,24 @@ impl Cgroup {
                 }
                 continue;
             };
-            let same = |path: &Path| last.as_ref().is_some_and(|(p, _)| p == path);
-            let Some((path, value)) = wr
-                .choices
-                .iter()
-                .map(|(file, value)| (dir.join(file), value))
-                .find(|(path, _)| same(path) || path.exists())
-            else {
+            // The first of the files the host has (memory.max or
+            // memory.limit_in_bytes...), found by opening it: a missing one
+            // is ENOENT, as a stat would say, for one call less.
+            let mut chosen = None;
+            for (file, value) in &wr.choices {
+                let path = dir.join(file);
+                let mut opened = Ok(());
+                if last.as_ref().is_none_or(|(p, _)| *p != path) {
+                    match rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()) {
+                        Ok(fd) => last = Some((path.clone(), fd)),
+                        Err(rustix::io::Errno::NOENT) => continue,
+                        Err(e) => opened = Err(e),
+                    }
+                }
+                chosen = Some((path, value, opened));
+                break;
+            }
+            let Some((path, value, opened)) = chosen else {
                 if !wr.required {
                     continue;
                 }
@@ -216,11 +227,7 @@ impl Cgroup {
                     path.display()
                 ))
             };
-            if !same(&path) {
-                let fd = rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(failed)?;
-                last = Some((path.clone(), fd));
-            }
+            opened.map_err(failed)?;
             if let Some((_, fd)) = &last {
                 rustix::io::write(fd, value.as_bytes()).map_err(failed)?;
             }
@@ -367,8 +374,11 @@ impl Cgroup {
     /// take a moment to leave.
     pub fn remove(&self) -> Result<()> {
         let mut first = None;
-        // The payload's own cgroups below the leaves first, deepest first.
-        for dir in self.dirs.iter().flat_map(|(_, leaf)| tree(leaf)) {
+        // A leaf without cgroups below it (the usual case) goes at once;
+        // otherwise the payload's own cgroups below it first, deepest first.
+        let removed = |leaf: &Path| matches!(rustix::fs::rmdir(leaf), Ok(()) | Err(Errno::NOENT));
+        let left = self.dirs.iter().filter(|(_, leaf)| !removed(leaf));
+        for dir in left.flat_map(|(_, leaf)| tree(leaf)) {
             let mut tries = 0;
             loop {
                 match rustix::fs::rmdir(&dir) {
@@ -402,11 +412,9 @@ pub fn keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {
 /// they can be removed in). Symbolic links are not followed.
 fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.extend(tree(&e.path()));
-            }
+    for (name, kind) in crate::dirs::entries(dir) {
+        if kind == rustix::fs::FileType::Directory {
+            out.extend(tree(&dir.join(name)));
         }
     }
     out.push(dir.to_path_buf());

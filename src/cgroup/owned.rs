@@ -189,7 +189,14 @@ impl Owned {
         self.join_fds.clear();
         self.dir_fd = None;
         let cgroup = std::mem::take(&mut self.cgroup);
-        cgroup.kill_all();
+        // Usually the payload left nothing behind and the directory its
+        // processes are listed from removes at once, sparing the search
+        // for processes (a walk and a read per cgroup). Otherwise that
+        // directory is still whole for the search.
+        let empty = cgroup.any().is_some_and(|d| rustix::fs::rmdir(d).is_ok());
+        if !empty {
+            cgroup.kill_all();
+        }
         cgroup.remove()
     }
 }

@@ -165,11 +165,11 @@ fn open_locked(root: &Path) -> Result<OwnedFd> {
 
 /// Every image of the store, in no order.
 pub fn list(root: &Path) -> Vec<Image> {
-    std::fs::read_dir(root.join("images"))
+    let dir = root.join("images");
+    crate::dirs::entries(&dir)
         .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let path = e.ok()?.path();
+        .filter_map(|(name, _)| {
+            let path = dir.join(name);
             if path.extension()? != "json" {
                 return None;
             }
@@ -218,14 +218,10 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
 fn collect_garbage(root: &Path) {
     let used: Vec<String> = list(root).into_iter().flat_map(|i| i.layers).collect();
     for (dir, keep) in [("layers", &used[..]), ("tmp", &[])] {
-        for entry in std::fs::read_dir(root.join(dir))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if !keep.iter().any(|k| entry.file_name() == k.as_str()) {
-                let path = entry.path();
-                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+        let dir = root.join(dir);
+        for (name, _) in crate::dirs::entries(&dir) {
+            if !keep.iter().any(|k| name == k.as_str()) {
+                let _ = crate::dirs::remove(&dir.join(name));
             }
         }
     }
