@@ -54,6 +54,22 @@ pub fn entries(dir: &Path) -> Vec<(OsString, FileType)> {
         .unwrap_or_default()
 }
 
+/// The subdirectories of `dir` (what the sweeps look for: container
+/// records, cgroups); none if it cannot be read. A directory's link count
+/// is 2 plus its subdirectories on the file systems these live on (tmpfs,
+/// ext4, cgroupfs): at 2 one `stat` answers, and the common case of no
+/// container left over costs no listing. (btrfs counts 1: listed.)
+pub fn subdirs(dir: &Path) -> Vec<OsString> {
+    if rustix::fs::stat(dir).is_ok_and(|st| st.st_nlink == 2) {
+        return Vec::new();
+    }
+    entries(dir)
+        .into_iter()
+        .filter(|(_, kind)| *kind == FileType::Directory)
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// Remove `path`: a file, a symbolic link, or a directory with everything
 /// in it. Gone already counts as removed.
 pub fn remove(path: &Path) -> Result<()> {
@@ -127,6 +143,9 @@ mod tests {
             ]
         );
         assert!(entries(&dir.join("missing")).is_empty());
+        assert_eq!(subdirs(&dir), ["sub"]);
+        assert!(subdirs(&dir.join("sub")).is_empty());
+        assert!(subdirs(&dir.join("missing")).is_empty());
         remove(&dir).unwrap();
     }
 

@@ -802,7 +802,7 @@ pub fn remove_if_stale(root: &Path, id: &str) -> bool {
 
 /// Remove every record a killed cella left of a supervised container.
 pub fn sweep(root: &Path) {
-    for (name, _) in crate::dirs::entries(root) {
+    for name in crate::dirs::subdirs(root) {
         let path = root.join(&name);
         let Ok(name) = name.into_string() else {
             continue;
@@ -831,13 +831,13 @@ pub fn sweep(root: &Path) {
 
 /// The ids of every container under `root`, sorted.
 pub fn ids(root: &Path) -> Vec<String> {
-    let mut out: Vec<String> = crate::dirs::entries(root)
+    let mut out: Vec<String> = crate::dirs::subdirs(root)
         .into_iter()
         // `.ID.PID`: one being made or removed, not yet or no longer there.
-        .filter(|(name, _)| {
+        .filter(|name| {
             !name.as_encoded_bytes().starts_with(b".") && root.join(name).join(STATE).exists()
         })
-        .map(|(name, _)| name.to_string_lossy().into_owned())
+        .map(|name| name.to_string_lossy().into_owned())
         .collect();
     crate::heapsort::sort(&mut out);
     out

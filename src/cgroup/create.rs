@@ -323,11 +323,11 @@ pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
     };
     let mut removed = Vec::new();
     for parent in parents {
-        for (name, kind) in crate::dirs::entries(&parent) {
+        for name in crate::dirs::subdirs(&parent) {
             let Some(name) = name.to_str().filter(|n| n.starts_with(LEAF_PREFIX)) else {
                 continue;
             };
-            if kind == FileType::Directory && remove_if_abandoned(&parent.join(name)) {
+            if remove_if_abandoned(&parent.join(name)) {
                 removed.push(name.to_owned());
             }
         }

@@ -412,10 +412,8 @@ pub fn keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {
 /// they can be removed in). Symbolic links are not followed.
 fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for (name, kind) in crate::dirs::entries(dir) {
-        if kind == rustix::fs::FileType::Directory {
-            out.extend(tree(&dir.join(name)));
-        }
+    for name in crate::dirs::subdirs(dir) {
+        out.extend(tree(&dir.join(name)));
     }
     out.push(dir.to_path_buf());
     out
