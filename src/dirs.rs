@@ -73,14 +73,17 @@ pub fn subdirs(dir: &Path) -> Vec<OsString> {
 /// Remove `path`: a file, a symbolic link, or a directory with everything
 /// in it. Gone already counts as removed.
 pub fn remove(path: &Path) -> Result<()> {
-    match rustix::fs::unlink(path) {
-        Ok(()) | Err(Errno::NOENT) => return Ok(()),
-        Err(Errno::ISDIR | Errno::PERM) => {}
-        Err(e) => return Err(e),
-    }
+    // Opened as a directory first (what is removed is mostly one); a file
+    // or a symbolic link refuses (ENOTDIR, ELOOP) and is unlinked.
     match open_dir(rustix::fs::CWD, path) {
         Ok(fd) => empty(&fd)?,
         Err(Errno::NOENT) => return Ok(()),
+        Err(Errno::NOTDIR | Errno::LOOP) => {
+            return match rustix::fs::unlink(path) {
+                Ok(()) | Err(Errno::NOENT) => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
         Err(e) => return Err(e),
     }
     match rustix::fs::rmdir(path) {
