@@ -10,7 +10,7 @@ use super::{
 };
 use crate::error::{Error, Result, Step};
 use rustix::fd::OwnedFd;
-use rustix::fs::{FileType, FlockOperation, Mode};
+use rustix::fs::{FlockOperation, Mode};
 use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 
@@ -340,12 +340,9 @@ pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
 /// the hybrid cgroup2 mount.
 fn hierarchies(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for (name, kind) in crate::dirs::entries(root) {
+    for name in crate::dirs::subdirs(root) {
         let name = name.to_string_lossy().into_owned();
-        if kind == FileType::Directory
-            && name != "unified"
-            && root.join(&name).join("cgroup.procs").exists()
-        {
+        if name != "unified" && root.join(&name).join("cgroup.procs").exists() {
             out.push(name);
         }
     }
