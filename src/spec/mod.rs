@@ -6,24 +6,24 @@
 //! candidate paths of the command, hostname bytes) is built here, before the
 //! clone, so the child never allocates or parses.
 
-use crate::caps::{self, Caps};
 use crate::cgroup::devices::{self, DeviceRule};
-use crate::cli::{Net, RunArgs, Seccomp};
+use crate::cli::{Net, RunArgs};
 use crate::error::{Ctx, Error, Result, Step};
 use crate::mount::{DeviceNode, Filesystem, MountOp};
 use crate::process::{Exec, Payload};
-use crate::seccomp;
 use crate::sys::CStrArray;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 mod root;
+mod security;
 
 pub use root::Root;
 #[cfg(feature = "image")]
 use root::from_image;
 use root::{command_in_rootfs, no_symlinked_specials, root_at};
+use security::security;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -62,20 +62,6 @@ pub struct Spec {
     /// `--net bridge`: the bridge and the address leased on it.
     #[cfg(feature = "net")]
     pub network: Option<crate::net::bridge::Attachment>,
-}
-
-/// What the payload may do: docker's defaults unless `--privileged`,
-/// `--cap-*` or `--security-opt` say otherwise.
-struct Security {
-    caps: Caps,
-    /// Every capability the kernel knows (the bounding set is trimmed to `caps`).
-    known_caps: u64,
-    no_new_privs: bool,
-    seccomp: Option<seccomp::Filter>,
-    /// `--ulimit`s, set before the user switch.
-    rlimits: Vec<(rustix::process::Resource, rustix::process::Rlimit)>,
-    /// `--oom-score-adj`, as the text written to `/proc/self/oom_score_adj`.
-    oom_score_adj: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -605,166 +591,6 @@ fn env_file(file: &Path) -> Result<Vec<OsString>> {
     Ok(out)
 }
 
-/// `--security-opt seccomp=FILE`: an OCI/docker profile, read with the
-/// OCI runtime's JSON decoder, and its filter flags. `cella run` has no
-/// seccomp agent: a profile that notifies is refused.
-#[cfg(feature = "oci")]
-fn profile_file(f: &OsStr) -> Result<(seccomp::Profile, u32)> {
-    let refused = |what: &str| {
-        Error::usage(format!(
-            "--security-opt seccomp={}: {}",
-            f.to_string_lossy(),
-            what.trim_start_matches("config.json: ")
-        ))
-    };
-    let doc = crate::oci::config::read_json(std::path::Path::new(f))?;
-    let s = crate::oci::config::linux_seccomp(&doc)
-        .map_err(|e| refused(e.what.as_deref().unwrap_or("")))?;
-    if s.listener.is_some() {
-        return Err(refused(
-            "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs a seccomp agent, which cella run does not support",
-        ));
-    }
-    Ok((s.profile, s.flags))
-}
-
-#[cfg(not(feature = "oci"))]
-fn profile_file(f: &OsStr) -> Result<(seccomp::Profile, u32)> {
-    Err(Error::usage(format!(
-        "--security-opt seccomp={}: profile files need cella built with the oci feature",
-        f.to_string_lossy()
-    )))
-}
-
-/// Syscalls docker's profile allows only with a capability beyond its
-/// defaults: given the capability, the filter lets them through too.
-const CAP_SYSCALLS: [(&str, &str); 11] = [
-    (
-        "SYS_ADMIN",
-        "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie mount mount_setattr move_mount name_to_handle_at open_tree perf_event_open quotactl quotactl_fd setdomainname sethostname setns syslog umount umount2 unshare",
-    ),
-    ("SYS_BOOT", "reboot"),
-    ("SYS_MODULE", "delete_module init_module finit_module"),
-    ("SYS_PACCT", "acct"),
-    (
-        "SYS_PTRACE",
-        "kcmp pidfd_getfd process_madvise process_vm_readv process_vm_writev ptrace",
-    ),
-    ("SYS_RAWIO", "iopl ioperm"),
-    (
-        "SYS_TIME",
-        "settimeofday stime clock_settime clock_settime64",
-    ),
-    ("SYS_TTY_CONFIG", "vhangup"),
-    (
-        "SYS_NICE",
-        "get_mempolicy mbind set_mempolicy set_mempolicy_home_node",
-    ),
-    ("SYSLOG", "syslog"),
-    ("BPF", "bpf"),
-];
-
-/// The system calls `caps` open beyond docker's default profile.
-fn cap_syscalls(caps: u64) -> Vec<String> {
-    let mut names = Vec::new();
-    for (cap, calls) in CAP_SYSCALLS {
-        if caps::bit(cap).is_some_and(|b| caps & b != 0) {
-            names.extend(calls.split(' ').map(str::to_owned));
-        }
-    }
-    names
-}
-
-fn with_cap_rules(mut p: seccomp::Profile, caps: u64) -> seccomp::Profile {
-    let names = cap_syscalls(caps);
-    if !names.is_empty() {
-        // First matching rule wins: these go before the argument-checked ones.
-        p.rules.insert(
-            0,
-            seccomp::Rule {
-                names,
-                action: seccomp::Action::Allow,
-                args: Vec::new(),
-            },
-        );
-    }
-    p
-}
-
-/// The payload's capabilities, no_new_privs, seccomp filter and /proc view.
-fn security(args: &RunArgs) -> Result<Security> {
-    let known = caps::all_known();
-    let mut set = if args.privileged {
-        known
-    } else {
-        caps::mask(caps::DOCKER_DEFAULT).unwrap_or(0)
-    };
-    let bits = |names: &[String]| -> u64 {
-        names
-            .iter()
-            .map(|n| {
-                if n.eq_ignore_ascii_case("all") {
-                    known
-                } else {
-                    caps::bit(n).unwrap_or(0)
-                }
-            })
-            .fold(0, |m, b| m | b)
-    };
-    set &= !bits(&args.cap_drop);
-    set |= bits(&args.cap_add);
-    // --privileged means every capability cella itself holds (a VM or an
-    // outer container may have taken some away, and capset cannot add them).
-    // Rootless, the payload is root of its own user namespace, with every
-    // capability there.
-    let held = if crate::rootless::active() {
-        known
-    } else {
-        rustix::thread::capabilities(None).map_or(known, |c| c.permitted.bits())
-    };
-    set &= known & held;
-    let compile = |p: seccomp::Profile| {
-        seccomp::compile(&p).map_err(|e| Error::usage(format!("--security-opt seccomp: {e}")))
-    };
-    let program = |program| Some(seccomp::Filter { program, flags: 0 });
-    let seccomp = match (&args.seccomp, args.privileged) {
-        (Seccomp::Unconfined, _) | (Seccomp::Default, true) => None,
-        // docker's profile as it stands comes precompiled where it can.
-        (Seccomp::Default, false) => match seccomp::default_program() {
-            Some(prog) if cap_syscalls(set).is_empty() => program(prog.to_vec()),
-            _ => program(compile(with_cap_rules(seccomp::default_profile(), set))?),
-        },
-        (Seccomp::File(f), _) => {
-            let (profile, flags) = profile_file(f)?;
-            Some(seccomp::Filter {
-                program: compile(profile)?,
-                flags,
-            })
-        }
-    };
-    Ok(Security {
-        caps: Caps::same(set),
-        known_caps: known,
-        no_new_privs: args.no_new_privileges,
-        seccomp,
-        rlimits: args
-            .ulimits
-            .iter()
-            .filter_map(|(name, soft, hard)| {
-                let lim = |v: u64| (v != u64::MAX).then_some(v);
-                Some((
-                    crate::process::rlimit_resource(name)?,
-                    rustix::process::Rlimit {
-                        current: lim(*soft),
-                        maximum: lim(*hard),
-                    },
-                ))
-            })
-            .collect(),
-        oom_score_adj: args.oom_score_adj.map(|n| n.to_string().into_bytes()),
-    })
-}
-
 /// `cella-` and 12 random hex digits.
 fn generated_name() -> Result<String> {
     let mut bytes = [0u8; 6];
@@ -925,212 +751,5 @@ pub fn cstring(s: impl Into<OsString>) -> Result<CString> {
     let s: OsString = s.into();
     CString::new(s.into_vec()).map_err(|_| Error::usage("arguments must not contain NUL bytes"))
 }
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::mount::{Kind, plan};
-
-    /// The mount ops of a `cella run` with `--tmpfs /run --bind /:/srv/data:ro`.
-    fn ops(host_root: bool, rootless: bool, privileged: bool) -> Vec<MountOp> {
-        let binds = [crate::cli::Bind {
-            source: "/".into(),
-            target: "/srv/data".into(),
-            read_only: true,
-        }];
-        let args = MountArgs {
-            etc_binds: Vec::new(),
-            tmpfs: &[crate::cli::Tmpfs::at("/run").unwrap()],
-            workdir: None,
-            binds: &binds,
-            privileged,
-        };
-        let host = host_root.then_some(HostRoot { has_tmp: true });
-        plan(filesystem(&args, host, rootless, Vec::new()).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn dev_comes_before_what_lives_in_it_and_user_mounts_after_cellas() {
-        let ops = ops(false, false, false);
-        let targets: Vec<&str> = ops.iter().map(|o| o.target.as_str()).collect();
-        assert_eq!(
-            targets[..10],
-            [
-                "proc",
-                "sys",
-                "dev",
-                "dev/pts",
-                "dev/shm",
-                "dev/mqueue",
-                "sys/fs/cgroup",
-                "run",
-                "srv/data",
-                "dev"
-            ]
-        );
-        assert_eq!(ops[9].kind, Kind::DevNodes);
-        assert_eq!(
-            ops[8].kind,
-            Kind::Bind {
-                source: c"/".to_owned(),
-                is_dir: true,
-                recursive: true,
-                attrs: 0,
-                tree_attrs: RDONLY,
-            }
-        );
-        // docker's read-only paths, then its masked ones.
-        assert_eq!(ops[10].target, "proc/bus");
-        assert_eq!(ops[10].kind, Kind::ReadOnly);
-        assert_eq!(ops.last().unwrap().kind, Kind::Mask);
-    }
-
-    #[test]
-    fn sysfs_is_read_only_and_proc_is_noexec() {
-        let ops = ops(false, false, false);
-        let attrs = |i: usize| match &ops[i].kind {
-            Kind::Fs { attrs, .. } => *attrs,
-            _ => unreachable!(),
-        };
-        assert_ne!(attrs(1) & RDONLY, 0);
-        assert_ne!(attrs(0) & NOEXEC, 0);
-        assert_eq!(attrs(2) & NODEV, 0, "/dev must allow device nodes");
-    }
-
-    #[test]
-    fn devpts_is_a_new_instance_with_the_tty_group_unless_rootless() {
-        let options = |rootless: bool| match &ops(false, rootless, false)[3].kind {
-            Kind::Fs {
-                fstype, options, ..
-            } if fstype == "devpts" => options.clone(),
-            other => panic!("{other:?}"),
-        };
-        let root = options(false);
-        assert!(root.contains(&("newinstance".into(), String::new())));
-        assert!(root.contains(&("gid".into(), "5".into())));
-        assert!(!options(true).iter().any(|(k, _)| k == "gid"));
-    }
-
-    #[test]
-    fn host_root_gets_a_private_tmp() {
-        let has_tmp = |host| {
-            ops(host, false, false)
-                .iter()
-                .any(|o| o.target == "tmp" && o.step == Step::MountTmpfs)
-        };
-        assert!(has_tmp(true));
-        assert!(!has_tmp(false));
-        // A host root without /tmp (an initramfs, read-only): none is
-        // made, rather than a mount point its read-only clone cannot get.
-        let args = MountArgs {
-            etc_binds: Vec::new(),
-            tmpfs: &[],
-            workdir: None,
-            binds: &[],
-            privileged: false,
-        };
-        let host = Some(HostRoot { has_tmp: false });
-        let ops = plan(filesystem(&args, host, false, Vec::new()).unwrap()).unwrap();
-        assert!(!ops.iter().any(|o| o.target == "tmp"));
-    }
-
-    #[test]
-    fn privileged_sees_everything_and_may_write_its_cgroup() {
-        let privileged = ops(false, false, true);
-        assert!(
-            !privileged
-                .iter()
-                .any(|o| matches!(o.kind, Kind::ReadOnly | Kind::Mask))
-        );
-        let cgroup_read_only = |ops: &[MountOp]| {
-            ops.iter().find(|o| o.target == "sys/fs/cgroup").map(|o| {
-                matches!(
-                    o.kind,
-                    Kind::Cgroup {
-                        read_only: true,
-                        ..
-                    }
-                )
-            })
-        };
-        assert_eq!(cgroup_read_only(&privileged), Some(false));
-        assert_eq!(cgroup_read_only(&ops(false, false, false)), Some(true));
-    }
-
-    fn env(entries: &[&str], lookup: &[(&str, &str)]) -> Vec<String> {
-        let entries: Vec<OsString> = entries.iter().map(OsString::from).collect();
-        environment(&entries, "box", "/root", |k| {
-            lookup
-                .iter()
-                .find(|(n, _)| OsStr::new(n) == k)
-                .map(|(_, v)| OsString::from(v))
-        })
-        .unwrap()
-        .into_iter()
-        .map(|e| e.into_string().unwrap())
-        .collect()
-    }
-
-    #[test]
-    fn default_environment_and_overrides() {
-        assert_eq!(
-            env(&[], &[]),
-            [
-                &format!("PATH={DEFAULT_PATH}"),
-                "HOSTNAME=box",
-                "HOME=/root"
-            ]
-        );
-        let e = env(
-            &["PATH=/x", "A=1", "A=2", "FROM_HOST", "UNSET"],
-            &[("FROM_HOST", "v")],
-        );
-        assert_eq!(
-            e,
-            [
-                "HOSTNAME=box",
-                "HOME=/root",
-                "PATH=/x",
-                "A=2",
-                "FROM_HOST=v"
-            ]
-        );
-        // A key that is a prefix of another is not confused with it.
-        let e = env(&["HOME2=x"], &[]);
-        assert!(e.contains(&"HOME=/root".to_string()) && e.contains(&"HOME2=x".to_string()));
-    }
-
-    #[test]
-    fn command_candidates_follow_container_path() {
-        let env = [OsString::from("PATH=/bin::/usr/bin")];
-        let c = candidates(OsStr::new("ls"), &env).unwrap();
-        assert_eq!(c, [c"/bin/ls".to_owned(), c"/usr/bin/ls".to_owned()]);
-        let c = candidates(OsStr::new("./run.sh"), &env).unwrap();
-        assert_eq!(c, [c"./run.sh".to_owned()]);
-        assert!(candidates(OsStr::new(""), &env).is_err());
-    }
-
-    #[test]
-    fn targets_become_relative() {
-        assert_eq!(relative("/a//b/./c/"), "a/b/c");
-        assert_eq!(relative("/"), "");
-        assert_eq!(relative("/a/../../b/./../c/d/.."), "c");
-        assert_eq!(relative("/tmp/.."), "");
-        for root in ["/", "//", "/.", "/tmp/..", "/a/b/../..", "/../"] {
-            let e = mount_target(root, "--tmpfs").unwrap_err().to_string();
-            assert!(
-                e.contains("cannot be a mount destination (it is the container's root)"),
-                "{root}: {e}"
-            );
-        }
-        assert_eq!(mount_target("/dev/xvdc", "--device").unwrap(), "dev/xvdc");
-    }
-
-    #[test]
-    fn generated_names_are_valid_and_distinct() {
-        let (a, b) = (generated_name().unwrap(), generated_name().unwrap());
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 18);
-        assert!(a.starts_with("cella-"));
-    }
-}
+mod tests;
