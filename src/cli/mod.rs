@@ -11,7 +11,14 @@ use std::ffi::OsString;
 
 pub(crate) mod docker;
 pub mod help;
+mod values;
+
 pub use docker::{Tmpfs, size};
+use values::{
+    BIND_RULE, DEVICE_RULE, NAME_RULE, ULIMIT_RULE, absolute, bind, decimal, device, ranged,
+    ulimit, valid_name,
+};
+pub use values::{PIDS_MAX, ULIMITS, cpus, lex, user, user_names};
 
 pub const USAGE: &str = "\
 cella: a small container runtime in one static binary
@@ -774,196 +781,6 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
         }
     }
     Ok(())
-}
-
-const ULIMIT_RULE: &str = "expected NAME=SOFT[:HARD] (nofile, nproc, core, ...; -1 or unlimited)";
-
-/// The rlimits `--ulimit` knows, as docker names them.
-pub const ULIMITS: [&str; 16] = [
-    "cpu",
-    "fsize",
-    "data",
-    "stack",
-    "core",
-    "rss",
-    "nproc",
-    "nofile",
-    "memlock",
-    "as",
-    "locks",
-    "sigpending",
-    "msgqueue",
-    "nice",
-    "rtprio",
-    "rttime",
-];
-
-/// `nofile=1024:2048`, `core=0`, `stack=unlimited`.
-fn ulimit(s: &str) -> Option<(String, u64, u64)> {
-    let (name, limits) = s.split_once('=')?;
-    if !ULIMITS.contains(&name) {
-        return None;
-    }
-    let value = |v: &str| match v {
-        "-1" | "unlimited" => Some(u64::MAX),
-        _ => decimal(v),
-    };
-    let (soft, hard) = match limits.split_once(':') {
-        Some((soft, hard)) => (value(soft)?, value(hard)?),
-        None => (value(limits)?, value(limits)?),
-    };
-    (soft <= hard).then(|| (format!("RLIMIT_{}", name.to_ascii_uppercase()), soft, hard))
-}
-
-const NAME_RULE: &str =
-    "use 2-64 letters, digits, '_', '.', '-', starting with a letter or digit (as docker)";
-const DEVICE_RULE: &str =
-    "expected HOST[:CONTAINER][:PERMS], absolute paths, PERMS a subset of rwm";
-
-/// The largest `pids.max` the kernel takes (`PID_MAX_LIMIT`): 4194304 where
-/// `long` has 64 bits, 32768 on 32-bit kernels.
-pub const PIDS_MAX: u64 = if cfg!(target_pointer_width = "64") {
-    4 * 1024 * 1024
-} else {
-    32 * 1024
-};
-const BIND_RULE: &str = "expected SRC:DST[:ro|rw] with an absolute DST";
-
-/// A command-line error from lexopt, in words of our own: lexopt's own
-/// text quotes values with `{:?}`, which brings Rust's string escaping and
-/// its Unicode tables into the binary (about 3 KB) for one message. A
-/// control character in a value is escaped when the error is printed.
-pub fn lex(e: lexopt::Error) -> Error {
-    use lexopt::Error as E;
-    let shown = |v: &std::ffi::OsStr| v.to_string_lossy().into_owned();
-    Error::usage(match e {
-        E::MissingValue { option: None } => "missing argument".to_owned(),
-        E::MissingValue {
-            option: Some(option),
-        } => format!("missing argument for option '{option}'"),
-        E::UnexpectedOption(option) => format!("invalid option '{option}'"),
-        E::UnexpectedArgument(value) => format!("unexpected argument '{}'", shown(&value)),
-        E::UnexpectedValue { option, value } => {
-            format!(
-                "unexpected argument for option '{option}': '{}'",
-                shown(&value)
-            )
-        }
-        E::NonUnicodeValue(value) => format!("argument is invalid unicode: '{}'", shown(&value)),
-        E::ParsingFailed { value, error } => format!("cannot parse argument '{value}': {error}"),
-        E::Custom(error) => error.to_string(),
-    })
-}
-
-fn ranged(s: &str, max: u64) -> Option<u64> {
-    decimal(s).filter(|n| (1..=max).contains(n))
-}
-
-/// Plain decimal digits, no sign, no overflow.
-fn decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.bytes().try_fold(0u64, |n, b| {
-        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
-}
-
-/// A CPU count with up to five decimals, as a quota in µs per 100 ms period.
-pub fn cpus(s: &str) -> Option<u64> {
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if frac.len() > 5 || (whole.is_empty() && frac.is_empty()) {
-        return None;
-    }
-    let whole = if whole.is_empty() { 0 } else { decimal(whole)? };
-    let frac_digits = if frac.is_empty() { 0 } else { decimal(frac)? };
-    let frac_us = frac_digits * 10u64.pow(5 - frac.len() as u32);
-    let quota = whole.checked_mul(100_000)?.checked_add(frac_us)?;
-    // The kernel refuses quotas under 1 ms.
-    (1_000..=1_024 * 100_000).contains(&quota).then_some(quota)
-}
-
-/// docker's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: names become directory
-/// names and appear in messages, so no slash, no dot alone, no control
-/// character.
-fn valid_name(s: &str) -> Option<String> {
-    let ok = s.len() >= 2
-        && s.len() <= 64
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    ok.then(|| s.to_owned())
-}
-
-fn absolute(v: &str) -> Option<String> {
-    v.starts_with('/').then(|| v.to_owned())
-}
-
-/// `UID` or `UID:GID`, numeric (cella does not read the container's passwd).
-pub fn user(s: &str) -> Option<(u32, Option<u32>)> {
-    let id = |t: &str| {
-        decimal(t)
-            .filter(|&n| n < u64::from(u32::MAX))
-            .map(|n| n as u32)
-    };
-    match s.split_once(':') {
-        None => id(s).map(|u| (u, None)),
-        Some((u, g)) => id(u).zip(id(g)).map(|(u, g)| (u, Some(g))),
-    }
-}
-
-/// Whether `s` is `USER[:GROUP]` with each a name or an id (a number
-/// below 2^32 - 1, which setresuid reads as "unchanged").
-pub fn user_names(s: &str) -> bool {
-    let part = |t: &str| {
-        !t.is_empty()
-            && !t.contains(':')
-            && t.bytes().all(|b| b.is_ascii_graphic())
-            && (!t.bytes().all(|b| b.is_ascii_digit())
-                || decimal(t).is_some_and(|n| n < u64::from(u32::MAX)))
-    };
-    match s.split_once(':') {
-        None => part(s),
-        Some((u, g)) => part(u) && part(g),
-    }
-}
-
-/// docker's `--device`: `HOST`, `HOST:CONTAINER`, `HOST:PERMS` (the second
-/// field is permissions when it reads as such), `HOST:CONTAINER:PERMS`.
-fn device(s: &str) -> Option<Device> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let host = *parts.first()?;
-    let (container, access) = match parts[1..] {
-        [] => (host, "rwm"),
-        [p] if crate::cgroup::devices::valid_access(p) => (host, p),
-        [c] => (c, "rwm"),
-        [c, p] => (c, p),
-        _ => return None,
-    };
-    (host.starts_with('/')
-        && container.starts_with('/')
-        && crate::cgroup::devices::valid_access(access))
-    .then(|| Device {
-        host: host.to_owned(),
-        container: container.to_owned(),
-        access: access.to_owned(),
-    })
-}
-
-/// `SRC:DST` or `SRC:DST:ro` / `SRC:DST:rw`.
-fn bind(s: &str) -> Option<Bind> {
-    let mut parts = s.split(':');
-    let (source, target, mode) = (parts.next()?, parts.next()?, parts.next());
-    let read_only = match mode {
-        None | Some("rw") => false,
-        Some("ro") => true,
-        Some(_) => return None,
-    };
-    (parts.next().is_none() && !source.is_empty() && target.starts_with('/')).then(|| Bind {
-        source: source.into(),
-        target: target.to_owned(),
-        read_only,
-    })
 }
 
 #[cfg(test)]
