@@ -261,6 +261,52 @@ fn output_held_by_a_process_left_behind_does_not_wedge_the_supervisor() {
     assert!(!record(&name).exists());
 }
 
+/// The store's file system filled by a detached container's own log: its
+/// output is dropped, not blocked on, and how it ended is still recorded
+/// (the record keeps room for that from the start); `rm` leaves nothing.
+/// In a mount namespace of the test's, with a 64 KiB tmpfs as the store.
+#[test]
+fn a_log_that_fills_the_store_still_records_how_the_container_ended() {
+    let _g = serial();
+    let root = rootfs("detach-full");
+    let name = format!("full-{}", std::process::id());
+    let script = format!(
+        r#"set -e
+mkdir -p /run/cella
+mount -t tmpfs -o size=64k,mode=0700 tmpfs /run/cella
+dd if=/dev/zero of=/run/cella/fill bs=1k count=24 2>/dev/null
+C={cella}
+$C run -d --rootfs {root} --name {name} sh -c 'i=0; while [ $i -lt 5000 ]; do echo 0123456789012345678901234567890123456789; i=$((i+1)); done; exit 3'
+echo "wait $($C wait {name})"
+echo "logged $($C logs {name} | wc -c)"
+$C ps -a | grep {name}
+$C rm {name}
+echo "left $(ls -A /run/cella | tr '\n' ' ')""#,
+        cella = cella_bin(),
+        root = root.display(),
+    );
+    let out = spawn_command(
+        std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(&script),
+    )
+    .output(Duration::from_secs(60));
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}{}", stderr(&out));
+    assert!(said.contains("wait 3\n"), "{said}{}", stderr(&out));
+    // The log did fill the file system: of its 205,000 bytes, what a
+    // 64 KiB one holds.
+    let logged: usize = said
+        .lines()
+        .find_map(|l| l.strip_prefix("logged "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!((1..64 * 1024).contains(&logged), "{said}");
+    assert!(said.contains("exited (3)"), "{said}");
+    assert!(said.contains("left fill \n"), "{said}");
+    assert!(container_cgroups_of(&name).is_empty());
+}
+
 #[test]
 fn twenty_detached_containers_at_once() {
     let _g = serial();

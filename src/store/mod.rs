@@ -36,6 +36,8 @@ pub const FORMAT: u32 = 1;
 pub const DEFAULT_ROOT: &str = "/run/cella";
 const STATE: &str = "state";
 const OWNER: &str = "owner";
+/// Room for a kept record's last word, made with it (see [`Held::exited`]).
+const EXIT_STATE: &str = "state.exit";
 /// The largest state file read.
 const MAX_STATE: usize = 1 << 20;
 
@@ -261,7 +263,15 @@ impl Held {
                 let mode = if f.readable { 0o644 } else { 0o600 };
                 write_file(&tmp.join(f.name), &f.bytes, mode)?;
             }
-            write_private(&tmp.join(STATE), first.to_text().as_bytes())?;
+            let text = first.to_text();
+            write_private(&tmp.join(STATE), text.as_bytes())?;
+            // A record kept after its container ends (`run -d` without
+            // `--rm`) gets the room for its exit status now: its log may
+            // fill the file system before then.
+            if first.keep {
+                let room = (text.len() + 512).next_multiple_of(4096);
+                write_private(&tmp.join(EXIT_STATE), &vec![b'\n'; room])?;
+            }
             Ok(owner)
         })();
         let owner = match made {
@@ -328,11 +338,13 @@ impl Held {
 
     /// The container ended with `code` and its record is kept (`cella run
     /// -d` without `--rm`): say so in it, and stop holding it.
+    /// It is written into the room made for it with the record, so a
+    /// file system its log filled still keeps how it ended.
     pub fn exited(mut self, code: i32) {
         if let Ok(mut r) = Record::load(&self.root, &self.id) {
             r.exit_code = Some(code);
             r.finished = now_rfc3339();
-            self.kept = r.save(&self.root).is_ok();
+            self.kept = r.save_into(&self.root, EXIT_STATE).is_ok();
         }
     }
 }

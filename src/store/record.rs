@@ -5,6 +5,9 @@
 use super::{FORMAT, MAX_STATE, STATE, check_id, dir, fifo, write_private};
 use crate::cgroup::Cgroup;
 use crate::error::{Error, Result, Step};
+use rustix::fd::AsFd;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 use rustix::process::Pid;
 use std::path::{Path, PathBuf};
 
@@ -363,8 +366,25 @@ impl Record {
         let tmp = d.join("state.tmp");
         let file = d.join(STATE);
         write_private(&tmp, self.to_text().as_bytes())?;
-        rustix::fs::rename(&tmp, &file)
-            .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))
+        rustix::fs::rename(&tmp, &file).map_err(failed(&file))
+    }
+
+    /// As [`Record::save`], but written into `room`, a file of the
+    /// record's directory made large enough beforehand: overwritten in
+    /// place, then cut to length, it needs no new space on the file
+    /// system. Without that file, as `save`.
+    pub fn save_into(&self, root: &Path, room: &str) -> Result<()> {
+        let d = dir(root, &self.id);
+        let (tmp, file) = (d.join(room), d.join(STATE));
+        let flags = OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::open(&tmp, flags, Mode::empty()) {
+            Err(Errno::NOENT) => return self.save(root),
+            opened => opened.map_err(failed(&tmp))?,
+        };
+        let text = self.to_text();
+        crate::input::write_all(fd.as_fd(), text.as_bytes()).map_err(failed(&tmp))?;
+        rustix::fs::ftruncate(&fd, text.len() as u64).map_err(failed(&tmp))?;
+        rustix::fs::rename(&tmp, &file).map_err(failed(&file))
     }
 
     /// The record of container `id`; a missing one is reported as runc does
@@ -379,6 +399,11 @@ impl Record {
         let text = String::from_utf8(bytes).map_err(|_| corrupt(&file, "not UTF-8"))?;
         Record::from_text(&text).map_err(|why| corrupt(&file, why))
     }
+}
+
+/// A failed call on `path` of the store's.
+fn failed(path: &Path) -> impl Fn(Errno) -> Error + '_ {
+    move |e| Error::new(Step::State, e).at(path.display().to_string())
 }
 
 /// `BRIDGE ADDRESS/PREFIX VETH`, as [`Record::to_text`] writes it.

@@ -116,3 +116,35 @@ fn our_own_start_time_is_readable() {
     assert!(start_time(me).is_some());
     assert_eq!(start_time(i32::MAX), None);
 }
+
+#[test]
+fn a_kept_record_has_room_for_its_exit_status_from_the_start() {
+    let root = std::env::temp_dir().join(format!("cella-store-room-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let kept = Record::from_text("cella-state 1\nkind oci\nid kept1\nkeep yes\n").unwrap();
+    let held = Held::take(&root, &kept, &[]).unwrap();
+    let room = root.join("kept1").join(EXIT_STATE);
+    let state_len = std::fs::metadata(root.join("kept1").join(STATE))
+        .unwrap()
+        .len();
+    assert!(std::fs::metadata(&room).unwrap().len() >= state_len + 512);
+    held.exited(7);
+    // Written through the room, which is now the record; kept.
+    assert!(!room.exists());
+    let r = Record::load(&root, "kept1").unwrap();
+    assert_eq!(
+        (r.exit_code, r.id.as_str(), r.keep),
+        (Some(7), "kept1", true)
+    );
+    // A record not kept gets no room; one whose room is gone is saved as
+    // any other.
+    let gone = Record::from_text("cella-state 1\nkind oci\nid gone1\n").unwrap();
+    let held = Held::take(&root, &gone, &[]).unwrap();
+    assert!(!root.join("gone1").join(EXIT_STATE).exists());
+    held.keep();
+    let mut r = Record::load(&root, "gone1").unwrap();
+    r.exit_code = Some(1);
+    r.save_into(&root, EXIT_STATE).unwrap();
+    assert_eq!(Record::load(&root, "gone1").unwrap().exit_code, Some(1));
+    std::fs::remove_dir_all(&root).unwrap();
+}
