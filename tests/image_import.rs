@@ -545,3 +545,54 @@ fn an_image_of_127_layers_runs_with_every_layer() {
         "{out}"
     );
 }
+
+/// A name imported again while a container runs on it: the container
+/// keeps every file of the image it started with (its layers are held,
+/// not collected), `cella run NAME` then runs the new image, and the old
+/// layers go with the first garbage collection after the container.
+#[test]
+fn a_name_imported_again_leaves_a_running_container_its_layers() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-again");
+    let plain = |marker: &[u8]| {
+        Tar::default()
+            .busybox_root(APPLETS)
+            .file("marker", 0o644, marker)
+            .finish()
+    };
+    let (first, second) = (dir.join("first.tar"), dir.join("second.tar"));
+    std::fs::write(&first, plain(b"first\n")).unwrap();
+    std::fs::write(&second, plain(b"second\n")).unwrap();
+    ok_in(&store, &["image", "import", first.to_str().unwrap(), "app"]);
+    let (_, old_layers, _) = contents(&store);
+    // The container reads its image before and after the import, which
+    // starts once `ready` exists and ends before `go` is made.
+    let (ready, go) = (dir.join("ready"), dir.join("go"));
+    let script = "cat /marker; touch /x/ready; while [ ! -e /x/go ]; do sleep 0.05; done; \
+                  cat /marker; ls /bin | wc -l";
+    let mount = format!("{}:/x", dir.display());
+    let running = spawn_command(
+        Command::new(cella_bin())
+            .env("CELLA_IMAGES", &store)
+            .args(["run", "-v", &mount, "app", "sh", "-c", script]),
+    );
+    wait_for(&ready, std::time::Duration::from_secs(30));
+    ok_in(&store, &["image", "import", second.to_str().unwrap(), "app"]);
+    let (_, during, _) = contents(&store);
+    assert!(old_layers.iter().all(|l| during.contains(l)), "{during:?}");
+    std::fs::write(&go, "").unwrap();
+    let out = running.output(std::time::Duration::from_secs(30));
+    let applets = (APPLETS.len() + 1).to_string();
+    assert_eq!(
+        stdout(&out),
+        format!("first\nfirst\n{applets}\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ok_in(&store, &["run", "app", "cat", "/marker"]), "second\n");
+    // The next collection (a removal) takes the old layers.
+    ok_in(&store, &["rmi", "app"]);
+    let (images, left, tmp_empty) = contents(&store);
+    assert!(images.is_empty() && left.is_empty() && tmp_empty, "{left:?}");
+}

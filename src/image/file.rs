@@ -57,9 +57,9 @@ pub fn format(head: &[u8]) -> Option<Format> {
 pub struct Layers {
     pub lower: Lower,
     pub persistent_upper: Option<Upper>,
-    /// An imported image's record, shared-locked while the container runs
-    /// on it (`rmi` refuses it meanwhile).
-    pub image_lock: Option<OwnedFd>,
+    /// An imported image's record and layers, shared-locked while the
+    /// container runs on them (see `crate::image::store::hold`).
+    pub image_locks: Vec<OwnedFd>,
 }
 
 #[derive(Debug)]
@@ -88,16 +88,16 @@ impl Layers {
             Lower::Dirs(_) => None,
         };
         let upper = self.persistent_upper.as_ref().map(|u| u.lock.as_raw_fd());
-        let locked = self.image_lock.as_ref().map(|l| l.as_raw_fd());
-        [image, upper, locked].into_iter().flatten().collect()
+        let locked = self.image_locks.iter().map(|l| l.as_raw_fd());
+        [image, upper].into_iter().flatten().chain(locked).collect()
     }
 
     /// The locks held for the container's life: `--overlay-upper`'s (one
     /// container at a time writes there), the imported image's (`rmi`
-    /// refuses it meanwhile).
+    /// refuses it meanwhile; its layers stay while it runs).
     pub fn into_locks(self) -> Vec<OwnedFd> {
         let upper = self.persistent_upper.map(|u| u.lock);
-        upper.into_iter().chain(self.image_lock).collect()
+        upper.into_iter().chain(self.image_locks).collect()
     }
 
     /// What the child needs of them.

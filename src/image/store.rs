@@ -16,7 +16,9 @@
 //!
 //! An import that fails leaves nothing: its temporary files go, and so
 //! do the layers it added. A running container holds its image's record
-//! shared-locked, so `rmi` refuses it.
+//! and layers shared-locked ([`hold`]): `rmi` refuses the image, and a
+//! name imported again leaves the old layers until no container runs on
+//! them.
 
 use super::archive::{Archive, LayerBlob};
 use super::sha256::Sha256;
@@ -194,6 +196,34 @@ pub fn find(root: &Path, name: &str) -> Option<(Image, OwnedFd)> {
     })
 }
 
+/// Image `name` for a container to run on: [`find`]'s, with its record
+/// and each of its layers shared-locked for the container's life, so
+/// `rmi` refuses the image meanwhile and no import or removal takes a
+/// layer away under it (a name imported again leaves the old layers to
+/// the containers on them; the next garbage collection after them takes
+/// them). Found under the store's lock: what the record names is there.
+/// `None` without a store or such an image.
+pub fn hold(root: &Path, name: &str) -> Result<Option<(Image, Vec<OwnedFd>)>> {
+    let path = root.join(".lock");
+    let store = match rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+        Err(Errno::NOENT) => return Ok(None),
+        opened => opened.map_err(at(&path))?,
+    };
+    rustix::fs::flock(&store, FlockOperation::LockShared).map_err(at(&path))?;
+    let Some((image, record)) = find(root, name) else {
+        return Ok(None);
+    };
+    let mut held = vec![record];
+    for layer in &image.layers {
+        let dir = root.join("layers").join(layer);
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(&dir, flags, Mode::empty()).map_err(at(&dir))?;
+        rustix::fs::flock(&fd, FlockOperation::LockShared).map_err(at(&dir))?;
+        held.push(fd);
+    }
+    Ok(Some((image, held)))
+}
+
 /// Remove image `name` and the layers no other image uses.
 pub fn remove(root: &Path, name: &str) -> Result<()> {
     let _lock = open_locked(root)?;
@@ -213,18 +243,31 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Remove the layers no image names, and everything in tmp/ (what an
-/// import made, or a killed one left).
+/// Remove the layers no image names and no container runs on (see
+/// [`hold`]), and everything in tmp/ (what an import made, or a killed
+/// one left). Called with the store's lock held.
 fn collect_garbage(root: &Path) {
     let used: Vec<String> = list(root).into_iter().flat_map(|i| i.layers).collect();
     for (dir, keep) in [("layers", &used[..]), ("tmp", &[])] {
         let dir = root.join(dir);
         for (name, _) in crate::dirs::entries(&dir) {
-            if !keep.iter().any(|k| name == k.as_str()) {
-                let _ = crate::dirs::remove(&dir.join(name));
+            if keep.iter().any(|k| name == k.as_str()) {
+                continue;
+            }
+            let path = dir.join(name);
+            if !in_use(&path) {
+                let _ = crate::dirs::remove(&path);
             }
         }
     }
+}
+
+/// Whether a container holds the layer at `dir` ([`hold`]'s lock).
+fn in_use(dir: &Path) -> bool {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rustix::fs::open(dir, flags, Mode::empty()).is_ok_and(|fd| {
+        rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) == Err(Errno::WOULDBLOCK)
+    })
 }
 
 /// Import the archive or OCI layout at `source` as `name` (else the name

@@ -125,7 +125,7 @@ pub(super) fn root_at(
         } else {
             Lower::Dirs(vec![crate::mount::cpath(&path)?])
         };
-        layered(path, lower, overlay_upper, read_only, None)
+        layered(path, lower, overlay_upper, read_only, Vec::new())
     }
 }
 
@@ -151,7 +151,7 @@ fn layered(
     lower: crate::image::Lower,
     overlay_upper: Option<&OsStr>,
     read_only: bool,
-    image_lock: Option<rustix::fd::OwnedFd>,
+    image_locks: Vec<rustix::fd::OwnedFd>,
 ) -> Result<Root> {
     let persistent_upper = match overlay_upper {
         Some(dir) => Some(crate::image::persistent_upper(Path::new(dir))?),
@@ -164,7 +164,7 @@ fn layered(
         layers: Some(crate::image::Layers {
             lower,
             persistent_upper,
-            image_lock,
+            image_locks,
         }),
     })
 }
@@ -185,7 +185,7 @@ pub(super) fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsStrin
         return Ok(None);
     };
     let store_root = store::root();
-    let Some((image, lock)) = store::find(&store_root, first) else {
+    let Some((image, locks)) = store::hold(&store_root, first)? else {
         return Ok(None);
     };
     let strings = |key| image.strings(key).into_iter().map(OsString::from);
@@ -227,7 +227,7 @@ pub(super) fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsStrin
         Lower::Dirs(dirs),
         args.overlay_upper.as_deref(),
         args.read_only,
-        Some(lock),
+        locks,
     )?;
     Ok(Some((root, strings("Env").collect())))
 }
