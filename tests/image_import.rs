@@ -578,7 +578,10 @@ fn a_name_imported_again_leaves_a_running_container_its_layers() {
             .args(["run", "-v", &mount, "app", "sh", "-c", script]),
     );
     wait_for(&ready, std::time::Duration::from_secs(30));
-    ok_in(&store, &["image", "import", second.to_str().unwrap(), "app"]);
+    ok_in(
+        &store,
+        &["image", "import", second.to_str().unwrap(), "app"],
+    );
     let (_, during, _) = contents(&store);
     assert!(old_layers.iter().all(|l| during.contains(l)), "{during:?}");
     std::fs::write(&go, "").unwrap();
@@ -594,5 +597,8 @@ fn a_name_imported_again_leaves_a_running_container_its_layers() {
     // The next collection (a removal) takes the old layers.
     ok_in(&store, &["rmi", "app"]);
     let (images, left, tmp_empty) = contents(&store);
-    assert!(images.is_empty() && left.is_empty() && tmp_empty, "{left:?}");
+    assert!(
+        images.is_empty() && left.is_empty() && tmp_empty,
+        "{left:?}"
+    );
 }
