@@ -314,17 +314,26 @@ impl fmt::Display for Error {
 /// character in one must not split the one line an error is, or move the
 /// terminal's cursor. They are shown escaped, as `\n` or `\u{1b}`.
 fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    f.write_str(&escaped(text))
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`, `\u{9b}`):
+/// what cella prints of an image's, a bundle's or a user's strings in
+/// messages and tables (`ps`, `images`), so they can neither split a line
+/// nor drive the terminal.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(char::is_control) {
-        return f.write_str(text);
+        return text.into();
     }
+    let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         if c.is_control() {
-            write!(f, "{}", c.escape_default())?;
+            let _ = write!(out, "{}", c.escape_default());
         } else {
-            f.write_char(c)?;
+            out.push(c);
         }
     }
-    Ok(())
+    out.into()
 }
 
 // Debug is Display: one readable line, and no derived Debug code in the binary.

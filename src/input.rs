@@ -39,11 +39,35 @@ pub fn open_regular(path: &Path) -> Result<(OwnedFd, u64)> {
 /// [`open_regular`] for callers with their own messages: `Err(None)` if
 /// `path` is not a regular file.
 pub fn open_file(path: &Path) -> std::result::Result<(OwnedFd, u64), Option<Errno>> {
-    let fd = rustix::fs::open(
+    regular(rustix::fs::open(path, FILE_FLAGS, Mode::empty())?)
+}
+
+const FILE_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::CLOEXEC);
+
+/// [`open_file`] of `path` beneath the directory `dir`, through no
+/// symlink: a file of a directory someone else made (an OCI layout's
+/// blobs) that must not lead out of it.
+#[cfg(feature = "image")]
+pub fn open_file_beneath(
+    dir: BorrowedFd<'_>,
+    path: &str,
+) -> std::result::Result<(OwnedFd, u64), Option<Errno>> {
+    use rustix::fs::ResolveFlags;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
+    regular(rustix::fs::openat2(
+        dir,
         path,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        FILE_FLAGS,
         Mode::empty(),
-    )?;
+        resolve,
+    )?)
+}
+
+/// `fd` with its size if it is a regular file.
+fn regular(fd: OwnedFd) -> std::result::Result<(OwnedFd, u64), Option<Errno>> {
     let st = rustix::fs::fstat(&fd)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(None);

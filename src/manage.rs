@@ -155,7 +155,7 @@ fn ps(root: &Path, all: bool) -> String {
             status_text(&r, status),
             r.created,
             ports.join(", "),
-            r.command
+            crate::error::escaped(&r.command)
         ));
     }
     out

@@ -60,8 +60,8 @@ fn a_detached_container_from_run_to_rm() {
     let name = format!("life-{}", std::process::id());
     let _cleanup = Cleanup(vec![name.clone()]);
     // A payload that ignores SIGTERM: `stop -t 2` must end it with SIGKILL.
-    let script =
-        "trap '' TERM; echo started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done";
+    // Its comment is a terminal's escape sequence, which `ps` shows escaped.
+    let script = "trap '' TERM; echo started; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done # \u{1b}[2J";
     let started = Instant::now();
     let out = run_in(
         &root,
@@ -87,6 +87,8 @@ fn a_detached_container_from_run_to_rm() {
         .find(|l| l.starts_with(&name))
         .unwrap_or_else(|| panic!("{ps}"));
     assert!(line.contains("\trunning\t"), "{line}");
+    assert!(line.ends_with(" # \\u{1b}[2J"), "{line}");
+    assert!(!ps.contains('\x1b'), "{ps}");
     // logs -f follows while it runs (head ends it after three lines).
     let follow = std::process::Command::new("sh")
         .args(["-c", &format!("{} logs -f {name} | head -n 3", cella_bin())])

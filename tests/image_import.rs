@@ -177,6 +177,21 @@ fn a_docker_save_archive_runs_with_its_config() {
         "{inspect}"
     );
     assert!(inspect.contains("\"StopSignal\":\"SIGINT\""), "{inspect}");
+    // An image's strings are shown escaped: a Cmd with a terminal's
+    // escape sequence neither clears the screen nor splits the table.
+    let config = tarball::config(r#"{"Cmd":["echo","\u001b[2J\n\u009b"]}"#, &[&base, &top]);
+    let archive = dir.join("esc.tar");
+    std::fs::write(
+        &archive,
+        tarball::docker_save("esc", &config, &[&base, &top]),
+    )
+    .unwrap();
+    ok_in(&store, &["image", "import", archive.to_str().unwrap()]);
+    let listed = ok_in(&store, &["images"]);
+    assert!(listed.contains("echo \\u{1b}[2J\\n\\u{9b}\n"), "{listed}");
+    assert!(!listed.contains(['\x1b', '\u{9b}']), "{listed}");
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    ok_in(&store, &["rmi", "esc"]);
     ok_in(&store, &["rmi", "app:1.0"]);
     assert_eq!(contents(&store), (vec![], vec![], true));
 }
@@ -294,7 +309,53 @@ fn hostile_archives_are_refused_leaving_nothing() {
         let d = tarball::docker_save("cut", &tarball::config("{}", &[&good]), &[&good]);
         d[..d.len() / 2].to_vec()
     };
+    // A config nested as deep as the JSON parser goes: the record that
+    // keeps it is deeper still, and could never be read back.
+    let deep_config = {
+        let l = layer_of(Tar::default());
+        let nest = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        let config = tarball::config(&format!("{{\"Cmd\":[\"sh\"],\"x\":{nest}}}"), &[&l]);
+        tarball::docker_save("deep", &config, &[&l])
+    };
+    let bad_diff_id = {
+        let l = layer_of(Tar::default());
+        let config = br#"{"rootfs":{"type":"layers","diff_ids":["sha256:not-hex"]}}"#;
+        tarball::docker_save("bad-id", config, &[&l])
+    };
+    // One over docker's 127 (each layer an empty tar).
+    let too_many = {
+        let empty = Tar::default().finish();
+        let layers = vec![&empty[..]; 128];
+        tarball::docker_save("many", &tarball::config("{}", &layers), &layers)
+    };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            // A pax size of 2^64-1: skipping it must not wrap around.
+            "pax-size-max",
+            layer_of(
+                Tar::default()
+                    .pax("size", "18446744073709551615")
+                    .file("big", 0o644, b""),
+            ),
+            "an entry's size is out of range",
+        ),
+        (
+            // Deeper than a removal of the tree could descend.
+            "too-deep",
+            layer_of(Tar::default().file(&format!("{}f", "d/".repeat(513)), 0o644, b"x")),
+            "nested over 512 directories deep",
+        ),
+        ("deep-config", deep_config, "nested too deeply to keep"),
+        (
+            "bad-diff-id",
+            bad_diff_id,
+            "rootfs.diff_ids[0] is not a sha256 digest",
+        ),
+        (
+            "too-many-layers",
+            too_many,
+            "128 layers (cella runs images of at most 127",
+        ),
         (
             "dotdot",
             layer_of(Tar::default().file("../../escape", 0o644, b"x")),
@@ -381,7 +442,70 @@ fn hostile_archives_are_refused_leaving_nothing() {
         );
         let _ = std::fs::remove_file(&file);
     }
+    // An OCI layout whose layer blob is a symlink to a file outside it:
+    // a layout is someone else's directory, read only beneath itself.
+    let layout = dir.join("layout");
+    let l = layer_of(Tar::default());
+    tarball::oci_layout(&layout, "linked", &tarball::config("{}", &[&l]), &[&l]);
+    let blob = layout
+        .join("blobs/sha256")
+        .join(tarball::sha256(&tarball::gzip(&l)));
+    std::fs::rename(&blob, outside.join("blob")).unwrap();
+    std::os::unix::fs::symlink(outside.join("blob"), &blob).unwrap();
+    let out = cella_in(&store, &["image", "import", layout.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 125, "{err}");
+    assert!(
+        err.contains("a symlink (refused: it could lead out of the layout)"),
+        "{err}"
+    );
+    assert_eq!(contents(&store), before, "the store changed");
     assert_eq!(ok_in(&store, &["run", "good", "echo", "still"]), "still\n");
+}
+
+/// An image store another user could change is not used: its layers'
+/// device nodes and setuid files would be theirs to reach, its layer
+/// directories theirs to swap for links to the host's.
+#[test]
+fn a_store_another_user_could_change_is_refused() {
+    require_root();
+    let _g = serial();
+    let (store, dir) = store("import-owner");
+    let file = dir.join("good.tar");
+    std::fs::write(&file, Tar::default().busybox_root(APPLETS).finish()).unwrap();
+    // Made by nobody (as under a shared /tmp) before cella came.
+    std::fs::create_dir(&store).unwrap();
+    std::os::unix::fs::chown(&store, Some(65534), Some(65534)).unwrap();
+    let out = cella_in(&store, &["image", "import", file.to_str().unwrap(), "good"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 125, "{err}");
+    assert!(
+        err.contains("not a directory owned by uid 0: refusing to keep images there"),
+        "{err}"
+    );
+    assert!(!store.join("layers").exists(), "something was kept there");
+    // Ours again: imported and run; then its layers made writable by the
+    // group, and a run refuses them.
+    std::os::unix::fs::chown(&store, Some(0), Some(0)).unwrap();
+    ok_in(&store, &["image", "import", file.to_str().unwrap(), "good"]);
+    assert_eq!(ok_in(&store, &["run", "good", "echo", "ran"]), "ran\n");
+    let layers = store.join("layers");
+    let mode =
+        |m| std::fs::set_permissions(&layers, std::os::unix::fs::PermissionsExt::from_mode(m));
+    mode(0o770).unwrap();
+    let out = cella_in(
+        &store,
+        &["run", "--name", "import-owner", "good", "echo", "ran"],
+    );
+    let err = stderr(&out);
+    assert_eq!(code(&out), 125, "{err}");
+    assert!(
+        err.contains("writable by others: refusing to run its images"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+    mode(0o700).unwrap();
+    assert_eq!(ok_in(&store, &["run", "good", "echo", "ran"]), "ran\n");
 }
 
 /// A usrmerged base (`bin -> usr/bin`) and a layer that adds

@@ -10,7 +10,7 @@ use super::tar::Reader;
 use crate::json::Value;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{FileType, Mode, OFlags};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// JSON documents of an image (manifests, configs) are small.
 const MAX_JSON: u64 = 4 << 20;
@@ -19,19 +19,14 @@ fn bad(why: impl Into<String>) -> String {
     why.into()
 }
 
-/// `path` if it is a regular file, with its size.
-fn open_file(path: &Path) -> Res<(OwnedFd, u64)> {
-    crate::input::open_file(path).map_err(|e| e.map_or_else(|| bad("not a regular file"), sys))
-}
-
 /// An opened archive or layout.
 pub struct Archive {
     /// A tar (a compressed one's decompressed copy), and its size.
     file: Option<(OwnedFd, u64)>,
     /// Members of the tar: path, data offset, size.
     members: Vec<(String, u64, u64)>,
-    /// An OCI layout directory.
-    dir: Option<PathBuf>,
+    /// An OCI layout directory, its files opened beneath it.
+    dir: Option<OwnedFd>,
 }
 
 /// One layer: where its blob is, and the digest of its uncompressed tar
@@ -40,6 +35,13 @@ pub struct Archive {
 pub struct LayerBlob {
     path: String,
     pub diff_id: Option<String>,
+}
+
+impl LayerBlob {
+    /// The same blob, to be checked against the same digest.
+    pub fn same_blob(&self, other: &LayerBlob) -> bool {
+        self.path == other.path && self.diff_id == other.diff_id
+    }
 }
 
 /// What an archive holds.
@@ -63,10 +65,11 @@ impl Archive {
     pub fn open(source: &Path, tmp: &Path) -> Res<Archive> {
         let st = rustix::fs::stat(source).map_err(sys)?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
             return Ok(Archive {
                 file: None,
                 members: Vec::new(),
-                dir: Some(source.to_owned()),
+                dir: Some(rustix::fs::open(source, flags, Mode::empty()).map_err(sys)?),
             });
         }
         let (mut fd, mut size) = crate::input::open_file(source)
@@ -111,7 +114,7 @@ impl Archive {
 
     fn has(&self, path: &str) -> bool {
         match &self.dir {
-            Some(d) => d.join(path).is_file(),
+            Some(d) => crate::input::open_file_beneath(d.as_fd(), path).is_ok(),
             None => self.members.iter().any(|(p, _, _)| p == path),
         }
     }
@@ -123,7 +126,15 @@ impl Archive {
         };
         match (&self.dir, &self.file) {
             (Some(d), _) => {
-                let (fd, size) = open_file(&d.join(path)).map_err(|e| format!("{path}: {e}"))?;
+                let (fd, size) = crate::input::open_file_beneath(d.as_fd(), path).map_err(|e| {
+                    let why = match e {
+                        Some(rustix::io::Errno::LOOP | rustix::io::Errno::XDEV) => {
+                            "a symlink (refused: it could lead out of the layout)".into()
+                        }
+                        e => e.map_or_else(|| bad("not a regular file"), sys),
+                    };
+                    format!("{path}: {why}")
+                })?;
                 Ok(Range::new(fd, 0, size))
             }
             // A plain root file system tar: the archive is the layer.
@@ -262,19 +273,27 @@ impl Archive {
                 paths.len()
             ));
         }
+        // Each layer is checked against its diff_id: one that cannot be
+        // checked is refused, not skipped.
+        let diff_id = |i: usize| match ids.get(i) {
+            None => Ok(None),
+            Some(id) => id
+                .as_str()
+                .and_then(|d| d.strip_prefix("sha256:"))
+                .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+                .map(|h| Some(h.to_ascii_lowercase()))
+                .ok_or_else(|| format!("rootfs.diff_ids[{i}] is not a sha256 digest")),
+        };
         let layers = paths
             .into_iter()
             .enumerate()
-            .map(|(i, path)| LayerBlob {
-                path,
-                diff_id: ids
-                    .get(i)
-                    .and_then(Value::as_str)
-                    .and_then(|d| d.strip_prefix("sha256:"))
-                    .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
-                    .map(str::to_ascii_lowercase),
+            .map(|(i, path)| {
+                Ok(LayerBlob {
+                    path,
+                    diff_id: diff_id(i)?,
+                })
             })
-            .collect();
+            .collect::<Res<_>>()?;
         Ok(Found {
             name,
             layers,

@@ -94,7 +94,7 @@ fn table(images: &[Image]) -> String {
             "{:<width$}  {:>6}  {}\n",
             i.name,
             i.layers.len(),
-            command.join(" ")
+            crate::error::escaped(&command.join(" "))
         ));
     }
     out

@@ -30,6 +30,9 @@ use rustix::io::Errno;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ROOT: &str = "/var/lib/cella";
+/// The most layers an image may have: docker's limit, and what the
+/// overlay's options hold.
+const MAX_LAYERS: usize = 127;
 
 /// The store's directory.
 pub fn root() -> PathBuf {
@@ -146,14 +149,11 @@ fn record_path(root: &Path, name: &str) -> PathBuf {
 /// The store, made if missing (0700: images carry setuid files and device
 /// nodes, for containers only), and its lock taken.
 fn open_locked(root: &Path) -> Result<OwnedFd> {
+    // Each ours alone (made so, or refused): what another user could
+    // change, a container would run on.
     for dir in ["", "layers", "images", "tmp"] {
-        let dir = root.join(dir);
-        match rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(at(&dir)(e)),
-        }
+        crate::store::prepare_dir(&root.join(dir), "images")?;
     }
-    let _ = rustix::fs::chmod(root, Mode::from_raw_mode(0o700));
     let path = root.join(".lock");
     let lock = rustix::fs::open(
         &path,
@@ -210,13 +210,24 @@ pub fn hold(root: &Path, name: &str) -> Result<Option<(Image, Vec<OwnedFd>)>> {
         opened => opened.map_err(at(&path))?,
     };
     rustix::fs::flock(&store, FlockOperation::LockShared).map_err(at(&path))?;
+    for dir in [root.to_owned(), root.join("layers"), root.join("images")] {
+        if crate::store::owned_dir(&dir, "images")?.st_mode & 0o022 != 0 {
+            return Err(Error::invalid(
+                Step::State,
+                format!(
+                    "{}: writable by others: refusing to run its images",
+                    dir.display()
+                ),
+            ));
+        }
+    }
     let Some((image, record)) = find(root, name) else {
         return Ok(None);
     };
     let mut held = vec![record];
     for layer in &image.layers {
         let dir = root.join("layers").join(layer);
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::open(&dir, flags, Mode::empty()).map_err(at(&dir))?;
         rustix::fs::flock(&fd, FlockOperation::LockShared).map_err(at(&dir))?;
         held.push(fd);
@@ -298,8 +309,19 @@ fn import_locked(root: &Path, source: &Path, name: Option<&str>) -> Result<Strin
             .unwrap_or_else(|| "image".into()),
     };
     check_name(&name)?;
-    let mut layers = Vec::with_capacity(found.layers.len());
+    if found.layers.len() > MAX_LAYERS {
+        return Err(fail(format!(
+            "{shown}: {} layers (cella runs images of at most {MAX_LAYERS}, as docker does)",
+            found.layers.len()
+        )));
+    }
+    let mut layers: Vec<String> = Vec::with_capacity(found.layers.len());
     for (i, blob) in found.layers.iter().enumerate() {
+        // A blob named twice is unpacked once.
+        if let Some(j) = found.layers[..i].iter().position(|b| b.same_blob(blob)) {
+            layers.push(layers[j].clone());
+            continue;
+        }
         let digest = layer(&archive, blob, i, root, tmp).map_err(|e| {
             fail(format!(
                 "{shown}: layer {} of {}: {e}",
@@ -309,9 +331,19 @@ fn import_locked(root: &Path, source: &Path, name: Option<&str>) -> Result<Strin
         })?;
         layers.push(digest);
     }
+    // Kept only if it reads back as it will be read (its config within
+    // the JSON parser's limits): else the image would be invisible.
+    let bytes = record(&name, &layers, found.config.as_deref());
+    if bytes.len() > crate::json::MAX_INPUT || Image::from_record(bytes.clone()).is_none() {
+        return Err(fail(format!(
+            "{shown}: its config is too large or nested too deeply to keep (at most {} bytes, {} levels)",
+            crate::json::MAX_INPUT - 4096,
+            crate::json::MAX_DEPTH - 1
+        )));
+    }
     // Written in tmp/, then renamed into place.
     let staged = tmp.join("record.json");
-    std::fs::write(&staged, record(&name, &layers, found.config.as_deref()))
+    std::fs::write(&staged, bytes)
         .map_err(|e| Error::from_io(Step::State, e).at(staged.display().to_string()))?;
     let path = record_path(root, &name);
     rustix::fs::rename(&staged, &path).map_err(at(&path))?;
@@ -350,7 +382,13 @@ fn layer(
     {
         return Ok(d.clone());
     }
-    let dir = tmp.join(format!("layer-{index}"));
+    // Named for this import: a leftover no removal could take never
+    // stands in the way of the next.
+    let dir = tmp.join(format!(
+        "layer-{}-{index}",
+        rustix::process::getpid().as_raw_nonzero()
+    ));
+    let _ = crate::dirs::remove(&dir);
     rustix::fs::mkdir(&dir, Mode::from_raw_mode(0o755)).map_err(super::stream::errno)?;
     let dirfd = rustix::fs::open(
         &dir,
@@ -374,9 +412,12 @@ fn layer(
         ));
     }
     // A layer the store has already (no diff_id said so) stays as it
-    // is; this copy goes with tmp/.
+    // is; this copy goes at once, not with tmp/ at the end (an archive
+    // naming many copies of one layer must not fill the disk).
     let dest = layers.join(&digest);
-    if !is_dir(&dest) {
+    if is_dir(&dest) {
+        let _ = crate::dirs::remove(&dir);
+    } else {
         rustix::fs::rename(&dir, &dest).map_err(super::stream::errno)?;
     }
     Ok(digest)

@@ -263,6 +263,10 @@ impl Reader {
                 None => text(&h[..100])?,
             };
             let size = ext.size.unwrap_or(size);
+            // No archive holds more; larger would wrap the skips below.
+            if size >= 1 << 62 {
+                return Err(bad("an entry's size is out of range"));
+            }
             let e = Entry {
                 path,
                 kind,

@@ -19,6 +19,10 @@ use rustix::io::Errno;
 use std::ffi::{CStr, CString};
 
 const MAX_PATH: usize = 4096;
+/// The deepest directory a layer may make: removing a tree takes a
+/// descriptor per level (`crate::dirs::remove`), which the usual limit of
+/// 1024 open files must allow. Real images nest a few dozen deep.
+const MAX_DEPTH: usize = 512;
 
 /// `path`'s components as C strings (converted once, not at every call);
 /// `None` if it is absolute or has a `..` (or a NUL).
@@ -55,6 +59,12 @@ pub fn unpack(reader: &mut Reader, root: BorrowedFd<'_>) -> Res<()> {
                 entry.path
             )
         })?;
+        if comps.len() > MAX_DEPTH {
+            return Err(format!(
+                "an entry is nested over {MAX_DEPTH} directories deep ({})",
+                comps.len()
+            ));
+        }
         let Some((name, parents)) = comps.split_last() else {
             continue; // the root itself
         };

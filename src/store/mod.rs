@@ -97,11 +97,38 @@ pub fn is_unrecorded(root: &Path, id: &str) -> bool {
     check_id(id).is_ok() && d.is_dir() && !d.join(STATE).exists()
 }
 
+/// `dir`'s status if it is a directory (not a link to one) this user
+/// owns: one owned by another could be changed under us. `what`: what
+/// cella keeps there, for the message.
+pub fn owned_dir(dir: &Path, what: &str) -> Result<rustix::fs::Stat> {
+    let st = rustix::fs::lstat(dir)
+        .map_err(|e| Error::new(Step::State, e).at(dir.display().to_string()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory
+        || st.st_uid != me
+    {
+        return Err(Error::invalid(
+            Step::State,
+            format!(
+                "{}: not a directory owned by uid {me}: refusing to keep {what} there",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(st)
+}
+
 /// Make the state root if needed, readable by its owner only: a
 /// container's saved config holds its environment (passwords, tokens).
 /// A root we own is tightened to 0700; a root owned by anyone else could
 /// be changed under us, and is refused.
 pub fn prepare_root(root: &Path) -> Result<()> {
+    prepare_dir(root, "container state")
+}
+
+/// [`prepare_root`] for any directory of cella's own, `what` saying what
+/// it keeps there.
+pub fn prepare_dir(root: &Path, what: &str) -> Result<()> {
     let shown = || root.display().to_string();
     let made = match rustix::fs::mkdir(root, Mode::from_raw_mode(0o700)) {
         Err(Errno::NOENT) => {
@@ -123,19 +150,7 @@ pub fn prepare_root(root: &Path) -> Result<()> {
         Ok(()) | Err(Errno::EXIST) => {}
         Err(e) => return Err(Error::new(Step::State, e).at(shown())),
     }
-    let st = rustix::fs::lstat(root).map_err(|e| Error::new(Step::State, e).at(shown()))?;
-    let me = rustix::process::geteuid().as_raw();
-    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory
-        || st.st_uid != me
-    {
-        return Err(Error::invalid(
-            Step::State,
-            format!(
-                "{}: not a directory owned by uid {me}: refusing to keep container state there",
-                shown()
-            ),
-        ));
-    }
+    let st = owned_dir(root, what)?;
     if st.st_mode & 0o077 != 0 {
         rustix::fs::chmod(root, Mode::from_raw_mode(0o700))
             .map_err(|e| Error::new(Step::State, e).at(shown()))?;

@@ -76,6 +76,14 @@ impl Tar {
         self
     }
 
+    /// A pax extended header of one record, for the entry after it.
+    pub fn pax(mut self, key: &str, value: &str) -> Self {
+        let record = pax_record(key, value);
+        self.header("PaxHeaders/x", b'x', 0o644, record.len(), "", (0, 0));
+        self.body(&record);
+        self
+    }
+
     /// A header that claims `size` bytes, with none after it.
     pub fn claims(mut self, path: &str, size: usize) -> Self {
         self.header(path, b'0', 0o644, size, "", (0, 0));
