@@ -265,6 +265,60 @@ fn an_upper_directory_is_written_by_one_container_at_a_time() {
     }
 }
 
+/// `--overlay-upper DIR` whose `upper` or `work` is a symlink (DIR shared
+/// with another user, or planted there): refused before anything is made.
+/// The overlay would write what an `upper` link names, and empty what a
+/// `work` link names.
+#[test]
+fn an_upper_directory_holding_symlinks_is_refused() {
+    let (_g, root, file) = image_root("img-upper-link", Format::Squashfs);
+    let upper = root.with_extension("upper");
+    let victim = root.with_extension("victim");
+    let (f, u) = (file.to_str().unwrap(), upper.to_str().unwrap());
+    for (sub, link) in [("upper", victim.clone()), ("work", victim.join("work"))] {
+        for d in [&upper, &victim] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        std::fs::create_dir_all(victim.join("work/work")).unwrap();
+        std::fs::write(victim.join("work/work/data"), "precious\n").unwrap();
+        std::fs::create_dir_all(&upper).unwrap();
+        std::os::unix::fs::symlink(&link, upper.join(sub)).unwrap();
+        let cgroups = cella_cgroups();
+        let out = cella(&[
+            "run",
+            "--rootfs",
+            f,
+            "--overlay-upper",
+            u,
+            "--",
+            "sh",
+            "-c",
+            "echo pwned > /pwn",
+        ]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 125, "{sub}: {err}");
+        assert_eq!(err.lines().count(), 1, "{sub}: {err}");
+        assert!(
+            err.contains(&format!(
+                "--overlay-upper {u}: its {sub} is not a directory"
+            )),
+            "{sub}: {err}"
+        );
+        assert!(
+            !victim.join("pwn").exists(),
+            "{sub}: written through the link"
+        );
+        assert_eq!(
+            std::fs::read_to_string(victim.join("work/work/data")).unwrap(),
+            "precious\n",
+            "{sub}: emptied through the link"
+        );
+        assert_eq!(our_mounts(&root), Vec::<String>::new());
+        assert_no_new_cgroups(&cgroups);
+        assert!(loops_of(&file).is_empty());
+    }
+}
+
 #[test]
 fn overlay_never_writes_the_directory_below() {
     require_root();

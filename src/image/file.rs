@@ -71,7 +71,9 @@ pub enum Lower {
     Dirs(Vec<CString>),
 }
 
-/// `--overlay-upper DIR`: the directory, open and locked.
+/// `--overlay-upper DIR`: the directory, open and locked. The child
+/// mounts it by its path (a mount of the parent's namespace cannot be
+/// cloned in the child's), checked to be this very directory.
 #[derive(Debug)]
 pub struct Upper {
     pub dir: CString,
@@ -107,7 +109,10 @@ impl Layers {
                 Lower::Image(fd) => LowerRef::Image(fd.as_fd()),
                 Lower::Dirs(dirs) => LowerRef::Dirs(dirs),
             },
-            persistent_upper: self.persistent_upper.as_ref().map(|u| u.dir.as_c_str()),
+            persistent_upper: self
+                .persistent_upper
+                .as_ref()
+                .map(|u| (u.dir.as_c_str(), u.lock.as_fd())),
         }
     }
 
@@ -117,7 +122,7 @@ impl Layers {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let mut layers = Vec::with_capacity(2);
         if let Some(u) = &self.persistent_upper {
-            match rustix::fs::openat(&u.lock, "upper", flags, Mode::empty()) {
+            match rustix::fs::openat(&u.lock, "upper", flags | OFlags::NOFOLLOW, Mode::empty()) {
                 Ok(upper) => layers.push(upper),
                 Err(Errno::NOENT) => {} // its first container: nothing written yet
                 Err(e) => return Err(e),
@@ -193,6 +198,25 @@ pub fn persistent_upper(dir: &Path) -> Result<Upper> {
             )));
         }
         Err(e) => return Err(Error::new(Step::Rootfs, e).at(shown())),
+    }
+    // Its `upper/` and `work/` are the overlay's, written and emptied by
+    // the kernel: a symlink there would have it write, or empty, whatever
+    // the link names (and two directories share one upper layer).
+    for sub in ["upper", "work"] {
+        match rustix::fs::statat(&lock, sub, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Err(Errno::NOENT) => {}
+            Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir() => {}
+            Ok(_) => {
+                return Err(Error::invalid(
+                    Step::Rootfs,
+                    format!(
+                        "{}: its {sub} is not a directory (a symlink is refused)",
+                        shown()
+                    ),
+                ));
+            }
+            Err(e) => return Err(Error::new(Step::Rootfs, e).at(format!("{}/{sub}", shown()))),
+        }
     }
     Ok(Upper {
         dir: crate::mount::cpath(&canonical)?,

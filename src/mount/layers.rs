@@ -12,15 +12,16 @@
 use super::apply::new_fs;
 use crate::error::{Ctx, Error, Result, Step};
 use rustix::fd::{BorrowedFd, OwnedFd};
-use rustix::fs::{CWD, Mode, OFlags};
+use rustix::fs::{CWD, Mode, OFlags, fstat};
 use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
 use std::ffi::CStr;
 
 /// The child's view of [`crate::image::Layers`].
 pub struct LayerPlan<'a> {
     pub lower: Lower<'a>,
-    /// `--overlay-upper DIR`: its `upper/` and `work/` hold the writes.
-    pub persistent_upper: Option<&'a CStr>,
+    /// `--overlay-upper DIR`, its path and the directory opened: its
+    /// `upper/` and `work/` hold the writes.
+    pub persistent_upper: Option<(&'a CStr, BorrowedFd<'a>)>,
 }
 
 pub enum Lower<'a> {
@@ -75,11 +76,26 @@ pub fn enter_layers(plan: &LayerPlan<'_>) -> Result<OwnedFd> {
         }
     }
     let upper_and_work: &[u8] = match plan.persistent_upper {
-        Some(dir) => {
-            attach_at(&clone(dir).ctx(step)?, c"data").ctx(step)?;
+        Some((dir, opened)) => {
+            let data = clone(dir).ctx(step)?;
+            // The path still leads to the directory the parent checked
+            // and locked, not to one swapped in since.
+            let (a, b) = (fstat(&data).ctx(step)?, fstat(opened).ctx(step)?);
+            if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+                return Err(Error::new(step, rustix::io::Errno::STALE));
+            }
+            attach_at(&data, c"data").ctx(step)?;
             for sub in ["data/upper", "data/work"] {
                 match rustix::fs::mkdir(sub, Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Ok(()) => {}
+                    // Checked before (image::file::persistent_upper), and
+                    // again here: the overlay must not follow a symlink.
+                    Err(rustix::io::Errno::EXIST) => {
+                        let st = rustix::fs::lstat(sub).ctx(step)?;
+                        if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir() {
+                            return Err(Error::new(step, rustix::io::Errno::NOTDIR));
+                        }
+                    }
                     Err(e) => return Err(Error::new(step, e)),
                 }
             }
