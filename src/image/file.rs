@@ -144,8 +144,12 @@ impl Layers {
 #[inline(never)] // see the module docs of crate::image
 pub fn mount(path: &Path) -> Result<OwnedFd> {
     let shown = || path.display().to_string();
-    let file = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .ctx_at(Step::Rootfs, &shown())?;
+    // Opened without waiting and checked again: the path was checked
+    // before (spec::root), but a FIFO swapped in since must not block us.
+    let (file, _) = crate::input::open_file(path).map_err(|e| match e {
+        Some(e) => Error::new(Step::Rootfs, e).at(shown()),
+        None => Error::invalid(Step::Rootfs, format!("{}: not a regular file", shown())),
+    })?;
     let mut head = [0u8; HEAD];
     let n = rustix::io::pread(&file, &mut head, 0).ctx_at(Step::Rootfs, &shown())?;
     let Some(format) = format(&head[..n]) else {
@@ -242,5 +246,34 @@ mod tests {
         assert_eq!(format(&erofs[..1027]), None);
         assert_eq!(format(b""), None);
         assert_eq!(format(&[0u8; 4096]), None);
+    }
+
+    /// The root's path is checked before the image is mounted; a FIFO
+    /// swapped in between must be refused, not waited on for a writer.
+    #[test]
+    fn a_fifo_where_the_image_was_is_refused_without_waiting() {
+        let dir = std::env::temp_dir().join(format!("cella-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("image.sqfs");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let (done, waited) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || done.send(mount(&path).map(drop).map_err(|e| e.to_string())));
+        let result = waited
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("mount waited on a FIFO");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            result,
+            Err(format!("rootfs {}: not a regular file", fifo.display()))
+        );
     }
 }
