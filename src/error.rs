@@ -408,6 +408,8 @@ pub fn strerror(e: Errno) -> &'static str {
         Errno::PROTO => "Protocol error",
         Errno::CONNREFUSED => "Connection refused",
         Errno::NOBUFS => "No buffer space available",
+        // A damaged file system (erofs, ext4).
+        Errno::UCLEAN => "Structure needs cleaning",
         _ => "Unknown error",
     }
 }

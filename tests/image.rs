@@ -410,6 +410,12 @@ fn bad_roots_are_refused_in_one_line_leaving_nothing() {
     let truncated = root.with_extension("truncated");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&truncated, &bytes[..4096.min(bytes.len() / 2)]).unwrap();
+    // An erofs whose superblock is whole and the rest cut off: it mounts,
+    // and every lookup in it fails (EUCLEAN), which is not a missing
+    // command.
+    let damaged = root.with_extension("damaged");
+    let erofs = std::fs::read(image(&root, Format::Erofs)).unwrap();
+    std::fs::write(&damaged, &erofs[..8192]).unwrap();
     let text = root.with_extension("txt");
     std::fs::write(&text, "not an image\n").unwrap();
     let fifo = root.with_extension("fifo");
@@ -436,6 +442,10 @@ fn bad_roots_are_refused_in_one_line_leaving_nothing() {
             "Not a directory",
         ),
         (
+            vec!["run", "--rootfs", damaged.to_str().unwrap(), "true"],
+            ": /bin/true: Structure needs cleaning",
+        ),
+        (
             vec!["run", "--overlay", "true"],
             "--overlay and --overlay-upper need --rootfs",
         ),
@@ -459,7 +469,12 @@ fn bad_roots_are_refused_in_one_line_leaving_nothing() {
     for (args, needle) in cases {
         let out = cella_timed(&args, Duration::from_secs(20));
         let err = stderr(&out);
-        assert!(matches!(code(&out), 125 | 127), "{args:?}: {err}");
+        let missing = args.contains(&"missing-command");
+        assert_eq!(
+            code(&out),
+            if missing { 127 } else { 125 },
+            "{args:?}: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(
             err.starts_with("cella: ") && err.contains(needle),
@@ -472,7 +487,9 @@ fn bad_roots_are_refused_in_one_line_leaving_nothing() {
         );
         assert_no_new_cgroups(&cgroups);
         assert!(
-            loops_of(&truncated).is_empty() && loops_of(&file).is_empty(),
+            [&truncated, &damaged, &file]
+                .iter()
+                .all(|f| loops_of(f).is_empty()),
             "{args:?}"
         );
     }

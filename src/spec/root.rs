@@ -6,6 +6,7 @@
 #[cfg(feature = "image")]
 use crate::cli::RunArgs;
 use crate::error::{Error, Result, Step};
+use rustix::io::Errno;
 #[cfg(feature = "image")]
 use std::ffi::OsString;
 use std::ffi::{CString, OsStr};
@@ -62,25 +63,29 @@ pub(super) fn command_in_rootfs(
             path.strip_prefix(m.trim_end_matches('/'))
                 .is_some_and(|r| r.starts_with('/'))
         });
-        let found = view.open(c.as_c_str(), OFlags::PATH);
-        if under_a_mount || found.is_ok() {
-            return Ok(());
+        match view.open(c.as_c_str(), OFlags::PATH) {
+            _ if under_a_mount => return Ok(()),
+            Ok(_) => return Ok(()),
+            // Not there, or not to be run: exec says which.
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::ACCESS | Errno::LOOP) => {}
+            // A damaged image (EUCLEAN, EIO) is not a missing command.
+            Err(e) => {
+                return Err(Error::new(Step::Rootfs, e).at(format!("{}: {path}", root.display())));
+            }
         }
     }
     let command = command.to_string_lossy();
     let looks_like_one = ["bin", "etc", "usr"]
         .iter()
         .any(|d| view.open(*d, OFlags::PATH | OFlags::NOFOLLOW).is_ok());
-    Err(
-        Error::new(Step::Exec, rustix::io::Errno::NOENT).at(if looks_like_one {
-            command.into_owned()
-        } else {
-            format!(
-                "{command} (--rootfs {} has no bin/, etc/ or usr/: is it a root file system?)",
-                root.display()
-            )
-        }),
-    )
+    Err(Error::new(Step::Exec, Errno::NOENT).at(if looks_like_one {
+        command.into_owned()
+    } else {
+        format!(
+            "{command} (--rootfs {} has no bin/, etc/ or usr/: is it a root file system?)",
+            root.display()
+        )
+    }))
 }
 
 /// `--rootfs`: a directory, or (the `image` feature) an image file or a
