@@ -98,6 +98,88 @@ fn a_killed_runs_record_is_repaired_by_the_next_command() {
     assert!(!dir.exists());
 }
 
+/// A payload that exec's a set-user-ID program loses its parent-death
+/// signal (the kernel clears it on such an exec), so a SIGKILLed cella
+/// leaves it running. The next command that meets its record ends it:
+/// a container does not outlive its cella for longer than that.
+#[test]
+fn a_payload_that_outlives_its_killed_cella_is_ended_by_the_next_command() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::ExitStatusExt;
+    let _g = serial();
+    let root = rootfs("store-setuid");
+    // (busybox runs the applet its name says.)
+    std::fs::create_dir(root.join("suid")).unwrap();
+    let sleep = root.join("suid/sleep");
+    std::fs::copy(root.join("bin/busybox"), &sleep).unwrap();
+    std::fs::set_permissions(&sleep, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let name = format!("setuid-{}", std::process::id());
+    let ready = root.join("tmp/ready");
+    // Its output goes nowhere: the survivor would hold a pipe open.
+    let mut run = std::process::Command::new(cella_bin())
+        .args([
+            "run",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--name",
+            &name,
+            "-u",
+            "1000",
+            "--",
+            "sh",
+            "-c",
+            "touch /tmp/ready; exec /suid/sleep 300",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&ready, Duration::from_secs(20));
+    let state = ok(verb(&["state", &name]));
+    let pid: i32 = state
+        .split("\"pid\":")
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{state}"));
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let cmdline = || std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while cmdline() != b"/suid/sleep\x00300\x00" {
+        assert!(std::time::Instant::now() < deadline, "never exec'd");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(run.id(), Signal::KILL);
+    assert_eq!(run.wait().unwrap().signal(), Some(9));
+    std::thread::sleep(Duration::from_millis(300));
+    let alive = || {
+        std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    assert!(
+        alive(),
+        "the payload outlived its cella (what this test is about)"
+    );
+    // The next command ends it, and frees the name.
+    let list = ok(verb(&["list"]));
+    assert!(!list.contains(&name), "{list}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alive() {
+        assert!(std::time::Instant::now() < deadline, "still running: {pid}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!std::path::Path::new("/run/cella").join(&name).exists());
+    let out = run_in(&root, &["--name", &name], &["echo", "again"]);
+    assert_eq!(stdout(&out), "again\n", "{}", stderr(&out));
+}
+
 #[test]
 fn a_run_name_held_by_an_oci_container_is_a_clash() {
     let _g = serial();

@@ -402,10 +402,23 @@ pub fn remove_dir(root: &Path, id: &str) -> Result<bool> {
 pub fn remove_if_stale(root: &Path, id: &str) -> bool {
     // A kept record that says how its container ended waits for `rm`.
     // (The lock first: it is the cheap answer for every live container.)
-    let stale = !owned(root, id)
-        && Record::load(root, id)
-            .is_ok_and(|r| r.kind == Kind::Run && r.exit_code.is_none() && !r.alive());
-    stale && remove_dir(root, id).unwrap_or(false)
+    if owned(root, id) {
+        return false;
+    }
+    let Ok(r) = Record::load(root, id) else {
+        return false;
+    };
+    if r.kind != Kind::Run || r.exit_code.is_some() {
+        return false;
+    }
+    // Its cella is gone and its process is not: the payload exec'd a
+    // set-user-ID program, which clears the parent-death signal. A
+    // container does not outlive its cella; it goes now, with whatever
+    // it holds (an --overlay-upper directory whose lock died with cella).
+    if r.alive() {
+        r.kill();
+    }
+    remove_dir(root, id).unwrap_or(false)
 }
 
 /// Remove every record a killed cella left of a supervised container.
