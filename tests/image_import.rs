@@ -178,8 +178,12 @@ fn a_docker_save_archive_runs_with_its_config() {
     );
     assert!(inspect.contains("\"StopSignal\":\"SIGINT\""), "{inspect}");
     // An image's strings are shown escaped: a Cmd with a terminal's
-    // escape sequence neither clears the screen nor splits the table.
-    let config = tarball::config(r#"{"Cmd":["echo","\u001b[2J\n\u009b"]}"#, &[&base, &top]);
+    // escape sequence neither clears the screen nor splits the table, and
+    // `image inspect` prints no C1 control, DEL or CR the config holds raw.
+    let config = tarball::config(
+        "{\"Cmd\":[\"echo\",\"\\u001b[2J\\n\\u009b\"],\r\"Env\":[\"X=\u{9b}[2J\u{7f}\"]}",
+        &[&base, &top],
+    );
     let archive = dir.join("esc.tar");
     std::fs::write(
         &archive,
@@ -191,6 +195,9 @@ fn a_docker_save_archive_runs_with_its_config() {
     assert!(listed.contains("echo \\u{1b}[2J\\n\\u{9b}\n"), "{listed}");
     assert!(!listed.contains(['\x1b', '\u{9b}']), "{listed}");
     assert_eq!(listed.lines().count(), 3, "{listed}");
+    let inspect = ok_in(&store, &["image", "inspect", "esc"]);
+    assert!(inspect.contains(r#""X=\u009b[2J\u007f""#), "{inspect:?}");
+    assert!(!inspect.contains(['\u{9b}', '\x7f', '\r']), "{inspect:?}");
     ok_in(&store, &["rmi", "esc"]);
     ok_in(&store, &["rmi", "app:1.0"]);
     assert_eq!(contents(&store), (vec![], vec![], true));

@@ -54,7 +54,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
         ["image", "inspect", name] => {
             let (image, _) = store::find(&root, name)
                 .ok_or_else(|| Error::usage(format!("image inspect {name}: no such image")))?;
-            emit(&image.record);
+            emit(&terminal_safe(&image.record));
         }
         ["image", "import", source] | ["image", "import", source, _] => {
             let name = words.get(3).copied();
@@ -69,6 +69,30 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
         }
     }
     Ok(0)
+}
+
+/// An image's record as `image inspect` prints it: the same JSON, with
+/// nothing a hostile image could use to drive the terminal. The record is
+/// valid JSON (checked at import), so a raw control character can only be
+/// whitespace between tokens (a CR, which could hide a line, becomes a
+/// space), and DEL and the C1 controls (U+0080 to U+009F: some terminals
+/// obey U+009B as CSI) only stand in strings, where `\u00XX` means the same.
+fn terminal_safe(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let mut bytes = json.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        let c1 = match b {
+            0xc2 => bytes.next_if(|n| (0x80..0xa0).contains(n)),
+            0x7f => Some(b),
+            _ => None,
+        };
+        match (b, c1) {
+            (_, Some(c)) => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+            (b'\r', _) => out.push(b' '),
+            _ => out.push(b),
+        }
+    }
+    out
 }
 
 /// `cella images`: by name (cella's one sort: heapsort, not std's).
@@ -98,4 +122,27 @@ fn table(images: &[Image]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_prints_no_terminal_control() {
+        let record = "{\"Name\":\"x\",\r\"Config\":{\"Cmd\":[\"a\u{9b}2J\u{7f}\u{85}é\u{a0}\"]}}\n";
+        let shown = String::from_utf8(terminal_safe(record.as_bytes())).unwrap();
+        assert_eq!(
+            shown,
+            "{\"Name\":\"x\", \"Config\":{\"Cmd\":[\"a\\u009b2J\\u007f\\u0085é\u{a0}\"]}}\n"
+        );
+        // Still the same JSON.
+        let (a, b) = (
+            crate::json::parse(record.as_bytes()),
+            crate::json::parse(shown.as_bytes()),
+        );
+        assert!(a.is_ok());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert!(!shown.chars().any(|c| c.is_control() && c != '\n'));
+    }
 }
