@@ -467,6 +467,33 @@ fn hostile_archives_are_refused_leaving_nothing() {
         "{err}"
     );
     assert_eq!(contents(&store), before, "the store changed");
+    // A layout's blobs are what their digests say: a config altered after
+    // the manifest named it (another Cmd, say) is refused, and so is a
+    // digest of an algorithm cella cannot check.
+    let refused = |layout: &Path, needle: &str| {
+        let out = cella_in(&store, &["image", "import", layout.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 125, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+        assert_eq!(contents(&store), before, "the store changed");
+    };
+    let altered = dir.join("altered");
+    let config = tarball::config(r#"{"Cmd":["true"]}"#, &[&l]);
+    tarball::oci_layout(&altered, "altered", &config, &[&l]);
+    let config_blob = altered.join("blobs/sha256").join(tarball::sha256(&config));
+    let evil = String::from_utf8(config.clone())
+        .unwrap()
+        .replace("true", "evil");
+    std::fs::write(&config_blob, evil).unwrap();
+    refused(&altered, "its content does not match its digest");
+    let sha512 = dir.join("sha512");
+    tarball::oci_layout(&sha512, "sha512", &config, &[&l]);
+    let index = std::fs::read_to_string(sha512.join("index.json")).unwrap();
+    let (head, hex) = index.split_once("sha256:").unwrap();
+    let index = format!("{head}sha512:{}{hex}", "0".repeat(64));
+    std::fs::write(sha512.join("index.json"), index).unwrap();
+    refused(&sha512, "not a sha256 digest");
     assert_eq!(ok_in(&store, &["run", "good", "echo", "still"]), "still\n");
 }
 

@@ -160,6 +160,14 @@ impl Archive {
         }
         let mut bytes = vec![0u8; member.left() as usize];
         Stream::plain(member).read_exact(&mut bytes)?;
+        // A blob is named by its digest: one whose bytes are not what its
+        // name says is refused (a damaged or altered layout), as podman
+        // and skopeo do. (Layers are checked against their diff_ids.)
+        if let Some(hex) = path.strip_prefix("blobs/sha256/")
+            && super::sha256::Sha256::hex_of(&bytes) != hex
+        {
+            return Err(format!("{path}: its content does not match its digest"));
+        }
         let value = crate::json::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
         Ok((value, bytes))
     }
@@ -279,9 +287,8 @@ impl Archive {
             None => Ok(None),
             Some(id) => id
                 .as_str()
-                .and_then(|d| d.strip_prefix("sha256:"))
-                .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
-                .map(|h| Some(h.to_ascii_lowercase()))
+                .and_then(sha256_hex)
+                .map(|h| Some(h.to_owned()))
                 .ok_or_else(|| format!("rootfs.diff_ids[{i}] is not a sha256 digest")),
         };
         let layers = paths
@@ -327,17 +334,20 @@ fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.get(key)?.as_str()
 }
 
-/// `blobs/ALG/HEX` of a descriptor's `digest`.
+/// `blobs/sha256/HEX` of a descriptor's `digest`: sha256, the algorithm
+/// images use, is the only one cella can check a blob by, so it is the
+/// only one taken.
 fn blob_path(descriptor: &Value) -> Res<String> {
     let digest = str_at(descriptor, "digest").unwrap_or("");
-    match digest.split_once(':') {
-        Some((alg, hex))
-            if !alg.is_empty()
-                && !hex.is_empty()
-                && (alg.bytes().chain(hex.bytes())).all(|c| c.is_ascii_alphanumeric()) =>
-        {
-            Ok(format!("blobs/{alg}/{hex}"))
-        }
-        _ => Err(format!("'{digest}': not a digest")),
-    }
+    sha256_hex(digest)
+        .map(|hex| format!("blobs/sha256/{hex}"))
+        .ok_or_else(|| format!("'{digest}': not a sha256 digest"))
+}
+
+/// The hex of a `sha256:` digest, in the one form the image spec allows
+/// (64 lowercase hex digits).
+fn sha256_hex(digest: &str) -> Option<&str> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
 }

@@ -99,6 +99,13 @@ impl Sha256 {
         }
     }
 
+    /// The digest of `bytes`, as [`Sha256::hex`] gives it.
+    pub fn hex_of(bytes: &[u8]) -> String {
+        let mut h = Sha256::default();
+        h.update(bytes);
+        h.hex()
+    }
+
     /// The digest as 64 lowercase hex digits.
     pub fn hex(mut self) -> String {
         let bits = self.length.wrapping_mul(8);

@@ -141,9 +141,8 @@ fn record(name: &str, layers: &[String], config: Option<&[u8]>) -> Vec<u8> {
 }
 
 fn record_path(root: &Path, name: &str) -> PathBuf {
-    let mut h = Sha256::default();
-    h.update(name.as_bytes());
-    root.join("images").join(format!("{}.json", h.hex()))
+    root.join("images")
+        .join(format!("{}.json", Sha256::hex_of(name.as_bytes())))
 }
 
 /// The store, made if missing (0700: images carry setuid files and device
