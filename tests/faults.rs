@@ -12,7 +12,6 @@
 mod support;
 
 use rustix::process::Signal;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 use support::*;
 
@@ -80,16 +79,22 @@ fn sigkill_of_run_at_any_moment_leaves_no_process_and_no_cgroup() {
     for i in 0..n {
         let name = format!("{marker}-{i}");
         let mark = format!("MARK={marker}");
-        let mut child = Command::new(cella_bin())
-            .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name])
-            .args([
-                "--memory", "32m", "--pids", "64", "-e", &mark, "--", "sleep", "30",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_silent(&[
+            "run",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--name",
+            &name,
+            "--memory",
+            "32m",
+            "--pids",
+            "64",
+            "-e",
+            &mark,
+            "--",
+            "sleep",
+            "30",
+        ]);
         std::thread::sleep(Duration::from_micros(random_us(5_000)));
         let _ = child.kill();
         let _ = child.wait();
@@ -229,22 +234,19 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     let ready = root.join("tmp/ready");
     let _ = std::fs::remove_file(&ready);
     // (No pipes: the surviving sleep would hold them open.)
-    let mut first = Command::new(cella_bin())
-        .args([
-            "run",
-            "--rootfs",
-            root.to_str().unwrap(),
-            "--name",
-            &name,
-            "--pid",
-            "host",
-        ])
-        .args(["--", "sh", "-c", "sleep 60 & touch /tmp/ready; wait"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_silent(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "--pid",
+        "host",
+        "--",
+        "sh",
+        "-c",
+        "sleep 60 & touch /tmp/ready; wait",
+    ]);
     wait_for(&ready, Duration::from_secs(20));
     let _ = first.kill();
     let _ = first.wait();

@@ -161,13 +161,7 @@ impl Drop for DeleteOnDrop<'_> {
 /// Spawn cella with `args` (stdio to /dev/null), SIGKILL it after `delay`,
 /// and reap it.
 fn spawn_and_kill(args: &[&str], delay: Duration) {
-    let mut child: Child = Command::new(cella_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child: Child = spawn_silent(args);
     std::thread::sleep(delay);
     // Kills it whether or not it has exited yet (not reaped: still ours).
     let _ = child.kill();

@@ -117,25 +117,19 @@ fn a_payload_that_outlives_its_killed_cella_is_ended_by_the_next_command() {
     let name = format!("setuid-{}", std::process::id());
     let ready = root.join("tmp/ready");
     // Its output goes nowhere: the survivor would hold a pipe open.
-    let mut run = std::process::Command::new(cella_bin())
-        .args([
-            "run",
-            "--rootfs",
-            root.to_str().unwrap(),
-            "--name",
-            &name,
-            "-u",
-            "1000",
-            "--",
-            "sh",
-            "-c",
-            "touch /tmp/ready; exec /suid/sleep 300",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = spawn_silent(&[
+        "run",
+        "--rootfs",
+        root.to_str().unwrap(),
+        "--name",
+        &name,
+        "-u",
+        "1000",
+        "--",
+        "sh",
+        "-c",
+        "touch /tmp/ready; exec /suid/sleep 300",
+    ]);
     wait_for(&ready, Duration::from_secs(20));
     let state = ok(verb(&["state", &name]));
     let pid: i32 = state

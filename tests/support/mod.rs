@@ -223,6 +223,19 @@ pub fn spawn(args: &[&str]) -> Running {
     spawn_command(Command::new(cella_bin()).args(args))
 }
 
+/// `cella ARGS` in the background with no pipes to it (stdio on
+/// /dev/null): for a cella the test kills, whose survivors would hold
+/// pipes open.
+pub fn spawn_silent<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
+    Command::new(cella_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// [`spawn`] of a command made by the caller (its environment, say).
 pub fn spawn_command(cmd: &mut Command) -> Running {
     let child = cmd
