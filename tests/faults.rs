@@ -12,6 +12,7 @@
 mod support;
 
 use rustix::process::Signal;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 use support::*;
 
@@ -230,10 +231,12 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     );
     assert!(!container_cgroup("pids", &name).exists());
     // Sharing the host's PID namespace, a background process survives its
-    // killed cella: its cgroup holds a live process, and the name is taken.
+    // killed cella (the parent-death signal reaches the payload's first
+    // process only). The next command that meets the record ends the
+    // container, survivors and all: a container does not outlive its
+    // cella, and a crashed `cella run` never blocks its name.
     let ready = root.join("tmp/ready");
     let _ = std::fs::remove_file(&ready);
-    // (No pipes: the surviving sleep would hold them open.)
     let mut first = spawn_silent(&[
         "run",
         "--rootfs",
@@ -250,6 +253,26 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
     wait_for(&ready, Duration::from_secs(20));
     let _ = first.kill();
     let _ = first.wait();
+    let sleeps = || {
+        marked_processes(&name).into_iter().filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x0060\x00")
+        })
+    };
+    assert_eq!(
+        sleeps().count(),
+        1,
+        "the background sleep outlived its cella"
+    );
+    let out = run_in(&root, &["--name", &name], &["echo", "mine"]);
+    assert_eq!(stdout(&out), "mine\n", "{}", stderr(&out));
+    assert_eq!(sleeps().count(), 0, "the survivor was ended");
+    assert!(marked_cgroups(&name).is_empty());
+    // A cgroup of that name that holds a live process, with no record
+    // (made by hand here): the name is taken, and nothing is killed.
+    let leaf = container_cgroup("pids", &name);
+    std::fs::create_dir_all(&leaf).unwrap();
+    let mut squatter = Command::new("sleep").arg("60").spawn().unwrap();
+    std::fs::write(leaf.join("cgroup.procs"), squatter.id().to_string()).unwrap();
     let out = run_in(&root, &["--name", &name], &["true"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(
@@ -257,13 +280,12 @@ fn a_killed_runs_name_is_reclaimed_but_a_populated_one_is_a_clash() {
         "{}",
         stderr(&out)
     );
-    for p in marked_processes(&name) {
-        kill(p, Signal::KILL);
-    }
-    assert!(wait_until(Duration::from_secs(10), || marked_processes(
-        &name
-    )
-    .is_empty()));
+    assert!(
+        squatter.try_wait().unwrap().is_none(),
+        "the squatter was killed"
+    );
+    let _ = squatter.kill();
+    let _ = squatter.wait();
     ok(run_in(&root, &["--name", &name], &["true"]));
     assert!(marked_cgroups(&name).is_empty());
 }

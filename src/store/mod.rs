@@ -177,6 +177,11 @@ fn write_file(file: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 /// its directory, held until the returned fd is dropped (a second `delete`
 /// waits for the first, then finds nothing). `None` without a directory.
 pub fn lock(root: &Path, id: &str) -> Option<OwnedFd> {
+    lock_dir(root, id, FlockOperation::LockExclusive)
+}
+
+/// [`lock`] taken `how`: waiting for it or not.
+fn lock_dir(root: &Path, id: &str, how: FlockOperation) -> Option<OwnedFd> {
     check_id(id).ok()?;
     let fd = rustix::fs::open(
         dir(root, id),
@@ -184,7 +189,7 @@ pub fn lock(root: &Path, id: &str) -> Option<OwnedFd> {
         Mode::empty(),
     )
     .ok()?;
-    rustix::fs::flock(&fd, FlockOperation::LockExclusive).ok()?;
+    rustix::fs::flock(&fd, how).ok()?;
     Some(fd)
 }
 
@@ -398,26 +403,32 @@ pub fn remove_dir(root: &Path, id: &str) -> Result<bool> {
 }
 
 /// Remove `id` if it is what a killed cella left of a supervised container
-/// (its record nobody holds, its process gone); true if removed.
+/// (its record nobody holds, no exit status in it), with whatever of the
+/// container still runs; true if removed.
 pub fn remove_if_stale(root: &Path, id: &str) -> bool {
-    // A kept record that says how its container ended waits for `rm`.
-    // (The lock first: it is the cheap answer for every live container.)
+    // Under the container's lock, not waiting for it (a command acting
+    // on the container has it): two commands that meet the record never
+    // both act on it. The owner lock then tells whether its cella lives,
+    // of the record now at the path, not one another command replaced.
+    let Some(_lock) = lock_dir(root, id, FlockOperation::NonBlockingLockExclusive) else {
+        return false;
+    };
     if owned(root, id) {
         return false;
     }
     let Ok(r) = Record::load(root, id) else {
         return false;
     };
+    // A kept record that says how its container ended waits for `rm`.
     if r.kind != Kind::Run || r.exit_code.is_some() {
         return false;
     }
-    // Its cella is gone and its process is not: the payload exec'd a
-    // set-user-ID program, which clears the parent-death signal. A
-    // container does not outlive its cella; it goes now, with whatever
-    // it holds (an --overlay-upper directory whose lock died with cella).
-    if r.alive() {
-        r.kill();
-    }
+    // A container does not outlive its cella. What can: a payload that
+    // ran a set-user-ID program (which clears the parent-death signal),
+    // processes of a `--pid host` one. They go now, with what they hold
+    // (an --overlay-upper directory whose lock died with cella), so the
+    // name is free again.
+    r.kill();
     remove_dir(root, id).unwrap_or(false)
 }
 
