@@ -288,10 +288,10 @@ fn finish(mut c: Container, config: &mut Config) -> Result<()> {
 fn set_global(config: &mut Config, key: &str, value: &str) -> Result<()> {
     match key {
         "hostname" => {
-            if value.is_empty() || value.len() > 64 {
-                return Err(Error::usage("hostname must be 1 to 64 bytes"));
-            }
-            config.hostname = Some(value.to_owned())
+            config.hostname = Some(
+                cli::valid_hostname(value)
+                    .ok_or_else(|| Error::usage(format!("hostname: {}", cli::HOSTNAME_RULE)))?,
+            )
         }
         "on-exit" => {
             config.on_exit = match value {
@@ -614,6 +614,14 @@ init yes
                 "f:1: invalid value '../x' for name",
             ),
             ("[web]\n", "f:1: expected [container NAME]"),
+            (
+                "hostname 'box 6.6.6.6'\n[container a1]\ncommand x",
+                "f:1: hostname: use 1-64 letters",
+            ),
+            (
+                "[container a1]\ncommand x\nhostname h#evil",
+                "f:3: invalid value 'h#evil' for hostname: use 1-64 letters",
+            ),
             ("[container a1]\ncommand 'x", "f:2: unterminated quote"),
             (
                 "[container a1]\ncommand x\nrestart sometimes",
@@ -688,12 +696,12 @@ init yes
                     env A=b#c\n\
                     env B=\"x #y\"   #z\n\
                     #env C=gone\n\
-                    hostname h#1\n";
+                    workdir /h#1\n";
         let c = parse(text, "f").unwrap();
         let a = &c.containers[0].args;
         assert_eq!(a.command, ["sh", "-c", "echo #1; echo \"#2\""]);
         assert_eq!(a.env, ["A=b#c", "B=\"x #y\""]);
-        assert_eq!(a.hostname.as_deref(), Some("h#1"));
+        assert_eq!(a.workdir.as_deref(), Some("/h#1"));
         assert_eq!(without_comment("# all"), "");
         assert_eq!(without_comment("key value#not # yes"), "key value#not ");
         assert_eq!(without_comment("key 'a # b' # c"), "key 'a # b' ");

@@ -151,6 +151,15 @@ fn bad_values_and_dns_without_a_network_are_refused_leaving_nothing() {
             "need a network: this container has none (--net none)",
         ),
         (vec!["--dns-search", "example.org"], "need a network"),
+        // A hostname is a word: it goes into /etc/hosts, where a newline,
+        // a space or `#` would add lines or names of its own.
+        (
+            vec!["--hostname", "h\n6.6.6.6 evil"],
+            "for --hostname: use 1-64 letters",
+        ),
+        (vec!["--hostname", "h alias"], "for --hostname"),
+        (vec!["--hostname", "h#x"], "for --hostname"),
+        (vec!["--hostname", "-h"], "for --hostname"),
     ] {
         let mut all = vec!["--name", name.as_str()];
         all.extend(args.iter().copied());

@@ -278,7 +278,7 @@ fn bad_input_exits_125_or_127_with_a_clear_message_and_leaves_nothing() {
         (
             vec!["run", "--rootfs", r, "--hostname", &long, "true"],
             125,
-            "--hostname: must be 1 to 64 bytes",
+            "for --hostname: use 1-64 letters",
         ),
         (
             vec![

@@ -18,7 +18,7 @@ use values::{
     BIND_RULE, DEVICE_RULE, NAME_RULE, ULIMIT_RULE, absolute, bind, decimal, device, ranged,
     ulimit, valid_name,
 };
-pub use values::{PIDS_MAX, ULIMITS, cpus, lex, user, user_names};
+pub use values::{HOSTNAME_RULE, PIDS_MAX, ULIMITS, cpus, lex, user, user_names, valid_hostname};
 
 pub const USAGE: &str = "\
 cella: a small container runtime in one static binary
@@ -608,12 +608,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
             let v = value.to_str().ok_or_else(|| bad("not valid UTF-8"))?;
             match name {
                 "name" => a.name = Some(valid_name(v).ok_or_else(|| bad(NAME_RULE))?),
-                "hostname" => {
-                    if v.is_empty() || v.len() > 64 || v.contains('\0') {
-                        return Err(bad("must be 1 to 64 bytes"));
-                    }
-                    a.hostname = Some(v.to_owned())
-                }
+                "hostname" => a.hostname = Some(valid_hostname(v).ok_or_else(|| bad(HOSTNAME_RULE))?),
                 "pid" => {
                     a.pid_host = match v {
                         "host" => true,

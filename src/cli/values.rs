@@ -117,12 +117,26 @@ pub fn cpus(s: &str) -> Option<u64> {
 /// names and appear in messages, so no slash, no dot alone, no control
 /// character.
 pub(super) fn valid_name(s: &str) -> Option<String> {
-    let ok = s.len() >= 2
-        && s.len() <= 64
-        && s.as_bytes()[0].is_ascii_alphanumeric()
+    (s.len() >= 2 && name_like(s)).then(|| s.to_owned())
+}
+
+/// A hostname (a container's, or the machine's under `cella init`): a
+/// container name's characters, one or more. It goes into the kernel and
+/// into `/etc/hosts`, where a space, `#` or newline would add names or
+/// lines of the value's own.
+pub const HOSTNAME_RULE: &str =
+    "use 1-64 letters, digits, '_', '.', '-', starting with a letter or digit";
+
+pub fn valid_hostname(s: &str) -> Option<String> {
+    (!s.is_empty() && name_like(s)).then(|| s.to_owned())
+}
+
+/// At most 64 letters, digits, `_`, `.`, `-`, the first a letter or digit.
+fn name_like(s: &str) -> bool {
+    s.len() <= 64
+        && s.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
         && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    ok.then(|| s.to_owned())
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 pub(super) fn absolute(v: &str) -> Option<String> {
