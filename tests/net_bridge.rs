@@ -386,6 +386,48 @@ fn outbound_traffic_is_masqueraded_and_cellas_table_goes_with_the_last_container
     );
 }
 
+/// `route_localnet` on the bridge (so published ports answer on the
+/// host's 127.0.0.1) must not open the host's loopback to containers: a
+/// frame a container writes with NET_RAW (which it has by default) to the
+/// gateway's MAC address, addressed to 127.0.0.1, is dropped; the same
+/// frame addressed to the bridge's own address arrives, so the frame is
+/// right and the test can fail.
+#[test]
+fn a_container_cannot_reach_the_hosts_loopback_through_the_bridge() {
+    let _g = serial();
+    let root = rootfs("bridge-loopback");
+    let p = std::process::id();
+    let (lo, br) = (21000 + p % 19000, 41000 + p % 19000);
+    let out = in_netns(
+        &root,
+        &format!(
+            "$R/bin/probe peer {lo} udp > $R/../lo-{p}.out 2>&1 & LO=$!
+             $R/bin/probe peer {br} udp > $R/../br-{p}.out 2>&1 & BR=$!
+             until grep -q listening $R/../lo-{p}.out 2>/dev/null && grep -q listening $R/../br-{p}.out 2>/dev/null; do sleep 0.05; done
+             $C run --rootfs $R --net bridge --name loopback-{p}                sh -c 'probe spoof 127.0.0.1 {lo} && probe spoof 10.88.0.1 {br}'
+             for i in $(seq 100); do grep -q peer= $R/../br-{p}.out && break; sleep 0.05; done
+             sleep 0.3
+             echo LO; cat $R/../lo-{p}.out; echo BR; cat $R/../br-{p}.out
+             kill $LO $BR 2>/dev/null
+{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.starts_with("sent\nsent\n"), "{text}{err}");
+    let (lo_seen, br_seen) = text
+        .split_once("\nLO\n")
+        .and_then(|(_, rest)| rest.split_once("\nBR\n").or(rest.split_once("BR\n")))
+        .unwrap_or_else(|| panic!("{text}{err}"));
+    assert!(
+        br_seen.contains("peer=10.88."),
+        "the control frame arrived: {text}{err}"
+    );
+    assert!(
+        !lo_seen.contains("peer="),
+        "a container reached the host's loopback: {text}{err}"
+    );
+}
+
 #[test]
 fn published_ports_answer_on_localhost_the_hosts_address_and_other_containers() {
     let _g = serial();

@@ -12,7 +12,14 @@
 //! the kernel way, no user-space proxy), `ip saddr SUBNET oifname BRIDGE
 //! ct status dnat masquerade` (a container reaching a published port of
 //! the bridge's, hairpin), and forward accepts for the bridge (a no-op
-//! unless another table drops: see [`forward_drops`]). Per published port,
+//! unless another table drops: see [`forward_drops`]). Before any of it,
+//! at the raw priority: `iifname BRIDGE ip daddr 127.0.0.0/8 drop`, since
+//! `route_localnet` would otherwise let a container (with NET_RAW, which
+//! it has by default) reach the host's loopback-only services by sending
+//! to 127.0.0.1 through the bridge (CVE-2020-8558's kind; docker and
+//! kube-proxy drop the same). Replies to a published port reached from
+//! 127.0.0.1 pass: at that priority their destination is still the
+//! bridge's address their masquerade gave them. Per published port,
 //! in prerouting and output: `fib daddr type local [ip daddr HOST_IP]
 //! PROTO dport HOST_PORT dnat to ADDRESS:PORT`.
 
@@ -83,6 +90,8 @@ pub fn batch(rs: &Ruleset, seq: u32) -> Vec<u8> {
             ("output", "nat", HOOK_OUTPUT, -100),
             ("postrouting", "nat", HOOK_POSTROUTING, 100),
             ("forward", "filter", HOOK_FORWARD, 0),
+            // Before conntrack (-200) undoes a masquerade: see the module docs.
+            ("loopback", "filter", HOOK_PREROUTING, -300),
         ] {
             msgs.push(
                 msg(NEWCHAIN, NLM_F_CREATE)
@@ -198,7 +207,17 @@ fn mask(len: u8) -> [u8; 4] {
 
 /// `ip saddr NET/LEN`.
 fn saddr_in(m: Message, net: Ipv4Addr, len: u8) -> Message {
-    let m = and(payload(m, 1, 12, 4), &mask(len));
+    addr_in(m, 12, net, len)
+}
+
+/// `ip daddr NET/LEN`.
+fn daddr_in(m: Message, net: Ipv4Addr, len: u8) -> Message {
+    addr_in(m, 16, net, len)
+}
+
+/// The IPv4 address at `offset` of the header is in NET/LEN.
+fn addr_in(m: Message, offset: u32, net: Ipv4Addr, len: u8) -> Message {
+    let m = and(payload(m, 1, offset, 4), &mask(len));
     let net = (u32::from(net) & u32::from_be_bytes(mask(len))).to_be_bytes();
     cmp(m, true, &net)
 }
@@ -208,11 +227,23 @@ fn masq(m: Message) -> Message {
 }
 
 fn accept(m: Message) -> Message {
+    verdict(m, NF_ACCEPT)
+}
+
+fn drop_packet(m: Message) -> Message {
+    verdict(m, NF_DROP)
+}
+
+const NF_DROP: u32 = 0;
+const NF_ACCEPT: u32 = 1;
+
+/// The rule's verdict (`code`) into the verdict register.
+fn verdict(m: Message, code: u32) -> Message {
     expr(m, "immediate", |m| {
         m.attr(1, &be(0))
             .nest(2)
             .nest(2)
-            .attr(1, &be(1))
+            .attr(1, &be(code))
             .end()
             .end()
     })
@@ -246,6 +277,12 @@ fn bridge_rules(b: &Bridge) -> Vec<Message> {
         }),
         rule("forward", |m| {
             accept(cmp(meta(m, META_OIFNAME), true, &dev))
+        }),
+        // Nothing from the bridge to the host's loopback (see the module
+        // docs).
+        rule("loopback", |m| {
+            let m = cmp(meta(m, META_IIFNAME), true, &dev);
+            drop_packet(daddr_in(m, Ipv4Addr::new(127, 0, 0, 0), 8))
         }),
     ]
 }
@@ -418,6 +455,8 @@ mod tests {
                 NEWCHAIN,
                 NEWCHAIN,
                 NEWCHAIN,
+                NEWCHAIN,
+                NEWRULE,
                 NEWRULE,
                 NEWRULE,
                 NEWRULE,
@@ -429,20 +468,36 @@ mod tests {
             ]
         );
         // Rules are appended, and made.
-        assert_eq!(m[8].1 & 0xc00, 0xc00);
+        assert_eq!(m[9].1 & 0xc00, 0xc00);
         assert_eq!(
-            names(&m[8].2),
+            names(&m[9].2),
             ["payload", "bitwise", "cmp", "meta", "cmp", "masq"]
         );
         assert_eq!(
-            names(&m[10].2),
+            names(&m[11].2),
             [
                 "payload", "bitwise", "cmp", "meta", "cmp", "ct", "bitwise", "cmp", "masq"
             ]
         );
-        assert_eq!(names(&m[11].2), ["meta", "cmp", "immediate"]);
+        assert_eq!(names(&m[12].2), ["meta", "cmp", "immediate"]);
+        // `iifname "cella0" ip daddr 127.0.0.0/8 drop`, in the loopback
+        // chain: hook prerouting, priority -300 (before conntrack).
         assert_eq!(
-            names(&m[13].2),
+            names(&m[14].2),
+            ["meta", "cmp", "payload", "bitwise", "cmp", "immediate"]
+        );
+        let attr = |i: usize, kind: u16| {
+            let all = attrs(&m[i].2, 4);
+            crate::net::netlink::text(all.iter().find(|(k, _)| *k == kind).unwrap().1).to_owned()
+        };
+        assert_eq!(attr(14, 2), "loopback");
+        assert_eq!(attr(8, 3), "loopback");
+        let chain = attrs(&m[8].2, 4);
+        let hook = attrs(chain.iter().find(|(k, _)| *k == 4).unwrap().1, 0);
+        assert_eq!(hook[0].1, &[0, 0, 0, 0]);
+        assert_eq!(hook[1].1, &(-300i32).to_be_bytes());
+        assert_eq!(
+            names(&m[15].2),
             [
                 "fib",
                 "cmp",

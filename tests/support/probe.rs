@@ -14,6 +14,10 @@
 //!   numbers a test's seccomp filter refuses) and print `N=errno`.
 //! - `probe tiocsti`: push a character into the terminal on stdin with
 //!   `TIOCSTI`; prints `TIOCSTI ok` or `TIOCSTI errno=N`.
+//! - `probe spoof ADDRESS PORT`: send one UDP datagram (`SPOOFED`) to
+//!   ADDRESS:PORT as a raw Ethernet frame to the default gateway's MAC
+//!   address, whatever ADDRESS is (127.0.0.1 included): what a container
+//!   with NET_RAW can put on its bridge. Prints `sent`.
 //! - `probe no-clone3 CMD...` (run outside containers): install a seccomp
 //!   filter that makes clone3 fail with ENOSYS, as Docker's default profile
 //!   and qemu-user do, check that it does, then exec CMD.
@@ -76,6 +80,10 @@ fn main() {
             args[3].parse().expect("PORT"),
             args.get(4).map(String::as_str),
         ),
+        Some("spoof") => spoof(
+            args[2].parse().expect("ADDRESS"),
+            args[3].parse().expect("PORT"),
+        ),
         _ => {
             eprintln!(
                 "usage: probe escape MARKER | hog MIB | fds | syscalls | nr N... | tiocsti | no-clone3 CMD... | peer PORT [udp]"
@@ -83,6 +91,105 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+fn spoof(to: std::net::Ipv4Addr, port: u16) {
+    // The default route's gateway and device (/proc/net/route: hex, the
+    // address in host order).
+    let routes = std::fs::read_to_string("/proc/net/route").expect("/proc/net/route");
+    let (dev, gateway) = routes
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f[1] == "00000000")
+        .map(|f| {
+            let g = u32::from_str_radix(f[2], 16).expect("gateway");
+            (f[0].to_owned(), std::net::Ipv4Addr::from(g.swap_bytes()))
+        })
+        .expect("a default route");
+    // Our address, and the gateway's MAC address (asked for by a datagram).
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", 0)).expect("bind");
+    sock.connect((gateway, 9)).expect("connect");
+    let std::net::IpAddr::V4(from) = sock.local_addr().unwrap().ip() else {
+        panic!("not IPv4")
+    };
+    let mac_of = |text: &str| -> Vec<u8> {
+        text.trim()
+            .split(':')
+            .map(|h| u8::from_str_radix(h, 16).expect("MAC"))
+            .collect()
+    };
+    let mut gateway_mac = None;
+    for _ in 0..100 {
+        let _ = sock.send(b"arp");
+        let arp = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+        gateway_mac = arp
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f[0] == gateway.to_string() && f[3] != "00:00:00:00:00:00")
+            .map(|f| mac_of(f[3]));
+        if gateway_mac.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let gateway_mac = gateway_mac.expect("the gateway's MAC address");
+    let sys = |f: &str| std::fs::read_to_string(format!("/sys/class/net/{dev}/{f}")).expect(f);
+    let own_mac = mac_of(&sys("address"));
+    let index: i32 = sys("ifindex").trim().parse().expect("ifindex");
+    // Ethernet, IPv4 (checksummed), UDP (no checksum), the payload.
+    let data = b"SPOOFED\n";
+    let udp_len = 8 + data.len() as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend((20 + udp_len).to_be_bytes());
+    ip.extend([0, 1, 0x40, 0, 64, 17, 0, 0]);
+    ip.extend(from.octets());
+    ip.extend(to.octets());
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let mut frame = gateway_mac.clone();
+    frame.extend(&own_mac);
+    frame.extend([0x08, 0x00]);
+    frame.extend(ip);
+    frame.extend(40000u16.to_be_bytes());
+    frame.extend(port.to_be_bytes());
+    frame.extend(udp_len.to_be_bytes());
+    frame.extend([0, 0]);
+    frame.extend(data);
+    // AF_PACKET, SOCK_RAW, bound to the device: a write sends the frame.
+    let eth_p_ip = 0x0800u16.to_be();
+    let fd = syscall3(
+        linux_raw_sys::general::__NR_socket as usize,
+        17,
+        3,
+        usize::from(eth_p_ip),
+    );
+    assert!(fd >= 0, "socket(AF_PACKET): errno {}", -fd);
+    let mut ll = [0u8; 20];
+    ll[0..2].copy_from_slice(&17u16.to_ne_bytes());
+    ll[2..4].copy_from_slice(&eth_p_ip.to_ne_bytes());
+    ll[4..8].copy_from_slice(&index.to_ne_bytes());
+    let r = syscall3(
+        linux_raw_sys::general::__NR_bind as usize,
+        fd as usize,
+        ll.as_ptr() as usize,
+        ll.len(),
+    );
+    assert_eq!(r, 0, "bind(AF_PACKET)");
+    let r = syscall3(
+        linux_raw_sys::general::__NR_write as usize,
+        fd as usize,
+        frame.as_ptr() as usize,
+        frame.len(),
+    );
+    assert_eq!(r, frame.len() as isize, "write");
+    println!("sent");
 }
 
 fn recv(port: u16) {
