@@ -219,6 +219,46 @@ fn fixed_addresses_and_their_refusals_leave_nothing() {
     assert_no_new_cgroups(&cgroups);
 }
 
+/// `--bridge` naming an interface that is not a bridge (a typo for the
+/// host's eth0, say) is refused before anything is changed: its
+/// `route_localnet` stays off, no veth, record or table is made.
+#[test]
+fn a_bridge_name_that_is_another_interface_is_refused_and_left_alone() {
+    let _g = serial();
+    let root = rootfs("bridge-notbridge");
+    let p = std::process::id();
+    let out = in_netns(
+        &root,
+        &format!(
+            "$BB ip link add up0 type veth peer name up1 && $BB ip addr add 198.51.100.2/24 dev up0 \
+               && $BB ip link set up0 up || exit 9\n\
+             $C run --rootfs $R --net bridge --bridge up0 --name notbridge-{p} true; echo rc=$?\n\
+             echo localnet=$(cat /proc/sys/net/ipv4/conf/up0/route_localnet)\n\
+             {TABLES}\n\
+             echo LINKS; $BB ip -o link | cut -d: -f2"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(text.contains("rc=125\n"), "{text}{err}");
+    assert_eq!(
+        err,
+        "cella: --bridge up0: an interface of that name exists and is not a bridge\n"
+    );
+    assert!(text.contains("localnet=0\n"), "{text}");
+    assert_eq!(tables_after(&text), Vec::<String>::new(), "{text}");
+    // Only the pair made here (busybox names the peer itself).
+    let links = links_after(&text);
+    assert!(
+        links.len() == 2 && links.contains(&"up0".to_owned()),
+        "{text}"
+    );
+    assert!(
+        !Path::new("/run/cella")
+            .join(format!("notbridge-{p}"))
+            .exists()
+    );
+}
+
 #[test]
 fn fifty_containers_started_at_once_get_fifty_addresses() {
     let _g = serial();
@@ -454,7 +494,8 @@ fn published_ports_answer_on_localhost_the_hosts_address_and_other_containers() 
              $C run --rootfs $R --net bridge sh -c \
                'for i in $(seq 100); do r=$(probe ask 192.168.50.1 {tcp}) && echo \"container $r\" && exit; sleep 0.05; done; echo container failed'\n\
              ask 127.0.0.1 {udp} udp udp\n\
-             wait\n{TABLES}\n{LINKS}"
+             wait\n{TABLES}\n\
+             echo LINKS; $BB ip -o link | cut -d: -f2"
         ),
     );
     let (text, err) = (stdout(&out), stderr(&out));

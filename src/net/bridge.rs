@@ -12,7 +12,7 @@
 //! `eth0`) when the container goes.
 
 use super::link::{
-    add_address, address_of, default_route, find_link, mask, net_error, network, set_up,
+    Iface, add_address, address_of, default_route, find_link, mask, net_error, network, set_up,
 };
 use super::netlink::{self as nl, Message, Socket};
 use crate::error::{Error, Result, Step};
@@ -83,7 +83,15 @@ pub fn prepare(
     // request is said before the bridge exists.
     let mut new = None;
     let (bridge_index, mtu, (gateway, prefix)) = match found {
-        Some((index, mtu)) => {
+        // Before anything is changed: a link of that name that is not a
+        // bridge (a typo for the host's eth0, say) is left as it is.
+        Some(link) if !link.is_bridge => {
+            return Err(Error::usage(format!(
+                "--bridge {}: an interface of that name exists and is not a bridge",
+                req.bridge
+            )));
+        }
+        Some(Iface { index, mtu, .. }) => {
             let found = address_of(&mut sock, index)?.ok_or_else(|| {
                 Error::usage(format!(
                     "bridge {} has no IPv4 address: give it one, or name another with --bridge",
@@ -387,9 +395,10 @@ fn make_bridge(sock: &mut Socket, name: &str, gateway: Ipv4Addr, len: u8) -> Res
         .end();
     sock.request(m)
         .map_err(net_error(format!("create bridge {name}")))?;
-    let (index, mtu) = find_link(sock, name)?.ok_or_else(|| {
+    let made = find_link(sock, name)?.ok_or_else(|| {
         Error::new(Step::Network, Errno::NODEV).at(format!("create bridge {name}"))
     })?;
+    let (index, mtu) = (made.index, made.mtu);
     add_address(sock, index, gateway, len)
         .map_err(net_error(format!("address {gateway} on {name}")))?;
     set_up(sock, index).map_err(net_error(format!("bring {name} up")))?;
@@ -460,7 +469,7 @@ impl Attachment {
         // through one of its published ports.
         let port = find_link(&mut host, &self.veth)?
             .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(self.veth.clone()))?
-            .0;
+            .index;
         host.request(
             Message::new(nl::RTM_SETLINK, 0)
                 .raw(&nl::bridge_ifinfo(port))
@@ -472,7 +481,7 @@ impl Attachment {
         let mut inside = socket_in(&theirs)?;
         let eth0 = find_link(&mut inside, "eth0")?
             .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at("eth0"))?
-            .0;
+            .index;
         let shown = format!("{}/{} on eth0", self.address, self.prefix);
         add_address(&mut inside, eth0, self.address, self.prefix).map_err(net_error(shown))?;
         set_up(&mut inside, eth0).map_err(net_error("bring eth0 up"))?;

@@ -18,15 +18,15 @@ pub fn has_address(name: &str) -> bool {
     let Ok(mut sock) = Socket::route() else {
         return false;
     };
-    matches!(find_link(&mut sock, name), Ok(Some((index, _)))
-        if matches!(super::link::address_of(&mut sock, index), Ok(Some(_))))
+    matches!(find_link(&mut sock, name), Ok(Some(link))
+        if matches!(super::link::address_of(&mut sock, link.index), Ok(Some(_))))
 }
 
 /// Bring interface `name` up; its index.
 fn up(sock: &mut Socket, name: &str) -> Result<u32> {
     let index = find_link(sock, name)?
         .ok_or_else(|| Error::new(Step::Network, Errno::NODEV).at(format!("interface {name}")))?
-        .0;
+        .index;
     set_up(sock, index).map_err(net_error(format!("bring {name} up")))?;
     Ok(index)
 }

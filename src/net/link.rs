@@ -13,8 +13,16 @@ pub fn net_error(what: impl Into<String>) -> impl FnOnce(Errno) -> Error {
     move |e| Error::new(Step::Network, e).at(what)
 }
 
-/// (index, MTU) of the link named `name`, if there is one.
-pub fn find_link(sock: &mut Socket, name: &str) -> Result<Option<(u32, u32)>> {
+/// A link found by name.
+pub struct Iface {
+    pub index: u32,
+    pub mtu: u32,
+    /// Its kind is `bridge`.
+    pub is_bridge: bool,
+}
+
+/// The link named `name`, if there is one.
+pub fn find_link(sock: &mut Socket, name: &str) -> Result<Option<Iface>> {
     let mut found = None;
     let m = Message::new(nl::RTM_GETLINK, 0)
         .ifinfo(0, 0, 0)
@@ -23,11 +31,19 @@ pub fn find_link(sock: &mut Socket, name: &str) -> Result<Option<(u32, u32)>> {
         let index = payload
             .get(4..8)
             .map_or(0, |b| u32::from_ne_bytes(b.try_into().unwrap()));
-        let mtu = nl::attrs(payload, 16)
-            .iter()
-            .find(|(k, _)| *k == nl::IFLA_MTU)
-            .map_or(1500, |(_, d)| nl::u32_of(d));
-        found = Some((index, mtu));
+        let attrs = nl::attrs(payload, 16);
+        let attr = |kind| attrs.iter().find(|(k, _)| *k == kind).map(|(_, d)| *d);
+        let mtu = attr(nl::IFLA_MTU).map_or(1500, nl::u32_of);
+        let is_bridge = attr(nl::IFLA_LINKINFO).is_some_and(|info| {
+            nl::attrs(info, 0)
+                .iter()
+                .any(|(k, d)| *k == nl::IFLA_INFO_KIND && nl::text(d) == "bridge")
+        });
+        found = Some(Iface {
+            index,
+            mtu,
+            is_bridge,
+        });
     }) {
         Ok(()) => Ok(found),
         Err(Errno::NODEV) => Ok(None),
