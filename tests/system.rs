@@ -558,3 +558,138 @@ fn a_configuration_that_is_a_fifo_or_not_utf8_is_refused_at_once() {
         "{console:?}"
     );
 }
+
+/// The grace period is given in full, whatever fraction of a second the
+/// stop arrives at (the loop's clock once counted whole seconds, so `grace
+/// 1` could be 0.1 s): a payload that needs half a second after SIGTERM
+/// exits cleanly, on a stop sent at 2.85 s, at 3.35 s and at 3.6 s, while
+/// another container's output keeps the loop busy.
+#[test]
+fn the_grace_period_is_given_in_full() {
+    let _g = serial();
+    let root = rootfs("system-grace");
+    let config = write_config(
+        "grace",
+        &format!(
+            "grace 1\n[container slow]\nrootfs {}\ninit yes\n\
+             command sh -c 'trap \"sleep 0.5; echo clean-exit; exit 0\" TERM; sleep 1000 & wait'\n\
+             [container chat]\nrootfs {}\ncommand sh -c 'while true; do echo chat; sleep 0.05; done'\n",
+            root.display(),
+            root.display()
+        ),
+    );
+    for at in [2850, 3350, 3600] {
+        let spawned = Instant::now();
+        let mut init = start_init(&config);
+        init.expect("cella: slow: started", Duration::from_secs(20));
+        let pid1 = init.pid1();
+        std::thread::sleep(Duration::from_millis(at).saturating_sub(spawned.elapsed()));
+        kill(pid1, rustix::process::Signal::TERM);
+        let (code, console) = init.finish(Duration::from_secs(20));
+        let text = console.join("\n");
+        assert_eq!(code, POWERED_OFF, "{text}");
+        assert!(
+            text.contains("[slow] clean-exit"),
+            "stop at {at} ms: {text}"
+        );
+        assert!(
+            text.contains("cella: slow: exited with status 0"),
+            "stop at {at} ms: {text}"
+        );
+    }
+}
+
+/// A container that ran and then cannot start (its root caught mid-update)
+/// fails by its restart policy, backs off and comes back once its root
+/// does; only a container that never started is given up at once.
+#[test]
+fn a_container_that_ran_and_then_cannot_start_is_restarted_by_its_policy() {
+    let _g = serial();
+    let root = rootfs("system-restart-fail");
+    let current = root.parent().unwrap().join("system-restart-fail-current");
+    let _ = std::fs::remove_file(&current);
+    std::os::unix::fs::symlink(&root, &current).unwrap();
+    let config = write_config(
+        "restart-fail",
+        &format!(
+            "[container app]\nrootfs {}\nrestart always\ncommand echo ran\n",
+            current.display()
+        ),
+    );
+    let mut init = start_init(&config);
+    init.expect("[app] ran", Duration::from_secs(20));
+    init.expect("cella: app: restarting in 1s", Duration::from_secs(20));
+    std::fs::remove_file(&current).unwrap();
+    init.expect("cella: app: restarting in 2s", Duration::from_secs(20));
+    assert!(
+        init.seen
+            .iter()
+            .any(|l| l.starts_with(&format!("cella: app: rootfs {}", current.display()))),
+        "{:?}",
+        init.seen
+    );
+    std::os::unix::fs::symlink(&root, &current).unwrap();
+    init.expect("cella: app: restarting in 4s", Duration::from_secs(20));
+    assert_eq!(
+        init.seen.iter().filter(|l| *l == "[app] ran").count(),
+        2,
+        "{:?}",
+        init.seen
+    );
+    kill(init.pid1(), rustix::process::Signal::TERM);
+    let (code, console) = init.finish(Duration::from_secs(20));
+    assert_eq!(code, POWERED_OFF, "{console:?}");
+    let _ = std::fs::remove_file(&current);
+}
+
+/// A status line of any length reaches the console, cut short: a line
+/// of the configuration 70,000 bytes long is named in the error, not
+/// dropped with the console called stalled. And a console that is a file
+/// opened for appending is appended to.
+#[test]
+fn a_long_error_line_is_cut_and_an_appended_console_keeps_its_file() {
+    let _g = serial();
+    let root = rootfs("system-long");
+    let config = write_config(
+        "long",
+        &format!(
+            "[container a1]\nrootfs {}\ncommand true\n{} 1\n",
+            root.display(),
+            "x".repeat(70_000)
+        ),
+    );
+    let console = config.with_file_name("console.log");
+    std::fs::write(&console, "what the file held\n").unwrap();
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&console)
+        .unwrap();
+    let mut init = init_command(&config)
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while init.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "init did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&console).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("what the file held"), "{text}");
+    let error = lines
+        .find(|l| {
+            l.starts_with(&format!(
+                "cella: {}:4: unknown option 'xxx",
+                config.display()
+            ))
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(error.len() <= 1100, "{}", error.len());
+    assert!(error.ends_with(" more bytes]"), "{error}");
+    assert!(!text.contains("stalled"), "{text}");
+    assert!(text.contains("cella: powering off"), "{text}");
+}

@@ -109,8 +109,11 @@ impl Console {
 }
 
 /// Our own open file description of stdout, non-blocking: `/proc/self/fd/1`
-/// opened anew (a pipe, a tty, a file; not a socket).
+/// opened anew (a pipe, a tty, a file; not a socket), appending if stdout
+/// does (`>> file`: what the file held, or others append, stays).
 fn reopen_stdout() -> Option<OwnedFd> {
-    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let append = rustix::fs::fcntl_getfl(rustix::stdio::stdout())
+        .map_or(OFlags::empty(), |f| f & OFlags::APPEND);
+    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC | append;
     rustix::fs::open("/proc/self/fd/1", flags, Mode::empty()).ok()
 }

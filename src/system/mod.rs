@@ -39,7 +39,7 @@ const HANDLED: SigSet = SigSet::empty()
     .with(Signal::USR2);
 
 /// A run this long proves the container works: its backoff starts over.
-const HEALTHY_SECS: u64 = 10;
+const HEALTHY_MS: u64 = 10_000;
 const MAX_BACKOFF_SECS: u64 = 30;
 
 /// Run the init. Returns only when cella is not PID 1 (a supervisor in a
@@ -219,9 +219,12 @@ impl Init {
 struct Slot<'c> {
     config: &'c config::Container,
     running: Option<Running>,
-    /// When a restart is due (monotonic seconds).
+    /// When a restart is due (the loop's clock, [`now_ms`]).
     restart_at: Option<u64>,
     started_at: u64,
+    /// It started once: a later start that fails is a failure for its
+    /// restart policy, not the end of it.
+    ever_started: bool,
     failures: u32,
     /// Restarts so far, for `on-failure:N`.
     restarts: u32,
@@ -234,7 +237,7 @@ struct Slot<'c> {
 
 struct Supervisor<'c> {
     slots: Vec<Slot<'c>>,
-    grace_secs: u64,
+    grace_ms: u64,
     /// Set once stopping began: when SIGKILL is due.
     kill_at: Option<u64>,
     /// The first container's failure code, as this init's exit status.
@@ -251,6 +254,7 @@ impl<'c> Supervisor<'c> {
                 running: None,
                 restart_at: Some(0),
                 started_at: 0,
+                ever_started: false,
                 failures: 0,
                 restarts: 0,
                 relay: None,
@@ -260,7 +264,7 @@ impl<'c> Supervisor<'c> {
             .collect();
         Supervisor {
             slots,
-            grace_secs: config.grace_secs,
+            grace_ms: config.grace_secs.saturating_mul(1000),
             kill_at: None,
             code: 0,
         }
@@ -277,7 +281,7 @@ impl<'c> Supervisor<'c> {
             }
         };
         loop {
-            let now = now_secs();
+            let now = now_ms();
             if self.kill_at.is_none() {
                 for i in 0..self.slots.len() {
                     if self.slots[i].restart_at.is_some_and(|t| t <= now) {
@@ -309,9 +313,14 @@ impl<'c> Supervisor<'c> {
             .chain(self.kill_at)
             .map(|t| t.saturating_sub(now))
             .min();
-        let timeout = next_timer.map(|secs| Timespec {
-            tv_sec: secs.max(1) as i64,
-            tv_nsec: 0,
+        // (At least 10 ms: a timer due now is served by the loop, whose
+        // SIGKILLs are not sent again in a busy loop while they take.)
+        let timeout = next_timer.map(|ms| {
+            let ms = ms.max(10);
+            Timespec {
+                tv_sec: (ms / 1000) as i64,
+                tv_nsec: ((ms % 1000) * 1_000_000) as i64,
+            }
         });
         // The console, while output waits for it.
         let console = console::pending();
@@ -358,7 +367,7 @@ impl<'c> Supervisor<'c> {
             self.reap();
         } else if self.kill_at.is_none() {
             say("cella: stopping the containers");
-            self.kill_at = Some(now_secs() + self.grace_secs);
+            self.kill_at = Some(now_ms() + self.grace_ms);
             for slot in &mut self.slots {
                 slot.restart_at = None;
             }
@@ -385,8 +394,8 @@ impl<'c> Supervisor<'c> {
                 say(&format!("cella: {name}: waiting for {iface}'s address"));
             }
             let since = *slot.waited_since.get_or_insert(now);
-            if now < since + 60 {
-                slot.restart_at = Some(now + 1);
+            if now < since + 60_000 {
+                slot.restart_at = Some(now + 1000);
                 return;
             }
             say(&format!(
@@ -405,13 +414,19 @@ impl<'c> Supervisor<'c> {
                 slot.running = Some(running);
                 slot.relay = relay;
                 slot.started_at = now;
+                slot.ever_started = true;
             }
             Err(e) => {
-                // A container that cannot even start will not start later:
-                // no restart, whatever the policy.
                 say(&format!("cella: {name}: {e}"));
                 if self.code == 0 {
                     self.code = e.exit_code();
+                }
+                // A container that cannot even start will not start later:
+                // no restart, whatever the policy. One that ran before
+                // (its image caught mid-update, say) failed this time:
+                // its policy says whether and when to try again.
+                if slot.ever_started {
+                    self.schedule_restart(i, e.exit_code());
                 }
             }
         }
@@ -458,7 +473,7 @@ impl<'c> Supervisor<'c> {
         if self.kill_at.is_some() {
             return;
         }
-        let now = now_secs();
+        let now = now_ms();
         let slot = &mut self.slots[i];
         let again = match slot.config.restart {
             Restart::No => false,
@@ -479,7 +494,7 @@ impl<'c> Supervisor<'c> {
             return;
         }
         slot.restarts += 1;
-        if now.saturating_sub(slot.started_at) >= HEALTHY_SECS {
+        if now.saturating_sub(slot.started_at) >= HEALTHY_MS {
             slot.failures = 0;
         }
         let delay = backoff(slot.failures);
@@ -488,7 +503,7 @@ impl<'c> Supervisor<'c> {
             "cella: {}: restarting in {delay}s",
             slot.config.name()
         ));
-        slot.restart_at = Some(now + delay);
+        slot.restart_at = Some(now + delay * 1000);
     }
 
     /// Copy a container's output to the console, a `[name] ` prefix per line.
@@ -625,12 +640,14 @@ fn is_mount_point(path: &str) -> bool {
 }
 
 /// Monotonic seconds since this init started.
-fn now_secs() -> u64 {
+/// Milliseconds since the first call: the loop's clock (whole seconds
+/// would cut a grace period short by up to one).
+fn now_ms() -> u64 {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     START
         .get_or_init(std::time::Instant::now)
         .elapsed()
-        .as_secs()
+        .as_millis() as u64
 }
 
 /// `finit_module(2)` of one module file. A `.xz`, `.gz` or `.zst` file is
@@ -678,12 +695,24 @@ fn has_address(name: &str) -> bool {
 }
 
 /// One line to the console (PID 1's stdout), never blocking.
+/// A status line on the console, cut to [`LINE_MAX`] bytes: errors echo
+/// configuration lines and values of any length, and the console queue
+/// takes whole lines only (one over its size would be dropped whole).
 fn say(line: &str) {
-    let mut text = String::with_capacity(line.len() + 1);
-    text.push_str(line);
+    let mut end = line.len().min(LINE_MAX);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut text = String::with_capacity(end + 32);
+    text.push_str(&line[..end]);
+    if end < line.len() {
+        text.push_str(&format!(" [{} more bytes]", line.len() - end));
+    }
     text.push('\n');
     console::write(text.as_bytes());
 }
+
+const LINE_MAX: usize = 1024;
 
 #[cfg(test)]
 mod tests {
