@@ -37,6 +37,122 @@ pub fn log_path(dir: &Path) -> PathBuf {
     dir.join("log")
 }
 
+/// The log before the current one, kept at rotation.
+fn kept_log_path(dir: &Path) -> PathBuf {
+    dir.join("log.1")
+}
+
+/// A reader of a container's log that follows it across rotation, so no
+/// byte is skipped, read twice or joined to another file's: it keeps the
+/// file it reads open and reads it to its end; once the log's path names
+/// another file (the supervisor renamed this one to `log.1` and opened a
+/// new `log`), it reads the old one to its end once more (its last line
+/// may have come after the first look) and moves to the new one, from its
+/// start. A reader that falls a whole file behind (the writer rotated
+/// twice since its last look) reads the file between from `log.1`; one
+/// that falls two behind has lost one, as the log keeps no more.
+pub struct LogReader {
+    path: PathBuf,
+    kept: PathBuf,
+    /// The file being read, its inode, and how far it was read.
+    file: Option<(OwnedFd, u64, u64)>,
+}
+
+impl LogReader {
+    fn new(dir: &Path) -> LogReader {
+        LogReader {
+            path: log_path(dir),
+            kept: kept_log_path(dir),
+            file: None,
+        }
+    }
+
+    /// All the log in `dir` keeps (`log.1`, then `log`), and a reader of
+    /// what comes after. The current file is opened first: if it becomes
+    /// `log.1` meanwhile, it is read once, as the current one.
+    pub fn whole(dir: &Path) -> (LogReader, Vec<u8>) {
+        let mut reader = LogReader::new(dir);
+        reader.open_current();
+        let mut out = Vec::new();
+        let current = reader.file.as_ref().map(|(_, ino, _)| *ino);
+        reader.read_kept_unless(&[current], &mut out);
+        out.extend(reader.read_new());
+        (reader, out)
+    }
+
+    /// A reader of the log in `dir` from its end now: what comes next.
+    pub fn at_end(dir: &Path) -> LogReader {
+        let mut reader = LogReader::new(dir);
+        reader.open_current();
+        if let Some((fd, _, at)) = &mut reader.file {
+            *at = rustix::fs::fstat(&*fd).map_or(0, |st| st.st_size as u64);
+        }
+        reader
+    }
+
+    /// Hold the file now at the log's path, to be read from its start.
+    fn open_current(&mut self) {
+        self.file = crate::input::open_file(&self.path)
+            .ok()
+            .and_then(|(fd, _)| Some((rustix::fs::fstat(&fd).ok()?.st_ino, fd)))
+            .map(|(ino, fd)| (fd, ino, 0));
+    }
+
+    /// Append all of `log.1` to `out`, unless it is one of the files
+    /// (inodes) `not`.
+    fn read_kept_unless(&self, not: &[Option<u64>], out: &mut Vec<u8>) {
+        if let Ok((kept, _)) = crate::input::open_file(&self.kept)
+            && rustix::fs::fstat(&kept).is_ok_and(|st| !not.contains(&Some(st.st_ino)))
+        {
+            read_to_end(&kept, &mut 0, out);
+        }
+    }
+
+    /// What was written since the last call (at most two log files).
+    pub fn read_new(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.file.is_none() {
+            self.open_current();
+        }
+        let Some((fd, ino, at)) = &mut self.file else {
+            return out;
+        };
+        read_to_end(fd, at, &mut out);
+        let now = rustix::fs::stat(&self.path).ok().map(|st| st.st_ino);
+        if now.is_none_or(|now| now == *ino) {
+            return out;
+        }
+        // Rotated: this file's last bytes; the new one held at once (read
+        // from the next call); and if the log rotated twice since the last
+        // look, the file between, kept now as `log.1` (neither this one
+        // nor the new), whole.
+        read_to_end(fd, at, &mut out);
+        let read = Some(*ino);
+        self.open_current();
+        let new = self.file.as_ref().map(|(_, ino, _)| *ino);
+        self.read_kept_unless(&[read, new], &mut out);
+        out
+    }
+}
+
+/// Append what `fd` holds from `at` to `out`, moving `at` on: all of it,
+/// since a log file never holds more than [`LOG_MAX`] (the bound kept
+/// here all the same).
+fn read_to_end(fd: &OwnedFd, at: &mut u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 16 << 10];
+    let mut left = LOG_MAX as usize;
+    while left > 0 {
+        match rustix::io::pread(fd, &mut buf[..left.min(16 << 10)], *at) {
+            Ok(n @ 1..) => {
+                out.extend_from_slice(&buf[..n]);
+                *at += n as u64;
+                left -= n;
+            }
+            _ => return,
+        }
+    }
+}
+
 /// An error as the supervisor sends it back: its step, its errno (0:
 /// none) and what it was about, so the caller reports (and exits with) the
 /// same as `cella run` would.
@@ -191,7 +307,7 @@ impl Log {
     fn open(dir: &Path) -> Log {
         let path = log_path(dir);
         let mut log = Log {
-            old: dir.join("log.1"),
+            old: kept_log_path(dir),
             path,
             file: None,
             size: 0,

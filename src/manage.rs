@@ -171,15 +171,14 @@ fn logs(
     emit: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Result<()> {
     let r = Record::load(root, name)?;
-    let dir = store::dir(root, name);
-    let log = detach::log_path(&dir);
-    if !log.exists() {
+    // Its record says whether it has a log: a look for the file could
+    // fall between a rotation's rename and the new file.
+    if !recorded_options(&r).detach {
         return Err(Error::usage(format!(
             "{name} keeps no log (only `cella run -d` containers do)"
         )));
     }
-    let mut text = read_log(&dir.join("log.1"), 0);
-    text.extend(read_log(&log, 0));
+    let (mut log, text) = detach::LogReader::whole(&store::dir(root, name));
     let shown = match tail {
         Some(n) => last_lines(&text, n),
         None => &text[..],
@@ -187,50 +186,23 @@ fn logs(
     if !emit(shown) || !follow {
         return Ok(());
     }
-    let mut seen = std::fs::metadata(&log).map_or(0, |m| m.len());
     loop {
         let running = r.alive() && Record::load(root, name).is_ok_and(|now| now.alive());
-        let len = std::fs::metadata(&log).map_or(0, |m| m.len());
-        if len < seen {
-            // Rotated: the new file starts over.
-            seen = 0;
-        }
-        if len > seen {
-            // Only what came since the last look is read.
-            let bytes = read_log(&log, seen);
-            if !emit(&bytes) {
-                // The reader went away (`logs -f | head`).
-                return Ok(());
-            }
-            seen += bytes.len() as u64;
+        let bytes = log.read_new();
+        // (An empty emit is no write: a reader gone is seen on the next.)
+        if !bytes.is_empty() && !emit(&bytes) {
+            // The reader went away (`logs -f | head`).
+            return Ok(());
         }
         if !running {
             return Ok(());
         }
-        sleep_ms(100);
-    }
-}
-
-/// A log file from byte `from` on, at most [`detach::LOG_MAX`] bytes; a
-/// missing file is empty. Read only if it is a regular file, as every file
-/// cella reads ([`crate::input`]).
-fn read_log(path: &Path, from: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    let Ok((fd, _)) = crate::input::open_regular(path) else {
-        return out;
-    };
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        let room = (detach::LOG_MAX as usize - out.len()).min(buf.len());
-        if room == 0 {
-            break;
-        }
-        match rustix::io::pread(&fd, &mut buf[..room], from + out.len() as u64) {
-            Ok(n @ 1..) => out.extend_from_slice(&buf[..n]),
-            _ => break,
+        // Straight on while it writes: a reader that falls a whole log
+        // file behind (1 MiB) loses that file to the rotation after.
+        if bytes.is_empty() {
+            sleep_ms(100);
         }
     }
-    out
 }
 
 fn last_lines(text: &[u8], n: usize) -> &[u8] {
@@ -271,7 +243,7 @@ fn stop_locked(root: &Path, name: &str, grace: Option<u64>) -> Result<()> {
         }
         let _ = rustix::process::kill_process(pid, signal);
     }
-    for _ in 0..grace * 10 {
+    for _ in 0..grace.saturating_mul(10) {
         if !r.alive() {
             break;
         }
@@ -353,8 +325,7 @@ fn attach(root: &Path, name: &str, emit: &mut dyn FnMut(&[u8]) -> bool) -> Resul
     let input = recorded_options(&r).interactive;
     let stdin = rustix::stdio::stdin();
     let _raw = crate::console::Raw::enter(stdin);
-    let log = detach::log_path(&dir);
-    let mut seen = std::fs::metadata(&log).map_or(0, |m| m.len());
+    let mut log = detach::LogReader::at_end(&dir);
     let mut size = None;
     let mut after_ctrl_p = false;
     let mut stdin_open = true;
@@ -405,23 +376,15 @@ fn attach(root: &Path, name: &str, emit: &mut dyn FnMut(&[u8]) -> bool) -> Resul
             }
         }
         // Its output, as the supervisor logs it.
-        let len = std::fs::metadata(&log).map_or(0, |m| m.len());
-        if len < seen {
-            seen = 0;
-        }
-        if len > seen {
-            let bytes = read_log(&log, seen);
-            seen += bytes.len() as u64;
-            if !emit(&bytes) {
-                return Ok(0);
-            }
+        let bytes = log.read_new();
+        if !bytes.is_empty() && !emit(&bytes) {
+            return Ok(0);
         }
         if !Record::load(root, name).is_ok_and(|now| now.alive()) {
             // Its status, once the supervisor has recorded it (`--rm`: the
             // record goes, and there is none to give).
             let code = wait(root, name).unwrap_or(0);
-            let bytes = read_log(&log, seen);
-            let _ = emit(&bytes);
+            let _ = emit(&log.read_new());
             return Ok(code as u8);
         }
     }

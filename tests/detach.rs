@@ -440,3 +440,109 @@ fn logs_follow_every_line_once_and_keep_one_rotation() {
     assert_eq!(numbered_lines(&stdout(&follow)), vec![29998, 29999]);
     ok(verb(&["rm", &name]));
 }
+
+/// A log rotating under a fast writer: `logs -f` gives each line whole,
+/// once, in order, never one file's bytes joined to another's; `logs`
+/// never takes the moment between a rotation's rename and the new file
+/// for a container without a log.
+#[test]
+fn logs_follow_rotations_whole_and_logs_never_miss_the_log() {
+    let _g = serial();
+    let root = rootfs("detach-rotate");
+    let name = format!("rotate-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
+    // About 2 MB: two rotations while `logs -f` follows.
+    ok(run_in(
+        &root,
+        &["-d", "--name", &name],
+        &["sh", "-c", "sleep 0.5; seq 1 300000; sleep 0.5"],
+    ));
+    let follow = verb(&["logs", "-f", &name]);
+    assert_eq!(code(&follow), 0, "{}", stderr(&follow));
+    let text = stdout(&follow);
+    let numbers: Vec<u32> = text
+        .lines()
+        .map(|l| {
+            l.parse()
+                .unwrap_or_else(|_| panic!("not a line seq wrote: {l:?}"))
+        })
+        .collect();
+    assert_eq!(numbers.last(), Some(&300000));
+    for pair in numbers.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "a line lost, repeated or joined");
+    }
+    assert_eq!(numbers[0], 1);
+    ok(verb(&["rm", &name]));
+    // A writer that never stops rotates the log all the time.
+    ok(run_in(
+        &root,
+        &["-d", "--name", &name],
+        &["sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz"],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !record(&name).join("log.1").exists() {
+        assert!(Instant::now() < deadline, "never rotated");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..30 {
+        let out = verb(&["logs", "--tail", "1", &name]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        // The last line, which may be the one under way.
+        let last = stdout(&out);
+        assert!(
+            !last.is_empty() && "0123456789abcdefghijklmnopqrstuvwxyz\n".starts_with(&last),
+            "{last:?}"
+        );
+    }
+    ok(verb(&["rm", "-f", &name]));
+}
+
+/// `stop -t` of any size takes no arithmetic overflow; `exec -e` takes
+/// entries as `run -e` does: `KEY` for the caller's value, `=VALUE`
+/// refused.
+#[test]
+fn stop_takes_any_grace_and_exec_takes_env_entries_as_run_does() {
+    let _g = serial();
+    let root = rootfs("detach-exec-env");
+    let name = format!("execenv-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
+    // (PID 1 of its namespace: it ends on SIGTERM only with a handler.)
+    ok(run_in(
+        &root,
+        &["-d", "--name", &name],
+        &["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"],
+    ));
+    let out = spawn_command(
+        std::process::Command::new(cella_bin())
+            .args([
+                "exec",
+                "-e",
+                "FROM_CALLER",
+                "-e",
+                "UNSET_HERE",
+                "-e",
+                "GIVEN=1",
+                &name,
+                "env",
+            ])
+            .env("FROM_CALLER", "yes")
+            .env_remove("UNSET_HERE"),
+    )
+    .output(Duration::from_secs(30));
+    let env = stdout(&out);
+    assert!(
+        env.contains("FROM_CALLER=yes\n") && env.contains("GIVEN=1\n"),
+        "{env}{}",
+        stderr(&out)
+    );
+    assert!(!env.contains("UNSET_HERE"), "{env}");
+    let out = verb(&["exec", "-e", "=x", &name, "true"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(
+        stderr(&out),
+        "cella: --env: '=x': expected KEY=VALUE or KEY\n"
+    );
+    let out = verb(&["stop", "-t", "1844674407370955162", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    ok(verb(&["rm", &name]));
+}

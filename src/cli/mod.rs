@@ -18,7 +18,9 @@ use values::{
     BIND_RULE, DEVICE_RULE, NAME_RULE, ULIMIT_RULE, absolute, bind, decimal, device, ranged,
     ulimit, valid_name,
 };
-pub use values::{HOSTNAME_RULE, PIDS_MAX, ULIMITS, cpus, lex, user, user_names, valid_hostname};
+pub use values::{
+    HOSTNAME_RULE, PIDS_MAX, ULIMITS, cpus, env_entry, lex, user, user_names, valid_hostname,
+};
 
 pub const USAGE: &str = "\
 cella: a small container runtime in one static binary
@@ -598,9 +600,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
             }
         }
         "env" => {
-            if value.is_empty() || value.as_encoded_bytes().starts_with(b"=") {
-                return Err(bad("expected K=V"));
-            }
+            env_entry(&value.to_string_lossy()).map_err(bad)?;
             a.env.push(value)
         }
         "env-file" => a.env_files.push(value),

@@ -116,6 +116,15 @@ pub fn cpus(s: &str) -> Option<u64> {
 /// docker's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: names become directory
 /// names and appear in messages, so no slash, no dot alone, no control
 /// character.
+/// An `-e` entry (`run`'s and `exec`'s): `KEY=VALUE`, or `KEY` for the
+/// caller's value of it, as docker's; never empty, never a bare `=VALUE`.
+pub fn env_entry(v: &str) -> std::result::Result<(), &'static str> {
+    if v.is_empty() || v.starts_with('=') {
+        return Err("expected KEY=VALUE or KEY");
+    }
+    Ok(())
+}
+
 pub(super) fn valid_name(s: &str) -> Option<String> {
     (s.len() >= 2 && name_like(s)).then(|| s.to_owned())
 }

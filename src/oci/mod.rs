@@ -495,10 +495,17 @@ fn parse_exec(p: &mut lexopt::Parser) -> Result<exec::ExecArgs> {
             }
             Long("env") | Short('e') => {
                 let e = val(p, "--env")?;
+                crate::cli::env_entry(&e)
+                    .map_err(|why| Error::usage(format!("--env: '{e}': {why}")))?;
+                // `KEY`: the caller's value, if it has one (docker's).
                 if !e.contains('=') {
-                    return Err(Error::usage(format!("--env: '{e}' is not KEY=VALUE")));
+                    match std::env::var(&e) {
+                        Ok(v) => a.env.push(format!("{e}={v}")),
+                        Err(_) => continue,
+                    }
+                } else {
+                    a.env.push(e);
                 }
-                a.env.push(e);
             }
             Long("user") | Short('u') => {
                 let u = val(p, "--user")?;
