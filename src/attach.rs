@@ -2,9 +2,13 @@
 //! gives it (`cella run`, and `exec` into a `cella run` container): with
 //! `-t` a pty of the container's, relayed (the caller's terminal raw while
 //! `-i` feeds it); without, stdin is `/dev/null` unless `-i`, and a
-//! terminal among the caller's stdio is replaced by a pipe cella relays.
-//! So the payload never holds a descriptor of the caller's terminal: it
-//! cannot read what is typed there from another session, nor ioctl it.
+//! terminal or a file among the caller's stdio is replaced by a pipe cella
+//! relays. So the payload never holds a descriptor of the caller's
+//! terminal (it could read what is typed there from another session, or
+//! ioctl it), nor of a file: through `/proc/self/fd` it would open the
+//! file anew with the access it likes (a read-only stdin written, an
+//! output file read), as docker's pipes never let it. Pipes, sockets and
+//! `/dev/null` are passed as they are.
 
 use crate::child::Stdio;
 use crate::error::{Ctx, Result, Step};
@@ -31,6 +35,45 @@ pub struct Attach {
     outputs: Vec<(OwnedFd, BorrowedFd<'static>)>,
     /// Where the caller's terminal input goes (`-i` without `-t`).
     stdin_pipe: Option<OwnedFd>,
+}
+
+/// Whether the payload must not hold `fd` itself (see the module docs):
+/// anything but a pipe, a socket or `/dev/null`; a terminal among them.
+fn must_relay(fd: BorrowedFd<'_>) -> bool {
+    use rustix::fs::FileType;
+    let Ok(st) = rustix::fs::fstat(fd) else {
+        return false;
+    };
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Fifo | FileType::Socket => false,
+        FileType::CharacterDevice => st.st_rdev != rustix::fs::makedev(1, 3),
+        _ => true,
+    }
+}
+
+/// Copy the caller's stdin (a file) into `into` until its end, in a child
+/// of ours that holds nothing else: its writes wait for the payload to
+/// read (all of the file goes in, unlike typed input), and cella's own
+/// loop never waits on them, so a payload that writes before it reads on
+/// can never stall it. It ends at the file's end, or when the payload's
+/// end of the pipe is gone.
+fn feed(into: OwnedFd) -> Result<()> {
+    use crate::sys::{self, Fork};
+    match sys::fork().ctx(Step::SyncPipe)? {
+        Fork::Child { .. } => {
+            sys::mark_child();
+            let into_fd = rustix::fd::AsRawFd::as_raw_fd(&into);
+            let _ = sys::close_fds_keeping(3, &[into_fd]);
+            let mut buf = [0u8; 16 << 10];
+            while let Ok(n @ 1..) = rustix::io::read(rustix::stdio::stdin(), &mut buf) {
+                if crate::input::write_all(into.as_fd(), &buf[..n]).is_err() {
+                    break;
+                }
+            }
+            sys::exit_group(0)
+        }
+        Fork::Parent { .. } => Ok(()),
+    }
 }
 
 impl Attach {
@@ -64,11 +107,15 @@ impl Attach {
             rustix::fs::fcntl_setfl(&w, OFlags::NONBLOCK).ctx(Step::SyncPipe)?;
             a.stdin_pipe = Some(w);
             Some(r)
+        } else if must_relay(stdin) {
+            let (r, w) = pipe()?;
+            feed(w)?;
+            Some(r)
         } else {
             None
         };
         for (i, fd) in [(1, rustix::stdio::stdout()), (2, rustix::stdio::stderr())] {
-            if is_tty(fd) {
+            if must_relay(fd) {
                 let (r, w) = pipe()?;
                 a.outputs.push((r, fd));
                 a.theirs[i] = Some(w);

@@ -283,3 +283,83 @@ fn attach_to_a_detached_terminal_and_leave_it_with_ctrl_p_ctrl_q() {
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("-dit"), "{}", stderr(&out));
 }
+
+/// Files among the caller's stdio reach the payload through pipes, as
+/// docker's do: given the file itself, it could open it anew through
+/// `/proc/self/fd` with the access it likes (write a read-only stdin, read
+/// the file its output is appended to). All of a file given as stdin goes
+/// in, even to a payload that writes much before it reads.
+#[test]
+fn files_among_the_callers_stdio_reach_the_payload_through_pipes() {
+    use std::process::{Command, Stdio};
+    let _g = serial();
+    let root = rootfs("run-files");
+    let dir = root.parent().unwrap().join("run-files-io");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("input");
+    let body: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&input, &body).unwrap();
+    let output = dir.join("output");
+    std::fs::write(&output, "SECRET already in the file\n").unwrap();
+    let small = dir.join("small");
+    std::fs::write(&small, "given\n").unwrap();
+    let run = |script: &str, stdin: &std::path::Path, out: Stdio| {
+        let status = Command::new(cella_bin())
+            .args([
+                "run",
+                "-i",
+                "--rootfs",
+                root.to_str().unwrap(),
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdin(std::fs::File::open(stdin).unwrap())
+            .stdout(out)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}: {status:?}");
+    };
+    let append = || {
+        Stdio::from(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&output)
+                .unwrap(),
+        )
+    };
+    // Through its own descriptors: pipes, and neither file can be had.
+    // (The stdin small enough that the pipe takes a line more.)
+    run(
+        "for fd in 0 1; do echo $fd=$(readlink /proc/$$/fd/$fd); done; \
+         echo overwritten > /proc/$$/fd/0 && echo wrote; \
+         head -c 6 /proc/$$/fd/1 </dev/null & sleep 0.3; kill $! 2>/dev/null; true",
+        &small,
+        append(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&small).unwrap(),
+        "given\n",
+        "the read-only stdin was written"
+    );
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert!(text.starts_with("SECRET already in the file\n"), "{text}");
+    assert!(
+        text.contains("0=pipe:") && text.contains("1=pipe:"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("SECRET").count(),
+        1,
+        "the output file was read: {text}"
+    );
+    // All of the input, after 200,000 bytes of output first.
+    std::fs::write(&output, "").unwrap();
+    run("head -c 200000 /dev/zero; cat", &input, append());
+    let got = std::fs::read(&output).unwrap();
+    assert_eq!(got.len(), 300_000);
+    assert_eq!(&got[200_000..], &body[..]);
+}
