@@ -198,6 +198,11 @@ pub fn parse(text: &str, origin: &str) -> Result<Config> {
             if let Some(done) = current.take() {
                 finish(done, &mut config).map_err(|e| at(e.to_string()))?;
             }
+            // (A bound, so the check for a name defined twice stays cheap
+            // on a slow board: 1 MiB of sections took 12 s here.)
+            if config.containers.len() >= MAX_CONTAINERS {
+                return Err(at(format!("more than {MAX_CONTAINERS} containers")));
+            }
             if config.containers.iter().any(|c| c.name() == name) {
                 return Err(at(format!("container '{name}' is defined twice")));
             }
@@ -284,6 +289,9 @@ fn finish(mut c: Container, config: &mut Config) -> Result<()> {
     config.containers.push(c);
     Ok(())
 }
+
+/// The most containers one configuration may define.
+const MAX_CONTAINERS: usize = 1024;
 
 fn set_global(config: &mut Config, key: &str, value: &str) -> Result<()> {
     match key {
@@ -614,6 +622,12 @@ init yes
                 "f:1: invalid value '../x' for name",
             ),
             ("[web]\n", "f:1: expected [container NAME]"),
+            (
+                &(0..=MAX_CONTAINERS)
+                    .map(|i| format!("[container c{i}]\ncommand x\n"))
+                    .collect::<String>(),
+                "f:2049: more than 1024 containers",
+            ),
             (
                 "hostname 'box 6.6.6.6'\n[container a1]\ncommand x",
                 "f:1: hostname: use 1-64 letters",
