@@ -326,33 +326,11 @@ pub fn create(
     c.record.pid_start = store::start_time(c.record.pid).unwrap_or(0);
     c.record.cgroup = made.cgroup.cgroup.clone();
     made.record.save(&c.record)?;
-    //     A user namespace: its id maps, then the child may go on.
-    if user_ns {
-        match &c.id_maps {
-            Some(IdMaps::Caller(maps)) => maps.apply(pid)?,
-            #[cfg(feature = "oci")]
-            Some(IdMaps::Given { uids, gids }) => {
-                crate::rootless::write_map(pid, "uid_map", uids)?;
-                if let Err(e) = crate::rootless::write_map(pid, "gid_map", gids) {
-                    // An unprivileged user may map its own gid only with
-                    // setgroups denied (user_namespaces(7)), as runc does.
-                    if e.errno != Some(rustix::io::Errno::PERM) {
-                        return Err(e);
-                    }
-                    crate::rootless::write_map(pid, "setgroups", "deny")?;
-                    crate::rootless::write_map(pid, "gid_map", gids)?;
-                }
-            }
-            None => {}
-        }
-        rustix::io::write(&made.sync, &[0]).ctx(Step::UserNamespace)?;
-    }
-    //     A bridge container: its eth0, address and route, then it may
-    //     go on to its payload.
-    #[cfg(feature = "net")]
-    if let Some(n) = &c.network {
-        made.links.bridge = Some(n.attach(pid, &c.record.id)?);
-        rustix::io::write(&made.sync, &[0]).ctx(Step::Network)?;
+    //     Our part while the child sets up: if it fails, and the child
+    //     failed first (a bind mount, say, and it exited: our step then
+    //     finds its process gone), the child's failure is what happened.
+    if let Err(e) = parent_steps(c, &mut made, pid, user_ns) {
+        return Err(child_failure(&made.sync, c).unwrap_or(e));
     }
     //     Answer the child until it has exec'd (end-of-file) or is ready.
     //     On failure nothing may be left behind: the child is reaped (its
@@ -388,6 +366,62 @@ pub fn create(
                 ));
             }
             Err(e) => return Err(Error::new(Step::SyncPipe, e)),
+        }
+    }
+}
+
+/// The parent's steps after the fork, while the child waits for them: a
+/// user namespace's id maps, a bridge container's network.
+#[cfg_attr(not(feature = "net"), allow(unused_variables))]
+fn parent_steps(c: &Container, made: &mut Made, pid: Pid, user_ns: bool) -> Result<()> {
+    // A user namespace: its id maps, then the child may go on.
+    if user_ns {
+        match &c.id_maps {
+            Some(IdMaps::Caller(maps)) => maps.apply(pid)?,
+            #[cfg(feature = "oci")]
+            Some(IdMaps::Given { uids, gids }) => {
+                crate::rootless::write_map(pid, "uid_map", uids)?;
+                if let Err(e) = crate::rootless::write_map(pid, "gid_map", gids) {
+                    // An unprivileged user may map its own gid only with
+                    // setgroups denied (user_namespaces(7)), as runc does.
+                    if e.errno != Some(rustix::io::Errno::PERM) {
+                        return Err(e);
+                    }
+                    crate::rootless::write_map(pid, "setgroups", "deny")?;
+                    crate::rootless::write_map(pid, "gid_map", gids)?;
+                }
+            }
+            None => {}
+        }
+        rustix::io::write(&made.sync, &[0]).ctx(Step::UserNamespace)?;
+    }
+    // A bridge container: its eth0, address and route, then it may go on
+    // to its payload.
+    #[cfg(feature = "net")]
+    if let Some(n) = &c.network {
+        made.links.bridge = Some(n.attach(pid, &c.record.id)?);
+        rustix::io::write(&made.sync, &[0]).ctx(Step::Network)?;
+    }
+    Ok(())
+}
+
+/// The child's failure, if it has sent one (it sends it before it exits):
+/// looked for without waiting.
+fn child_failure(sync: &OwnedFd, c: &Container) -> Option<Error> {
+    rustix::fs::fcntl_setfl(sync, rustix::fs::OFlags::NONBLOCK).ok()?;
+    loop {
+        match sync::receive_msg(sync) {
+            Ok(Some(Msg::Failed(f))) => {
+                return Some(describe(
+                    f,
+                    &c.payload,
+                    &c.mounts,
+                    &c.root_path,
+                    c.hostname.as_ref(),
+                ));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return None,
         }
     }
 }

@@ -259,6 +259,42 @@ fn a_bridge_name_that_is_another_interface_is_refused_and_left_alone() {
     );
 }
 
+/// A failure of the container's own setup is reported as itself, never
+/// as the network step that then finds the container gone: a rootfs
+/// whose /etc/hosts is a directory, ten times over.
+#[test]
+fn a_setup_failure_of_a_bridge_container_is_reported_as_itself() {
+    let _g = serial();
+    let root = rootfs("bridge-failure");
+    std::fs::create_dir(root.join("etc/hosts")).unwrap();
+    let p = std::process::id();
+    let out = in_netns(
+        &root,
+        &format!(
+            "for i in 1 2 3 4 5 6 7 8 9 10; do \
+               $C run --rootfs $R --net bridge --name failure-{p} true; echo rc=$?; done\n{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(text.matches("rc=125\n").count(), 10, "{text}{err}");
+    let failures: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.contains("made bridge") && !l.contains("turned IPv4 forwarding on"))
+        .collect();
+    assert_eq!(failures.len(), 10, "{err}");
+    for line in failures {
+        assert!(
+            line.starts_with("cella: bind mount ") && line.contains(" on /etc/hosts: "),
+            "{err}"
+        );
+    }
+    assert!(
+        !Path::new("/run/cella")
+            .join(format!("failure-{p}"))
+            .exists()
+    );
+}
+
 #[test]
 fn fifty_containers_started_at_once_get_fifty_addresses() {
     let _g = serial();
