@@ -63,6 +63,9 @@ pub struct Attachment {
     /// The store's network lock, held until the container's record (the
     /// lease) is in place.
     lock: Option<OwnedFd>,
+    /// Each published port bound on the host (see [`reserve`]), until
+    /// the container's [`Link`] holds them.
+    reserved: Vec<OwnedFd>,
 }
 
 /// Make the bridge if needed and lease an address on it, for a container
@@ -127,6 +130,7 @@ pub fn prepare(
             )));
         }
     }
+    let reserved = req.ports.iter().map(reserve).collect::<Result<Vec<_>>>()?;
     let (bridge_index, mtu) = match new {
         None => (bridge_index, mtu),
         Some(skipped) => {
@@ -164,7 +168,35 @@ pub fn prepare(
         ports: req.ports.clone(),
         store: store.to_path_buf(),
         lock: Some(lock),
+        reserved,
     })
+}
+
+/// Port `p` bound on the host (not listened on) for the container's life,
+/// as docker's proxy holds it: a port a host program uses is refused, not
+/// taken from it by the DNAT rule, and so is an address that is not the
+/// host's; and no program can take the port while the container has it.
+fn reserve(p: &store::Port) -> Result<OwnedFd> {
+    use rustix::net::{AddressFamily, SocketAddrV4, SocketFlags, SocketType};
+    let kind = if p.udp {
+        SocketType::DGRAM
+    } else {
+        SocketType::STREAM
+    };
+    let sock = rustix::net::socket_with(AddressFamily::INET, kind, SocketFlags::CLOEXEC, None)
+        .map_err(net_error("socket"))?;
+    let ip = p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let refused = |why: String| Error::usage(format!("-p {}: {why}", p.shown()));
+    match rustix::net::bind(&sock, &SocketAddrV4::new(ip, p.host_port)) {
+        Ok(()) => Ok(sock),
+        Err(Errno::ADDRINUSE) => Err(refused(format!(
+            "the host's port {}/{} is in use",
+            p.host_port,
+            p.proto()
+        ))),
+        Err(Errno::ADDRNOTAVAIL) => Err(refused(format!("{ip} is not an address of this host"))),
+        Err(e) => Err(refused(crate::error::strerror(e).to_owned())),
+    }
 }
 
 /// Every published port of the live containers under `store`.
@@ -464,6 +496,11 @@ impl Attachment {
         let link = Link {
             store: self.store.clone(),
             id: id.to_owned(),
+            _ports: self
+                .reserved
+                .iter()
+                .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(net_error("hold port")))
+                .collect::<Result<_>>()?,
         };
         // Hairpin on its bridge port: the container may reach itself
         // through one of its published ports.
@@ -530,6 +567,9 @@ fn socket_in(pidfd: &OwnedFd) -> Result<Socket> {
 pub struct Link {
     store: std::path::PathBuf,
     id: String,
+    /// Its published ports, held on the host (see [`reserve`]) as long as
+    /// the container lives: this outlives the request they were bound for.
+    _ports: Vec<OwnedFd>,
 }
 
 impl Drop for Link {
