@@ -196,7 +196,14 @@ pub fn create(
     //    verb finds. Taking the name there, after removing what killed
     //    cellas left, makes the container visible to `list`, `state`,
     //    `kill`, `ps`, `pause` and `resume`.
-    store::sweep(&c.store);
+    //    (A bridge container's start rewrites cella's table anyway, under
+    //    the network lock its description holds now: a sweep's rewrite
+    //    would wait for that lock.)
+    if network_to_attach(c) {
+        store::sweep(&c.store);
+    } else {
+        crate::net::sweep(&c.store);
+    }
     //    (A supervised container's cgroup needs no such record: its lock
     //    tells a killed cella's leftover, and the next start sweeps it.)
     let cg_root = Path::new(cgroup::ROOT);

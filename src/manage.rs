@@ -134,7 +134,7 @@ fn status_text(r: &Record, status: Status) -> String {
 
 /// The containers, running ones (`all`: every one), as a table.
 fn ps(root: &Path, all: bool) -> String {
-    store::sweep(root);
+    crate::net::sweep(root);
     let mut out = String::from("NAME\tSTATUS\tPID\tCREATED\tPORTS\tCOMMAND\n");
     for id in store::ids(root) {
         let Ok(r) = Record::load(root, &id) else {

@@ -347,6 +347,33 @@ fn a_published_port_is_held_on_the_host_for_the_container() {
     );
 }
 
+/// A SIGKILLed cella leaves its published port's rule in cella's table
+/// (its port then led to an address nobody has); the next command that
+/// meets its record (`ps` here) takes the rule with the record.
+#[test]
+fn a_killed_bridge_containers_rules_go_with_its_record() {
+    let _g = serial();
+    let root = rootfs("bridge-killed-rules");
+    let p = std::process::id();
+    let port = 23000 + p % 17000;
+    let out = in_netns(
+        &root,
+        &format!(
+            "$C run --rootfs $R --net bridge --name killed-{p} -p {port}:80 \
+               sh -c 'touch /tmp/up; sleep 30' & CELLA=$!\n\
+             while [ ! -e $R/tmp/up ]; do sleep 0.05; done\n\
+             kill -9 $CELLA; wait\n\
+             echo dnat=$(nft list table ip cella | grep -c 'dport {port}')\n\
+             $C ps > /dev/null\n{TABLES}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    // (In prerouting and in output.)
+    assert!(text.contains("dnat=2\n"), "the rules were left: {text}{err}");
+    assert_eq!(tables_after(&text), Vec::<String>::new(), "{text}{err}");
+    assert!(!Path::new("/run/cella").join(format!("killed-{p}")).exists());
+}
+
 #[test]
 fn fifty_containers_started_at_once_get_fifty_addresses() {
     let _g = serial();

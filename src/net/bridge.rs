@@ -246,6 +246,12 @@ fn forwarding(bridge: &str, notes: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
+/// cella's table rewritten from the live containers, after the records of
+/// killed ones are gone.
+pub fn forget_the_gone(store: &Path) -> Result<()> {
+    rebuild(store, None)
+}
+
 /// Rewrite cella's nf_tables table from the live bridge containers under
 /// `store` (less `gone`, a container on its way out), under the network
 /// lock.

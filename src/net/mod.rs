@@ -24,3 +24,16 @@ pub struct Links {
     #[cfg(feature = "net")]
     pub bridge: Option<bridge::Link>,
 }
+
+/// Remove what killed cellas left in the state store at `store`
+/// ([`crate::store::sweep`]), and a killed bridge container's rules with
+/// its record: its published ports led to an address nobody has.
+pub fn sweep(store: &std::path::Path) {
+    let bridged = crate::store::sweep(store);
+    #[cfg(feature = "net")]
+    if bridged {
+        let _ = bridge::forget_the_gone(store);
+    }
+    #[cfg(not(feature = "net"))]
+    let _ = bridged;
+}

@@ -220,7 +220,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<Error>> {
 
 pub fn list(root: &Path, json: bool, quiet: bool) -> String {
     // What killed cellas left of supervised containers goes first.
-    crate::store::sweep(root);
+    crate::net::sweep(root);
     let mut out = String::new();
     let states: Vec<State> = state::ids(root)
         .iter()

@@ -406,22 +406,23 @@ pub fn remove_dir(root: &Path, id: &str) -> Result<bool> {
 /// (its record nobody holds, no exit status in it), with whatever of the
 /// container still runs; true if removed.
 pub fn remove_if_stale(root: &Path, id: &str) -> bool {
+    take_if_stale(root, id).is_some()
+}
+
+/// [`remove_if_stale`], giving the record removed.
+fn take_if_stale(root: &Path, id: &str) -> Option<Record> {
     // Under the container's lock, not waiting for it (a command acting
     // on the container has it): two commands that meet the record never
     // both act on it. The owner lock then tells whether its cella lives,
     // of the record now at the path, not one another command replaced.
-    let Some(_lock) = lock_dir(root, id, FlockOperation::NonBlockingLockExclusive) else {
-        return false;
-    };
+    let _lock = lock_dir(root, id, FlockOperation::NonBlockingLockExclusive)?;
     if owned(root, id) {
-        return false;
+        return None;
     }
-    let Ok(r) = Record::load(root, id) else {
-        return false;
-    };
+    let r = Record::load(root, id).ok()?;
     // A kept record that says how its container ended waits for `rm`.
     if r.kind != Kind::Run || r.exit_code.is_some() {
-        return false;
+        return None;
     }
     // A container does not outlive its cella. What can: a payload that
     // ran a set-user-ID program (which clears the parent-death signal),
@@ -429,11 +430,14 @@ pub fn remove_if_stale(root: &Path, id: &str) -> bool {
     // (an --overlay-upper directory whose lock died with cella), so the
     // name is free again.
     r.kill();
-    remove_dir(root, id).unwrap_or(false)
+    remove_dir(root, id).unwrap_or(false).then_some(r)
 }
 
-/// Remove every record a killed cella left of a supervised container.
-pub fn sweep(root: &Path) {
+/// Remove every record a killed cella left of a supervised container;
+/// whether one of them was on a bridge (its rules are still in cella's
+/// table: see `crate::net::sweep`).
+pub fn sweep(root: &Path) -> bool {
+    let mut bridged = false;
     for name in crate::dirs::subdirs(root) {
         let path = root.join(&name);
         let Ok(name) = name.into_string() else {
@@ -456,9 +460,10 @@ pub fn sweep(root: &Path) {
                 let _ = crate::dirs::remove(&path);
             }
         } else if path.join(OWNER).exists() {
-            remove_if_stale(root, &name);
+            bridged |= take_if_stale(root, &name).is_some_and(|r| r.network.is_some());
         }
     }
+    bridged
 }
 
 /// The ids of every container under `root`, sorted.
