@@ -369,7 +369,10 @@ fn a_killed_bridge_containers_rules_go_with_its_record() {
     );
     let (text, err) = (stdout(&out), stderr(&out));
     // (In prerouting and in output.)
-    assert!(text.contains("dnat=2\n"), "the rules were left: {text}{err}");
+    assert!(
+        text.contains("dnat=2\n"),
+        "the rules were left: {text}{err}"
+    );
     assert_eq!(tables_after(&text), Vec::<String>::new(), "{text}{err}");
     assert!(!Path::new("/run/cella").join(format!("killed-{p}")).exists());
 }
