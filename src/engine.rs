@@ -363,15 +363,7 @@ pub fn create(
             Ok(Some(Msg::Hooks | Msg::Listener(_))) => {
                 return Err(Error::new(Step::SyncPipe, Errno::PROTO));
             }
-            Ok(Some(Msg::Failed(f))) => {
-                return Err(describe(
-                    f,
-                    &c.payload,
-                    &c.mounts,
-                    &c.root_path,
-                    c.hostname.as_ref(),
-                ));
-            }
+            Ok(Some(Msg::Failed(f))) => return Err(child_error(c, f)),
             Err(e) => return Err(Error::new(Step::SyncPipe, e)),
         }
     }
@@ -418,19 +410,16 @@ fn child_failure(sync: &OwnedFd, c: &Container) -> Option<Error> {
     rustix::fs::fcntl_setfl(sync, rustix::fs::OFlags::NONBLOCK).ok()?;
     loop {
         match sync::receive_msg(sync) {
-            Ok(Some(Msg::Failed(f))) => {
-                return Some(describe(
-                    f,
-                    &c.payload,
-                    &c.mounts,
-                    &c.root_path,
-                    c.hostname.as_ref(),
-                ));
-            }
+            Ok(Some(Msg::Failed(f))) => return Some(child_error(c, f)),
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => return None,
         }
     }
+}
+
+/// The child's failure record `f` as the error it reports.
+fn child_error(c: &Container, f: Failure) -> Error {
+    describe(f, &c.payload, &c.mounts, &c.root_path, c.hostname.as_ref())
 }
 
 /// Whether the child waits for its network to be attached (a bridge).
