@@ -424,9 +424,10 @@ fn take_if_stale(root: &Path, id: &str) -> Option<Record> {
     if r.kind != Kind::Run || r.exit_code.is_some() {
         return None;
     }
-    // A container does not outlive its cella. What can: a payload that
-    // ran a set-user-ID program (which clears the parent-death signal),
-    // processes of a `--pid host` one. They go now, with what they hold
+    // A container does not outlive its cella. What can: a payload whose
+    // credentials changed (a set-user-ID program, or root dropped: the
+    // kernel clears the parent-death signal), processes of a `--pid host`
+    // one. They go now, with what they hold
     // (an --overlay-upper directory whose lock died with cella), so the
     // name is free again.
     r.kill();
