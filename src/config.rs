@@ -319,7 +319,15 @@ fn set_global(config: &mut Config, key: &str, value: &str) -> Result<()> {
                 ))
             })?
         }
-        "emergency" => config.emergency = Some(value.to_owned()).filter(|v| v.starts_with('/')),
+        "emergency" => {
+            // A path, run as it is: no arguments, no search.
+            if !value.starts_with('/') || value.contains(char::is_whitespace) {
+                return Err(Error::usage(format!(
+                    "emergency must be the absolute path of a shell, not '{value}'"
+                )));
+            }
+            config.emergency = Some(value.to_owned())
+        }
         "module" => {
             let (path, params) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
             if !path.starts_with('/') {
@@ -622,6 +630,14 @@ init yes
                 "f:1: invalid value '../x' for name",
             ),
             ("[web]\n", "f:1: expected [container NAME]"),
+            (
+                "emergency sh\n[container a1]\ncommand x",
+                "f:1: emergency must be the absolute path of a shell, not 'sh'",
+            ),
+            (
+                "emergency /bin/sh -c 'x'\n[container a1]\ncommand x",
+                "f:1: emergency must be the absolute path of a shell",
+            ),
             (
                 &(0..=MAX_CONTAINERS)
                     .map(|i| format!("[container c{i}]\ncommand x\n"))

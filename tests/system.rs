@@ -693,3 +693,59 @@ fn a_long_error_line_is_cut_and_an_appended_console_keeps_its_file() {
     assert!(!text.contains("stalled"), "{text}");
     assert!(text.contains("cella: powering off"), "{text}");
 }
+
+/// An emergency shell that cannot start says so in one line of its own
+/// on the console; then the machine powers off. A relative `emergency`
+/// is refused with the rest of a bad configuration, not ignored.
+#[test]
+fn an_emergency_shell_that_cannot_start_says_so_in_one_line() {
+    let _g = serial();
+    let config = write_config(
+        "emergency",
+        "emergency /nonexistent-shell\n[container a1]\nfrobnicate yes\n",
+    );
+    let console = config.with_file_name("console.log");
+    let out = std::fs::File::create(&console).unwrap();
+    let mut init = init_command(&config)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while init.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "init did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // (The console a file opened without O_APPEND: the shell's line and
+    // PID 1's share its offset, and none overwrites another.)
+    let text = std::fs::read_to_string(&console).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some(format!("cella: {}:3: unknown option 'frobnicate'", config.display()).as_str()),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&"cella: starting emergency shell /nonexistent-shell"),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&"cella: emergency shell /nonexistent-shell: No such file or directory"),
+        "{text}"
+    );
+    assert_eq!(lines.last(), Some(&"cella: powering off"), "{text}");
+    let relative = write_config(
+        "emergency-relative",
+        "emergency sh\n[container a1]\ncommand true\n",
+    );
+    let (_, console) = start_init(&relative).finish(Duration::from_secs(20));
+    let text = console.join("\n");
+    assert!(
+        text.contains("emergency must be the absolute path of a shell, not 'sh'"),
+        "{text}"
+    );
+    assert!(!text.contains("a1: started"), "{text}");
+}

@@ -108,12 +108,18 @@ impl Console {
     }
 }
 
-/// Our own open file description of stdout, non-blocking: `/proc/self/fd/1`
-/// opened anew (a pipe, a tty, a file; not a socket), appending if stdout
-/// does (`>> file`: what the file held, or others append, stays).
+/// Our own handle on stdout: for a file, stdout's own open file
+/// description (a file never blocks, and whoever else writes there, an
+/// emergency shell say, shares its offset: nobody's lines overwrite
+/// another's, and `>> file` appends); else `/proc/self/fd/1` opened anew,
+/// non-blocking (a pipe, a tty; not a socket).
 fn reopen_stdout() -> Option<OwnedFd> {
-    let append = rustix::fs::fcntl_getfl(rustix::stdio::stdout())
-        .map_or(OFlags::empty(), |f| f & OFlags::APPEND);
-    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC | append;
+    let out = rustix::stdio::stdout();
+    if rustix::fs::fstat(out).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+    }) {
+        return rustix::io::fcntl_dupfd_cloexec(out, 0).ok();
+    }
+    let flags = OFlags::WRONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
     rustix::fs::open("/proc/self/fd/1", flags, Mode::empty()).ok()
 }

@@ -608,10 +608,17 @@ fn run_shell(shell: &str) {
             let _ = signal::set_mask(SigSet::empty());
             let _ = rustix::process::setsid();
             let e = sys::execve(&path, &argv, &envp);
-            let _ = rustix::io::write(
-                rustix::stdio::stderr(),
+            // One line, in pieces: nothing allocated after a raw fork.
+            let err = rustix::stdio::stderr();
+            for piece in [
+                b"cella: emergency shell ".as_slice(),
+                shell.as_bytes(),
+                b": ",
                 crate::error::strerror(e).as_bytes(),
-            );
+                b"\n",
+            ] {
+                let _ = crate::input::write_all(err, piece);
+            }
             sys::exit_group(127);
         }
         Ok(sys::Fork::Parent { child, .. }) => {
