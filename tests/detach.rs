@@ -546,3 +546,29 @@ fn stop_takes_any_grace_and_exec_takes_env_entries_as_run_does() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     ok(verb(&["rm", &name]));
 }
+
+/// `kill` takes real-time signals, by number or as `SIGRTMIN+N`, as
+/// docker's and runc's do.
+#[test]
+fn kill_sends_real_time_signals() {
+    let _g = serial();
+    let root = rootfs("detach-rt-signal");
+    let name = format!("rtsig-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
+    ok(run_in(
+        &root,
+        &["-d", "--name", &name],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 37' 37; touch /tmp/up; while :; do sleep 0.1; done",
+        ],
+    ));
+    wait_for(&root.join("tmp/up"), Duration::from_secs(20));
+    let out = verb(&["kill", &name, "RTMIN+31"]);
+    assert_eq!(code(&out), 125);
+    assert_eq!(stderr(&out), "cella: unknown signal 'RTMIN+31'\n");
+    ok(verb(&["kill", &name, "SIGRTMIN+3"]));
+    assert_eq!(ok(verb(&["wait", &name])), "37\n");
+    ok(verb(&["rm", &name]));
+}

@@ -195,36 +195,10 @@ pub fn cpu_list(s: &str) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// `--stop-signal TERM|SIGTERM|15`: the signal's number (one of the
-/// standard signals).
+/// `--stop-signal TERM|SIGTERM|15`: the signal's number.
 pub fn signal(s: &str) -> Option<i32> {
-    let n = match decimal(s) {
-        Some(n) => i32::try_from(n).ok()?,
-        None => {
-            let name = s.to_ascii_uppercase();
-            let name = name.strip_prefix("SIG").unwrap_or(&name);
-            SIGNALS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)?
-        }
-    };
-    rustix::process::Signal::from_named_raw(n).map(|_| n)
+    super::values::signal(s).map(|sig| sig.as_raw())
 }
-
-/// The signals a stop signal is commonly given as.
-const SIGNALS: [(&str, i32); 13] = [
-    ("HUP", 1),
-    ("INT", 2),
-    ("QUIT", 3),
-    ("KILL", 9),
-    ("USR1", 10),
-    ("USR2", 12),
-    ("ALRM", 14),
-    ("TERM", 15),
-    ("CONT", 18),
-    ("STOP", 19),
-    ("TSTP", 20),
-    ("WINCH", 28),
-    ("PWR", 30),
-];
 
 /// docker's options for what cella has no feature for yet: the message
 /// that says so.
@@ -349,6 +323,24 @@ mod tests {
         assert_eq!(signal("9"), Some(9));
         assert_eq!(signal("SIGFOO"), None);
         assert_eq!(signal("65"), None);
+        // The real-time ones, as docker's and runc's kill take them.
+        assert_eq!(signal("34"), Some(34));
+        assert_eq!(signal("64"), Some(64));
+        assert_eq!(signal("SIGRTMIN+3"), Some(37));
+        assert_eq!(signal("rtmin"), Some(34));
+        assert_eq!(signal("RTMAX-2"), Some(62));
+        assert_eq!(signal("SIGRTMAX"), Some(64));
+        for bad in [
+            "RTMIN+31",
+            "RTMIN-1",
+            "RTMIN+",
+            "RTMAX+1",
+            "RTMIN+999",
+            "0",
+            "-9",
+        ] {
+            assert_eq!(signal(bad), None, "{bad}");
+        }
         assert_eq!(cpu_list("0-3,5").as_deref(), Some("0-3,5"));
         for bad in ["", "3-1", "a", "0,,1", "1-"] {
             assert_eq!(cpu_list(bad), None, "{bad}");

@@ -19,7 +19,8 @@ use values::{
     ulimit, valid_name,
 };
 pub use values::{
-    HOSTNAME_RULE, PIDS_MAX, ULIMITS, cpus, env_entry, lex, user, user_names, valid_hostname,
+    HOSTNAME_RULE, PIDS_MAX, ULIMITS, cpus, env_entry, lex, signal, user, user_names,
+    valid_hostname,
 };
 
 pub const USAGE: &str = "\

@@ -218,3 +218,70 @@ pub(super) fn bind(s: &str) -> Option<Bind> {
         read_only,
     })
 }
+
+/// A signal by name (`KILL`, `SIGKILL`, `kill`, `RTMIN+3`) or number (the
+/// real-time ones too, as docker's and runc's kill take them): `kill`'s,
+/// and `--stop-signal`'s.
+pub fn signal(s: &str) -> Option<rustix::process::Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return crate::sys::signal::from_number(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    // SIGRTMIN as the C libraries give it to programs (34: glibc and musl
+    // keep 32 and 33 for themselves), SIGRTMAX 64.
+    let real_time = |base: i32, sign: i32, rest: &str| {
+        let n = match rest {
+            "" => 0,
+            _ => rest
+                .strip_prefix(if sign > 0 { '+' } else { '-' })?
+                .parse::<u8>()
+                .ok()?,
+        };
+        let n = base + sign * i32::from(n);
+        (34..=64)
+            .contains(&n)
+            .then(|| crate::sys::signal::from_number(n))?
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return real_time(34, 1, rest);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return real_time(64, -1, rest);
+    }
+    let sig = match name {
+        "HUP" => rustix::process::Signal::HUP,
+        "INT" => rustix::process::Signal::INT,
+        "QUIT" => rustix::process::Signal::QUIT,
+        "ILL" => rustix::process::Signal::ILL,
+        "TRAP" => rustix::process::Signal::TRAP,
+        "ABRT" | "IOT" => rustix::process::Signal::ABORT,
+        "BUS" => rustix::process::Signal::BUS,
+        "FPE" => rustix::process::Signal::FPE,
+        "KILL" => rustix::process::Signal::KILL,
+        "USR1" => rustix::process::Signal::USR1,
+        "SEGV" => rustix::process::Signal::SEGV,
+        "USR2" => rustix::process::Signal::USR2,
+        "PIPE" => rustix::process::Signal::PIPE,
+        "ALRM" => rustix::process::Signal::ALARM,
+        "TERM" => rustix::process::Signal::TERM,
+        "STKFLT" => rustix::process::Signal::STKFLT,
+        "CHLD" => rustix::process::Signal::CHILD,
+        "CONT" => rustix::process::Signal::CONT,
+        "STOP" => rustix::process::Signal::STOP,
+        "TSTP" => rustix::process::Signal::TSTP,
+        "TTIN" => rustix::process::Signal::TTIN,
+        "TTOU" => rustix::process::Signal::TTOU,
+        "URG" => rustix::process::Signal::URG,
+        "XCPU" => rustix::process::Signal::XCPU,
+        "XFSZ" => rustix::process::Signal::XFSZ,
+        "VTALRM" => rustix::process::Signal::VTALARM,
+        "PROF" => rustix::process::Signal::PROF,
+        "WINCH" => rustix::process::Signal::WINCH,
+        "IO" | "POLL" => rustix::process::Signal::IO,
+        "PWR" => rustix::process::Signal::POWER,
+        "SYS" => rustix::process::Signal::SYS,
+        _ => return None,
+    };
+    Some(sig)
+}

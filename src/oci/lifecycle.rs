@@ -86,49 +86,9 @@ pub fn print_state(root: &Path, id: &str) -> Result<String> {
     Ok(out)
 }
 
-/// A signal by name (`KILL`, `SIGKILL`, `kill`) or number.
+/// A signal by name or number ([`crate::cli::signal`]).
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    let bad = || Error::usage(format!("unknown signal '{s}'"));
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::from_named_raw(n).ok_or_else(bad);
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let sig = match name {
-        "HUP" => Signal::HUP,
-        "INT" => Signal::INT,
-        "QUIT" => Signal::QUIT,
-        "ILL" => Signal::ILL,
-        "TRAP" => Signal::TRAP,
-        "ABRT" | "IOT" => Signal::ABORT,
-        "BUS" => Signal::BUS,
-        "FPE" => Signal::FPE,
-        "KILL" => Signal::KILL,
-        "USR1" => Signal::USR1,
-        "SEGV" => Signal::SEGV,
-        "USR2" => Signal::USR2,
-        "PIPE" => Signal::PIPE,
-        "ALRM" => Signal::ALARM,
-        "TERM" => Signal::TERM,
-        "STKFLT" => Signal::STKFLT,
-        "CHLD" => Signal::CHILD,
-        "CONT" => Signal::CONT,
-        "STOP" => Signal::STOP,
-        "TSTP" => Signal::TSTP,
-        "TTIN" => Signal::TTIN,
-        "TTOU" => Signal::TTOU,
-        "URG" => Signal::URG,
-        "XCPU" => Signal::XCPU,
-        "XFSZ" => Signal::XFSZ,
-        "VTALRM" => Signal::VTALARM,
-        "PROF" => Signal::PROF,
-        "WINCH" => Signal::WINCH,
-        "IO" | "POLL" => Signal::IO,
-        "PWR" => Signal::POWER,
-        "SYS" => Signal::SYS,
-        _ => return Err(bad()),
-    };
-    Ok(sig)
+    crate::cli::signal(s).ok_or_else(|| Error::usage(format!("unknown signal '{s}'")))
 }
 
 /// Send `sig` to the container's PID 1 (every process with `all`);

@@ -13,6 +13,20 @@ use linux_raw_sys::general::{
 use rustix::io::Result;
 use rustix::process::Signal;
 
+/// Signal `n` of the kernel's 1 to 64: a named one, or one of the real-time
+/// signals (32 to 64) rustix names none of.
+pub fn from_number(n: i32) -> Option<Signal> {
+    if let Some(sig) = Signal::from_named_raw(n) {
+        return Some(sig);
+    }
+    // SAFETY: 32..=64 are the kernel's real-time signals (_NSIG is 64 on
+    // every architecture cella supports): valid numbers to send, which
+    // rustix only leaves unnamed.
+    (32..=64)
+        .contains(&n)
+        .then(|| unsafe { Signal::from_raw_unchecked(n) })
+}
+
 /// A kernel signal set (bit `n - 1` for signal `n`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SigSet(u64);
