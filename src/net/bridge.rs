@@ -444,10 +444,14 @@ fn make_bridge(sock: &mut Socket, name: &str, gateway: Ipv4Addr, len: u8) -> Res
 }
 
 impl Attachment {
-    /// The network lock's descriptor while held (a supervisor keeps it
-    /// open across its fork, see `crate::detach`).
-    pub fn lock_fd(&self) -> Option<i32> {
-        self.lock.as_ref().map(rustix::fd::AsRawFd::as_raw_fd)
+    /// The descriptors it holds (the network lock, until the container is
+    /// recorded; the published ports), which a fork that closes the others
+    /// keeps (a supervisor's, see `crate::detach`).
+    pub fn held_fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.lock
+            .iter()
+            .chain(&self.reserved)
+            .map(rustix::fd::AsRawFd::as_raw_fd)
     }
 
     /// The container is recorded with its address: others may lease now.

@@ -343,13 +343,14 @@ pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
 
 impl Spec {
     /// Descriptors the spec holds (the bridge's network lock until the
-    /// container is recorded; an image's mount, `--overlay-upper`'s lock),
+    /// container is recorded, its published ports; an image's mount,
+    /// `--overlay-upper`'s lock),
     /// which a fork that closes the others keeps.
     pub fn held_fds(&self) -> Vec<i32> {
         #[allow(unused_mut)]
         let mut held: Vec<i32> = Vec::new();
         #[cfg(feature = "net")]
-        held.extend(self.network.iter().filter_map(|n| n.lock_fd()));
+        held.extend(self.network.iter().flat_map(|n| n.held_fds()));
         #[cfg(feature = "image")]
         held.extend(self.root.layers.iter().flat_map(|l| l.fds()));
         held
