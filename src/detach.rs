@@ -232,6 +232,10 @@ pub fn run(spec: Spec) -> Result<()> {
 /// into the log; returns its exit status.
 fn supervise(spec: Spec, tx: OwnedFd) -> i32 {
     let _ = rustix::process::setsid();
+    // It outlives the caller: it keeps no directory of the caller's busy
+    // (an unmount there would fail). What it uses is named by absolute
+    // paths by now.
+    let _ = rustix::process::chdir("/");
     // Nothing the caller had open stays open with us (a pipe it waits on
     // would never end): only the channel back.
     let mut keep = spec.held_fds();

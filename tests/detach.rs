@@ -77,6 +77,9 @@ fn a_detached_container_from_run_to_rm() {
         &["sh", "-c", script],
     );
     assert_eq!(stdout(&out), format!("{name}\n"), "{}", stderr(&out));
+    // Its supervisor keeps no directory of the caller's busy.
+    let cwd = std::fs::read_link(format!("/proc/{}/cwd", supervisor_of(&name))).unwrap();
+    assert_eq!(cwd, Path::new("/"));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "run -d returned at once"
