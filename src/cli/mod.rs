@@ -111,7 +111,7 @@ The container:
                         host's, less loopback ones; repeatable)
   --dns-search DOMAIN, --dns-option OPTION
                         search domains and options for /etc/resolv.conf
-  --add-host NAME:ADDRESS
+  --add-host NAME:ADDRESS (or NAME=ADDRESS)
                         a line of /etc/hosts
   --pid host|private    'private' (default): the payload is PID 1 of its own
                         PID namespace; 'host': share the host's processes

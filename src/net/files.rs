@@ -177,7 +177,13 @@ pub fn resolv_conf(mode: Mode, opts: &Options, host: &HostFiles<'_>) -> (String,
         servers = opts.dns.clone();
     }
     if !opts.search.is_empty() {
-        search = opts.search.iter().map(String::as_str).collect();
+        // `.`: none at all, not even the host's (docker's).
+        search = opts
+            .search
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != ".")
+            .collect();
     }
     if !opts.options.is_empty() {
         options = opts.options.iter().map(String::as_str).collect();
@@ -209,10 +215,10 @@ fn lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
-/// `--add-host NAME:ADDRESS` (docker's form; an IPv6 address may be in
-/// brackets, and its colons are not the separator).
+/// `--add-host NAME:ADDRESS` or `NAME=ADDRESS` (docker's forms; an IPv6
+/// address may be in brackets, and its colons are not the separator).
 pub fn parse_add_host(v: &str) -> Option<(String, IpAddr)> {
-    let (name, addr) = v.split_once(':')?;
+    let (name, addr) = v.split_once('=').or_else(|| v.split_once(':'))?;
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
     let ok = !name.is_empty()
         && name.len() <= 253
@@ -320,6 +326,13 @@ mod tests {
             text,
             "search example.org\nnameserver 9.9.9.9\noptions ndots:2\n"
         );
+        // `--dns-search .`: no search line, not even the host's.
+        let dot = Options {
+            search: vec![".".into()],
+            ..Options::default()
+        };
+        let (text, _) = resolv_conf(bridge, &dot, &host(RESOLVED, Some(UPSTREAM)));
+        assert_eq!(text, "nameserver 192.168.1.1\noptions edns0 trust-ad\n");
     }
 
     #[test]
@@ -345,6 +358,15 @@ mod tests {
             parse_add_host("v6:fd00::1"),
             Some(("v6".into(), "fd00::1".parse().unwrap()))
         );
+        // docker 25's form.
+        assert_eq!(
+            parse_add_host("db=10.0.0.9"),
+            Some(("db".into(), "10.0.0.9".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_add_host("v6=fd00::1"),
+            Some(("v6".into(), "fd00::1".parse().unwrap()))
+        );
         for bad in [
             "db",
             "db:",
@@ -352,6 +374,9 @@ mod tests {
             "d b:1.2.3.4",
             "db:1.2.3",
             "a\nb:1.2.3.4",
+            "db=",
+            "=1.2.3.4",
+            "d=b:1.2.3.4",
         ] {
             assert_eq!(parse_add_host(bad), None, "{bad}");
         }
