@@ -4,6 +4,7 @@
 
 use super::{Bind, Device};
 use crate::error::Error;
+use rustix::process::Signal;
 
 pub(super) const ULIMIT_RULE: &str =
     "expected NAME=SOFT[:HARD] (nofile, nproc, core, ...; -1 or unlimited)";
@@ -113,9 +114,6 @@ pub fn cpus(s: &str) -> Option<u64> {
     (1_000..=1_024 * 100_000).contains(&quota).then_some(quota)
 }
 
-/// docker's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: names become directory
-/// names and appear in messages, so no slash, no dot alone, no control
-/// character.
 /// An `-e` entry (`run`'s and `exec`'s): `KEY=VALUE`, or `KEY` for the
 /// caller's value of it, as docker's; never empty, never a bare `=VALUE`.
 pub fn env_entry(v: &str) -> std::result::Result<(), &'static str> {
@@ -125,6 +123,9 @@ pub fn env_entry(v: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// docker's rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`: names become directory
+/// names and appear in messages, so no slash, no dot alone, no control
+/// character.
 pub(super) fn valid_name(s: &str) -> Option<String> {
     (s.len() >= 2 && name_like(s)).then(|| s.to_owned())
 }
@@ -222,7 +223,7 @@ pub(super) fn bind(s: &str) -> Option<Bind> {
 /// A signal by name (`KILL`, `SIGKILL`, `kill`, `RTMIN+3`) or number (the
 /// real-time ones too, as docker's and runc's kill take them): `kill`'s,
 /// and `--stop-signal`'s.
-pub fn signal(s: &str) -> Option<rustix::process::Signal> {
+pub fn signal(s: &str) -> Option<Signal> {
     if let Ok(n) = s.parse::<i32>() {
         return crate::sys::signal::from_number(n);
     }
@@ -250,37 +251,37 @@ pub fn signal(s: &str) -> Option<rustix::process::Signal> {
         return real_time(64, -1, rest);
     }
     let sig = match name {
-        "HUP" => rustix::process::Signal::HUP,
-        "INT" => rustix::process::Signal::INT,
-        "QUIT" => rustix::process::Signal::QUIT,
-        "ILL" => rustix::process::Signal::ILL,
-        "TRAP" => rustix::process::Signal::TRAP,
-        "ABRT" | "IOT" => rustix::process::Signal::ABORT,
-        "BUS" => rustix::process::Signal::BUS,
-        "FPE" => rustix::process::Signal::FPE,
-        "KILL" => rustix::process::Signal::KILL,
-        "USR1" => rustix::process::Signal::USR1,
-        "SEGV" => rustix::process::Signal::SEGV,
-        "USR2" => rustix::process::Signal::USR2,
-        "PIPE" => rustix::process::Signal::PIPE,
-        "ALRM" => rustix::process::Signal::ALARM,
-        "TERM" => rustix::process::Signal::TERM,
-        "STKFLT" => rustix::process::Signal::STKFLT,
-        "CHLD" => rustix::process::Signal::CHILD,
-        "CONT" => rustix::process::Signal::CONT,
-        "STOP" => rustix::process::Signal::STOP,
-        "TSTP" => rustix::process::Signal::TSTP,
-        "TTIN" => rustix::process::Signal::TTIN,
-        "TTOU" => rustix::process::Signal::TTOU,
-        "URG" => rustix::process::Signal::URG,
-        "XCPU" => rustix::process::Signal::XCPU,
-        "XFSZ" => rustix::process::Signal::XFSZ,
-        "VTALRM" => rustix::process::Signal::VTALARM,
-        "PROF" => rustix::process::Signal::PROF,
-        "WINCH" => rustix::process::Signal::WINCH,
-        "IO" | "POLL" => rustix::process::Signal::IO,
-        "PWR" => rustix::process::Signal::POWER,
-        "SYS" => rustix::process::Signal::SYS,
+        "HUP" => Signal::HUP,
+        "INT" => Signal::INT,
+        "QUIT" => Signal::QUIT,
+        "ILL" => Signal::ILL,
+        "TRAP" => Signal::TRAP,
+        "ABRT" | "IOT" => Signal::ABORT,
+        "BUS" => Signal::BUS,
+        "FPE" => Signal::FPE,
+        "KILL" => Signal::KILL,
+        "USR1" => Signal::USR1,
+        "SEGV" => Signal::SEGV,
+        "USR2" => Signal::USR2,
+        "PIPE" => Signal::PIPE,
+        "ALRM" => Signal::ALARM,
+        "TERM" => Signal::TERM,
+        "STKFLT" => Signal::STKFLT,
+        "CHLD" => Signal::CHILD,
+        "CONT" => Signal::CONT,
+        "STOP" => Signal::STOP,
+        "TSTP" => Signal::TSTP,
+        "TTIN" => Signal::TTIN,
+        "TTOU" => Signal::TTOU,
+        "URG" => Signal::URG,
+        "XCPU" => Signal::XCPU,
+        "XFSZ" => Signal::XFSZ,
+        "VTALRM" => Signal::VTALARM,
+        "PROF" => Signal::PROF,
+        "WINCH" => Signal::WINCH,
+        "IO" | "POLL" => Signal::IO,
+        "PWR" => Signal::POWER,
+        "SYS" => Signal::SYS,
         _ => return None,
     };
     Some(sig)
