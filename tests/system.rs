@@ -749,3 +749,41 @@ fn an_emergency_shell_that_cannot_start_says_so_in_one_line() {
     );
     assert!(!text.contains("a1: started"), "{text}");
 }
+
+/// After a long healthy run, failed starts still back off: each retry
+/// counts as a start (before, the run long ago reset every retry's
+/// backoff to 1 s, for ever).
+#[test]
+fn failed_restarts_after_a_long_run_still_back_off() {
+    let _g = serial();
+    let root = rootfs("system-restart-long");
+    let current = root.parent().unwrap().join("system-restart-long-current");
+    let _ = std::fs::remove_file(&current);
+    std::os::unix::fs::symlink(&root, &current).unwrap();
+    let config = write_config(
+        "restart-long",
+        &format!(
+            "[container app]\nrootfs {}\nrestart always\ncommand sh -c 'sleep 10.5; echo ran'\n",
+            current.display()
+        ),
+    );
+    let mut init = start_init(&config);
+    init.expect("cella: app: started", Duration::from_secs(20));
+    std::fs::remove_file(&current).unwrap();
+    // Healthy for over 10 s: the backoff starts again at 1 s.
+    init.expect("cella: app: restarting in 1s", Duration::from_secs(30));
+    // The retry fails: 2 s next, not 1 s again.
+    init.expect("cella: app: restarting in 2s", Duration::from_secs(20));
+    assert_eq!(
+        init.seen
+            .iter()
+            .filter(|l| l.contains("restarting in 1s"))
+            .count(),
+        1,
+        "{:?}",
+        init.seen
+    );
+    kill(init.pid1(), rustix::process::Signal::TERM);
+    let (code, console) = init.finish(Duration::from_secs(20));
+    assert_eq!(code, POWERED_OFF, "{console:?}");
+}

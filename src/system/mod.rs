@@ -425,7 +425,10 @@ impl<'c> Supervisor<'c> {
                 // no restart, whatever the policy. One that ran before
                 // (its image caught mid-update, say) failed this time:
                 // its policy says whether and when to try again.
+                // (The failed attempt counts as its start: a run long
+                // ago must not reset the backoff of every retry to 1 s.)
                 if slot.ever_started {
+                    slot.started_at = now;
                     self.schedule_restart(i, e.exit_code());
                 }
             }
