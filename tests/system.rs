@@ -73,7 +73,7 @@ impl Init {
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
                 Err(_) => {
-                    let _ = self.child.kill();
+                    self.kill_all();
                     panic!(
                         "no line with {needle:?} within {limit:?}; console:\n{}",
                         self.seen.join("\n")
@@ -98,7 +98,7 @@ impl Init {
                 break s;
             }
             if start.elapsed() > limit {
-                let _ = self.child.kill();
+                self.kill_all();
                 panic!(
                     "init did not end within {limit:?}:\n{}",
                     self.seen.join("\n")
@@ -116,6 +116,16 @@ impl Init {
             (code, signal) => Ended::Other(code, signal),
         };
         (ended, std::mem::take(&mut self.seen))
+    }
+
+    /// A failing test's end: the namespace's PID 1 first (killing only
+    /// unshare left it running, orphaned, with its containers), then
+    /// unshare.
+    fn kill_all(&mut self) {
+        if let Some(&pid1) = children(self.child.id()).first() {
+            kill(pid1, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.kill();
     }
 
     /// The host pid of the namespace's PID 1 (cella).
