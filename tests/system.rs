@@ -154,6 +154,42 @@ fn write_config(tag: &str, text: &str) -> PathBuf {
     path
 }
 
+/// `cella init --config CONFIG` with its console on `stdout` and `stderr`
+/// (files the test reads after), waited for to its end.
+fn run_init_on(config: &Path, stdout: Stdio, stderr: Stdio) {
+    let mut init = init_command(config)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while init.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "init did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A configuration of one container `app`, `restart always`, running
+/// `command` on a busybox root reached through a symlink the test can
+/// take away and put back: (the root, the link, the configuration).
+fn app_on_a_linked_root(tag: &str, command: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let root = rootfs(&format!("system-{tag}"));
+    let current = root.parent().unwrap().join(format!("system-{tag}-current"));
+    let _ = std::fs::remove_file(&current);
+    std::os::unix::fs::symlink(&root, &current).unwrap();
+    let config = write_config(
+        tag,
+        &format!(
+            "[container app]\nrootfs {}\nrestart always\ncommand {command}\n",
+            current.display()
+        ),
+    );
+    (root, current, config)
+}
+
 /// `reboot(POWER_OFF)` from PID 1 of a PID namespace kills it with SIGINT,
 /// `reboot(RESTART)` with SIGHUP.
 #[derive(Debug, PartialEq)]
@@ -615,17 +651,7 @@ fn the_grace_period_is_given_in_full() {
 #[test]
 fn a_container_that_ran_and_then_cannot_start_is_restarted_by_its_policy() {
     let _g = serial();
-    let root = rootfs("system-restart-fail");
-    let current = root.parent().unwrap().join("system-restart-fail-current");
-    let _ = std::fs::remove_file(&current);
-    std::os::unix::fs::symlink(&root, &current).unwrap();
-    let config = write_config(
-        "restart-fail",
-        &format!(
-            "[container app]\nrootfs {}\nrestart always\ncommand echo ran\n",
-            current.display()
-        ),
-    );
+    let (root, current, config) = app_on_a_linked_root("restart-fail", "echo ran");
     let mut init = start_init(&config);
     init.expect("[app] ran", Duration::from_secs(20));
     init.expect("cella: app: restarting in 1s", Duration::from_secs(20));
@@ -674,19 +700,7 @@ fn a_long_error_line_is_cut_and_an_appended_console_keeps_its_file() {
         .append(true)
         .open(&console)
         .unwrap();
-    let mut init = init_command(&config)
-        .stdout(out)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while init.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "init did not end"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    run_init_on(&config, out.into(), Stdio::null());
     let text = std::fs::read_to_string(&console).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("what the file held"), "{text}");
@@ -716,19 +730,7 @@ fn an_emergency_shell_that_cannot_start_says_so_in_one_line() {
     );
     let console = config.with_file_name("console.log");
     let out = std::fs::File::create(&console).unwrap();
-    let mut init = init_command(&config)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while init.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "init did not end"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    run_init_on(&config, out.try_clone().unwrap().into(), out.into());
     // (The console a file opened without O_APPEND: the shell's line and
     // PID 1's share its offset, and none overwrites another.)
     let text = std::fs::read_to_string(&console).unwrap();
@@ -766,17 +768,7 @@ fn an_emergency_shell_that_cannot_start_says_so_in_one_line() {
 #[test]
 fn failed_restarts_after_a_long_run_still_back_off() {
     let _g = serial();
-    let root = rootfs("system-restart-long");
-    let current = root.parent().unwrap().join("system-restart-long-current");
-    let _ = std::fs::remove_file(&current);
-    std::os::unix::fs::symlink(&root, &current).unwrap();
-    let config = write_config(
-        "restart-long",
-        &format!(
-            "[container app]\nrootfs {}\nrestart always\ncommand sh -c 'sleep 10.5; echo ran'\n",
-            current.display()
-        ),
-    );
+    let (_, current, config) = app_on_a_linked_root("restart-long", "sh -c 'sleep 10.5; echo ran'");
     let mut init = start_init(&config);
     init.expect("cella: app: started", Duration::from_secs(20));
     std::fs::remove_file(&current).unwrap();
