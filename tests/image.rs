@@ -428,7 +428,35 @@ fn bad_roots_are_refused_in_one_line_leaving_nothing() {
             .success()
     );
     let r = root.to_str().unwrap();
+    // An upper layer inside the directory below it, or holding it: the
+    // kernel takes both, and the payload would see its own writes change
+    // its lower layer.
+    let inner = root.join("upper-inside");
+    std::fs::create_dir_all(&inner).unwrap();
+    let outer = root.parent().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "run",
+                "--rootfs",
+                r,
+                "--overlay-upper",
+                inner.to_str().unwrap(),
+                "true",
+            ],
+            "upper-inside: overlaps the layer below it",
+        ),
+        (
+            vec![
+                "run",
+                "--rootfs",
+                r,
+                "--overlay-upper",
+                outer.to_str().unwrap(),
+                "true",
+            ],
+            "overlaps the layer below it",
+        ),
         (
             vec!["run", "--rootfs", text.to_str().unwrap(), "true"],
             "neither a directory nor a squashfs or erofs image",
@@ -493,6 +521,12 @@ fn bad_roots_are_refused_in_one_line_leaving_nothing() {
             "{args:?}"
         );
     }
+    assert_eq!(
+        std::fs::read_dir(&inner).unwrap().count(),
+        0,
+        "the upper layer was written"
+    );
+    assert!(!outer.join("upper").exists() && !outer.join("work").exists());
 }
 
 #[test]

@@ -162,6 +162,9 @@ fn layered(
         Some(dir) => Some(crate::image::persistent_upper(Path::new(dir))?),
         None => None,
     };
+    if let (Some(upper), crate::image::Lower::Dirs(dirs)) = (&persistent_upper, &lower) {
+        refuse_overlap(upper.dir.as_bytes(), dirs)?;
+    }
     Ok(Root {
         source,
         is_host: false,
@@ -172,6 +175,30 @@ fn layered(
             image_locks,
         }),
     })
+}
+
+/// `--overlay-upper DIR` must be apart from the directories below it: the
+/// kernel accepts one inside the other, and the container then sees its
+/// own upper layer change under it (overlayfs leaves that undefined).
+/// Both paths are canonical.
+#[cfg(feature = "image")]
+pub(super) fn refuse_overlap(upper: &[u8], lower: &[std::ffi::CString]) -> Result<()> {
+    let within = |inner: &[u8], outer: &[u8]| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest[0] == b'/' || outer.last() == Some(&b'/'))
+    };
+    match lower
+        .iter()
+        .find(|l| within(upper, l.as_bytes()) || within(l.as_bytes(), upper))
+    {
+        Some(dir) => Err(Error::usage(format!(
+            "--overlay-upper {}: overlaps the layer below it, {} (keep the two apart)",
+            String::from_utf8_lossy(upper),
+            dir.to_string_lossy()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `cella run NAME [ARG...]` without `--rootfs`, NAME an imported image

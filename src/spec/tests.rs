@@ -203,3 +203,26 @@ fn generated_names_are_valid_and_distinct() {
     assert_eq!(a.len(), 18);
     assert!(a.starts_with("cella-"));
 }
+
+#[cfg(feature = "image")]
+#[test]
+fn an_upper_layer_overlapping_a_lower_one_is_refused() {
+    use super::root::refuse_overlap;
+    let lower = [c"/srv/layers/2".to_owned(), c"/srv/rootfs".to_owned()];
+    for upper in [
+        "/srv/rootfs",
+        "/srv/rootfs/data",
+        "/srv",
+        "/",
+        "/srv/layers",
+    ] {
+        let e = refuse_overlap(upper.as_bytes(), &lower).unwrap_err();
+        assert!(
+            e.to_string().contains("overlaps the layer below it"),
+            "{upper}: {e}"
+        );
+    }
+    for upper in ["/srv/rootfs2", "/srv/root", "/data/upper", "/srv/layers/22"] {
+        assert!(refuse_overlap(upper.as_bytes(), &lower).is_ok(), "{upper}");
+    }
+}
