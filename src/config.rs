@@ -21,7 +21,8 @@
 //! pids       64
 //! ```
 //!
-//! One `key value` per line; `#` starts a comment where a shell's would: at
+//! One `key value` per line, a single-valued key at most once per section
+//! (list keys such as `env` and `module` add up); `#` starts a comment where a shell's would: at
 //! the start of a word and outside quotes (`env A=b#c` and
 //! `command sh -c 'echo #1'` keep theirs). A container key is
 //! either one of `command`, `restart`, `log`, or a `cella run` option
@@ -183,6 +184,8 @@ pub fn cmdline(text: &str) -> Cmdline {
 pub fn parse(text: &str, origin: &str) -> Result<Config> {
     let mut config = Config::default();
     let mut current: Option<Container> = None;
+    // The keys given so far in this section (the global one first).
+    let mut seen: Vec<&str> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let at = |msg: String| Error::usage(format!("{origin}:{}: {msg}", i + 1));
         let line = without_comment(raw).trim();
@@ -206,6 +209,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config> {
             if config.containers.iter().any(|c| c.name() == name) {
                 return Err(at(format!("container '{name}' is defined twice")));
             }
+            seen.clear();
             let mut args = RunArgs::default();
             cli::set_option(&mut args, "name", name).map_err(|e| at(e.to_string()))?;
             current = Some(Container {
@@ -220,6 +224,16 @@ pub fn parse(text: &str, origin: &str) -> Result<Config> {
             Some((k, v)) => (k, v.trim()),
             None => (line, ""),
         };
+        // (`network` and `pids-limit` are docker's names of `net` and `pids`.)
+        let key = match key {
+            "network" => "net",
+            "pids-limit" => "pids",
+            k => k,
+        };
+        if seen.contains(&key) && !repeatable(key) {
+            return Err(at(format!("{key} is given twice (only one counts)")));
+        }
+        seen.push(key);
         let result = match current.as_mut() {
             None => set_global(&mut config, key, value),
             Some(c) => set_container(c, key, value),
@@ -288,6 +302,13 @@ fn finish(mut c: Container, config: &mut Config) -> Result<()> {
     }
     config.containers.push(c);
     Ok(())
+}
+
+/// The keys that add to a list each time they are given, in either kind of
+/// section; any other key twice in one section is a mistake, refused.
+fn repeatable(key: &str) -> bool {
+    matches!(key, "module" | "address" | "nameserver" | "needs-network")
+        || cli::REPEATABLE.contains(&key)
 }
 
 /// The most containers one configuration may define.
@@ -529,6 +550,21 @@ init yes
     }
 
     #[test]
+    fn list_keys_add_up_and_each_section_has_its_own() {
+        let c = parse(
+            "nameserver 10.0.0.1\nnameserver 10.0.0.2\n[container a1]\ncommand x\nmemory 1m\n\
+             env A=1\nenv B=2\ntmpfs /t\ntmpfs /u\ncap-drop NET_RAW\ncap-drop CHOWN\n\
+             [container a2]\ncommand y\nmemory 2m\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.network.nameservers.len(), 2);
+        let (a1, a2) = (&c.containers[0].args, &c.containers[1].args);
+        assert_eq!((a1.env.len(), a1.tmpfs.len(), a1.cap_drop.len()), (2, 2, 2));
+        assert_eq!((a1.memory, a2.memory), (Some(1 << 20), Some(2 << 20)));
+    }
+
+    #[test]
     fn modules_are_kept_in_order_with_their_parameters() {
         let text = "module /lib/modules/a.ko\nmodule /lib/modules/b.ko  debug=1 x=y\n\
                     [container a1]\ncommand x\n";
@@ -668,6 +704,26 @@ init yes
             (
                 "[container a1]\ncommand x\nread-only maybe",
                 "expected yes or no",
+            ),
+            (
+                "[container a1]\ncommand x\nmemory 64m\nenv A=1\nmemory 1g",
+                "f:5: memory is given twice (only one counts)",
+            ),
+            (
+                "[container a1]\ncommand x\nnet none\nnetwork host",
+                "f:4: net is given twice",
+            ),
+            (
+                "[container a1]\ncommand x\ncommand y",
+                "f:3: command is given twice",
+            ),
+            (
+                "grace 5\ngrace 1\n[container a1]\ncommand x",
+                "f:2: grace is given twice",
+            ),
+            (
+                "[container a1]\ncommand x\nread-only\nread-only no",
+                "f:4: read-only is given twice",
             ),
         ] {
             let err = parse(text, "f").unwrap_err().to_string();

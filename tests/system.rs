@@ -381,6 +381,25 @@ fn bad_configuration_is_reported_on_the_console_and_nothing_runs() {
         "{text}"
     );
     assert!(!text.contains("started"), "{text}");
+    // A single-valued key given twice: which one was meant is unknown.
+    let twice = write_config(
+        "twice",
+        &format!(
+            "[container a1]\nrootfs {}\ncommand true\nmemory 64m\nmemory 1g\n",
+            root.display()
+        ),
+    );
+    let (code, console) = start_init(&twice).finish(Duration::from_secs(20));
+    let text = console.join("\n");
+    assert_eq!(code, POWERED_OFF, "{text}");
+    assert!(
+        text.contains(&format!(
+            "cella: {}:5: memory is given twice (only one counts)",
+            twice.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("started"), "{text}");
     let missing = write_config("missing", "");
     std::fs::remove_file(&missing).unwrap();
     let (code, console) = start_init(&missing).finish(Duration::from_secs(20));

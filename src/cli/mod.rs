@@ -536,6 +536,28 @@ const VALUED: [&str; 41] = [
     "tmpfs",
 ];
 
+/// The options of `run` that add to a list each time they are given; the
+/// others keep their last value on the command line, as docker's do, and
+/// are refused twice in one section of the init configuration.
+pub const REPEATABLE: [&str; 16] = [
+    "publish",
+    "dns",
+    "dns-search",
+    "dns-option",
+    "add-host",
+    "volume",
+    "mount",
+    "env-file",
+    "device",
+    "ulimit",
+    "cap-add",
+    "cap-drop",
+    "security-opt",
+    "env",
+    "bind",
+    "tmpfs",
+];
+
 /// Set `run` option `--name` (a long option taking a value, or one of the
 /// flags `init`, `read-only`, `privileged`, `overlay`) from text, as the init configuration does.
 pub fn set_option(a: &mut RunArgs, name: &str, value: &str) -> Result<()> {

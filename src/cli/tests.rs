@@ -308,3 +308,38 @@ fn the_options_are_kept_as_typed_for_exec() {
     assert_eq!(a.options, ["--init"]);
     assert_eq!(a.command, ["sh"]);
 }
+
+#[test]
+fn repeatable_options_are_run_options_that_add_to_a_list() {
+    for name in REPEATABLE {
+        assert!(VALUED.contains(&name), "{name}");
+        let mut a = RunArgs::default();
+        let value = match name {
+            "publish" => "8080:80",
+            "dns" => "10.0.0.1",
+            "add-host" => "db:10.0.0.2",
+            "volume" | "bind" => "/srv:/srv",
+            "mount" => "type=tmpfs,destination=/t",
+            "device" => "/dev/null",
+            "ulimit" => "nofile=10:10",
+            "cap-add" | "cap-drop" => "CHOWN",
+            "security-opt" => "no-new-privileges",
+            "env" => "A=1",
+            "tmpfs" => "/t",
+            _ => "word",
+        };
+        set_option(&mut a, name, value).unwrap();
+        let once = format!("{a:?}");
+        set_option(&mut a, name, value).unwrap();
+        // A list grows; a single value given again would leave it as it was.
+        // (`security-opt` sets a different setting by each of its forms.)
+        if name != "security-opt" {
+            assert_ne!(format!("{a:?}"), once, "{name}");
+        }
+    }
+    let mut a = RunArgs::default();
+    set_option(&mut a, "memory", "1m").unwrap();
+    let once = format!("{a:?}");
+    set_option(&mut a, "memory", "1m").unwrap();
+    assert_eq!(format!("{a:?}"), once);
+}
