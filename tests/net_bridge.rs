@@ -54,8 +54,9 @@ fn a_bridge_container_has_eth0_its_address_and_the_default_route() {
     let out = in_netns(
         &root,
         &format!(
-            "$C run --rootfs $R --net bridge --name {name} sh -c \
+            "$C run --rootfs $R --net bridge --name {name} --add-host gw:host-gateway sh -c \
              'ip -4 -o addr show eth0; ip route; cat /sys/class/net/eth0/mtu; grep {name} /etc/hosts; \
+              grep gw /etc/hosts; \
               echo RESOLV; cat /etc/resolv.conf; echo END'\n\
              echo rc=$?\n$BB ip -4 -o addr show cella0\n{LINKS}"
         ),
@@ -70,6 +71,8 @@ fn a_bridge_container_has_eth0_its_address_and_the_default_route() {
     assert!(text.contains("default via 10.88.0.1 dev eth0"), "{text}");
     assert!(text.contains("\n1500\n"), "{text}");
     assert!(text.contains(&format!("10.88.0.2\t{name}\n")), "{text}");
+    // docker's host-gateway: the host as the container reaches it.
+    assert!(text.contains("\n10.88.0.1\tgw\n"), "{text}");
     // The host's nameservers the container can reach: not a loopback one.
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let reachable: Vec<&str> = host

@@ -91,12 +91,14 @@ fn dns_options_replace_the_hosts_lines() {
             "ndots:2",
             "--add-host",
             "v6:[fd00::1]",
+            "--add-host",
+            "gw:host-gateway",
         ],
-        "cat /etc/resolv.conf; grep v6 /etc/hosts",
+        "cat /etc/resolv.conf; grep -e v6 -e gw /etc/hosts",
     ));
     assert_eq!(
         out,
-        "search example.org\nnameserver 9.9.9.9\nnameserver fd00::53\noptions ndots:2\nfd00::1\tv6\n"
+        "search example.org\nnameserver 9.9.9.9\nnameserver fd00::53\noptions ndots:2\nfd00::1\tv6\n127.0.0.1\tgw\n"
     );
 }
 
@@ -151,6 +153,10 @@ fn bad_values_and_dns_without_a_network_are_refused_leaving_nothing() {
             "need a network: this container has none (--net none)",
         ),
         (vec!["--dns-search", "example.org"], "need a network"),
+        (
+            vec!["--add-host", "gw:host-gateway"],
+            "--add-host NAME:host-gateway needs a network: this container has none",
+        ),
         // A hostname is a word: it goes into /etc/hosts, where a newline,
         // a space or `#` would add lines or names of its own.
         (

@@ -112,7 +112,7 @@ The container:
   --dns-search DOMAIN, --dns-option OPTION
                         search domains and options for /etc/resolv.conf
   --add-host NAME:ADDRESS (or NAME=ADDRESS)
-                        a line of /etc/hosts
+                        a line of /etc/hosts; ADDRESS host-gateway: the host
   --pid host|private    'private' (default): the payload is PID 1 of its own
                         PID namespace; 'host': share the host's processes
   --init                a tiny init as PID 1 reaps zombies and forwards
@@ -770,7 +770,7 @@ fn set(a: &mut RunArgs, name: &'static str, value: OsString, dashes: &str) -> Re
                 "dns-option" => a.resolution.options.push(v.to_owned()),
                 "add-host" => a.resolution.hosts.push(
                     crate::net::files::parse_add_host(v)
-                        .ok_or_else(|| bad("expected NAME:ADDRESS (an IPv4 or IPv6 address)"))?,
+                        .ok_or_else(|| bad("expected NAME:ADDRESS (an IPv4 or IPv6 address, or host-gateway)"))?,
                 ),
                 "bind" => a.binds.push(bind(v).ok_or_else(|| bad(BIND_RULE))?),
                 "device" => a.devices.push(device(v).ok_or_else(|| bad(DEVICE_RULE))?),

@@ -16,8 +16,9 @@ pub enum Mode {
     None,
     /// The host's network: its hosts and resolv.conf as they are.
     Host,
-    /// A bridge: the container's own address.
-    Bridge(Ipv4Addr),
+    /// A bridge: the container's own address, and its gateway (the
+    /// bridge's, the host as the container reaches it).
+    Bridge(Ipv4Addr, Ipv4Addr),
 }
 
 /// What the user asked of the files: `--dns`, `--dns-search`,
@@ -27,8 +28,9 @@ pub struct Options {
     pub dns: Vec<IpAddr>,
     pub search: Vec<String>,
     pub options: Vec<String>,
-    /// (name, address) lines added to `/etc/hosts`.
-    pub hosts: Vec<(String, IpAddr)>,
+    /// (name, address) lines added to `/etc/hosts`; no address: docker's
+    /// `host-gateway`, the host as the container reaches it.
+    pub hosts: Vec<(String, Option<IpAddr>)>,
 }
 
 /// The host's files the container's are derived from.
@@ -93,7 +95,7 @@ pub fn hosts(
     mode: Mode,
     name: &str,
     hostname: &str,
-    extra: &[(String, IpAddr)],
+    extra: &[(String, Option<IpAddr>)],
     host_hosts: Option<&str>,
 ) -> String {
     let mut out = String::new();
@@ -113,7 +115,7 @@ pub fn hosts(
              ff02::2\tip6-allrouters\n",
         ),
     }
-    if let Mode::Bridge(addr) = mode {
+    if let Mode::Bridge(addr, _) = mode {
         out.push_str(&format!("{addr}\t{hostname}"));
         if name != hostname {
             out.push_str(&format!(" {name}"));
@@ -121,9 +123,22 @@ pub fn hosts(
         out.push('\n');
     }
     for (host, addr) in extra {
-        out.push_str(&format!("{addr}\t{host}\n"));
+        if let Some(addr) = addr.or_else(|| host_gateway(mode)) {
+            out.push_str(&format!("{addr}\t{host}\n"));
+        }
     }
     out
+}
+
+/// What docker's `host-gateway` stands for: the bridge's address on a
+/// bridge, the host's loopback on its network; with no network, nothing
+/// (`--add-host NAME:host-gateway` is refused there).
+pub fn host_gateway(mode: Mode) -> Option<IpAddr> {
+    match mode {
+        Mode::None => None,
+        Mode::Host => Some(Ipv4Addr::LOCALHOST.into()),
+        Mode::Bridge(_, gateway) => Some(gateway.into()),
+    }
 }
 
 /// `/etc/resolv.conf` and how many nameservers it names. With the host's
@@ -216,8 +231,9 @@ fn lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// `--add-host NAME:ADDRESS` or `NAME=ADDRESS` (docker's forms; an IPv6
-/// address may be in brackets, and its colons are not the separator).
-pub fn parse_add_host(v: &str) -> Option<(String, IpAddr)> {
+/// address may be in brackets, and its colons are not the separator);
+/// ADDRESS `host-gateway` gives no address (see [`host_gateway`]).
+pub fn parse_add_host(v: &str) -> Option<(String, Option<IpAddr>)> {
     let (name, addr) = v.split_once('=').or_else(|| v.split_once(':'))?;
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
     let ok = !name.is_empty()
@@ -225,7 +241,11 @@ pub fn parse_add_host(v: &str) -> Option<(String, IpAddr)> {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-    Some((name.to_owned(), addr.parse().ok()?)).filter(|_| ok)
+    let addr = match addr {
+        "host-gateway" => None,
+        _ => Some(addr.parse().ok()?),
+    };
+    Some((name.to_owned(), addr)).filter(|_| ok)
 }
 
 /// A `--dns-search` domain or `--dns-option`: one word of printable ASCII.
@@ -251,9 +271,9 @@ mod tests {
 
     #[test]
     fn a_bridge_container_has_its_address_and_names_in_hosts() {
-        let extra = vec![("db".to_owned(), "10.0.0.9".parse().unwrap())];
+        let extra = vec![("db".to_owned(), Some("10.0.0.9".parse().unwrap()))];
         let text = hosts(
-            Mode::Bridge(Ipv4Addr::new(10, 88, 0, 5)),
+            Mode::Bridge(Ipv4Addr::new(10, 88, 0, 5), Ipv4Addr::new(10, 88, 0, 1)),
             "web",
             "www",
             &extra,
@@ -266,6 +286,16 @@ mod tests {
     }
 
     #[test]
+    fn host_gateway_is_the_bridges_address_or_the_hosts_loopback() {
+        let extra = vec![("gw".to_owned(), None)];
+        let bridge = Mode::Bridge(Ipv4Addr::new(10, 88, 0, 5), Ipv4Addr::new(10, 88, 0, 1));
+        let text = hosts(bridge, "web", "web", &extra, None);
+        assert!(text.ends_with("\n10.88.0.1\tgw\n"), "{text}");
+        let text = hosts(Mode::Host, "web", "web", &extra, Some("1.2.3.4 a\n"));
+        assert_eq!(text, "1.2.3.4 a\n127.0.0.1\tgw\n");
+    }
+
+    #[test]
     fn without_a_network_hosts_has_localhost_and_no_address() {
         let text = hosts(Mode::None, "web", "web", &[], None);
         assert!(text.contains("127.0.0.1\tlocalhost\n"));
@@ -274,14 +304,14 @@ mod tests {
 
     #[test]
     fn the_hosts_network_takes_the_hosts_file_as_it_is() {
-        let extra = vec![("db".to_owned(), "10.0.0.9".parse().unwrap())];
+        let extra = vec![("db".to_owned(), Some("10.0.0.9".parse().unwrap()))];
         let text = hosts(Mode::Host, "web", "web", &extra, Some("1.2.3.4 a"));
         assert_eq!(text, "1.2.3.4 a\n10.0.0.9\tdb\n");
     }
 
     #[test]
     fn the_resolved_stub_is_replaced_by_its_ipv4_upstream_servers() {
-        let bridge = Mode::Bridge(Ipv4Addr::new(10, 88, 0, 2));
+        let bridge = Mode::Bridge(Ipv4Addr::new(10, 88, 0, 2), Ipv4Addr::new(10, 88, 0, 1));
         let (text, n) = resolv_conf(bridge, &Options::default(), &host(RESOLVED, Some(UPSTREAM)));
         assert_eq!(
             text,
@@ -292,7 +322,7 @@ mod tests {
 
     #[test]
     fn loopback_servers_are_dropped_and_none_is_invented() {
-        let bridge = Mode::Bridge(Ipv4Addr::new(10, 88, 0, 2));
+        let bridge = Mode::Bridge(Ipv4Addr::new(10, 88, 0, 2), Ipv4Addr::new(10, 88, 0, 1));
         let only_local = "nameserver 127.0.0.1\nnameserver ::1\n";
         let (text, n) = resolv_conf(bridge, &Options::default(), &host(only_local, None));
         assert_eq!((text.as_str(), n), ("", 0));
@@ -320,7 +350,7 @@ mod tests {
             options: vec!["ndots:2".into()],
             hosts: Vec::new(),
         };
-        let bridge = Mode::Bridge(Ipv4Addr::new(10, 88, 0, 2));
+        let bridge = Mode::Bridge(Ipv4Addr::new(10, 88, 0, 2), Ipv4Addr::new(10, 88, 0, 1));
         let (text, _) = resolv_conf(bridge, &opts, &host(RESOLVED, Some(UPSTREAM)));
         assert_eq!(
             text,
@@ -348,24 +378,25 @@ mod tests {
     fn add_host_takes_docker_forms_and_refuses_others() {
         assert_eq!(
             parse_add_host("db:10.0.0.9"),
-            Some(("db".into(), "10.0.0.9".parse().unwrap()))
+            Some(("db".into(), "10.0.0.9".parse().ok()))
         );
         assert_eq!(
             parse_add_host("v6:[fd00::1]"),
-            Some(("v6".into(), "fd00::1".parse().unwrap()))
+            Some(("v6".into(), "fd00::1".parse().ok()))
         );
         assert_eq!(
             parse_add_host("v6:fd00::1"),
-            Some(("v6".into(), "fd00::1".parse().unwrap()))
+            Some(("v6".into(), "fd00::1".parse().ok()))
         );
+        assert_eq!(parse_add_host("gw:host-gateway"), Some(("gw".into(), None)));
         // docker 25's form.
         assert_eq!(
             parse_add_host("db=10.0.0.9"),
-            Some(("db".into(), "10.0.0.9".parse().unwrap()))
+            Some(("db".into(), "10.0.0.9".parse().ok()))
         );
         assert_eq!(
             parse_add_host("v6=fd00::1"),
-            Some(("v6".into(), "fd00::1".parse().unwrap()))
+            Some(("v6".into(), "fd00::1".parse().ok()))
         );
         for bad in [
             "db",

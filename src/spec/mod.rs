@@ -298,11 +298,10 @@ pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
         Net::None => crate::net::files::Mode::None,
         Net::Host => crate::net::files::Mode::Host,
         #[cfg(feature = "net")]
-        Net::Bridge => crate::net::files::Mode::Bridge(
-            network
-                .as_ref()
-                .map_or(std::net::Ipv4Addr::UNSPECIFIED, |n| n.address),
-        ),
+        Net::Bridge => match &network {
+            Some(n) => crate::net::files::Mode::Bridge(n.address, n.gateway),
+            None => crate::net::files::Mode::None,
+        },
         #[cfg(not(feature = "net"))]
         Net::Bridge => crate::net::files::Mode::None,
     };
@@ -374,6 +373,11 @@ fn net_files(
             "--dns, --dns-search and --dns-option need a network: this container has none (--net none)",
         ));
     }
+    if mode == files::Mode::None && opts.hosts.iter().any(|(_, addr)| addr.is_none()) {
+        return Err(Error::usage(
+            "--add-host NAME:host-gateway needs a network: this container has none (--net none)",
+        ));
+    }
     // Only the host's files the mode takes (this is every container's
     // start): its hosts with its network, its resolv.conf with a network,
     // resolved's upstream servers on a bridge.
@@ -383,7 +387,7 @@ fn net_files(
         .map(str::to_owned)
         .or_else(|| read(mode != files::Mode::None, "/etc/resolv.conf"));
     let upstream = read(
-        matches!(mode, files::Mode::Bridge(_)),
+        matches!(mode, files::Mode::Bridge(..)),
         "/run/systemd/resolve/resolv.conf",
     );
     let (made, warning) = files::make(
