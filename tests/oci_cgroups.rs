@@ -78,6 +78,12 @@ fn remove_all(dirs: &[PathBuf]) {
     }
 }
 
+/// Whether `pid` runs (a zombie, ended and not yet reaped, does not).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.rsplit(") ").next().unwrap().starts_with('Z'))
+}
+
 /// A host process, killed and reaped however the test ends.
 struct Squatter(std::process::Child);
 
@@ -166,7 +172,23 @@ fn an_existing_busy_cgroup_is_warned_of_and_a_frozen_one_refused() {
         "{}",
         stderr(&out)
     );
+    let pid = b.pid();
     ok(b.oci(&["delete", "--force", &b.id]));
+    // The container goes; the host's process and cgroup stay (runc 1.1
+    // killed the process with the container and removed the cgroup).
+    assert!(!running(pid), "the container's PID 1 outlived delete");
+    let mut squatter = squatter;
+    assert!(
+        squatter.0.try_wait().unwrap().is_none(),
+        "delete killed a host process that was in the cgroup before the container"
+    );
+    for d in &dirs {
+        assert!(
+            d.is_dir(),
+            "delete removed {}, which it did not make",
+            d.display()
+        );
+    }
     drop(squatter);
     remove_all(&dirs);
     b.assert_gone();
@@ -198,9 +220,7 @@ fn delete_force_removes_a_cgroup_whose_payload_made_cgroups_below_it() {
     }
     let out = b.oci(&["delete", "--force", &b.id]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let running = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit(") ").next().unwrap().starts_with('Z'));
-    assert!(!running, "the payload survived");
+    assert!(!running(pid), "the payload survived");
     for d in leaves(&leaf) {
         assert!(!d.exists(), "{} left", d.display());
     }

@@ -63,6 +63,7 @@ pub fn plan(root: &Path, req: &Request<'_>) -> Result<Cgroup> {
                 (name, leaf)
             })
             .collect(),
+        existing: Vec::new(),
     })
 }
 
@@ -103,7 +104,7 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
     let mut out = Created {
         cgroup: Cgroup {
             v2,
-            dirs: Vec::new(),
+            ..Cgroup::default()
         },
         locks: Vec::new(),
         reclaimed: false,
@@ -120,6 +121,8 @@ pub fn create(root: &Path, req: &Request<'_>) -> Result<Created> {
             let (lock, reclaimed, fresh) = make_leaf(&leaf, req.owned)?;
             if fresh {
                 made.push(leaf.clone());
+            } else if !super::tree_pids(&leaf).is_empty() {
+                out.cgroup.existing.push(leaf.clone());
             }
             if holds(name, "cpuset") {
                 inherit_cpuset(&leaf);

@@ -121,6 +121,10 @@ pub struct Cgroup {
     pub v2: bool,
     /// (hierarchy name, directory); the name is empty on v2.
     pub dirs: Vec<(String, PathBuf)>,
+    /// Those of `dirs` that existed before the container with processes
+    /// in them (an OCI `cgroupsPath` someone uses): not ours to empty or
+    /// remove. (An empty one is taken as the container's, as runc does.)
+    pub existing: Vec<PathBuf>,
 }
 
 impl Cgroup {
@@ -254,18 +258,7 @@ impl Cgroup {
     /// PIDs of every process in the container's cgroup and the cgroups
     /// its payload made below it.
     pub fn pids(&self) -> Vec<i32> {
-        let Some(dir) = self.any() else {
-            return Vec::new();
-        };
-        tree(dir)
-            .iter()
-            .flat_map(|d| {
-                read_small(&d.join("cgroup.procs"))
-                    .lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect::<Vec<i32>>()
-            })
-            .collect()
+        self.any().map(tree_pids).unwrap_or_default()
     }
 
     /// Freeze or thaw every process (`pause`, `resume`, and [`kill_all`]).
@@ -323,9 +316,11 @@ impl Cgroup {
     /// Kill every process of the cgroup, including those that fork while
     /// we look (v2 `cgroup.kill`; elsewhere freeze, SIGKILL each, thaw, until
     /// none is left), and wait (up to about 5 s) until the cgroup is empty.
+    /// Not in a cgroup that held processes before the container: they are
+    /// not the container's (runc would kill them).
     pub fn kill_all(&self) {
         use rustix::process::{Pid, Signal, kill_process};
-        if self.dirs.is_empty() || self.pids().is_empty() {
+        if self.dirs.is_empty() || !self.existing.is_empty() || self.pids().is_empty() {
             return;
         }
         let kill_file = self
@@ -369,16 +364,22 @@ impl Cgroup {
         })
     }
 
-    /// Remove the directories (the leaves only: parents such as
-    /// `libpod_parent` belong to the caller). Processes just killed may
-    /// take a moment to leave.
+    /// The directories made for the container (not those that existed).
+    pub fn made(&self) -> impl Iterator<Item = &Path> {
+        self.paths()
+            .filter(|p| !self.existing.iter().any(|e| e == p))
+    }
+
+    /// Remove the directories made for the container (the leaves only:
+    /// parents such as `libpod_parent` belong to the caller). Processes
+    /// just killed may take a moment to leave.
     pub fn remove(&self) -> Result<()> {
         let mut first = None;
         // A leaf without cgroups below it (the usual case) goes at once;
         // otherwise the payload's own cgroups below it first, deepest first.
-        let removed = |leaf: &Path| matches!(rustix::fs::rmdir(leaf), Ok(()) | Err(Errno::NOENT));
-        let left = self.dirs.iter().filter(|(_, leaf)| !removed(leaf));
-        for dir in left.flat_map(|(_, leaf)| tree(leaf)) {
+        let removed = |leaf: &&Path| matches!(rustix::fs::rmdir(*leaf), Ok(()) | Err(Errno::NOENT));
+        let left = self.made().filter(|leaf| !removed(leaf));
+        for dir in left.flat_map(tree) {
             let mut tries = 0;
             loop {
                 match rustix::fs::rmdir(&dir) {
@@ -406,6 +407,19 @@ pub fn keyed(text: &str) -> impl Iterator<Item = (&str, u64)> {
         let (k, v) = l.split_once(' ')?;
         Some((k, v.trim().parse().ok()?))
     })
+}
+
+/// PIDs of every process in the cgroup `dir` and those below it.
+fn tree_pids(dir: &Path) -> Vec<i32> {
+    tree(dir)
+        .iter()
+        .flat_map(|d| {
+            read_small(&d.join("cgroup.procs"))
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
 }
 
 /// `dir` and every cgroup below it, each after its children (the order

@@ -216,7 +216,19 @@ fn oci_paths_are_made_in_every_hierarchy_and_undone_on_failure() {
     // An existing cgroup is used as it is, as runc does; a failure over
     // it leaves it, since it was not made here.
     let again = create(&root.0, &req(&[])).unwrap();
-    assert_eq!(again.cgroup, made);
+    assert_eq!(
+        again.cgroup, made,
+        "an empty one is taken as the container's"
+    );
+    // With a process of someone else's in it, it is recorded as theirs,
+    // for delete to leave it and that process alone.
+    std::fs::write(root.0.join("pids/a/b/c/cgroup.procs"), "4242\n").unwrap();
+    let shared = create(&root.0, &req(&[])).unwrap().cgroup;
+    assert_eq!(shared.existing, vec![root.0.join("pids/a/b/c")]);
+    assert_eq!(
+        shared.made().collect::<Vec<_>>(),
+        vec![root.0.join("memory/a/b/c")]
+    );
     assert!(create(&root.0, &req(&bad)).is_err());
     assert!(
         root.0.join("pids/a/b/c").is_dir(),

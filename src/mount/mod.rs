@@ -271,6 +271,7 @@ mod tests {
         let cgroup = Cgroup {
             v2: true,
             dirs: vec![(String::new(), "/sys/fs/cgroup/cella/ctr-c".into())],
+            existing: Vec::new(),
         };
         show_cgroup(&mut ops, &cgroup);
         assert_eq!(

@@ -158,7 +158,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<Error>> {
         // A `create` killed before it forked: nothing of ours ran, and the
         // recorded cgroup may not be ours (its path could clash with
         // another container's). Only an empty directory goes.
-        for dir in st.cgroup.paths() {
+        for dir in st.cgroup.made() {
             let _ = rustix::fs::rmdir(dir);
         }
     } else {

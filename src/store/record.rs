@@ -184,8 +184,9 @@ impl Record {
 
     /// SIGKILL to PID 1 (it may not have joined its cgroup yet) and to
     /// everything in the cgroup (what a container sharing our pid
-    /// namespace left behind its PID 1 goes with it), then wait (up to
-    /// 10 s) until PID 1 has exited.
+    /// namespace left behind its PID 1 goes with it) unless the cgroup
+    /// held others' processes before (see [`Cgroup::kill_all`]), then
+    /// wait (up to 10 s) until PID 1 has exited.
     pub fn kill(&self) {
         if self.alive()
             && let Some(pid) = Pid::from_raw(self.pid)
@@ -265,6 +266,9 @@ impl Record {
             // The hierarchy's name has no space; the path may.
             line("cgroup", &format!("{name} {}", path.to_string_lossy()));
         }
+        for path in &self.cgroup.existing {
+            line("cgroup-existing", &path.to_string_lossy());
+        }
         if let Some(n) = &self.network {
             line(
                 "network",
@@ -333,6 +337,7 @@ impl Record {
                     let (name, path) = v.split_once(' ').ok_or("a cgroup line has no path")?;
                     r.cgroup.dirs.push((name.to_owned(), path.into()));
                 }
+                "cgroup-existing" => r.cgroup.existing.push(v.into()),
                 "network" => r.network = Some(network(&v).ok_or("a network line is not one")?),
                 "port" => {
                     let port = v

@@ -72,7 +72,11 @@ fn records_round_trip_and_refuse_other_formats() {
         annotations: vec![("k \\x".into(), "v\"\n".into())],
         cgroup: Cgroup {
             v2: false,
-            dirs: vec![("memory".into(), "/sys/fs/cgroup/memory/x y".into())],
+            dirs: vec![
+                ("memory".into(), "/sys/fs/cgroup/memory/x y".into()),
+                ("pids".into(), "/sys/fs/cgroup/pids/x y".into()),
+            ],
+            existing: vec!["/sys/fs/cgroup/pids/x y".into()],
         },
         own_pid_ns: true,
         keep: true,
