@@ -78,6 +78,13 @@ pub fn bit(name: &str) -> Option<u64> {
     NAMES.iter().position(|n| *n == short).map(|i| 1u64 << i)
 }
 
+/// The bit of `name` as the OCI spec and runc take it: `CAP_` and the
+/// name in capitals, nothing else (`kill` or `SYS_ADMIN` is no name).
+pub fn oci_bit(name: &str) -> Option<u64> {
+    let short = name.strip_prefix("CAP_")?;
+    NAMES.iter().position(|n| *n == short).map(|i| 1u64 << i)
+}
+
 /// The mask of a list of names; the first unknown name is the error.
 pub fn mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u64, &'a str> {
     names
@@ -179,6 +186,12 @@ mod tests {
         assert_eq!(bit("CAP_CHECKPOINT_RESTORE"), Some(1 << 40));
         assert_eq!(bit("CAP_NOPE"), None);
         assert_eq!(mask(["CAP_CHOWN", "CAP_NOPE"]), Err("CAP_NOPE"));
+        assert_eq!(oci_bit("CAP_KILL"), Some(1 << 5));
+        for not_oci in [
+            "kill", "KILL", "cap_kill", "Cap_Kill", "CAP_kill", "CAP_NOPE",
+        ] {
+            assert_eq!(oci_bit(not_oci), None, "{not_oci}");
+        }
     }
 
     #[test]

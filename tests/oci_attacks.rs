@@ -940,3 +940,109 @@ fn concurrent_deletes_of_one_container_serialize() {
     }
     b.assert_gone();
 }
+
+/// A capability is granted only by its OCI name, `CAP_` and capitals, as
+/// runc takes it: `sys_admin`, `SYS_ADMIN` or `cap_net_admin` would be
+/// privileges the bundle's author's other runtimes never gave, and a name
+/// no kernel has (`CAP_BOGUS`) is ignored with a warning, as runc does,
+/// not a failure. An `exec --process` file is read the same way.
+#[test]
+fn capabilities_are_granted_only_by_their_oci_names() {
+    let _g = serial();
+    let b = Bundle::new(
+        "capnames",
+        &[
+            "sh",
+            "-c",
+            "grep -E '^Cap(Bnd|Eff|Prm)' /proc/self/status; sleep 1000",
+        ],
+        Cfg::default(),
+    );
+    let names =
+        r#"["CAP_KILL", "CAP_BOGUS", "sys_admin", "SYS_ADMIN", "cap_net_admin", "Cap_Chown"]"#;
+    b.edit_config(|c| {
+        let start = c.find("\"capabilities\"").unwrap();
+        let end = start + c[start..].find("},").unwrap() + 2;
+        let caps = format!(
+            r#""capabilities": {{"bounding": {names}, "effective": {names}, "permitted": {names}}},"#
+        );
+        format!("{}{caps}{}", &c[..start], &c[end..])
+    });
+    let out = b.create(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    for name in [
+        "CAP_BOGUS",
+        "sys_admin",
+        "SYS_ADMIN",
+        "cap_net_admin",
+        "Cap_Chown",
+    ] {
+        assert!(
+            err.contains(&format!("unknown capability {name} ignored")),
+            "no warning for {name}: {err}"
+        );
+    }
+    ok(b.oci(&["start", &b.id]));
+    let pid = b.pid();
+    let mut status = String::new();
+    for _ in 0..200 {
+        status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status.contains("\nCapEff:\t0000000000000020") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // CAP_KILL (bit 5) only: neither CAP_SYS_ADMIN (21), CAP_NET_ADMIN (12)
+    // nor CAP_CHOWN (0) under another spelling.
+    for set in ["CapBnd", "CapEff", "CapPrm"] {
+        assert!(
+            status.contains(&format!("\n{set}:\t0000000000000020\n")),
+            "{set}: {status}"
+        );
+    }
+    // exec --process: the same names, the same warnings, the same sets.
+    let file = b.dir.join("process.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"args": ["sh", "-c", "grep -E '^CapEff' /proc/self/status"], "cwd": "/", "user": {{"uid": 0, "gid": 0}},
+  "capabilities": {{"bounding": {names}, "effective": {names}, "permitted": {names}}}}}"#
+        ),
+    )
+    .unwrap();
+    let out = oci_quick(&b, &["exec", "--process", file.to_str().unwrap(), &b.id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "CapEff:\t0000000000000020");
+    assert!(
+        stderr(&out).contains("unknown capability sys_admin ignored"),
+        "{}",
+        stderr(&out)
+    );
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+}
+
+/// A label for an LSM the host does not run is refused, as runc refuses it:
+/// the process would run unconfined while its bundle asked otherwise.
+#[test]
+fn a_label_for_an_lsm_the_host_does_not_run_is_refused() {
+    let _g = serial();
+    if Path::new("/sys/fs/selinux/enforce").exists() {
+        panic!("this test needs a host without SELinux");
+    }
+    let b = Bundle::new(
+        "selinux",
+        &["true"],
+        Cfg {
+            process: r#""selinuxLabel": "system_u:system_r:container_t:s0:c1,c2","#,
+            ..Cfg::default()
+        },
+    );
+    refused(
+        &b.create(&[]),
+        "an SELinux label without SELinux",
+        "process.selinuxLabel: SELinux is not enabled on this host",
+    );
+    b.assert_gone();
+}

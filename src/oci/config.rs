@@ -70,6 +70,9 @@ pub struct Process {
     pub rlimits: Vec<(rustix::process::Resource, u64, u64)>,
     pub no_new_privileges: bool,
     pub oom_score_adj: Option<i32>,
+    /// Settings accepted but not applied, said as warnings (capabilities
+    /// unknown to cella, which runc ignores too).
+    pub ignored: Vec<String>,
 }
 
 /// A mount as config.json writes it (`oci::plan` sorts its options).
@@ -277,7 +280,7 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
         }
     }
     if let Some(v) = field(f, "capabilities") {
-        p.caps = capabilities(v, &at("capabilities"))?;
+        p.caps = capabilities(v, &at("capabilities"), &mut p.ignored)?;
     }
     if let Some(v) = field(f, "rlimits") {
         for (i, r) in array(v, &at("rlimits"))?.iter().enumerate() {
@@ -314,42 +317,52 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
         p.oom_score_adj = Some(n as i32);
     }
     for label in ["apparmorProfile", "selinuxLabel"] {
-        if let Some(v) = field(f, label) {
-            let s = string(v, &at(label))?;
-            let enabled = !s.is_empty() && lsm_enabled(label);
-            if enabled {
-                return Err(bad(&at(label), "not supported by cella"));
-            }
-            // As runc: a profile for an AppArmor this host does not run is
-            // an error (an SELinux label without SELinux is ignored).
-            if !s.is_empty() && label == "apparmorProfile" {
-                return Err(bad(&at(label), "AppArmor is not enabled on this host"));
-            }
+        if let Some(v) = field(f, label)
+            && !string(v, &at(label))?.is_empty()
+        {
+            // As runc: a label for an LSM this host does not run is an
+            // error too (it would not confine the process as asked).
+            let why = match (lsm_enabled(label), label) {
+                (true, _) => "not supported by cella",
+                (false, "apparmorProfile") => "AppArmor is not enabled on this host",
+                (false, _) => "SELinux is not enabled on this host",
+            };
+            return Err(bad(&at(label), why));
         }
     }
     Ok(p)
 }
 
-/// Whether the LSM a label is for is active: like runc, a label for an LSM
-/// the kernel does not run is not an error.
+/// Whether the LSM a label is for is active (SELinux: enforcing or
+/// permissive, when `enforce` exists).
 fn lsm_enabled(label: &str) -> bool {
-    let file = if label == "apparmorProfile" {
-        "/sys/module/apparmor/parameters/enabled"
+    if label == "apparmorProfile" {
+        crate::input::system_text("/sys/module/apparmor/parameters/enabled")
+            .is_some_and(|s| s.starts_with('Y'))
     } else {
-        "/sys/fs/selinux/enforce"
-    };
-    crate::input::system_text(file).is_some_and(|s| s.starts_with('Y') || s.starts_with('1'))
+        std::path::Path::new("/sys/fs/selinux/enforce").exists()
+    }
 }
 
-fn capabilities(v: &Value, path: &str) -> Result<Caps> {
+fn capabilities(v: &Value, path: &str, ignored: &mut Vec<String>) -> Result<Caps> {
     let f = obj(v, path)?;
-    let set = |k: &str| -> Result<u64> {
+    let mut set = |k: &str| -> Result<u64> {
         let Some(list) = field(f, k) else {
             return Ok(0);
         };
-        let names = strings(list, &sub(path, k))?;
-        caps::mask(names.iter().map(String::as_str))
-            .map_err(|n| bad(&sub(path, k), &format!("unknown capability {n}")))
+        let mut mask = 0;
+        for name in strings(list, &sub(path, k))? {
+            match caps::oci_bit(&name) {
+                Some(bit) => mask |= bit,
+                // As runc: ignored with a warning, never granted under a
+                // spelling the spec does not have.
+                None => ignored.push(format!(
+                    "config.json: {}: unknown capability {name} ignored (as runc does)",
+                    sub(path, k)
+                )),
+            }
+        }
+        Ok(mask)
     };
     Ok(Caps {
         bounding: set("bounding")?,
@@ -580,6 +593,7 @@ fn linux(v: &Value) -> Result<Linux> {
     if let Some(v) = field(f, "seccomp") {
         l.seccomp = Some(linux_seccomp(v)?);
     }
+    // (Without SELinux, runc mounts without the label; so does cella.)
     if let Some(v) = field(f, "mountLabel")
         && !string(v, "linux.mountLabel")?.is_empty()
         && lsm_enabled("selinuxLabel")

@@ -227,6 +227,7 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         .resources
         .ignored
         .iter()
+        .chain(cfg.process.iter().flat_map(|p| &p.ignored))
         .map(|w| Error::usage(w.clone()))
         .collect();
     if found > 0 {

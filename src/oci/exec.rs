@@ -68,6 +68,8 @@ fn process(a: &ExecArgs, cfg: &config::Config) -> Result<Process> {
         ));
     }
     let mut p = cfg.process.clone().unwrap_or_default();
+    // (Said when the container was created.)
+    p.ignored.clear();
     p.args = a.args.clone();
     p.terminal = a.tty;
     p.cwd = a.cwd.clone().unwrap_or_else(|| "/".into());
@@ -153,8 +155,9 @@ fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
     Ok(p)
 }
 
-/// Run the exec; returns the exit code to report (0 when detached).
-pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
+/// Run the exec; returns the exit code to report (0 when detached) and
+/// the settings of `--process` ignored, as warnings.
+pub fn exec(root: &Path, a: &ExecArgs) -> Result<(u8, Vec<Error>)> {
     let st = State::load(root, &a.id)?;
     let status = st.status(root);
     let paused_ok = status == Status::Paused && a.ignore_paused;
@@ -173,14 +176,14 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     // A `cella run` container has no OCI configuration: its process is
     // what its recorded options describe, with the exec's command.
     let docker_style = st.kind == super::state::Kind::Run;
-    let (mut payload, rootfs, seccomp) = if docker_style {
+    let (mut payload, rootfs, seccomp, ignored) = if docker_style {
         #[cfg(not(feature = "manage"))]
         return Err(Error::usage(format!(
             "exec: {} is a `cella run` container: exec into one needs the manage feature",
             a.id
         )));
         #[cfg(feature = "manage")]
-        (run_payload(&st, a)?, st.rootfs.clone(), None)
+        (run_payload(&st, a)?, st.rootfs.clone(), None, Vec::new())
     } else {
         let cfg = saved_config(root, &st)?;
         let mut process = process(a, &cfg)?;
@@ -189,8 +192,9 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         let view = crate::input::RootView::dir(&root);
         crate::users::with_home(&mut process.env, &view, process.uid);
         let payload = plan::payload(&process, cfg.linux.seccomp.as_ref(), "process")?;
-        (payload, cfg.root, cfg.linux.seccomp)
+        (payload, cfg.root, cfg.linux.seccomp, process.ignored)
     };
+    let warnings = ignored.into_iter().map(Error::usage).collect();
     // Namespaces to join: every one that differs from ours.
     let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
     for (_, flag) in NS_KINDS {
@@ -297,11 +301,11 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         super::create::write_atomic(file, pid.as_raw_nonzero().get().to_string().as_bytes())?;
     }
     if a.detach {
-        return Ok(0);
+        return Ok((0, warnings));
     }
     // Wait, relaying, forwarding signals, like `cella run`.
     let status = attach.relay(|r| crate::process::wait_forwarding(pid, r))?;
-    Ok(crate::process::exit_code(status))
+    Ok((crate::process::exit_code(status), warnings))
 }
 
 fn exec_child(

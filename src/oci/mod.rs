@@ -300,10 +300,10 @@ fn dispatch(
         }
         "exec" => {
             let a = parse_exec(&mut p)?;
-            let code = exec::exec(&g.root, &a)?;
+            let (code, warnings) = exec::exec(&g.root, &a)?;
             Ok(Output {
                 code,
-                ..Output::ok(String::new())
+                ..Output::warned(warnings)
             })
         }
         "list" => {
