@@ -89,6 +89,13 @@ fn a_killed_runs_record_is_repaired_by_the_next_command() {
     let list = ok(verb(&["list"]));
     assert!(!list.contains(&name), "{list}");
     assert!(!dir.exists());
+    // Its cgroups went with the record, not left for the next start.
+    let leaves: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .map(|h| h.unwrap().path().join(format!("cella/ctr-{name}")))
+        .filter(|leaf| leaf.exists())
+        .collect();
+    assert!(leaves.is_empty(), "left: {leaves:?}");
     // The name is free again, record and cgroup.
     let run = spawn_ready(&root, &name, "sleep 60");
     kill(run.id(), Signal::KILL);

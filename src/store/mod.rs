@@ -429,8 +429,10 @@ fn take_if_stale(root: &Path, id: &str) -> Option<Record> {
     // kernel clears the parent-death signal), processes of a `--pid host`
     // one. They go now, with what they hold
     // (an --overlay-upper directory whose lock died with cella), so the
-    // name is free again.
+    // name is free again; its cgroup goes with the record (its locks died
+    // with cella too: nobody else's).
     r.kill();
+    let _ = r.cgroup.remove();
     remove_dir(root, id).unwrap_or(false).then_some(r)
 }
 
