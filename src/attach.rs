@@ -11,7 +11,7 @@
 //! `/dev/null` are passed as they are.
 
 use crate::child::Stdio;
-use crate::error::{Ctx, Result, Step};
+use crate::error::{Ctx, Error, Result, Step};
 use crate::process::{Relay, Stream};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
@@ -85,6 +85,11 @@ impl Attach {
             input: interactive,
             ..Attach::default()
         };
+        // As docker: typing into a pty needs a terminal to type on (a pipe's
+        // end of input would never reach the payload as one).
+        if tty && interactive && !is_tty(rustix::stdio::stdin()) {
+            return Err(Error::usage("-it: the input device is not a TTY"));
+        }
         if tty {
             let (theirs, ours) = crate::console::sockets(true, None, true, "the container")?;
             (a.console, a.console_ours) = (theirs, ours);

@@ -363,3 +363,71 @@ fn files_among_the_callers_stdio_reach_the_payload_through_pipes() {
     assert_eq!(got.len(), 300_000);
     assert_eq!(&got[200_000..], &body[..]);
 }
+
+/// `-it` with a pipe or a file for stdin is refused at once, as docker
+/// refuses it ("the input device is not a TTY"): before, `echo abc |
+/// cella run -it ... cat` waited forever for an end of input the pty never
+/// passed on. Nothing is left of the container; `-i` alone takes the pipe.
+#[test]
+fn it_without_a_terminal_on_stdin_is_refused_and_i_alone_takes_the_pipe() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let _g = serial();
+    let root = rootfs("it-pipe");
+    let name = format!("it-pipe-{}", std::process::id());
+    let before = cella_cgroups();
+    let piped = |opts: &[&str]| {
+        let mut cmd = Command::new(cella_bin());
+        cmd.arg("run")
+            .args(opts)
+            .args(["--name", &name, "--rootfs", root.to_str().unwrap(), "cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(b"abc\n");
+        drop(stdin);
+        wait_output(child, Duration::from_secs(20))
+    };
+    for opts in [&["-it"][..], &["-i", "-t"], &["--interactive", "--tty"]] {
+        let out = piped(opts);
+        assert_eq!(code(&out), 125, "{opts:?}: {}", stderr(&out));
+        assert_eq!(
+            stderr(&out),
+            "cella: -it: the input device is not a TTY\n",
+            "{opts:?}"
+        );
+        assert!(!std::path::Path::new("/run/cella").join(&name).exists());
+        assert_no_new_cgroups(&before);
+    }
+    // With no stdin at all (/dev/null is no terminal either).
+    let out = cella(&["run", "-it", "--rootfs", root.to_str().unwrap(), "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    let out = piped(&["-i"]);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "abc\n"),
+        "{}",
+        stderr(&out)
+    );
+    // exec -it into a running container: the same rule.
+    ok(cella(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--rootfs",
+        root.to_str().unwrap(),
+        "sleep",
+        "100",
+    ]));
+    let out = cella(&["exec", "-it", &name, "true"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the input device is not a TTY"),
+        "{}",
+        stderr(&out)
+    );
+    ok(cella(&["rm", "-f", &name]));
+}
