@@ -53,6 +53,9 @@ fn main() -> ExitCode {
                 for w in &out.warnings {
                     report(&format!("cella: warning: {w}\n"));
                 }
+                if let Some(e) = &out.failure {
+                    report(&format!("cella: {e}\n"));
+                }
                 ExitCode::from(out.code)
             }
             // A runtime failure of any verb is 125: 126/127 are the

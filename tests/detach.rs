@@ -145,6 +145,26 @@ fn a_detached_container_from_run_to_rm() {
         exec.contains("CapEff:\t00000000a80425fb") && exec.contains("Seccomp:\t2"),
         "{exec}"
     );
+    // A command that cannot run: docker's codes, as run gives them (127
+    // not found, 126 not executable), with the one line saying why; the
+    // payload's own code passed on as it is.
+    for (cmd, want, why) in [
+        (&["nosuchcommand"][..], 127, "executable file not found"),
+        (&["-d", "nosuchcommand"], 127, "executable file not found"),
+        (&["/etc"], 126, "permission denied"),
+        (&["sh", "-c", "exit 125"], 125, ""),
+    ] {
+        let mut args = vec!["exec"];
+        args.extend(cmd.iter().take_while(|a| a.starts_with('-')));
+        args.push(&name);
+        args.extend(cmd.iter().skip_while(|a| a.starts_with('-')));
+        let out = verb(&args);
+        assert_eq!(code(&out), want, "{cmd:?}: {}", stderr(&out));
+        if !why.is_empty() {
+            assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+            assert!(stderr(&out).contains(why), "{cmd:?}: {}", stderr(&out));
+        }
+    }
     let stopping = Instant::now();
     ok(verb(&["stop", "-t", "2", &name]));
     let took = stopping.elapsed();

@@ -5,6 +5,7 @@
 //! not dumpable until its exec, so nothing in the container can ptrace it
 //! or reach the host through it meanwhile.
 
+use super::Output;
 use super::config::{self, NS_KINDS, Process};
 use super::lifecycle::saved_config;
 use super::plan;
@@ -157,8 +158,22 @@ fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
 
 /// Run the exec; returns the exit code to report (0 when detached) and
 /// the settings of `--process` ignored, as warnings.
-pub fn exec(root: &Path, a: &ExecArgs) -> Result<(u8, Vec<Error>)> {
+pub fn exec(root: &Path, a: &ExecArgs) -> Result<Output> {
     let st = State::load(root, &a.id)?;
+    let docker_style = st.kind == super::state::Kind::Run;
+    match exec_in(root, a, st) {
+        // docker's 127 (not found) or 126 (not executable) for a command
+        // that cannot run in a `cella run` container; runc's callers get 125.
+        Err(e) if docker_style && e.step == Step::Exec => Ok(Output {
+            code: e.exit_code(),
+            failure: Some(e),
+            ..Output::ok(String::new())
+        }),
+        other => other,
+    }
+}
+
+fn exec_in(root: &Path, a: &ExecArgs, st: State) -> Result<Output> {
     let status = st.status(root);
     let paused_ok = status == Status::Paused && a.ignore_paused;
     if status != Status::Running && status != Status::Created && !paused_ok {
@@ -301,11 +316,14 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<(u8, Vec<Error>)> {
         super::create::write_atomic(file, pid.as_raw_nonzero().get().to_string().as_bytes())?;
     }
     if a.detach {
-        return Ok((0, warnings));
+        return Ok(Output::warned(warnings));
     }
     // Wait, relaying, forwarding signals, like `cella run`.
     let status = attach.relay(|r| crate::process::wait_forwarding(pid, r))?;
-    Ok((crate::process::exit_code(status), warnings))
+    Ok(Output {
+        code: crate::process::exit_code(status),
+        ..Output::warned(warnings)
+    })
 }
 
 fn exec_child(

@@ -79,6 +79,9 @@ pub struct Output {
     /// What went wrong without failing the verb (a poststart or poststop
     /// hook): `main` prints each on stderr.
     pub warnings: Vec<Error>,
+    /// A failure with an exit code of its own (docker's 126 or 127 for an
+    /// `exec` into a `cella run` container): `main` prints it.
+    pub failure: Option<Error>,
 }
 
 impl Output {
@@ -87,6 +90,7 @@ impl Output {
             stdout,
             code: 0,
             warnings: Vec::new(),
+            failure: None,
         }
     }
 
@@ -300,11 +304,7 @@ fn dispatch(
         }
         "exec" => {
             let a = parse_exec(&mut p)?;
-            let (code, warnings) = exec::exec(&g.root, &a)?;
-            Ok(Output {
-                code,
-                ..Output::warned(warnings)
-            })
+            exec::exec(&g.root, &a)
         }
         "list" => {
             let (mut json, mut quiet) = (false, false);
