@@ -543,20 +543,45 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
         "in the container's namespaces: {text}"
     );
     assert!(text.contains(&format!("\"id\":\"{}\"", b.id)), "{text}");
-    assert!(text.contains("\"status\":\"created\""), "{text}");
+    // The spec's and runc's statuses: still `creating` for the create
+    // hooks, `stopped` for poststop.
+    let status = |line: usize| {
+        let l = text.lines().nth(line).unwrap();
+        l.split("\"status\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        [status(0), status(1), status(3)],
+        ["creating", "creating", "stopped"],
+        "{text}"
+    );
     b.assert_gone();
-    // A failing hook fails create, and nothing stays.
-    let failing = r#""hooks": {"createRuntime": [{"path": "/bin/false"}]},"#;
+    // A failing hook fails create, and nothing stays; the spec goes on at
+    // delete: the poststop hooks run, the ones after a failing one too.
+    std::fs::remove_file(&log).unwrap();
+    let failing = format!(
+        r#""hooks": {{"createRuntime": [{{"path": "/bin/false"}}], "poststop": [{{"path": "/bin/false"}}, {}]}},"#,
+        hook("poststop")
+    );
     let b = Bundle::new(
         "hookfail",
         &["true"],
         Cfg {
-            top: failing,
+            top: &failing,
             ..Cfg::default()
         },
     );
     let out = b.create(&[]);
     assert_eq!(code(&out), 125);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.starts_with(&format!("poststop {host} ")), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("\"status\":\"stopped\""), "{text}");
     assert!(
         stderr(&out).contains("hooks.createRuntime[0] /bin/false"),
         "{}",

@@ -201,8 +201,12 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
         waited: SigSet::empty(),
         exec_mask,
     };
+    // The state a failed create hook leaves for the poststop hooks.
+    let mut hook_failed: Option<String> = None;
     let made = engine::create(&mut container, io, &mut |ask, st| match ask {
-        engine::Ask::Hooks => run_create_hooks(&cfg, st),
+        engine::Ask::Hooks => run_create_hooks(&cfg, st).inspect_err(|_| {
+            hook_failed = Some(state::to_json(st, Status::Stopped));
+        }),
         // The state runc sends: `creating`, the pid recorded already.
         engine::Ask::SeccompAgent(fd) => super::agent::hand_over(
             cfg.linux.seccomp.as_ref(),
@@ -210,7 +214,20 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
             &state::to_json_as(st, "creating", st.pid, ""),
             st.pid,
         ),
-    })?;
+    });
+    let made = match (made, hook_failed) {
+        // The spec: a failed prestart, createRuntime or createContainer
+        // hook stops the container and goes on at delete, whose poststop
+        // hooks run (now that the container is gone); their failures are
+        // warnings in the log, the hook's error is the verb's.
+        (Err(e), Some(json)) => {
+            hooks::run_warning("hooks.poststop", &cfg.hooks.poststop, &json, &mut |w| {
+                super::log::warning(&w.to_string())
+            });
+            return Err(e);
+        }
+        (made, _) => made?,
+    };
     // The pid file before we return (the caller reads it at once); then the
     // child may wait for `start`: from here on the container exists.
     if let Some(file) = &a.pid_file {
@@ -244,7 +261,8 @@ pub fn create(a: &CreateArgs) -> Result<Created> {
 
 /// The prestart, createRuntime and createContainer hooks, in that order.
 fn run_create_hooks(cfg: &Config, st: &State) -> Result<()> {
-    let json = state::to_json(st, Status::Created);
+    // As runc: the container is still `creating` for these hooks.
+    let json = state::to_json_as(st, "creating", st.pid, "");
     hooks::run("hooks.prestart", &cfg.hooks.prestart, &json, None)?;
     hooks::run(
         "hooks.createRuntime",

@@ -59,6 +59,14 @@ pub fn error(message: &str) {
     }
 }
 
+/// Append a warning to the log file, if one was given (one the verb's
+/// failure leaves no other place for).
+pub fn warning(message: &str) {
+    if let Some(t) = TARGET.get() {
+        append(t, "warning", message);
+    }
+}
+
 fn append(t: &Target, level: &str, message: &str) {
     let text = line(level, message, t.json);
     use std::os::unix::fs::OpenOptionsExt;
