@@ -355,3 +355,89 @@ fn a_mount_namespace_joined_by_path_is_where_the_container_is_made() {
     );
     b.assert_gone();
 }
+
+/// Every option runc takes is taken (runc's spelling of each atime flag,
+/// its clearing forms, iversion, loud and silent; the file system's own
+/// sync, dirsync and lazytime reaching a new file system; none of them
+/// a bind's), and `features` lists exactly what is taken.
+#[test]
+fn the_mount_options_runc_takes_are_taken_and_features_lists_them() {
+    let _g = serial();
+    let every = [
+        "norelatime",
+        "diratime",
+        "nostrictatime",
+        "symfollow",
+        "iversion",
+        "noiversion",
+        "loud",
+        "silent",
+        "async",
+        "nolazytime",
+        "nomand",
+        "rsymfollow",
+        "rdiratime",
+        "rnostrictatime",
+        "rnorelatime",
+    ];
+    let options = |extra: &[&str]| quoted(&[&every[..], extra].concat());
+    let dir = std::env::temp_dir().join(format!("cella-mntopts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let b = Bundle::new(
+        "mntopts",
+        &["sleep", "1000"],
+        Cfg {
+            top: &format!(
+                r#""mounts": [
+    {{"destination": "/proc", "type": "proc", "source": "proc"}},
+    {{"destination": "/fs", "type": "tmpfs", "source": "tmpfs", "options": [{}]}},
+    {{"destination": "/bound", "type": "bind", "source": "{}", "options": [{}]}}
+  ],"#,
+                options(&["sync", "dirsync", "lazytime", "nosuid"]),
+                dir.display(),
+                options(&["rbind", "sync", "nodev"]),
+            ),
+            ..Cfg::default()
+        },
+    );
+    b.edit_config(|c| {
+        let first = c.find("\"mounts\": [").unwrap();
+        let second = c[first + 1..].find("\"mounts\": [").unwrap() + first + 1;
+        let end = c[second..].find("],").unwrap() + second + 2;
+        format!("{}{}", &c[..second], &c[end..])
+    });
+    let out = b.create(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let pid = b.pid();
+    // mountinfo: the mount's options (field 6), then the super block's.
+    let fs = mount_line(pid, "/fs").unwrap();
+    let fields: Vec<&str> = fs.split(' ').collect();
+    assert!(fields[5].contains("nosuid"), "{fs}");
+    let has = |list: &str, opt: &str| list.split(',').any(|o| o == opt);
+    let sb = fields.last().unwrap();
+    assert!(has(sb, "sync") && has(sb, "dirsync"), "{fs}");
+    assert!(has(fields[5], "relatime"), "the atime default stays: {fs}");
+    let bound = mount_line(pid, "/bound").unwrap();
+    assert!(
+        bound.split(' ').nth(5).unwrap().contains("nodev"),
+        "{bound}"
+    );
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+    // features: the same names.
+    let features = ok(b.oci(&["features"]));
+    for name in every
+        .iter()
+        .chain(&["sync", "dirsync", "lazytime", "rbind", "rshared"])
+    {
+        assert!(
+            features.contains(&format!("\"{name}\"")),
+            "{name}: {features}"
+        );
+    }
+    assert!(
+        features.contains("\"time\""),
+        "the time namespace: {features}"
+    );
+    let _ = std::fs::remove_dir(&dir);
+}

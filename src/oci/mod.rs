@@ -657,17 +657,13 @@ fn features() -> String {
     let mut s = String::from("{\"ociVersionMin\":\"1.0.0\",\"ociVersionMax\":\"");
     s.push_str(state::OCI_VERSION);
     s.push_str("\",\"hooks\":[\"prestart\",\"createRuntime\",\"createContainer\",\"startContainer\",\"poststart\",\"poststop\"]");
-    s.push_str(",\"mountOptions\":[\"ro\",\"rw\",\"nosuid\",\"suid\",\"nodev\",\"dev\",\"noexec\",\"exec\",\"noatime\",\"atime\",\"relatime\",\"strictatime\",\"nodiratime\",\"nosymfollow\",\"bind\",\"rbind\",\"private\",\"rprivate\",\"defaults\",\"rro\",\"rrw\",\"rnosuid\",\"rsuid\",\"rnodev\",\"rdev\",\"rnoexec\",\"rexec\",\"rnoatime\",\"ratime\",\"rstrictatime\",\"rnodiratime\",\"rnosymfollow\"]");
-    s.push_str(",\"linux\":{\"namespaces\":[\"cgroup\",\"ipc\",\"mount\",\"network\",\"pid\",\"user\",\"uts\"],\"capabilities\":[");
-    for (i, n) in crate::caps::NAMES.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str("\"CAP_");
-        s.push_str(n);
-        s.push('"');
-    }
-    s.push_str("],\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false,\"systemdUser\":false}");
+    s.push_str(",\"mountOptions\":");
+    list(&mut s, "", plan::MOUNT_OPTIONS.iter());
+    s.push_str(",\"linux\":{\"namespaces\":");
+    list(&mut s, "", config::NS_KINDS.iter().map(|(name, _)| name));
+    s.push_str(",\"capabilities\":");
+    list(&mut s, "CAP_", crate::caps::NAMES.iter());
+    s.push_str(",\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false,\"systemdUser\":false}");
     s.push_str(",\"seccomp\":{\"enabled\":true,\"actions\":[\"SCMP_ACT_KILL\",\"SCMP_ACT_KILL_PROCESS\",\"SCMP_ACT_KILL_THREAD\",\"SCMP_ACT_TRAP\",\"SCMP_ACT_ERRNO\",\"SCMP_ACT_TRACE\",\"SCMP_ACT_ALLOW\",\"SCMP_ACT_LOG\",\"SCMP_ACT_NOTIFY\"],\"operators\":[\"SCMP_CMP_NE\",\"SCMP_CMP_LT\",\"SCMP_CMP_LE\",\"SCMP_CMP_EQ\",\"SCMP_CMP_GE\",\"SCMP_CMP_GT\",\"SCMP_CMP_MASKED_EQ\"]");
     let flags = "[\"SECCOMP_FILTER_FLAG_TSYNC\",\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\",\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"]";
     s.push_str(",\"knownFlags\":");
@@ -678,6 +674,21 @@ fn features() -> String {
     s.push_str(",\"apparmor\":{\"enabled\":false},\"selinux\":{\"enabled\":false}}");
     s.push_str(",\"annotations\":{\"org.opencontainers.runtime-spec.features\":\"cella\"}}\n");
     s
+}
+
+/// `["PREFIXa","PREFIXb"]` of `names`.
+fn list<'a>(s: &mut String, prefix: &str, names: impl Iterator<Item = &'a &'a str>) {
+    s.push('[');
+    for (i, n) in names.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('"');
+        s.push_str(prefix);
+        s.push_str(n);
+        s.push('"');
+    }
+    s.push(']');
 }
 
 #[cfg(test)]

@@ -102,6 +102,69 @@ pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) 
     Ok(format!("proc/sys/{}", parts.join("/")))
 }
 
+/// Every mount option cella takes (`features` lists them), besides a file
+/// system's own (`mode=755`, `size=64m`), which go to it as they are.
+pub const MOUNT_OPTIONS: &[&str] = &[
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "noatime",
+    "atime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "nodiratime",
+    "diratime",
+    "nosymfollow",
+    "symfollow",
+    "defaults",
+    "sync",
+    "async",
+    "dirsync",
+    "lazytime",
+    "nolazytime",
+    "mand",
+    "nomand",
+    "iversion",
+    "noiversion",
+    "loud",
+    "silent",
+    "bind",
+    "rbind",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnoatime",
+    "ratime",
+    "rrelatime",
+    "rnorelatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnodiratime",
+    "rdiratime",
+    "rnosymfollow",
+    "rsymfollow",
+];
+
 /// `m` as the mount op it describes: its options sorted into mount
 /// attributes, a bind (recursive or not) and the file system's own
 /// options; a bind's source (relative to the bundle) looked up.
@@ -135,9 +198,12 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
             "strictatime" => g::MOUNT_ATTR_STRICTATIME,
             "nodiratime" => g::MOUNT_ATTR_NODIRATIME,
             "nosymfollow" => g::MOUNT_ATTR_NOSYMFOLLOW,
-            // Defaults of a new mount, or of cella's all-private tree.
+            // Defaults of a new mount, or of cella's all-private tree; the
+            // clearing of a flag nothing set; iversion (every file system
+            // that has it keeps it on); loud and silent (the kernel's log).
             "rw" | "suid" | "dev" | "exec" | "atime" | "relatime" | "defaults" | "private"
-            | "rprivate" => 0,
+            | "rprivate" | "norelatime" | "diratime" | "nostrictatime" | "symfollow" | "async"
+            | "nolazytime" | "nomand" | "iversion" | "noiversion" | "loud" | "silent" => 0,
             "bind" if !recursive => {
                 bind = Some(bind.unwrap_or(false));
                 0
@@ -155,7 +221,15 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
                 propagation = Some((u64::from(flag), recursive));
                 0
             }
-            "sync" | "dirsync" | "tmpcopyup" | "idmap" | "ridmap" | "remount" | "mand" => {
+            // (sync, dirsync, lazytime and mand are the file system's: a new
+            // one takes them as options, a bind has no say, as with runc.)
+            "sync" | "dirsync" | "lazytime" | "mand" if !recursive => {
+                if bind.is_none() {
+                    data.push((name.to_owned(), String::new()));
+                }
+                0
+            }
+            "tmpcopyup" | "idmap" | "ridmap" | "remount" => {
                 return Err(Error::usage(format!(
                     "{at}.options: {opt} is not supported by cella"
                 )));
@@ -380,6 +454,22 @@ mod tests {
         assert_eq!(shared.propagation, Some((u64::from(g::MS_SHARED), true)));
         let e = mount(&m("tmpfs", &["rsync"])).unwrap_err().to_string();
         assert!(e.contains("mounts[3].options: rsync"), "{e}");
+        // Each option `features` lists is taken, on a new file system and
+        // on a bind; the file system's own flags go to a new one only.
+        for opt in MOUNT_OPTIONS {
+            for fstype in ["tmpfs", "bind"] {
+                let op = mount(&m(fstype, &[opt]));
+                assert!(op.is_ok(), "{opt} on {fstype}: {op:?}");
+            }
+        }
+        let fs_flags = mount(&m(
+            "tmpfs",
+            &["sync", "dirsync", "lazytime", "mand", "silent"],
+        ));
+        assert!(matches!(
+            fs_flags.unwrap().kind,
+            Kind::Fs { options, .. } if options.len() == 5
+        ));
         let e = mount(&m("", &[])).unwrap_err().to_string();
         assert!(e.contains("mounts[3].type: missing"), "{e}");
         let sorted = mount(&m("tmpfs", &["ro", "nosuid", "mode=755", "newinstance"])).unwrap();
