@@ -1034,6 +1034,39 @@ fn a_device_node_does_not_widen_the_device_rules() {
     }
 }
 
+/// A `linux.devices` node under a default device's name is made as the
+/// config says (its numbers, mode and owner), not left as the default
+/// one, as runc makes it; a `/dev/ptmx` node replaces the link.
+#[test]
+fn a_configured_node_replaces_the_default_of_its_name() {
+    let _g = serial();
+    let nodes = r#""devices": [
+      {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 384, "uid": 1000, "gid": 1000},
+      {"path": "/dev/zero", "type": "c", "major": 1, "minor": 7, "fileMode": 416, "uid": 0, "gid": 0},
+      {"path": "/dev/ptmx", "type": "c", "major": 5, "minor": 2, "fileMode": 438, "uid": 0, "gid": 0}],"#;
+    let b = Bundle::new(
+        "devnames",
+        &[
+            "sh",
+            "-c",
+            "stat -c '%n %F %a %u %t:%T' /dev/null /dev/zero /dev/ptmx /dev/full",
+        ],
+        Cfg {
+            linux: nodes,
+            ..Cfg::default()
+        },
+    );
+    let out = ok(b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]));
+    assert_eq!(
+        out,
+        "/dev/null character special file 600 1000 1:3\n\
+         /dev/zero character special file 640 0 1:7\n\
+         /dev/ptmx character special file 666 0 5:2\n\
+         /dev/full character special file 666 0 1:7\n"
+    );
+    b.assert_gone();
+}
+
 /// The runtime spec: unknown properties are ignored, at any depth; a
 /// property it defines that cella cannot honour is refused by name; runc
 /// 1.1's habits for kernel memory (accepted, a warning) and AppArmor (a

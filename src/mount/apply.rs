@@ -110,11 +110,11 @@ fn make(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<
             let mnt = new_fs(fstype, options, *attrs).ctx(op.step)?;
             attach(&mnt, &target).ctx(op.step)
         }
-        Kind::DevNodes => {
+        Kind::DevNodes { listed } => {
             let dev = resolve(root, &op.target, OFlags::PATH | OFlags::DIRECTORY).ctx(op.step)?;
             // The image's umask must not weaken 0666 device modes.
             let old = rustix::process::umask(Mode::empty());
-            let made = make_devices(&dev);
+            let made = make_devices(&dev, *listed);
             rustix::process::umask(old);
             made.ctx(op.step)
         }
@@ -302,14 +302,16 @@ pub fn verify_procfs(file: &OwnedFd) -> rustix::io::Result<()> {
     }
 }
 
-fn make_devices(dev: &OwnedFd) -> rustix::io::Result<()> {
+fn make_devices(dev: &OwnedFd, listed: u16) -> rustix::io::Result<()> {
     let mode = Mode::from_raw_mode(0o666);
     // An image's own /dev (no tmpfs over it) may have them already.
     let fresh = |r: rustix::io::Result<()>| match r {
         Err(Errno::EXIST) => Ok(()),
         other => other,
     };
-    for (name, major, minor) in DEVICES {
+    let wanted = |i: usize| listed & 1 << i == 0;
+    let devices = DEVICES.iter().enumerate().filter(|(i, _)| wanted(*i));
+    for (_, &(name, major, minor)) in devices {
         match fs::mknodat(
             dev,
             name,
@@ -322,8 +324,12 @@ fn make_devices(dev: &OwnedFd) -> rustix::io::Result<()> {
             other => fresh(other)?,
         }
     }
-    for (name, target) in DEV_LINKS {
-        fresh(fs::symlinkat(target, dev, name))?;
+    let links = DEV_LINKS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| wanted(DEVICES.len() + i));
+    for (_, (name, target)) in links {
+        fresh(fs::symlinkat(*target, dev, *name))?;
     }
     Ok(())
 }

@@ -60,8 +60,11 @@ pub enum Kind {
         options: Vec<(String, String)>,
         attrs: u64,
     },
-    /// The device nodes and symlinks of a minimal `/dev` (the target is `dev`).
-    DevNodes,
+    /// The device nodes and symlinks of a minimal `/dev` (the target is
+    /// `dev`), but those `listed` (bit `i` for `DEVICES[i]`, then
+    /// `DEV_LINKS`): a config's own node of that name is made instead, as
+    /// runc makes it.
+    DevNodes { listed: u16 },
     /// A bind of a host path: recursive or not, with mount attributes for
     /// its top mount (`attrs`) and for every mount of the tree
     /// (`tree_attrs`: OCI's `rro` and the other `r*` options, `cella run`'s

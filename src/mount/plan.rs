@@ -156,12 +156,22 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         .iter()
         .any(|op| op.target == "dev" && matches!(op.kind, Kind::Bind { .. }));
     if !dev_is_bound {
+        let names =
+            (super::DEVICES.iter().map(|d| d.0)).chain(super::DEV_LINKS.iter().map(|l| l.0));
+        let listed = names
+            .enumerate()
+            .filter(|(_, name)| {
+                fs.devices
+                    .iter()
+                    .any(|d| d.target.strip_prefix("dev/") == Some(name))
+            })
+            .fold(0, |bits, (i, _)| bits | 1 << i);
         ops.push(MountOp {
             step: Step::MakeDevice,
             propagation: None,
             optional: false,
             target: "dev".into(),
-            kind: Kind::DevNodes,
+            kind: Kind::DevNodes { listed },
         });
     }
     for d in fs.devices {
@@ -366,7 +376,7 @@ mod tests {
                 "proc/kcore"
             ]
         );
-        assert_eq!(ops[3].kind, Kind::DevNodes);
+        assert_eq!(ops[3].kind, Kind::DevNodes { listed: 0 });
         assert!(matches!(ops[4].kind, Kind::Node { mode: 0o666, .. }));
         assert_eq!(
             ops[5].kind,
@@ -383,12 +393,20 @@ mod tests {
         assert!(
             matches!(&ops[4].kind, Kind::Bind { source, is_dir: false, .. } if source.as_bytes() == b"/dev/fuse")
         );
+        // A node the config makes under a default's name replaces it (a
+        // device or a link), as runc does.
+        for (name, bit) in [("null", 0), ("tty", 5), ("ptmx", 10)] {
+            let mut g = f.clone();
+            g.devices[0].target = format!("dev/{name}");
+            let ops = plan(g).unwrap();
+            assert_eq!(ops[3].kind, Kind::DevNodes { listed: 1 << bit }, "{name}");
+        }
     }
 
     #[test]
     fn a_bound_dev_gets_no_default_devices() {
         let bound = MountOp::bind("dev".into(), c"/dev".to_owned(), true, true, (0, 0));
         let ops = plan(fs(vec![bound])).unwrap();
-        assert!(!ops.iter().any(|o| o.kind == Kind::DevNodes));
+        assert!(!ops.iter().any(|o| matches!(o.kind, Kind::DevNodes { .. })));
     }
 }

@@ -417,7 +417,7 @@ mod tests {
                 "dev"
             ]
         );
-        assert_eq!(ops[7].kind, Kind::DevNodes);
+        assert_eq!(ops[7].kind, Kind::DevNodes { listed: 0 });
         // readonly before masked, as runc does.
         let ro = targets.iter().position(|t| *t == "proc/sys").unwrap();
         let masked = targets.iter().position(|t| *t == "proc/kcore").unwrap();

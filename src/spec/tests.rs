@@ -38,7 +38,7 @@ fn dev_comes_before_what_lives_in_it_and_user_mounts_after_cellas() {
             "dev"
         ]
     );
-    assert_eq!(ops[9].kind, Kind::DevNodes);
+    assert_eq!(ops[9].kind, Kind::DevNodes { listed: 0 });
     assert_eq!(
         ops[8].kind,
         Kind::Bind {
