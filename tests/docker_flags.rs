@@ -33,10 +33,24 @@ fn each_docker_flag_does_what_docker_does() {
     .unwrap();
     let probe_ro = "cat /data/in; touch /data/x 2>/dev/null && echo writable || echo read-only";
     let volume = format!("{d}:/data:ro");
+    // docker's other -v options, as compose files and SELinux hosts' habits write them.
+    let volume_z = format!("{d}:/data:Z,ro,rprivate");
+    let volume_rw = format!("{d}:/data:z,delegated");
+    let probe_rw = "cat /data/in; touch /data/x && echo writable && rm /data/x";
     let mount = format!("type=bind,source={d},target=/data,readonly");
     let env_file_arg = env_file.to_str().unwrap();
     let rows: Vec<(Vec<&str>, &str, &str)> = vec![
         (vec!["-v", &volume], probe_ro, "from the host\nread-only\n"),
+        (
+            vec!["-v", &volume_z],
+            probe_ro,
+            "from the host\nread-only\n",
+        ),
+        (
+            vec!["-v", &volume_rw],
+            probe_rw,
+            "from the host\nwritable\n",
+        ),
         (
             vec!["--mount", &mount],
             probe_ro,
@@ -210,6 +224,11 @@ fn docker_flags_without_a_feature_are_refused_saying_why() {
             "invalid value 'my-net' for --network: expected 'bridge', 'host' or 'none'",
         ),
         (vec!["-v", "data:/data"], "named volumes are not supported"),
+        (vec!["-v", "/tmp:/data:ro,rw"], "expected SRC:DST[:OPTIONS]"),
+        (
+            vec!["-v", "/tmp:/data:rshared"],
+            "expected SRC:DST[:OPTIONS]",
+        ),
         (
             vec!["--mount", "type=volume,source=data,target=/d"],
             "named volumes are not supported",

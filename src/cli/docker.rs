@@ -136,7 +136,7 @@ pub fn mount(s: &str) -> Result<Mount, &'static str> {
     }
 }
 
-/// `-v SRC:DST[:ro|rw]`: a bind of a host path (a name would be docker's
+/// `-v SRC:DST[:OPTIONS]`: a bind of a host path (a name would be docker's
 /// named volume, which cella does not have).
 pub fn volume(s: &str) -> Result<Bind, &'static str> {
     let bind = super::bind(s).ok_or(super::BIND_RULE)?;
@@ -318,6 +318,23 @@ mod tests {
     fn volumes_signals_and_cpu_lists() {
         assert!(volume("/a:/b:ro").unwrap().read_only);
         assert!(volume("data:/b").is_err());
+        // docker's other -v options, comma-separated, change nothing here.
+        assert!(volume("/a:/b:Z,ro").unwrap().read_only);
+        assert!(
+            volume("/a:/b:ro,z,rprivate,nocopy,delegated")
+                .unwrap()
+                .read_only
+        );
+        assert!(!volume("/a:/b:z").unwrap().read_only);
+        for bad in [
+            "/a:/b:ro,rw",
+            "/a:/b:rshared",
+            "/a:/b:ro,",
+            "/a:/b:x",
+            "/a:/b:ro:z",
+        ] {
+            assert!(volume(bad).is_err(), "{bad}");
+        }
         assert_eq!(signal("SIGTERM"), Some(15));
         assert_eq!(signal("usr1"), Some(10));
         assert_eq!(signal("9"), Some(9));

@@ -142,7 +142,7 @@ Its process:
 
 Its files:
   --read-only           mount the root file system read-only
-  -v, --volume SRC:DST[:ro|rw], --bind SRC:DST[:ro]
+  -v, --volume SRC:DST[:ro|rw,z,...], --bind SRC:DST[:ro]
                         bind-mount host SRC (an absolute path) at DST
   --mount type=bind,source=SRC,target=DST[,readonly]
   --mount type=tmpfs,target=DST[,tmpfs-size=SIZE][,tmpfs-mode=MODE]

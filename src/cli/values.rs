@@ -58,7 +58,8 @@ pub const PIDS_MAX: u64 = if cfg!(target_pointer_width = "64") {
 } else {
     32 * 1024
 };
-pub(super) const BIND_RULE: &str = "expected SRC:DST[:ro|rw] with an absolute DST";
+pub(super) const BIND_RULE: &str =
+    "expected SRC:DST[:OPTIONS] with an absolute DST (OPTIONS: ro or rw, z, Z, rprivate, nocopy)";
 
 /// A command-line error from lexopt, in words of our own: lexopt's own
 /// text quotes values with `{:?}`, which brings Rust's string escaping and
@@ -204,15 +205,29 @@ pub(super) fn device(s: &str) -> Option<Device> {
     })
 }
 
-/// `SRC:DST` or `SRC:DST:ro` / `SRC:DST:rw`.
+/// `SRC:DST` or `SRC:DST:OPTIONS`, OPTIONS as docker's `-v` takes them,
+/// comma-separated: `ro` or `rw`; `z`, `Z` (SELinux relabelling: cella
+/// sets no label), `rprivate`, `private` (cella's binds are private),
+/// `nocopy`, `consistent`, `cached`, `delegated` (docker's for volumes and
+/// other hosts) change nothing.
 pub(super) fn bind(s: &str) -> Option<Bind> {
     let mut parts = s.split(':');
     let (source, target, mode) = (parts.next()?, parts.next()?, parts.next());
-    let read_only = match mode {
-        None | Some("rw") => false,
-        Some("ro") => true,
-        Some(_) => return None,
-    };
+    let mut read_only = None;
+    for option in mode.map(|m| m.split(',')).into_iter().flatten() {
+        let ro = match option {
+            "ro" => Some(true),
+            "rw" => Some(false),
+            "z" | "Z" | "rprivate" | "private" | "nocopy" | "consistent" | "cached"
+            | "delegated" => None,
+            _ => return None,
+        };
+        if ro.is_some() && read_only.is_some() {
+            return None;
+        }
+        read_only = read_only.or(ro);
+    }
+    let read_only = read_only.unwrap_or(false);
     (parts.next().is_none() && !source.is_empty() && target.starts_with('/')).then(|| Bind {
         source: source.into(),
         target: target.to_owned(),
