@@ -67,12 +67,14 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
             Short('f') | Long("force") if verb == "rm" => force = true,
             Short('f') | Long("follow") if verb == "logs" => follow = true,
             Short('n') | Long("tail") if verb == "logs" => {
+                // docker's `all` (its default) is every line.
                 let v = p.value().map_err(lex)?;
-                tail = Some(
-                    v.to_str()
-                        .and_then(|s| s.parse().ok())
-                        .ok_or_else(|| Error::usage("--tail: expected a number of lines"))?,
-                );
+                tail = match v.to_str() {
+                    Some("all") => None,
+                    v => Some(v.and_then(|s| s.parse().ok()).ok_or_else(|| {
+                        Error::usage("--tail: expected a number of lines or all")
+                    })?),
+                };
             }
             Short('t') | Long("time") if verb == "stop" => {
                 let v = p.value().map_err(lex)?;

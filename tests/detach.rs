@@ -182,6 +182,11 @@ fn a_detached_container_from_run_to_rm() {
     assert!(!ok(verb(&["ps"])).contains(&name), "not running any more");
     let logs = ok(verb(&["logs", "--tail", "1", &name]));
     assert!(logs.starts_with("tick "), "{logs}");
+    // docker's `--tail all`: every line, as without --tail.
+    let all = ok(verb(&["logs", "--tail", "all", &name]));
+    assert!(all.starts_with("started\ntick 0\n"), "{all}");
+    assert_eq!(all, ok(verb(&["logs", &name])));
+    assert_eq!(code(&verb(&["logs", "--tail", "some", &name])), 125);
     ok(verb(&["rm", &name]));
     assert!(!record(&name).exists());
     assert!(container_cgroups_of(&name).is_empty());

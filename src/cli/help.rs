@@ -17,9 +17,9 @@ const MANAGE: &[Entry] = &[
     ),
     (
         "logs",
-        "logs [-f] [--tail N] NAME",
+        "logs [-f] [--tail N|all] NAME",
         "print what a `run -d` container wrote",
-        "  -f, --follow            go on printing while it runs\n  -n, --tail N            the last N lines only\n",
+        "  -f, --follow            go on printing while it runs\n  -n, --tail N|all        the last N lines only (all: every one)\n",
     ),
     (
         "stop",
