@@ -69,6 +69,15 @@ fn the_hosts_network_gets_the_hosts_files_as_they_are() {
     assert_eq!(parts[0], resolv);
     assert_eq!(parts[1], hosts);
     assert_eq!(parts[2], "box\n");
+    // Without -h, the host's name, as docker gives it on the host's network.
+    let out = ok(sh(
+        &root,
+        &["--net", "host", "--name", "not-the-hostname"],
+        "hostname; echo $HOSTNAME; cat /etc/hostname",
+    ));
+    let host = host_hostname();
+    let host = host.trim();
+    assert_eq!(out, format!("{host}\n{host}\n{host}\n"));
     image_untouched(&root);
 }
 

@@ -103,7 +103,14 @@ pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
         Some(n) => n,
         None => generated_name()?,
     };
-    let hostname = args.hostname.unwrap_or_else(|| name.clone());
+    // As docker: on the host's network, the host's name.
+    let hostname = args.hostname.unwrap_or_else(|| match args.net {
+        Net::Host => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+        _ => name.clone(),
+    });
     let root = match (image_root, &args.rootfs) {
         (Some(image), _) => image,
         (None, Some(given)) => root_at(
