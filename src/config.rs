@@ -308,7 +308,7 @@ fn finish(mut c: Container, config: &mut Config) -> Result<()> {
 /// section; any other key twice in one section is a mistake, refused.
 fn repeatable(key: &str) -> bool {
     matches!(key, "module" | "address" | "nameserver" | "needs-network")
-        || cli::REPEATABLE.contains(&key)
+        || cli::among(cli::REPEATABLE, key)
 }
 
 /// The most containers one configuration may define.

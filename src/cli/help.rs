@@ -217,11 +217,10 @@ pub fn help(verb: &str) -> Option<String> {
 
 /// The known name closest to `given` (at most two edits, fewer for short
 /// names), for "did you mean".
-pub fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+pub fn did_you_mean<'a>(given: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = if given.len() <= 4 { 1 } else { 2 };
     known
-        .iter()
-        .map(|k| (distance(given, k), *k))
+        .map(|k| (distance(given, k), k))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -276,10 +275,10 @@ mod tests {
     #[test]
     fn close_misspellings_get_a_suggestion() {
         let known = ["memory", "hostname", "rootfs", "detach", "volume"];
-        assert_eq!(did_you_mean("memroy", &known), Some("memory"));
-        assert_eq!(did_you_mean("rotfs", &known), Some("rootfs"));
-        assert_eq!(did_you_mean("hostnme", &known), Some("hostname"));
-        assert_eq!(did_you_mean("frobnicate", &known), None);
-        assert_eq!(did_you_mean("m", &known), None);
+        assert_eq!(did_you_mean("memroy", known.into_iter()), Some("memory"));
+        assert_eq!(did_you_mean("rotfs", known.into_iter()), Some("rootfs"));
+        assert_eq!(did_you_mean("hostnme", known.into_iter()), Some("hostname"));
+        assert_eq!(did_you_mean("frobnicate", known.into_iter()), None);
+        assert_eq!(did_you_mean("m", known.into_iter()), None);
     }
 }

@@ -19,7 +19,7 @@ use values::{
     ulimit, valid_name,
 };
 pub use values::{
-    HOSTNAME_RULE, PIDS_MAX, ULIMITS, cpus, env_entry, lex, signal, user, user_names,
+    HOSTNAME_RULE, PIDS_MAX, ULIMITS, among, cpus, env_entry, lex, signal, user, user_names,
     valid_hostname,
 };
 
@@ -348,7 +348,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
         Some(Value(cmd)) if cmd == "help" => Ok(Command::Help),
         Some(Value(cmd)) => {
             let cmd = cmd.to_string_lossy();
-            let hint = match help::did_you_mean(&cmd, COMMANDS) {
+            let hint = match help::did_you_mean(&cmd, COMMANDS.split(' ')) {
                 Some(known) => format!("did you mean '{known}'? "),
                 None => String::new(),
             };
@@ -417,7 +417,7 @@ fn parse_run(p: &mut lexopt::Parser) -> Result<Command> {
                 let dashes = if name.len() == 1 { "-" } else { "--" };
                 return Err(Error::usage(format!("run: {dashes}{name}: {why}")));
             }
-            Long(long) => match VALUED.iter().find(|n| **n == long) {
+            Long(long) => match VALUED.split(' ').find(|n| *n == long) {
                 Some(known) => known,
                 None => return Err(unknown_option(long)),
             },
@@ -451,30 +451,17 @@ fn parse_init(p: &mut lexopt::Parser) -> Result<Command> {
 }
 
 /// Every command `cella --help` lists, for "did you mean".
-const COMMANDS: &[&str] = &[
-    "run", "exec", "ps", "logs", "attach", "stop", "kill", "rm", "wait", "inspect", "init",
-    "create", "start", "state", "delete", "list", "pause", "resume", "update", "events", "spec",
-    "features",
-];
+const COMMANDS: &str = concat!(
+    "run exec ps logs attach stop kill rm wait inspect init create start state ",
+    "delete list pause resume update events spec features",
+);
 
 /// `run`'s flags that take no value.
-const FLAGS: [&str; 10] = [
-    "help",
-    "overlay",
-    "tty",
-    "interactive",
-    "init",
-    "read-only",
-    "privileged",
-    "detach",
-    "rm",
-    "version",
-];
+const FLAGS: &str = "help overlay tty interactive init read-only privileged detach rm version";
 
 /// An unknown long option of `run`, with the known one it most resembles.
 fn unknown_option(given: &str) -> Error {
-    let known: Vec<&str> = VALUED.iter().chain(FLAGS.iter()).copied().collect();
-    match help::did_you_mean(given, &known) {
+    match help::did_you_mean(given, VALUED.split(' ').chain(FLAGS.split(' '))) {
         Some(k) => Error::usage(format!("invalid option '--{given}' (did you mean --{k}?)")),
         None => Error::usage(format!(
             "invalid option '--{given}' (see 'cella run --help')"
@@ -492,71 +479,21 @@ fn flag_name(arg: &lexopt::Arg<'_>) -> String {
 }
 
 /// The long options of `run` that take a value.
-const VALUED: [&str; 41] = [
-    "overlay-upper",
-    "entrypoint",
-    "publish",
-    "ip",
-    "bridge",
-    "subnet",
-    "dns",
-    "dns-search",
-    "dns-option",
-    "add-host",
-    "volume",
-    "mount",
-    "memory-swap",
-    "network",
-    "env-file",
-    "stop-signal",
-    "stop-timeout",
-    "pids-limit",
-    "cpu-shares",
-    "cpuset-cpus",
-    "device",
-    "ulimit",
-    "oom-score-adj",
-    "cap-add",
-    "cap-drop",
-    "security-opt",
-    "rootfs",
-    "pid",
-    "name",
-    "hostname",
-    "net",
-    "memory",
-    "pids",
-    "cpus",
-    "cpu-weight",
-    "io-weight",
-    "env",
-    "workdir",
-    "user",
-    "bind",
-    "tmpfs",
-];
+const VALUED: &str = concat!(
+    "overlay-upper entrypoint publish ip bridge subnet dns dns-search dns-option ",
+    "add-host volume mount memory-swap network env-file stop-signal stop-timeout ",
+    "pids-limit cpu-shares cpuset-cpus device ulimit oom-score-adj cap-add cap-drop ",
+    "security-opt rootfs pid name hostname net memory pids cpus cpu-weight io-weight ",
+    "env workdir user bind tmpfs",
+);
 
 /// The options of `run` that add to a list each time they are given; the
 /// others keep their last value on the command line, as docker's do, and
 /// are refused twice in one section of the init configuration.
-pub const REPEATABLE: [&str; 16] = [
-    "publish",
-    "dns",
-    "dns-search",
-    "dns-option",
-    "add-host",
-    "volume",
-    "mount",
-    "env-file",
-    "device",
-    "ulimit",
-    "cap-add",
-    "cap-drop",
-    "security-opt",
-    "env",
-    "bind",
-    "tmpfs",
-];
+pub const REPEATABLE: &str = concat!(
+    "publish dns dns-search dns-option add-host volume mount env-file device ulimit ",
+    "cap-add cap-drop security-opt env bind tmpfs",
+);
 
 /// Set `run` option `--name` (a long option taking a value, or one of the
 /// flags `init`, `read-only`, `privileged`, `overlay`) from text, as the init configuration does.
@@ -573,7 +510,7 @@ pub fn set_option(a: &mut RunArgs, name: &str, value: &str) -> Result<()> {
         "read-only" => a.read_only = flag()?,
         "overlay" => a.overlay = flag()?,
         "privileged" => a.privileged = flag()?,
-        _ => match VALUED.iter().find(|n| **n == name) {
+        _ => match VALUED.split(' ').find(|n| *n == name) {
             Some(known) => set(a, known, value.into(), "")?,
             None => return Err(Error::usage(format!("unknown option '{name}'"))),
         },

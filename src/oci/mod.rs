@@ -662,7 +662,7 @@ fn features() -> String {
     s.push_str(",\"linux\":{\"namespaces\":");
     list(&mut s, "", config::NS_KINDS.iter().map(|(name, _)| *name));
     s.push_str(",\"capabilities\":");
-    list(&mut s, "CAP_", crate::caps::NAMES.iter().copied());
+    list(&mut s, "CAP_", crate::caps::NAMES.split(' '));
     s.push_str(",\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false,\"systemdUser\":false}");
     s.push_str(",\"seccomp\":{\"enabled\":true,\"actions\":[\"SCMP_ACT_KILL\",\"SCMP_ACT_KILL_PROCESS\",\"SCMP_ACT_KILL_THREAD\",\"SCMP_ACT_TRAP\",\"SCMP_ACT_ERRNO\",\"SCMP_ACT_TRACE\",\"SCMP_ACT_ALLOW\",\"SCMP_ACT_LOG\",\"SCMP_ACT_NOTIFY\"],\"operators\":[\"SCMP_CMP_NE\",\"SCMP_CMP_LT\",\"SCMP_CMP_LE\",\"SCMP_CMP_EQ\",\"SCMP_CMP_GE\",\"SCMP_CMP_GT\",\"SCMP_CMP_MASKED_EQ\"]");
     let flags = "[\"SECCOMP_FILTER_FLAG_TSYNC\",\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\",\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"]";

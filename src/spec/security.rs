@@ -117,7 +117,7 @@ pub(super) fn security(args: &RunArgs) -> Result<Security> {
     let mut set = if args.privileged {
         known
     } else {
-        caps::mask(caps::DOCKER_DEFAULT).unwrap_or(0)
+        caps::mask(caps::DOCKER_DEFAULT.split(' ')).unwrap_or(0)
     };
     let bits = |names: &[String]| -> u64 {
         names
