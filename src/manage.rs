@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// The verbs this module owns.
-const VERBS: [&str; 6] = ["logs", "stop", "rm", "wait", "inspect", "attach"];
+const VERBS: &str = "logs stop rm wait inspect attach";
 
 /// Whether `args` (without argv[0]) is one of these verbs.
 pub fn is_manage(args: &[OsString]) -> bool {
@@ -25,7 +25,7 @@ pub fn is_manage(args: &[OsString]) -> bool {
         return false;
     };
     // `ps` with a container id is runc's.
-    VERBS.contains(&first)
+    crate::cli::among(VERBS, first)
         || (first == "ps"
             && args[1..]
                 .iter()

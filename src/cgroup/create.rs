@@ -311,7 +311,7 @@ fn remove_if_abandoned(leaf: &Path) -> bool {
 
 /// The v1 hierarchies an [`super::Owned`] cgroup can have a directory in (what
 /// `cella run`'s options and device rules need): where [`sweep`] looks.
-const OWNED_CONTROLLERS: [&str; 6] = ["memory", "pids", "devices", "freezer", "cpu", "blkio"];
+const OWNED_CONTROLLERS: &str = "memory pids devices freezer cpu blkio";
 
 /// Remove every abandoned leaf under `cella/` in each hierarchy (what a
 /// killed `cella run` or `cella init` could not remove itself). Returns
@@ -320,7 +320,7 @@ pub fn sweep(root: &Path, layout: Layout) -> Vec<String> {
     let parents: Vec<PathBuf> = match layout {
         Layout::V2 => vec![root.join(PARENT)],
         Layout::V1 => OWNED_CONTROLLERS
-            .iter()
+            .split(' ')
             .map(|h| root.join(h).join(PARENT))
             .collect(),
     };

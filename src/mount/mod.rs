@@ -167,28 +167,14 @@ pub fn show_cgroup(ops: &mut Vec<MountOp>, cgroup: &Cgroup) {
 }
 
 /// What docker makes read-only in `/proc`: the kernel's knobs and triggers.
-pub const READ_ONLY_PATHS: [&str; 5] = [
-    "proc/bus",
-    "proc/fs",
-    "proc/irq",
-    "proc/sys",
-    "proc/sysrq-trigger",
-];
+pub const READ_ONLY_PATHS: &str = "proc/bus proc/fs proc/irq proc/sys proc/sysrq-trigger";
 
 /// What docker hides: kernel memory, keys, timers and firmware.
-pub const MASKED_PATHS: [&str; 11] = [
-    "proc/acpi",
-    "proc/asound",
-    "proc/kcore",
-    "proc/keys",
-    "proc/latency_stats",
-    "proc/timer_list",
-    "proc/timer_stats",
-    "proc/sched_debug",
-    "proc/scsi",
-    "sys/firmware",
+pub const MASKED_PATHS: &str = concat!(
+    "proc/acpi proc/asound proc/kcore proc/keys proc/latency_stats proc/timer_list ",
+    "proc/timer_stats proc/sched_debug proc/scsi sys/firmware ",
     "sys/devices/virtual/powercap",
-];
+);
 
 /// Clone the root tree, attach it over its own source, and make it the
 /// current directory. Returns the tree's fd, which every later step

@@ -402,12 +402,15 @@ mod tests {
         assert_eq!(rules[1], r.devices[1]);
         assert_eq!(
             rules.len(),
-            2 + devices::DEFAULT_ALLOWED.len(),
+            2 + devices::DEFAULT_ALLOWED.split(',').count(),
             "a node does not widen the config's rules"
         );
         let without_rules = device_rules(&Resources::default(), std::slice::from_ref(&node));
         assert_eq!(without_rules[0], node);
-        assert_eq!(without_rules.len(), 1 + devices::DEFAULT_ALLOWED.len());
+        assert_eq!(
+            without_rules.len(),
+            1 + devices::DEFAULT_ALLOWED.split(',').count()
+        );
         let lines = devices::v1_writes(&rules);
         assert_eq!(
             lines[0].choices[0],

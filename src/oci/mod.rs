@@ -29,31 +29,17 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Verbs only the OCI command line has (`run` is shared with cella's own).
-const VERBS: [&str; 14] = [
-    "create", "start", "state", "kill", "delete", "exec", "list", "ps", "pause", "resume",
-    "update", "spec", "features", "events",
-];
-const GLOBAL_FLAGS: [&str; 7] = [
-    "--root",
-    "--log",
-    "--log-format",
-    "--debug",
-    "--systemd-cgroup",
-    "--rootless",
-    "--criu",
-];
+const VERBS: &str = concat!(
+    "create start state kill delete exec list ps pause resume update spec features ",
+    "events",
+);
+const GLOBAL_FLAGS: &str = "--root --log --log-format --debug --systemd-cgroup --rootless --criu";
 /// `run` options that only OCI `run` has: their presence selects it
 /// (`-d`/`--detach` both have: docker's meaning wins, see `cella --help`).
-const OCI_RUN_FLAGS: [&str; 8] = [
-    "--bundle",
-    "-b",
-    "--pid-file",
-    "--console-socket",
-    "--preserve-fds",
-    "--no-pivot",
-    "--no-new-keyring",
-    "--keep",
-];
+const OCI_RUN_FLAGS: &str = concat!(
+    "--bundle -b --pid-file --console-socket --preserve-fds --no-pivot ",
+    "--no-new-keyring --keep",
+);
 
 /// Whether `args` (without argv[0]) is an OCI runtime invocation.
 pub fn is_oci(args: &[OsString]) -> bool {
@@ -61,7 +47,7 @@ pub fn is_oci(args: &[OsString]) -> bool {
         return false;
     };
     let flag = first.split('=').next().unwrap_or(first);
-    if GLOBAL_FLAGS.contains(&flag) || VERBS.contains(&first) {
+    if among(GLOBAL_FLAGS, flag) || among(VERBS, first) {
         return true;
     }
     first == "run"
@@ -69,7 +55,7 @@ pub fn is_oci(args: &[OsString]) -> bool {
             .iter()
             .filter_map(|a| a.to_str())
             .take_while(|a| a.starts_with('-') && *a != "--")
-            .any(|a| OCI_RUN_FLAGS.contains(&a.split('=').next().unwrap_or(a)))
+            .any(|a| among(OCI_RUN_FLAGS, a.split('=').next().unwrap_or(a)))
 }
 
 /// What `main` prints and returns.
@@ -119,7 +105,7 @@ fn rootless(given: Option<bool>) -> bool {
     })
 }
 
-use crate::cli::lex;
+use crate::cli::{among, lex};
 
 #[inline(never)]
 fn val(p: &mut lexopt::Parser, what: &str) -> Result<String> {

@@ -46,16 +46,10 @@ pub fn filesystem(c: &Config, bundle: &Path, host_netns: bool) -> Result<Filesys
 }
 
 /// The IPC namespace's sysctls that runc 1.1 accepts (with `fs.mqueue.*`).
-const IPC_SYSCTLS: [&str; 8] = [
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-];
+const IPC_SYSCTLS: &str = concat!(
+    "kernel.msgmax kernel.msgmnb kernel.msgmni kernel.sem kernel.shmall ",
+    "kernel.shmmax kernel.shmmni kernel.shm_rmid_forced",
+);
 
 /// Where the sysctl `key` is written (`proc/sys/...` inside the container),
 /// if the container may set it. Exactly what runc 1.1's validator takes,
@@ -81,7 +75,7 @@ pub fn sysctl_target(key: &str, linux: &super::config::Linux, host_netns: bool) 
             "config.json: linux.sysctl: sysctl {key:?} {why}"
         )))
     };
-    let allowed = if IPC_SYSCTLS.contains(&name.as_str()) || name.starts_with("fs.mqueue.") {
+    let allowed = if crate::cli::among(IPC_SYSCTLS, &name) || name.starts_with("fs.mqueue.") {
         if !linux.has(g::CLONE_NEWIPC) {
             return refuse("is not allowed in the hosts ipc namespace");
         }

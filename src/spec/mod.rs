@@ -524,9 +524,9 @@ fn filesystem(
     for b in args.binds {
         mounts.push(bind(b)?);
     }
-    let paths = |list: &[&str]| {
+    let paths = |list: &str| {
         if confined {
-            list.iter().map(|p| (*p).to_owned()).collect()
+            list.split(' ').map(str::to_owned).collect()
         } else {
             Vec::new()
         }
@@ -536,8 +536,8 @@ fn filesystem(
         devices,
         bind_devices: rootless,
         sysctls: Vec::new(),
-        readonly_paths: paths(&crate::mount::READ_ONLY_PATHS),
-        masked_paths: paths(&crate::mount::MASKED_PATHS),
+        readonly_paths: paths(crate::mount::READ_ONLY_PATHS),
+        masked_paths: paths(crate::mount::MASKED_PATHS),
         workdir: args.workdir.clone(),
     })
 }
