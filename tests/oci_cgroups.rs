@@ -9,6 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 use support::bundle::*;
 use support::*;
 
@@ -173,11 +174,22 @@ fn an_existing_busy_cgroup_is_warned_of_and_a_frozen_one_refused() {
         stderr(&out)
     );
     let pid = b.pid();
+    // kill --all signals the container's processes, not the host's.
+    ok(b.oci(&["kill", "--all", &b.id, "KILL"]));
+    wait_until(
+        "the container's PID 1 to die",
+        Duration::from_secs(5),
+        || !running(pid),
+    );
+    let mut squatter = squatter;
+    assert!(
+        squatter.0.try_wait().unwrap().is_none(),
+        "kill --all killed a host process that was in the cgroup before the container"
+    );
     ok(b.oci(&["delete", "--force", &b.id]));
     // The container goes; the host's process and cgroup stay (runc 1.1
     // killed the process with the container and removed the cgroup).
     assert!(!running(pid), "the container's PID 1 outlived delete");
-    let mut squatter = squatter;
     assert!(
         squatter.0.try_wait().unwrap().is_none(),
         "delete killed a host process that was in the cgroup before the container"

@@ -112,9 +112,16 @@ pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<()>
 }
 
 /// Signal every process of the container's cgroup. A frozen cgroup is
-/// thawed after, so SIGKILL takes effect.
+/// thawed after, so SIGKILL takes effect. In a cgroup others' processes
+/// were in before the container, only the container's: those of its PID
+/// namespace, or with none of its own, its PID 1.
 fn signal_all(st: &State, sig: Signal) {
     let mut pids = st.cgroup.pids();
+    if !st.cgroup.existing.is_empty() {
+        let ns = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+        let theirs = ns(st.pid).filter(|_| st.own_pid_ns);
+        pids.retain(|p| theirs.is_some() && ns(*p) == theirs);
+    }
     if st.alive() && !pids.contains(&st.pid) {
         pids.push(st.pid);
     }
