@@ -509,6 +509,7 @@ pub fn describe(
         | Step::MountShm
         | Step::MountMqueue
         | Step::MountTmpfs
+        | Step::CopyUp
         | Step::Mount
         | Step::Sysctl
         | Step::MaskPath

@@ -38,6 +38,7 @@ pub enum Step {
     MountShm,
     MountMqueue,
     MountTmpfs,
+    CopyUp,
     BindMount,
     PivotRoot,
     DetachOldRoot,
@@ -81,7 +82,7 @@ pub enum Step {
 
 impl Step {
     /// All steps, indexable by `code - 1`.
-    const ALL: [Step; 58] = [
+    const ALL: [Step; 59] = [
         Step::Usage,
         Step::Rootfs,
         Step::CgroupSetup,
@@ -106,6 +107,7 @@ impl Step {
         Step::MountShm,
         Step::MountMqueue,
         Step::MountTmpfs,
+        Step::CopyUp,
         Step::BindMount,
         Step::PivotRoot,
         Step::DetachOldRoot,
@@ -177,6 +179,7 @@ impl Step {
             Step::MountShm => "mount /dev/shm",
             Step::MountMqueue => "mount mqueue",
             Step::MountTmpfs => "mount tmpfs",
+            Step::CopyUp => "copy into tmpfs",
             Step::BindMount => "bind mount",
             Step::PivotRoot => "pivot_root",
             Step::DetachOldRoot => "detach old root",

@@ -111,6 +111,40 @@ fn podman_run_rm_separates_output_and_returns_exit_status() {
     p.assert_gone(&[&id2, &n2]);
 }
 
+/// `podman run --read-only` mounts /tmp, /var/tmp and /run as tmpfs with
+/// `tmpcopyup`, as does `--tmpfs`: the image's files are there, the root
+/// is read-only, the tmpfs writable.
+#[test]
+fn podman_read_only_and_tmpfs_start_with_the_images_files() {
+    let _g = serial();
+    let Some(p) = Podman::new("readonly") else {
+        return;
+    };
+    let n = name("readonly");
+    let o = p.run(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "--tmpfs",
+        "/etc",
+        "--name",
+        &n,
+        IMAGE,
+        "sh",
+        "-c",
+        "grep -c '^root:' /etc/passwd; grep -o ' /etc tmpfs' /proc/mounts; \
+         touch /tmp/x /etc/x && echo tmpfs-writable; touch /x 2>/dev/null || echo root-read-only",
+    ]);
+    assert_eq!(o.code, 0, "{o}");
+    assert_eq!(
+        o.stdout, "1\n /etc tmpfs\ntmpfs-writable\nroot-read-only\n",
+        "{o}"
+    );
+    p.assert_gone(&[&n]);
+}
+
 #[test]
 fn podman_run_it_gives_a_terminal() {
     let _g = serial();

@@ -441,3 +441,94 @@ fn the_mount_options_runc_takes_are_taken_and_features_lists_them() {
     );
     let _ = std::fs::remove_dir(&dir);
 }
+
+/// `tmpcopyup` (podman's for `--read-only`'s /tmp, /var/tmp and /run, and
+/// for `--tmpfs`): the new tmpfs starts with what the image's directory
+/// held, files, directories, links and FIFOs with their modes and owners;
+/// writes go to the tmpfs, never to the image; with `ro` it is read-only
+/// and still filled. A link in the image pointing out of the container is
+/// copied as a link, not followed.
+#[test]
+fn a_tmpcopyup_tmpfs_starts_with_the_images_directory() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let _g = serial();
+    let b = Bundle::new(
+        "copyup",
+        &[
+            "sh",
+            "-c",
+            "cd /data && stat -c '%n %F %a %u:%g' f sub sub/g fifo link && readlink link \
+             && cat f sub/g && echo new > w && cat w \
+             && grep -o ' /data tmpfs [^ ]*' /proc/mounts && grep -o ' /data-ro tmpfs ro' /proc/mounts \
+             && cat /data-ro/f && { echo x > /data-ro/f 2>/dev/null && echo writable || echo read-only; }",
+        ],
+        Cfg {
+            top: r#""mounts": [
+    {"destination": "/proc", "type": "proc", "source": "proc"},
+    {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "tmpcopyup"]},
+    {"destination": "/data-ro", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "ro"]}
+  ],"#,
+            ..Cfg::default()
+        },
+    );
+    b.edit_config(|c| {
+        let first = c.find("\"mounts\": [").unwrap();
+        let second = c[first + 1..].find("\"mounts\": [").unwrap() + first + 1;
+        let end = c[second..].find("],").unwrap() + second + 2;
+        format!("{}{}", &c[..second], &c[end..])
+    });
+    let data = b.rootfs().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("f"), "image file\n").unwrap();
+    // (The owner first: a chown clears the set-user-ID bit.)
+    std::os::unix::fs::chown(data.join("f"), Some(1000), Some(1001)).unwrap();
+    std::fs::set_permissions(data.join("f"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::write(data.join("w"), "image w\n").unwrap();
+    std::fs::write(data.join("sub/g"), "below\n").unwrap();
+    std::fs::set_permissions(data.join("sub"), std::fs::Permissions::from_mode(0o710)).unwrap();
+    symlink("/etc/shadow-of-the-host", data.join("link")).unwrap();
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(data.join("fifo"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let ro = b.rootfs().join("data-ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::write(ro.join("f"), "read-only copy\n").unwrap();
+    let out = b.oci(&["run", "--bundle", b.dir.to_str().unwrap(), &b.id]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "f regular file 4755 1000:1001\n\
+         sub directory 710 0:0\n\
+         sub/g regular file 644 0:0\n\
+         fifo fifo 644 0:0\n\
+         link symbolic link 777 0:0\n\
+         /etc/shadow-of-the-host\n\
+         image file\nbelow\nnew\n \
+         /data tmpfs rw,nosuid,nodev,relatime\n \
+         /data-ro tmpfs ro\n\
+         read-only copy\nread-only\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("w")).unwrap(),
+        "image w\n",
+        "the image was written through the tmpfs"
+    );
+    b.assert_gone();
+    // A copy that does not fit: one line naming the step and the mount,
+    // and nothing left.
+    b.edit_config(|c| {
+        c.replace(
+            r#""nodev", "tmpcopyup""#,
+            r#""nodev", "tmpcopyup", "size=4k""#,
+        )
+    });
+    std::fs::write(data.join("big"), vec![b'x'; 256 << 10]).unwrap();
+    refused(
+        &b.create(&[]),
+        "a copy larger than its tmpfs",
+        "copy into tmpfs /data: No space left on device",
+    );
+    b.assert_gone();
+}

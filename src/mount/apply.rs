@@ -6,7 +6,7 @@ use super::paths::{make_dir, make_file, resolve, split};
 use super::{DEV_LINKS, DEVICES, Kind, MountOp, NODEV, NOEXEC, NOSUID, RDONLY};
 use crate::error::{Ctx, Error, Result, Step};
 use crate::sys;
-use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{self, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{
@@ -104,10 +104,20 @@ fn make(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<
             fstype,
             options,
             attrs,
+            copy_up,
         } => {
             let target = make_dir(root, &op.target).ctx(Step::MakeMountpoint)?;
             let options = options.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            let mnt = new_fs(fstype, options, *attrs).ctx(op.step)?;
+            if !copy_up {
+                let mnt = new_fs(fstype, options, *attrs).ctx(op.step)?;
+                return attach(&mnt, &target).ctx(op.step);
+            }
+            // Filled while still detached and writable, sealed after.
+            let mnt = new_fs(fstype, options, *attrs & !RDONLY).ctx(op.step)?;
+            super::copyup::copy_tree(target.as_fd(), mnt.as_fd()).ctx(Step::CopyUp)?;
+            if *attrs & RDONLY != 0 {
+                sys::mount_setattr(&mnt, RDONLY, false).ctx(op.step)?;
+            }
             attach(&mnt, &target).ctx(op.step)
         }
         Kind::DevNodes { listed } => {

@@ -20,6 +20,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
 mod apply;
+mod copyup;
 #[cfg(feature = "image")]
 pub mod layers;
 mod paths;
@@ -54,11 +55,14 @@ pub struct MountOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
-    /// A fresh file system instance: type, `fsconfig` options, mount attributes.
+    /// A fresh file system instance: type, `fsconfig` options, mount
+    /// attributes; `copy_up`: it starts with a copy of what the directory
+    /// it covers holds (`tmpcopyup`, see [`copyup`]).
     Fs {
         fstype: String,
         options: Vec<(String, String)>,
         attrs: u64,
+        copy_up: bool,
     },
     /// The device nodes and symlinks of a minimal `/dev` (the target is
     /// `dev`), but those `listed` (bit `i` for `DEVICES[i]`, then

@@ -35,6 +35,7 @@ impl MountOp {
                 fstype: fstype.to_owned(),
                 options: data,
                 attrs,
+                copy_up: false,
             },
         }
     }
@@ -305,6 +306,7 @@ mod tests {
                 fstype: "tmpfs".into(),
                 options: data(&[("source", "shm"), ("mode", "1777")]),
                 attrs: 0,
+                copy_up: false,
             }
         );
         let proc = MountOp::fs("proc".into(), "proc", "proc", NOSUID, Vec::new());

@@ -106,7 +106,7 @@ pub const MOUNT_OPTIONS: &str = concat!(
     "silent bind rbind private rprivate shared rshared slave rslave unbindable ",
     "runbindable rro rrw rnosuid rsuid rnodev rdev rnoexec rexec rnoatime ratime ",
     "rrelatime rnorelatime rstrictatime rnostrictatime rnodiratime rdiratime ",
-    "rnosymfollow rsymfollow",
+    "rnosymfollow rsymfollow tmpcopyup",
 );
 
 /// `m` as the mount op it describes: its options sorted into mount
@@ -120,6 +120,7 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
     let (mut attrs, mut tree_attrs) = (0u64, 0u64);
     let mut bind = (m.fstype == "bind").then_some(false);
     let mut propagation = None;
+    let mut copy_up = false;
     let mut data = Vec::new();
     for opt in &m.options {
         let (recursive, name) = match opt.strip_prefix('r') {
@@ -173,7 +174,12 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
                 }
                 0
             }
-            "tmpcopyup" | "idmap" | "ridmap" | "remount" => {
+            // (runc's extension, for a tmpfs only; elsewhere ignored, as by runc.)
+            "tmpcopyup" => {
+                copy_up = m.fstype == "tmpfs";
+                0
+            }
+            "idmap" | "ridmap" | "remount" => {
                 return Err(Error::usage(format!(
                     "{at}.options: {opt} is not supported by cella"
                 )));
@@ -220,6 +226,9 @@ fn mount(m: &Mount, at: &str, bundle: &Path) -> Result<MountOp> {
         "" => return Err(Error::usage(format!("{at}.type: missing"))),
         fstype => MountOp::fs(target, fstype, &m.source, attrs, data),
     };
+    if let crate::mount::Kind::Fs { copy_up: c, .. } = &mut op.kind {
+        *c = copy_up;
+    }
     op.propagation = propagation;
     Ok(op)
 }
@@ -371,6 +380,7 @@ mod tests {
                 fstype,
                 options,
                 attrs,
+                ..
             } => {
                 assert_eq!(fstype, "devpts");
                 assert!(options.contains(&("newinstance".into(), String::new())));
@@ -428,8 +438,16 @@ mod tests {
                     ("newinstance".into(), String::new())
                 ],
                 attrs: RDONLY | NOSUID,
+                copy_up: false,
             }
         );
+        // tmpcopyup: the tmpfs starts with a copy (runc's extension);
+        // elsewhere ignored, as by runc.
+        let copied = |fstype: &str| match mount(&m(fstype, &["tmpcopyup", "ro"])).unwrap().kind {
+            Kind::Fs { copy_up, .. } => copy_up,
+            _ => false,
+        };
+        assert!(copied("tmpfs") && !copied("proc") && !copied("bind"));
         let bind = |options: &[&str]| match mount(&m("none", options)).unwrap().kind {
             Kind::Bind { recursive, .. } => recursive,
             other => panic!("{other:?}"),
