@@ -63,9 +63,10 @@ impl Running {
         self.record.id()
     }
 
-    /// An abandoned cgroup of the same name (a killed cella's) was taken over.
+    /// What a killed cella left of a container of the same name (its
+    /// record and cgroup, or only an abandoned cgroup) was removed.
     pub fn reclaimed(&self) -> bool {
-        self.cgroup.reclaimed
+        self.cgroup.reclaimed || self.record.reclaimed
     }
 
     /// After PID 1 was reaped with `status`: report an OOM kill, kill what

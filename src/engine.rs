@@ -199,11 +199,11 @@ pub fn create(
     //    (A bridge container's start rewrites cella's table anyway, under
     //    the network lock its description holds now: a sweep's rewrite
     //    would wait for that lock.)
-    if network_to_attach(c) {
-        store::sweep(&c.store);
+    let swept: Vec<String> = if network_to_attach(c) {
+        store::sweep(&c.store).into_iter().map(|r| r.id).collect()
     } else {
-        crate::net::sweep(&c.store);
-    }
+        crate::net::sweep(&c.store)
+    };
     //    (A supervised container's cgroup needs no such record: its lock
     //    tells a killed cella's leftover, and the next start sweeps it.)
     let cg_root = Path::new(cgroup::ROOT);
@@ -213,7 +213,10 @@ pub fn create(
             .dirs(cg_root)
             .map_err(|e| no_device_rules_hint(e, plan))?;
     }
-    let record = Held::take(&c.store, &c.record, &c.files)?;
+    let mut record = Held::take(&c.store, &c.record, &c.files)?;
+    //    (Said by `cella run` and `cella init`: what a killed cella left
+    //    under the name went.)
+    record.reclaimed |= swept.contains(&c.record.id);
     //    The record holds the bridge address leased: others may lease now.
     #[cfg(feature = "net")]
     if let Some(n) = c.network.as_mut() {

@@ -22,6 +22,16 @@ fn mount_line(pid: i32, target: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The bundle template's own mounts go: those of `Cfg::top` stay.
+fn only_the_tests_mounts(b: &Bundle) {
+    b.edit_config(|c| {
+        let first = c.find("\"mounts\": [").unwrap();
+        let second = c[first + 1..].find("\"mounts\": [").unwrap() + first + 1;
+        let end = c[second..].find("],").unwrap() + second + 2;
+        format!("{}{}", &c[..second], &c[end..])
+    });
+}
+
 fn sh(cmd: &str) {
     let ok = Command::new("sh")
         .args(["-c", cmd])
@@ -73,13 +83,7 @@ fn mounts_take_their_propagation_and_a_slave_bind_follows_the_host() {
             ..Cfg::default()
         },
     );
-    // The template's own mounts go: these are the test's.
-    b.edit_config(|c| {
-        let first = c.find("\"mounts\": [").unwrap();
-        let second = c[first + 1..].find("\"mounts\": [").unwrap() + first + 1;
-        let end = c[second..].find("],").unwrap() + second + 2;
-        format!("{}{}", &c[..second], &c[end..])
-    });
+    only_the_tests_mounts(&b);
     ok(b.create(&[]));
     let pid = b.pid();
     let shared = mount_line(pid, "/shared").unwrap();
@@ -400,12 +404,7 @@ fn the_mount_options_runc_takes_are_taken_and_features_lists_them() {
             ..Cfg::default()
         },
     );
-    b.edit_config(|c| {
-        let first = c.find("\"mounts\": [").unwrap();
-        let second = c[first + 1..].find("\"mounts\": [").unwrap() + first + 1;
-        let end = c[second..].find("],").unwrap() + second + 2;
-        format!("{}{}", &c[..second], &c[end..])
-    });
+    only_the_tests_mounts(&b);
     let out = b.create(&[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let pid = b.pid();
@@ -471,12 +470,7 @@ fn a_tmpcopyup_tmpfs_starts_with_the_images_directory() {
             ..Cfg::default()
         },
     );
-    b.edit_config(|c| {
-        let first = c.find("\"mounts\": [").unwrap();
-        let second = c[first + 1..].find("\"mounts\": [").unwrap() + first + 1;
-        let end = c[second..].find("],").unwrap() + second + 2;
-        format!("{}{}", &c[..second], &c[end..])
-    });
+    only_the_tests_mounts(&b);
     let data = b.rootfs().join("data");
     std::fs::create_dir_all(data.join("sub")).unwrap();
     std::fs::write(data.join("f"), "image file\n").unwrap();

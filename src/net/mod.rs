@@ -27,13 +27,13 @@ pub struct Links {
 
 /// Remove what killed cellas left in the state store at `store`
 /// ([`crate::store::sweep`]), and a killed bridge container's rules with
-/// its record: its published ports led to an address nobody has.
-pub fn sweep(store: &std::path::Path) {
-    let bridged = crate::store::sweep(store);
+/// its record: its published ports led to an address nobody has. Returns
+/// the names of the containers removed.
+pub fn sweep(store: &std::path::Path) -> Vec<String> {
+    let removed = crate::store::sweep(store);
     #[cfg(feature = "net")]
-    if bridged {
+    if removed.iter().any(|r| r.network.is_some()) {
         let _ = bridge::forget_the_gone(store);
     }
-    #[cfg(not(feature = "net"))]
-    let _ = bridged;
+    removed.into_iter().map(|r| r.id).collect()
 }

@@ -253,6 +253,9 @@ pub struct Held {
     _owner: Option<OwnedFd>,
     /// The record outlives this process: not removed on drop.
     kept: bool,
+    /// What a killed cella left under the id (its record, its cgroup, its
+    /// processes) was removed to make room.
+    pub reclaimed: bool,
 }
 
 impl Held {
@@ -301,6 +304,7 @@ impl Held {
                 return Err(e);
             }
         };
+        let mut reclaimed = false;
         for _ in 0..3 {
             match rustix::fs::renameat_with(
                 rustix::fs::CWD,
@@ -315,9 +319,10 @@ impl Held {
                         id: id.to_owned(),
                         _owner: owner,
                         kept: false,
+                        reclaimed,
                     });
                 }
-                Err(Errno::EXIST) if remove_if_stale(root, id) => continue,
+                Err(Errno::EXIST) if remove_if_stale(root, id) => reclaimed = true,
                 Err(Errno::EXIST) => break,
                 Err(e) => {
                     let _ = crate::dirs::remove(&tmp);
@@ -437,10 +442,10 @@ fn take_if_stale(root: &Path, id: &str) -> Option<Record> {
 }
 
 /// Remove every record a killed cella left of a supervised container;
-/// whether one of them was on a bridge (its rules are still in cella's
+/// returns those removed (one on a bridge has rules still in cella's
 /// table: see `crate::net::sweep`).
-pub fn sweep(root: &Path) -> bool {
-    let mut bridged = false;
+pub fn sweep(root: &Path) -> Vec<Record> {
+    let mut removed = Vec::new();
     for name in crate::dirs::subdirs(root) {
         let path = root.join(&name);
         let Ok(name) = name.into_string() else {
@@ -463,10 +468,10 @@ pub fn sweep(root: &Path) -> bool {
                 let _ = crate::dirs::remove(&path);
             }
         } else if path.join(OWNER).exists() {
-            bridged |= take_if_stale(root, &name).is_some_and(|r| r.network.is_some());
+            removed.extend(take_if_stale(root, &name));
         }
     }
-    bridged
+    removed
 }
 
 /// The ids of every container under `root`, sorted.
