@@ -1,5 +1,6 @@
-//! Directories as cella lists and removes them: the state store's
-//! records, the cgroup trees, the image store's layers.
+//! Directories as cella lists, removes and copies them: the state store's
+//! records, the cgroup trees, the image store's layers, the image's
+//! directory a `tmpcopyup` tmpfs starts with.
 //!
 //! One listing is one `open`, the `getdents64` calls and one `close`, into
 //! a buffer on the stack: libc's `opendir` (which std's `read_dir` uses)
@@ -113,6 +114,77 @@ fn empty(fd: &OwnedFd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Directories deeper than this are not copied (ELOOP): an image's tree
+/// is never so deep, and the recursion stays bounded.
+const MAX_COPY_DEPTH: u32 = 64;
+
+/// Copy what directory `from` holds into directory `to` (a new mount's
+/// root; either may be an `O_PATH` descriptor): directories, regular
+/// files, symbolic links (as links, never followed), device nodes and
+/// FIFOs (sockets are left out, as runc does), each with its mode and
+/// owner; `to` takes `from`'s mode and owner too.
+pub fn copy(from: impl AsFd, to: impl AsFd) -> Result<()> {
+    let (from, to) = (open_dir(from, c".")?, open_dir(to, c".")?);
+    let st = rustix::fs::fstat(&from)?;
+    rustix::fs::fchown(&to, Some(owner(&st).0), Some(owner(&st).1))?;
+    rustix::fs::fchmod(&to, Mode::from_raw_mode(st.st_mode & 0o7777))?;
+    copy_entries(&from, &to, 0)
+}
+
+fn copy_entries(from: &OwnedFd, to: &OwnedFd, depth: u32) -> Result<()> {
+    use rustix::fs::{self as fs, openat};
+    if depth > MAX_COPY_DEPTH {
+        return Err(Errno::LOOP);
+    }
+    let file = |access| access | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let private = Mode::from_raw_mode(0o600);
+    for (name, _) in list(from)? {
+        // Once as a C string: every call below takes it as it is.
+        let name = std::ffi::CString::new(name.into_vec()).map_err(|_| Errno::INVAL)?;
+        let name = name.as_c_str();
+        let st = fs::statat(from, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let kind = FileType::from_raw_mode(st.st_mode);
+        match kind {
+            FileType::Directory => {
+                fs::mkdirat(to, name, Mode::from_raw_mode(0o700))?;
+                copy_entries(&open_dir(from, name)?, &open_dir(to, name)?, depth + 1)?;
+            }
+            FileType::RegularFile => {
+                let input = openat(from, name, file(OFlags::RDONLY), Mode::empty())?;
+                let create = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+                let output = openat(to, name, file(create), private)?;
+                while fs::sendfile(&output, &input, None, 1 << 20)? > 0 {}
+            }
+            FileType::Symlink => {
+                fs::symlinkat(&*fs::readlinkat(from, name, Vec::new())?, to, name)?;
+            }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                fs::mknodat(to, name, kind, private, st.st_rdev)?;
+            }
+            _ => continue,
+        }
+        // The owner first: a chown clears the set-user-ID bit a mode sets.
+        let (uid, gid) = owner(&st);
+        fs::chownat(to, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)?;
+        if kind != FileType::Symlink {
+            fs::chmodat(
+                to,
+                name,
+                Mode::from_raw_mode(st.st_mode & 0o7777),
+                AtFlags::empty(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn owner(st: &rustix::fs::Stat) -> (rustix::process::Uid, rustix::process::Gid) {
+    (
+        rustix::process::Uid::from_raw(st.st_uid),
+        rustix::process::Gid::from_raw(st.st_gid),
+    )
 }
 
 #[cfg(test)]

@@ -199,8 +199,8 @@ pub fn create(
     //    (A bridge container's start rewrites cella's table anyway, under
     //    the network lock its description holds now: a sweep's rewrite
     //    would wait for that lock.)
-    let swept: Vec<String> = if network_to_attach(c) {
-        store::sweep(&c.store).into_iter().map(|r| r.id).collect()
+    let swept = if network_to_attach(c) {
+        store::sweep(&c.store).0
     } else {
         crate::net::sweep(&c.store)
     };

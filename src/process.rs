@@ -228,42 +228,73 @@ pub fn code_of_raw(raw: i32) -> u8 {
 
 /// The resource of an OCI rlimit name (`RLIMIT_NOFILE`).
 pub fn rlimit_resource(name: &str) -> Option<rustix::process::Resource> {
-    RLIMITS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+    RESOURCES.into_iter().find(|r| rlimit_name(*r) == name)
 }
 
-/// The OCI name of a resource, for messages.
+/// The OCI name of a resource, for messages. (A match and a list of the
+/// resources rather than a table of names: no relocation per name.)
 pub fn rlimit_name(r: rustix::process::Resource) -> &'static str {
-    RLIMITS
-        .iter()
-        .find(|(_, x)| *x == r)
-        .map_or("RLIMIT_?", |(n, _)| n)
+    use rustix::process::Resource as R;
+    match r {
+        R::Cpu => "RLIMIT_CPU",
+        R::Fsize => "RLIMIT_FSIZE",
+        R::Data => "RLIMIT_DATA",
+        R::Stack => "RLIMIT_STACK",
+        R::Core => "RLIMIT_CORE",
+        R::Rss => "RLIMIT_RSS",
+        R::Nproc => "RLIMIT_NPROC",
+        R::Nofile => "RLIMIT_NOFILE",
+        R::Memlock => "RLIMIT_MEMLOCK",
+        R::As => "RLIMIT_AS",
+        R::Locks => "RLIMIT_LOCKS",
+        R::Sigpending => "RLIMIT_SIGPENDING",
+        R::Msgqueue => "RLIMIT_MSGQUEUE",
+        R::Nice => "RLIMIT_NICE",
+        R::Rtprio => "RLIMIT_RTPRIO",
+        R::Rttime => "RLIMIT_RTTIME",
+        _ => "RLIMIT_?",
+    }
 }
 
-const RLIMITS: [(&str, rustix::process::Resource); 16] = {
+const RESOURCES: [rustix::process::Resource; 16] = {
     use rustix::process::Resource as R;
     [
-        ("RLIMIT_CPU", R::Cpu),
-        ("RLIMIT_FSIZE", R::Fsize),
-        ("RLIMIT_DATA", R::Data),
-        ("RLIMIT_STACK", R::Stack),
-        ("RLIMIT_CORE", R::Core),
-        ("RLIMIT_RSS", R::Rss),
-        ("RLIMIT_NPROC", R::Nproc),
-        ("RLIMIT_NOFILE", R::Nofile),
-        ("RLIMIT_MEMLOCK", R::Memlock),
-        ("RLIMIT_AS", R::As),
-        ("RLIMIT_LOCKS", R::Locks),
-        ("RLIMIT_SIGPENDING", R::Sigpending),
-        ("RLIMIT_MSGQUEUE", R::Msgqueue),
-        ("RLIMIT_NICE", R::Nice),
-        ("RLIMIT_RTPRIO", R::Rtprio),
-        ("RLIMIT_RTTIME", R::Rttime),
+        R::Cpu,
+        R::Fsize,
+        R::Data,
+        R::Stack,
+        R::Core,
+        R::Rss,
+        R::Nproc,
+        R::Nofile,
+        R::Memlock,
+        R::As,
+        R::Locks,
+        R::Sigpending,
+        R::Msgqueue,
+        R::Nice,
+        R::Rtprio,
+        R::Rttime,
     ]
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rlimit_names_and_resources_go_both_ways() {
+        for r in RESOURCES {
+            let name = rlimit_name(r);
+            assert!(name.starts_with("RLIMIT_") && name != "RLIMIT_?");
+            assert_eq!(rlimit_resource(name), Some(r), "{name}");
+        }
+        assert_eq!(
+            rlimit_resource("RLIMIT_NOFILE"),
+            Some(rustix::process::Resource::Nofile)
+        );
+        assert_eq!(rlimit_resource("RLIMIT_NOPE"), None);
+    }
 
     #[test]
     fn codes() {

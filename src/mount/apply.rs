@@ -6,7 +6,7 @@ use super::paths::{make_dir, make_file, resolve, split};
 use super::{DEV_LINKS, DEVICES, Kind, MountOp, NODEV, NOEXEC, NOSUID, RDONLY};
 use crate::error::{Ctx, Error, Result, Step};
 use crate::sys;
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fd::{BorrowedFd, OwnedFd};
 use rustix::fs::{self, CWD, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{
@@ -114,7 +114,7 @@ fn make(root: BorrowedFd<'_>, op: &MountOp, opened: Option<&OwnedFd>) -> Result<
             }
             // Filled while still detached and writable, sealed after.
             let mnt = new_fs(fstype, options, *attrs & !RDONLY).ctx(op.step)?;
-            super::copyup::copy_tree(target.as_fd(), mnt.as_fd()).ctx(Step::CopyUp)?;
+            crate::dirs::copy(&target, &mnt).ctx(Step::CopyUp)?;
             if *attrs & RDONLY != 0 {
                 sys::mount_setattr(&mnt, RDONLY, false).ctx(op.step)?;
             }

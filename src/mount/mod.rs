@@ -20,7 +20,6 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
 mod apply;
-mod copyup;
 #[cfg(feature = "image")]
 pub mod layers;
 mod paths;
@@ -57,7 +56,9 @@ pub struct MountOp {
 pub enum Kind {
     /// A fresh file system instance: type, `fsconfig` options, mount
     /// attributes; `copy_up`: it starts with a copy of what the directory
-    /// it covers holds (`tmpcopyup`, see [`copyup`]).
+    /// it covers holds (`tmpcopyup`, runc's and crun's extension, which
+    /// podman asks for on the tmpfs of `--read-only` and `--tmpfs`; see
+    /// [`crate::dirs::copy`]).
     Fs {
         fstype: String,
         options: Vec<(String, String)>,

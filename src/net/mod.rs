@@ -30,10 +30,12 @@ pub struct Links {
 /// its record: its published ports led to an address nobody has. Returns
 /// the names of the containers removed.
 pub fn sweep(store: &std::path::Path) -> Vec<String> {
-    let removed = crate::store::sweep(store);
+    let (removed, bridged) = crate::store::sweep(store);
     #[cfg(feature = "net")]
-    if removed.iter().any(|r| r.network.is_some()) {
+    if bridged {
         let _ = bridge::forget_the_gone(store);
     }
-    removed.into_iter().map(|r| r.id).collect()
+    #[cfg(not(feature = "net"))]
+    let _ = bridged;
+    removed
 }

@@ -442,10 +442,10 @@ fn take_if_stale(root: &Path, id: &str) -> Option<Record> {
 }
 
 /// Remove every record a killed cella left of a supervised container;
-/// returns those removed (one on a bridge has rules still in cella's
-/// table: see `crate::net::sweep`).
-pub fn sweep(root: &Path) -> Vec<Record> {
-    let mut removed = Vec::new();
+/// returns their names, and whether one of them was on a bridge (its
+/// rules are still in cella's table: see `crate::net::sweep`).
+pub fn sweep(root: &Path) -> (Vec<String>, bool) {
+    let (mut removed, mut bridged) = (Vec::new(), false);
     for name in crate::dirs::subdirs(root) {
         let path = root.join(&name);
         let Ok(name) = name.into_string() else {
@@ -467,11 +467,14 @@ pub fn sweep(root: &Path) -> Vec<Record> {
             if rustix::process::test_kill_process(pid).is_err() {
                 let _ = crate::dirs::remove(&path);
             }
-        } else if path.join(OWNER).exists() {
-            removed.extend(take_if_stale(root, &name));
+        } else if path.join(OWNER).exists()
+            && let Some(r) = take_if_stale(root, &name)
+        {
+            bridged |= r.network.is_some();
+            removed.push(name);
         }
     }
-    removed
+    (removed, bridged)
 }
 
 /// The ids of every container under `root`, sorted.
