@@ -19,6 +19,14 @@ fn wait_code(child: std::process::Child) -> i32 {
         .unwrap_or(-1)
 }
 
+/// A detached container `name` on `root` that sleeps, to exec into.
+fn sleeping_detached(root: &std::path::Path, name: &str) {
+    let root = root.to_str().unwrap();
+    ok(cella(&[
+        "run", "-d", "--name", name, "--rootfs", root, "--", "sleep", "100",
+    ]));
+}
+
 /// The state letter of process `pid` (`T`: stopped).
 fn state(pid: u32) -> char {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -165,17 +173,7 @@ fn exec_into_a_run_container_follows_the_same_rules() {
     let _g = serial();
     let root = rootfs("exec-it");
     let name = format!("exec-it-{}", std::process::id());
-    ok(cella(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--rootfs",
-        root.to_str().unwrap(),
-        "--",
-        "sleep",
-        "100",
-    ]));
+    sleeping_detached(&root, &name);
     let mut term = OuterTerminal::open(30, 100);
     let before = term.modes();
     let exec = term.cella(&["exec", "-it", &name, "sh"]);
@@ -412,16 +410,7 @@ fn it_without_a_terminal_on_stdin_is_refused_and_i_alone_takes_the_pipe() {
         stderr(&out)
     );
     // exec -it into a running container: the same rule.
-    ok(cella(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--rootfs",
-        root.to_str().unwrap(),
-        "sleep",
-        "100",
-    ]));
+    sleeping_detached(&root, &name);
     let out = cella(&["exec", "-it", &name, "true"]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(
