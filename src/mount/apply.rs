@@ -3,7 +3,9 @@
 //! the procfs check. Runs in the forked child: no allocation.
 
 use super::paths::{make_dir, make_file, resolve, split};
-use super::{DEV_LINKS, DEVICES, Kind, MountOp, NODEV, NOEXEC, NOSUID, RDONLY};
+use super::{
+    DEV_LINK_TARGETS, DEV_NAMES, DEV_NUMBERS, Kind, MountOp, NODEV, NOEXEC, NOSUID, RDONLY,
+};
 use crate::error::{Ctx, Error, Result, Step};
 use crate::sys;
 use rustix::fd::{BorrowedFd, OwnedFd};
@@ -320,8 +322,9 @@ fn make_devices(dev: &OwnedFd, listed: u16) -> rustix::io::Result<()> {
         other => other,
     };
     let wanted = |i: usize| listed & 1 << i == 0;
-    let devices = DEVICES.iter().enumerate().filter(|(i, _)| wanted(*i));
-    for (_, &(name, major, minor)) in devices {
+    let mut names = DEV_NAMES.split(' ');
+    let devices = DEV_NUMBERS.iter().zip(names.by_ref()).enumerate();
+    for (_, (&(major, minor), name)) in devices.filter(|(i, _)| wanted(*i)) {
         match fs::mknodat(
             dev,
             name,
@@ -334,12 +337,9 @@ fn make_devices(dev: &OwnedFd, listed: u16) -> rustix::io::Result<()> {
             other => fresh(other)?,
         }
     }
-    let links = DEV_LINKS
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| wanted(DEVICES.len() + i));
-    for (_, (name, target)) in links {
-        fresh(fs::symlinkat(*target, dev, *name))?;
+    let links = DEV_LINK_TARGETS.split(' ').zip(names).enumerate();
+    for (_, (target, name)) in links.filter(|(i, _)| wanted(DEV_NUMBERS.len() + i)) {
+        fresh(fs::symlinkat(target, dev, name))?;
     }
     Ok(())
 }

@@ -66,8 +66,8 @@ pub enum Kind {
         copy_up: bool,
     },
     /// The device nodes and symlinks of a minimal `/dev` (the target is
-    /// `dev`), but those `listed` (bit `i` for `DEVICES[i]`, then
-    /// `DEV_LINKS`): a config's own node of that name is made instead, as
+    /// `dev`), but those `listed` (bit `i` for the `i`th of [`DEV_NAMES`]):
+    /// a config's own node of that name is made instead, as
     /// runc makes it.
     DevNodes { listed: u16 },
     /// A bind of a host path: recursive or not, with mount attributes for
@@ -115,24 +115,17 @@ pub enum Kind {
     },
 }
 
-/// Character devices of the minimal `/dev`: name, major, minor.
-pub const DEVICES: [(&str, u32, u32); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
+/// The names in the minimal `/dev`: its character devices ([`DEV_NUMBERS`],
+/// in this order), then its symbolic links ([`DEV_LINK_TARGETS`]). (Strings
+/// and numbers, not a table of names: no relocation per name.)
+pub const DEV_NAMES: &str = "null zero full random urandom tty fd stdin stdout stderr ptmx";
 
-/// Symlinks of the minimal `/dev`: name, target.
-pub const DEV_LINKS: [(&str, &str); 5] = [
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-];
+/// The devices' (major, minor).
+pub const DEV_NUMBERS: [(u32, u32); 6] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0)];
+
+/// The links' targets.
+pub const DEV_LINK_TARGETS: &str =
+    "/proc/self/fd /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2 pts/ptmx";
 
 /// A view of the container's own cgroup at `target` (see [`Kind::Cgroup`]):
 /// planned before the cgroup exists, its directories filled in by

@@ -157,9 +157,8 @@ pub fn plan(fs: Filesystem) -> Result<Vec<MountOp>> {
         .iter()
         .any(|op| op.target == "dev" && matches!(op.kind, Kind::Bind { .. }));
     if !dev_is_bound {
-        let names =
-            (super::DEVICES.iter().map(|d| d.0)).chain(super::DEV_LINKS.iter().map(|l| l.0));
-        let listed = names
+        let listed = super::DEV_NAMES
+            .split(' ')
             .enumerate()
             .filter(|(_, name)| {
                 fs.devices

@@ -14,16 +14,22 @@ use crate::error::{Error, Result};
 use crate::json::{self, Value};
 use std::path::{Path, PathBuf};
 
-/// Namespace kinds, in the order `exec` joins them (user first, mount last).
-pub const NS_KINDS: [(&str, u32); 8] = [
-    ("user", linux_raw_sys::general::CLONE_NEWUSER),
-    ("cgroup", linux_raw_sys::general::CLONE_NEWCGROUP),
-    ("ipc", linux_raw_sys::general::CLONE_NEWIPC),
-    ("uts", linux_raw_sys::general::CLONE_NEWUTS),
-    ("network", linux_raw_sys::general::CLONE_NEWNET),
-    ("pid", linux_raw_sys::general::CLONE_NEWPID),
-    ("time", linux_raw_sys::general::CLONE_NEWTIME),
-    ("mount", linux_raw_sys::general::CLONE_NEWNS),
+/// Namespace kinds as config.json names them, in the order `exec` joins
+/// them (user first, mount last); their flags are [`NS_FLAGS`], in this
+/// order. (A string and numbers, not a table of names: no relocation per
+/// name.)
+pub const NS_NAMES: &str = "user cgroup ipc uts network pid time mount";
+
+/// The `CLONE_NEW*` flag of each of [`NS_NAMES`].
+pub const NS_FLAGS: [u32; 8] = [
+    linux_raw_sys::general::CLONE_NEWUSER,
+    linux_raw_sys::general::CLONE_NEWCGROUP,
+    linux_raw_sys::general::CLONE_NEWIPC,
+    linux_raw_sys::general::CLONE_NEWUTS,
+    linux_raw_sys::general::CLONE_NEWNET,
+    linux_raw_sys::general::CLONE_NEWPID,
+    linux_raw_sys::general::CLONE_NEWTIME,
+    linux_raw_sys::general::CLONE_NEWNS,
 ];
 
 /// The `/proc/PID/ns/` file of a namespace flag.
@@ -321,11 +327,13 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
             && !string(v, &at(label))?.is_empty()
         {
             // As runc: a label for an LSM this host does not run is an
-            // error too (it would not confine the process as asked).
-            let why = match (lsm_enabled(label), label) {
-                (true, _) => "not supported by cella",
-                (false, "apparmorProfile") => "AppArmor is not enabled on this host",
-                (false, _) => "SELinux is not enabled on this host",
+            // error too (it would not confine the process as asked). A
+            // permissive SELinux confines nothing: its label is ignored.
+            let why = match (label, lsm_state(label)) {
+                (_, Some(true)) => "not supported by cella",
+                ("selinuxLabel", Some(false)) => continue,
+                ("apparmorProfile", _) => "AppArmor is not enabled on this host",
+                _ => "SELinux is not enabled on this host",
             };
             return Err(bad(&at(label), why));
         }
@@ -333,15 +341,15 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
     Ok(p)
 }
 
-/// Whether the LSM a label is for is active (SELinux: enforcing or
-/// permissive, when `enforce` exists).
-fn lsm_enabled(label: &str) -> bool {
-    if label == "apparmorProfile" {
-        crate::input::system_text("/sys/module/apparmor/parameters/enabled")
-            .is_some_and(|s| s.starts_with('Y'))
+/// The LSM a label is for: `Some(true)` enforcing, `Some(false)` there but
+/// not enforcing (a permissive SELinux), `None` not running.
+fn lsm_state(label: &str) -> Option<bool> {
+    let (file, on) = if label == "apparmorProfile" {
+        ("/sys/module/apparmor/parameters/enabled", 'Y')
     } else {
-        std::path::Path::new("/sys/fs/selinux/enforce").exists()
-    }
+        ("/sys/fs/selinux/enforce", '1')
+    };
+    crate::input::system_text(file).map(|s| s.starts_with(on))
 }
 
 fn capabilities(v: &Value, path: &str, ignored: &mut Vec<String>) -> Result<Caps> {
@@ -479,10 +487,10 @@ fn linux(v: &Value) -> Result<Linux> {
                 field(nf, "type").ok_or_else(|| bad(&here, "type missing"))?,
                 &here,
             )?;
-            let flag = NS_KINDS
-                .iter()
-                .find(|(k, _)| *k == kind)
-                .map(|(_, f)| *f)
+            let flag = NS_NAMES
+                .split(' ')
+                .position(|k| k == kind)
+                .map(|i| NS_FLAGS[i])
                 .ok_or_else(|| bad(&here, &format!("unknown namespace type {kind}")))?;
             if l.has(flag) {
                 return Err(bad(&here, &format!("namespace {kind} given twice")));
@@ -596,7 +604,7 @@ fn linux(v: &Value) -> Result<Linux> {
     // (Without SELinux, runc mounts without the label; so does cella.)
     if let Some(v) = field(f, "mountLabel")
         && !string(v, "linux.mountLabel")?.is_empty()
-        && lsm_enabled("selinuxLabel")
+        && lsm_state("selinuxLabel") == Some(true)
     {
         return Err(bad("linux.mountLabel", "not supported by cella"));
     }

@@ -6,7 +6,7 @@
 //! or reach the host through it meanwhile.
 
 use super::Output;
-use super::config::{self, NS_KINDS, Process};
+use super::config::{self, NS_FLAGS, Process};
 use super::lifecycle::saved_config;
 use super::plan;
 use super::state::{State, Status};
@@ -212,7 +212,7 @@ fn exec_in(root: &Path, a: &ExecArgs, st: State) -> Result<Output> {
     let warnings = ignored.into_iter().map(Error::usage).collect();
     // Namespaces to join: every one that differs from ours.
     let mut joins: Vec<(OwnedFd, u32)> = Vec::new();
-    for (_, flag) in NS_KINDS {
+    for flag in NS_FLAGS {
         let name = config::ns_file(flag);
         let theirs = format!("/proc/{}/ns/{name}", st.pid);
         let ours = format!("/proc/self/ns/{name}");

@@ -57,7 +57,7 @@ fn run_one(h: &Hook, state: &str, enter: Option<i32>) -> Result<()> {
     let envp = CStrArray::new(h.env.iter().map(|e| cstr(e)).collect::<Result<_>>()?);
     let mut namespaces: Vec<(OwnedFd, u32)> = Vec::new();
     if let Some(pid) = enter {
-        for (_, flag) in super::config::NS_KINDS {
+        for flag in super::config::NS_FLAGS {
             if flag == linux_raw_sys::general::CLONE_NEWUSER {
                 continue;
             }

@@ -646,7 +646,7 @@ fn features() -> String {
     s.push_str(",\"mountOptions\":");
     list(&mut s, "", plan::MOUNT_OPTIONS.split(' '));
     s.push_str(",\"linux\":{\"namespaces\":");
-    list(&mut s, "", config::NS_KINDS.iter().map(|(name, _)| *name));
+    list(&mut s, "", config::NS_NAMES.split(' '));
     s.push_str(",\"capabilities\":");
     list(&mut s, "CAP_", crate::caps::NAMES.split(' '));
     s.push_str(",\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false,\"systemdUser\":false}");
