@@ -133,6 +133,8 @@ pub fn copy(from: impl AsFd, to: impl AsFd) -> Result<()> {
     copy_entries(&from, &to, 0)
 }
 
+/// (In the forked child of a container's start, which allocates nothing:
+/// the listing and a link's target are read into buffers on the stack.)
 fn copy_entries(from: &OwnedFd, to: &OwnedFd, depth: u32) -> Result<()> {
     use rustix::fs::{self as fs, openat};
     if depth > MAX_COPY_DEPTH {
@@ -140,10 +142,14 @@ fn copy_entries(from: &OwnedFd, to: &OwnedFd, depth: u32) -> Result<()> {
     }
     let file = |access| access | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC;
     let private = Mode::from_raw_mode(0o600);
-    for (name, _) in list(from)? {
-        // Once as a C string: every call below takes it as it is.
-        let name = std::ffi::CString::new(name.into_vec()).map_err(|_| Errno::INVAL)?;
-        let name = name.as_c_str();
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut listing = RawDir::new(from.as_fd(), &mut buf);
+    while let Some(entry) = listing.next() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
         let st = fs::statat(from, name, AtFlags::SYMLINK_NOFOLLOW)?;
         let kind = FileType::from_raw_mode(st.st_mode);
         match kind {
@@ -158,7 +164,12 @@ fn copy_entries(from: &OwnedFd, to: &OwnedFd, depth: u32) -> Result<()> {
                 while fs::sendfile(&output, &input, None, 1 << 20)? > 0 {}
             }
             FileType::Symlink => {
-                fs::symlinkat(&*fs::readlinkat(from, name, Vec::new())?, to, name)?;
+                // PATH_MAX bytes at most, then the NUL the zeroes leave.
+                let mut target = [0u8; 4097];
+                let len = fs::readlinkat_raw(from, name, &mut target[..4096])?;
+                let target = std::ffi::CStr::from_bytes_until_nul(&target[..=len.min(4096)])
+                    .map_err(|_| Errno::NAMETOOLONG)?;
+                fs::symlinkat(target, to, name)?;
             }
             FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
                 fs::mknodat(to, name, kind, private, st.st_rdev)?;
