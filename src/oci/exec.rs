@@ -156,8 +156,10 @@ fn run_payload(st: &State, a: &ExecArgs) -> Result<crate::process::Payload> {
     Ok(p)
 }
 
-/// Run the exec; returns the exit code to report (0 when detached) and
-/// the settings of `--process` ignored, as warnings.
+/// Run the exec; returns the exit code to report (0 when detached), the
+/// settings of `--process` ignored, as warnings, and for a `cella run`
+/// container a command that could not run as docker's 126 or 127 with
+/// its message.
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<Output> {
     let st = State::load(root, &a.id)?;
     let docker_style = st.kind == super::state::Kind::Run;
