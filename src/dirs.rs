@@ -128,7 +128,8 @@ const MAX_COPY_DEPTH: u32 = 64;
 pub fn copy(from: impl AsFd, to: impl AsFd) -> Result<()> {
     let (from, to) = (open_dir(from, c".")?, open_dir(to, c".")?);
     let st = rustix::fs::fstat(&from)?;
-    rustix::fs::fchown(&to, Some(owner(&st).0), Some(owner(&st).1))?;
+    let (uid, gid) = owner(&st);
+    rustix::fs::fchown(&to, Some(uid), Some(gid))?;
     rustix::fs::fchmod(&to, Mode::from_raw_mode(st.st_mode & 0o7777))?;
     copy_entries(&from, &to, 0)
 }

@@ -128,10 +128,6 @@ fn entry(verb: &str) -> Option<Entry> {
     }
 }
 
-/// Every verb [`entry`] knows, for the tests.
-#[cfg(test)]
-const HELPED: &str = "ps logs stop rm wait attach inspect create run start state kill delete exec list ps pause resume update events spec features";
-
 /// `cella init --help`: how it is started, and the configuration's keys.
 pub const INIT: &str = "\
 usage: cella init [--config FILE]
@@ -248,7 +244,10 @@ mod tests {
         assert!(asks_help(&args(&["--bundle", "/b", "-h"])));
         assert!(!asks_help(&args(&["c1", "sh", "--help"])));
         assert!(!asks_help(&args(&["--", "--help"])));
-        for verb in HELPED.split(' ') {
+        // Every command `cella --help` lists has its own help (where every
+        // front end is built; a smaller build has fewer).
+        let built = cfg!(all(feature = "oci", feature = "manage"));
+        for verb in super::super::COMMANDS.split(' ').filter(|_| built) {
             assert!(help(verb).unwrap().contains(verb), "{verb}");
         }
         assert!(help("checkpoint").is_none());
