@@ -589,6 +589,19 @@ init yes
         );
     }
 
+    #[cfg(not(feature = "net"))]
+    #[test]
+    fn without_networking_the_machines_network_keys_are_refused() {
+        let e = parse("address eth0 10.0.2.15/24\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f:1: address: this cella is built without networking"),
+            "{e}"
+        );
+    }
+
+    #[cfg(feature = "net")]
     #[test]
     fn the_machines_network_keys() {
         let text = "address eth0 10.0.2.15/24\naddress eth1 192.168.7.2/16\ngateway 10.0.2.2\n\
