@@ -330,11 +330,13 @@ fn files_among_the_callers_stdio_reach_the_payload_through_pipes() {
         )
     };
     // Through its own descriptors: pipes, and neither file can be had.
-    // (The stdin small enough that the pipe takes a line more.)
+    // (The stdin small enough that the pipe takes a line more.) Its stdout
+    // is read back first, while nothing is in the pipe: read later, it
+    // could take lines cella had not relayed yet (a pipe's own reader).
     run(
-        "for fd in 0 1; do echo $fd=$(readlink /proc/$$/fd/$fd); done; \
-         echo overwritten > /proc/$$/fd/0 && echo wrote; \
-         head -c 6 /proc/$$/fd/1 </dev/null & sleep 0.3; kill $! 2>/dev/null; true",
+        "head -c 6 /proc/$$/fd/1 </dev/null & sleep 0.3; kill $! 2>/dev/null; \
+         for fd in 0 1; do echo $fd=$(readlink /proc/$$/fd/$fd); done; \
+         echo overwritten > /proc/$$/fd/0 && echo wrote; true",
         &small,
         append(),
     );
