@@ -32,6 +32,8 @@ pub mod input;
 #[cfg(any(feature = "oci", feature = "image"))]
 pub mod json;
 #[cfg(feature = "manage")]
+pub mod logs;
+#[cfg(feature = "manage")]
 pub mod manage;
 pub mod mount;
 pub mod net;

@@ -27,7 +27,13 @@ fn main() -> ExitCode {
     });
     #[cfg(feature = "manage")]
     if !as_runc && cella::manage::is_manage(&args) {
-        let mut emit = |bytes: &[u8]| write_all(rustix::stdio::stdout(), bytes);
+        let mut emit = |fd: u8, bytes: &[u8]| {
+            let to = match fd {
+                2 => rustix::stdio::stderr(),
+                _ => rustix::stdio::stdout(),
+            };
+            write_all(to, bytes)
+        };
         return match cella::manage::main(args, &mut emit) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {

@@ -8,9 +8,9 @@
 //! module's table.
 
 use crate::cgroup::sleep_ms;
-use crate::detach;
 use crate::error::{Error, Result};
 use crate::store::{self, Kind, Record, Status};
+use crate::{detach, logs};
 use lexopt::prelude::*;
 use rustix::process::{Pid, Signal};
 use std::ffi::OsString;
@@ -39,9 +39,10 @@ fn name_of(v: OsString) -> Result<String> {
         .map_err(|_| Error::usage("a container name must be valid UTF-8"))
 }
 
-/// Run a verb, handing what it prints to `emit` (`main` writes it out;
-/// false: nobody reads any more); returns the exit status.
-pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<u8> {
+/// Run a verb, handing what it prints to `emit` with the descriptor it
+/// goes to (`main` writes it out; false: nobody reads any more); returns
+/// the exit status.
+pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(u8, &[u8]) -> bool) -> Result<u8> {
     let root = store::default_root();
     let mut p = lexopt::Parser::from_args(args);
     let verb = match p.next().map_err(lex)? {
@@ -51,13 +52,14 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
     let rest: Vec<OsString> = p.raw_args().map_err(lex)?.collect();
     if crate::cli::help::asks_help(&rest) {
         let text = crate::cli::help::help(&verb).unwrap_or_default();
-        let _ = emit(text.as_bytes());
+        let _ = emit(1, text.as_bytes());
         return Ok(0);
     }
     let mut p = lexopt::Parser::from_args(rest);
     let mut all = false;
     let mut force = false;
     let mut follow = false;
+    let mut timestamps = false;
     let mut tail: Option<usize> = None;
     let mut grace: Option<u64> = None;
     let mut names = Vec::new();
@@ -66,6 +68,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
             Short('a') | Long("all") if verb == "ps" => all = true,
             Short('f') | Long("force") if verb == "rm" => force = true,
             Short('f') | Long("follow") if verb == "logs" => follow = true,
+            Short('t') | Long("timestamps") if verb == "logs" => timestamps = true,
             Short('n') | Long("tail") if verb == "logs" => {
                 // docker's `all` (its default) is every line.
                 let v = p.value().map_err(lex)?;
@@ -89,7 +92,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
         }
     }
     if verb == "ps" {
-        let _ = emit(ps(&root, all).as_bytes());
+        let _ = emit(1, ps(&root, all).as_bytes());
         return Ok(0);
     }
     if names.is_empty() {
@@ -99,26 +102,26 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<
         let [name] = &names[..] else {
             return Err(Error::usage("usage: cella attach NAME"));
         };
-        return attach(&root, name, emit);
+        return attach(&root, name, &mut |bytes| emit(1, bytes));
     }
     for name in &names {
         match verb.as_str() {
-            "logs" => logs(&root, name, tail, follow, emit)?,
+            "logs" => logs(&root, name, tail, follow, timestamps, emit)?,
             "stop" => {
                 stop(&root, name, grace)?;
-                let _ = emit(format!("{name}\n").as_bytes());
+                let _ = emit(1, format!("{name}\n").as_bytes());
             }
             "rm" => {
                 rm(&root, name, force)?;
-                let _ = emit(format!("{name}\n").as_bytes());
+                let _ = emit(1, format!("{name}\n").as_bytes());
             }
             "inspect" => {
-                let _ = emit(inspect(&root, name)?.as_bytes());
+                let _ = emit(1, inspect(&root, name)?.as_bytes());
             }
             _ => {
                 // As docker's: the status is printed, the verb succeeds.
                 let c = wait(&root, name)?;
-                let _ = emit(format!("{c}\n").as_bytes());
+                let _ = emit(1, format!("{c}\n").as_bytes());
             }
         }
     }
@@ -163,14 +166,16 @@ fn ps(root: &Path, all: bool) -> String {
     out
 }
 
-/// The container's log (a `cella run -d` container's output); with
-/// `follow`, until it ends.
+/// The container's log (a `cella run -d` container's output): each line on
+/// the descriptor it was written to, with `timestamps` after its time;
+/// with `follow`, until it ends.
 fn logs(
     root: &Path,
     name: &str,
     tail: Option<usize>,
     follow: bool,
-    emit: &mut dyn FnMut(&[u8]) -> bool,
+    timestamps: bool,
+    emit: &mut dyn FnMut(u8, &[u8]) -> bool,
 ) -> Result<()> {
     let r = Record::load(root, name)?;
     // Its record says whether it has a log: a look for the file could
@@ -180,19 +185,19 @@ fn logs(
             "{name} keeps no log (only `cella run -d` containers do)"
         )));
     }
-    let (mut log, text) = detach::LogReader::whole(&store::dir(root, name));
+    let (mut log, records) = logs::LogReader::whole(&store::dir(root, name));
     let shown = match tail {
-        Some(n) => last_lines(&text, n),
-        None => &text[..],
+        Some(n) => logs::last_lines(&records, n),
+        None => records,
     };
-    if !emit(shown) || !follow {
+    let mut printer = logs::Printer::new(timestamps);
+    if !printer.print(&shown, emit) || !follow {
         return Ok(());
     }
     loop {
         let running = r.alive() && Record::load(root, name).is_ok_and(|now| now.alive());
-        let bytes = log.read_new();
-        // (An empty emit is no write: a reader gone is seen on the next.)
-        if !bytes.is_empty() && !emit(&bytes) {
+        let records = log.read_new();
+        if !printer.print(&records, emit) {
             // The reader went away (`logs -f | head`).
             return Ok(());
         }
@@ -201,24 +206,10 @@ fn logs(
         }
         // Straight on while it writes: a reader that falls a whole log
         // file behind (1 MiB) loses that file to the rotation after.
-        if bytes.is_empty() {
+        if records.is_empty() {
             sleep_ms(100);
         }
     }
-}
-
-fn last_lines(text: &[u8], n: usize) -> &[u8] {
-    let mut count = 0;
-    let trimmed = text.strip_suffix(b"\n").unwrap_or(text);
-    for (i, b) in trimmed.iter().enumerate().rev() {
-        if *b == b'\n' {
-            count += 1;
-            if count == n {
-                return &text[i + 1..];
-            }
-        }
-    }
-    if n == 0 { &[] } else { text }
 }
 
 /// SIGTERM to PID 1, `grace` seconds, then SIGKILL to everything left in
@@ -327,7 +318,7 @@ fn attach(root: &Path, name: &str, emit: &mut dyn FnMut(&[u8]) -> bool) -> Resul
     let input = recorded_options(&r).interactive;
     let stdin = rustix::stdio::stdin();
     let _raw = crate::console::Raw::enter(stdin);
-    let mut log = detach::LogReader::at_end(&dir);
+    let mut log = logs::LogReader::at_end(&dir);
     let mut size = None;
     let mut after_ctrl_p = false;
     let mut stdin_open = true;
@@ -378,7 +369,7 @@ fn attach(root: &Path, name: &str, emit: &mut dyn FnMut(&[u8]) -> bool) -> Resul
             }
         }
         // Its output, as the supervisor logs it.
-        let bytes = log.read_new();
+        let bytes = logs::text(&log.read_new());
         if !bytes.is_empty() && !emit(&bytes) {
             return Ok(0);
         }
@@ -386,7 +377,7 @@ fn attach(root: &Path, name: &str, emit: &mut dyn FnMut(&[u8]) -> bool) -> Resul
             // Its status, once the supervisor has recorded it (`--rm`: the
             // record goes, and there is none to give).
             let code = wait(root, name).unwrap_or(0);
-            let _ = emit(&log.read_new());
+            let _ = emit(&logs::text(&log.read_new()));
             return Ok(code as u8);
         }
     }

@@ -19,9 +19,9 @@ fn entry(verb: &str) -> Option<Entry> {
         )),
         #[cfg(feature = "manage")]
         "logs" => Some((
-            "logs [-f] [--tail N|all] NAME",
-            "print what a `run -d` container wrote",
-            "  -f, --follow            go on printing while it runs\n  -n, --tail N|all        the last N lines only (all: every one)\n",
+            "logs [-f] [-t] [--tail N|all] NAME",
+            "print what a `run -d` container wrote: stdout's lines on stdout,\nstderr's on stderr (a terminal's: stdout)",
+            "  -f, --follow            go on printing while it runs\n  -t, --timestamps        each line after the time it was written\n  -n, --tail N|all        the last N lines only (all: every one)\n",
         )),
         #[cfg(feature = "manage")]
         "stop" => Some((
