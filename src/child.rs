@@ -21,7 +21,8 @@
 //! 10. join the cgroup; a cgroup namespace
 //! 11. rlimits and oom_score_adj, while still privileged
 //! 12. the console, or a new session
-//! 13. the user, groups, capabilities, umask; die with cella again
+//! 13. exec confined to the root (Landlock); the user, groups,
+//!     capabilities, umask; die with cella again
 //! 14. stdio; close every fd but stdio, preserved ones and ours
 //! 15. the working directory (no host fd is left to reach through it)
 //! 16. OCI create: the command checked to exist; ready; wait to be
@@ -472,10 +473,35 @@ pub fn become_payload(
             rustix::process::setsid().map_err(fail(Step::Session))?;
         }
     }
+    confine_exec(p)?;
     crate::privileges::drop_to(&p.privileges(setgroups_may_be_denied, Some(sync)))?;
     if let Some(mask) = p.umask {
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
     }
+    Ok(())
+}
+
+/// Only files beneath the container's root can be executed from here on,
+/// by the payload and all it starts (see [`sys::landlock`]): the host's
+/// cella binary, which `/proc/self/exe` names until the payload's exec,
+/// cannot be run inside (CVE-2019-5736). Done while CAP_SYS_ADMIN is still
+/// ours, which Landlock asks for without no_new_privs. Not for a payload
+/// that keeps CAP_SYS_ADMIN (`--privileged`, `--cap-add SYS_ADMIN`): it can
+/// mount and leave its root already, and may build containers of its own,
+/// whose roots lie beneath no rule.
+fn confine_exec(p: &Payload) -> Result<(), Failure> {
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    if p.caps.bounding & CAP_SYS_ADMIN != 0 {
+        return Ok(());
+    }
+    use rustix::fs::{Mode, OFlags};
+    let root = rustix::fs::open(
+        c"/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail(Step::ConfineExec))?;
+    sys::landlock::restrict_exec_beneath(root.as_fd()).map_err(fail(Step::ConfineExec))?;
     Ok(())
 }
 

@@ -61,6 +61,8 @@ pub enum Step {
     Rlimit,
     OomScoreAdj,
     Capabilities,
+    /// Confine execution to the container's root (Landlock).
+    ConfineExec,
     NoNewPrivs,
     Seccomp,
     /// Hand the seccomp listener to the agent at `listenerPath`.
@@ -82,7 +84,7 @@ pub enum Step {
 
 impl Step {
     /// All steps, indexable by `code - 1`.
-    const ALL: [Step; 59] = [
+    const ALL: [Step; 60] = [
         Step::Usage,
         Step::Rootfs,
         Step::CgroupSetup,
@@ -130,6 +132,7 @@ impl Step {
         Step::Rlimit,
         Step::OomScoreAdj,
         Step::Capabilities,
+        Step::ConfineExec,
         Step::NoNewPrivs,
         Step::Seccomp,
         Step::SeccompAgent,
@@ -202,6 +205,7 @@ impl Step {
             Step::Rlimit => "setrlimit",
             Step::OomScoreAdj => "write oom_score_adj",
             Step::Capabilities => "set capabilities",
+            Step::ConfineExec => "confine exec to the root (landlock)",
             Step::NoNewPrivs => "set no_new_privs",
             Step::Seccomp => "install seccomp filter",
             Step::SeccompAgent => "send the seccomp listener to the agent",

@@ -230,11 +230,113 @@ fn s1_the_runtime_binary_is_never_reachable_from_the_container() {
         "{out}"
     );
     ok(b.oci(&["start", &b.id]));
-    // Control: once the payload runs, PID 1 is busybox and readable.
-    let out = ok(b.oci(&["exec", &b.id, "readlink", "/proc/1/exe"]));
-    assert_eq!(out, "/bin/busybox\n");
+    // Control: once the payload runs, PID 1 is busybox's sleep. (Its exe
+    // is out of an exec'd process's reach now for another reason: each is
+    // confined by Landlock apart, see the next test.)
+    let out = ok(b.oci(&["exec", &b.id, "cat", "/proc/1/comm"]));
+    assert_eq!(out, "sleep\n");
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
+}
+
+/// S1 through the payload's own exec: a program of the container that is a
+/// script for `/proc/self/exe` names the runtime's binary while cella's
+/// child execs it, and would start the host's cella inside the container,
+/// dumpable, where any process there could open `/proc/PID/exe` and write
+/// the binary once no cella runs. Nothing outside the container's root
+/// can be executed from it (Landlock): the exec fails (126 for `run`), for
+/// `run` and for `exec` into a running container, whose other processes never
+/// get the binary. Run with a copy of cella, which must stay as it was.
+#[test]
+fn s1_a_script_for_proc_self_exe_cannot_start_the_runtime_inside() {
+    use std::process::Command;
+    use std::time::Duration;
+    let _g = serial();
+    let root = rootfs("s1-exe-run");
+    let copy = root.parent().unwrap().join("cella-s1-copy");
+    std::fs::copy(cella_bin(), &copy).unwrap();
+    let original = std::fs::read(&copy).unwrap();
+    let copied = |args: &[&str]| {
+        spawn_command(
+            Command::new(&copy)
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+        )
+        .output(Duration::from_secs(30))
+    };
+    let evil = |root: &Path| {
+        std::fs::write(root.join("bin/evil"), "#!/proc/self/exe\n").unwrap();
+        std::fs::set_permissions(
+            root.join("bin/evil"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    };
+    // `cella run`: the payload itself.
+    evil(&root);
+    let out = copied(&["run", "--rootfs", root.to_str().unwrap(), "/bin/evil"]);
+    assert_eq!(code(&out), 126, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("exec /bin/evil: Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    // `exec` into a container whose PID 1 watches for a process running
+    // the copy and opens its binary when one comes.
+    let watch = "i=0; while [ $i -lt 4000 ] && [ ! -e /tmp/stop ]; do \
+                 for p in /proc/[0-9]*; do case \"$(readlink $p/exe 2>/dev/null)\" in \
+                 *cella-s1-copy*) head -c 1 $p/exe >/dev/null 2>&1 && echo $p >> /tmp/got;; esac; \
+                 done; i=$((i+1)); done; sleep 1000";
+    let b = Bundle::new("s1-exe", &["sh", "-c", watch], Cfg::default());
+    evil(&b.rootfs());
+    let state = b.state.to_str().unwrap();
+    let bundle = b.dir.to_str().unwrap();
+    // (create leaves a process holding what it was given as stdio.)
+    for args in [
+        &["create", "--bundle", bundle, &b.id][..],
+        &["start", &b.id],
+    ] {
+        let status = Command::new(&copy)
+            .args(["--root", state])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{args:?}");
+    }
+    for _ in 0..3 {
+        let out = copied(&["--root", state, "exec", &b.id, "/bin/evil"]);
+        // (The OCI verbs' failures are 125.)
+        assert_eq!(code(&out), 125, "{}{}", stdout(&out), stderr(&out));
+        assert!(
+            stderr(&out).contains("Permission denied"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let got = copied(&[
+        "--root",
+        state,
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "touch /tmp/stop; cat /tmp/got",
+    ]);
+    assert_eq!(
+        stdout(&got),
+        "",
+        "the container opened the runtime's binary"
+    );
+    ok(b.oci(&["delete", "--force", &b.id]));
+    b.assert_gone();
+    assert!(
+        std::fs::read(&copy).unwrap() == original,
+        "the binary was written"
+    );
 }
 
 #[test]

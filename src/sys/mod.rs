@@ -8,6 +8,7 @@
 
 pub mod bpf;
 mod clone;
+pub mod landlock;
 #[cfg(feature = "image")]
 pub mod loopdev;
 pub mod proctitle;
