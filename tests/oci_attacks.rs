@@ -731,6 +731,35 @@ fn control_characters_in_ids_and_cgroup_paths_are_refused_on_one_line() {
     assert!(!b.rootfs().join("ran").exists());
 }
 
+/// Attack: an id with a leading dot takes the form of the store's own
+/// records being made or removed (`.NAME.PID`), which listings skip and
+/// sweeps remove: such a container was hidden from `list` and, named
+/// `.x.PID` after a dead pid, lost its record to the next `list` while it
+/// ran, its process and cgroups left with nothing to delete them by. It is
+/// refused, with one line and nothing made.
+#[test]
+fn an_id_with_a_leading_dot_is_refused() {
+    let _g = serial();
+    let b = Bundle::new("dot-id", &["touch", "/ran"], Cfg::default());
+    let dir = b.dir.to_str().unwrap();
+    for id in [".hidden", ".x.4000000"] {
+        for args in [
+            vec!["create", "--bundle", dir, id],
+            vec!["run", "--bundle", dir, id],
+        ] {
+            let out = b.oci(&args);
+            refused(&out, &format!("{args:?}"), id);
+        }
+        assert!(!b.state.join(id).exists());
+        assert_eq!(cgroup_leaves_of(id), Vec::<PathBuf>::new(), "{id}");
+    }
+    assert!(!b.rootfs().join("ran").exists());
+    // `cella run --name` follows the same rule.
+    let out = run_in(&b.rootfs(), &["--name", ".hidden"], &["touch", "/ran"]);
+    refused(&out, "run --name .hidden", ".hidden");
+    assert!(!b.rootfs().join("ran").exists());
+}
+
 // ---------------------------------------------------------------------------
 // 7. Small CLI refusals
 

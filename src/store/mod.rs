@@ -66,12 +66,13 @@ pub fn in_user_namespace() -> bool {
 }
 
 /// Container ids become directory names: refuse anything that could
-/// leave the state root or confuse a listing.
+/// leave the state root or confuse a listing. A leading dot is the
+/// store's own (`.NAME.PID`, a record being made or removed, which
+/// listings skip and sweeps take).
 pub fn check_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
-        && id != "."
-        && id != ".."
+        && !id.starts_with('.')
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'));

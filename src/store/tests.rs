@@ -3,7 +3,18 @@ use crate::cgroup::Cgroup;
 
 #[test]
 fn ids_that_could_escape_are_refused() {
-    for bad in ["", ".", "..", "a/b", "../x", "a b", "x\0", "a\nb"] {
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a/b",
+        "../x",
+        "a b",
+        "x\0",
+        "a\nb",
+        ".x",
+        ".x.4000000",
+    ] {
         assert!(check_id(bad).is_err(), "{bad:?}");
     }
     for good in ["c1", "628ceaf5094f", "a.b_c-d+e"] {
