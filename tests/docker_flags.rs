@@ -69,6 +69,19 @@ fn each_docker_flag_does_what_docker_does() {
             "grep ' /tmp ' /proc/mounts | grep -o 'noexec.*size=[0-9]*k,mode=700'",
             "noexec,relatime,size=10240k,mode=700\n",
         ),
+        // A tmpfs asked for is noexec unless `exec`, as docker's (both
+        // spellings); nosuid and nodev always.
+        (
+            vec!["--tmpfs", "/t", "--mount", "type=tmpfs,target=/m"],
+            "for d in /t /m; do cp /bin/busybox $d/true; $d/true 2>/dev/null && echo ran || echo refused; \
+             grep \" $d \" /proc/mounts | grep -o nosuid,nodev,noexec; done",
+            "refused\nnosuid,nodev,noexec\nrefused\nnosuid,nodev,noexec\n",
+        ),
+        (
+            vec!["--tmpfs", "/t:exec"],
+            "cp /bin/busybox /t/true; /t/true && echo ran",
+            "ran\n",
+        ),
         (
             vec!["-m", "32m", "--memory-swap", "64m"],
             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \

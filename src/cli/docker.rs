@@ -34,6 +34,14 @@ impl Tmpfs {
         })
     }
 
+    /// One the user asked for (`--tmpfs`, `--mount type=tmpfs`): noexec
+    /// too, as docker makes every such tmpfs (`exec` undoes it).
+    fn asked(target: &str) -> Option<Tmpfs> {
+        let mut t = Tmpfs::at(target)?;
+        t.flags |= NOEXEC;
+        Some(t)
+    }
+
     /// One of docker's tmpfs options (`size=10m`, `mode=700`, `noexec`).
     fn set(&mut self, option: &str) -> Option<()> {
         let (flag, on) = match option {
@@ -75,7 +83,7 @@ pub const TMPFS_RULE: &str = "expected DST[:OPTIONS] with an absolute DST; optio
 /// `--tmpfs DST[:size=10m,mode=1777,noexec,...]`.
 pub fn tmpfs(s: &str) -> Option<Tmpfs> {
     let (target, options) = s.split_once(':').unwrap_or((s, ""));
-    let mut t = Tmpfs::at(target)?;
+    let mut t = Tmpfs::asked(target)?;
     for o in options.split(',').filter(|o| !o.is_empty()) {
         t.set(o)?;
     }
@@ -123,7 +131,7 @@ pub fn mount(s: &str) -> Result<Mount, &'static str> {
             read_only,
         })),
         "tmpfs" if source.is_none() => {
-            let mut t = Tmpfs::at(target).ok_or(MOUNT_RULE)?;
+            let mut t = Tmpfs::asked(target).ok_or(MOUNT_RULE)?;
             t.size = size_v;
             t.mode = mode.unwrap_or(t.mode);
             if read_only {
@@ -268,8 +276,11 @@ mod tests {
         assert_eq!(t.mode, 0o700);
         assert_eq!(t.flags, NOSUID | NODEV | NOEXEC);
         let t = tmpfs("/run").unwrap();
-        assert_eq!((t.size, t.mode, t.flags), (None, 0o1777, NOSUID | NODEV));
-        assert_eq!(tmpfs("/x:suid,dev,ro").unwrap().flags, RDONLY);
+        assert_eq!(
+            (t.size, t.mode, t.flags),
+            (None, 0o1777, NOSUID | NODEV | NOEXEC)
+        );
+        assert_eq!(tmpfs("/x:suid,dev,ro,exec").unwrap().flags, RDONLY);
         for bad in ["tmp", "/t:size=", "/t:mode=9", "/t:bogus", "/t:size=1x"] {
             assert_eq!(tmpfs(bad), None, "{bad}");
         }

@@ -108,7 +108,7 @@ fn all_options_decode() {
             read_only: false
         }
     );
-    assert_eq!(a.tmpfs, [crate::cli::Tmpfs::at("/t").unwrap()]);
+    assert_eq!(a.tmpfs, [crate::cli::docker::tmpfs("/t").unwrap()]);
     assert_eq!(a.command, ["true"]);
 }
 
