@@ -628,6 +628,29 @@ fn stop_takes_any_grace_and_exec_takes_env_entries_as_run_does() {
         stderr(&out)
     );
     assert!(!env.contains("UNSET_HERE"), "{env}");
+    // HOSTNAME is the container's, as its hostname is; on the host's
+    // network both are the host's.
+    let names = "echo $HOSTNAME; hostname";
+    assert_eq!(
+        ok(verb(&["exec", &name, "sh", "-c", names])),
+        format!("{name}\n{name}\n")
+    );
+    let on_host = format!("{name}-host");
+    let _cleanup_host = Cleanup(vec![on_host.clone()]);
+    ok(run_in(
+        &root,
+        &["-d", "--name", &on_host, "--net", "host"],
+        &["sleep", "1000"],
+    ));
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        ok(verb(&["exec", &on_host, "sh", "-c", names])),
+        format!("{host}\n{host}\n")
+    );
+    ok(verb(&["rm", "-f", &on_host]));
     let out = verb(&["exec", "-e", "=x", &name, "true"]);
     assert_eq!(code(&out), 125);
     assert_eq!(

@@ -128,6 +128,10 @@ fn run_args(st: &State, a: &ExecArgs) -> Result<crate::cli::RunArgs> {
     }
     // The exec's process is not the container's init, nor detached; it
     // joins the container's network: nothing of one is made or leased.
+    // Its HOSTNAME is the container's (the host's only if the container
+    // is on the host's network).
+    r.hostname
+        .get_or_insert_with(|| crate::spec::default_hostname(&st.id, r.net));
     r.init = false;
     r.detach = false;
     r.net = crate::cli::Net::Host;

@@ -103,14 +103,9 @@ pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
         Some(n) => n,
         None => generated_name()?,
     };
-    // As docker: on the host's network, the host's name.
-    let hostname = args.hostname.unwrap_or_else(|| match args.net {
-        Net::Host => rustix::system::uname()
-            .nodename()
-            .to_string_lossy()
-            .into_owned(),
-        _ => name.clone(),
-    });
+    let hostname = args
+        .hostname
+        .unwrap_or_else(|| default_hostname(&name, args.net));
     let root = match (image_root, &args.rootfs) {
         (Some(image), _) => image,
         (None, Some(given)) => root_at(
@@ -685,6 +680,18 @@ pub fn mount_target(path: &str, what: &str) -> Result<String> {
         )));
     }
     Ok(target)
+}
+
+/// A container's hostname when `-h` gives none, as docker's: on the host's
+/// network, the host's name; else the container's own name.
+pub fn default_hostname(name: &str, net: Net) -> String {
+    match net {
+        Net::Host => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+        _ => name.to_owned(),
+    }
 }
 
 /// The payload's environment: what docker gives (PATH, HOSTNAME, HOME), then
