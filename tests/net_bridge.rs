@@ -654,6 +654,45 @@ fn published_ports_answer_on_localhost_the_hosts_address_and_other_containers() 
     assert_eq!(links_after(&text), ["d0", "cella0"], "{text}");
 }
 
+/// A host that routes the bridge's subnet through this one (a neighbour,
+/// here a namespace with that route) reaches a container's published
+/// port, through the host's address, and no other port of it, as docker's
+/// FORWARD rules have it: into the bridge go only replies and what a
+/// published port's DNAT sent there.
+#[test]
+fn a_neighbour_routing_the_bridge_reaches_only_published_ports() {
+    let _g = serial();
+    let root = rootfs("bridge-routed");
+    let p = std::process::id();
+    let published = 20000 + p % 20000;
+    let out = in_netns(
+        &root,
+        &format!(
+            "{REMOTE}\
+             nsenter -t $RPID -n ip route add 10.88.0.0/16 via 192.168.100.1 || exit 9\n\
+             $C run --rootfs $R --net bridge --name routed-{p} -p {published}:80 sh -c \
+               'ip -o -4 addr show eth0 | sed \"s/.* inet \\([0-9.]*\\).*/\\1/\" > /addr; \
+                probe peer 9999 & probe peer 80; wait' > $R/../routed-{p}.out 2>&1 &\n\
+             until [ \"$(grep -c listening $R/../routed-{p}.out 2>/dev/null)\" = 2 ]; do sleep 0.05; done\n\
+             A=$(cat $R/addr)\n\
+             nsenter -t $RPID -n $R/bin/probe ask $A 9999 && echo unpublished-reached || echo unpublished-refused\n\
+             nsenter -t $RPID -n $R/bin/probe ask $A 80 && echo direct-reached || echo direct-refused\n\
+             echo \"published $(nsenter -t $RPID -n $R/bin/probe ask 192.168.100.1 {published})\"\n\
+             echo \"from-host $($R/bin/probe ask $A 9999)\"\n\
+             kill $RPID; wait\n{LINKS}"
+        ),
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(
+        text.contains("published peer=192.168.100.2\n"),
+        "{text}{err}"
+    );
+    // (The host itself reaches it: its own traffic is not forwarded.)
+    assert!(text.contains("from-host peer=10.88."), "{text}{err}");
+    assert!(text.contains("unpublished-refused\n"), "{text}{err}");
+    assert!(text.contains("direct-refused\n"), "{text}{err}");
+}
+
 #[test]
 fn a_port_published_twice_is_refused_leaving_nothing() {
     let _g = serial();

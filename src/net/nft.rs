@@ -11,8 +11,12 @@
 //! reached from the host's 127.0.0.1, with `route_localnet` on the bridge:
 //! the kernel way, no user-space proxy), `ip saddr SUBNET oifname BRIDGE
 //! ct status dnat masquerade` (a container reaching a published port of
-//! the bridge's, hairpin), and forward accepts for the bridge (a no-op
-//! unless another table drops: see [`forward_drops`]). Before any of it,
+//! the bridge's, hairpin); forwarded, everything from the bridge is
+//! accepted (a no-op unless another table drops: see [`forward_drops`]),
+//! and into it only replies (`ct state established,related`) and what a
+//! published port's DNAT sent (`ct status dnat`), the rest dropped: a
+//! neighbour routing the subnet through the host reaches no unpublished
+//! port, as docker's FORWARD rules have it. Before any of it,
 //! at the raw priority: `iifname BRIDGE ip daddr 127.0.0.0/8 drop`, since
 //! `route_localnet` would otherwise let a container (with NET_RAW, which
 //! it has by default) reach the host's loopback-only services by sending
@@ -249,7 +253,20 @@ fn verdict(m: Message, code: u32) -> Message {
     })
 }
 
-/// A bridge's masquerades and forward accepts.
+/// conntrack's keys: the state (a bit per `IP_CT_*`), the status bits.
+const CT_STATE: u32 = 0;
+const CT_STATUS: u32 = 2;
+const CT_ESTABLISHED: u32 = 1 << 1;
+const CT_RELATED: u32 = 1 << 2;
+const IPS_DST_NAT: u32 = 0x20;
+
+/// `ct KEY & BITS != 0` (both keys a host-order u32).
+fn ct_has(m: Message, key: u32, bits: u32) -> Message {
+    let m = expr(m, "ct", |m| m.attr(1, &be(1)).attr(2, &be(key)));
+    cmp(and(m, &bits.to_ne_bytes()), false, &0u32.to_ne_bytes())
+}
+
+/// A bridge's masquerades and forward rules.
 fn bridge_rules(b: &Bridge) -> Vec<Message> {
     let (net, len) = b.subnet;
     let dev = ifname(&b.name);
@@ -267,16 +284,25 @@ fn bridge_rules(b: &Bridge) -> Vec<Message> {
         // the reply must come back through the host.
         rule("postrouting", |m| {
             let m = cmp(meta(saddr_in(m, net, len), META_OIFNAME), true, &dev);
-            let m = expr(m, "ct", |m| m.attr(1, &be(1)).attr(2, &be(2)));
-            // ct status is a host-order u32; IPS_DST_NAT = 0x20.
-            let m = and(m, &0x20u32.to_ne_bytes());
-            masq(cmp(m, false, &0u32.to_ne_bytes()))
+            masq(ct_has(m, CT_STATUS, IPS_DST_NAT))
         }),
+        // Forwarded: all the containers send; into the bridge only what
+        // answers them and what a published port's DNAT sent there, as
+        // docker's FORWARD rules: an unpublished port is never reachable
+        // from outside, even for a host that routes the subnet here.
         rule("forward", |m| {
             accept(cmp(meta(m, META_IIFNAME), true, &dev))
         }),
         rule("forward", |m| {
-            accept(cmp(meta(m, META_OIFNAME), true, &dev))
+            let m = cmp(meta(m, META_OIFNAME), true, &dev);
+            accept(ct_has(m, CT_STATE, CT_ESTABLISHED | CT_RELATED))
+        }),
+        rule("forward", |m| {
+            let m = cmp(meta(m, META_OIFNAME), true, &dev);
+            accept(ct_has(m, CT_STATUS, IPS_DST_NAT))
+        }),
+        rule("forward", |m| {
+            drop_packet(cmp(meta(m, META_OIFNAME), true, &dev))
         }),
         // Nothing from the bridge to the host's loopback (see the module
         // docs).
@@ -464,6 +490,8 @@ mod tests {
                 NEWRULE,
                 NEWRULE,
                 NEWRULE,
+                NEWRULE,
+                NEWRULE,
                 BATCH_END
             ]
         );
@@ -480,24 +508,32 @@ mod tests {
             ]
         );
         assert_eq!(names(&m[12].2), ["meta", "cmp", "immediate"]);
+        // Into the bridge: established or related, or DNATed, else drop.
+        for i in [13, 14] {
+            assert_eq!(
+                names(&m[i].2),
+                ["meta", "cmp", "ct", "bitwise", "cmp", "immediate"]
+            );
+        }
+        assert_eq!(names(&m[15].2), ["meta", "cmp", "immediate"]);
         // `iifname "cella0" ip daddr 127.0.0.0/8 drop`, in the loopback
         // chain: hook prerouting, priority -300 (before conntrack).
         assert_eq!(
-            names(&m[14].2),
+            names(&m[16].2),
             ["meta", "cmp", "payload", "bitwise", "cmp", "immediate"]
         );
         let attr = |i: usize, kind: u16| {
             let all = attrs(&m[i].2, 4);
             crate::net::netlink::text(all.iter().find(|(k, _)| *k == kind).unwrap().1).to_owned()
         };
-        assert_eq!(attr(14, 2), "loopback");
+        assert_eq!(attr(16, 2), "loopback");
         assert_eq!(attr(8, 3), "loopback");
         let chain = attrs(&m[8].2, 4);
         let hook = attrs(chain.iter().find(|(k, _)| *k == 4).unwrap().1, 0);
         assert_eq!(hook[0].1, &[0, 0, 0, 0]);
         assert_eq!(hook[1].1, &(-300i32).to_be_bytes());
         assert_eq!(
-            names(&m[15].2),
+            names(&m[17].2),
             [
                 "fib",
                 "cmp",
