@@ -1002,6 +1002,66 @@ fn a_failing_poststart_or_poststop_hook_warns_and_the_rest_run() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The runtime spec's lifecycle: a failing startContainer hook is an error
+/// of `start`, and the container is stopped (its program never runs, not
+/// even on a second `start`); `delete` then runs its poststop hooks. And a
+/// created container ends on a signal that ends a process by default
+/// (runc's does): `kill ID TERM` before `start` stops it.
+#[test]
+fn a_failing_start_container_hook_or_a_term_before_start_stops_the_container() {
+    let _g = serial();
+    let dir = std::env::temp_dir().join(format!("cella-hookstart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let top = format!(
+        r#""hooks": {{"startContainer": [{{"path": "/bin/false"}}], "poststop": [{{"path": "/bin/sh", "args": ["sh", "-c", "echo poststop >> {}"]}}]}},"#,
+        log.display()
+    );
+    let b = Bundle::new(
+        "hookstart",
+        &["touch", "/ran"],
+        Cfg {
+            top: &top,
+            ..Cfg::default()
+        },
+    );
+    ok(b.create(&[]));
+    let started = b.oci(&["start", &b.id]);
+    assert_eq!(code(&started), 125, "{}", stderr(&started));
+    assert!(
+        stderr(&started).contains("hooks.startContainer[0]"),
+        "{}",
+        stderr(&started)
+    );
+    assert_eq!(b.status(), "stopped");
+    let again = b.oci(&["start", &b.id]);
+    assert_ne!(code(&again), 0);
+    assert!(!b.rootfs().join("ran").exists(), "the program ran");
+    ok(b.oci(&["delete", &b.id]));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "poststop\n");
+    b.assert_gone();
+    // SIGTERM, SIGHUP before start: stopped, the program never run; a
+    // signal whose default is to be ignored changes nothing.
+    b.edit_config(|c| {
+        let hook = r#""startContainer": [{"path": "/bin/false"}], "#;
+        assert!(c.contains(hook));
+        c.replace(hook, "")
+    });
+    for sig in ["TERM", "HUP"] {
+        ok(b.create(&[]));
+        ok(b.oci(&["kill", &b.id, "WINCH"]));
+        assert_eq!(b.status(), "created");
+        ok(b.oci(&["kill", &b.id, sig]));
+        assert_eq!(b.status(), "stopped", "{sig}");
+        assert_ne!(code(&b.oci(&["start", &b.id])), 0);
+        ok(b.oci(&["delete", &b.id]));
+        b.assert_gone();
+    }
+    assert!(!b.rootfs().join("ran").exists(), "the program ran");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `linux.devices` makes nodes, `linux.resources.devices` says which may be
 /// used: a node the rules refuse exists but cannot be opened (runc).
 #[test]

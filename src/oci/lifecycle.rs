@@ -47,12 +47,18 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<Error>> {
     }
     let cfg = saved_config(root, &st)?;
     let json = state::to_json(&st, Status::Created);
-    hooks::run(
+    if let Err(e) = hooks::run(
         "hooks.startContainer",
         &cfg.hooks.start_container,
         &json,
         Some(st.pid),
-    )?;
+    ) {
+        // The spec's lifecycle: the container is stopped, and goes on at
+        // `delete` (which runs the poststop hooks), never to run its
+        // program.
+        st.kill();
+        return Err(e);
+    }
     let fifo = state::fifo(root, id);
     let fd = match rustix::fs::open(
         &fifo,
@@ -106,9 +112,27 @@ pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<()>
         signal_all(&st, sig);
         return Ok(());
     }
+    // A created container's PID 1 is still cella's, waiting for `start`
+    // with no handler, and as a PID namespace's init the kernel spares it
+    // every signal but SIGKILL: it ends as the program would have, on a
+    // signal whose default is to end a process (runc's init is ended too).
+    if status == Status::Created && ends_by_default(sig) {
+        st.kill();
+        return Ok(());
+    }
     let pid = Pid::from_raw(st.pid).ok_or_else(|| refuse("kill", id, Status::Stopped))?;
     rustix::process::kill_process(pid, sig)
         .map_err(|e| Error::new(Step::State, e).at(format!("kill {}", st.pid)))
+}
+
+/// Whether a process with `sig`'s default disposition ends on it (not
+/// one that is ignored, or stops or continues it).
+fn ends_by_default(sig: Signal) -> bool {
+    use Signal as S;
+    !matches!(
+        sig,
+        S::CHILD | S::CONT | S::URG | S::WINCH | S::STOP | S::TSTP | S::TTIN | S::TTOU
+    )
 }
 
 /// Signal every process of the container's cgroup. A frozen cgroup is
