@@ -57,6 +57,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(u8, &[u8]) -> bool) -> Res
     }
     let mut p = lexopt::Parser::from_args(rest);
     let mut all = false;
+    let mut quiet = false;
     let mut force = false;
     let mut follow = false;
     let mut timestamps = false;
@@ -66,6 +67,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(u8, &[u8]) -> bool) -> Res
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
             Short('a') | Long("all") if verb == "ps" => all = true,
+            Short('q') | Long("quiet") if verb == "ps" => quiet = true,
             Short('f') | Long("force") if verb == "rm" => force = true,
             Short('f') | Long("follow") if verb == "logs" => follow = true,
             Short('t') | Long("timestamps") if verb == "logs" => timestamps = true,
@@ -92,7 +94,7 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(u8, &[u8]) -> bool) -> Res
         }
     }
     if verb == "ps" {
-        let _ = emit(1, ps(&root, all).as_bytes());
+        let _ = emit(1, ps(&root, all, quiet).as_bytes());
         return Ok(0);
     }
     if names.is_empty() {
@@ -104,6 +106,19 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(u8, &[u8]) -> bool) -> Res
         };
         return attach(&root, name, &mut |bytes| emit(1, bytes));
     }
+    if verb == "inspect" {
+        // One JSON array of them all, as docker's.
+        let mut out = String::from("[");
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(inspect(&root, name)?.trim_end());
+        }
+        out.push_str("]\n");
+        let _ = emit(1, out.as_bytes());
+        return Ok(0);
+    }
     for name in &names {
         match verb.as_str() {
             "logs" => logs(&root, name, tail, follow, timestamps, emit)?,
@@ -114,9 +129,6 @@ pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(u8, &[u8]) -> bool) -> Res
             "rm" => {
                 rm(&root, name, force)?;
                 let _ = emit(1, format!("{name}\n").as_bytes());
-            }
-            "inspect" => {
-                let _ = emit(1, inspect(&root, name)?.as_bytes());
             }
             _ => {
                 // As docker's: the status is printed, the verb succeeds.
@@ -138,15 +150,23 @@ fn status_text(r: &Record, status: Status) -> String {
 }
 
 /// The containers, running ones (`all`: every one), as a table.
-fn ps(root: &Path, all: bool) -> String {
+fn ps(root: &Path, all: bool, quiet: bool) -> String {
     crate::net::sweep(root);
-    let mut out = String::from("NAME\tSTATUS\tPID\tCREATED\tPORTS\tCOMMAND\n");
+    let mut out = String::new();
+    if !quiet {
+        out.push_str("NAME\tSTATUS\tPID\tCREATED\tPORTS\tCOMMAND\n");
+    }
     for id in store::ids(root) {
         let Ok(r) = Record::load(root, &id) else {
             continue;
         };
         let status = r.status(root);
         if status == Status::Stopped && !all {
+            continue;
+        }
+        if quiet {
+            out.push_str(&id);
+            out.push('\n');
             continue;
         }
         let pid = if status == Status::Stopped { 0 } else { r.pid };

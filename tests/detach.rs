@@ -92,6 +92,12 @@ fn a_detached_container_from_run_to_rm() {
     assert!(line.contains("\trunning\t"), "{line}");
     assert!(line.ends_with(" # \\u{1b}[2J"), "{line}");
     assert!(!ps.contains('\x1b'), "{ps}");
+    // -q: the names alone, as `docker ps -q` (for `rm $(ps -aq)`).
+    let quiet = ok(verb(&["ps", "-q"]));
+    assert!(
+        quiet.lines().any(|l| l == name) && quiet.lines().all(|l| !l.contains('\t')),
+        "{quiet}"
+    );
     // logs -f follows while it runs (head ends it after three lines).
     let follow = std::process::Command::new("sh")
         .args(["-c", &format!("{} logs -f {name} | head -n 3", cella_bin())])
@@ -101,7 +107,14 @@ fn a_detached_container_from_run_to_rm() {
     assert!(followed.starts_with("started\ntick 0\n"), "{followed}");
     // inspect: the record and the options it was run with, as JSON.
     let shown = ok(verb(&["inspect", &name]));
-    let v = cella::json::parse(shown.as_bytes()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    let all = cella::json::parse(shown.as_bytes()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    // An array, as docker's, of the one asked for.
+    let [v] = all.as_array().unwrap() else {
+        panic!("{shown}")
+    };
+    let twice = ok(verb(&["inspect", &name, &name]));
+    let both = cella::json::parse(twice.as_bytes()).unwrap_or_else(|e| panic!("{e}: {twice}"));
+    assert_eq!(both.as_array().map(<[_]>::len), Some(2), "{twice}");
     let text = |k: &str| {
         v.get(k)
             .and_then(|x| x.as_str())
@@ -395,7 +408,8 @@ fn an_oci_container_in_the_default_store_is_managed_by_name_too() {
         "{ps}"
     );
     let shown = ok(verb(&["inspect", &id]));
-    let v = cella::json::parse(shown.as_bytes()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    let all = cella::json::parse(shown.as_bytes()).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    let v = &all.as_array().unwrap()[0];
     assert_eq!(v.get("Kind").and_then(|k| k.as_str()), Some("oci"));
     let args = v
         .get("Config")

@@ -13,9 +13,9 @@ fn entry(verb: &str) -> Option<Entry> {
     match verb {
         #[cfg(feature = "manage")]
         "ps" => Some((
-            "ps [-a]",
+            "ps [-a] [-q]",
             "list the containers: NAME, STATUS, PID, CREATED, COMMAND",
-            "  -a, --all               with those that ended\n",
+            "  -a, --all               with those that ended\n  -q, --quiet             their names only\n",
         )),
         #[cfg(feature = "manage")]
         "logs" => Some((
@@ -50,7 +50,7 @@ fn entry(verb: &str) -> Option<Entry> {
         #[cfg(feature = "manage")]
         "inspect" => Some((
             "inspect NAME...",
-            "print a container's record and description as JSON",
+            "print the containers' records and descriptions as a JSON array",
             "",
         )),
         #[cfg(feature = "oci")]
