@@ -118,6 +118,26 @@ fn an_existing_empty_cgroup_is_used_and_removed_with_the_container() {
     b.assert_gone();
 }
 
+/// An empty `cgroupsPath` is none, as runc takes it: the container gets
+/// the default `/ID` (it was taken for the root cgroup, and refused).
+#[test]
+fn an_empty_cgroups_path_is_the_default_one() {
+    let _g = serial();
+    let b = Bundle::new("cg-empty", &["sleep", "1000"], Cfg::default());
+    b.edit_config(|c| {
+        let given = format!("\"cgroupsPath\": \"/cella-oci-test/{}\"", b.id);
+        assert!(c.contains(&given));
+        c.replace(&given, "\"cgroupsPath\": \"\"")
+    });
+    let out = b.create(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let own = std::fs::read_to_string(format!("/proc/{}/cgroup", b.pid())).unwrap();
+    assert!(own.contains(&format!(":/{}\n", b.id)), "{own}");
+    ok(b.oci(&["delete", "--force", &b.id]));
+    assert!(leaves(&b.id).iter().all(|d| !d.exists()));
+    b.assert_gone();
+}
+
 #[test]
 fn an_existing_busy_cgroup_is_warned_of_and_a_frozen_one_refused() {
     let _g = serial();

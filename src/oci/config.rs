@@ -554,7 +554,8 @@ fn linux(v: &Value) -> Result<Linux> {
                 &format!("{p}: must not contain .."),
             ));
         }
-        l.cgroups_path = Some(p);
+        // Empty: none given, as runc takes it (the default `/ID`).
+        l.cgroups_path = (!p.is_empty()).then_some(p);
     }
     if let Some(v) = field(f, "sysctl") {
         l.sysctl = string_map(v, "linux.sysctl")?;
