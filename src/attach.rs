@@ -12,7 +12,7 @@
 
 use crate::child::Stdio;
 use crate::error::{Ctx, Error, Result, Step};
-use crate::process::{Relay, Stream};
+use crate::process::{Queue, Relay, Stream};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::pipe::PipeFlags;
@@ -49,6 +49,23 @@ fn must_relay(fd: BorrowedFd<'_>) -> bool {
         FileType::CharacterDevice => st.st_rdev != rustix::fs::makedev(1, 3),
         _ => true,
     }
+}
+
+/// `fd` (one of the caller's outputs that cella relays to) as a descriptor
+/// of our own that never blocks: a terminal opened anew through
+/// `/proc/self/fd` (non-blocking there, while the caller's own open file
+/// stays as it is); a file, which never stalls, duplicated.
+fn own_nonblocking(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    if !rustix::termios::isatty(fd) {
+        return rustix::io::fcntl_dupfd_cloexec(fd, 3).ctx(Step::SyncPipe);
+    }
+    let path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
+    rustix::fs::open(
+        path.as_str(),
+        OFlags::WRONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx_at(Step::SyncPipe, &path)
 }
 
 /// Copy the caller's stdin (a file) into `into` until its end, in a child
@@ -195,17 +212,16 @@ impl Attach {
         }
         let (pipes, callers): (Vec<OwnedFd>, Vec<BorrowedFd<'static>>) =
             self.outputs.into_iter().unzip();
-        let mut copies: Vec<_> = callers
+        // The caller's output may stall (a pipe nobody reads): queued, so
+        // the wait goes on, and what is left written once the container
+        // is recorded as ended.
+        let mut queues = callers
             .into_iter()
-            .map(|to| {
-                move |bytes: &[u8]| {
-                    let _ = crate::input::write_all(to, bytes);
-                }
-            })
-            .collect();
+            .map(|to| own_nonblocking(to).map(Queue::new))
+            .collect::<Result<Vec<_>>>()?;
         let mut streams: Vec<Stream<'_>> = pipes
             .iter()
-            .zip(copies.iter_mut())
+            .zip(queues.iter_mut())
             .map(|(from, to)| Stream {
                 from: from.as_fd(),
                 to,
@@ -229,9 +245,13 @@ impl Attach {
                 drain: false,
             });
         }
-        wait(Relay {
+        let waited = wait(Relay {
             streams,
             resize: None,
-        })
+        });
+        for q in &mut queues {
+            q.flush_all();
+        }
+        waited
     }
 }

@@ -7,7 +7,7 @@ use crate::caps::Caps;
 use crate::seccomp;
 use crate::sys::{self, CStrArray, signal::SigSet};
 use rustix::event::{PollFd, PollFlags};
-use rustix::fd::BorrowedFd;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::process::{Gid, Resource, Rlimit};
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
@@ -103,10 +103,121 @@ pub const WAITED: SigSet = FORWARDED.with(Signal::CHILD);
 /// handed to `to` as it comes; an empty slice says `from` has ended.
 pub struct Stream<'a> {
     pub from: BorrowedFd<'a>,
-    pub to: &'a mut dyn FnMut(&[u8]),
+    pub to: &'a mut dyn Out,
     /// Read what is left once the payload has ended (its output; not the
     /// caller's input), without waiting for a writer it left behind.
     pub drain: bool,
+}
+
+/// Where a stream's bytes go. A closure takes them as they come (a log
+/// file, a pty's master: never for long); a [`Queue`] keeps them for a
+/// descriptor that may stall (a caller's pipe or terminal that nobody
+/// reads, a payload's stdin it does not read), which the wait writes as
+/// it takes them, never waiting on it: signals are forwarded and the
+/// payload reaped however slow the reader.
+pub trait Out {
+    /// Bytes read (empty: the source ended).
+    fn put(&mut self, bytes: &[u8]);
+    /// The descriptor to wait on for room while bytes are queued.
+    fn pending(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// Write what the descriptor takes now.
+    fn flush_some(&mut self) {}
+    /// Too much queued: its source is not read until some is written.
+    fn full(&self) -> bool {
+        false
+    }
+}
+
+impl<F: FnMut(&[u8])> Out for F {
+    fn put(&mut self, bytes: &[u8]) {
+        self(bytes)
+    }
+}
+
+/// Bytes for a descriptor that may stall (see [`Out`]), written once it
+/// has room, as much as it takes. Its descriptor is ours, non-blocking
+/// (a terminal of the caller's opened anew: its own open file is the
+/// caller's to keep blocking), closed once its source has ended and all
+/// is written, or when its reader has gone.
+pub struct Queue {
+    fd: Option<OwnedFd>,
+    queue: Vec<u8>,
+    ended: bool,
+}
+
+/// What a queue holds before its source is left unread.
+const QUEUE_MAX: usize = 256 << 10;
+
+impl Queue {
+    pub fn new(fd: OwnedFd) -> Queue {
+        Queue {
+            fd: Some(fd),
+            queue: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// Write all that is queued, waiting as long as it takes: once the
+    /// payload has ended and the container is recorded.
+    pub fn flush_all(&mut self) {
+        use rustix::fs::OFlags;
+        if let Some(fd) = &self.fd {
+            let flags = rustix::fs::fcntl_getfl(fd).unwrap_or(OFlags::empty());
+            let _ = rustix::fs::fcntl_setfl(fd, flags - OFlags::NONBLOCK);
+            let _ = crate::input::write_all(fd.as_fd(), &self.queue);
+        }
+        self.queue.clear();
+    }
+}
+
+impl Out for Queue {
+    fn put(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            self.ended = true;
+        } else if self.fd.is_some() {
+            self.queue.extend_from_slice(bytes);
+        }
+        self.flush_some();
+    }
+
+    fn pending(&self) -> Option<BorrowedFd<'_>> {
+        self.fd
+            .as_ref()
+            .filter(|_| !self.queue.is_empty())
+            .map(|f| f.as_fd())
+    }
+
+    fn flush_some(&mut self) {
+        while let Some(fd) = self.pending() {
+            let mut room = [PollFd::from_borrowed_fd(fd, PollFlags::OUT)];
+            let zero = rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if !matches!(rustix::event::poll(&mut room, Some(&zero)), Ok(1..)) {
+                break;
+            }
+            match rustix::io::write(fd, &self.queue) {
+                Ok(n) => drop(self.queue.drain(..n)),
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => break,
+                // Its reader is gone: nothing more goes there.
+                Err(_) => {
+                    self.fd = None;
+                    self.queue.clear();
+                }
+            }
+        }
+        if self.ended && self.queue.is_empty() {
+            self.fd = None;
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.queue.len() >= QUEUE_MAX
+    }
 }
 
 /// What [`wait_forwarding`] relays besides signals.
@@ -132,39 +243,52 @@ pub fn wait_forwarding(pid: Pid, mut relay: Relay<'_>) -> crate::error::Result<W
     };
     let sigfd = sys::signal::signalfd(WAITED).map_err(failed)?;
     let mut buf = [0u8; 16 << 10];
+    // Each stream, and whether its source has ended (it stays until its
+    // queue, if any, is written).
+    let mut streams: Vec<(Stream<'_>, bool)> =
+        relay.streams.drain(..).map(|s| (s, false)).collect();
     loop {
-        let mut fds: Vec<PollFd<'_>> = core::iter::once(PollFd::new(&sigfd, PollFlags::IN))
-            .chain(
-                relay
-                    .streams
-                    .iter()
-                    .map(|s| PollFd::new(&s.from, PollFlags::IN)),
-            )
-            .collect();
+        // Signals; each source whose queue has room; each queue's
+        // descriptor while it holds bytes. `which`: (stream, its queue).
+        let mut fds = vec![PollFd::new(&sigfd, PollFlags::IN)];
+        let mut which = Vec::new();
+        for (i, (s, ended)) in streams.iter().enumerate() {
+            if !*ended && !s.to.full() {
+                fds.push(PollFd::new(&s.from, PollFlags::IN));
+                which.push((i, false));
+            }
+            if let Some(fd) = s.to.pending() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::OUT));
+                which.push((i, true));
+            }
+        }
         match rustix::event::poll(&mut fds, None) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(failed(e)),
         }
-        let ready: Vec<bool> = fds[1..].iter().map(|f| !f.revents().is_empty()).collect();
+        let ready: Vec<(usize, bool)> = fds[1..]
+            .iter()
+            .zip(which)
+            .filter(|(f, _)| !f.revents().is_empty())
+            .map(|(_, w)| w)
+            .collect();
         drop(fds);
-        let mut i = 0;
-        relay.streams.retain_mut(|s| {
-            i += 1;
-            if !ready[i - 1] {
-                return true;
+        for (i, queue) in ready {
+            let (s, ended) = &mut streams[i];
+            if queue {
+                s.to.flush_some();
+                continue;
             }
             match rustix::io::read(s.from, &mut buf) {
                 Ok(0) | Err(Errno::BADF | Errno::IO) => {
-                    (s.to)(&[]);
-                    false
+                    s.to.put(&[]);
+                    *ended = true;
                 }
-                Ok(n) => {
-                    (s.to)(&buf[..n]);
-                    true
-                }
-                Err(_) => true,
+                Ok(n) => s.to.put(&buf[..n]),
+                Err(_) => {}
             }
-        });
+        }
+        streams.retain(|(s, ended)| !*ended || s.to.pending().is_some());
         while let Some(sig) = sys::signal::read_signalfd(&sigfd) {
             if sig == Signal::WINCH.as_raw()
                 && let Some((caller, pty)) = relay.resize
@@ -184,10 +308,12 @@ pub fn wait_forwarding(pid: Pid, mut relay: Relay<'_>) -> crate::error::Result<W
             match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
                 Ok(None) | Err(Errno::INTR) => {}
                 Ok(Some((_, status))) => {
-                    for s in relay.streams.iter_mut().filter(|s| s.drain) {
+                    // What is left in its outputs (a queue's, written
+                    // after the caller has recorded the end: see Queue).
+                    for (s, _) in streams.iter_mut().filter(|(s, e)| s.drain && !*e) {
                         let _ = rustix::fs::fcntl_setfl(s.from, rustix::fs::OFlags::NONBLOCK);
                         while let Ok(n @ 1..) = rustix::io::read(s.from, &mut buf) {
-                            (s.to)(&buf[..n]);
+                            s.to.put(&buf[..n]);
                         }
                     }
                     return Ok(status);

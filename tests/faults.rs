@@ -471,3 +471,71 @@ fn limits_are_checked_against_what_the_kernel_takes() {
     let out = run_in(&root, &["--pids", &max.to_string()], &["true"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// A foreground `run` whose output nobody reads (a terminal whose other
+/// side is not read, which cella relays to through a pipe of its own): cella
+/// goes on forwarding signals and reaping, so `stop -t 1` ends the
+/// container in about a second and its record and cgroups are gone, while
+/// cella still waits to write what is left; once the reader goes, cella
+/// ends too, with the container's status.
+#[test]
+fn a_stalled_reader_of_a_runs_output_never_holds_up_its_end() {
+    let _g = serial();
+    let root = rootfs("fault-stalled");
+    let name = format!("stalled-{}", std::process::id());
+    use rustix::pty::OpenptFlags;
+    let reader =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .unwrap();
+    rustix::pty::grantpt(&reader).unwrap();
+    rustix::pty::unlockpt(&reader).unwrap();
+    let terminal = rustix::pty::ioctl_tiocgptpeer(
+        &reader,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )
+    .unwrap();
+    let mut run = Command::new(cella_bin())
+        .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name])
+        .args(["--memory", "32m", "--", "yes"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(terminal))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || !marked_cgroups(&name)
+            .is_empty()),
+        "it never started"
+    );
+    // Long enough for the terminal and cella's queue to fill.
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let stop = cella_timed(&["stop", "-t", "1", &name], Duration::from_secs(30));
+    assert_eq!(code(&stop), 0, "{}", stderr(&stop));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || marked_records(&name).is_empty()
+            && marked_cgroups(&name).is_empty()),
+        "record {:?}, cgroups {:?}",
+        marked_records(&name),
+        marked_cgroups(&name)
+    );
+    // Still writing to the caller: ends once the reader goes.
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "cella gave up its output"
+    );
+    drop(reader);
+    let mut status = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        status = run.try_wait().unwrap();
+        status.is_some()
+    }));
+    // SIGTERM as a PID 1 without a handler: SIGKILL after the grace.
+    assert_eq!(status.unwrap().code(), Some(137));
+    assert!(marked_processes(&name).is_empty());
+}
