@@ -83,7 +83,7 @@ impl Running {
         if self.keep_record {
             self.record.exited(i32::from(code));
         } else {
-            self.record.remove();
+            self.record.remove(i32::from(code));
         }
         Outcome {
             code,

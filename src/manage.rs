@@ -501,6 +501,9 @@ fn inspect(_root: &Path, name: &str) -> Result<String> {
 
 /// Block until the container ends; its exit status.
 fn wait(root: &Path, name: &str) -> Result<i32> {
+    // (A record about to go, `--rm` or a foreground run's, keeps how it
+    // ended for us.)
+    let _waiting = store::wait_on(root, name);
     loop {
         let r = Record::load(root, name)?;
         if !r.alive() {

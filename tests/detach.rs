@@ -247,6 +247,41 @@ fn rm_refuses_a_running_container_unless_forced_and_rm_removes_with_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(container_cgroups_of(&name).is_empty());
+    // `wait` on one that goes when it ends (`--rm`, or a foreground run)
+    // gives its status all the same, as docker's, and the record goes
+    // after.
+    ok(run_in(
+        &root,
+        &["-d", "--rm", "--name", &name],
+        &["sh", "-c", "sleep 0.5; exit 3"],
+    ));
+    assert_eq!(ok(verb(&["wait", &name])), "3\n");
+    let start = Instant::now();
+    while record(&name).exists() {
+        assert!(start.elapsed() < Duration::from_secs(5), "the record stayed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let foreground = spawn_command(
+        std::process::Command::new(cella_bin())
+            .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name])
+            .args(["sh", "-c", "sleep 0.5; exit 4"]),
+    );
+    let start = Instant::now();
+    while !record(&name).exists() {
+        assert!(start.elapsed() < Duration::from_secs(10), "never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(ok(verb(&["wait", &name])), "4\n");
+    assert_eq!(code(&foreground.output(Duration::from_secs(10))), 4);
+    let start = Instant::now();
+    while record(&name).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the record stayed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(container_cgroups_of(&name).is_empty());
 }
 
 #[test]

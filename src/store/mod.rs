@@ -38,6 +38,8 @@ const STATE: &str = "state";
 const OWNER: &str = "owner";
 /// Room for a kept record's last word, made with it (see [`Held::exited`]).
 const EXIT_STATE: &str = "state.exit";
+/// Those who wait for the container to end hold a shared lock on it.
+const WAITERS: &str = "waiters";
 /// The largest state file read.
 const MAX_STATE: usize = 1 << 20;
 
@@ -172,6 +174,21 @@ fn write_file(file: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     rustix::fs::open(file, flags, Mode::from_raw_mode(mode))
         .and_then(|fd| crate::input::write_all(fd.as_fd(), bytes))
         .map_err(|e| Error::new(Step::State, e).at(file.display().to_string()))
+}
+
+/// Say that we wait for container `id` to end, until the returned fd is
+/// dropped: a record about to go keeps its exit status for us meanwhile
+/// (see [`Held::remove`]).
+pub fn wait_on(root: &Path, id: &str) -> Option<OwnedFd> {
+    check_id(id).ok()?;
+    let fd = rustix::fs::open(
+        dir(root, id).join(WAITERS),
+        OFlags::RDONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .ok()?;
+    rustix::fs::flock(&fd, FlockOperation::LockShared).ok()?;
+    Some(fd)
 }
 
 /// Serialize the commands that change container `id`: an exclusive lock on
@@ -344,8 +361,34 @@ impl Held {
         r.save(&self.root)
     }
 
-    /// Remove the record: the container is gone.
-    pub fn remove(self) {}
+    /// Remove the record: the container is gone. Whoever waits for it
+    /// to end (`cella wait`, `attach`: see [`wait_on`]) reads how it
+    /// ended first: `code` goes into the record, which stays until they
+    /// have (2 s at most). With nobody waiting, it goes at once.
+    pub fn remove(self, code: i32) {
+        use rustix::fs::FlockOperation::NonBlockingLockExclusive as Alone;
+        let Ok(waiters) = rustix::fs::open(
+            self.dir().join(WAITERS),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return;
+        };
+        if rustix::fs::flock(&waiters, Alone).is_ok() {
+            return;
+        }
+        if let Ok(mut r) = Record::load(&self.root, &self.id) {
+            r.exit_code = Some(code);
+            r.finished = now_rfc3339();
+            let _ = r.save_into(&self.root, EXIT_STATE);
+        }
+        for _ in 0..200 {
+            if rustix::fs::flock(&waiters, Alone).is_ok() {
+                return;
+            }
+            crate::cgroup::sleep_ms(10);
+        }
+    }
 
     /// Keep the record after this process: the container is made (OCI).
     pub fn keep(mut self) {
