@@ -258,7 +258,10 @@ fn rm_refuses_a_running_container_unless_forced_and_rm_removes_with_it() {
     assert_eq!(ok(verb(&["wait", &name])), "3\n");
     let start = Instant::now();
     while record(&name).exists() {
-        assert!(start.elapsed() < Duration::from_secs(5), "the record stayed");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the record stayed"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let foreground = spawn_command(

@@ -271,3 +271,59 @@ fn init_containers_get_the_same_device_rules() {
     assert!(console.contains("Operation not permitted"), "{console}");
     assert_eq!(disk.written(), "\0\0\0\0\0\0");
 }
+
+/// `--privileged` as docker's: every device node of the host's `/dev`
+/// (its subdirectories' too) with its numbers, owner and mode, and `/sys`
+/// writable; without it, neither (the host's devices are not there, `/sys`
+/// is read-only).
+#[test]
+fn privileged_has_the_hosts_devices_and_a_writable_sys() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let _g = serial();
+    let root = rootfs("dev-privileged");
+    // The host's nodes, as `stat` inside will show them.
+    let mut host = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let (path, name) = (e.path(), e.file_name());
+            let Ok(m) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let name = name.to_str().unwrap();
+            if m.is_dir() && !["pts", "shm", "mqueue", "fd"].contains(&name) {
+                dirs.push(path);
+            } else if (m.file_type().is_char_device() || m.file_type().is_block_device())
+                && name != "console"
+            {
+                host.push(format!(
+                    "{} {:x}:{:x} {:o} {}:{}",
+                    path.display(),
+                    rustix::fs::major(m.rdev()),
+                    rustix::fs::minor(m.rdev()),
+                    m.mode() & 0o777,
+                    m.uid(),
+                    m.gid()
+                ));
+            }
+        }
+    }
+    host.sort();
+    assert!(host.iter().any(|l| l.starts_with("/dev/kmsg ")), "{host:?}");
+    let list: Vec<&str> = host.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    let script = format!(
+        "for d in {}; do stat -c '%n %t:%T %a %u:%g' $d; done | sort; grep ' /sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1",
+        list.join(" ")
+    );
+    let out = ok(sh(&root, &["--privileged"], &script));
+    let mut lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.pop(), Some("rw"), "/sys: {out}");
+    assert_eq!(lines, host.iter().map(String::as_str).collect::<Vec<_>>());
+    // Confined: /dev/kmsg is not there, /sys is read-only.
+    let out = ok(sh(
+        &root,
+        &[],
+        "test -e /dev/kmsg && echo kmsg; grep ' /sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1",
+    ));
+    assert_eq!(out, "ro\n");
+}

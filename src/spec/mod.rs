@@ -136,6 +136,15 @@ pub fn build(#[allow(unused_mut)] mut args: RunArgs) -> Result<Spec> {
     for d in &args.devices {
         nodes.push(device(d)?);
     }
+    // As docker's: a privileged container has every device of the host.
+    // (Rootless, there are none to make: mknod is the host root's.)
+    // (A `--device` at the same path wins.)
+    if args.privileged && rootless.is_none() {
+        let mut host = Vec::new();
+        host_devices(Path::new("/dev"), "dev", &mut host);
+        host.retain(|h| !nodes.iter().any(|n| n.target == h.target));
+        nodes.extend(host);
+    }
     let device_rules = if args.privileged {
         Vec::new()
     } else {
@@ -471,7 +480,14 @@ fn filesystem(
     let fs = MountOp::fs;
     let mut mounts = vec![
         fs("proc".into(), "proc", "proc", NO, Vec::new()),
-        fs("sys".into(), "sysfs", "sysfs", RDONLY | NO, Vec::new()),
+        // Read-only, unless `--privileged` (docker's).
+        fs(
+            "sys".into(),
+            "sysfs",
+            "sysfs",
+            if confined { RDONLY | NO } else { NO },
+            Vec::new(),
+        ),
         fs(
             "dev".into(),
             "tmpfs",
@@ -609,6 +625,40 @@ fn generated_name() -> Result<String> {
         }
     }
     Ok(name)
+}
+
+/// Every character and block device under the host's `dir` (`/dev`), as
+/// nodes at `target` (`dev`) in the container: `--privileged`, as docker
+/// gives them. Not the console, nor what `/dev` has of its own (pts, shm,
+/// mqueue: the container's are made).
+fn host_devices(dir: &Path, target: &str, out: &mut Vec<DeviceNode>) {
+    use rustix::fs::FileType;
+    for (name, kind) in crate::dirs::entries(dir) {
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let (host, inside) = (dir.join(name), format!("{target}/{name}"));
+        match kind {
+            FileType::Directory if !crate::cli::among("pts shm mqueue fd", name) => {
+                host_devices(&host, &inside, out);
+            }
+            FileType::CharacterDevice | FileType::BlockDevice if name != "console" => {
+                if let Ok(st) = rustix::fs::stat(&host) {
+                    out.push(DeviceNode {
+                        host,
+                        target: inside,
+                        kind,
+                        major: rustix::fs::major(st.st_rdev),
+                        minor: rustix::fs::minor(st.st_rdev),
+                        mode: st.st_mode & 0o777,
+                        uid: st.st_uid,
+                        gid: st.st_gid,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `--device`: the host path must be a character or block device.
