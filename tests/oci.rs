@@ -165,6 +165,25 @@ fn limits_from_the_config_are_enforced() {
             .trim(),
         "16777216"
     );
+    // Device rules are left as they were, as runc's update leaves them
+    // (an orchestrator passes the whole resources).
+    let devices_dir = mem_dir.to_str().unwrap().replace("/memory/", "/devices/");
+    let list = Path::new(&devices_dir).join("devices.list");
+    let before = std::fs::read_to_string(&list).unwrap();
+    assert!(!before.is_empty());
+    std::fs::write(
+        &res,
+        r#"{"memory": {"limit": 33554432}, "devices": [{"allow": false, "access": "rwm"}]}"#,
+    )
+    .unwrap();
+    ok(b.oci(&["update", &format!("--resources={}", res.display()), &b.id]));
+    assert_eq!(std::fs::read_to_string(&list).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(mem_dir.join("memory.limit_in_bytes"))
+            .unwrap()
+            .trim(),
+        "33554432"
+    );
     ok(b.oci(&["delete", "--force", &b.id]));
     b.assert_gone();
 }

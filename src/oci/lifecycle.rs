@@ -376,7 +376,10 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<()> {
 }
 
 /// `update`: new limits from a resources JSON file (`-` for stdin) and/or
-/// the runc flags.
+/// the runc flags. Device rules are not updated, as runc's `update` leaves
+/// them: an orchestrator passes a container's whole resources (containerd's
+/// CRI does), and rewriting its rules would deny its devices a moment (v1)
+/// or fail (v2, an eBPF filter set at create).
 pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()> {
     let _serial = crate::store::lock(root, id);
     let st = State::load(root, id)?;
@@ -385,13 +388,7 @@ pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()>
         return Err(refuse("update", id, status));
     }
     let layout = if st.cgroup.v2 { Layout::V2 } else { Layout::V1 };
-    if st.cgroup.v2 && !resources.devices.is_empty() {
-        return Err(Error::usage(
-            "update: linux.resources.devices on cgroup v2 (an eBPF filter set at create) cannot be changed",
-        ));
-    }
-    let mut writes = cgroups::writes(layout, &resources)?;
-    writes.extend(crate::cgroup::devices::v1_writes(&resources.devices));
+    let writes = cgroups::writes(layout, &resources)?;
     // v1 wants memory+swap >= memory at every moment: when raising the
     // limit above the current memory+swap, swap goes first.
     match st.cgroup.apply(&writes) {
