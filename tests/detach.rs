@@ -33,6 +33,20 @@ fn record(name: &str) -> std::path::PathBuf {
     Path::new("/run/cella").join(name)
 }
 
+/// Wait (up to `secs`) until container `name`'s record is there (`true`)
+/// or gone (`false`).
+fn await_record(name: &str, there: bool, secs: u64) {
+    let start = Instant::now();
+    while record(name).exists() != there {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "{name}: the record is still {}",
+            if there { "missing" } else { "there" }
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The supervisor of container `name` (a cella process whose child is the
 /// container's PID 1).
 fn supervisor_of(name: &str) -> u32 {
@@ -238,14 +252,7 @@ fn rm_refuses_a_running_container_unless_forced_and_rm_removes_with_it() {
     assert!(!record(&name).exists());
     // --rm: the record goes with the container.
     ok(run_in(&root, &["-d", "--rm", "--name", &name], &["true"]));
-    let start = Instant::now();
-    while record(&name).exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "--rm kept the record"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    await_record(&name, false, 10);
     assert!(container_cgroups_of(&name).is_empty());
     // `wait` on one that goes when it ends (`--rm`, or a foreground run)
     // gives its status all the same, as docker's, and the record goes
@@ -256,34 +263,16 @@ fn rm_refuses_a_running_container_unless_forced_and_rm_removes_with_it() {
         &["sh", "-c", "sleep 0.5; exit 3"],
     ));
     assert_eq!(ok(verb(&["wait", &name])), "3\n");
-    let start = Instant::now();
-    while record(&name).exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the record stayed"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_record(&name, false, 5);
     let foreground = spawn_command(
         std::process::Command::new(cella_bin())
             .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name])
             .args(["sh", "-c", "sleep 0.5; exit 4"]),
     );
-    let start = Instant::now();
-    while !record(&name).exists() {
-        assert!(start.elapsed() < Duration::from_secs(10), "never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_record(&name, true, 10);
     assert_eq!(ok(verb(&["wait", &name])), "4\n");
     assert_eq!(code(&foreground.output(Duration::from_secs(10))), 4);
-    let start = Instant::now();
-    while record(&name).exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the record stayed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    await_record(&name, false, 5);
     assert!(container_cgroups_of(&name).is_empty());
 }
 

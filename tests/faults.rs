@@ -483,17 +483,7 @@ fn a_stalled_reader_of_a_runs_output_never_holds_up_its_end() {
     let _g = serial();
     let root = rootfs("fault-stalled");
     let name = format!("stalled-{}", std::process::id());
-    use rustix::pty::OpenptFlags;
-    let reader =
-        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-            .unwrap();
-    rustix::pty::grantpt(&reader).unwrap();
-    rustix::pty::unlockpt(&reader).unwrap();
-    let terminal = rustix::pty::ioctl_tiocgptpeer(
-        &reader,
-        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
-    )
-    .unwrap();
+    let (reader, terminal) = support::terminal::pty_pair();
     let mut run = Command::new(cella_bin())
         .args(["run", "--rootfs", root.to_str().unwrap(), "--name", &name])
         .args(["--memory", "32m", "--", "yes"])

@@ -19,16 +19,25 @@ pub struct OuterTerminal {
     seen: Arc<Mutex<Vec<u8>>>,
 }
 
+/// A new pty: its master and its peer (the terminal), neither inherited
+/// by what the test runs (a master some child holds never hangs up).
+pub fn pty_pair() -> (OwnedFd, OwnedFd) {
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .unwrap();
+    rustix::pty::grantpt(&master).unwrap();
+    rustix::pty::unlockpt(&master).unwrap();
+    let peer = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )
+    .unwrap();
+    (master, peer)
+}
+
 impl OuterTerminal {
     pub fn open(rows: u16, cols: u16) -> OuterTerminal {
-        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-        rustix::pty::grantpt(&master).unwrap();
-        rustix::pty::unlockpt(&master).unwrap();
-        let peer = rustix::pty::ioctl_tiocgptpeer(
-            &master,
-            OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
-        )
-        .unwrap();
+        let (master, peer) = pty_pair();
         let t = OuterTerminal {
             master: std::fs::File::from(master),
             peer,
