@@ -496,29 +496,27 @@ mod tests {
             (Stderr, "e\n"),
             (Stdout, "c\n"),
         ]);
-        let mut got: Vec<(u8, String)> = Vec::new();
-        let mut emit = |fd: u8, b: &[u8]| {
-            got.push((fd, String::from_utf8(b.to_vec()).unwrap()));
-            true
+        // What a printer gives of the log: (descriptor, text) per write.
+        let printed = |timestamps: bool| {
+            let mut got: Vec<(u8, String)> = Vec::new();
+            let mut emit = |fd: u8, b: &[u8]| {
+                got.push((fd, String::from_utf8(b.to_vec()).unwrap()));
+                true
+            };
+            assert!(Printer::new(timestamps).print(&log, &mut emit));
+            got
         };
-        assert!(Printer::new(false).print(&log, &mut emit));
         assert_eq!(
-            got,
+            printed(false),
             [
                 (1, "a\nb".to_string()),
                 (2, "e\n".to_string()),
                 (1, "c\n".to_string())
             ]
         );
-        got.clear();
-        let mut emit = |fd: u8, b: &[u8]| {
-            got.push((fd, String::from_utf8(b.to_vec()).unwrap()));
-            true
-        };
-        assert!(Printer::new(true).print(&log, &mut emit));
         // "c" goes on the line "b" began: no time of its own.
         assert_eq!(
-            got,
+            printed(true),
             [
                 (
                     1,
