@@ -111,8 +111,8 @@ pub struct Stream<'a> {
 
 /// Where a stream's bytes go. A closure takes them as they come (a log
 /// file, a pty's master: never for long); a [`Queue`] keeps them for a
-/// descriptor that may stall (a caller's pipe or terminal that nobody
-/// reads, a payload's stdin it does not read), which the wait writes as
+/// descriptor that may stall (a caller's terminal that nobody reads, or
+/// one stopped with ctrl-S), which the wait writes as
 /// it takes them, never waiting on it: signals are forwarded and the
 /// payload reaped however slow the reader.
 pub trait Out {
