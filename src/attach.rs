@@ -215,10 +215,10 @@ impl Attach {
         // The caller's output may stall (a pipe nobody reads): queued, so
         // the wait goes on, and what is left written once the container
         // is recorded as ended.
-        let mut queues = callers
-            .into_iter()
-            .map(|to| own_nonblocking(to).map(Queue::new))
-            .collect::<Result<Vec<_>>>()?;
+        let mut queues = Vec::with_capacity(callers.len());
+        for to in callers {
+            queues.push(Queue::new(own_nonblocking(to)?));
+        }
         let mut streams: Vec<Stream<'_>> = pipes
             .iter()
             .zip(queues.iter_mut())

@@ -244,15 +244,16 @@ impl Cgroup {
     /// threadgroup lock, whose RCU grace period made a `cgroup.procs` write
     /// cost about 8 ms on the build hosts; v2: `cgroup.procs`).
     pub fn join_files(&self) -> Result<Vec<OwnedFd>> {
-        self.dirs
-            .iter()
-            .map(|(name, d)| {
-                let v2 = self.v2 || name == HYBRID;
-                let p = d.join(if v2 { "cgroup.procs" } else { "tasks" });
+        let mut files = Vec::with_capacity(self.dirs.len());
+        for (name, d) in &self.dirs {
+            let v2 = self.v2 || name == HYBRID;
+            let p = d.join(if v2 { "cgroup.procs" } else { "tasks" });
+            files.push(
                 rustix::fs::open(&p, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-                    .map_err(|e| Error::new(Step::CgroupCreate, e).at(p.display().to_string()))
-            })
-            .collect()
+                    .map_err(|e| Error::new(Step::CgroupCreate, e).at(p.display().to_string()))?,
+            );
+        }
+        Ok(files)
     }
 
     /// PIDs of every process in the container's cgroup and the cgroups

@@ -291,16 +291,13 @@ impl Archive {
                 .map(|h| Some(h.to_owned()))
                 .ok_or_else(|| format!("rootfs.diff_ids[{i}] is not a sha256 digest")),
         };
-        let layers = paths
-            .into_iter()
-            .enumerate()
-            .map(|(i, path)| {
-                Ok(LayerBlob {
-                    path,
-                    diff_id: diff_id(i)?,
-                })
-            })
-            .collect::<Res<_>>()?;
+        let mut layers = Vec::with_capacity(paths.len());
+        for (i, path) in paths.into_iter().enumerate() {
+            layers.push(LayerBlob {
+                path,
+                diff_id: diff_id(i)?,
+            });
+        }
         Ok(Found {
             name,
             layers,

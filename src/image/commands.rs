@@ -36,7 +36,10 @@ fn text(a: &OsString) -> Result<&str> {
 /// Run the command, handing its output to `emit`; the exit status.
 pub fn main(args: Vec<OsString>, emit: &mut dyn FnMut(&[u8]) -> bool) -> Result<u8> {
     let root = store::root();
-    let words: Vec<&str> = args.iter().map(text).collect::<Result<_>>()?;
+    let mut words: Vec<&str> = Vec::with_capacity(args.len());
+    for a in &args {
+        words.push(text(a)?);
+    }
     if words.iter().any(|w| *w == "--help" || *w == "-h") {
         emit(USAGE.as_bytes());
         return Ok(0);

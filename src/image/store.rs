@@ -110,10 +110,11 @@ impl Image {
                 _ => {}
             }
         }
-        let layers = layers?
-            .iter()
-            .map(|l| l.strip_prefix("sha256:").map(str::to_owned))
-            .collect::<Option<_>>()?;
+        let mut digests = Vec::new();
+        for l in layers? {
+            digests.push(l.strip_prefix("sha256:")?.to_owned());
+        }
+        let layers = digests;
         Some(Image {
             name: name?,
             layers,

@@ -27,10 +27,11 @@ const MAX_DEPTH: usize = 512;
 /// `path`'s components as C strings (converted once, not at every call);
 /// `None` if it is absolute or has a `..` (or a NUL).
 fn c_components(path: &str) -> Option<Vec<CString>> {
-    tar::components(path)?
-        .into_iter()
-        .map(|c| CString::new(c).ok())
-        .collect()
+    let mut out = Vec::new();
+    for c in tar::components(path)? {
+        out.push(CString::new(c).ok()?);
+    }
+    Some(out)
 }
 
 fn sys(what: &str, e: Errno) -> String {

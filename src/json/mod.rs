@@ -527,10 +527,13 @@ impl Value {
 
 /// An array of strings as owned strings; `None` if `v` is not one.
 pub fn strings(v: Option<&Value>) -> Option<Vec<String>> {
-    v?.as_array()?
-        .iter()
-        .map(|s| s.as_str().map(str::to_owned))
-        .collect()
+    // (Loops, here and in the decoders: each `collect` into an `Option`
+    // or a `Result` brings its own kilobyte or two of iterator code.)
+    let mut out = Vec::new();
+    for s in v?.as_array()? {
+        out.push(s.as_str()?.to_owned());
+    }
+    Some(out)
 }
 
 /// Append `s` as a quoted JSON string. Only what JSON requires is escaped;

@@ -428,11 +428,11 @@ fn hooks(v: &Value) -> Result<Hooks> {
         let Some(v) = field(f, k) else {
             return Ok(Vec::new());
         };
-        array(v, &format!("hooks.{k}"))?
-            .iter()
-            .enumerate()
-            .map(|(i, h)| hook(h, &format!("hooks.{k}[{i}]")))
-            .collect()
+        let mut out = Vec::new();
+        for (i, h) in array(v, &format!("hooks.{k}"))?.iter().enumerate() {
+            out.push(hook(h, &format!("hooks.{k}[{i}]"))?);
+        }
+        Ok(out)
     };
     Ok(Hooks {
         prestart: list("prestart")?,

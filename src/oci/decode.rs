@@ -97,19 +97,20 @@ pub(super) fn array<'a>(v: &'a Value, path: &str) -> Result<&'a [Value]> {
 }
 
 pub(super) fn strings(v: &Value, path: &str) -> Result<Vec<String>> {
-    array(v, path)?
-        .iter()
-        .enumerate()
-        .map(|(i, s)| string(s, &idx(path, i)))
-        .collect()
+    let mut out = Vec::new();
+    for (i, s) in array(v, path)?.iter().enumerate() {
+        out.push(string(s, &idx(path, i))?);
+    }
+    Ok(out)
 }
 
 pub(super) fn string_map(v: &Value, path: &str) -> Result<Vec<(String, String)>> {
     let fields = v
         .as_object()
         .ok_or_else(|| bad(path, "expected an object"))?;
-    fields
-        .iter()
-        .map(|(k, val)| Ok((k.clone(), string(val, &sub(path, k))?)))
-        .collect()
+    let mut out = Vec::new();
+    for (k, val) in fields {
+        out.push((k.clone(), string(val, &sub(path, k))?));
+    }
+    Ok(out)
 }

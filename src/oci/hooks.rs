@@ -48,13 +48,20 @@ fn cstr(s: &str) -> Result<CString> {
 
 fn run_one(h: &Hook, state: &str, enter: Option<i32>) -> Result<()> {
     let path = cstr(&h.path)?;
+    let all = |strings: &[String]| -> Result<Vec<CString>> {
+        let mut out = Vec::with_capacity(strings.len());
+        for s in strings {
+            out.push(cstr(s)?);
+        }
+        Ok(out)
+    };
     let argv: Vec<CString> = if h.args.is_empty() {
         vec![path.clone()]
     } else {
-        h.args.iter().map(|a| cstr(a)).collect::<Result<_>>()?
+        all(&h.args)?
     };
     let argv = CStrArray::new(argv);
-    let envp = CStrArray::new(h.env.iter().map(|e| cstr(e)).collect::<Result<_>>()?);
+    let envp = CStrArray::new(all(&h.env)?);
     let mut namespaces: Vec<(OwnedFd, u32)> = Vec::new();
     if let Some(pid) = enter {
         for flag in super::config::NS_FLAGS {

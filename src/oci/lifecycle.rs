@@ -408,10 +408,10 @@ pub fn update(root: &Path, id: &str, resources: config::Resources) -> Result<()>
 fn host_ps(args: &[&str]) -> Option<(u8, Vec<u8>)> {
     use crate::sys::{CStrArray, Fork};
     use std::ffi::CString;
-    let argv: Vec<CString> = std::iter::once("ps")
-        .chain(args.iter().copied())
-        .map(|a| CString::new(a).ok())
-        .collect::<Option<_>>()?;
+    let mut argv = vec![CString::from(c"ps")];
+    for a in args {
+        argv.push(CString::new(*a).ok()?);
+    }
     let exec = crate::process::Exec {
         candidates: vec![c"/bin/ps".into(), c"/usr/bin/ps".into()],
         argv: CStrArray::new(argv),

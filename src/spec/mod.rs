@@ -796,15 +796,14 @@ pub fn candidates(command: &OsStr, env: &[OsString]) -> Result<Vec<CString>> {
         .rev()
         .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
         .unwrap_or(DEFAULT_PATH.as_bytes());
-    path.split(|&b| b == b':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| {
-            let mut full = dir.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(cmd);
-            cstring(OsString::from_vec(full))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for dir in path.split(|&b| b == b':').filter(|dir| !dir.is_empty()) {
+        let mut full = dir.to_vec();
+        full.push(b'/');
+        full.extend_from_slice(cmd);
+        out.push(cstring(OsString::from_vec(full))?);
+    }
+    Ok(out)
 }
 
 /// `strings` as an argv or envp.

@@ -249,11 +249,10 @@ pub(super) fn from_image(args: &mut RunArgs) -> Result<Option<(Root, Vec<OsStrin
     }
     let source = PathBuf::from(&image.name);
     refuse_rootless(&source)?;
-    let dirs = image
-        .layer_dirs(&store_root)
-        .iter()
-        .map(|d| crate::mount::cpath(d))
-        .collect::<Result<_>>()?;
+    let mut dirs = Vec::new();
+    for d in image.layer_dirs(&store_root) {
+        dirs.push(crate::mount::cpath(&d)?);
+    }
     let root = layered(
         source,
         Lower::Dirs(dirs),
