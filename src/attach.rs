@@ -212,9 +212,9 @@ impl Attach {
         }
         let (pipes, callers): (Vec<OwnedFd>, Vec<BorrowedFd<'static>>) =
             self.outputs.into_iter().unzip();
-        // The caller's output may stall (a pipe nobody reads): queued, so
-        // the wait goes on, and what is left written once the container
-        // is recorded as ended.
+        // The caller's terminal may stall (nobody reads it, or ctrl-S):
+        // queued, so the wait goes on, and what is left written once the
+        // container is recorded as ended.
         let mut queues = Vec::with_capacity(callers.len());
         for to in callers {
             queues.push(Queue::new(own_nonblocking(to)?));
