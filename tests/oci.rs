@@ -273,7 +273,7 @@ impl RawFd for rustix::fd::BorrowedFd<'_> {
 #[test]
 fn bad_bundles_are_refused_naming_the_problem_and_leave_nothing() {
     let _g = serial();
-    let cases: [(&str, &str, &str); 6] = [
+    let cases: [(&str, &str, &str); 7] = [
         ("json", "{\"ociVersion\": \"1.0.2\",, }", "at byte 23"),
         (
             "field",
@@ -299,6 +299,11 @@ fn bad_bundles_are_refused_naming_the_problem_and_leave_nothing() {
             "bind",
             r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"}, "mounts": [{"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["rbind"]}], "linux": {"namespaces": [{"type": "mount"}]}}"#,
             "mounts[0].source",
+        ),
+        (
+            "gid",
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0, "additionalGids": [4294967294]}}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
+            "process.user.additionalGids[0]: an id must be at most 2147483647",
         ),
     ];
     for (tag, config, expected) in cases {

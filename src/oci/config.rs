@@ -249,10 +249,10 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
     if let Some(v) = field(f, "user") {
         let u = obj(v, &at("user"))?;
         if let Some(v) = field(u, "uid") {
-            p.uid = u32_of(v, &at("user.uid"))?;
+            p.uid = id_of(v, &at("user.uid"))?;
         }
         if let Some(v) = field(u, "gid") {
-            p.gid = u32_of(v, &at("user.gid"))?;
+            p.gid = id_of(v, &at("user.gid"))?;
         }
         if let Some(v) = field(u, "umask") {
             p.umask = Some(u32_of(v, &at("user.umask"))? & 0o777);
@@ -260,7 +260,7 @@ pub fn process(v: &Value, path: &str) -> Result<Process> {
         if let Some(v) = field(u, "additionalGids") {
             for (i, g) in array(v, &at("user.additionalGids"))?.iter().enumerate() {
                 p.additional_gids
-                    .push(u32_of(g, &format!("{path}.user.additionalGids[{i}]"))?);
+                    .push(id_of(g, &format!("{path}.user.additionalGids[{i}]"))?);
             }
         }
     }

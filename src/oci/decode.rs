@@ -91,6 +91,15 @@ pub(super) fn u32_of(v: &Value, path: &str) -> Result<u32> {
     u32::try_from(unsigned(v, path)?).map_err(|_| bad(path, "out of range"))
 }
 
+/// A user or group id: at most 2147483647, as runc takes them (a larger
+/// one is `-1` or a wrapped negative to the kernel's calls and tools).
+pub(super) fn id_of(v: &Value, path: &str) -> Result<u32> {
+    match u32_of(v, path)? {
+        id @ 0..=0x7fff_ffff => Ok(id),
+        _ => Err(bad(path, "an id must be at most 2147483647")),
+    }
+}
+
 pub(super) fn array<'a>(v: &'a Value, path: &str) -> Result<&'a [Value]> {
     v.as_array()
         .ok_or_else(|| bad(path, &format!("expected an array, found {}", v.kind())))
