@@ -4,30 +4,30 @@
 //! parent only through the sync socket (fixed 8-byte records), and ends in
 //! `execve` or `exit_group`.
 //!
-//! The sequence, numbered as in docs/design.md:
-//!  1. block the signals an `--init` PID 1 waits on
-//!  2. user namespace: wait for the id maps, become its root; not dumpable
-//!  3. `cella run`: die with cella (and check it is still alive)
-//!  4. join the namespaces given by path (a mount namespace's root and
-//!     working directory become ours)
-//!  5. hostname and domainname
-//!  6. make every mount private (a slave of the host's where OCI mounts ask
+//! The sequence, numbered as in docs/design.md (steps 5 to 15; the
+//! parent's are the others):
+//!  5. block the signals an `--init` PID 1 waits on; user namespace: wait
+//!     for the id maps, become its root; not dumpable; `cella run`: die
+//!     with cella (and check it is still alive)
+//!  6. join the namespaces given by path (a mount namespace's root and
+//!     working directory become ours); hostname and domainname
+//!  7. make every mount private (a slave of the host's where OCI mounts ask
 //!     to follow it); bring lo up in a new network namespace
-//!  7. clone the root (or make it: an overlay over an image file or a
+//!  8. clone the root (or make it: an overlay over an image file or a
 //!     directory), apply the mount plan (mounts, devices, sysctls,
-//!     read-only and masked paths, the cgroup view)
-//!  8. OCI: the createRuntime/createContainer hooks (run by the parent)
+//!     read-only and masked paths, the cgroup view); OCI: the
+//!     createRuntime/createContainer hooks (run by the parent)
 //!  9. pivot_root (chroot where impossible); the root's propagation
 //! 10. join the cgroup; a cgroup namespace
 //! 11. rlimits and oom_score_adj, while still privileged
-//! 12. the console, or a new session
-//! 13. exec confined to the root (Landlock); the user, groups,
-//!     capabilities, umask; die with cella again
-//! 14. stdio; close every fd but stdio, preserved ones and ours
-//! 15. the working directory (no host fd is left to reach through it)
-//! 16. OCI create: the command checked to exist; ready; wait to be
+//! 12. the console, or a new session; exec confined to the root
+//!     (Landlock); the user, groups, capabilities, umask; die with cella
+//!     again
+//! 13. stdio; close every fd but stdio, preserved ones and ours; the
+//!     working directory (no host fd is left to reach through it)
+//! 14. OCI create: the command checked to exist; ready; wait to be
 //!     recorded, then for `start`
-//! 17. the caller's signal mask, SIGPIPE's default, no_new_privs and
+//! 15. the caller's signal mask, SIGPIPE's default, no_new_privs and
 //!     seccomp last, exec (`--init`: fork it and stay as PID 1)
 
 use crate::error::Step;
@@ -128,7 +128,7 @@ pub fn run(plan: Plan<'_>) -> ! {
         title,
         ..
     } = plan;
-    // 16. Held for `start`: once the parent has recorded us (if it was
+    // 14. Held for `start`: once the parent has recorded us (if it was
     //     killed first, no `delete` would ever find us, so we go), only the
     //     fifo is ours. A failure from here on can only go to stderr.
     //     A filter with a listener goes in before we say ready (with
@@ -159,7 +159,7 @@ pub fn run(plan: Plan<'_>) -> ! {
         }
         None => Some(sync),
     };
-    // 17. The payload, last (`to`: where a seccomp listener goes).
+    // 15. The payload, last (`to`: where a seccomp listener goes).
     let exec = move |to: Option<BorrowedFd<'_>>| {
         if let Err(e) = signal::set_mask(exec_mask) {
             return fail(Step::SignalMask)(e);
@@ -208,9 +208,9 @@ fn exec_failed(step: Step) -> &'static [u8] {
 /// Steps 1-15 (and the check of 16).
 fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     use rustix::mount::{MountPropagationFlags, mount_change};
-    // 1. The signals an --init PID 1 takes, blocked whatever the caller had.
+    // 5. The signals an --init PID 1 takes, blocked whatever the caller had.
     signal::block(c.waited).map_err(fail(Step::SignalMask))?;
-    // 2. Become the user namespace's root once mapped: until then we are its
+    // 5. Become the user namespace's root once mapped: until then we are its
     //    overflow id, and files we made would belong to nobody. (Before we
     //    turn non-dumpable: a rootless parent could not open our maps then.)
     if c.wait_for_maps {
@@ -224,22 +224,22 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     //    it; an --init PID 1 stays not dumpable.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(fail(Step::Clone))?;
-    // 3. `cella run`: if the runtime is killed, the container goes too.
+    // 5. `cella run`: if the runtime is killed, the container goes too.
     if let Some(parent) = c.parent {
         die_with_parent(parent)?;
     }
-    // 4. Namespaces given by path (a network namespace podman prepared).
+    // 6. Namespaces given by path (a network namespace podman prepared).
     for (fd, kind) in c.joins {
         join_namespace(fd.as_fd(), *kind).map_err(fail(Step::JoinNamespace))?;
     }
-    // 5. Names, in our own UTS namespace.
+    // 6. Names, in our own UTS namespace.
     if let Some(h) = c.hostname {
         rustix::system::sethostname(h).map_err(fail(Step::SetHostname))?;
     }
     if let Some(d) = c.domainname {
         rustix::system::setdomainname(d).map_err(fail(Step::SetHostname))?;
     }
-    // 6. No mount of ours may propagate to the host; none of its reach us
+    // 7. No mount of ours may propagate to the host; none of its reach us
     //    unless a mount asks to follow the host's (OCI `slave` or `shared`,
     //    on a mount or the root: then all are slaves, runc's default).
     //    Without a mount namespace of its own (OCI), the container has the
@@ -259,7 +259,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     if c.new_netns {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }
-    // 7. The new root and everything in it, each target resolved inside it
+    // 8. The new root and everything in it, each target resolved inside it
     //    and mounted onto by fd.
     let tree = if c.mount_ns {
         #[cfg(feature = "image")]
@@ -315,7 +315,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     if c.cgroup_ns {
         sys::unshare_cgroup_ns().map_err(fail(Step::CgroupNamespace))?;
     }
-    // 11.-13. The process itself.
+    // 11.-12. The process itself.
     limits(c.payload)?;
     become_payload(
         c.payload,
@@ -335,7 +335,7 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     if c.wait_for_network {
         parents_word(c.sync.as_fd(), Step::Network)?;
     }
-    // 14. The requested stdio; then only stdio, preserved fds and ours
+    // 13. The requested stdio; then only stdio, preserved fds and ours
     //     (close-on-exec) may remain.
     redirect(c.stdio).map_err(fail(Step::CloseFds))?;
     let mut keep = [
@@ -344,10 +344,10 @@ fn setup(c: &Plan<'_>) -> Result<(), Failure> {
     ];
     crate::heapsort::sort(&mut keep);
     close_fds(c.preserve, &keep).map_err(fail(Step::CloseFds))?;
-    // 15. The working directory, once no descriptor of the host is left to
+    // 13. The working directory, once no descriptor of the host is left to
     //     reach through `/proc/self/fd` (CVE-2024-21626).
     enter_cwd(c.payload)?;
-    // 16. Refuse at create time, as runc does, a command that is not
+    // 14. Refuse at create time, as runc does, a command that is not
     //     there: `start` could not report it.
     if c.hold.is_some() {
         check_executable(c.payload)?;
