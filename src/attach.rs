@@ -54,18 +54,18 @@ fn must_relay(fd: BorrowedFd<'_>) -> bool {
 /// `fd` (one of the caller's outputs that cella relays to) as a descriptor
 /// of our own that never blocks: a terminal opened anew through
 /// `/proc/self/fd` (non-blocking there, while the caller's own open file
-/// stays as it is); a file, which never stalls, duplicated.
+/// stays as it is); a file, which never stalls, duplicated. (Without a
+/// `/proc`, an initramfs's first steps, the terminal is duplicated too: it
+/// blocks cella while nobody reads it, as before.)
 fn own_nonblocking(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
-    if !rustix::termios::isatty(fd) {
-        return rustix::io::fcntl_dupfd_cloexec(fd, 3).ctx(Step::SyncPipe);
+    if rustix::termios::isatty(fd) {
+        let path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
+        let flags = OFlags::WRONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        if let Ok(own) = rustix::fs::open(path.as_str(), flags, Mode::empty()) {
+            return Ok(own);
+        }
     }
-    let path = format!("/proc/self/fd/{}", rustix::fd::AsRawFd::as_raw_fd(&fd));
-    rustix::fs::open(
-        path.as_str(),
-        OFlags::WRONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx_at(Step::SyncPipe, &path)
+    rustix::io::fcntl_dupfd_cloexec(fd, 3).ctx(Step::SyncPipe)
 }
 
 /// Copy the caller's stdin (a file) into `into` until its end, in a child

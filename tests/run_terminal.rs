@@ -165,6 +165,30 @@ fn without_t_the_payload_holds_nothing_of_the_callers_terminal() {
     assert!(start.elapsed() < Duration::from_secs(20));
 }
 
+/// Without a `/proc` (an initramfs's first steps), the output relayed to
+/// the caller's terminal goes to a duplicate of it (no terminal can be
+/// opened anew through `/proc/self/fd`): the run works as ever.
+#[test]
+fn without_proc_the_terminal_is_relayed_all_the_same() {
+    let _g = serial();
+    let root = rootfs("run-no-proc");
+    let term = OuterTerminal::open(24, 80);
+    let script = format!(
+        "mount -t tmpfs none /proc && exec {} run --rootfs {} -- echo relayed",
+        cella_bin(),
+        root.display()
+    );
+    let child = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(term.stdio())
+        .stdout(term.stdio())
+        .stderr(term.stdio())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_code(child), 0, "{}", term.text());
+    term.wait_for("relayed\n");
+}
+
 /// `cella exec` into a `cella run` container follows docker's rules too:
 /// `-it` a shell on a pty of the container's, without `-t` nothing of the
 /// caller's terminal, without `-i` no stdin.
