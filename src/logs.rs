@@ -166,6 +166,11 @@ impl Output {
         }
     }
 
+    /// Its place in a pair kept per stream (stdout's, stderr's).
+    fn index(self) -> usize {
+        usize::from(self == Output::Stderr)
+    }
+
     /// The descriptor `logs` prints it on.
     pub fn fd(self) -> u8 {
         match self {
@@ -205,14 +210,17 @@ fn record(time: &str, output: Output, part: &[u8], out: &mut Vec<u8>) {
 /// line that is not a record (a log an older cella wrote) is a whole line
 /// of stdout.
 pub fn entries(records: &[u8]) -> impl Iterator<Item = Entry<'_>> {
-    records.split_inclusive(|b| *b == b'\n').map(|line| {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        parse(line).unwrap_or(Entry {
-            output: Output::Stdout,
-            time: b"",
-            text: line,
-            ends_line: true,
-        })
+    records.split_inclusive(|b| *b == b'\n').map(entry)
+}
+
+/// One record, its newline included (see [`entries`]).
+fn entry(record: &[u8]) -> Entry<'_> {
+    let line = record.strip_suffix(b"\n").unwrap_or(record);
+    parse(line).unwrap_or(Entry {
+        output: Output::Stdout,
+        time: b"",
+        text: line,
+        ends_line: true,
     })
 }
 
@@ -252,8 +260,8 @@ pub fn last_lines(records: &[u8], n: usize) -> Vec<u8> {
         }
         lines += 1;
     };
-    for (i, e) in entries(records).enumerate() {
-        let open = &mut open[usize::from(e.output == Output::Stderr)];
+    for (i, e) in raw.iter().map(|r| entry(r)).enumerate() {
+        let open = &mut open[e.output.index()];
         open.push(i);
         if e.ends_line {
             end_line(open);
@@ -300,7 +308,7 @@ impl Printer {
                 return false;
             }
             let (_, bytes) = run.get_or_insert_with(|| (e.output, Vec::new()));
-            let mid_line = &mut self.mid_line[usize::from(e.output == Output::Stderr)];
+            let mid_line = &mut self.mid_line[e.output.index()];
             if self.timestamps && !*mid_line && !e.time.is_empty() {
                 bytes.extend_from_slice(e.time);
                 bytes.push(b' ');

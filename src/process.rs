@@ -136,11 +136,13 @@ impl<F: FnMut(&[u8])> Out for F {
     }
 }
 
-/// Bytes for a descriptor that may stall (see [`Out`]), written once it
-/// has room, as much as it takes. Its descriptor is ours, non-blocking
-/// (a terminal of the caller's opened anew: its own open file is the
-/// caller's to keep blocking), closed once its source has ended and all
-/// is written, or when its reader has gone.
+/// Bytes for a descriptor that may stall (see [`Out`]), written once poll
+/// says it has room, as much as it takes. Its descriptor is ours: a
+/// terminal of the caller's opened anew, non-blocking (its own open file
+/// is the caller's to keep blocking), or a duplicate (a file, which never
+/// stalls; a terminal where there is no `/proc` to open it through, which
+/// may then block a write poll said had room). It is closed once its
+/// source has ended and all is written, or when its reader has gone.
 pub struct Queue {
     fd: Option<OwnedFd>,
     queue: Vec<u8>,

@@ -644,16 +644,8 @@ fn host_devices(dir: &Path, target: &str, out: &mut Vec<DeviceNode>) {
             }
             FileType::CharacterDevice | FileType::BlockDevice if name != "console" => {
                 if let Ok(st) = rustix::fs::stat(&host) {
-                    out.push(DeviceNode {
-                        host,
-                        target: inside,
-                        kind,
-                        major: rustix::fs::major(st.st_rdev),
-                        minor: rustix::fs::minor(st.st_rdev),
-                        mode: st.st_mode & 0o777,
-                        uid: st.st_uid,
-                        gid: st.st_gid,
-                    });
+                    let owner = (st.st_uid, st.st_gid);
+                    out.push(node_of(host, inside, &st, owner));
                 }
             }
             _ => {}
@@ -674,16 +666,23 @@ fn device(d: &crate::cli::Device) -> Result<DeviceNode> {
             d.host
         )));
     }
-    Ok(DeviceNode {
-        host: path,
-        target: mount_target(&d.container, "--device")?,
-        kind,
+    let target = mount_target(&d.container, "--device")?;
+    Ok(node_of(path, target, &st, (0, 0)))
+}
+
+/// The node a device file `host` (its `st`) is at `target` in the
+/// container: its kind, numbers and mode, owned by `owner`.
+fn node_of(host: PathBuf, target: String, st: &rustix::fs::Stat, owner: (u32, u32)) -> DeviceNode {
+    DeviceNode {
+        host,
+        target,
+        kind: rustix::fs::FileType::from_raw_mode(st.st_mode),
         major: rustix::fs::major(st.st_rdev),
         minor: rustix::fs::minor(st.st_rdev),
         mode: st.st_mode & 0o777,
-        uid: 0,
-        gid: 0,
-    })
+        uid: owner.0,
+        gid: owner.1,
+    }
 }
 
 /// `--bind`: a recursive bind of the host path, symlinks resolved.

@@ -377,11 +377,7 @@ impl Held {
         if rustix::fs::flock(&waiters, Alone).is_ok() {
             return;
         }
-        if let Ok(mut r) = Record::load(&self.root, &self.id) {
-            r.exit_code = Some(code);
-            r.finished = now_rfc3339();
-            let _ = r.save_into(&self.root, EXIT_STATE);
-        }
+        self.record_exit(code);
         for _ in 0..200 {
             if rustix::fs::flock(&waiters, Alone).is_ok() {
                 return;
@@ -410,11 +406,18 @@ impl Held {
     /// It is written into the room made for it with the record, so a
     /// file system its log filled still keeps how it ended.
     pub fn exited(mut self, code: i32) {
-        if let Ok(mut r) = Record::load(&self.root, &self.id) {
-            r.exit_code = Some(code);
-            r.finished = now_rfc3339();
-            self.kept = r.save_into(&self.root, EXIT_STATE).is_ok();
-        }
+        self.kept = self.record_exit(code);
+    }
+
+    /// Write how the container ended (`code`, and when) into its record,
+    /// into the room made for it; whether it was written.
+    fn record_exit(&self, code: i32) -> bool {
+        let Ok(mut r) = Record::load(&self.root, &self.id) else {
+            return false;
+        };
+        r.exit_code = Some(code);
+        r.finished = now_rfc3339();
+        r.save_into(&self.root, EXIT_STATE).is_ok()
     }
 }
 
